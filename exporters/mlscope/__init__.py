@@ -1,0 +1,7 @@
+"""mlscope: observability for machine-learning models in production."""
+from __future__ import annotations
+
+from .monitor import ModelMonitor, PredictionTracker
+
+__version__ = "0.1.0"
+__all__ = ["ModelMonitor", "PredictionTracker", "__version__"]

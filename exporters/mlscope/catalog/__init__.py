@@ -1,0 +1,34 @@
+"""THE catalog: every metric and recorded series mlscope publishes.
+
+Exporters create their metrics from these specs, the rule generator and the
+dashboards take names from them, and a test fails when any name used anywhere
+is missing here. Each domain keeps its specs in its own module; this package
+collects them so there is exactly one place to look a name up.
+"""
+from __future__ import annotations
+
+from . import serving
+from .spec import PREFIX, MetricSpec, RecordedSpec
+
+METRICS: tuple[MetricSpec, ...] = serving.METRICS
+RECORDED: tuple[RecordedSpec, ...] = serving.RECORDED
+
+BY_NAME: dict[str, MetricSpec | RecordedSpec] = {spec.name: spec for spec in METRICS + RECORDED}
+if len(BY_NAME) != len(METRICS) + len(RECORDED):
+    raise RuntimeError("duplicate name in the mlscope catalog")
+
+SERIES_NAMES: frozenset[str] = frozenset().union(*(spec.series_names for spec in BY_NAME.values()))
+
+# Series that other servers publish and that our rules and dashboards may use.
+FOREIGN_NAMES: frozenset[str] = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_samples_scraped",
+                                           "scrape_duration_seconds", "scrape_series_added"})
+FOREIGN_PREFIXES: tuple[str, ...] = ("prometheus_", "alertmanager_", "loki_", "grafana_", "process_", "python_")
+
+
+def is_known(name: str) -> bool:
+    """Whether ``name`` is a series of the catalog or an allow-listed foreign series."""
+    return name in SERIES_NAMES or name in FOREIGN_NAMES or name.startswith(FOREIGN_PREFIXES)
+
+
+__all__ = ["PREFIX", "MetricSpec", "RecordedSpec", "METRICS", "RECORDED", "BY_NAME", "SERIES_NAMES",
+           "FOREIGN_NAMES", "is_known", "serving"]

@@ -1,0 +1,86 @@
+"""Metrics of the in-process model monitor: traffic, latency, errors, outputs."""
+from __future__ import annotations
+
+from .spec import MetricSpec, RecordedSpec
+
+MODEL = ("model", "model_version")
+
+# Buckets for online model serving: sub-millisecond tabular models up to
+# multi-second generative ones.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+VALUE_BUCKETS = (-1000.0, -100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0, 1000.0)
+BATCH_ROWS_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
+
+PREDICTIONS = MetricSpec(
+    "mlscope_predictions_total", "counter",
+    "Prediction requests handled by the model, failed ones included (batch rows count one each).",
+    MODEL)
+PREDICTION_ERRORS = MetricSpec(
+    "mlscope_prediction_errors_total", "counter",
+    "Prediction requests that raised, by exception type.",
+    MODEL + ("error_type",))
+PREDICTION_LATENCY = MetricSpec(
+    "mlscope_prediction_latency_seconds", "histogram",
+    "Time to serve one prediction request; exemplars carry the request id.",
+    MODEL, unit="seconds", buckets=LATENCY_BUCKETS)
+PREDICTIONS_IN_FLIGHT = MetricSpec(
+    "mlscope_predictions_in_flight", "gauge",
+    "Prediction requests currently being served.",
+    MODEL, multiprocess_mode="livesum")
+PREDICTED_CLASSES = MetricSpec(
+    "mlscope_predicted_class_total", "counter",
+    "Predicted classes of a classifier (bounded set of class labels).",
+    MODEL + ("class",))
+PREDICTION_SCORE = MetricSpec(
+    "mlscope_prediction_score", "histogram",
+    "Score (probability of the predicted or positive class) output by a classifier.",
+    MODEL, buckets=SCORE_BUCKETS)
+PREDICTION_VALUE = MetricSpec(
+    "mlscope_prediction_value", "histogram",
+    "Value output by a regression model.",
+    MODEL, buckets=VALUE_BUCKETS)
+BATCHES = MetricSpec(
+    "mlscope_batches_total", "counter",
+    "Batch prediction calls recorded.",
+    MODEL)
+BATCH_LATENCY = MetricSpec(
+    "mlscope_batch_latency_seconds", "histogram",
+    "Time to serve one batch prediction call.",
+    MODEL, unit="seconds", buckets=LATENCY_BUCKETS + (30.0, 60.0, 300.0))
+MODEL_INFO = MetricSpec(
+    "mlscope_model_info", "gauge",
+    "Always 1: the model version's training data fingerprint and user metadata as labels.",
+    MODEL + ("training_data_fingerprint",), unit="info", multiprocess_mode="max")
+INVALID_INPUTS = MetricSpec(
+    "mlscope_invalid_inputs_total", "counter",
+    "Values handed to the monitor that were rejected (counted and skipped), by reason.",
+    MODEL + ("reason",))
+MONITOR_ERRORS = MetricSpec(
+    "mlscope_monitor_errors_total", "counter",
+    "Exceptions raised inside the monitor itself, caught so the service keeps serving.",
+    ("operation", "exception"))
+LABEL_OVERFLOW = MetricSpec(
+    "mlscope_label_overflow_total", "counter",
+    "Label values folded into __overflow__ (cap reached) or __invalid__ (unusable value), by label.",
+    ("label", "reason"))
+
+METRICS = (
+    PREDICTIONS, PREDICTION_ERRORS, PREDICTION_LATENCY, PREDICTIONS_IN_FLIGHT, PREDICTED_CLASSES,
+    PREDICTION_SCORE, PREDICTION_VALUE, BATCHES, BATCH_LATENCY, MODEL_INFO, INVALID_INPUTS,
+    MONITOR_ERRORS, LABEL_OVERFLOW,
+)
+
+# Recorded series (recording rules in mlscope.rules) for traffic.
+REQUEST_RATE = RecordedSpec(
+    "model_version:mlscope_predictions:rate", "Prediction requests per second, per model version.")
+ERROR_RATIO = RecordedSpec(
+    "model_version:mlscope_prediction_errors:ratio_rate", "Share of prediction requests that failed.")
+LATENCY_P50 = RecordedSpec(
+    "model_version:mlscope_prediction_latency_seconds:p50", "Median prediction latency.")
+LATENCY_P95 = RecordedSpec(
+    "model_version:mlscope_prediction_latency_seconds:p95", "95th percentile prediction latency.")
+LATENCY_P99 = RecordedSpec(
+    "model_version:mlscope_prediction_latency_seconds:p99", "99th percentile prediction latency.")
+
+RECORDED = (REQUEST_RATE, ERROR_RATIO, LATENCY_P50, LATENCY_P95, LATENCY_P99)

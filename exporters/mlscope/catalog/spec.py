@@ -1,0 +1,84 @@
+"""Metric and recorded-series specifications: the vocabulary of the catalog."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+PREFIX = "mlscope_"
+MetricKind = Literal["counter", "gauge", "histogram"]
+GaugeMode = Literal["all", "liveall", "min", "max", "sum", "livesum", "mostrecent", "livemostrecent"]
+
+_UNIT_SUFFIXES = ("seconds", "bytes", "ratio", "celsius", "watts", "hertz", "joules", "info")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric family published by an mlscope exporter.
+
+    ``name`` is the family name as exposed in the text format (counters end in
+    ``_total``). ``unit`` is the base unit the name ends with, or ``""`` for
+    dimensionless counts.
+    """
+
+    name: str
+    kind: MetricKind
+    help: str
+    labels: tuple[str, ...]
+    unit: str = ""
+    buckets: tuple[float, ...] | None = None
+    multiprocess_mode: GaugeMode = "livesum"
+
+    def __post_init__(self) -> None:
+        if not self.name.startswith(PREFIX):
+            raise ValueError(f"{self.name}: catalog metrics start with {PREFIX!r}")
+        if (self.kind == "counter") != self.name.endswith("_total"):
+            raise ValueError(f"{self.name}: counters, and only counters, end in _total")
+        if self.unit and not self.name.removesuffix("_total").endswith("_" + self.unit):
+            raise ValueError(f"{self.name}: name must end with its unit {self.unit!r}")
+        if self.unit and self.unit not in _UNIT_SUFFIXES:
+            raise ValueError(f"{self.name}: {self.unit!r} is not a base unit")
+        if self.buckets is not None and self.kind != "histogram":
+            raise ValueError(f"{self.name}: only histograms have buckets")
+
+    @property
+    def series_names(self) -> frozenset[str]:
+        """Every series name this family produces in an exposition."""
+        if self.kind == "histogram":
+            return frozenset({f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count"})
+        if self.kind == "counter":
+            return frozenset({self.name, self.name.removesuffix("_total") + "_created"})
+        return frozenset({self.name})
+
+    def create(
+        self,
+        registry: CollectorRegistry | None,
+        buckets: tuple[float, ...] | None = None,
+    ) -> MetricWrapperBase:
+        """Instantiate the prometheus-client metric for this spec in ``registry``."""
+        common = dict(name=self.name, documentation=self.help, labelnames=self.labels, registry=registry)
+        if self.kind == "counter":
+            return Counter(**common)
+        if self.kind == "gauge":
+            return Gauge(multiprocess_mode=self.multiprocess_mode, **common)
+        return Histogram(buckets=buckets or self.buckets or Histogram.DEFAULT_BUCKETS, **common)
+
+
+@dataclass(frozen=True)
+class RecordedSpec:
+    """A series produced by a Prometheus recording rule (``level:metric:operations``)."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...] = field(default=("model", "model_version"))
+
+    def __post_init__(self) -> None:
+        parts = self.name.split(":")
+        if len(parts) != 3 or not all(parts) or PREFIX not in parts[1]:
+            raise ValueError(f"{self.name}: recorded series are named level:mlscope_metric:operations")
+
+    @property
+    def series_names(self) -> frozenset[str]:
+        return frozenset({self.name})

@@ -1,0 +1,125 @@
+"""Per-registry instruments shared by every monitor that writes to the same registry."""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import weakref
+from collections.abc import Iterable, Mapping
+
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .catalog import serving as cat
+from .labels import LabelGuard
+
+log = logging.getLogger("mlscope")
+
+_LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
+MAX_METADATA_LABELS = 10
+
+
+def metadata_label_name(key: str) -> str:
+    """Turn a user metadata key into a valid Prometheus label name."""
+    name = _LABEL_NAME.sub("_", key.strip()) or "_"
+    if name[0].isdigit():
+        name = "_" + name
+    if name.startswith("__"):
+        name = "meta" + name
+    return name
+
+
+class ModelInfoCollector(Collector):
+    """Exposes ``mlscope_model_info`` (always 1) for every registered model version.
+
+    A custom collector because each version may carry its own metadata label
+    set; the information is static, so it also works beside a
+    ``MultiProcessCollector`` (every worker registers the same versions).
+    """
+
+    def __init__(self) -> None:
+        self._versions: dict[tuple[str, str], dict[str, str]] = {}
+
+    def register(self, model: str, version: str, labels: Mapping[str, str]) -> None:
+        self._versions[(model, version)] = dict(labels)
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(cat.MODEL_INFO.name, cat.MODEL_INFO.help)
+        for labels in list(self._versions.values()):
+            family.add_sample(cat.MODEL_INFO.name, labels, 1.0)
+        yield family
+
+
+class Instruments:
+    """The metrics of the catalog's serving group, created once per registry."""
+
+    def __init__(self, registry: CollectorRegistry | None, label_caps: Mapping[str, int] | None = None,
+                 latency_buckets: tuple[float, ...] | None = None,
+                 value_buckets: tuple[float, ...] | None = None) -> None:
+        self.registry = registry
+        self.latency_buckets = tuple(latency_buckets or cat.LATENCY_BUCKETS)
+        self.value_buckets = tuple(value_buckets or cat.VALUE_BUCKETS)
+        self.predictions = cat.PREDICTIONS.create(registry)
+        self.errors = cat.PREDICTION_ERRORS.create(registry)
+        self.latency = cat.PREDICTION_LATENCY.create(registry, self.latency_buckets)
+        self.in_flight = cat.PREDICTIONS_IN_FLIGHT.create(registry)
+        self.classes = cat.PREDICTED_CLASSES.create(registry)
+        self.score = cat.PREDICTION_SCORE.create(registry)
+        self.value = cat.PREDICTION_VALUE.create(registry, self.value_buckets)
+        self.batches = cat.BATCHES.create(registry)
+        self.batch_latency = cat.BATCH_LATENCY.create(registry)
+        self.invalid = cat.INVALID_INPUTS.create(registry)
+        self.monitor_errors = cat.MONITOR_ERRORS.create(registry)
+        self.label_overflow = cat.LABEL_OVERFLOW.create(registry)
+        self.model_info = ModelInfoCollector()
+        if registry is not None:
+            registry.register(self.model_info)
+        self.guard = LabelGuard(label_caps, on_fold=self._count_fold)
+        self._reported: set[tuple[str, str]] = set()
+        self._report_lock = threading.Lock()
+
+    def _count_fold(self, label: str, reason: str) -> None:
+        self.label_overflow.labels(label, reason).inc()
+
+    def report_internal_error(self, operation: str, exc: BaseException) -> None:
+        """Count an exception raised inside the monitor; log it once per kind. Never raises."""
+        kind = type(exc).__name__
+        try:
+            self.monitor_errors.labels(operation, self.guard.admit("exception", kind)).inc()
+            with self._report_lock:
+                first = (operation, kind) not in self._reported
+                self._reported.add((operation, kind))
+            if first:
+                log.warning("mlscope: %s failed with %s: %s (counted in %s; reported once per kind)",
+                            operation, kind, exc, cat.MONITOR_ERRORS.name)
+        except Exception:  # noqa: BLE001 - the monitor must never take the service down
+            pass
+
+
+_by_registry: "weakref.WeakKeyDictionary[CollectorRegistry, Instruments]" = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def instruments_for(registry: CollectorRegistry | None = None, *,
+                    label_caps: Mapping[str, int] | None = None,
+                    latency_buckets: tuple[float, ...] | None = None,
+                    value_buckets: tuple[float, ...] | None = None) -> Instruments:
+    """Return the registry's instruments, creating them on first use.
+
+    Buckets are fixed per registry: asking for other buckets than the ones
+    already in use is an error, because one metric family has one bucket set.
+    """
+    registry = REGISTRY if registry is None else registry
+    with _lock:
+        found = _by_registry.get(registry)
+        if found is None:
+            found = Instruments(registry, label_caps, latency_buckets, value_buckets)
+            _by_registry[registry] = found
+            return found
+    for name, asked, used in (("latency_buckets", latency_buckets, found.latency_buckets),
+                              ("value_buckets", value_buckets, found.value_buckets)):
+        if asked is not None and tuple(asked) != used:
+            raise ValueError(f"{name}={tuple(asked)} differs from {used} already used in this registry; "
+                             "one metric family has one bucket set: pass the same buckets to every monitor")
+    return found

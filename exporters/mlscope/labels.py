@@ -1,0 +1,64 @@
+"""Bounded label values: a cap per label, with overflow folded and counted."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+
+OVERFLOW = "__overflow__"
+INVALID = "__invalid__"
+MAX_VALUE_LENGTH = 128
+
+DEFAULT_CAPS: Mapping[str, int] = {
+    "model": 50,
+    "model_version": 20,
+    "class": 100,
+    "error_type": 50,
+    "exception": 50,
+    "feature": 500,
+    "segment": 50,
+}
+FALLBACK_CAP = 100
+
+
+class LabelGuard:
+    """Admits at most ``cap`` distinct values per label name; others fold into ``__overflow__``.
+
+    Values that are empty or longer than ``MAX_VALUE_LENGTH`` characters fold
+    into ``__invalid__``. Every fold calls ``on_fold(label, reason)`` so the
+    caller can count it. Admitted values are remembered, so checking a known
+    value is one set look-up.
+    """
+
+    def __init__(self, caps: Mapping[str, int] | None = None,
+                 on_fold: Callable[[str, str], None] | None = None) -> None:
+        self._caps = {**DEFAULT_CAPS, **(caps or {})}
+        self._seen: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+        self.on_fold = on_fold
+
+    def cap(self, label: str) -> int:
+        return self._caps.get(label, FALLBACK_CAP)
+
+    def admit(self, label: str, value: object) -> str:
+        """Return ``value`` as a label value, or the fold value that replaces it."""
+        text = value if isinstance(value, str) else str(value)
+        seen = self._seen.get(label)
+        if seen is not None and text in seen:
+            return text
+        if not text or len(text) > MAX_VALUE_LENGTH:
+            return self._fold(label, INVALID, "invalid_value")
+        with self._lock:
+            seen = self._seen.setdefault(label, set())
+            if text in seen:
+                return text
+            if len(seen) >= self.cap(label):
+                folded = True
+            else:
+                seen.add(text)
+                folded = False
+        return self._fold(label, OVERFLOW, "cap_reached") if folded else text
+
+    def _fold(self, label: str, value: str, reason: str) -> str:
+        if self.on_fold is not None:
+            self.on_fold(label, reason)
+        return value

@@ -1,0 +1,348 @@
+"""The model service's entry point: record predictions, batches and errors.
+
+Three lines to instrument a service::
+
+    monitor = ModelMonitor("churn", "3.2.0")
+    with monitor.track() as p:
+        p.output = model.predict(x)[0]
+
+Each recording is a few dictionary look-ups and prometheus-client updates. No
+call ever raises into the service: bad values are counted in
+``mlscope_invalid_inputs_total`` and skipped, and an exception inside the
+monitor is counted in ``mlscope_monitor_errors_total``.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from .ids import new_request_id
+from .instruments import MAX_METADATA_LABELS, Instruments, instruments_for, metadata_label_name
+from .labels import MAX_VALUE_LENGTH
+
+Task = Literal["classification", "regression"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Exemplar label sets are limited to 128 characters in total (OpenMetrics).
+MAX_EXEMPLAR_ID = 128 - len("request_id")
+
+
+def _exemplar(request_id: str) -> dict[str, str]:
+    return {"request_id": request_id[:MAX_EXEMPLAR_ID]}
+
+
+class PredictionTracker:
+    """Context manager for one prediction; set ``output`` (and ``score``) inside the block."""
+
+    __slots__ = ("_monitor", "request_id", "output", "score", "_start")
+
+    def __init__(self, monitor: "ModelMonitor", request_id: str | None) -> None:
+        self._monitor = monitor
+        self.request_id = request_id if request_id is not None else new_request_id()
+        self.output: Any = None
+        self.score: Any = None
+
+    def __enter__(self) -> "PredictionTracker":
+        self._monitor._enter()
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
+        latency = time.perf_counter() - self._start
+        self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score)
+        return False
+
+
+class ModelMonitor:
+    """Metrics for one model version, written to a prometheus-client registry.
+
+    ``task`` decides how outputs are counted: class labels for
+    ``"classification"`` (plus an optional score histogram), a value histogram
+    for ``"regression"``. ``metadata`` becomes labels of ``mlscope_model_info``.
+    """
+
+    def __init__(self, model: str, model_version: str, *, task: Task = "classification",
+                 registry: CollectorRegistry | None = None,
+                 training_data_fingerprint: str = "",
+                 metadata: Mapping[str, object] | None = None,
+                 label_caps: Mapping[str, int] | None = None,
+                 latency_buckets: tuple[float, ...] | None = None,
+                 value_buckets: tuple[float, ...] | None = None) -> None:
+        for name, value in (("model", model), ("model_version", model_version)):
+            if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE_LENGTH:
+                raise ValueError(f"{name} must be a non-empty string of at most {MAX_VALUE_LENGTH} characters, "
+                                 f"got {value!r:.80}")
+        if task not in ("classification", "regression"):
+            raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+        self._instruments: Instruments = instruments_for(
+            registry, label_caps=label_caps, latency_buckets=latency_buckets, value_buckets=value_buckets)
+        self.registry = self._instruments.registry
+        self.task: Task = task
+        self._training_data_fingerprint = training_data_fingerprint
+        self._metadata = dict(metadata or {})
+        self.model = self._instruments.guard.admit("model", model)
+        self.model_version = self._instruments.guard.admit("model_version", model_version)
+        self._bind()
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _bind(self) -> None:
+        ins, labels = self._instruments, (self.model, self.model_version)
+        self._predictions = ins.predictions.labels(*labels)
+        self._latency = ins.latency.labels(*labels)
+        self._in_flight = ins.in_flight.labels(*labels)
+        self._score = ins.score.labels(*labels)
+        self._value = ins.value.labels(*labels)
+        self._batches = ins.batches.labels(*labels)
+        self._batch_latency = ins.batch_latency.labels(*labels)
+        self._class_children: dict[Any, Any] = {}
+        self._error_children: dict[type, Any] = {}
+        self._invalid_children: dict[str, Any] = {}
+        info = {"model": self.model, "model_version": self.model_version,
+                "training_data_fingerprint": str(self._training_data_fingerprint)[:MAX_VALUE_LENGTH]}
+        for key, value in list(self._metadata.items())[:MAX_METADATA_LABELS]:
+            info.setdefault(metadata_label_name(str(key)), str(value)[:MAX_VALUE_LENGTH])
+        ins.model_info.register(self.model, self.model_version, info)
+
+    def for_version(self, model_version: str, **overrides: Any) -> "ModelMonitor":
+        """A monitor for another version of the same model (canary, shadow), same registry."""
+        kwargs: dict[str, Any] = dict(task=self.task, registry=self.registry,
+                                      training_data_fingerprint=self._training_data_fingerprint,
+                                      metadata=self._metadata)
+        kwargs.update(overrides)
+        return ModelMonitor(self.model, model_version, **kwargs)
+
+    # -- recording: single predictions ----------------------------------------------------------
+
+    def track(self, request_id: str | None = None) -> PredictionTracker:
+        """Context manager timing one prediction; exceptions are recorded and re-raised."""
+        return PredictionTracker(self, request_id)
+
+    def instrument(self, func: F | None = None, *,
+                   output: Callable[[Any], Any] | None = None) -> F | Callable[[F], F]:
+        """Decorator form of :meth:`track` for sync and async functions.
+
+        ``output`` maps the function's result to what is recorded as the output
+        (class label or value); without it no output is recorded.
+        """
+        def decorate(fn: F) -> F:
+            if inspect.iscoroutinefunction(fn):
+                @functools.wraps(fn)
+                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    with self.track() as tracker:
+                        result = await fn(*args, **kwargs)
+                        if output is not None:
+                            tracker.output = output(result)
+                        return result
+                return async_wrapper  # type: ignore[return-value]
+
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with self.track() as tracker:
+                    result = fn(*args, **kwargs)
+                    if output is not None:
+                        tracker.output = output(result)
+                    return result
+            return wrapper  # type: ignore[return-value]
+
+        return decorate(func) if func is not None else decorate
+
+    def record_prediction(self, latency_seconds: float, *, output: Any = None, score: Any = None,
+                          request_id: str | None = None) -> str:
+        """Record one prediction served elsewhere; returns its request id."""
+        request_id = request_id if request_id is not None else new_request_id()
+        self._exit(latency_seconds, request_id, None, output, score, track_in_flight=False)
+        return request_id
+
+    def record_error(self, error: BaseException | type[BaseException] | str, *,
+                     latency_seconds: float | None = None, request_id: str | None = None) -> None:
+        """Record a failed prediction request (``error`` is an exception, its class or a name)."""
+        try:
+            self._predictions.inc()
+            self._count_error(error)
+            if latency_seconds is not None and self._valid_latency(latency_seconds):
+                self._latency.observe(latency_seconds, _exemplar(request_id or new_request_id()))
+        except Exception as exc:  # noqa: BLE001
+            self._instruments.report_internal_error("record_error", exc)
+
+    # -- recording: batches ---------------------------------------------------------------------
+
+    def record_batch(self, outputs: Any = None, *, latency_seconds: float | None = None,
+                     scores: Any = None, rows: int | None = None) -> None:
+        """Record a batch prediction call: ``rows`` predictions (default ``len(outputs)``).
+
+        Outputs and scores are counted with numpy, without a Python loop per row.
+        """
+        try:
+            if rows is None:
+                if outputs is None:
+                    self._invalid("batch_without_rows")
+                    return
+                rows = len(outputs)
+            if not isinstance(rows, (int, np.integer)) or isinstance(rows, bool) or rows < 0:
+                self._invalid("batch_rows_invalid")
+                return
+            self._predictions.inc(int(rows))
+            self._batches.inc()
+            if latency_seconds is not None and self._valid_latency(latency_seconds):
+                self._batch_latency.observe(latency_seconds)
+            if outputs is not None:
+                if self.task == "classification":
+                    self._count_classes_bulk(outputs)
+                else:
+                    self._observe_bulk(self._value, outputs, "value_not_finite")
+            if scores is not None:
+                self._observe_bulk(self._score, scores, "score_not_finite")
+        except Exception as exc:  # noqa: BLE001
+            self._instruments.report_internal_error("record_batch", exc)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _enter(self) -> None:
+        try:
+            self._in_flight.inc()
+        except Exception as exc:  # noqa: BLE001
+            self._instruments.report_internal_error("track", exc)
+
+    def _exit(self, latency: Any, request_id: str, exc_type: type[BaseException] | None,
+              output: Any, score: Any, track_in_flight: bool = True) -> None:
+        try:
+            if track_in_flight:
+                self._in_flight.dec()
+            self._predictions.inc()
+            if self._valid_latency(latency):
+                if not isinstance(request_id, str):
+                    request_id = str(request_id)
+                self._latency.observe(latency, _exemplar(request_id))
+            if exc_type is not None:
+                self._count_error(exc_type)
+                return
+            if output is not None:
+                self._count_output(output)
+            if score is not None:
+                self._observe_one(self._score, score, "score_not_finite")
+        except Exception as exc:  # noqa: BLE001
+            self._instruments.report_internal_error("record_prediction", exc)
+
+    def _valid_latency(self, latency: Any) -> bool:
+        if isinstance(latency, (float, int)) and not isinstance(latency, bool):
+            if 0.0 <= latency < math.inf:
+                return True
+            self._invalid("latency_not_finite_or_negative")
+            return False
+        try:
+            value = float(latency)
+        except (TypeError, ValueError):
+            self._invalid("latency_wrong_type")
+            return False
+        return self._valid_latency(value)
+
+    def _count_output(self, output: Any) -> None:
+        if self.task == "regression":
+            self._observe_one(self._value, output, "value_not_finite")
+            return
+        child = self._class_children.get(output) if _hashable(output) else None
+        if child is None:
+            child = self._class_child(output)
+        if child is not None:
+            child.inc()
+
+    def _class_child(self, output: Any) -> Any:
+        """The counter child for a class label, or None (counted as invalid) for an unusable one."""
+        label = output
+        if isinstance(label, np.ndarray) and label.size == 1:
+            label = label.ravel()[0]
+        if isinstance(label, np.generic):
+            label = label.item()
+        if isinstance(label, float) and not math.isfinite(label):
+            self._invalid("class_not_finite")
+            return None
+        child = self._instruments.classes.labels(
+            self.model, self.model_version, self._instruments.guard.admit("class", label))
+        if _hashable(output) and len(self._class_children) < 4 * self._instruments.guard.cap("class"):
+            self._class_children[output] = child
+        return child
+
+    def _observe_one(self, child: Any, value: Any, reason: str) -> None:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self._invalid(reason.replace("not_finite", "wrong_type"))
+            return
+        if math.isfinite(number):
+            child.observe(number)
+        else:
+            self._invalid(reason)
+
+    def _count_classes_bulk(self, outputs: Any) -> None:
+        values, counts = np.unique(np.asarray(outputs), return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist()):
+            child = self._class_child(value)
+            if child is not None:
+                child.inc(count)
+
+    def _observe_bulk(self, child: Any, values: Any, reason: str) -> None:
+        try:
+            array = np.asarray(values, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            self._invalid(reason.replace("not_finite", "wrong_type"))
+            return
+        finite = np.isfinite(array)
+        bad = int(array.size - np.count_nonzero(finite))
+        if bad:
+            self._invalid(reason, bad)
+            array = array[finite]
+        if array.size:
+            add_to_histogram(child, array)
+
+    def _count_error(self, error: BaseException | type[BaseException] | str) -> None:
+        key = error if isinstance(error, (type, str)) else type(error)
+        child = self._error_children.get(key)  # type: ignore[arg-type]
+        if child is None:
+            name = key if isinstance(key, str) else key.__name__
+            child = self._instruments.errors.labels(
+                self.model, self.model_version, self._instruments.guard.admit("error_type", name))
+            self._error_children[key] = child  # type: ignore[index]
+        child.inc()
+
+    def _invalid(self, reason: str, count: int = 1) -> None:
+        child = self._invalid_children.get(reason)
+        if child is None:
+            child = self._instruments.invalid.labels(self.model, self.model_version, reason)
+            self._invalid_children[reason] = child
+        child.inc(count)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def add_to_histogram(child: Any, values: np.ndarray) -> None:
+    """Add many finite observations to a prometheus-client histogram child in O(buckets) updates.
+
+    Uses the child's bucket values directly (works in multiprocess mode too);
+    falls back to one ``observe`` per value if the client's internals differ.
+    """
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    total = getattr(child, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values.tolist():
+            child.observe(value)
+        return
+    index = np.searchsorted(np.asarray(bounds, dtype=np.float64), values, side="left")
+    counts = np.bincount(index, minlength=len(bounds))
+    for i in np.flatnonzero(counts).tolist():
+        buckets[i].inc(int(counts[i]))
+    total.inc(float(values.sum()))

@@ -1,0 +1,58 @@
+"""Prometheus configuration for natively run stacks and tests."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .rules.config import Profile
+
+# Per-job guards against a cardinality explosion in one exporter.
+SAMPLE_LIMIT = 50_000
+LABEL_LIMIT = 30
+
+
+def scrape_job(name: str, *, targets: Sequence[str] = (), file_sd: Path | None = None,
+               interval: str | None = None) -> dict[str, Any]:
+    job: dict[str, Any] = {"job_name": name, "sample_limit": SAMPLE_LIMIT, "label_limit": LABEL_LIMIT}
+    if interval:
+        job["scrape_interval"] = interval
+    if targets:
+        job["static_configs"] = [{"targets": list(targets)}]
+    if file_sd is not None:
+        job["file_sd_configs"] = [{"files": [str(file_sd)], "refresh_interval": "1s"}]
+    return job
+
+
+def prometheus_config(profile: Profile, jobs: Sequence[dict[str, Any]], rule_files: Sequence[Path] = (),
+                      alertmanagers: Sequence[str] = (), external_labels: Mapping[str, str] | None = None
+                      ) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": profile.scrape_interval,
+                   "evaluation_interval": profile.evaluation_interval,
+                   "scrape_timeout": profile.scrape_interval if profile.scrape_interval.endswith("s")
+                   and int(profile.scrape_interval[:-1]) < 10 else "10s"},
+        "rule_files": [str(p) for p in rule_files],
+        "scrape_configs": list(jobs),
+    }
+    if external_labels:
+        config["global"]["external_labels"] = dict(external_labels)
+    if alertmanagers:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
+    return config
+
+
+def write_config(path: Path, config: Mapping[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(dict(config), sort_keys=False))
+    return path
+
+
+def write_file_sd(path: Path, targets: Mapping[str, Sequence[str]]) -> None:
+    """Write a file_sd target list atomically: {job label -> targets}."""
+    groups = [{"targets": list(t), "labels": {"service": name}} for name, t in sorted(targets.items())]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(groups, sort_keys=False))
+    tmp.replace(path)

@@ -1,0 +1,162 @@
+"""Start and stop real Prometheus and Alertmanager binaries on loopback.
+
+Used by ``mlscope`` commands that run the stack natively and by the tests.
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+PROMETHEUS_BINARIES = ("prometheus",)
+ALERTMANAGER_BINARIES = ("alertmanager", "prometheus-alertmanager")
+INSTALL_HINT = ("install them with: apt-get update && apt-get install -y --no-install-recommends "
+                "prometheus prometheus-alertmanager (Debian/Ubuntu), or put the upstream binaries on PATH")
+
+
+class ServerError(RuntimeError):
+    """A server binary is missing, or a server did not become ready."""
+
+
+def find_binary(names: tuple[str, ...]) -> str:
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise ServerError(f"none of {', '.join(names)} found on PATH; {INSTALL_HINT}")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A child process serving HTTP on 127.0.0.1:port, ready when ``ready_path`` answers 200."""
+
+    name: str
+    argv: list[str]
+    port: int
+    log_path: Path
+    ready_path: str = "/-/ready"
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> "Server":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"{self.name} exited with {self.process.returncode}: {self.log_tail()}")
+            try:
+                if requests.get(self.url + self.ready_path, timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise ServerError(f"{self.name} not ready on {self.url} after {timeout:.0f}s: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            return " | ".join(self.log_path.read_text(errors="replace").strip().splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
+
+    def __enter__(self) -> "Server":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def prometheus(config_file: Path, data_dir: Path, port: int | None = None, *,
+               exemplars: bool = True, lifecycle: bool = False, retention: str = "15d") -> Server:
+    """A Prometheus server (not yet started) on 127.0.0.1."""
+    port = port or free_port()
+    argv = [find_binary(PROMETHEUS_BINARIES), f"--config.file={config_file}", f"--storage.tsdb.path={data_dir}",
+            f"--storage.tsdb.retention.time={retention}", f"--web.listen-address=127.0.0.1:{port}"]
+    if exemplars:
+        argv.append("--enable-feature=exemplar-storage")
+    if lifecycle:
+        argv.append("--web.enable-lifecycle")
+    return Server("prometheus", argv, port, data_dir / "prometheus.log")
+
+
+def alertmanager(config_file: Path, data_dir: Path, port: int | None = None) -> Server:
+    """An Alertmanager (not yet started) on 127.0.0.1 with clustering off."""
+    port = port or free_port()
+    argv = [find_binary(ALERTMANAGER_BINARIES), f"--config.file={config_file}", f"--storage.path={data_dir}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+    return Server("alertmanager", argv, port, data_dir / "alertmanager.log")
+
+
+class PrometheusAPI:
+    """The few calls of Prometheus's HTTP API that mlscope and its tests use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def _get(self, path: str, **params: Any) -> Any:
+        response = requests.get(self.url + path, params=params, timeout=10)
+        body = response.json()
+        if body.get("status") != "success":
+            raise ServerError(f"{path} {params}: {body.get('errorType')}: {body.get('error')}")
+        return body["data"]
+
+    def query(self, expr: str, time_: float | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"query": expr}
+        if time_ is not None:
+            params["time"] = time_
+        return self._get("/api/v1/query", **params)["result"]
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        return self._get("/api/v1/query_range", query=expr, start=start, end=end, step=step)["result"]
+
+    def exemplars(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
+        return self._get("/api/v1/query_exemplars", query=expr, start=start, end=end)
+
+    def targets(self) -> list[dict[str, Any]]:
+        return self._get("/api/v1/targets")["activeTargets"]
+
+    def rules(self) -> list[dict[str, Any]]:
+        return self._get("/api/v1/rules")["groups"]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self._get("/api/v1/alerts")["alerts"]
+
+    def wait_for(self, expr: str, predicate: Any = bool, timeout: float = 30.0, interval: float = 0.25) -> Any:
+        """Poll ``expr`` until ``predicate(result)`` holds; return the result or raise on timeout."""
+        deadline = time.monotonic() + timeout
+        result: Any = None
+        while time.monotonic() < deadline:
+            result = self.query(expr)
+            if predicate(result):
+                return result
+            time.sleep(interval)
+        raise TimeoutError(f"{expr!r} did not satisfy the condition within {timeout}s; last result: {result}")

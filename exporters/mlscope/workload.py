@@ -1,0 +1,176 @@
+"""A synthetic model service: a real scikit-learn model on a bundled data set, driven with traffic.
+
+Tests of every part of mlscope, the benchmarks and the demo reuse it instead of
+writing their own. Faults (errors, latency, feature drift) can be changed while
+traffic runs.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .monitor import ModelMonitor
+
+Dataset = Literal["breast_cancer", "wine", "diabetes"]
+_LOADERS: dict[str, Callable[..., Any]] = {
+    "breast_cancer": load_breast_cancer, "wine": load_wine, "diabetes": load_diabetes}
+
+
+class SimulatedPredictionError(RuntimeError):
+    """Raised by the synthetic service when a fault injects an error."""
+
+
+@dataclass
+class TrainedModel:
+    """A fitted pipeline with its train/test split (all bundled with scikit-learn, no download)."""
+
+    dataset: str
+    task: Literal["classification", "regression"]
+    pipeline: Pipeline
+    feature_names: list[str]
+    x_train: np.ndarray
+    x_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
+
+
+def train(dataset: Dataset = "breast_cancer", seed: int = 0) -> TrainedModel:
+    """Fit a logistic regression (classification) or ridge (regression) on a bundled data set."""
+    if dataset not in _LOADERS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(_LOADERS)}")
+    bunch = _LOADERS[dataset]()
+    task: Literal["classification", "regression"] = "regression" if dataset == "diabetes" else "classification"
+    x_train, x_test, y_train, y_test = train_test_split(
+        bunch.data, bunch.target, test_size=0.3, random_state=seed,
+        stratify=bunch.target if task == "classification" else None)
+    estimator = LogisticRegression(max_iter=2000) if task == "classification" else Ridge(alpha=1.0)
+    pipeline = make_pipeline(StandardScaler(), estimator).fit(x_train, y_train)
+    return TrainedModel(dataset, task, pipeline, [str(n) for n in bunch.feature_names],
+                        x_train, x_test, y_train, y_test)
+
+
+@dataclass
+class Faults:
+    """What the service does wrong right now; change the fields while traffic runs."""
+
+    error_rate: float = 0.0
+    extra_latency_s: float = 0.0
+    # Shift added to every feature, in units of that feature's training standard deviation.
+    drift_shift_std: float = 0.0
+
+
+@dataclass
+class Prediction:
+    request_id: str
+    features: np.ndarray
+    y_pred: Any
+    y_true: Any
+    score: float | None
+
+
+class SyntheticService:
+    """A model service instrumented with a :class:`ModelMonitor`."""
+
+    def __init__(self, trained: TrainedModel, monitor: ModelMonitor, seed: int = 0) -> None:
+        self.trained = trained
+        self.monitor = monitor
+        self.faults = Faults()
+        self._rng = np.random.default_rng(seed)
+        self._std = trained.x_train.std(axis=0)
+        self._lock = threading.Lock()
+
+    def sample(self, rows: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Rows drawn from the held-out set, with the current drift applied."""
+        with self._lock:
+            index = self._rng.integers(0, len(self.trained.x_test), rows)
+        x = self.trained.x_test[index] + self.faults.drift_shift_std * self._std
+        return x, self.trained.y_test[index]
+
+    def _should_fail(self) -> bool:
+        if self.faults.error_rate <= 0:
+            return False
+        with self._lock:
+            return bool(self._rng.random() < self.faults.error_rate)
+
+    def predict_one(self, x: np.ndarray, y_true: Any = None, request_id: str | None = None) -> Prediction:
+        """Serve one prediction through the monitor; raises when a fault injects an error."""
+        with self.monitor.track(request_id) as tracker:
+            if self.faults.extra_latency_s > 0:
+                time.sleep(self.faults.extra_latency_s)
+            if self._should_fail():
+                raise SimulatedPredictionError("injected fault")
+            row = x.reshape(1, -1)
+            y_pred = self.trained.pipeline.predict(row)[0]
+            score = None
+            if self.trained.task == "classification":
+                score = float(self.trained.pipeline.predict_proba(row)[0].max())
+                tracker.score = score
+            tracker.output = y_pred.item() if isinstance(y_pred, np.generic) else y_pred
+        return Prediction(tracker.request_id, x, tracker.output, y_true, score)
+
+    def predict_batch(self, x: np.ndarray) -> np.ndarray:
+        """Serve a batch through the monitor's batch path."""
+        start = time.perf_counter()
+        y_pred = self.trained.pipeline.predict(x)
+        scores = (self.trained.pipeline.predict_proba(x).max(axis=1)
+                  if self.trained.task == "classification" else None)
+        self.monitor.record_batch(y_pred, latency_seconds=time.perf_counter() - start, scores=scores)
+        return y_pred
+
+
+@dataclass
+class Traffic:
+    """Drives a service at ``rate`` requests per second in a background thread."""
+
+    service: SyntheticService
+    rate: float = 20.0
+    on_prediction: Callable[[Prediction], None] | None = None
+    served: int = 0
+    failed: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> "Traffic":
+        self._thread = threading.Thread(target=self._run, name="mlscope-traffic", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        interval = 1.0 / self.rate if self.rate > 0 else 0.0
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            self.step()
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            else:
+                next_at = time.monotonic()
+
+    def step(self) -> Prediction | None:
+        """Serve one request now; returns the prediction, or None when it failed."""
+        x, y = self.service.sample(1)
+        try:
+            prediction = self.service.predict_one(x[0], y[0])
+        except SimulatedPredictionError:
+            self.failed += 1
+            return None
+        self.served += 1
+        if self.on_prediction is not None:
+            self.on_prediction(prediction)
+        return prediction
