@@ -109,6 +109,7 @@ def instruments_for(registry: CollectorRegistry | None = None, *,
 
     Buckets are fixed per registry: asking for other buckets than the ones
     already in use is an error, because one metric family has one bucket set.
+    Label caps are per registry too: later ``label_caps`` update them.
     """
     registry = REGISTRY if registry is None else registry
     with _lock:
@@ -122,4 +123,6 @@ def instruments_for(registry: CollectorRegistry | None = None, *,
         if asked is not None and tuple(asked) != used:
             raise ValueError(f"{name}={tuple(asked)} differs from {used} already used in this registry; "
                              "one metric family has one bucket set: pass the same buckets to every monitor")
+    if label_caps:
+        found.guard.set_caps(label_caps)
     return found

@@ -31,10 +31,18 @@ class LabelGuard:
 
     def __init__(self, caps: Mapping[str, int] | None = None,
                  on_fold: Callable[[str, str], None] | None = None) -> None:
-        self._caps = {**DEFAULT_CAPS, **(caps or {})}
+        self._caps = dict(DEFAULT_CAPS)
+        self.set_caps(caps or {})
         self._seen: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         self.on_fold = on_fold
+
+    def set_caps(self, caps: Mapping[str, int]) -> None:
+        """Change caps; values already admitted stay admitted."""
+        for label, cap in caps.items():
+            if not isinstance(cap, int) or cap < 1:
+                raise ValueError(f"label cap for {label!r} must be a positive integer, got {cap!r}")
+        self._caps.update(caps)
 
     def cap(self, label: str) -> int:
         return self._caps.get(label, FALLBACK_CAP)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
@@ -32,10 +33,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Exemplar label sets are limited to 128 characters in total (OpenMetrics).
 MAX_EXEMPLAR_ID = 128 - len("request_id")
+_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._:/@+=-]")
+
+
+def clean_request_id(request_id: object) -> str:
+    """A caller's request id made safe for exemplars and log lines: a bounded, quote-free string.
+
+    Ids of letters, digits and ``._:/@+=-`` up to 118 characters (UUIDs, W3C
+    trace ids, ULIDs...) pass unchanged; other characters become ``_``.
+    """
+    text = request_id if isinstance(request_id, str) else str(request_id)
+    if len(text) > MAX_EXEMPLAR_ID:
+        text = text[:MAX_EXEMPLAR_ID]
+    return _UNSAFE_ID_CHARS.sub("_", text)
 
 
 def _exemplar(request_id: str) -> dict[str, str]:
-    return {"request_id": request_id[:MAX_EXEMPLAR_ID]}
+    return {"request_id": request_id}
 
 
 class PredictionTracker:
@@ -45,7 +59,7 @@ class PredictionTracker:
 
     def __init__(self, monitor: "ModelMonitor", request_id: str | None) -> None:
         self._monitor = monitor
-        self.request_id = request_id if request_id is not None else new_request_id()
+        self.request_id = new_request_id() if request_id is None else clean_request_id(request_id)
         self.output: Any = None
         self.score: Any = None
 
@@ -98,8 +112,9 @@ class ModelMonitor:
         self._predictions = ins.predictions.labels(*labels)
         self._latency = ins.latency.labels(*labels)
         self._in_flight = ins.in_flight.labels(*labels)
-        self._score = ins.score.labels(*labels)
-        self._value = ins.value.labels(*labels)
+        # Bind only the output histogram of this task, so no empty family is exposed.
+        self._score = ins.score.labels(*labels) if self.task == "classification" else None
+        self._value = ins.value.labels(*labels) if self.task == "regression" else None
         self._batches = ins.batches.labels(*labels)
         self._batch_latency = ins.batch_latency.labels(*labels)
         self._class_children: dict[Any, Any] = {}
@@ -157,7 +172,7 @@ class ModelMonitor:
     def record_prediction(self, latency_seconds: float, *, output: Any = None, score: Any = None,
                           request_id: str | None = None) -> str:
         """Record one prediction served elsewhere; returns its request id."""
-        request_id = request_id if request_id is not None else new_request_id()
+        request_id = new_request_id() if request_id is None else clean_request_id(request_id)
         self._exit(latency_seconds, request_id, None, output, score, track_in_flight=False)
         return request_id
 
@@ -167,8 +182,10 @@ class ModelMonitor:
         try:
             self._predictions.inc()
             self._count_error(error)
-            if latency_seconds is not None and self._valid_latency(latency_seconds):
-                self._latency.observe(latency_seconds, _exemplar(request_id or new_request_id()))
+            latency = None if latency_seconds is None else self._latency_value(latency_seconds)
+            if latency is not None:
+                rid = new_request_id() if request_id is None else clean_request_id(request_id)
+                self._latency.observe(latency, _exemplar(rid))
         except Exception as exc:  # noqa: BLE001
             self._instruments.report_internal_error("record_error", exc)
 
@@ -191,14 +208,15 @@ class ModelMonitor:
                 return
             self._predictions.inc(int(rows))
             self._batches.inc()
-            if latency_seconds is not None and self._valid_latency(latency_seconds):
-                self._batch_latency.observe(latency_seconds)
+            latency = None if latency_seconds is None else self._latency_value(latency_seconds)
+            if latency is not None:
+                self._batch_latency.observe(latency)
             if outputs is not None:
                 if self.task == "classification":
                     self._count_classes_bulk(outputs)
                 else:
                     self._observe_bulk(self._value, outputs, "value_not_finite")
-            if scores is not None:
+            if scores is not None and self._score is not None:
                 self._observe_bulk(self._score, scores, "score_not_finite")
         except Exception as exc:  # noqa: BLE001
             self._instruments.report_internal_error("record_batch", exc)
@@ -217,32 +235,35 @@ class ModelMonitor:
             if track_in_flight:
                 self._in_flight.dec()
             self._predictions.inc()
-            if self._valid_latency(latency):
-                if not isinstance(request_id, str):
-                    request_id = str(request_id)
+            latency = self._latency_value(latency)
+            if latency is not None:
                 self._latency.observe(latency, _exemplar(request_id))
             if exc_type is not None:
                 self._count_error(exc_type)
                 return
             if output is not None:
                 self._count_output(output)
-            if score is not None:
+            if score is not None and self._score is not None:
                 self._observe_one(self._score, score, "score_not_finite")
         except Exception as exc:  # noqa: BLE001
             self._instruments.report_internal_error("record_prediction", exc)
 
-    def _valid_latency(self, latency: Any) -> bool:
-        if isinstance(latency, (float, int)) and not isinstance(latency, bool):
+    def _latency_value(self, latency: Any) -> float | None:
+        """``latency`` as seconds, or None (counted as invalid) when it is not a finite number >= 0."""
+        if type(latency) is float:  # the hot path: perf_counter differences
             if 0.0 <= latency < math.inf:
-                return True
+                return latency
             self._invalid("latency_not_finite_or_negative")
-            return False
+            return None
+        if isinstance(latency, bool):
+            self._invalid("latency_wrong_type")
+            return None
         try:
             value = float(latency)
         except (TypeError, ValueError):
             self._invalid("latency_wrong_type")
-            return False
-        return self._valid_latency(value)
+            return None
+        return self._latency_value(value)
 
     def _count_output(self, output: Any) -> None:
         if self.task == "regression":

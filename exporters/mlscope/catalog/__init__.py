@@ -18,6 +18,8 @@ if len(BY_NAME) != len(METRICS) + len(RECORDED):
     raise RuntimeError("duplicate name in the mlscope catalog")
 
 SERIES_NAMES: frozenset[str] = frozenset().union(*(spec.series_names for spec in BY_NAME.values()))
+_SPEC_OF_SERIES: dict[str, MetricSpec | RecordedSpec] = {
+    series: spec for spec in BY_NAME.values() for series in spec.series_names}
 
 # Series that other servers publish and that our rules and dashboards may use.
 FOREIGN_NAMES: frozenset[str] = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_samples_scraped",
@@ -25,10 +27,21 @@ FOREIGN_NAMES: frozenset[str] = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE", "
 FOREIGN_PREFIXES: tuple[str, ...] = ("prometheus_", "alertmanager_", "loki_", "grafana_", "process_", "python_")
 
 
-def is_known(name: str) -> bool:
-    """Whether ``name`` is a series of the catalog or an allow-listed foreign series."""
+def is_known(name: str, *, family_names: bool = False) -> bool:
+    """Whether ``name`` is a series of the catalog or an allow-listed foreign series.
+
+    With ``family_names``, a histogram's family name (without ``_bucket``...)
+    counts too: code refers to families, PromQL to series.
+    """
+    if family_names and name in BY_NAME:
+        return True
     return name in SERIES_NAMES or name in FOREIGN_NAMES or name.startswith(FOREIGN_PREFIXES)
 
 
+def spec_of(series: str) -> MetricSpec | RecordedSpec:
+    """The spec that produces an exposed or recorded series name (KeyError if none)."""
+    return _SPEC_OF_SERIES[series]
+
+
 __all__ = ["PREFIX", "MetricSpec", "RecordedSpec", "METRICS", "RECORDED", "BY_NAME", "SERIES_NAMES",
-           "FOREIGN_NAMES", "is_known", "serving"]
+           "FOREIGN_NAMES", "is_known", "spec_of", "serving"]

@@ -47,7 +47,7 @@ class MetricSpec:
     def series_names(self) -> frozenset[str]:
         """Every series name this family produces in an exposition."""
         if self.kind == "histogram":
-            return frozenset({f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count"})
+            return frozenset({f"{self.name}_{suffix}" for suffix in ("bucket", "sum", "count", "created")})
         if self.kind == "counter":
             return frozenset({self.name, self.name.removesuffix("_total") + "_created"})
         return frozenset({self.name})
