@@ -113,6 +113,8 @@ def down(state_dir: Path, timeout: float = 30.0) -> bool:
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if not pid_file.exists():  # removed by the stack once everything has stopped
+            return True
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
