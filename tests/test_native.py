@@ -32,7 +32,8 @@ def test_up_demo_then_down(tmp_path: Path) -> None:
             return bool(result)
 
         wait_until(demo_counted, timeout=90)
-        assert {t["labels"]["job"]: t["health"] for t in api.targets()} == {"mlscope-demo": "up", "prometheus": "up"}
+        expected = {"mlscope-demo": "up", "prometheus": "up"}
+        wait_until(lambda: {t["labels"]["job"]: t["health"] for t in api.targets()} == expected, timeout=30)
         down = subprocess.run([sys.executable, "-m", "mlscope.cli", "down", "--state-dir", str(state)],
                               capture_output=True, text=True, timeout=60)
         assert down.returncode == 0 and "stopped" in down.stdout
