@@ -68,6 +68,26 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alert_receiver(args: argparse.Namespace) -> int:
+    from .alertreceiver import AlertReceiver, load_commands, make_server
+
+    try:
+        commands = load_commands(Path(args.config) if args.config else None)
+    except (OSError, ValueError) as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 2
+    server = make_server(AlertReceiver(commands=commands), args.port, args.addr)
+    print(f"mlscope: alert receiver on http://{args.addr}:{args.port}/alerts "
+          f"({len(commands)} alert command(s))", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlscope", description=__doc__)
     p.add_argument("--version", action="version", version=f"mlscope {__version__}")
@@ -95,6 +115,12 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--prometheus-port", type=int, default=9090)
     up.add_argument("--demo-port", type=int, default=8000)
     up.set_defaults(func=_up)
+
+    rcv = sub.add_parser("alert-receiver", help="Alertmanager webhook receiver: JSON logs, per-alert commands")
+    rcv.add_argument("--port", type=int, default=9095)
+    rcv.add_argument("--addr", default="127.0.0.1")
+    rcv.add_argument("--config", help="YAML with alert_commands: {AlertName: {command: [...], timeout: 60}}")
+    rcv.set_defaults(func=_alert_receiver)
 
     dn = sub.add_parser("down", help="stop a running `mlscope up`")
     dn.add_argument("--state-dir", default=".state")

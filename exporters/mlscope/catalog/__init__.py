@@ -7,11 +7,12 @@ collects them so there is exactly one place to look a name up.
 """
 from __future__ import annotations
 
-from . import serving
+from . import alerting, serving
 from .spec import PREFIX, MetricSpec, RecordedSpec
 
-METRICS: tuple[MetricSpec, ...] = serving.METRICS
-RECORDED: tuple[RecordedSpec, ...] = serving.RECORDED
+_DOMAINS = (serving, alerting)
+METRICS: tuple[MetricSpec, ...] = tuple(m for d in _DOMAINS for m in d.METRICS)
+RECORDED: tuple[RecordedSpec, ...] = tuple(r for d in _DOMAINS for r in d.RECORDED)
 
 BY_NAME: dict[str, MetricSpec | RecordedSpec] = {spec.name: spec for spec in METRICS + RECORDED}
 if len(BY_NAME) != len(METRICS) + len(RECORDED):

@@ -1,7 +1,9 @@
 """Small helpers to write rule dictionaries the same way in every group."""
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import quote
 
 from ..catalog import RecordedSpec
 from .config import RuleConfig
@@ -22,10 +24,25 @@ def record(spec: RecordedSpec, expr: str, **labels: str) -> Rule:
     return rule
 
 
+MODEL_VARS = "var-model={{$labels.model}}&var-model_version={{$labels.model_version}}"
+
+
+def loki_explore_url(cfg: RuleConfig) -> str:
+    """Grafana Explore on the Loki datasource, showing the alert's model version's log lines."""
+    selector = '{app="%s",model="{{$labels.model}}",model_version="{{$labels.model_version}}"}' % cfg.links.log_app
+    state = json.dumps({"datasource": "loki", "queries": [{"refId": "A", "expr": selector}], "range":
+                        {"from": "now-1h", "to": "now"}}, separators=(",", ":"))
+    return f"{cfg.links.grafana_base_url}/explore?left=" + quote(state, safe="{}$.:,[]/=_-")
+
+
 def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str, description: str,
           dashboard: str, for_: str | None = None, keep_firing: bool = True,
-          labels: dict[str, str] | None = None) -> Rule:
-    """An alert with the annotations every mlscope alert carries."""
+          labels: dict[str, str] | None = None, model_scoped: bool = False) -> Rule:
+    """An alert with the annotations every mlscope alert carries.
+
+    ``model_scoped`` alerts carry ``model``/``model_version`` labels: their
+    dashboard link selects that version and a ``logs_url`` opens its Loki logs.
+    """
     rule: Rule = {"alert": name, "expr": expr}
     if for_:
         rule["for"] = for_
@@ -36,8 +53,10 @@ def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str,
         "summary": summary,
         "description": description,
         "runbook_url": f"{cfg.links.runbook_base_url}/{name}.md",
-        "dashboard": f"{cfg.links.grafana_base_url}/d/{dashboard}",
+        "dashboard": f"{cfg.links.grafana_base_url}/d/{dashboard}" + (f"?{MODEL_VARS}" if model_scoped else ""),
     }
+    if model_scoped:
+        rule["annotations"]["logs_url"] = loki_explore_url(cfg)
     return rule
 
 

@@ -59,6 +59,8 @@ class Links:
 
     runbook_base_url: str = "https://github.com/mlscope/mlscope/blob/main/alerting/runbooks"
     grafana_base_url: str = "http://127.0.0.1:3000"
+    # The `app` stream label the log shipper gives the model services' lines in Loki.
+    log_app: str = "mlscope"
 
 
 @dataclass(frozen=True)

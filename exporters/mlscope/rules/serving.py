@@ -36,7 +36,7 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
         alert(cfg, "ModelErrorRateHigh",
               f"{cat.ERROR_RATIO.name}{win} > {t.error_ratio} "
               f"and on ({BY_VERSION}) {cat.REQUEST_RATE.name}{win} > {t.min_request_rate}",
-              severity="critical", for_=cfg.profile.for_symptom, dashboard=DASHBOARD,
+              severity="critical", for_=cfg.profile.for_symptom, dashboard=DASHBOARD, model_scoped=True,
               summary="{{ $labels.model }} {{ $labels.model_version }}: prediction errors above "
                       f"{t.error_ratio:.0%}",
               description="{{ $value | humanizePercentage }} of prediction requests of "

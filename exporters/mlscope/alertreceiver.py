@@ -1,0 +1,220 @@
+"""`mlscope alert-receiver`: the stack's default Alertmanager webhook receiver.
+
+It validates Alertmanager's webhook payload (version 4), writes one structured
+JSON log line per alert (so notifications land in Loki next to the model's
+logs), optionally runs a configured command per alert name (e.g. to trigger
+retraining) with a timeout, and exposes its own metrics on ``/metrics``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from .catalog import alerting as cat
+from .labels import LabelGuard
+
+log = logging.getLogger("mlscope.alert_receiver")
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+ALERT_KEYS = ("status", "labels", "annotations", "startsAt", "endsAt", "fingerprint")
+PAYLOAD_KEYS = ("version", "groupKey", "status", "receiver", "groupLabels", "commonLabels", "alerts")
+
+
+class PayloadError(ValueError):
+    """An Alertmanager webhook payload that does not follow version 4; ``reason`` is a bounded label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+def validate_payload(body: bytes) -> dict[str, Any]:
+    """Parse and check a webhook body; raise :class:`PayloadError` naming what is wrong."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError("invalid_json", str(exc)) from None
+    if not isinstance(payload, dict):
+        raise PayloadError("not_an_object", type(payload).__name__)
+    missing = [k for k in PAYLOAD_KEYS if k not in payload]
+    if missing:
+        raise PayloadError("missing_field", ", ".join(missing))
+    if payload["version"] != "4":
+        raise PayloadError("unsupported_version", repr(payload["version"]))
+    if not isinstance(payload["alerts"], list):
+        raise PayloadError("alerts_not_a_list", type(payload["alerts"]).__name__)
+    for i, alert in enumerate(payload["alerts"]):
+        if not isinstance(alert, dict) or any(k not in alert for k in ALERT_KEYS):
+            raise PayloadError("invalid_alert", f"alerts[{i}] lacks one of {ALERT_KEYS}")
+        if not isinstance(alert["labels"], dict) or "alertname" not in alert["labels"]:
+            raise PayloadError("invalid_alert", f"alerts[{i}] has no alertname label")
+        if alert["status"] not in ("firing", "resolved"):
+            raise PayloadError("invalid_alert", f"alerts[{i}] status {alert['status']!r}")
+    return payload
+
+
+@dataclass(frozen=True)
+class AlertCommand:
+    """A command run when an alert of ``alertname`` arrives with one of ``statuses``."""
+
+    argv: tuple[str, ...]
+    timeout_s: float = 60.0
+    statuses: tuple[str, ...] = ("firing",)
+
+
+def load_commands(path: Path | None) -> dict[str, AlertCommand]:
+    """Read ``alert_commands: {AlertName: {command: [...], timeout: 60, on: [firing]}}`` from YAML."""
+    if path is None:
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    commands = {}
+    for name, spec in (data.get("alert_commands") or {}).items():
+        argv = spec.get("command")
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            raise ValueError(f"{path}: alert_commands.{name}.command must be a non-empty list of strings")
+        commands[name] = AlertCommand(tuple(argv), float(spec.get("timeout", 60)),
+                                      tuple(spec.get("on", ["firing"])))
+    return commands
+
+
+@dataclass
+class AlertReceiver:
+    """Handles notifications; independent of HTTP so it can be tested and embedded."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    commands: Mapping[str, AlertCommand] = field(default_factory=dict)
+    output: Any = None
+
+    def __post_init__(self) -> None:
+        self.notifications = cat.NOTIFICATIONS.create(self.registry)
+        self.invalid = cat.INVALID_PAYLOADS.create(self.registry)
+        self.command_runs = cat.COMMANDS.create(self.registry)
+        self.command_duration = cat.COMMAND_DURATION.create(self.registry)
+        self.guard = LabelGuard({"alertname": 200, "receiver": 20})
+        self._threads: list[threading.Thread] = []
+
+    def handle(self, body: bytes) -> tuple[int, str]:
+        """Process one webhook request body; returns (HTTP status, message)."""
+        try:
+            payload = validate_payload(body)
+        except PayloadError as exc:
+            self.invalid.labels(exc.reason).inc()
+            log.warning("rejected webhook payload: %s", exc)
+            return 400, str(exc)
+        receiver = self.guard.admit("receiver", payload["receiver"])
+        for alert in payload["alerts"]:
+            name = alert["labels"]["alertname"]
+            self.notifications.labels(receiver, self.guard.admit("alertname", name), alert["status"]).inc()
+            self._log(payload, alert)
+            command = self.commands.get(name)
+            if command is not None and alert["status"] in command.statuses:
+                self._start_command(name, command, alert)
+        return 200, "ok"
+
+    def _log(self, payload: Mapping[str, Any], alert: Mapping[str, Any]) -> None:
+        labels, annotations = alert["labels"], alert.get("annotations") or {}
+        record = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1000):03d}Z",
+            "level": "warning" if alert["status"] == "firing" else "info",
+            "event": "alert_notification",
+            "alertname": labels["alertname"],
+            "status": alert["status"],
+            "severity": labels.get("severity", ""),
+            "model": labels.get("model", ""),
+            "model_version": labels.get("model_version", ""),
+            "summary": annotations.get("summary", ""),
+            "runbook_url": annotations.get("runbook_url", ""),
+            "dashboard": annotations.get("dashboard", ""),
+            "starts_at": alert["startsAt"],
+            "ends_at": alert["endsAt"],
+            "fingerprint": alert["fingerprint"],
+            "receiver": payload["receiver"],
+            "group_key": payload["groupKey"],
+            "labels": labels,
+        }
+        stream = self.output or sys.stdout
+        stream.write(json.dumps(record, sort_keys=True) + "\n")
+        stream.flush()
+
+    def _start_command(self, name: str, command: AlertCommand, alert: Mapping[str, Any]) -> None:
+        thread = threading.Thread(target=self._run_command, args=(name, command, alert), daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _run_command(self, name: str, command: AlertCommand, alert: Mapping[str, Any]) -> None:
+        env = {**os.environ, "MLSCOPE_ALERTNAME": name, "MLSCOPE_ALERT_STATUS": alert["status"]}
+        env.update({f"MLSCOPE_LABEL_{k.upper()}": str(v) for k, v in alert["labels"].items() if k.isidentifier()})
+        label = self.guard.admit("alertname", name)
+        start = time.monotonic()
+        try:
+            done = subprocess.run(list(command.argv), input=json.dumps(alert), text=True, env=env,
+                                  capture_output=True, timeout=command.timeout_s)
+            result = "ok" if done.returncode == 0 else "failed"
+            if done.returncode:
+                log.warning("alert command for %s exited %s: %s", name, done.returncode, done.stderr[-500:])
+        except subprocess.TimeoutExpired:
+            result = "timeout"
+            log.warning("alert command for %s timed out after %ss", name, command.timeout_s)
+        except OSError as exc:
+            result = "failed"
+            log.warning("alert command for %s could not start: %s", name, exc)
+        self.command_duration.labels(label).observe(time.monotonic() - start)
+        self.command_runs.labels(label, result).inc()
+
+    def wait_for_commands(self, timeout: float = 30.0) -> None:
+        for thread in list(self._threads):
+            thread.join(timeout)
+
+
+def make_server(receiver: AlertReceiver, port: int, addr: str = "127.0.0.1",
+                paths: Sequence[str] = ("/", "/alerts")) -> ThreadingHTTPServer:
+    """An HTTP server: POST webhooks on ``paths``, GET ``/metrics`` and ``/-/ready``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path not in paths:
+                self._reply(404, "not found")
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                receiver.invalid.labels("too_large").inc()
+                self._reply(413, "payload too large")
+                return
+            self._reply(*receiver.handle(self.rfile.read(length)))
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/metrics":
+                self._reply(200, generate_latest(receiver.registry).decode(), CONTENT_TYPE_LATEST)
+            elif self.path in ("/-/ready", "/-/healthy"):
+                self._reply(200, "ok")
+            else:
+                self._reply(404, "not found")
+
+        def _reply(self, status: int, body: str, content_type: str = "text/plain; charset=utf-8") -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:  # the JSON lines are the log
+            pass
+
+    server = ThreadingHTTPServer((addr, port), Handler)
+    server.daemon_threads = True
+    return server

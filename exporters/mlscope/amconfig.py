@@ -1,0 +1,47 @@
+"""Alertmanager configuration for natively run stacks and tests, derived from alerting/alertmanager.yml."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+COMPOSE_RECEIVER_URL = "http://alert-receiver:9095/alerts"
+FAST_TIMINGS = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1m"}
+
+
+def _routes(route: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield route
+    for child in route.get("routes", []) or []:
+        yield from _routes(child)
+
+
+def alertmanager_config(source: Path, receiver_url: str, *, fast: bool = False) -> dict[str, Any]:
+    """The project's routing with webhooks pointed at ``receiver_url``.
+
+    ``fast`` shortens every route's grouping timings to seconds (the fast rule
+    profile's counterpart), so notifications and resolutions arrive in seconds.
+    Template paths are made absolute so the result can be written anywhere.
+    """
+    config = yaml.safe_load(source.read_text())
+    for receiver in config.get("receivers", []):
+        for webhook in receiver.get("webhook_configs", []) or []:
+            if webhook.get("url") == COMPOSE_RECEIVER_URL:
+                webhook["url"] = receiver_url
+    config["templates"] = [str((source.parent / t).resolve()) for t in config.get("templates", [])]
+    if fast:
+        root = config["route"]
+        for route in _routes(root):
+            for key, value in FAST_TIMINGS.items():
+                keeps_zero_wait = key == "group_wait" and route.get(key) == "0s"
+                if (key in route or route is root) and not keeps_zero_wait:
+                    route[key] = value
+    return config
+
+
+def write_alertmanager_config(path: Path, source: Path, receiver_url: str, *, fast: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Anchors in the source are expanded: each receiver gets its own copy.
+    path.write_text(yaml.safe_dump(alertmanager_config(source, receiver_url, fast=fast), sort_keys=False))
+    return path

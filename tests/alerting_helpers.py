@@ -1,0 +1,24 @@
+"""An Alertmanager webhook payload builder shared by the alerting tests."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def webhook_payload(alertname: str = "ModelErrorRateHigh", status: str = "firing", **labels: str) -> dict[str, Any]:
+    """A payload shaped as Alertmanager 0.25 sends it (version 4)."""
+    alert_labels = {"alertname": alertname, "severity": "critical", **labels}
+    return {
+        "version": "4", "groupKey": '{}:{alertname="%s"}' % alertname, "truncatedAlerts": 0, "status": status,
+        "receiver": "mlscope-default", "groupLabels": {"alertname": alertname}, "commonLabels": alert_labels,
+        "commonAnnotations": {}, "externalURL": "http://127.0.0.1:9093",
+        "alerts": [{"status": status, "labels": alert_labels,
+                    "annotations": {"summary": "s", "runbook_url": f"https://x/runbooks/{alertname}.md",
+                                    "dashboard": "http://127.0.0.1:3000/d/x"},
+                    "startsAt": "2026-11-24T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prometheus/graph", "fingerprint": "abc123"}],
+    }
+
+
+def body(payload: Any) -> bytes:
+    return json.dumps(payload).encode()
