@@ -83,4 +83,8 @@ LATENCY_P95 = RecordedSpec(
 LATENCY_P99 = RecordedSpec(
     "model_version:mlscope_prediction_latency_seconds:p99", "99th percentile prediction latency.")
 
-RECORDED = (REQUEST_RATE, ERROR_RATIO, LATENCY_P50, LATENCY_P95, LATENCY_P99)
+LATENCY_SLOW_RATIO = RecordedSpec(
+    "model_version:mlscope_prediction_latency_seconds:slow_ratio_rate",
+    "Share of requests slower than the latency SLO threshold (the SLO's error ratio).")
+
+RECORDED = (REQUEST_RATE, ERROR_RATIO, LATENCY_P50, LATENCY_P95, LATENCY_P99, LATENCY_SLOW_RATIO)

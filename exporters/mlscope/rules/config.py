@@ -12,6 +12,16 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class BurnWindow:
+    """One multi-window burn-rate alert: both windows must burn faster than ``factor``."""
+
+    long: str
+    short: str
+    factor: float
+    severity: str
+
+
+@dataclass(frozen=True)
 class Profile:
     """Time scales of one deployment profile."""
 
@@ -27,6 +37,15 @@ class Profile:
     # keep_firing_for: how long an alert stays firing after its expression stops
     # returning (a missed scrape must not resolve and re-fire it).
     keep_firing_for: str
+    # How long a serving model version may see no request before ModelNoPredictions fires.
+    for_no_traffic: str
+    # Latency SLO burn-rate alerts (Google SRE workbook: 14.4x over 1h/5m pages, 6x over 6h/30m tickets).
+    burn_windows: tuple[BurnWindow, ...]
+
+    @property
+    def burn_rate_windows(self) -> tuple[str, ...]:
+        """Every window a burn-rate alert reads, in first-use order."""
+        return tuple(dict.fromkeys(w for b in self.burn_windows for w in (b.long, b.short)))
 
     @property
     def alert_window(self) -> str:
@@ -41,6 +60,10 @@ class Thresholds:
     error_ratio: float = 0.05
     # Requests per second below which the error ratio is too noisy to alert on.
     min_request_rate: float = 0.05
+    # Latency SLO: `latency_slo_objective` of requests faster than `latency_slo_seconds`
+    # (must be a bucket boundary of mlscope_prediction_latency_seconds).
+    latency_slo_seconds: float = 0.25
+    latency_slo_objective: float = 0.99
 
 
 @dataclass(frozen=True)
@@ -73,10 +96,14 @@ class RuleConfig:
 
 DEFAULT = Profile(
     name="default", scrape_interval="15s", evaluation_interval="15s",
-    traffic_windows=("5m", "1h"), for_symptom="10m", for_target_down="2m", keep_firing_for="5m")
+    traffic_windows=("5m", "1h"), for_symptom="10m", for_target_down="2m", keep_firing_for="5m",
+    for_no_traffic="15m",
+    burn_windows=(BurnWindow("1h", "5m", 14.4, "critical"), BurnWindow("6h", "30m", 6.0, "warning")))
 FAST = Profile(
     name="fast", scrape_interval="1s", evaluation_interval="1s",
-    traffic_windows=("1m", "5m"), for_symptom="5s", for_target_down="3s", keep_firing_for="5s")
+    traffic_windows=("1m", "5m"), for_symptom="5s", for_target_down="3s", keep_firing_for="5s",
+    for_no_traffic="10s",
+    burn_windows=(BurnWindow("1m", "15s", 14.4, "critical"), BurnWindow("5m", "1m", 6.0, "warning")))
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}
 

@@ -26,6 +26,37 @@ def recording_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
         buckets = _rate(cat.PREDICTION_LATENCY.name + "_bucket", window, cfg, by=BY_VERSION + ", le")
         for spec, q in ((cat.LATENCY_P50, "0.5"), (cat.LATENCY_P95, "0.95"), (cat.LATENCY_P99, "0.99")):
             rules.append(record(spec, f"histogram_quantile({q}, {buckets})", window=window))
+    rules += [record(cat.LATENCY_SLOW_RATIO, _slow_ratio(cfg, w), window=w) for w in cfg.profile.burn_rate_windows]
+    return rules
+
+
+def _slow_ratio(cfg: RuleConfig, window: str) -> str:
+    slo = cfg.thresholds.latency_slo_seconds
+    if slo not in cat.LATENCY_BUCKETS:
+        raise ValueError(f"latency_slo_seconds={slo} must be one of the latency buckets {cat.LATENCY_BUCKETS}")
+    le = f'le="{slo}"'
+    fast = f"sum by ({BY_VERSION}) (rate({cat.PREDICTION_LATENCY.name}_bucket{selector(cfg.selectors.model_service, le)}[{window}]))"
+    count = _rate(cat.PREDICTION_LATENCY.name + "_count", window, cfg)
+    return f"1 - {fast} / {count}"
+
+
+def _burn_rate_alerts(cfg: RuleConfig) -> list[dict[str, Any]]:
+    t = cfg.thresholds
+    budget = 1 - t.latency_slo_objective
+    rules = []
+    for burn in cfg.profile.burn_windows:
+        limit = round(burn.factor * budget, 6)
+        ratio = cat.LATENCY_SLOW_RATIO.name
+        rules.append(alert(
+            cfg, "ModelLatencySLOBurn",
+            f'{ratio}{{window="{burn.long}"}} > {limit} and on ({BY_VERSION}) {ratio}{{window="{burn.short}"}} > {limit}'
+            f' and on ({BY_VERSION}) {cat.REQUEST_RATE.name}{{window="{cfg.profile.alert_window}"}} > {t.min_request_rate}',
+            severity=burn.severity, for_=cfg.profile.evaluation_interval, dashboard=DASHBOARD, model_scoped=True,
+            summary="{{ $labels.model }} {{ $labels.model_version }}: latency SLO budget burning "
+                    f"{burn.factor:g}x too fast",
+            description="{{ $value | humanizePercentage }} of requests took longer than "
+                        f"{t.latency_slo_seconds:g}s over {burn.long} (SLO: {t.latency_slo_objective:.2%} under "
+                        f"{t.latency_slo_seconds:g}s; alert above {limit:.2%} over both {burn.long} and {burn.short})."))
     return rules
 
 
@@ -41,7 +72,13 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
                       f"{t.error_ratio:.0%}",
               description="{{ $value | humanizePercentage }} of prediction requests of "
                           "{{ $labels.model }} {{ $labels.model_version }} failed over the last " + w + "."),
-    ]
+        alert(cfg, "ModelNoPredictions",
+              f"{cat.REQUEST_RATE.name}{win} == 0 and on ({BY_VERSION}) {cat.MODEL_INFO.name}",
+              severity="warning", for_=cfg.profile.for_no_traffic, dashboard=DASHBOARD, model_scoped=True,
+              summary="{{ $labels.model }} {{ $labels.model_version }} serves no predictions",
+              description="{{ $labels.model }} {{ $labels.model_version }} is registered (mlscope_model_info) but "
+                          f"received no request for {cfg.profile.for_no_traffic}."),
+    ] + _burn_rate_alerts(cfg)
 
 
 def stack_alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
@@ -55,6 +92,18 @@ def stack_alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
               summary="{{ $labels.job }} target {{ $labels.instance }} is down",
               description="Prometheus could not scrape {{ $labels.instance }} (job {{ $labels.job }}) "
                           "for " + cfg.profile.for_target_down + "."),
+        alert(cfg, "AlertmanagerNotificationsFailing",
+              f"sum by (integration) (rate(alertmanager_notifications_failed_total[{cfg.profile.alert_window}])) > 0",
+              severity="critical", for_=cfg.profile.for_symptom, dashboard="mlscope-stack-health",
+              summary="Alertmanager fails to send {{ $labels.integration }} notifications",
+              description="{{ $value | humanize }} notifications per second to {{ $labels.integration }} receivers "
+                          "failed over the last " + cfg.profile.alert_window + ": alerts may not reach anyone."),
+        alert(cfg, "MLScopeRuleEvaluationFailures",
+              f"sum by (rule_group) (increase(prometheus_rule_evaluation_failures_total[{cfg.profile.alert_window}])) > 0",
+              severity="warning", for_=cfg.profile.for_symptom, dashboard="mlscope-stack-health",
+              summary="Rule group {{ $labels.rule_group }} fails to evaluate",
+              description="{{ $value | humanize }} rule evaluations failed in {{ $labels.rule_group }} over the last "
+                          + cfg.profile.alert_window + ": recorded series and alerts of that group are stale."),
     ]
 
 
