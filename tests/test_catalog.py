@@ -39,7 +39,7 @@ def test_exposed_names_are_all_in_the_catalog() -> None:
     assert unknown == set()
     exposed_families = {n.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum")
                         .removesuffix("_created") for n in names}
-    for spec in catalog.METRICS:
+    for spec in catalog.serving.METRICS:
         base = spec.name.removesuffix("_total")
         assert base in exposed_families or spec.name in exposed_families, f"{spec.name} never exposed"
 

@@ -16,11 +16,13 @@ pytestmark = pytest.mark.servers
 
 def test_up_demo_then_down(tmp_path: Path) -> None:
     require_binary("prometheus")
-    prom_port, demo_port = free_port(), free_port()
+    require_binary("alertmanager", "prometheus-alertmanager")
+    prom_port, am_port, rcv_port, demo_port = (free_port() for _ in range(4))
     state = tmp_path / "state"
-    up = subprocess.Popen([sys.executable, "-m", "mlscope.cli", "up", "--demo", "--state-dir", str(state),
-                           "--prometheus-port", str(prom_port), "--demo-port", str(demo_port)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    up = subprocess.Popen([sys.executable, "-m", "mlscope.cli", "up", "--demo", "--state-dir", "state",
+                           "--prometheus-port", str(prom_port), "--demo-port", str(demo_port),
+                           "--alertmanager-port", str(am_port), "--alert-receiver-port", str(rcv_port)],
+                          cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         api = PrometheusAPI(f"http://127.0.0.1:{prom_port}")
 
@@ -32,19 +34,23 @@ def test_up_demo_then_down(tmp_path: Path) -> None:
             return bool(result)
 
         wait_until(demo_counted, timeout=90)
-        expected = {"mlscope-demo": "up", "prometheus": "up"}
+        expected = {"mlscope-demo": "up", "prometheus": "up", "alertmanager": "up", "mlscope-alert-receiver": "up"}
         wait_until(lambda: {t["labels"]["job"]: t["health"] for t in api.targets()} == expected, timeout=30)
+        # A relative --state-dir still loads the rules, and the Watchdog reaches the receiver through Alertmanager.
+        assert {g["name"] for g in api.rules()} >= {"mlscope-serving-recording", "mlscope-serving-alerts"}
+        wait_until(lambda: api.query('model_version:mlscope_predictions:rate{model="demo-classifier"}'), timeout=30)
+        wait_until(lambda: "MLScopeWatchdog" in (state / "alerts.jsonl").read_text(), timeout=30)
         down = subprocess.run([sys.executable, "-m", "mlscope.cli", "down", "--state-dir", str(state)],
                               capture_output=True, text=True, timeout=60)
         assert down.returncode == 0 and "stopped" in down.stdout
         assert up.wait(30) == 0
         output = up.stdout.read() if up.stdout else ""
         assert f"http://127.0.0.1:{prom_port}" in output
-        for port in (prom_port, demo_port):
+        for port in (prom_port, am_port, rcv_port, demo_port):
             with pytest.raises(requests.ConnectionError):
                 requests.get(f"http://127.0.0.1:{port}/", timeout=2)
         assert not (state / "mlscope.pid").exists()
         assert any((state / "prometheus").iterdir())  # data kept for the next start
     finally:
         if up.poll() is None:
-            up.kill()
+            up.kill()  # its servers get SIGTERM through PR_SET_PDEATHSIG

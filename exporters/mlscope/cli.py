@@ -45,11 +45,12 @@ def _workload(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from .native import NativeStack
+    from .native import NativeStack, Ports
     from .servers import ServerError
 
-    stack = NativeStack(Path(args.state_dir), demo=args.demo, profile=args.profile,
-                        prometheus_port=args.prometheus_port, demo_port=args.demo_port)
+    ports = Ports(prometheus=args.prometheus_port, alertmanager=args.alertmanager_port,
+                  alert_receiver=args.alert_receiver_port, demo=args.demo_port)
+    stack = NativeStack(Path(args.state_dir), demo=args.demo, profile=args.profile, ports=ports)
     try:
         stack.run_forever()
     except ServerError as exc:
@@ -113,6 +114,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", default=".state", help="runtime config and data (default: %(default)s)")
     up.add_argument("--profile", default="fast", choices=["default", "fast"])
     up.add_argument("--prometheus-port", type=int, default=9090)
+    up.add_argument("--alertmanager-port", type=int, default=9093)
+    up.add_argument("--alert-receiver-port", type=int, default=9095)
     up.add_argument("--demo-port", type=int, default=8000)
     up.set_defaults(func=_up)
 

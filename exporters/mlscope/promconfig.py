@@ -34,7 +34,7 @@ def prometheus_config(profile: Profile, jobs: Sequence[dict[str, Any]], rule_fil
                    "evaluation_interval": profile.evaluation_interval,
                    "scrape_timeout": profile.scrape_interval if profile.scrape_interval.endswith("s")
                    and int(profile.scrape_interval[:-1]) < 10 else "10s"},
-        "rule_files": [str(p) for p in rule_files],
+        "rule_files": [str(Path(p).resolve()) for p in rule_files],
         "scrape_configs": list(jobs),
     }
     if external_labels:

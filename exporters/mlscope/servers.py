@@ -4,9 +4,12 @@ Used by ``mlscope`` commands that run the stack natively and by the tests.
 """
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,32 @@ def find_binary(names: tuple[str, ...]) -> str:
         if path:
             return path
     raise ServerError(f"none of {', '.join(names)} found on PATH; {INSTALL_HINT}")
+
+
+def _load_prctl() -> Any:
+    try:
+        return ctypes.CDLL(None).prctl if sys.platform == "linux" else None
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()  # looked up in the parent: the forked child only calls it
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): get SIGTERM when the parent dies, so no server outlives mlscope."""
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -56,8 +85,12 @@ class Server:
     def start(self, timeout: float = 30.0) -> "Server":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        if port_in_use(self.port):
+            log.close()
+            raise ServerError(f"{self.name}: port 127.0.0.1:{self.port} is already in use")
         self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                                        stdin=subprocess.DEVNULL, start_new_session=True,
+                                        preexec_fn=_die_with_parent if _PRCTL is not None else None)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -96,11 +129,17 @@ class Server:
 
 
 def prometheus(config_file: Path, data_dir: Path, port: int | None = None, *,
-               exemplars: bool = True, lifecycle: bool = False, retention: str = "15d") -> Server:
-    """A Prometheus server (not yet started) on 127.0.0.1."""
+               exemplars: bool = True, lifecycle: bool = False, retention: str = "15d",
+               alert_resend_delay: str = "1m") -> Server:
+    """A Prometheus server (not yet started) on 127.0.0.1.
+
+    ``alert_resend_delay`` also bounds how long a firing alert waits when its
+    first send found no Alertmanager yet (service discovery starts throttled).
+    """
     port = port or free_port()
     argv = [find_binary(PROMETHEUS_BINARIES), f"--config.file={config_file}", f"--storage.tsdb.path={data_dir}",
-            f"--storage.tsdb.retention.time={retention}", f"--web.listen-address=127.0.0.1:{port}"]
+            f"--storage.tsdb.retention.time={retention}", f"--web.listen-address=127.0.0.1:{port}",
+            f"--rules.alert.resend-delay={alert_resend_delay}"]
     if exemplars:
         argv.append("--enable-feature=exemplar-storage")
     if lifecycle:

@@ -41,6 +41,8 @@ class Profile:
     for_no_traffic: str
     # Latency SLO burn-rate alerts (Google SRE workbook: 14.4x over 1h/5m pages, 6x over 6h/30m tickets).
     burn_windows: tuple[BurnWindow, ...]
+    # Prometheus's --rules.alert.resend-delay: how often firing alerts are re-sent to Alertmanager.
+    alert_resend_delay: str = "1m"
 
     @property
     def burn_rate_windows(self) -> tuple[str, ...]:
@@ -103,7 +105,8 @@ FAST = Profile(
     name="fast", scrape_interval="1s", evaluation_interval="1s",
     traffic_windows=("1m", "5m"), for_symptom="5s", for_target_down="3s", keep_firing_for="5s",
     for_no_traffic="10s",
-    burn_windows=(BurnWindow("1m", "15s", 14.4, "critical"), BurnWindow("5m", "1m", 6.0, "warning")))
+    burn_windows=(BurnWindow("1m", "15s", 14.4, "critical"), BurnWindow("5m", "1m", 6.0, "warning")),
+    alert_resend_delay="2s")
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}
 
