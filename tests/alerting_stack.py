@@ -1,0 +1,102 @@
+"""A real Prometheus + Alertmanager + webhook receiver on 127.0.0.1 with the project's rules and routing."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from mlscope import promconfig, servers
+from mlscope.alertreceiver import AlertReceiver
+from mlscope.amconfig import write_alertmanager_config
+from mlscope.rules import config_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Notification:
+    received_at: float
+    status_code: int
+    payload: dict[str, Any]
+
+
+@dataclass
+class TestReceiver:
+    """The real AlertReceiver behind a switch: answer normally, or fail with ``fail_with`` (500, 400)."""
+
+    receiver: AlertReceiver = field(default_factory=AlertReceiver)
+    fail_with: int | None = None
+    notifications: list[Notification] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.port = servers.free_port()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, message = (outer.fail_with, "injected") if outer.fail_with else outer.receiver.handle(body)
+                outer.notifications.append(Notification(time.time(), status, json.loads(body)))
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(message.encode())
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/alerts"
+
+    def alerts(self, alertname: str, status: str | None = None, delivered: bool = True) -> list[tuple[float, dict]]:
+        """(time received, alert) for every alert of ``alertname`` in delivered (2xx) notifications."""
+        return [(n.received_at, a) for n in self.notifications
+                if (n.status_code < 300) == delivered
+                for a in n.payload["alerts"]
+                if a["labels"]["alertname"] == alertname and (status is None or a["status"] == status)]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class AlertingStack:
+    tmp: Path
+    targets: list[str]
+    receiver: TestReceiver = field(default_factory=TestReceiver)
+
+    def start(self) -> "AlertingStack":
+        rules_dir = self.tmp / "rules"
+        shutil.copytree(ROOT / "alerting" / "rules" / "fast", rules_dir)
+        am_config = write_alertmanager_config(self.tmp / "alertmanager.yml", ROOT / "alerting" / "alertmanager.yml",
+                                              self.receiver.url, fast=True)
+        self.alertmanager = servers.alertmanager(am_config, self.tmp / "am").start()
+        profile = config_for("fast").profile
+        am_target = f"127.0.0.1:{self.alertmanager.port}"
+        jobs = [promconfig.scrape_job("model-service", targets=self.targets),
+                promconfig.scrape_job("alertmanager", targets=[am_target])]
+        config = promconfig.prometheus_config(profile, jobs, sorted(rules_dir.glob("*.yml")), alertmanagers=[am_target])
+        self.prometheus = servers.prometheus(promconfig.write_config(self.tmp / "prometheus.yml", config),
+                                             self.tmp / "prom", lifecycle=True,
+                                             alert_resend_delay=profile.alert_resend_delay).start()
+        self.api = servers.PrometheusAPI(self.prometheus.url)
+        return self
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.tmp / "rules"
+
+    def stop(self) -> None:
+        for server in (getattr(self, "prometheus", None), getattr(self, "alertmanager", None)):
+            if server is not None:
+                server.stop()
+        self.receiver.stop()
