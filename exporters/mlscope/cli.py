@@ -89,6 +89,20 @@ def _alert_receiver(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init(args: argparse.Namespace) -> int:
+    from .assets import init
+
+    try:
+        written = init(Path(args.dir), force=args.force)
+    except FileExistsError as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    print("next: cp .env.example .env, set the Grafana secrets, then `docker compose up -d`")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlscope", description=__doc__)
     p.add_argument("--version", action="version", version=f"mlscope {__version__}")
@@ -124,6 +138,11 @@ def parser() -> argparse.ArgumentParser:
     rcv.add_argument("--addr", default="127.0.0.1")
     rcv.add_argument("--config", help="YAML with alert_commands: {AlertName: {command: [...], timeout: 60}}")
     rcv.set_defaults(func=_alert_receiver)
+
+    ini = sub.add_parser("init", help="write the stack's files (compose, provisioning, alerting) into DIR")
+    ini.add_argument("dir")
+    ini.add_argument("--force", action="store_true", help="overwrite existing files")
+    ini.set_defaults(func=_init)
 
     dn = sub.add_parser("down", help="stop a running `mlscope up`")
     dn.add_argument("--state-dir", default=".state")
