@@ -12,7 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+NODE_DEPS := .node/node_modules/@grafana/lezer-logql
+
+$(NODE_DEPS):
+	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-save --prefix .node @grafana/lezer-logql@0.4.2; \
+	else echo "mlscope: npm not found; the LogQL grammar checks of the dashboards need node and npm" >&2; fi
+
+setup: $(STAMP) $(NODE_DEPS)
 	./scripts/install-servers.sh
 
 run: setup

@@ -89,6 +89,23 @@ def _alert_receiver(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboards(args: argparse.Namespace) -> int:
+    from .dashboards import build, stale
+
+    source, output = Path(args.source), Path(args.output)
+    if args.action == "build":
+        written, removed = build(source, output)
+        for path in written:
+            print(f"wrote {path}")
+        for path in removed:
+            print(f"removed {path} (its source is gone)")
+        return 0
+    out = stale(source, output)
+    for path in out:
+        print(f"stale: {path} (run `mlscope dashboards build`)", file=sys.stderr)
+    return 1 if out else 0
+
+
 def _init(args: argparse.Namespace) -> int:
     from .assets import init
 
@@ -112,6 +129,12 @@ def parser() -> argparse.ArgumentParser:
     rules.add_argument("action", choices=["build", "check"])
     rules.add_argument("--dir", default="alerting/rules", help="rules folder (default: %(default)s)")
     rules.set_defaults(func=_rules)
+
+    dash = sub.add_parser("dashboards", help="generate or check the Grafana JSON from dashboards/*.py")
+    dash.add_argument("action", choices=["build", "check"])
+    dash.add_argument("--source", default="dashboards", help="dashboard sources (default: %(default)s)")
+    dash.add_argument("--output", default="provisioning/grafana/dashboards", help="JSON folder (default: %(default)s)")
+    dash.set_defaults(func=_dashboards)
 
     work = sub.add_parser("workload", help="serve a synthetic scikit-learn model with traffic and /metrics")
     work.add_argument("--dataset", default="breast_cancer", choices=["breast_cancer", "wine", "diabetes"])

@@ -1,0 +1,57 @@
+"""Model overview: traffic, errors, latency (with exemplars -> logs), outputs and active alerts."""
+from mlscope import grafana as gf
+from mlscope.catalog import serving as cat
+
+S = gf.MODEL_SELECTOR
+BY = "model, model_version"
+
+
+def rate(metric: str, by: str = BY, extra: str = "") -> str:
+    return f"sum by ({by}) (rate({metric}{{{S}{extra}}}[$__rate_interval]))"
+
+
+def quantile(q: str) -> tuple[str, str]:
+    return (f"histogram_quantile({q}, {rate(cat.PREDICTION_LATENCY.name + '_bucket', BY + ', le')})",
+            f"p{q[2:]} {{{{model}}}} {{{{model_version}}}}")
+
+
+REQUESTS = rate(cat.PREDICTIONS.name)
+ERRORS = rate(cat.PREDICTION_ERRORS.name)
+LOGS = [gf.logs_link()]
+
+dashboard = gf.dashboard(
+    "mlscope-model-overview", "mlscope / Model overview",
+    description="Request rate, errors, latency with exemplars, outputs and active alerts per model version.",
+    rows=[
+        [gf.stat("Requests/s", gf.prom(f"sum({REQUESTS})"), "reqps"),
+         gf.stat("Error ratio", gf.prom(f"sum({ERRORS}) / sum({REQUESTS})"), "percentunit", decimals=2),
+         gf.stat("p95 latency", gf.prom(f"max({quantile('0.95')[0]})"), "s"),
+         gf.stat("In flight", gf.prom(f"sum({cat.PREDICTIONS_IN_FLIGHT.name}{{{S}}})"), "short"),
+         gf.stat("Versions serving", gf.prom(f"count(count by ({BY}) ({cat.MODEL_INFO.name}{{{S}}}))"), "short")],
+        [gf.timeseries("Requests per second by version",
+                       gf.prom((REQUESTS, "{{model}} {{model_version}}")), "reqps", links=LOGS),
+         gf.timeseries("Errors per second by type",
+                       gf.prom((rate(cat.PREDICTION_ERRORS.name, BY + ", error_type"),
+                                "{{model_version}} {{error_type}}")), "reqps", links=LOGS)],
+        [gf.timeseries("Latency p50 / p95 / p99 (exemplars open the request's logs)",
+                       gf.prom(quantile("0.5"), quantile("0.95"), quantile("0.99"), exemplar=True), "s",
+                       links=LOGS),
+         gf.timeseries("Error ratio by version",
+                       gf.prom((f"{ERRORS} / {REQUESTS}", "{{model}} {{model_version}}")), "percentunit",
+                       links=LOGS)],
+        [gf.timeseries("Predicted classes (share)",
+                       gf.prom((f"{rate(cat.PREDICTED_CLASSES.name, BY + ', class')} / ignoring(class) "
+                                f"group_left {REQUESTS}", "{{model_version}} class {{class}}")),
+                       "percentunit", stacked=True),
+         gf.timeseries("Median and p90 classifier score",
+                       gf.prom((f"histogram_quantile(0.5, {rate(cat.PREDICTION_SCORE.name + '_bucket', BY + ', le')})",
+                                "median {{model_version}}"),
+                               (f"histogram_quantile(0.9, {rate(cat.PREDICTION_SCORE.name + '_bucket', BY + ', le')})",
+                                "p90 {{model_version}}")), "percentunit")],
+        [gf.table("Active alerts",
+                  gf.prom(('ALERTS{alertstate="firing",model=~"$model|"}', "")), sort_by="severity"),
+         gf.timeseries("Rejected inputs and monitor errors per second",
+                       gf.prom((rate(cat.INVALID_INPUTS.name, BY + ", reason"), "{{model_version}} {{reason}}"),
+                               (f"sum by (operation) (rate({cat.MONITOR_ERRORS.name}[$__rate_interval]))",
+                                "monitor error in {{operation}}")), "reqps")],
+    ])

@@ -1,0 +1,85 @@
+"""Build the Grafana dashboards from their Python sources (``dashboards/*.py``) into provisioning JSON.
+
+Each source module defines ``dashboard`` (a grafanalib ``Dashboard`` made with
+:mod:`mlscope.grafana`). The JSON file is named after the dashboard's uid;
+its ``version`` goes up by one whenever its content changes.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import grafana
+
+GENERATED_PREFIX = "mlscope-"
+
+
+@dataclass(frozen=True)
+class Built:
+    path: Path
+    text: str
+
+
+def load_sources(source_dir: Path) -> dict[str, Any]:
+    """uid -> grafanalib Dashboard for every ``*.py`` in ``source_dir`` (files starting with ``_`` skipped)."""
+    boards: dict[str, Any] = {}
+    for path in sorted(source_dir.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        spec = importlib.util.spec_from_file_location(f"mlscope_dashboard_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        board = getattr(module, "dashboard", None)
+        if board is None:
+            raise ValueError(f"{path} defines no `dashboard`")
+        if not str(board.uid).startswith(GENERATED_PREFIX):
+            raise ValueError(f"{path}: dashboard uid {board.uid!r} must start with {GENERATED_PREFIX!r}")
+        if board.uid in boards:
+            raise ValueError(f"{path}: uid {board.uid!r} is used twice")
+        boards[board.uid] = board
+    return boards
+
+
+def _content(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != "version"}
+
+
+def render(source_dir: Path, output_dir: Path) -> list[Built]:
+    """The JSON every source produces, versioned against what is already in ``output_dir``."""
+    built = []
+    for uid, board in load_sources(source_dir).items():
+        path = output_dir / f"{uid}.json"
+        data = grafana.to_json(board)
+        if path.exists():
+            previous = json.loads(path.read_text())
+            same = _content(previous) == _content(data)
+            data["version"] = previous.get("version", 1) if same else previous.get("version", 0) + 1
+        built.append(Built(path, grafana.dumps(data)))
+    return built
+
+
+def _generated(output_dir: Path) -> set[Path]:
+    return set(output_dir.glob(f"{GENERATED_PREFIX}*.json"))
+
+
+def build(source_dir: Path, output_dir: Path) -> tuple[list[Path], list[Path]]:
+    """Write every dashboard's JSON and remove generated files whose source is gone."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    built = render(source_dir, output_dir)
+    for item in built:
+        item.path.write_text(item.text)
+    removed = sorted(_generated(output_dir) - {b.path for b in built})
+    for path in removed:
+        path.unlink()
+    return [b.path for b in built], removed
+
+
+def stale(source_dir: Path, output_dir: Path) -> list[Path]:
+    """Files that differ from a fresh build, are missing, or have no source any more."""
+    built = render(source_dir, output_dir)
+    out = [b.path for b in built if not b.path.exists() or b.path.read_text() != b.text]
+    out += sorted(_generated(output_dir) - {b.path for b in built})
+    return out

@@ -1,0 +1,137 @@
+"""Structural checks of generated dashboard JSON, and extraction of its queries for live checks.
+
+What Grafana would only show as a broken panel at run time is caught here:
+duplicate panel ids, overlapping panels, datasources that are strings or not
+provisioned, units Grafana does not know, and metric names missing from the
+catalog. PromQL syntax and data are checked against a real Prometheus by the
+tests; LogQL with Grafana's own grammar.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from . import catalog
+from .grafana import PROVISIONED_UIDS
+from .promql import metric_names
+
+# Units of Grafana's value formats (packages/grafana-data/src/valueFormats/categories.ts) that mlscope uses
+# or a contributor is likely to reach for.
+GRAFANA_UNITS = frozenset({
+    "none", "short", "percent", "percentunit", "humidity", "dB", "hex0x", "hex", "sci", "locale", "pixel",
+    "ns", "µs", "ms", "s", "m", "h", "d", "dtdurationms", "dtdurations", "dthms", "dtdhms", "clockms", "clocks",
+    "bits", "bytes", "kbytes", "mbytes", "gbytes", "tbytes", "decbits", "decbytes", "deckbytes", "decmbytes",
+    "decgbytes", "dectbytes", "bps", "Bps", "KBs", "MBs", "GBs", "binBps", "binbps",
+    "ops", "reqps", "rps", "wps", "iops", "opm", "rpm", "wpm", "cps", "eps", "mps", "rds", "wrps",
+    "celsius", "fahrenheit", "kelvin", "watt", "kwatt", "mwatt", "Wh", "kWh", "joule", "volt", "amp",
+    "hertz", "rotkhz", "rotmhz", "rotghz", "rothz", "rotrpm", "string", "bool", "bool_yes_no", "bool_on_off",
+    "dateTimeAsIso", "dateTimeFromNow",
+})
+_LABEL_VALUES = re.compile(r"label_values\((?:(?P<selector>[^,()]+),\s*)?(?P<label>\w+)\)")
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query of a dashboard: where it is, which datasource, the expression."""
+
+    where: str
+    datasource: str
+    expr: str
+    variable: bool = False
+
+
+def _panels(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in data.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])  # collapsed rows
+
+
+def _uid(datasource: Any, where: str, problems: list[str]) -> str | None:
+    if datasource is None:
+        return None
+    if not isinstance(datasource, dict):
+        problems.append(f"{where}: datasource {datasource!r} must be an object {{type, uid}}")
+        return None
+    uid = datasource.get("uid")
+    if uid not in PROVISIONED_UIDS and not str(uid).startswith("-- "):
+        problems.append(f"{where}: datasource uid {uid!r} is not provisioned ({sorted(PROVISIONED_UIDS)})")
+    return uid
+
+
+def queries(data: dict[str, Any]) -> list[Query]:
+    """Every panel target and template-variable query, with its datasource uid."""
+    found = []
+    for panel in _panels(data):
+        panel_uid = (panel.get("datasource") or {}).get("uid") if isinstance(panel.get("datasource"), dict) else None
+        for target in panel.get("targets", []):
+            ds = target.get("datasource")
+            uid = ds.get("uid") if isinstance(ds, dict) else panel_uid
+            if target.get("expr"):
+                found.append(Query(f"panel {panel.get('id')} {panel.get('title')!r}", uid or "", target["expr"]))
+    for variable in data.get("templating", {}).get("list", []):
+        query = variable.get("query")
+        query = query.get("query") if isinstance(query, dict) else query
+        ds = variable.get("datasource")
+        if variable.get("type") == "query" and query:
+            found.append(Query(f"variable ${variable.get('name')}", ds.get("uid", "") if isinstance(ds, dict) else "",
+                               query, variable=True))
+    return found
+
+
+def variable_selector(expr: str) -> tuple[str, str] | None:
+    """``label_values(selector, label)`` -> (selector or "", label); None for other variable queries."""
+    match = _LABEL_VALUES.fullmatch(expr.strip())
+    return (match.group("selector") or "", match.group("label")) if match else None
+
+
+def _overlaps(a: dict[str, int], b: dict[str, int]) -> bool:
+    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    """Everything wrong with a dashboard's JSON that can be seen without running Grafana."""
+    found: list[str] = []
+    if not isinstance(data.get("schemaVersion"), int) or data["schemaVersion"] < 36:
+        found.append(f"schemaVersion {data.get('schemaVersion')!r} is older than Grafana 9's 36")
+    if not data.get("uid"):
+        found.append("dashboard has no uid")
+    panels = list(_panels(data))
+    ids = [p.get("id") for p in panels]
+    found += [f"panel id {i} is used more than once" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    for i, a in enumerate(panels):
+        for b in panels[i + 1:]:
+            if "gridPos" in a and "gridPos" in b and _overlaps(a["gridPos"], b["gridPos"]):
+                found.append(f"panels {a.get('id')} and {b.get('id')} overlap")
+    for panel in panels:
+        where = f"panel {panel.get('id')} {panel.get('title')!r}"
+        _uid(panel.get("datasource"), where, found)
+        for target in panel.get("targets", []):
+            _uid(target.get("datasource"), where, found)
+        unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
+        if unit is not None and unit not in GRAFANA_UNITS:
+            found.append(f"{where}: unit {unit!r} is not a Grafana unit")
+    for variable in data.get("templating", {}).get("list", []):
+        _uid(variable.get("datasource"), f"variable ${variable.get('name')}", found)
+    for query in queries(data):
+        if query.datasource != "prometheus":
+            continue
+        selector = variable_selector(query.expr) if query.variable else None
+        expr = selector[0] if selector else query.expr
+        for name in sorted(metric_names(expr)):
+            if not catalog.is_known(name):
+                found.append(f"{query.where}: metric {name!r} is not in the catalog")
+    return found
+
+
+def substitute(expr: str, variables: dict[str, str] | None = None, *, rate_interval: str = "1m",
+               interval: str = "15s", range_: str = "1h") -> str:
+    """Replace Grafana's variables as Grafana would before sending the query (``$x``, ``${x}``, ``[[x]]``)."""
+    values = {"__rate_interval": rate_interval, "__interval": interval, "__auto": interval,
+              "__range": range_, "__range_s": "3600", "__interval_ms": "15000",
+              **(variables or {})}
+    for name in sorted(values, key=len, reverse=True):
+        expr = expr.replace("${" + name + "}", values[name]).replace("[[" + name + "]]", values[name])
+        expr = re.sub(r"\$" + re.escape(name) + r"(?![A-Za-z0-9_])", lambda _m, v=values[name]: v, expr)
+    return expr
