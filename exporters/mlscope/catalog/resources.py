@@ -125,9 +125,9 @@ COLLECTOR_LAST_SAMPLE = MetricSpec("mlscope_resource_last_sample_timestamp_secon
                                    unit="seconds")
 COLLECTOR_DURATION = MetricSpec("mlscope_resource_sample_duration_seconds", "gauge",
                                 "Time the collector's last completed sample took.", COLLECTOR, unit="seconds")
-LABEL_OVERFLOW = MetricSpec("mlscope_resource_label_overflow_total", "counter",
-                            "Label values folded into __overflow__ because a label's cap was reached.",
-                            COLLECTOR + ("label",))
+SERIES_DROPPED = MetricSpec("mlscope_resource_series_dropped_total", "counter",
+                            "Series left out of samples because the label's per-sample cap was reached "
+                            "(devices, interfaces, mount points, processes).", COLLECTOR + ("label",))
 
 HOST = (HOST_CPUS, HOST_CPU_UTILIZATION, HOST_CPU_CORE_UTILIZATION, HOST_LOAD, HOST_MEMORY_TOTAL,
         HOST_MEMORY_AVAILABLE, HOST_MEMORY_USED, HOST_SWAP_TOTAL, HOST_SWAP_USED, HOST_FS_SIZE, HOST_FS_FREE,
@@ -139,7 +139,7 @@ GPU_METRICS = (GPUS, GPU_INFO, GPU_UTILIZATION, GPU_MEMORY_UTILIZATION, GPU_ENCO
                GPU_MEMORY_TEMPERATURE, GPU_POWER, GPU_POWER_LIMIT, GPU_ENERGY, GPU_SM_CLOCK, GPU_MEMORY_CLOCK,
                GPU_FAN, GPU_PCIE_THROUGHPUT, GPU_PCIE_REPLAYS, GPU_ECC_ERRORS, GPU_REMAPPED_ROWS,
                GPU_ROW_REMAP_FAILURE, GPU_THROTTLE, GPU_XID_ERRORS, GPU_XID_SUPPORTED, GPU_PROCESS_MEMORY)
-HEALTH = (COLLECTOR_UP, COLLECTOR_ERRORS, COLLECTOR_LAST_SAMPLE, COLLECTOR_DURATION, LABEL_OVERFLOW)
+HEALTH = (COLLECTOR_UP, COLLECTOR_ERRORS, COLLECTOR_LAST_SAMPLE, COLLECTOR_DURATION, SERIES_DROPPED)
 
 METRICS = HOST + PROCESS_METRICS + GPU_METRICS + HEALTH
 RECORDED: tuple[RecordedSpec, ...] = ()
