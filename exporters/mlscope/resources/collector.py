@@ -52,7 +52,9 @@ class ResourceCollector(Collector):
                 try:
                     fam = families.get(spec) or families.setdefault(spec, family(spec))
                     for labels, value in series.items():
-                        fam.add_metric(labels, value)
+                        if len(labels) != len(spec.labels):
+                            raise ValueError(f"{spec.name}: label values {labels} for labels {spec.labels}")
+                        fam.add_metric(labels, float(value))
                 except Exception as exc:  # noqa: BLE001
                     self._count(exc)
                     families.pop(spec, None)
