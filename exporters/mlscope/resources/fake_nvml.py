@@ -86,12 +86,16 @@ class FakeNVML:
         self._start = time.monotonic()
 
     @classmethod
-    def demo(cls, count: int = 8, animate: bool = True) -> "FakeNVML":
-        """``count`` healthy simulated A100s whose load moves over time (for the demo)."""
+    def demo(cls, count: int = 8, animate: bool = True, pids: tuple[int, ...] = ()) -> "FakeNVML":
+        """``count`` healthy simulated A100s whose load moves over time (for the demo).
+
+        Each process in ``pids`` appears on every GPU, holding a few GiB.
+        """
         return cls([FakeGPU(uuid=f"GPU-5a1e0000-0000-4000-8000-{i:012x}",
                             utilization_gpu=30 + 7 * i % 60, temperature=45 + 3 * i,
                             memory_used=(10 + 6 * i) * GIB,
-                            processes=[]) for i in range(count)], animate=animate)
+                            processes=[(pid, (2 + i) * GIB) for pid in pids]) for i in range(count)],
+                   animate=animate)
 
     def release(self) -> None:
         """Let every call blocked in a hang return."""
