@@ -62,8 +62,8 @@ def test_host_metrics_of_this_machine_read_back_through_prometheus(
     wait_until(lambda: (scalar(prometheus, f'increase(mlscope_host_network_bytes_total{{interface="lo",'
                                            f'direction="receive",instance="{resource_exporter}"}}[10s])') or 0) > 0)
     assert scalar(prometheus, f"mlscope_gpus{sel}") == 2
-    assert scalar(prometheus, f'count(mlscope_gpu_utilization_ratio{{simulated="true",instance="{resource_exporter}"}})') \
-        == 2
+    simulated = f'{{simulated="true",instance="{resource_exporter}"}}'
+    assert scalar(prometheus, f"count(mlscope_gpu_utilization_ratio{simulated})") == 2
     ups = prometheus.api.query(f"mlscope_resource_collector_up{sel}")
     assert {s["metric"]["collector"]: s["value"][1] for s in ups} == {"host": "1", "process": "1", "gpu": "1"}
     threads = scalar(prometheus, f"sum(mlscope_process_threads{sel})")

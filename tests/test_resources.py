@@ -9,6 +9,7 @@ import logging
 import os
 import time
 
+import psutil
 import pynvml
 import pytest
 import requests
@@ -103,7 +104,8 @@ def test_device_caps_drop_and_count_series() -> None:
     assert value(registry, "mlscope_host_network_bytes_total", interface="lo", direction="receive") is None
     assert value(registry, "mlscope_resource_series_dropped_total", collector="host", label="interface") == 1
     assert value(registry, "mlscope_resource_series_dropped_total", collector="host", label="device") == 1
-    assert value(registry, "mlscope_resource_series_dropped_total", collector="host", label="mountpoint") == 2  # /data, /gone
+    # /data and /gone; /proc/sys is excluded, not dropped.
+    assert value(registry, "mlscope_resource_series_dropped_total", collector="host", label="mountpoint") == 2
     assert value(registry, "mlscope_host_open_file_descriptors") is None  # not Linux: absent, not 0
 
 
@@ -221,20 +223,21 @@ def test_gpu_series_equal_the_replayed_readings_in_base_units() -> None:
     assert value(registry, "mlscope_gpu_ecc_errors_total", ecc_type="uncorrected", **g) == 1
     assert value(registry, "mlscope_gpu_remapped_rows_total", ecc_type="corrected", **g) == 3
     assert value(registry, "mlscope_gpu_remapped_rows_total", ecc_type="uncorrected", **g) == 1
-    throttling = {k[1] for k in series(registry) if k[0] == "mlscope_gpu_throttle_reason"
-                  and dict(k[1])["gpu"] == "0" and series(registry)[k] == 1}
-    assert {dict(labels)["reason"] for labels in throttling} == {"sw_power_cap", "hw_thermal_slowdown"}
-    assert len([k for k in series(registry) if k[0] == "mlscope_gpu_throttle_reason"]) == 2 * 9
+    for reason in ("gpu_idle", "applications_clocks_setting", "sw_power_cap", "hw_slowdown", "sync_boost",
+                   "sw_thermal_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown", "display_clock_setting"):
+        want = 1 if reason in ("sw_power_cap", "hw_thermal_slowdown") else 0
+        assert value(registry, "mlscope_gpu_throttle_reason", reason=reason, **g) == want, reason
     # XID events drained once each, accumulated over samples.
     assert value(registry, "mlscope_gpu_xid_errors_total", xid="79", **g) == 2
     assert value(registry, "mlscope_gpu_xid_errors_total", xid="48", **g) == 1
     # Only this process's GPU memory is reported, attributed to the registered model version.
-    memory = [(dict(k[1]), v) for k, v in series(registry).items() if k[0] == "mlscope_gpu_process_memory_bytes"]
-    assert len(memory) == 1
-    labels, used = memory[0]
-    assert used == 6 * GIB
-    assert (labels["pid"], labels["model"], labels["model_version"]) == (str(os.getpid()), "llm", "2.1.0")
+    own = psutil.Process().name()
+    assert value(registry, "mlscope_gpu_process_memory_bytes", pid=str(os.getpid()), process=own, model="llm",
+                 model_version="2.1.0", **g) == 6 * GIB
     assert value(registry, "mlscope_gpus", **SIM) == 3
+    # Nothing unchecked: GPU 0 exposes exactly the series asserted above.
+    gpu0 = [k for k in series(registry) if dict(k[1]).get("gpu_uuid") == "GPU-aaaa"]
+    assert len(gpu0) == len(expected) + 1 + 2 + 2 + 2 + 9 + 2 + 1
 
 
 def test_unsupported_fields_are_skipped_and_not_asked_again() -> None:
@@ -374,6 +377,19 @@ def test_a_hung_nvml_call_does_not_slow_the_scrape(exporter: Exporter) -> None:
     wait_until(lambda: value(r, "mlscope_resource_collector_up", collector="gpu") == 1, timeout=5)
     monitor.stop()
     assert value(r, "mlscope_resource_collector_up", collector="gpu") is None  # unregistered
+
+
+def test_health_series_report_each_collector() -> None:
+    before = time.time()
+    registry, _ = gpu_registry(fake_gpus())
+    after = time.time()
+    for collector in ("process", "gpu"):
+        stamp = value(registry, "mlscope_resource_last_sample_timestamp_seconds", collector=collector)
+        assert stamp is not None and before <= stamp <= after
+        duration = value(registry, "mlscope_resource_sample_duration_seconds", collector=collector)
+        assert duration is not None and 0 < duration <= after - before
+    assert value(registry, "mlscope_resource_collector_up", collector="process") == 1
+    assert value(registry, "mlscope_resource_collector_up", collector="host") is None  # switched off
 
 
 def test_sampler_rejects_a_bad_interval() -> None:

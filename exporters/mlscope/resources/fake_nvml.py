@@ -209,7 +209,8 @@ class FakeNVML:
 
     def nvmlDeviceGetPcieThroughput(self, handle: FakeHandle, counter: int) -> int:
         gpu = self._gpu("nvmlDeviceGetPcieThroughput", handle)
-        return {pynvml.NVML_PCIE_UTIL_TX_BYTES: gpu.pcie_tx_kbs, pynvml.NVML_PCIE_UTIL_RX_BYTES: gpu.pcie_rx_kbs}[counter]
+        return {pynvml.NVML_PCIE_UTIL_TX_BYTES: gpu.pcie_tx_kbs,
+                pynvml.NVML_PCIE_UTIL_RX_BYTES: gpu.pcie_rx_kbs}[counter]
 
     def nvmlDeviceGetPcieReplayCounter(self, handle: FakeHandle) -> int:
         return self._gpu("nvmlDeviceGetPcieReplayCounter", handle).pcie_replays

@@ -90,7 +90,7 @@ class Device:
     uuid: str
     name: str
     xid_supported: bool = False
-    unsupported: set[tuple[str, tuple[int, ...]]] = field(default_factory=set)
+    unsupported: set[tuple[str, tuple[Any, ...]]] = field(default_factory=set)
 
 
 class GpuSource:
@@ -99,7 +99,7 @@ class GpuSource:
     name = "gpu"
 
     def __init__(self, nvml: Any | None = None, attribution: Attribution | None = None) -> None:
-        self.nvml = nvml
+        self.nvml: Any = nvml  # None until opened when no NVML object was given
         self.attribution = attribution
         self.simulated = "true" if getattr(nvml, "SIMULATED", False) else "false"
         self.off_reason: str | None = None
@@ -256,8 +256,9 @@ class GpuSource:
             s.add(cat.GPU_ROW_REMAP_FAILURE, gpu, 1 if rows[3] else 0)
 
     def _throttle(self, s: Sample, d: Device, gpu: tuple[str, ...]) -> None:
-        function = ("nvmlDeviceGetCurrentClocksEventReasons" if hasattr(self.nvml, "nvmlDeviceGetCurrentClocksEventReasons")
-                    else "nvmlDeviceGetCurrentClocksThrottleReasons")
+        function = "nvmlDeviceGetCurrentClocksEventReasons"  # the "ThrottleReasons" name before driver 535
+        if not hasattr(self.nvml, function):
+            function = "nvmlDeviceGetCurrentClocksThrottleReasons"
         mask = self._call(s, d, function)
         if mask is not None:
             for reason, bit in THROTTLE_REASONS:

@@ -17,7 +17,8 @@ from ..catalog import resources as cat
 from .sampler import Sample
 
 # Pseudo and container-internal mounts and devices that node_exporter leaves out too.
-EXCLUDED_MOUNTS = re.compile(r"^/(dev|proc|sys|run/credentials/.+|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)")
+EXCLUDED_MOUNTS = re.compile(
+    r"^/(dev|proc|sys|run/credentials/.+|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)")
 EXCLUDED_DEVICES = re.compile(r"^(ram|loop|fd)\d+$")
 MAX_DEVICES = 64
 
