@@ -410,3 +410,33 @@ def test_real_host_exposition_passes_promtool() -> None:
     result = promtool_check_metrics(exposition(registry))
     assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), \
         result.stdout + result.stderr
+
+
+def test_a_failing_gpu_count_is_counted_and_retried() -> None:
+    def failing_count() -> int:
+        raise pynvml.NVMLError_Unknown()
+
+    nvml = FakeNVML([FakeGPU(uuid="GPU-x")])
+    real_count = nvml.nvmlDeviceGetCount
+    nvml.nvmlDeviceGetCount = failing_count  # type: ignore[method-assign]
+    registry, monitor = gpu_registry(nvml)
+    assert value(registry, "mlscope_resource_collector_errors_total", collector="gpu", error="NVMLError_Unknown") == 1
+    assert value(registry, "mlscope_gpus", **SIM) is None  # no sample yet, not a false 0
+    nvml.nvmlDeviceGetCount = real_count  # type: ignore[method-assign]
+    monitor.sample_once()
+    assert value(registry, "mlscope_gpus", **SIM) == 1
+    assert value(registry, "mlscope_resource_collector_up", collector="gpu") == 1
+
+
+def test_old_drivers_report_throttle_reasons_under_their_old_name() -> None:
+    class OldDriver(FakeNVML):
+        def nvmlDeviceGetCurrentClocksEventReasons(self, handle: object) -> int:
+            raise pynvml.NVMLError_FunctionNotFound()
+
+        def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle: object) -> int:
+            return pynvml.nvmlClocksThrottleReasonHwSlowdown
+
+    registry, _ = gpu_registry(OldDriver([FakeGPU(uuid="GPU-old", name="Tesla V100")]), samples=2)
+    g = dict(gpu="0", gpu_uuid="GPU-old", gpu_name="Tesla V100", **SIM)
+    assert value(registry, "mlscope_gpu_throttle_reason", reason="hw_slowdown", **g) == 1
+    assert value(registry, "mlscope_gpu_throttle_reason", reason="gpu_idle", **g) == 0

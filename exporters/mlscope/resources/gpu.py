@@ -72,15 +72,15 @@ class GpuLost(Exception):
     """A GPU answered NVML_ERROR_GPU_IS_LOST: the rest of its sample is abandoned."""
 
 
-def open_nvml() -> tuple[Any | None, str]:
-    """The initialised ``pynvml`` module, or None and why not."""
+def open_nvml(nvml: Any = pynvml) -> tuple[Any | None, str]:
+    """``nvml`` (the ``pynvml`` module by default) once initialised, or None and why not."""
     try:
-        pynvml.nvmlInit()
+        nvml.nvmlInit()
     except pynvml.NVMLError as exc:
         return None, f"NVML unavailable ({type(exc).__name__}: {exc})"
     except OSError as exc:
         return None, f"NVML library could not be loaded ({exc})"
-    return pynvml, ""
+    return nvml, ""
 
 
 @dataclass
@@ -106,6 +106,7 @@ class GpuSource:
         self.driver_version = ""
         self.count = 0
         self.devices: dict[int, Device] = {}
+        self._initialised = False
         self._opened = False
         self._event_set: Any = None
         self._xids: Counter[tuple[int, int]] = Counter()
@@ -113,21 +114,18 @@ class GpuSource:
     # -- set-up (in the sampling thread, so a hanging nvmlInit cannot block start-up) -------------
 
     def _open(self) -> None:
-        self._opened = True
-        if self.nvml is None:
-            self.nvml, reason = open_nvml()
-        else:
-            try:
-                self.nvml.nvmlInit()
-                reason = ""
-            except pynvml.NVMLError as exc:
-                self.nvml, reason = None, f"NVML unavailable ({type(exc).__name__}: {exc})"
-        if self.nvml is None:
-            self.off_reason = reason
-            log.warning("mlscope: GPU metrics are off: %s; exporting mlscope_gpus 0", reason)
-            return
+        """Initialise NVML once, then read the driver and GPU count (retried next sample if that raises)."""
+        if not self._initialised:
+            self._initialised = True
+            self.nvml, reason = open_nvml(pynvml if self.nvml is None else self.nvml)
+            if self.nvml is None:
+                self.off_reason = reason
+                self._opened = True
+                log.warning("mlscope: GPU metrics are off: %s; exporting mlscope_gpus 0", reason)
+                return
         self.driver_version = _text(self.nvml.nvmlSystemGetDriverVersion())
         self.count = int(self.nvml.nvmlDeviceGetCount())
+        self._opened = True
         try:
             self._event_set = self.nvml.nvmlEventSetCreate()
         except (pynvml.NVMLError, AttributeError) as exc:
@@ -256,10 +254,11 @@ class GpuSource:
             s.add(cat.GPU_ROW_REMAP_FAILURE, gpu, 1 if rows[3] else 0)
 
     def _throttle(self, s: Sample, d: Device, gpu: tuple[str, ...]) -> None:
-        function = "nvmlDeviceGetCurrentClocksEventReasons"  # the "ThrottleReasons" name before driver 535
-        if not hasattr(self.nvml, function):
-            function = "nvmlDeviceGetCurrentClocksThrottleReasons"
-        mask = self._call(s, d, function)
+        # "EventReasons" since driver 535; "ThrottleReasons" before (and in older nvidia-ml-py).
+        for function in ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"):
+            mask = self._call(s, d, function)
+            if mask is not None or (function, ()) not in d.unsupported:
+                break
         if mask is not None:
             for reason, bit in THROTTLE_REASONS:
                 s.add(cat.GPU_THROTTLE, gpu + (reason,), 1 if mask & bit else 0)
