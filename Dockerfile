@@ -15,6 +15,6 @@ RUN pip install --no-cache-dir . \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mlscope
 
 USER 10001
-EXPOSE 8000 9095 9101 9102
+EXPOSE 8000 9095 9102 9839
 ENTRYPOINT ["mlscope"]
 CMD ["--help"]

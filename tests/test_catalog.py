@@ -1,6 +1,7 @@
 """One source of truth: every metric name used in code, rules and exposition is in the catalog."""
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -13,6 +14,7 @@ from helpers import exposition, promtool_check_metrics, series
 from mlscope import ModelMonitor, catalog
 from mlscope.catalog import MetricSpec, RecordedSpec
 from mlscope.promql import metric_names
+from mlscope.resources import FakeGPU, FakeNVML, ResourceMonitor
 from test_rules import RULE_FILES
 
 NAME_IN_SOURCE = re.compile(r"""["'](mlscope_[a-z0-9_]+|[a-z_]+:mlscope_[a-z0-9_]+:[a-z0-9_]+)["'{]""")
@@ -30,6 +32,11 @@ def populated_registry() -> CollectorRegistry:
     reg.record_batch(np.array([1.5, -3.0]), latency_seconds=0.1)
     ModelMonitor("capped", "1", registry=registry, label_caps={"class": 1}).record_batch(["a", "b"])
     clf._instruments.report_internal_error("test", RuntimeError())
+    # Resources: a simulated GPU with an XID, a PID that cannot exist (an error), a device cap of 1 (drops).
+    gpus = FakeNVML([FakeGPU(pending_xids=[79], processes=[(os.getpid(), 2**30)])])
+    resources = ResourceMonitor(registry, nvml=gpus, pids=[os.getpid(), 2**22 + 1], children=True)
+    resources.host.max_devices = 1  # type: ignore[union-attr]
+    resources.sample_once()
     return registry
 
 

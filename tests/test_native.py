@@ -34,6 +34,8 @@ def test_up_demo_then_down(tmp_path: Path) -> None:
             return bool(result)
 
         wait_until(demo_counted, timeout=90)
+        # Simulated GPUs: the demo process's GPU memory is attributed to the demo model.
+        api.wait_for('mlscope_gpu_process_memory_bytes{model="demo-classifier",simulated="true"}', timeout=30)
         expected = {"mlscope-demo": "up", "prometheus": "up", "alertmanager": "up", "mlscope-alert-receiver": "up"}
         wait_until(lambda: {t["labels"]["job"]: t["health"] for t in api.targets()} == expected, timeout=30)
         # A relative --state-dir still loads the rules, and the Watchdog reaches the receiver through Alertmanager.

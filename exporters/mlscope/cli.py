@@ -120,6 +120,12 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resource_exporter(args: argparse.Namespace) -> int:
+    from .resources.exporter import run
+
+    return run(args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlscope", description=__doc__)
     p.add_argument("--version", action="version", version=f"mlscope {__version__}")
@@ -170,6 +176,11 @@ def parser() -> argparse.ArgumentParser:
     dn = sub.add_parser("down", help="stop a running `mlscope up`")
     dn.add_argument("--state-dir", default=".state")
     dn.set_defaults(func=_down)
+
+    from .resources.exporter import add_arguments as resource_arguments
+    res = sub.add_parser("resource-exporter", help="serve host, process and GPU metrics (psutil, NVML)")
+    resource_arguments(res)
+    res.set_defaults(func=_resource_exporter)
     return p
 
 

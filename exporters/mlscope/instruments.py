@@ -44,6 +44,10 @@ class ModelInfoCollector(Collector):
     def register(self, model: str, version: str, labels: Mapping[str, str]) -> None:
         self._versions[(model, version)] = dict(labels)
 
+    def versions(self) -> list[tuple[str, str]]:
+        """The registered (model, model_version) pairs."""
+        return list(self._versions)
+
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily(cat.MODEL_INFO.name, cat.MODEL_INFO.help)
         for labels in list(self._versions.values()):
@@ -126,3 +130,9 @@ def instruments_for(registry: CollectorRegistry | None = None, *,
     if label_caps:
         found.guard.set_caps(label_caps)
     return found
+
+
+def registered_versions(registry: CollectorRegistry | None = None) -> list[tuple[str, str]]:
+    """(model, model_version) of every monitor writing to ``registry``, without creating instruments."""
+    found = _by_registry.get(REGISTRY if registry is None else registry)
+    return found.model_info.versions() if found is not None else []

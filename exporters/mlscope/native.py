@@ -22,6 +22,7 @@ from .amconfig import write_alertmanager_config
 from .assets import asset
 from .exposition import start_metrics_server
 from .monitor import ModelMonitor
+from .resources import FakeNVML, ResourceMonitor, start_resource_monitor
 from .rules import config_for, render
 from .workload import SyntheticService, Traffic, train
 
@@ -46,6 +47,9 @@ class NativeStack:
     _servers: list[servers.Server] = field(default_factory=list)
     _traffic: Traffic | None = None
     _http: list[Any] = field(default_factory=list)
+    # The demo's resource metrics: this host, this process and simulated GPUs (simulated="true").
+    simulated_gpus: int = 2
+    _resources: ResourceMonitor | None = None
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
@@ -98,6 +102,7 @@ class NativeStack:
         monitor = ModelMonitor("demo-classifier", "1.0.0", training_data_fingerprint="breast_cancer-seed0",
                                metadata={"dataset": "breast_cancer", "owner": "demo"})
         self._traffic = Traffic(SyntheticService(trained, monitor), rate=self.rate).start()
+        self._resources = start_resource_monitor(nvml=FakeNVML.demo(self.simulated_gpus, pids=(os.getpid(),)))
         server, _ = start_metrics_server(self.ports.demo)
         self._http.append(server)
         return f"127.0.0.1:{self.ports.demo}"
@@ -134,6 +139,8 @@ class NativeStack:
     def stop(self) -> None:
         if self._traffic is not None:
             self._traffic.stop()
+        if self._resources is not None:
+            self._resources.stop()
         for server in reversed(self._servers):
             server.stop()
         for http in self._http:

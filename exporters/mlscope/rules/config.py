@@ -89,11 +89,29 @@ class Links:
 
 
 @dataclass(frozen=True)
+class ResourceRules:
+    """Thresholds and selector of the resource alerts (host, GPU)."""
+
+    # Series of the resource exporter ("" = wherever they come from).
+    selector: str = ""
+    # Share of a GPU's memory in use above which it is nearly full.
+    gpu_memory_used_ratio: float = 0.95
+    # GPU die temperature (celsius) above which it runs hot.
+    gpu_temperature_celsius: float = 85.0
+    # Throttle reasons that mean trouble (power capping and idling under normal load do not).
+    gpu_throttle_reasons: tuple[str, ...] = ("hw_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown",
+                                             "sw_thermal_slowdown")
+    # Share of host memory still available below which the host is under memory pressure.
+    host_memory_available_ratio: float = 0.10
+
+
+@dataclass(frozen=True)
 class RuleConfig:
     profile: Profile
     thresholds: Thresholds = field(default_factory=Thresholds)
     selectors: Selectors = field(default_factory=Selectors)
     links: Links = field(default_factory=Links)
+    resources: ResourceRules = field(default_factory=ResourceRules)
 
 
 DEFAULT = Profile(
