@@ -29,7 +29,7 @@ def load_sources(source_dir: Path) -> dict[str, Any]:
     for path in sorted(source_dir.glob("*.py")):
         if path.name.startswith("_"):
             continue
-        spec = importlib.util.spec_from_file_location(f"mlscope_dashboard_{path.stem}", path)
+        spec = importlib.util.spec_from_file_location(f"dashboard_source_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         spec.loader.exec_module(module)  # type: ignore[union-attr]
         board = getattr(module, "dashboard", None)
