@@ -27,6 +27,10 @@ class Profile:
     # keep_firing_for: how long an alert stays firing after its expression stops
     # returning (a missed scrape must not resolve and re-fire it).
     keep_firing_for: str
+    # Windows of the drift and data-quality recording rules; the first is the one alerts read.
+    drift_windows: tuple[str, ...] = ("1h", "1d")
+    # `for` of drift and data-quality alerts.
+    for_drift: str = "15m"
 
     @property
     def alert_window(self) -> str:
@@ -41,6 +45,13 @@ class Thresholds:
     error_ratio: float = 0.05
     # Requests per second below which the error ratio is too noisy to alert on.
     min_request_rate: float = 0.05
+    # Drift alerts fire when the statistic exceeds the feature's threshold calibrated on the reference,
+    # but never below this floor (a statistically certain but tiny PSI is not worth a page).
+    drift_psi_floor: float = 0.1
+    # Values a feature must have in the alert window before its drift is judged.
+    drift_min_values: int = 100
+    # Share of a feature's rows with a data-quality issue (beyond the reference's own missing rate).
+    data_quality_ratio: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,8 @@ DEFAULT = Profile(
     traffic_windows=("5m", "1h"), for_symptom="10m", for_target_down="2m", keep_firing_for="5m")
 FAST = Profile(
     name="fast", scrape_interval="1s", evaluation_interval="1s",
-    traffic_windows=("1m", "5m"), for_symptom="5s", for_target_down="3s", keep_firing_for="5s")
+    traffic_windows=("1m", "5m"), for_symptom="5s", for_target_down="3s", keep_firing_for="5s",
+    drift_windows=("1m", "5m"), for_drift="5s")
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}
 
