@@ -50,3 +50,25 @@ def monitor_with(profile: ReferenceProfile, registry: CollectorRegistry | None =
                  **kwargs: object) -> ModelMonitor:
     return ModelMonitor(profile.model, profile.model_version, registry=registry or CollectorRegistry(),
                         reference=profile, **kwargs)  # type: ignore[arg-type]
+
+
+def small_profile(model: str = "small", version: str = "1", rows: int = 2000, seed: int = 0) -> ReferenceProfile:
+    """Two numeric features (one with missing values), one categorical, a numeric score output."""
+    rng = np.random.default_rng(seed)
+    income = rng.lognormal(10, 0.5, rows)
+    age = rng.normal(40, 10, rows)
+    age[rng.random(rows) < 0.05] = np.nan
+    plan = rng.choice(["basic", "plus", "pro"], rows, p=[0.6, 0.3, 0.1]).astype(object)
+    data = {"income": income, "age": age, "plan": plan}
+    return build_profile(data, model=model, model_version=version, output=rng.random(rows), sample_size=500)
+
+
+def populate_drift(registry: CollectorRegistry) -> ModelMonitor:
+    """A monitor with a profile that has exposed every drift family (used by the catalog tests)."""
+    monitor = monitor_with(small_profile("drifted", "1"), registry, task="classification")
+    rng = np.random.default_rng(1)
+    monitor.record_batch(np.zeros(100), scores=rng.random(100),
+                         features={"income": rng.lognormal(10, 0.5, 100), "age": rng.normal(45, 10, 100),
+                                   "plan": np.array(["basic", "plus", "gold"] * 33 + ["pro"], dtype=object)})
+    monitor.record_features({"income": "not a number", "age": float("inf"), "plan": None, "extra": 1})
+    return monitor

@@ -9,6 +9,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from conftest import ROOT, require_binary
+from drift_support import populate_drift
 from helpers import exposition, promtool_check_metrics, series
 from mlscope import ModelMonitor, catalog
 from mlscope.catalog import MetricSpec, RecordedSpec
@@ -30,6 +31,7 @@ def populated_registry() -> CollectorRegistry:
     reg.record_batch(np.array([1.5, -3.0]), latency_seconds=0.1)
     ModelMonitor("capped", "1", registry=registry, label_caps={"class": 1}).record_batch(["a", "b"])
     clf._instruments.report_internal_error("test", RuntimeError())
+    populate_drift(registry)
     return registry
 
 
