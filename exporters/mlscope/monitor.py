@@ -228,6 +228,8 @@ class ModelMonitor:
                 self._observe_bulk(self._score, scores, "score_not_finite")
             if self._drift is not None:
                 self._drift_batch(features, outputs, scores)
+            elif features is not None:
+                self._invalid("no_reference_profile")
         except Exception as exc:  # noqa: BLE001
             self._instruments.report_internal_error("record_batch", exc)
 
@@ -301,6 +303,8 @@ class ModelMonitor:
                 self._latency.observe(latency, _exemplar(request_id))
             if self._drift is not None:
                 self._drift_row(features, None if exc_type is not None else output, score)
+            elif features is not None:
+                self._invalid("no_reference_profile")
             if exc_type is not None:
                 self._count_error(exc_type)
                 return
