@@ -36,8 +36,9 @@ def is_frame(data: Any) -> bool:
 
 
 def _frame_column(series: Any) -> np.ndarray:
-    kind = getattr(series.dtype, "kind", "O")
-    if kind in "iufb":  # numpy and nullable pandas numeric dtypes: NA becomes NaN, no per-row loop
+    if isinstance(series.dtype, np.dtype):  # numpy-backed: a (possibly strided) view, made contiguous once
+        return np.ascontiguousarray(series.to_numpy())
+    if getattr(series.dtype, "kind", "O") in "iufb":  # nullable pandas numeric dtypes: NA becomes NaN
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     return series.to_numpy()
 
