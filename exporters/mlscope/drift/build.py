@@ -44,7 +44,8 @@ def build_profile(data: Any, *, model: str, model_version: str, columns: Sequenc
     ``output`` is the model's output on the same rows; it is profiled as ``__prediction__``:
     floats (scores, regression values) as numeric, integers, strings and booleans (class labels) as
     categorical, unless ``output_kind`` is ``"numeric"`` or ``"categorical"``. Columns of numeric
-    dtype are numeric unless listed in ``categorical``; other dtypes are categorical. ``settings`` override :data:`DEFAULTS`.
+    dtype are numeric unless listed in ``categorical``; other dtypes are categorical. ``settings``
+    override :data:`DEFAULTS`.
     """
     unknown = set(settings) - set(DEFAULTS)
     if unknown:

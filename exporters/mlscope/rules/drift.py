@@ -100,41 +100,42 @@ def _above_threshold(value: str, threshold: str, floor: float) -> str:
     return f"{value} > (clamp_min({threshold}, {floor}) or {value} * 0 + {floor})"
 
 
+VERSION = "{{ $labels.model }} {{ $labels.model_version }}"
+
+
+def _drift_alert(cfg: RuleConfig, name: str, psi: str, threshold: str, counted: str, on: str,
+                 summary: str, subject: str) -> dict[str, Any]:
+    """Alert when ``psi`` exceeds its calibrated ``threshold`` (and the floor) over enough values."""
+    t, w = cfg.thresholds, cfg.profile.drift_windows[0]
+    expr = (f"{_above_threshold(psi, threshold, t.drift_psi_floor)} "
+            f"and on({on}) {counted} >= {t.drift_min_values}")
+    return alert(cfg, name, expr, severity="warning", for_=cfg.profile.for_drift, dashboard=DASHBOARD,
+                 summary=f"{VERSION}: {summary}",
+                 description=(f"PSI of {subject} of {VERSION} is {{{{ $value | printf \"%.3f\" }}}} over the last "
+                              f"{w}, above its threshold calibrated on the reference (at least {t.drift_psi_floor})."))
+
+
 def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
     t, w = cfg.thresholds, cfg.profile.drift_windows[0]
-    not_prediction, prediction = f'feature!="{PREDICTION}"', f'feature="{PREDICTION}"'
-    enough = f"{t.drift_min_values}"
-    feature_psi = _above_threshold(_win(cat.PSI.name, w, not_prediction), _win(cat.PSI_THRESHOLD.name, w),
-                                   t.drift_psi_floor)
-    output_psi = _above_threshold(_win(cat.PREDICTION_PSI.name, w), _win(cat.PREDICTION_PSI_THRESHOLD.name, w),
-                                  t.drift_psi_floor)
     ratio = cat.ISSUE_RATIO.name
     reference_missing = (f"max by ({BY_FEATURE}) ({_metric(cfg, cat.REFERENCE_MISSING.name)}) "
                          f"+ {t.data_quality_ratio}")
     not_missing, missing = _win(ratio, w, 'issue!="missing"'), _win(ratio, w, 'issue="missing"')
     quality = (f"{not_missing} > {t.data_quality_ratio} "
                f"or {missing} > on({BY_FEATURE}) group_left() ({reference_missing})")
-    version = "{{ $labels.model }} {{ $labels.model_version }}"
     return [
-        alert(cfg, "FeatureDriftHigh",
-              f"{feature_psi} and on({BY_WINDOW}) {_win(cat.BIN_INCREASE.name, w)} >= {enough}",
-              severity="warning", for_=cfg.profile.for_drift, dashboard=DASHBOARD,
-              summary=f"{version}: feature {{{{ $labels.feature }}}} drifted from its reference",
-              description=("PSI of feature {{ $labels.feature }} of " + version + " is {{ $value | printf \"%.3f\" }} "
-                           f"over the last {w}, above its threshold calibrated on the reference "
-                           f"(at least {t.drift_psi_floor})."),),
-        alert(cfg, "PredictionDriftHigh",
-              f"{output_psi} and on(model, model_version) {_win(cat.BIN_INCREASE.name, w, prediction)} >= {enough}",
-              severity="warning", for_=cfg.profile.for_drift, dashboard=DASHBOARD,
-              summary=f"{version}: the distribution of predictions drifted",
-              description=("PSI of the model output of " + version + " is {{ $value | printf \"%.3f\" }} over the "
-                           f"last {w}, above its threshold calibrated on the reference "
-                           f"(at least {t.drift_psi_floor})."),),
+        _drift_alert(cfg, "FeatureDriftHigh", _win(cat.PSI.name, w, f'feature!="{PREDICTION}"'),
+                     _win(cat.PSI_THRESHOLD.name, w), _win(cat.BIN_INCREASE.name, w), BY_WINDOW,
+                     "feature {{ $labels.feature }} drifted from its reference", "feature {{ $labels.feature }}"),
+        _drift_alert(cfg, "PredictionDriftHigh", _win(cat.PREDICTION_PSI.name, w),
+                     _win(cat.PREDICTION_PSI_THRESHOLD.name, w),
+                     _win(cat.BIN_INCREASE.name, w, f'feature="{PREDICTION}"'), "model, model_version",
+                     "the distribution of predictions drifted", "the model output"),
         alert(cfg, "FeatureDataQualityDegraded", quality,
               severity="warning", for_=cfg.profile.for_drift, dashboard=DASHBOARD,
-              summary=f"{version}: feature {{{{ $labels.feature }}}} has {{{{ $labels.issue }}}} values",
+              summary=f"{VERSION}: feature {{{{ $labels.feature }}}} has {{{{ $labels.issue }}}} values",
               description=("{{ $value | humanizePercentage }} of the values of feature {{ $labels.feature }} of "
-                           + version + " were {{ $labels.issue }} over the last " + w + " (threshold "
+                           + VERSION + " were {{ $labels.issue }} over the last " + w + " (threshold "
                            f"{t.data_quality_ratio:.0%}, above the reference's own missing rate for missing)."),),
     ]
 
