@@ -10,6 +10,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from conftest import ROOT, require_binary
+from drift_support import populate_drift
 from helpers import exposition, promtool_check_metrics, series
 from mlscope import ModelMonitor, catalog
 from mlscope.catalog import MetricSpec, RecordedSpec
@@ -37,6 +38,7 @@ def populated_registry() -> CollectorRegistry:
     resources = ResourceMonitor(registry, nvml=gpus, pids=[os.getpid(), 2**22 + 1], children=True)
     resources.host.max_devices = 1  # type: ignore[union-attr]
     resources.sample_once()
+    populate_drift(registry)
     return registry
 
 

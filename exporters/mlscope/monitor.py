@@ -55,13 +55,14 @@ def _exemplar(request_id: str) -> dict[str, str]:
 class PredictionTracker:
     """Context manager for one prediction; set ``output`` (and ``score``) inside the block."""
 
-    __slots__ = ("_monitor", "request_id", "output", "score", "_start")
+    __slots__ = ("_monitor", "request_id", "output", "score", "features", "_start")
 
     def __init__(self, monitor: "ModelMonitor", request_id: str | None) -> None:
         self._monitor = monitor
         self.request_id = new_request_id() if request_id is None else clean_request_id(request_id)
         self.output: Any = None
         self.score: Any = None
+        self.features: Any = None  # one row (mapping or sequence) for drift, when a profile is attached
 
     def __enter__(self) -> "PredictionTracker":
         self._monitor._enter()
@@ -70,7 +71,7 @@ class PredictionTracker:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         latency = time.perf_counter() - self._start
-        self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score)
+        self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score, self.features)
         return False
 
 
@@ -80,6 +81,8 @@ class ModelMonitor:
     ``task`` decides how outputs are counted: class labels for
     ``"classification"`` (plus an optional score histogram), a value histogram
     for ``"regression"``. ``metadata`` becomes labels of ``mlscope_model_info``.
+    ``reference`` (a :class:`~mlscope.drift.ReferenceProfile` or its JSON path)
+    turns on drift and data-quality tracking (see :meth:`attach_profile`).
     """
 
     def __init__(self, model: str, model_version: str, *, task: Task = "classification",
@@ -88,7 +91,8 @@ class ModelMonitor:
                  metadata: Mapping[str, object] | None = None,
                  label_caps: Mapping[str, int] | None = None,
                  latency_buckets: tuple[float, ...] | None = None,
-                 value_buckets: tuple[float, ...] | None = None) -> None:
+                 value_buckets: tuple[float, ...] | None = None,
+                 reference: Any = None) -> None:
         for name, value in (("model", model), ("model_version", model_version)):
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE_LENGTH:
                 raise ValueError(f"{name} must be a non-empty string of at most {MAX_VALUE_LENGTH} characters, "
@@ -104,6 +108,9 @@ class ModelMonitor:
         self.model = self._instruments.guard.admit("model", model)
         self.model_version = self._instruments.guard.admit("model_version", model_version)
         self._bind()
+        self._drift: Any = None
+        if reference is not None:
+            self.attach_profile(reference)
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -170,10 +177,10 @@ class ModelMonitor:
         return decorate(func) if func is not None else decorate
 
     def record_prediction(self, latency_seconds: float, *, output: Any = None, score: Any = None,
-                          request_id: str | None = None) -> str:
+                          request_id: str | None = None, features: Any = None) -> str:
         """Record one prediction served elsewhere; returns its request id."""
         request_id = new_request_id() if request_id is None else clean_request_id(request_id)
-        self._exit(latency_seconds, request_id, None, output, score, track_in_flight=False)
+        self._exit(latency_seconds, request_id, None, output, score, features, track_in_flight=False)
         return request_id
 
     def record_error(self, error: BaseException | type[BaseException] | str, *,
@@ -192,10 +199,11 @@ class ModelMonitor:
     # -- recording: batches ---------------------------------------------------------------------
 
     def record_batch(self, outputs: Any = None, *, latency_seconds: float | None = None,
-                     scores: Any = None, rows: int | None = None) -> None:
+                     scores: Any = None, rows: int | None = None, features: Any = None) -> None:
         """Record a batch prediction call: ``rows`` predictions (default ``len(outputs)``).
 
-        Outputs and scores are counted with numpy, without a Python loop per row.
+        Outputs and scores are counted with numpy, without a Python loop per row; so are
+        ``features`` (data frame, mapping of columns or 2-D array) when a profile is attached.
         """
         try:
             if rows is None:
@@ -218,8 +226,63 @@ class ModelMonitor:
                     self._observe_bulk(self._value, outputs, "value_not_finite")
             if scores is not None and self._score is not None:
                 self._observe_bulk(self._score, scores, "score_not_finite")
+            if self._drift is not None:
+                self._drift_batch(features, outputs, scores)
+            elif features is not None:
+                self._invalid("no_reference_profile")
         except Exception as exc:  # noqa: BLE001
             self._instruments.report_internal_error("record_batch", exc)
+
+    # -- drift and data quality -------------------------------------------------------------------
+
+    def attach_profile(self, profile: Any, **options: Any) -> Any:
+        """Track drift and data quality against a reference profile (object or JSON path).
+
+        Options: ``schema`` (feature name -> "numeric"/"categorical" the model expects; a
+        mismatch raises), ``series_budget`` (default 5,000 series per version), ``max_versions``
+        (versions of this model publishing drift at once, default 3) and ``window_size`` (recent
+        values per feature for the exact snapshot). Errors are raised here, at start-up.
+        """
+        from .drift.attach import attach
+
+        self.detach_profile()
+        self._drift = attach(self, profile, **options)
+        return self._drift
+
+    def detach_profile(self) -> None:
+        """Stop tracking drift (its series disappear from /metrics)."""
+        if self._drift is not None:
+            from .drift.attach import detach
+
+            detach(self, self._drift)
+            self._drift = None
+
+    def record_features(self, row: Any) -> None:
+        """Count one input row (mapping name -> value, or a sequence in the profile's order)."""
+        if self._drift is None:
+            self._invalid("no_reference_profile")
+            return
+        try:
+            self._drift.record_row(row)
+        except Exception as exc:  # noqa: BLE001
+            self._instruments.report_internal_error("record_features", exc)
+
+    def record_feature_batch(self, data: Any) -> None:
+        """Count a batch of inputs: data frame, mapping of columns, or 2-D array in the profile's order."""
+        self._drift_batch(data, None, None)
+
+    def _drift_batch(self, features: Any, outputs: Any, scores: Any) -> None:
+        if self._drift is None:
+            self._invalid("no_reference_profile")
+            return
+        try:
+            if features is not None:
+                self._drift.record_batch(features)
+            value = self._drift.output_of(self.task, outputs, scores)
+            if value is not None:
+                self._drift.record_outputs(value)
+        except Exception as exc:  # noqa: BLE001
+            self._instruments.report_internal_error("record_features", exc)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -230,7 +293,7 @@ class ModelMonitor:
             self._instruments.report_internal_error("track", exc)
 
     def _exit(self, latency: Any, request_id: str, exc_type: type[BaseException] | None,
-              output: Any, score: Any, track_in_flight: bool = True) -> None:
+              output: Any, score: Any, features: Any = None, track_in_flight: bool = True) -> None:
         try:
             if track_in_flight:
                 self._in_flight.dec()
@@ -238,6 +301,10 @@ class ModelMonitor:
             latency = self._latency_value(latency)
             if latency is not None:
                 self._latency.observe(latency, _exemplar(request_id))
+            if self._drift is not None:
+                self._drift_row(features, None if exc_type is not None else output, score)
+            elif features is not None:
+                self._invalid("no_reference_profile")
             if exc_type is not None:
                 self._count_error(exc_type)
                 return
@@ -247,6 +314,16 @@ class ModelMonitor:
                 self._observe_one(self._score, score, "score_not_finite")
         except Exception as exc:  # noqa: BLE001
             self._instruments.report_internal_error("record_prediction", exc)
+
+    def _drift_row(self, features: Any, output: Any, score: Any) -> None:
+        try:
+            if features is not None:
+                self._drift.record_row(features)
+            value = self._drift.output_of(self.task, output, score)
+            if value is not None:
+                self._drift.record_output(value)
+        except Exception as exc:  # noqa: BLE001
+            self._instruments.report_internal_error("record_features", exc)
 
     def _latency_value(self, latency: Any) -> float | None:
         """``latency`` as seconds, or None (counted as invalid) when it is not a finite number >= 0."""

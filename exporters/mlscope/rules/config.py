@@ -43,6 +43,10 @@ class Profile:
     burn_windows: tuple[BurnWindow, ...]
     # Prometheus's --rules.alert.resend-delay: how often firing alerts are re-sent to Alertmanager.
     alert_resend_delay: str = "1m"
+    # Windows of the drift and data-quality recording rules; the first is the one alerts read.
+    drift_windows: tuple[str, ...] = ("1h", "1d")
+    # `for` of drift and data-quality alerts.
+    for_drift: str = "15m"
 
     @property
     def burn_rate_windows(self) -> tuple[str, ...]:
@@ -66,6 +70,13 @@ class Thresholds:
     # (must be a bucket boundary of mlscope_prediction_latency_seconds).
     latency_slo_seconds: float = 0.25
     latency_slo_objective: float = 0.99
+    # Drift alerts fire when the statistic exceeds the feature's threshold calibrated on the reference,
+    # but never below this floor (a statistically certain but tiny PSI is not worth a page).
+    drift_psi_floor: float = 0.1
+    # Values a feature must have in the alert window before its drift is judged.
+    drift_min_values: int = 100
+    # Share of a feature's rows with a data-quality issue (beyond the reference's own missing rate).
+    data_quality_ratio: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -124,7 +135,8 @@ FAST = Profile(
     traffic_windows=("1m", "5m"), for_symptom="5s", for_target_down="3s", keep_firing_for="5s",
     for_no_traffic="10s",
     burn_windows=(BurnWindow("1m", "15s", 14.4, "critical"), BurnWindow("5m", "1m", 6.0, "warning")),
-    alert_resend_delay="2s")
+    alert_resend_delay="2s",
+    drift_windows=("1m", "5m"), for_drift="5s")
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}
 

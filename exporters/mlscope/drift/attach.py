@@ -1,0 +1,46 @@
+"""Glue between a ModelMonitor and its drift tracker (kept out of monitor.py)."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .collector import DEFAULT_MAX_VERSIONS, DEFAULT_SERIES_BUDGET, collector_for
+from .profile import ProfileMismatchError, ReferenceProfile, load_profile
+from .tracker import DEFAULT_WINDOW, DriftTracker
+
+if TYPE_CHECKING:
+    from ..monitor import ModelMonitor
+
+log = logging.getLogger("mlscope")
+
+
+def attach(monitor: "ModelMonitor", profile: ReferenceProfile | str | Path, *,
+           schema: Mapping[str, str] | None = None, series_budget: int = DEFAULT_SERIES_BUDGET,
+           max_versions: int = DEFAULT_MAX_VERSIONS, window_size: int = DEFAULT_WINDOW) -> DriftTracker:
+    """Load ``profile`` for ``monitor``, check it, and start publishing its drift series.
+
+    Raises ``ProfileError`` (unreadable or corrupted file), ``ProfileMismatchError`` (schema or
+    model name differs) or ``SeriesBudgetError`` (too many series): all at start-up, never
+    while serving.
+    """
+    profile = load_profile(profile)
+    if profile.model != monitor.model:
+        raise ProfileMismatchError(f"reference profile was built for model {profile.model!r}, "
+                                   f"not {monitor.model!r}")
+    if profile.model_version != monitor.model_version:
+        log.warning("mlscope: reference profile of %s %s used for version %s", profile.model,
+                    profile.model_version, monitor.model_version)
+    if schema is not None:
+        profile.check_schema(schema)
+    tracker = DriftTracker(profile, monitor.model, monitor.model_version, monitor._invalid, window_size)
+    collector = collector_for(monitor.registry, monitor._instruments.report_internal_error)
+    for stale in collector.attach(tracker, series_budget=series_budget, max_versions=max_versions):
+        log.warning("mlscope: drift series of %s %s dropped: more than %d versions of %s attached "
+                    "(the least recently used goes)", stale.model, stale.model_version, max_versions, stale.model)
+    return tracker
+
+
+def detach(monitor: "ModelMonitor", tracker: DriftTracker) -> None:
+    collector_for(monitor.registry, monitor._instruments.report_internal_error).detach(tracker)
