@@ -55,13 +55,15 @@ def _exemplar(request_id: str) -> dict[str, str]:
 class PredictionTracker:
     """Context manager for one prediction; set ``output`` (and ``score``) inside the block."""
 
-    __slots__ = ("_monitor", "request_id", "output", "score", "_start")
+    __slots__ = ("_monitor", "request_id", "output", "score", "proba", "segment", "_start")
 
     def __init__(self, monitor: "ModelMonitor", request_id: str | None) -> None:
         self._monitor = monitor
         self.request_id = new_request_id() if request_id is None else clean_request_id(request_id)
         self.output: Any = None
         self.score: Any = None
+        self.proba: Any = None  # class probabilities, stored for quality scoring (needs quality=)
+        self.segment: Any = None
 
     def __enter__(self) -> "PredictionTracker":
         self._monitor._enter()
@@ -70,7 +72,8 @@ class PredictionTracker:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         latency = time.perf_counter() - self._start
-        self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score)
+        self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score,
+                            proba=self.proba, segment=self.segment)
         return False
 
 
@@ -88,7 +91,8 @@ class ModelMonitor:
                  metadata: Mapping[str, object] | None = None,
                  label_caps: Mapping[str, int] | None = None,
                  latency_buckets: tuple[float, ...] | None = None,
-                 value_buckets: tuple[float, ...] | None = None) -> None:
+                 value_buckets: tuple[float, ...] | None = None,
+                 quality: Any = None, classes: Any = None) -> None:
         for name, value in (("model", model), ("model_version", model_version)):
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE_LENGTH:
                 raise ValueError(f"{name} must be a non-empty string of at most {MAX_VALUE_LENGTH} characters, "
@@ -104,6 +108,9 @@ class ModelMonitor:
         self.model = self._instruments.guard.admit("model", model)
         self.model_version = self._instruments.guard.admit("model_version", model_version)
         self._bind()
+        # Predictions stored for scoring against late ground truth (mlscope.quality.Quality).
+        self.quality, self.classes = quality, None if classes is None else list(classes)
+        self._quality_sink = None if quality is None else quality.sink(self.model, self.model_version, task, classes)
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -130,7 +137,7 @@ class ModelMonitor:
         """A monitor for another version of the same model (canary, shadow), same registry."""
         kwargs: dict[str, Any] = dict(task=self.task, registry=self.registry,
                                       training_data_fingerprint=self._training_data_fingerprint,
-                                      metadata=self._metadata)
+                                      metadata=self._metadata, quality=self.quality, classes=self.classes)
         kwargs.update(overrides)
         return ModelMonitor(self.model, model_version, **kwargs)
 
@@ -170,11 +177,22 @@ class ModelMonitor:
         return decorate(func) if func is not None else decorate
 
     def record_prediction(self, latency_seconds: float, *, output: Any = None, score: Any = None,
-                          request_id: str | None = None) -> str:
+                          request_id: str | None = None, proba: Any = None, segment: Any = None) -> str:
         """Record one prediction served elsewhere; returns its request id."""
         request_id = new_request_id() if request_id is None else clean_request_id(request_id)
-        self._exit(latency_seconds, request_id, None, output, score, track_in_flight=False)
+        self._exit(latency_seconds, request_id, None, output, score, track_in_flight=False,
+                   proba=proba, segment=segment)
         return request_id
+
+    def record_outcome(self, request_id: str, y_true: Any, *, time: float | None = None) -> None:
+        """Report the ground truth of an earlier prediction (needs ``quality=``); joined in the background."""
+        if self.quality is None:
+            self._invalid("outcome_without_quality")
+            return
+        try:
+            self.quality.submit_outcome(clean_request_id(request_id), y_true, time)
+        except Exception as exc:  # noqa: BLE001
+            self._instruments.report_internal_error("record_outcome", exc)
 
     def record_error(self, error: BaseException | type[BaseException] | str, *,
                      latency_seconds: float | None = None, request_id: str | None = None) -> None:
@@ -192,10 +210,12 @@ class ModelMonitor:
     # -- recording: batches ---------------------------------------------------------------------
 
     def record_batch(self, outputs: Any = None, *, latency_seconds: float | None = None,
-                     scores: Any = None, rows: int | None = None) -> None:
+                     scores: Any = None, rows: int | None = None, request_ids: Any = None,
+                     proba: Any = None, segments: Any = None) -> None:
         """Record a batch prediction call: ``rows`` predictions (default ``len(outputs)``).
 
         Outputs and scores are counted with numpy, without a Python loop per row.
+        With ``quality=`` and ``request_ids``, each row is also stored for scoring.
         """
         try:
             if rows is None:
@@ -218,6 +238,9 @@ class ModelMonitor:
                     self._observe_bulk(self._value, outputs, "value_not_finite")
             if scores is not None and self._score is not None:
                 self._observe_bulk(self._score, scores, "score_not_finite")
+            if self._quality_sink is not None and request_ids is not None and outputs is not None:
+                if not self._quality_sink.put_many(request_ids, outputs, proba, segments):
+                    self._invalid("batch_request_ids_mismatch")
         except Exception as exc:  # noqa: BLE001
             self._instruments.report_internal_error("record_batch", exc)
 
@@ -230,7 +253,8 @@ class ModelMonitor:
             self._instruments.report_internal_error("track", exc)
 
     def _exit(self, latency: Any, request_id: str, exc_type: type[BaseException] | None,
-              output: Any, score: Any, track_in_flight: bool = True) -> None:
+              output: Any, score: Any, track_in_flight: bool = True, proba: Any = None,
+              segment: Any = None) -> None:
         try:
             if track_in_flight:
                 self._in_flight.dec()
@@ -243,6 +267,8 @@ class ModelMonitor:
                 return
             if output is not None:
                 self._count_output(output)
+                if self._quality_sink is not None:
+                    self._quality_sink.put(request_id, output, proba, segment)
             if score is not None and self._score is not None:
                 self._observe_one(self._score, score, "score_not_finite")
         except Exception as exc:  # noqa: BLE001
