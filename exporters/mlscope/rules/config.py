@@ -27,6 +27,11 @@ class Profile:
     # keep_firing_for: how long an alert stays firing after its expression stops
     # returning (a missed scrape must not resolve and re-fire it).
     keep_firing_for: str
+    # Windows of the model-quality recording rules (late ground truth: hours to days); the first is the one
+    # quality alerts read, the last the one coverage and label-delay alerts read.
+    quality_windows: tuple[str, ...] = ("1h", "1d")
+    # 90th percentile label delay (seconds) above which ground truth counts as late.
+    label_delay_max_s: float = 86400.0
 
     @property
     def alert_window(self) -> str:
@@ -41,6 +46,14 @@ class Thresholds:
     error_ratio: float = 0.05
     # Requests per second below which the error ratio is too noisy to alert on.
     min_request_rate: float = 0.05
+    # Model quality: realised or estimated accuracy / macro F1 this far (absolute) below the version's baseline.
+    quality_max_drop: float = 0.05
+    # Labelled outcomes (or predictions, for estimates) in the window below which quality is too noisy to alert.
+    quality_min_labelled: int = 100
+    # Regression: MAE this much (relative) above the version's baseline MAE.
+    regression_max_error_increase: float = 0.25
+    # Ground-truth coverage (labelled / predicted) below which labels are missing.
+    quality_min_coverage: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,8 @@ class Selectors:
     model_service: str = ""
     # Jobs whose `up` series target-down alerts watch ("" = every job).
     targets: str = ""
+    # Jobs that publish the quality counters (the quality exporter, or services that own their store).
+    quality: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,9 +89,19 @@ DEFAULT = Profile(
     traffic_windows=("5m", "1h"), for_symptom="10m", for_target_down="2m", keep_firing_for="5m")
 FAST = Profile(
     name="fast", scrape_interval="1s", evaluation_interval="1s",
-    traffic_windows=("1m", "5m"), for_symptom="5s", for_target_down="3s", keep_firing_for="5s")
+    traffic_windows=("1m", "5m"), for_symptom="5s", for_target_down="3s", keep_firing_for="5s",
+    quality_windows=("1m", "5m"), label_delay_max_s=30.0)
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Prometheus duration made of one unit (``90s``, ``5m``, ``1h``, ``7d``, ``1w``)."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit) and text[:-len(unit)].isdigit():
+            return int(text[:-len(unit)]) * units[unit]
+    raise ValueError(f"not a single-unit Prometheus duration: {text!r}")
 
 
 def config_for(profile: str) -> RuleConfig:

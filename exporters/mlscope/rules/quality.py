@@ -1,0 +1,175 @@
+"""Recording and alert rules for model quality with late ground truth.
+
+Metrics follow scikit-learn's definitions over the pairs joined in the window:
+labels are every class seen as actual or predicted, and a class's precision
+(recall) is 0 when it was never predicted (never actual), as with
+``zero_division=0``. Every counter of a registered version exists from 0 and all
+come from one target, so ``increase()`` extrapolates them alike and the ratios
+are exact. The same rules run on the expected confusion matrix for the
+confidence-based estimates.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..catalog import quality as cat
+from .builders import Rule, alert, group, record, selector
+from .config import RuleConfig
+
+DASHBOARD = "mlscope-model-quality"
+VERSION = "model_version"
+
+
+class _Level:
+    """Rule expressions for one aggregation level and window."""
+
+    def __init__(self, cfg: RuleConfig, level: str, window: str) -> None:
+        self.by = ", ".join(cat.LEVELS[level])
+        self.window = window
+        self.specs = cat.RECORDED_BY_LEVEL[level]
+        matchers = [cfg.selectors.quality] + (['segment!=""'] if "segment" in level else [])
+        self.sel = selector(*matchers)
+
+    def increase(self, metric: str, extra: str = "") -> str:
+        return f"sum by ({self.by}{extra}) (increase({metric}{self.sel}[{self.window}]))"
+
+    def per_class(self, metric: str, label: str) -> str:
+        """Counts per class from a matrix counter, keyed by ``label`` (actual_class or predicted_class)."""
+        inner = self.increase(metric, f", {label}")
+        return f'sum by ({self.by}, class) (label_replace({inner}, "class", "$1", "{label}", "(.*)"))'
+
+    def rec(self, metric_op: str) -> str:
+        return f'{self.specs[metric_op].name}{{window="{self.window}"}}'
+
+    def record(self, metric_op: str, expr: str) -> Rule:
+        return record(self.specs[metric_op], expr, window=self.window)
+
+
+def classification(lv: _Level, prefix: str, spec_correct: str, spec_matrix: str) -> list[Rule]:
+    """Per-class counts, precision, recall, F1, accuracy and macro averages of one confusion matrix."""
+    actual, predicted, correct = (lv.rec(f"mlscope_quality_{prefix}{x}:increase")
+                                  for x in ("actual", "predicted", "correct"))
+    seen = f"0 * ({actual} + {predicted} > 0)"
+    rules = [lv.record(f"mlscope_quality_{prefix}actual:increase", lv.per_class(spec_matrix, "actual_class")),
+             lv.record(f"mlscope_quality_{prefix}predicted:increase", lv.per_class(spec_matrix, "predicted_class")),
+             lv.record(f"mlscope_quality_{prefix}correct:increase", lv.increase(spec_correct, ", class"))]
+    if prefix:  # estimates: F1 and accuracy only
+        return rules + [
+            lv.record("mlscope_quality_estimated_f1:ratio", f"2 * {correct} / ({actual} + {predicted} > 0)"),
+            lv.record("mlscope_quality_estimated_accuracy:ratio",
+                      f"sum by ({lv.by}) ({correct}) / (sum by ({lv.by}) ({predicted}) > 0)"),
+            lv.record("mlscope_quality_estimated_f1:macro",
+                      f"avg by ({lv.by}) ({lv.rec('mlscope_quality_estimated_f1:ratio')})"),
+            lv.record("mlscope_quality_expected_predictions:increase", f"sum by ({lv.by}) ({predicted})"),
+        ]
+    rules += [
+        lv.record("mlscope_quality_precision:ratio", f"{correct} / ({predicted} > 0) or {seen}"),
+        lv.record("mlscope_quality_recall:ratio", f"{correct} / ({actual} > 0) or {seen}"),
+        lv.record("mlscope_quality_f1:ratio", f"2 * {correct} / ({actual} + {predicted} > 0)"),
+        lv.record("mlscope_quality_accuracy:ratio",
+                  f"sum by ({lv.by}) ({correct}) / (sum by ({lv.by}) ({actual}) > 0)"),
+    ]
+    for name in ("precision", "recall", "f1"):
+        rules.append(lv.record(f"mlscope_quality_{name}:macro",
+                               f"avg by ({lv.by}) ({lv.rec(f'mlscope_quality_{name}:ratio')})"))
+    return rules
+
+
+def coverage_and_delay(lv: _Level) -> list[Rule]:
+    labelled, stored = lv.rec("mlscope_quality_labelled:increase"), lv.rec("mlscope_quality_predictions_stored:increase")
+    buckets = f"sum by ({lv.by}, le) (rate({cat.LABEL_DELAY.name}_bucket{lv.sel}[{lv.window}]))"
+    return [
+        lv.record("mlscope_quality_labelled:increase", lv.increase(cat.LABELLED.name)),
+        lv.record("mlscope_quality_predictions_stored:increase", lv.increase(cat.PREDICTIONS_STORED.name)),
+        lv.record("mlscope_quality_coverage:ratio", f"{labelled} / ({stored} > 0)"),
+        lv.record("mlscope_quality_label_delay_seconds:p50", f"histogram_quantile(0.5, {buckets})"),
+        lv.record("mlscope_quality_label_delay_seconds:p90", f"histogram_quantile(0.9, {buckets})"),
+    ]
+
+
+def regression(lv: _Level) -> list[Rule]:
+    pairs = lv.increase(cat.REGRESSION_PAIRS.name)
+    nonzero = f"({pairs} - {lv.increase(cat.ZERO_TARGETS.name)})"
+    return [
+        lv.record("mlscope_quality_regression_pairs:increase", pairs),
+        lv.record("mlscope_quality_absolute_error:mean", f"{lv.increase(cat.ABSOLUTE_ERROR.name)} / ({pairs} > 0)"),
+        lv.record("mlscope_quality_squared_error:root_mean",
+                  f"sqrt({lv.increase(cat.SQUARED_ERROR.name)} / ({pairs} > 0))"),
+        lv.record("mlscope_quality_absolute_percentage_error:mean",
+                  f"{lv.increase(cat.ABSOLUTE_PERCENTAGE_ERROR.name)} / ({nonzero} > 0)"),
+    ]
+
+
+def recording_rules(cfg: RuleConfig, level: str) -> list[Rule]:
+    rules = []
+    for window in cfg.profile.quality_windows:
+        lv = _Level(cfg, level, window)
+        rules += classification(lv, "", cat.CORRECT.name, cat.CONFUSION.name)
+        rules += classification(lv, "expected_", cat.EXPECTED_CORRECT.name, cat.EXPECTED_CONFUSION.name)
+        rules += coverage_and_delay(lv) + regression(lv)
+    return rules
+
+
+def _baseline(metric: str) -> str:
+    return f'max by (model, model_version) ({cat.BASELINE.name}{{metric="{metric}"}})'
+
+
+def alert_rules(cfg: RuleConfig) -> list[Rule]:
+    t, p = cfg.thresholds, cfg.profile
+    first, last = (_Level(cfg, VERSION, w) for w in (p.quality_windows[0], p.quality_windows[-1]))
+    on = "on (model, model_version)"
+    keep = f"{on} group_left ()"  # a comparison matched on() keeps only those labels; keep the window
+    who = "{{ $labels.model }} {{ $labels.model_version }}"
+    enough = f"{on} {first.rec('mlscope_quality_labelled:increase')} >= {t.quality_min_labelled}"
+    rules = []
+    for metric, op in (("accuracy", "mlscope_quality_accuracy:ratio"), ("f1_macro", "mlscope_quality_f1:macro")):
+        rules.append(alert(
+            cfg, "ModelQualityBelowBaseline",
+            f"{first.rec(op)} < {keep} ({_baseline(metric)} - {t.quality_max_drop}) and {enough}",
+            severity="warning", for_=p.for_symptom, dashboard=DASHBOARD, labels={"metric": metric},
+            summary=f"{who}: {metric} more than {t.quality_max_drop:g} below its baseline",
+            description=f"Realised {metric} of {who} over the last {first.window} is {{{{ $value | printf \"%.3f\" }}}}, "
+                        f"more than {t.quality_max_drop:g} below the version's validation baseline "
+                        f"(at least {t.quality_min_labelled} labelled outcomes)."))
+    rules.append(alert(
+        cfg, "ModelRegressionErrorAboveBaseline",
+        f"{first.rec('mlscope_quality_absolute_error:mean')} > {keep} ({_baseline('mae')} * "
+        f"{1 + t.regression_max_error_increase:g}) and {on} "
+        f"{first.rec('mlscope_quality_regression_pairs:increase')} >= {t.quality_min_labelled}",
+        severity="warning", for_=p.for_symptom, dashboard=DASHBOARD,
+        summary=f"{who}: MAE more than {t.regression_max_error_increase:.0%} above its baseline",
+        description=f"MAE of {who} over the last {first.window} is {{{{ $value | printf \"%.4g\" }}}}, more than "
+                    f"{t.regression_max_error_increase:.0%} above the version's validation baseline "
+                    f"(at least {t.quality_min_labelled} labelled outcomes)."))
+    rules.append(alert(
+        cfg, "ModelEstimatedQualityBelowBaseline",
+        f"{first.rec('mlscope_quality_estimated_accuracy:ratio')} < {keep} "
+        f"({_baseline('accuracy')} - {t.quality_max_drop}) and {on} "
+        f"{first.rec('mlscope_quality_expected_predictions:increase')} >= {t.quality_min_labelled}",
+        severity="warning", for_=p.for_symptom, dashboard=DASHBOARD,
+        summary=f"{who}: estimated accuracy more than {t.quality_max_drop:g} below its baseline",
+        description=f"Confidence-based estimated accuracy of {who} over the last {first.window} is "
+                    "{{ $value | printf \"%.3f\" }}, more than "
+                    f"{t.quality_max_drop:g} below the validation baseline, before any label arrived."))
+    rules.append(alert(
+        cfg, "ModelGroundTruthCoverageLow",
+        f"{last.rec('mlscope_quality_coverage:ratio')} < {t.quality_min_coverage} and {on} "
+        f"{last.rec('mlscope_quality_predictions_stored:increase')} >= {t.quality_min_labelled}",
+        severity="info", for_=p.for_symptom, dashboard=DASHBOARD,
+        summary=f"{who}: ground truth arrives for less than {t.quality_min_coverage:.0%} of predictions",
+        description=f"Over the last {last.window}, outcomes arrived for {{{{ $value | humanizePercentage }}}} of "
+                    f"the predictions of {who}: quality metrics describe only that share."))
+    rules.append(alert(
+        cfg, "ModelLabelsLate",
+        f"{last.rec('mlscope_quality_label_delay_seconds:p90')} > {p.label_delay_max_s:g} and {on} "
+        f"{last.rec('mlscope_quality_labelled:increase')} >= {t.quality_min_labelled}",
+        severity="info", for_=p.for_symptom, dashboard=DASHBOARD,
+        summary=f"{who}: ground truth arrives late",
+        description=f"90% of the outcomes of {who} joined over the last {last.window} arrived within "
+                    f"{{{{ $value | humanizeDuration }}}} of their prediction; the limit is {p.label_delay_max_s:g}s."))
+    return rules
+
+
+def groups(cfg: RuleConfig) -> list[dict[str, Any]]:
+    return [group(f"mlscope-quality-{level.replace('_', '-')}", cfg, recording_rules(cfg, level))
+            for level in cat.LEVELS] + [group("mlscope-quality-alerts", cfg, alert_rules(cfg))]
