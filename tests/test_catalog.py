@@ -13,6 +13,7 @@ from helpers import exposition, promtool_check_metrics, series
 from mlscope import ModelMonitor, catalog
 from mlscope.catalog import MetricSpec, RecordedSpec
 from mlscope.promql import metric_names
+from quality_helpers import populate_quality
 from test_rules import RULE_FILES
 
 NAME_IN_SOURCE = re.compile(r"""["'](mlscope_[a-z0-9_]+|[a-z_]+:mlscope_[a-z0-9_]+:[a-z0-9_]+)["'{]""")
@@ -30,6 +31,7 @@ def populated_registry() -> CollectorRegistry:
     reg.record_batch(np.array([1.5, -3.0]), latency_seconds=0.1)
     ModelMonitor("capped", "1", registry=registry, label_caps={"class": 1}).record_batch(["a", "b"])
     clf._instruments.report_internal_error("test", RuntimeError())
+    populate_quality(registry)
     return registry
 
 

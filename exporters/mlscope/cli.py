@@ -99,6 +99,9 @@ def parser() -> argparse.ArgumentParser:
     dn = sub.add_parser("down", help="stop a running `mlscope up`")
     dn.add_argument("--state-dir", default=".state")
     dn.set_defaults(func=_down)
+
+    from .quality.commands import add_parsers as add_quality_parsers
+    add_quality_parsers(sub)
     return p
 
 

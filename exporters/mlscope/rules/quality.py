@@ -45,34 +45,48 @@ class _Level:
         return record(self.specs[metric_op], expr, window=self.window)
 
 
-def classification(lv: _Level, prefix: str, spec_correct: str, spec_matrix: str) -> list[Rule]:
-    """Per-class counts, precision, recall, F1, accuracy and macro averages of one confusion matrix."""
-    actual, predicted, correct = (lv.rec(f"mlscope_quality_{prefix}{x}:increase")
-                                  for x in ("actual", "predicted", "correct"))
+REALISED = ("mlscope_quality_actual:increase", "mlscope_quality_predicted:increase",
+            "mlscope_quality_correct:increase")
+EXPECTED = ("mlscope_quality_expected_actual:increase", "mlscope_quality_expected_predicted:increase",
+            "mlscope_quality_expected_correct:increase")
+PER_CLASS_TO_MACRO = (("mlscope_quality_precision:ratio", "mlscope_quality_precision:macro"),
+                      ("mlscope_quality_recall:ratio", "mlscope_quality_recall:macro"),
+                      ("mlscope_quality_f1:ratio", "mlscope_quality_f1:macro"))
+
+
+def matrix_counts(lv: _Level, ops: tuple[str, str, str], correct: str, matrix: str) -> list[Rule]:
+    """Per-class actual, predicted and correct counts of one (realised or expected) confusion matrix."""
+    return [lv.record(ops[0], lv.per_class(matrix, "actual_class")),
+            lv.record(ops[1], lv.per_class(matrix, "predicted_class")),
+            lv.record(ops[2], lv.increase(correct, ", class"))]
+
+
+def realised(lv: _Level) -> list[Rule]:
+    """Precision, recall, F1 per class and macro, and accuracy, as scikit-learn (zero_division=0)."""
+    actual, predicted, correct = (lv.rec(op) for op in REALISED)
     seen = f"0 * ({actual} + {predicted} > 0)"
-    rules = [lv.record(f"mlscope_quality_{prefix}actual:increase", lv.per_class(spec_matrix, "actual_class")),
-             lv.record(f"mlscope_quality_{prefix}predicted:increase", lv.per_class(spec_matrix, "predicted_class")),
-             lv.record(f"mlscope_quality_{prefix}correct:increase", lv.increase(spec_correct, ", class"))]
-    if prefix:  # estimates: F1 and accuracy only
-        return rules + [
-            lv.record("mlscope_quality_estimated_f1:ratio", f"2 * {correct} / ({actual} + {predicted} > 0)"),
-            lv.record("mlscope_quality_estimated_accuracy:ratio",
-                      f"sum by ({lv.by}) ({correct}) / (sum by ({lv.by}) ({predicted}) > 0)"),
-            lv.record("mlscope_quality_estimated_f1:macro",
-                      f"avg by ({lv.by}) ({lv.rec('mlscope_quality_estimated_f1:ratio')})"),
-            lv.record("mlscope_quality_expected_predictions:increase", f"sum by ({lv.by}) ({predicted})"),
-        ]
-    rules += [
+    rules = matrix_counts(lv, REALISED, cat.CORRECT.name, cat.CONFUSION.name) + [
         lv.record("mlscope_quality_precision:ratio", f"{correct} / ({predicted} > 0) or {seen}"),
         lv.record("mlscope_quality_recall:ratio", f"{correct} / ({actual} > 0) or {seen}"),
         lv.record("mlscope_quality_f1:ratio", f"2 * {correct} / ({actual} + {predicted} > 0)"),
         lv.record("mlscope_quality_accuracy:ratio",
                   f"sum by ({lv.by}) ({correct}) / (sum by ({lv.by}) ({actual}) > 0)"),
     ]
-    for name in ("precision", "recall", "f1"):
-        rules.append(lv.record(f"mlscope_quality_{name}:macro",
-                               f"avg by ({lv.by}) ({lv.rec(f'mlscope_quality_{name}:ratio')})"))
-    return rules
+    return rules + [lv.record(macro, f"avg by ({lv.by}) ({lv.rec(per_class)})")
+                    for per_class, macro in PER_CLASS_TO_MACRO]
+
+
+def estimated(lv: _Level) -> list[Rule]:
+    """The same definitions over the expected confusion matrix (confidence-based estimation)."""
+    actual, predicted, correct = (lv.rec(op) for op in EXPECTED)
+    return matrix_counts(lv, EXPECTED, cat.EXPECTED_CORRECT.name, cat.EXPECTED_CONFUSION.name) + [
+        lv.record("mlscope_quality_estimated_f1:ratio", f"2 * {correct} / ({actual} + {predicted} > 0)"),
+        lv.record("mlscope_quality_estimated_accuracy:ratio",
+                  f"sum by ({lv.by}) ({correct}) / (sum by ({lv.by}) ({predicted}) > 0)"),
+        lv.record("mlscope_quality_estimated_f1:macro",
+                  f"avg by ({lv.by}) ({lv.rec('mlscope_quality_estimated_f1:ratio')})"),
+        lv.record("mlscope_quality_expected_predictions:increase", f"sum by ({lv.by}) ({predicted})"),
+    ]
 
 
 def coverage_and_delay(lv: _Level) -> list[Rule]:
@@ -104,9 +118,7 @@ def recording_rules(cfg: RuleConfig, level: str) -> list[Rule]:
     rules = []
     for window in cfg.profile.quality_windows:
         lv = _Level(cfg, level, window)
-        rules += classification(lv, "", cat.CORRECT.name, cat.CONFUSION.name)
-        rules += classification(lv, "expected_", cat.EXPECTED_CORRECT.name, cat.EXPECTED_CONFUSION.name)
-        rules += coverage_and_delay(lv) + regression(lv)
+        rules += realised(lv) + estimated(lv) + coverage_and_delay(lv) + regression(lv)
     return rules
 
 
