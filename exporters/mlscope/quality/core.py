@@ -120,6 +120,7 @@ class Quality:
         self._reported: set[str] = set()
         self._unsaved: set[tuple[str, str]] = set()
         try:
+            self.store_size = self.store.size()
             self.collector.snapshot()  # the start of the ROC AUC windows
         except Exception as exc:  # noqa: BLE001
             self._report(exc)

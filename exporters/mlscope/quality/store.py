@@ -16,6 +16,7 @@ rows that cause them: they stay monotonic across restarts.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -415,8 +416,20 @@ class SQLiteStore(Store):
                 pass
 
 
-def open_store(path: str | Path | None, **kwargs: Any) -> Store:
-    """A SQLite store at ``path``, or a memory store when ``path`` is None or ``":memory:"``."""
+def open_store(path: str | Path | None, *, fallback: bool = False, **kwargs: Any) -> Store:
+    """A SQLite store at ``path``, or a memory store when ``path`` is None or ``":memory:"``.
+
+    With ``fallback``, a file that cannot be opened (locked, full, corrupt) is
+    logged and left untouched, and a memory store is returned so the service
+    starts anyway (its quality counters then restart from 0).
+    """
+    memory_kwargs = {k: v for k, v in kwargs.items() if k in ("max_predictions", "max_age_s")}
     if path is None or str(path) == ":memory:":
-        return MemoryStore(**{k: v for k, v in kwargs.items() if k in ("max_predictions", "max_age_s")})
-    return SQLiteStore(path, **kwargs)
+        return MemoryStore(**memory_kwargs)
+    try:
+        return SQLiteStore(path, **kwargs)
+    except StoreError as exc:
+        if not fallback:
+            raise
+        logging.getLogger("mlscope.quality").error("%s; using a memory store instead", exc)
+        return MemoryStore(**memory_kwargs)
