@@ -91,6 +91,10 @@ ROC_AUC = MetricSpec(
     "mlscope_quality_roc_auc", "gauge",
     "One-vs-rest ROC AUC of `class` over the window, from the binned class scores of joined pairs.",
     QV + ("class", "window"))
+ROC_AUC_MAX_ERROR = MetricSpec(
+    "mlscope_quality_roc_auc_max_error", "gauge",
+    "Bound on |binned - exact| ROC AUC of `class` over the window: half the share of positive/negative "
+    "pairs whose scores share a bucket (large when scores crowd into one bucket).", QV + ("class", "window"))
 ROC_AUC_MACRO = MetricSpec(
     "mlscope_quality_roc_auc_macro", "gauge",
     "Mean one-vs-rest ROC AUC over the classes with both outcomes in the window (binary: the positive class).",
@@ -101,7 +105,8 @@ STORED_FAMILIES = (PREDICTIONS_STORED, LABELLED, CONFUSION, CORRECT, CLASS_SCORE
                    EXPECTED_CORRECT, REGRESSION_PAIRS, ABSOLUTE_ERROR, SQUARED_ERROR,
                    ABSOLUTE_PERCENTAGE_ERROR, ZERO_TARGETS, LABEL_DELAY, OUTCOMES_REJECTED)
 
-METRICS = STORED_FAMILIES + (OUTCOMES_PENDING, STORE_PREDICTIONS, DROPPED, BASELINE, ROC_AUC, ROC_AUC_MACRO)
+METRICS = STORED_FAMILIES + (OUTCOMES_PENDING, STORE_PREDICTIONS, DROPPED, BASELINE, ROC_AUC, ROC_AUC_MAX_ERROR,
+                                     ROC_AUC_MACRO)
 
 # -- recorded series -----------------------------------------------------------------------------
 # Each is recorded at two levels: per model version, and per model version and segment.

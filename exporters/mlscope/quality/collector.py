@@ -100,8 +100,8 @@ def _score_arrays(counts: Counts) -> dict[tuple[str, ...], np.ndarray]:
 
 
 def window_auc(now_counts: dict[tuple[str, ...], np.ndarray], base: dict[tuple[str, ...], np.ndarray]
-               ) -> dict[tuple[str, ...], float]:
-    """One-vs-rest AUC per (model, version, segment, class) over the difference of two snapshots.
+               ) -> dict[tuple[str, ...], tuple[float, float]]:
+    """One-vs-rest (AUC, error bound) per (model, version, segment, class) between two snapshots.
 
     Segment "" is the version as a whole (every segment summed); named
     segments are reported on their own too.
@@ -118,7 +118,7 @@ def window_auc(now_counts: dict[tuple[str, ...], np.ndarray], base: dict[tuple[s
     for key, delta in grouped.items():
         result = binned_auc(delta[0], delta[1])
         if result is not None:
-            out[key] = result[0]
+            out[key] = result
     return out
 
 
@@ -177,15 +177,18 @@ class QualityCollector(Collector):
         now = time.monotonic()
         current = _score_arrays(counts)
         per_class = GaugeMetricFamily(cat.ROC_AUC.name, cat.ROC_AUC.help, labels=cat.ROC_AUC.labels)
+        bound = GaugeMetricFamily(cat.ROC_AUC_MAX_ERROR.name, cat.ROC_AUC_MAX_ERROR.help,
+                                  labels=cat.ROC_AUC_MAX_ERROR.labels)
         macro = GaugeMetricFamily(cat.ROC_AUC_MACRO.name, cat.ROC_AUC_MACRO.help, labels=cat.ROC_AUC_MACRO.labels)
         for window, seconds in self.q.windows.items():
             by_version: dict[tuple[str, ...], list[float]] = {}
-            for key, auc in sorted(window_auc(current, self._base(now, seconds)).items()):
+            for key, (auc, max_error) in sorted(window_auc(current, self._base(now, seconds)).items()):
                 per_class.add_metric([*key, window], auc)
+                bound.add_metric([*key, window], max_error)
                 by_version.setdefault(key[:3], []).append(auc)
             for key, values in by_version.items():
                 macro.add_metric([*key, window], float(np.mean(values)))
-        return [per_class, macro]
+        return [per_class, bound, macro]
 
     def _gauges(self) -> list[Metric]:
         baseline = GaugeMetricFamily(cat.BASELINE.name, cat.BASELINE.help, labels=cat.BASELINE.labels)
