@@ -135,7 +135,10 @@ def suite_monitor(quick: bool) -> list[Row]:
     return rows
 
 
+from quality_bench import suite_quality  # noqa: E402
+
 SUITES: dict[str, Callable[[bool], list[Row]]] = {"monitor": suite_monitor}
+SUITES["quality"] = lambda quick: suite_quality(quick, Row)
 
 
 def table(rows: list[Row]) -> str:
