@@ -122,64 +122,68 @@ def recording_rules(cfg: RuleConfig, level: str) -> list[Rule]:
     return rules
 
 
-def _baseline(metric: str) -> str:
-    return f'max by (model, model_version) ({cat.BASELINE.name}{{metric="{metric}"}})'
+ON = "on (model, model_version)"
+
+
+def _vs_baseline(lv: _Level, op: str, comparison: str, metric: str, change: str) -> str:
+    """``recorded <comparison> (baseline <change>)``; group_left keeps the recorded series' labels (window)."""
+    baseline = f'max by (model, model_version) ({cat.BASELINE.name}{{metric="{metric}"}})'
+    return f"{lv.rec(op)} {comparison} {ON} group_left () ({baseline} {change})"
+
+
+def _guarded(lv: _Level, condition: str, count_op: str, minimum: float) -> str:
+    """``condition`` only where the window holds at least ``minimum`` of ``count_op``."""
+    return f"{condition} and {ON} {lv.rec(count_op)} >= {minimum:g}"
 
 
 def alert_rules(cfg: RuleConfig) -> list[Rule]:
     t, p = cfg.thresholds, cfg.profile
     first, last = (_Level(cfg, VERSION, w) for w in (p.quality_windows[0], p.quality_windows[-1]))
-    on = "on (model, model_version)"
-    keep = f"{on} group_left ()"  # a comparison matched on() keeps only those labels; keep the window
     who = "{{ $labels.model }} {{ $labels.model_version }}"
-    enough = f"{on} {first.rec('mlscope_quality_labelled:increase')} >= {t.quality_min_labelled}"
-    rules = []
-    for metric, op in (("accuracy", "mlscope_quality_accuracy:ratio"), ("f1_macro", "mlscope_quality_f1:macro")):
-        rules.append(alert(
-            cfg, "ModelQualityBelowBaseline",
-            f"{first.rec(op)} < {keep} ({_baseline(metric)} - {t.quality_max_drop}) and {enough}",
-            severity="warning", for_=p.for_symptom, dashboard=DASHBOARD, labels={"metric": metric},
-            summary=f"{who}: {metric} more than {t.quality_max_drop:g} below its baseline",
-            description=f"Realised {metric} of {who} over the last {first.window} is {{{{ $value | printf \"%.3f\" }}}}, "
-                        f"more than {t.quality_max_drop:g} below the version's validation baseline "
-                        f"(at least {t.quality_min_labelled} labelled outcomes)."))
-    rules.append(alert(
-        cfg, "ModelRegressionErrorAboveBaseline",
-        f"{first.rec('mlscope_quality_absolute_error:mean')} > {keep} ({_baseline('mae')} * "
-        f"{1 + t.regression_max_error_increase:g}) and {on} "
-        f"{first.rec('mlscope_quality_regression_pairs:increase')} >= {t.quality_min_labelled}",
-        severity="warning", for_=p.for_symptom, dashboard=DASHBOARD,
-        summary=f"{who}: MAE more than {t.regression_max_error_increase:.0%} above its baseline",
-        description=f"MAE of {who} over the last {first.window} is {{{{ $value | printf \"%.4g\" }}}}, more than "
-                    f"{t.regression_max_error_increase:.0%} above the version's validation baseline "
-                    f"(at least {t.quality_min_labelled} labelled outcomes)."))
-    rules.append(alert(
-        cfg, "ModelEstimatedQualityBelowBaseline",
-        f"{first.rec('mlscope_quality_estimated_accuracy:ratio')} < {keep} "
-        f"({_baseline('accuracy')} - {t.quality_max_drop}) and {on} "
-        f"{first.rec('mlscope_quality_expected_predictions:increase')} >= {t.quality_min_labelled}",
-        severity="warning", for_=p.for_symptom, dashboard=DASHBOARD,
-        summary=f"{who}: estimated accuracy more than {t.quality_max_drop:g} below its baseline",
-        description=f"Confidence-based estimated accuracy of {who} over the last {first.window} is "
-                    "{{ $value | printf \"%.3f\" }}, more than "
-                    f"{t.quality_max_drop:g} below the validation baseline, before any label arrived."))
-    rules.append(alert(
-        cfg, "ModelGroundTruthCoverageLow",
-        f"{last.rec('mlscope_quality_coverage:ratio')} < {t.quality_min_coverage} and {on} "
-        f"{last.rec('mlscope_quality_predictions_stored:increase')} >= {t.quality_min_labelled}",
-        severity="info", for_=p.for_symptom, dashboard=DASHBOARD,
-        summary=f"{who}: ground truth arrives for less than {t.quality_min_coverage:.0%} of predictions",
-        description=f"Over the last {last.window}, outcomes arrived for {{{{ $value | humanizePercentage }}}} of "
-                    f"the predictions of {who}: quality metrics describe only that share."))
-    rules.append(alert(
-        cfg, "ModelLabelsLate",
-        f"{last.rec('mlscope_quality_label_delay_seconds:p90')} > {p.label_delay_max_s:g} and {on} "
-        f"{last.rec('mlscope_quality_labelled:increase')} >= {t.quality_min_labelled}",
-        severity="info", for_=p.for_symptom, dashboard=DASHBOARD,
-        summary=f"{who}: ground truth arrives late",
-        description=f"90% of the outcomes of {who} joined over the last {last.window} arrived within "
-                    f"{{{{ $value | humanizeDuration }}}} of their prediction; the limit is {p.label_delay_max_s:g}s."))
-    return rules
+    drop, least = f"- {t.quality_max_drop:g}", t.quality_min_labelled
+    enough = f"(at least {least} labelled outcomes)."
+
+    def rule(name: str, expr: str, severity: str, summary: str, description: str, **kw: Any) -> Rule:
+        return alert(cfg, name, expr, severity=severity, for_=p.for_symptom, dashboard=DASHBOARD,
+                     summary=f"{who}: {summary}", description=description, **kw)
+
+    rules = [rule("ModelQualityBelowBaseline",
+                  _guarded(first, _vs_baseline(first, op, "<", metric, drop), "mlscope_quality_labelled:increase",
+                           least),
+                  "warning", f"{metric} more than {t.quality_max_drop:g} below its baseline",
+                  f"Realised {metric} of {who} over the last {first.window} is {{{{ $value | printf \"%.3f\" }}}}, "
+                  f"more than {t.quality_max_drop:g} below the version's validation baseline {enough}",
+                  labels={"metric": metric})
+             for metric, op in (("accuracy", "mlscope_quality_accuracy:ratio"),
+                                ("f1_macro", "mlscope_quality_f1:macro"))]
+    increase = t.regression_max_error_increase
+    return rules + [
+        rule("ModelRegressionErrorAboveBaseline",
+             _guarded(first, _vs_baseline(first, "mlscope_quality_absolute_error:mean", ">", "mae",
+                                          f"* {1 + increase:g}"), "mlscope_quality_regression_pairs:increase", least),
+             "warning", f"MAE more than {increase:.0%} above its baseline",
+             f"MAE of {who} over the last {first.window} is {{{{ $value | printf \"%.4g\" }}}}, more than "
+             f"{increase:.0%} above the version's validation baseline {enough}"),
+        rule("ModelEstimatedQualityBelowBaseline",
+             _guarded(first, _vs_baseline(first, "mlscope_quality_estimated_accuracy:ratio", "<", "accuracy", drop),
+                      "mlscope_quality_expected_predictions:increase", least),
+             "warning", f"estimated accuracy more than {t.quality_max_drop:g} below its baseline",
+             f"Confidence-based estimated accuracy of {who} over the last {first.window} is "
+             f"{{{{ $value | printf \"%.3f\" }}}}, more than {t.quality_max_drop:g} below the validation baseline, "
+             "before any label arrived."),
+        rule("ModelGroundTruthCoverageLow",
+             _guarded(last, f"{last.rec('mlscope_quality_coverage:ratio')} < {t.quality_min_coverage}",
+                      "mlscope_quality_predictions_stored:increase", least),
+             "info", f"ground truth arrives for less than {t.quality_min_coverage:.0%} of predictions",
+             f"Over the last {last.window}, outcomes arrived for {{{{ $value | humanizePercentage }}}} of the "
+             f"predictions of {who}: quality metrics describe only that share."),
+        rule("ModelLabelsLate",
+             _guarded(last, f"{last.rec('mlscope_quality_label_delay_seconds:p90')} > {p.label_delay_max_s:g}",
+                      "mlscope_quality_labelled:increase", least),
+             "info", "ground truth arrives late",
+             f"90% of the outcomes of {who} joined over the last {last.window} arrived within "
+             f"{{{{ $value | humanizeDuration }}}} of their prediction; the limit is {p.label_delay_max_s:g}s."),
+    ]
 
 
 def groups(cfg: RuleConfig) -> list[dict[str, Any]]:
