@@ -177,7 +177,7 @@ def test_label_delay_coverage_and_segments() -> None:
     assert delay[("eu", "1.0")] == 0 and delay[("eu", "5.0")] == 1   # 3 s
     assert delay[("us", "60.0")] == 0 and delay[("us", "300.0")] == 1  # 100 s
     assert delay[("__overflow__", "1.0")] == 1  # clock skew: negative delays count as 0
-    assert series_value(registry, "mlscope_label_overflow_total", label="segment", reason="cap_reached") == 0
+    assert series_value(registry, "mlscope_label_overflow_total", label="segment", reason="cap_reached") == 1
     labelled = sum(v for (n, _), v in values.items() if n == cat.LABELLED.name)
     stored = sum(v for (n, _), v in values.items() if n == cat.PREDICTIONS_STORED.name)
     assert labelled / stored == 0.75

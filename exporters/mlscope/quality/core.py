@@ -104,7 +104,7 @@ class Quality:
 
         self.registry = registry if registry is not None else REGISTRY
         self._dropped = dropped_counter(self.registry)
-        self.guard = LabelGuard({"class": 50, "segment": 20, **(label_caps or {})})
+        self.guard = LabelGuard({"class": 50, "segment": 20, **(label_caps or {})}, on_fold=self._count_fold)
         self._versions: dict[tuple[str, str], VersionInfo] = {}
         self._queue: deque[tuple[Any, ...]] = deque()
         self._pending: dict[str, tuple[Outcome, float]] = {}
@@ -456,6 +456,11 @@ class Quality:
 
     def _drop(self, kind: str, reason: str, count: int = 1) -> None:
         self._dropped.labels(kind, reason).inc(count)
+
+    def _count_fold(self, label: str, reason: str) -> None:
+        from ..instruments import instruments_for  # noqa: PLC0415 - only when a label folds
+
+        instruments_for(self.registry).label_overflow.labels(label, reason).inc()
 
     def _report(self, exc: BaseException) -> None:
         key = f"{type(exc).__name__}:{getattr(exc, 'kind', '')}"
