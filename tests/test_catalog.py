@@ -16,6 +16,7 @@ from mlscope import ModelMonitor, catalog
 from mlscope.catalog import MetricSpec, RecordedSpec
 from mlscope.promql import metric_names
 from mlscope.resources import FakeGPU, FakeNVML, ResourceMonitor
+from quality_helpers import populate_quality
 from test_rules import RULE_FILES
 
 NAME_IN_SOURCE = re.compile(r"""["'](mlscope_[a-z0-9_]+|[a-z_]+:mlscope_[a-z0-9_]+:[a-z0-9_]+)["'{]""")
@@ -39,6 +40,7 @@ def populated_registry() -> CollectorRegistry:
     resources.host.max_devices = 1  # type: ignore[union-attr]
     resources.sample_once()
     populate_drift(registry)
+    populate_quality(registry)
     return registry
 
 

@@ -235,6 +235,9 @@ def parser() -> argparse.ArgumentParser:
     res = sub.add_parser("resource-exporter", help="serve host, process and GPU metrics (psutil, NVML)")
     resource_arguments(res)
     res.set_defaults(func=_resource_exporter)
+
+    from .quality.commands import add_parsers as add_quality_parsers
+    add_quality_parsers(sub)
     return p
 
 

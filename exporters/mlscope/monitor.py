@@ -55,7 +55,7 @@ def _exemplar(request_id: str) -> dict[str, str]:
 class PredictionTracker:
     """Context manager for one prediction; set ``output`` (and ``score``) inside the block."""
 
-    __slots__ = ("_monitor", "request_id", "output", "score", "features", "_start")
+    __slots__ = ("_monitor", "request_id", "output", "score", "features", "proba", "segment", "_start")
 
     def __init__(self, monitor: "ModelMonitor", request_id: str | None) -> None:
         self._monitor = monitor
@@ -63,6 +63,8 @@ class PredictionTracker:
         self.output: Any = None
         self.score: Any = None
         self.features: Any = None  # one row (mapping or sequence) for drift, when a profile is attached
+        self.proba: Any = None  # class probabilities, stored for quality scoring (needs quality=)
+        self.segment: Any = None
 
     def __enter__(self) -> "PredictionTracker":
         self._monitor._enter()
@@ -71,7 +73,8 @@ class PredictionTracker:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         latency = time.perf_counter() - self._start
-        self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score, self.features)
+        self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score, self.features,
+                            proba=self.proba, segment=self.segment)
         return False
 
 
@@ -92,7 +95,7 @@ class ModelMonitor:
                  label_caps: Mapping[str, int] | None = None,
                  latency_buckets: tuple[float, ...] | None = None,
                  value_buckets: tuple[float, ...] | None = None,
-                 reference: Any = None) -> None:
+                 reference: Any = None, quality: Any = None, classes: Any = None) -> None:
         for name, value in (("model", model), ("model_version", model_version)):
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE_LENGTH:
                 raise ValueError(f"{name} must be a non-empty string of at most {MAX_VALUE_LENGTH} characters, "
@@ -108,6 +111,9 @@ class ModelMonitor:
         self.model = self._instruments.guard.admit("model", model)
         self.model_version = self._instruments.guard.admit("model_version", model_version)
         self._bind()
+        # Predictions stored for scoring against late ground truth (mlscope.quality.Quality).
+        self.quality, self.classes = quality, None if classes is None else list(classes)
+        self._quality_sink = None if quality is None else quality.sink(self.model, self.model_version, task, classes)
         self._drift: Any = None
         if reference is not None:
             self.attach_profile(reference)
@@ -137,7 +143,7 @@ class ModelMonitor:
         """A monitor for another version of the same model (canary, shadow), same registry."""
         kwargs: dict[str, Any] = dict(task=self.task, registry=self.registry,
                                       training_data_fingerprint=self._training_data_fingerprint,
-                                      metadata=self._metadata)
+                                      metadata=self._metadata, quality=self.quality, classes=self.classes)
         kwargs.update(overrides)
         return ModelMonitor(self.model, model_version, **kwargs)
 
@@ -177,11 +183,23 @@ class ModelMonitor:
         return decorate(func) if func is not None else decorate
 
     def record_prediction(self, latency_seconds: float, *, output: Any = None, score: Any = None,
-                          request_id: str | None = None, features: Any = None) -> str:
+                          request_id: str | None = None, features: Any = None, proba: Any = None,
+                          segment: Any = None) -> str:
         """Record one prediction served elsewhere; returns its request id."""
         request_id = new_request_id() if request_id is None else clean_request_id(request_id)
-        self._exit(latency_seconds, request_id, None, output, score, features, track_in_flight=False)
+        self._exit(latency_seconds, request_id, None, output, score, features, track_in_flight=False,
+                   proba=proba, segment=segment)
         return request_id
+
+    def record_outcome(self, request_id: str, y_true: Any, *, time: float | None = None) -> None:
+        """Report the ground truth of an earlier prediction (needs ``quality=``); joined in the background."""
+        if self.quality is None:
+            self._invalid("outcome_without_quality")
+            return
+        try:
+            self.quality.submit_outcome(clean_request_id(request_id), y_true, time)
+        except Exception as exc:  # noqa: BLE001
+            self._instruments.report_internal_error("record_outcome", exc)
 
     def record_error(self, error: BaseException | type[BaseException] | str, *,
                      latency_seconds: float | None = None, request_id: str | None = None) -> None:
@@ -199,11 +217,13 @@ class ModelMonitor:
     # -- recording: batches ---------------------------------------------------------------------
 
     def record_batch(self, outputs: Any = None, *, latency_seconds: float | None = None,
-                     scores: Any = None, rows: int | None = None, features: Any = None) -> None:
+                     scores: Any = None, rows: int | None = None, features: Any = None, request_ids: Any = None,
+                     proba: Any = None, segments: Any = None) -> None:
         """Record a batch prediction call: ``rows`` predictions (default ``len(outputs)``).
 
         Outputs and scores are counted with numpy, without a Python loop per row; so are
         ``features`` (data frame, mapping of columns or 2-D array) when a profile is attached.
+        With ``quality=`` and ``request_ids``, each row is also stored for scoring.
         """
         try:
             if rows is None:
@@ -230,6 +250,9 @@ class ModelMonitor:
                 self._drift_batch(features, outputs, scores)
             elif features is not None:
                 self._invalid("no_reference_profile")
+            if self._quality_sink is not None and request_ids is not None and outputs is not None:
+                if not self._quality_sink.put_many(request_ids, outputs, proba, segments):
+                    self._invalid("batch_request_ids_mismatch")
         except Exception as exc:  # noqa: BLE001
             self._instruments.report_internal_error("record_batch", exc)
 
@@ -293,7 +316,8 @@ class ModelMonitor:
             self._instruments.report_internal_error("track", exc)
 
     def _exit(self, latency: Any, request_id: str, exc_type: type[BaseException] | None,
-              output: Any, score: Any, features: Any = None, track_in_flight: bool = True) -> None:
+              output: Any, score: Any, features: Any = None, track_in_flight: bool = True, proba: Any = None,
+              segment: Any = None) -> None:
         try:
             if track_in_flight:
                 self._in_flight.dec()
@@ -310,6 +334,8 @@ class ModelMonitor:
                 return
             if output is not None:
                 self._count_output(output)
+                if self._quality_sink is not None:
+                    self._quality_sink.put(request_id, output, proba, segment)
             if score is not None and self._score is not None:
                 self._observe_one(self._score, score, "score_not_finite")
         except Exception as exc:  # noqa: BLE001

@@ -6,6 +6,7 @@ traffic runs.
 """
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Callable
@@ -113,18 +114,20 @@ class SyntheticService:
             y_pred = self.trained.pipeline.predict(row)[0]
             score = None
             if self.trained.task == "classification":
-                score = float(self.trained.pipeline.predict_proba(row)[0].max())
+                tracker.proba = self.trained.pipeline.predict_proba(row)[0]
+                score = float(tracker.proba.max())
                 tracker.score = score
             tracker.output = y_pred.item() if isinstance(y_pred, np.generic) else y_pred
         return Prediction(tracker.request_id, x, tracker.output, y_true, score)
 
-    def predict_batch(self, x: np.ndarray) -> np.ndarray:
-        """Serve a batch through the monitor's batch path."""
+    def predict_batch(self, x: np.ndarray, request_ids: list[str] | None = None) -> np.ndarray:
+        """Serve a batch through the monitor's batch path (``request_ids`` to store it for scoring)."""
         start = time.perf_counter()
         y_pred = self.trained.pipeline.predict(x)
-        scores = (self.trained.pipeline.predict_proba(x).max(axis=1)
-                  if self.trained.task == "classification" else None)
-        self.monitor.record_batch(y_pred, latency_seconds=time.perf_counter() - start, scores=scores)
+        proba = self.trained.pipeline.predict_proba(x) if self.trained.task == "classification" else None
+        self.monitor.record_batch(y_pred, latency_seconds=time.perf_counter() - start,
+                                  scores=None if proba is None else proba.max(axis=1),
+                                  request_ids=request_ids, proba=proba)
         return y_pred
 
 
@@ -174,3 +177,74 @@ class Traffic:
         if self.on_prediction is not None:
             self.on_prediction(prediction)
         return prediction
+
+
+@dataclass
+class LateGroundTruth:
+    """Delivers each prediction's true label later, as a feedback pipeline would.
+
+    Plug it into :class:`Traffic` (``on_prediction=truth.schedule``); ``deliver``
+    is typically ``monitor.record_outcome``. ``fraction`` of predictions ever
+    get a label, ``delay_s`` (+ uniform ``jitter_s``) later; ``flip_rate`` of
+    class labels are replaced by another class (concept drift the model cannot
+    see). Change the fields while it runs.
+    """
+
+    deliver: Callable[[str, Any], None]
+    delay_s: float = 1.0
+    jitter_s: float = 0.0
+    fraction: float = 1.0
+    flip_rate: float = 0.0
+    classes: tuple[Any, ...] = ()
+    seed: int = 0
+    delivered: int = 0
+    _heap: list[tuple[float, int, str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        self._rng = np.random.default_rng(self.seed)
+        self._order = 0
+
+    def schedule(self, prediction: Prediction) -> None:
+        """Queue the prediction's ground truth for later delivery (or drop it: ``fraction``)."""
+        with self._lock:
+            if self._rng.random() >= self.fraction:
+                return
+            y = prediction.y_true.item() if isinstance(prediction.y_true, np.generic) else prediction.y_true
+            if self.flip_rate > 0 and len(self.classes) > 1 and self._rng.random() < self.flip_rate:
+                y = self._rng.choice([c for c in self.classes if c != y]).item()
+            due = time.monotonic() + self.delay_s + self.jitter_s * self._rng.random()
+            self._order += 1
+            heapq.heappush(self._heap, (due, self._order, prediction.request_id, y))
+
+    def deliver_due(self, now: float | None = None) -> int:
+        """Deliver every label whose time has come; returns how many."""
+        now = time.monotonic() if now is None else now
+        due = []
+        with self._lock:
+            while self._heap and self._heap[0][0] <= now:
+                due.append(heapq.heappop(self._heap))
+        for _, _, request_id, y in due:
+            self.deliver(request_id, y)
+        self.delivered += len(due)
+        return len(due)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._heap)
+
+    def start(self, interval_s: float = 0.05) -> "LateGroundTruth":
+        def run() -> None:
+            while not self._stop.wait(interval_s):
+                self.deliver_due()
+
+        self._thread = threading.Thread(target=run, name="mlscope-ground-truth", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -52,6 +52,11 @@ class Profile:
     def burn_rate_windows(self) -> tuple[str, ...]:
         """Every window a burn-rate alert reads, in first-use order."""
         return tuple(dict.fromkeys(w for b in self.burn_windows for w in (b.long, b.short)))
+    # Windows of the model-quality recording rules (late ground truth: hours to days); the first is the one
+    # quality alerts read, the last the one coverage and label-delay alerts read.
+    quality_windows: tuple[str, ...] = ("1h", "1d")
+    # 90th percentile label delay (seconds) above which ground truth counts as late.
+    label_delay_max_s: float = 86400.0
 
     @property
     def alert_window(self) -> str:
@@ -77,6 +82,14 @@ class Thresholds:
     drift_min_values: int = 100
     # Share of a feature's rows with a data-quality issue (beyond the reference's own missing rate).
     data_quality_ratio: float = 0.05
+    # Model quality: realised or estimated accuracy / macro F1 this far (absolute) below the version's baseline.
+    quality_max_drop: float = 0.05
+    # Labelled outcomes (or predictions, for estimates) in the window below which quality is too noisy to alert.
+    quality_min_labelled: int = 100
+    # Regression: MAE this much (relative) above the version's baseline MAE.
+    regression_max_error_increase: float = 0.25
+    # Ground-truth coverage (labelled / predicted) below which labels are missing.
+    quality_min_coverage: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,8 @@ class Selectors:
     model_service: str = ""
     # Jobs whose `up` series target-down alerts watch ("" = every job).
     targets: str = ""
+    # Jobs that publish the quality counters (the quality exporter, or services that own their store).
+    quality: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,9 +151,19 @@ FAST = Profile(
     for_no_traffic="10s",
     burn_windows=(BurnWindow("1m", "15s", 14.4, "critical"), BurnWindow("5m", "1m", 6.0, "warning")),
     alert_resend_delay="2s",
-    drift_windows=("1m", "5m"), for_drift="5s")
+    drift_windows=("1m", "5m"), for_drift="5s",
+    quality_windows=("1m", "5m"), label_delay_max_s=30.0)
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Prometheus duration made of one unit (``90s``, ``5m``, ``1h``, ``7d``, ``1w``)."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit) and text[:-len(unit)].isdigit():
+            return int(text[:-len(unit)]) * units[unit]
+    raise ValueError(f"not a single-unit Prometheus duration: {text!r}")
 
 
 def config_for(profile: str) -> RuleConfig:

@@ -1,0 +1,114 @@
+"""``mlscope quality-exporter`` and ``mlscope quality-import``."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+TOKEN_ENV = "MLSCOPE_QUALITY_TOKEN"
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    if args.token_file:
+        return open(args.token_file, encoding="utf-8").read().strip() or None
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def _quality(args: argparse.Namespace, **kwargs: Any) -> Any:
+    from ..rules.config import PROFILES, duration_seconds
+    from .core import Quality
+    from .store import open_store
+
+    store = open_store(args.store, max_predictions=args.max_predictions, max_age_s=args.max_age_s)
+    windows = {w: duration_seconds(w) for w in PROFILES[args.profile].quality_windows}
+    return Quality(store, windows=windows, **kwargs)
+
+
+def exporter(args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry
+
+    from .server import QualityServer
+    from .store import StoreError
+
+    registry = CollectorRegistry()
+    try:
+        quality = _quality(args, registry=registry, pending_ttl_s=args.pending_ttl_s)
+    except StoreError as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 1
+    token = _token(args)
+    if token is None and args.addr not in ("127.0.0.1", "::1", "localhost"):
+        print(f"mlscope: warning: {args.addr} is not loopback and no token is set ({TOKEN_ENV} or "
+              "--token-file): anyone who reaches it can post outcomes", file=sys.stderr)
+    server = QualityServer(args.addr, args.port, quality, registry, token).start()
+    print(f"mlscope: quality exporter on http://{args.addr}:{server.server_port} (/metrics, POST /outcomes, "
+          f"POST /predictions); store {args.store}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        quality.close()
+    return 0
+
+
+def import_file(args: argparse.Namespace) -> int:
+    from .outcomes import OutcomeFormatError, batches, import_outcomes, read_outcomes
+    from .store import StoreError
+
+    try:
+        if args.url:
+            import requests
+
+            headers = {"Authorization": f"Bearer {_token(args)}"} if _token(args) else {}
+            total: dict[str, int] = {}
+            for batch in batches(read_outcomes(args.file)):
+                body = {"outcomes": [{"request_id": o.request_id, "y_true": o.y_true, "time": o.time}
+                                     for o in batch]}
+                response = requests.post(args.url.rstrip("/") + "/outcomes", json=body, headers=headers,
+                                         timeout=60)
+                response.raise_for_status()
+                for key, value in response.json().items():
+                    total[key] = total.get(key, 0) + value
+        else:
+            quality = _quality(args, registry=None, expose=False, start=False)
+            total = import_outcomes(quality, read_outcomes(args.file))
+            quality.store.close()
+    except (OutcomeFormatError, StoreError, OSError) as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(total, sort_keys=True))
+    return 0
+
+
+def _store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", default="mlscope-quality.db",
+                   help="SQLite file of the prediction store, or :memory: (default: %(default)s)")
+    p.add_argument("--max-predictions", type=int, default=1_000_000)
+    p.add_argument("--max-age-s", type=float, default=30 * 86400.0)
+    p.add_argument("--profile", default="default", choices=["default", "fast"],
+                   help="rule profile whose quality windows the ROC AUC uses")
+    p.add_argument("--token-file", help=f"file holding the bearer token (default: ${TOKEN_ENV})")
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the quality subcommands to the ``mlscope`` parser."""
+    exp = sub.add_parser("quality-exporter",
+                         help="join late ground truth with stored predictions; serve quality metrics")
+    _store_args(exp)
+    exp.add_argument("--port", type=int, default=9108)
+    exp.add_argument("--addr", default="127.0.0.1")
+    exp.add_argument("--pending-ttl-s", type=float, default=300.0,
+                     help="how long an outcome waits for its prediction (default: %(default)s)")
+    exp.set_defaults(func=exporter)
+
+    imp = sub.add_parser("quality-import", help="import outcomes from CSV or JSONL (request_id, y_true[, time])")
+    imp.add_argument("file")
+    _store_args(imp)
+    imp.add_argument("--url", help="post to a running quality exporter instead of opening the store")
+    imp.set_defaults(func=import_file)

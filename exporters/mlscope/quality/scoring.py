@@ -1,0 +1,227 @@
+"""Turn stored predictions and joined pairs into counter increments; binned ROC AUC; baselines.
+
+Pure functions over plain values: no store, no threads. Keys follow
+``mlscope.quality.store.Counts``: ``(series name, label values)`` with the
+catalog's label order; a histogram adds to ``<name>_bucket`` (one bucket, not
+cumulative, ``le`` last) and ``<name>_sum``.
+"""
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from prometheus_client.utils import floatToGoString
+
+from ..catalog import quality as cat
+from .store import Counts, StoredPrediction, VersionInfo
+
+Labels = tuple[str, ...]
+
+
+def class_label(value: Any) -> str | None:
+    """A class label as the string used in labels and joins, or None when unusable.
+
+    Integral floats become integers (``1.0`` and ``1`` are the same class, as
+    JSON and CSV often turn one into the other); NaN/inf, None, containers and
+    other objects are unusable.
+    """
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.ravel()[0]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        return value if value.strip() else None
+    return None
+
+
+def number(value: Any) -> float | None:
+    """A finite float, or None (wrong type or not finite)."""
+    if isinstance(value, (bool, str)) or value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def probabilities(proba: Any, n_classes: int) -> tuple[float, ...] | None:
+    """Probabilities aligned with ``n_classes`` classes, or None when unusable.
+
+    A binary classifier may give the positive class's probability alone.
+    Probabilities must be finite, within [0, 1] and sum to 1 (±1e-3).
+    """
+    try:
+        array = np.asarray(proba, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return None
+    if array.size == 1 and n_classes == 2:
+        array = np.array([1.0 - array[0], array[0]])
+    if array.size != n_classes or not np.all(np.isfinite(array)) or np.any(array < 0) or np.any(array > 1):
+        return None
+    if abs(float(array.sum()) - 1.0) > 1e-3:
+        return None
+    return tuple(array.tolist())
+
+
+def _hist(out: Counts, family: str, labels: Labels, bounds: Sequence[float], value: float) -> None:
+    index = bisect_left(bounds, value)
+    le = floatToGoString(bounds[index]) if index < len(bounds) else "+Inf"
+    key = (family + "_bucket", labels + (le,))
+    out[key] = out.get(key, 0.0) + 1.0
+    key = (family + "_sum", labels)
+    out[key] = out.get(key, 0.0) + value
+
+
+def _add(out: Counts, key: tuple[str, Labels], value: float) -> None:
+    out[key] = out.get(key, 0.0) + value
+
+
+def prediction_counts(row: StoredPrediction, info: VersionInfo | None, out: Counts) -> None:
+    """Counters of a newly stored prediction: coverage denominator and the expected confusion matrix."""
+    labels = (row.model, row.model_version, row.segment)
+    _add(out, (cat.PREDICTIONS_STORED.name, labels), 1.0)
+    if row.proba is None or row.predicted is None or info is None or not info.classes:
+        return
+    predicted = row.predicted
+    for cls, p in zip(info.classes, row.proba):
+        if p:
+            _add(out, (cat.EXPECTED_CONFUSION.name, labels + (cls, predicted)), p)
+        if cls == predicted:
+            _add(out, (cat.EXPECTED_CORRECT.name, labels + (cls,)), p)
+
+
+def pair_counts(row: StoredPrediction, info: VersionInfo, y_true: Any, delay_s: float, out: Counts,
+                admit_class: Any = None) -> str | None:
+    """Add the counters of one joined pair to ``out``; return a rejection reason instead when unusable.
+
+    ``admit_class`` maps an actual class label to its bounded label value
+    (a LabelGuard's ``admit``); classes outside a version's known class list
+    are rejected as ``unknown_class``.
+    """
+    labels = (row.model, row.model_version, row.segment)
+    if info.task == "regression":
+        if isinstance(y_true, (str, bool)) or y_true is None or isinstance(y_true, (list, dict, tuple)):
+            return "wrong_type"
+        y = number(y_true)
+        if y is None or row.value is None:
+            return "invalid_target"
+        error = y - row.value
+        _add(out, (cat.REGRESSION_PAIRS.name, labels), 1.0)
+        _add(out, (cat.ABSOLUTE_ERROR.name, labels), abs(error))
+        _add(out, (cat.SQUARED_ERROR.name, labels), error * error)
+        if y == 0.0:
+            _add(out, (cat.ZERO_TARGETS.name, labels), 1.0)
+        else:
+            _add(out, (cat.ABSOLUTE_PERCENTAGE_ERROR.name, labels), abs(error) / abs(y))
+    else:
+        if isinstance(y_true, (list, dict, tuple)) or y_true is None:
+            return "wrong_type"
+        actual = class_label(y_true)
+        if actual is None:
+            return "invalid_target"
+        if info.classes is not None and actual not in info.classes:
+            return "unknown_class"
+        if admit_class is not None:
+            actual = admit_class("class", actual)
+        predicted = row.predicted if row.predicted is not None else "__none__"
+        _add(out, (cat.CONFUSION.name, labels + (actual, predicted)), 1.0)
+        _add(out, (cat.CORRECT.name, labels + (actual,)), 1.0 if actual == predicted else 0.0)
+        _add(out, (cat.CORRECT.name, labels + (predicted,)), 0.0)
+        if row.proba is not None and info.classes:
+            scored = info.classes[1:] if len(info.classes) == 2 else info.classes
+            probas = row.proba[1:] if len(info.classes) == 2 else row.proba
+            for cls, p in zip(scored, probas):
+                _hist(out, cat.CLASS_SCORE.name, labels + (cls, "positive" if cls == actual else "negative"),
+                      cat.CLASS_SCORE_BUCKETS, p)
+    _add(out, (cat.LABELLED.name, labels), 1.0)
+    _hist(out, cat.LABEL_DELAY.name, labels, cat.LABEL_DELAY_BUCKETS, max(0.0, delay_s))
+    return None
+
+
+def zero_counts(info: VersionInfo, segment: str = "") -> Counts:
+    """Every counter a version will use, at 0, so Prometheus sees them start from 0.
+
+    ``increase()`` ignores a series' first sample: a series that first appears
+    with value 5 loses those 5. Creating the series at 0 as soon as the version
+    is registered (with its classes) keeps windows exact.
+    """
+    labels = (info.model, info.model_version, segment)
+    out: Counts = {(cat.PREDICTIONS_STORED.name, labels): 0.0, (cat.LABELLED.name, labels): 0.0,
+                   (cat.LABEL_DELAY.name + "_sum", labels): 0.0}
+    if info.task == "regression":
+        for spec in (cat.REGRESSION_PAIRS, cat.ABSOLUTE_ERROR, cat.SQUARED_ERROR, cat.ABSOLUTE_PERCENTAGE_ERROR,
+                     cat.ZERO_TARGETS):
+            out[(spec.name, labels)] = 0.0
+        return out
+    for actual in info.classes or ():
+        out[(cat.CORRECT.name, labels + (actual,))] = 0.0
+        out[(cat.EXPECTED_CORRECT.name, labels + (actual,))] = 0.0
+        for predicted in info.classes or ():
+            out[(cat.CONFUSION.name, labels + (actual, predicted))] = 0.0
+            out[(cat.EXPECTED_CONFUSION.name, labels + (actual, predicted))] = 0.0
+    return out
+
+
+# -- ROC AUC from binned scores -------------------------------------------------------------------
+
+def binned_auc(positive: Sequence[float], negative: Sequence[float]) -> tuple[float, float] | None:
+    """ROC AUC from per-bucket counts of positives and negatives (same buckets, ascending).
+
+    Pairs in the same bucket count as ties (1/2), so the result differs from
+    the exact AUC by at most the returned bound: half the share of
+    positive/negative pairs that share a bucket. None when a side is empty.
+    """
+    pos = np.asarray(positive, dtype=np.float64)
+    neg = np.asarray(negative, dtype=np.float64)
+    n_pos, n_neg = float(pos.sum()), float(neg.sum())
+    if n_pos <= 0 or n_neg <= 0:
+        return None
+    above = np.concatenate([np.cumsum(pos[::-1])[::-1][1:], [0.0]])  # positives in higher buckets
+    same = float(np.dot(neg, pos))
+    auc = (float(np.dot(neg, above)) + 0.5 * same) / (n_pos * n_neg)
+    return auc, 0.5 * same / (n_pos * n_neg)
+
+
+# -- baselines ------------------------------------------------------------------------------------
+
+def baseline_metrics(task: str, y_true: Any, y_pred: Any, proba: Any = None,
+                     classes: Sequence[Any] | None = None) -> dict[str, float]:
+    """A version's quality on validation data (scikit-learn), to publish as its baseline.
+
+    Classification: accuracy, precision/recall/f1 macro (all labels,
+    zero_division=0) and, with ``proba`` (columns aligned with ``classes``),
+    roc_auc (binary, or one-vs-rest macro). Regression: mae, rmse and mape
+    (rows with y_true == 0 skipped, as the recorded MAPE does).
+    """
+    from sklearn import metrics as m
+
+    if task == "regression":
+        yt, yp = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+        nonzero = yt != 0
+        out = {"mae": float(m.mean_absolute_error(yt, yp)),
+               "rmse": float(math.sqrt(m.mean_squared_error(yt, yp)))}
+        if nonzero.any():
+            out["mape"] = float(m.mean_absolute_percentage_error(yt[nonzero], yp[nonzero]))
+        return out
+    out = {"accuracy": float(m.accuracy_score(y_true, y_pred))}
+    for name, fn in (("precision", m.precision_score), ("recall", m.recall_score), ("f1", m.f1_score)):
+        out[f"{name}_macro"] = float(fn(y_true, y_pred, average="macro", zero_division=0))
+    if proba is not None and classes is not None:
+        scores = np.asarray(proba, dtype=np.float64)
+        if len(classes) == 2:
+            out["roc_auc"] = float(m.roc_auc_score(np.asarray(y_true) == classes[1], scores[:, 1]))
+        else:
+            out["roc_auc"] = float(m.roc_auc_score(y_true, scores, multi_class="ovr", labels=list(classes)))
+    return out
