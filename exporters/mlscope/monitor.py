@@ -19,14 +19,18 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from . import tracing
 from .ids import new_request_id
 from .instruments import MAX_METADATA_LABELS, Instruments, instruments_for, metadata_label_name
 from .labels import MAX_VALUE_LENGTH
+
+if TYPE_CHECKING:
+    from .logs import PredictionLog
 
 Task = Literal["classification", "regression"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,8 +52,7 @@ def clean_request_id(request_id: object) -> str:
     return _UNSAFE_ID_CHARS.sub("_", text)
 
 
-def _exemplar(request_id: str) -> dict[str, str]:
-    return {"request_id": request_id}
+_exemplar = tracing.exemplar  # request_id, plus trace_id/span_id when an OpenTelemetry span is active
 
 
 class PredictionTracker:
@@ -88,7 +91,8 @@ class ModelMonitor:
                  metadata: Mapping[str, object] | None = None,
                  label_caps: Mapping[str, int] | None = None,
                  latency_buckets: tuple[float, ...] | None = None,
-                 value_buckets: tuple[float, ...] | None = None) -> None:
+                 value_buckets: tuple[float, ...] | None = None,
+                 prediction_log: "PredictionLog | None" = None) -> None:
         for name, value in (("model", model), ("model_version", model_version)):
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE_LENGTH:
                 raise ValueError(f"{name} must be a non-empty string of at most {MAX_VALUE_LENGTH} characters, "
@@ -101,6 +105,7 @@ class ModelMonitor:
         self.task: Task = task
         self._training_data_fingerprint = training_data_fingerprint
         self._metadata = dict(metadata or {})
+        self._prediction_log = prediction_log
         self.model = self._instruments.guard.admit("model", model)
         self.model_version = self._instruments.guard.admit("model_version", model_version)
         self._bind()
@@ -125,12 +130,14 @@ class ModelMonitor:
         for key, value in list(self._metadata.items())[:MAX_METADATA_LABELS]:
             info.setdefault(metadata_label_name(str(key)), str(value)[:MAX_VALUE_LENGTH])
         ins.model_info.register(self.model, self.model_version, info)
+        self._log = (None if self._prediction_log is None
+                     else self._prediction_log.bind(self.model, self.model_version, self.registry))
 
     def for_version(self, model_version: str, **overrides: Any) -> "ModelMonitor":
         """A monitor for another version of the same model (canary, shadow), same registry."""
         kwargs: dict[str, Any] = dict(task=self.task, registry=self.registry,
                                       training_data_fingerprint=self._training_data_fingerprint,
-                                      metadata=self._metadata)
+                                      metadata=self._metadata, prediction_log=self._prediction_log)
         kwargs.update(overrides)
         return ModelMonitor(self.model, model_version, **kwargs)
 
@@ -183,9 +190,11 @@ class ModelMonitor:
             self._predictions.inc()
             self._count_error(error)
             latency = None if latency_seconds is None else self._latency_value(latency_seconds)
+            rid = new_request_id() if request_id is None else clean_request_id(request_id)
             if latency is not None:
-                rid = new_request_id() if request_id is None else clean_request_id(request_id)
                 self._latency.observe(latency, _exemplar(rid))
+            if self._log is not None:
+                self._log.prediction(rid, latency, _error_name(error))
         except Exception as exc:  # noqa: BLE001
             self._instruments.report_internal_error("record_error", exc)
 
@@ -238,6 +247,9 @@ class ModelMonitor:
             latency = self._latency_value(latency)
             if latency is not None:
                 self._latency.observe(latency, _exemplar(request_id))
+            if self._log is not None:
+                self._log.prediction(request_id, latency, None if exc_type is None else exc_type.__name__,
+                                     output, score)
             if exc_type is not None:
                 self._count_error(exc_type)
                 return
@@ -327,7 +339,7 @@ class ModelMonitor:
         key = error if isinstance(error, (type, str)) else type(error)
         child = self._error_children.get(key)  # type: ignore[arg-type]
         if child is None:
-            name = key if isinstance(key, str) else key.__name__
+            name = _error_name(key)
             child = self._instruments.errors.labels(
                 self.model, self.model_version, self._instruments.guard.admit("error_type", name))
             self._error_children[key] = child  # type: ignore[index]
@@ -339,6 +351,12 @@ class ModelMonitor:
             child = self._instruments.invalid.labels(self.model, self.model_version, reason)
             self._invalid_children[reason] = child
         child.inc(count)
+
+
+def _error_name(error: BaseException | type[BaseException] | str) -> str:
+    if isinstance(error, str):
+        return error
+    return (error if isinstance(error, type) else type(error)).__name__
 
 
 def _hashable(value: Any) -> bool:

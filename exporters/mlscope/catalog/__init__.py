@@ -7,11 +7,13 @@ collects them so there is exactly one place to look a name up.
 """
 from __future__ import annotations
 
-from . import serving
+from . import logs, serving
 from .spec import PREFIX, MetricSpec, RecordedSpec
 
 METRICS: tuple[MetricSpec, ...] = serving.METRICS
+METRICS += logs.METRICS
 RECORDED: tuple[RecordedSpec, ...] = serving.RECORDED
+RECORDED += logs.RECORDED
 
 BY_NAME: dict[str, MetricSpec | RecordedSpec] = {spec.name: spec for spec in METRICS + RECORDED}
 if len(BY_NAME) != len(METRICS) + len(RECORDED):
@@ -44,4 +46,4 @@ def spec_of(series: str) -> MetricSpec | RecordedSpec:
 
 
 __all__ = ["PREFIX", "MetricSpec", "RecordedSpec", "METRICS", "RECORDED", "BY_NAME", "SERIES_NAMES",
-           "FOREIGN_NAMES", "is_known", "spec_of", "serving"]
+           "FOREIGN_NAMES", "is_known", "spec_of", "serving", "logs"]
