@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from ..labels import LabelGuard
 from .formatter import JsonFormatter, dumps
 from .metrics import log_metrics
-from .payload import Entry, Labels, OversizeAction, encode, fit_line, group
+from .payload import Entry, Labels, OversizeAction, encode, fit_line, group, record_time_ns
 from .privacy import Privacy
 from .spool import Spool
 from .transport import HttpTransport
@@ -116,7 +116,7 @@ class LokiHandler(logging.Handler):
             if len(queue) >= self._queue_lines:
                 self._drop(1, "queue_full")
                 return
-            queue.append((labels, (int(record.created * 1e9), dumps(fields), metadata)))
+            queue.append((labels, (record_time_ns(record.created), dumps(fields), metadata)))
             if len(queue) >= self._batch_lines:
                 self._wake.set()
         except Exception:  # noqa: BLE001 - logging must never raise into the service
@@ -253,6 +253,7 @@ class LokiHandler(logging.Handler):
             if dropped:
                 self._drop(dropped, "shutdown")
             self._spool.wake()
+            self._spool.close()
             self.transport.close()
         finally:
             super().close()

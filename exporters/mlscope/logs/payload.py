@@ -22,6 +22,11 @@ Encoding = Literal["json", "protobuf"]
 CONTENT_TYPES: dict[str, str] = {"json": "application/json", "protobuf": "application/x-protobuf"}
 
 
+def record_time_ns(created: float) -> int:
+    """A record's ``created`` (float seconds) as integer nanoseconds, exact to the microsecond."""
+    return round(created * 1e6) * 1000
+
+
 class LokiPayload(LokiEmitterV1):
     """python-logging-loki's v1 emitter, used for its payload format only (we never call its ``__call__``)."""
 
@@ -35,7 +40,7 @@ class LokiPayload(LokiEmitterV1):
     def build_payload(self, record: logging.LogRecord, line: str) -> dict:
         """The upstream single-record payload, stamped with the record's time instead of the send time."""
         payload = super().build_payload(record, line)
-        payload["streams"][0]["values"][0][0] = str(int(record.created * 1e9))
+        payload["streams"][0]["values"][0][0] = str(record_time_ns(record.created))
         return payload
 
 

@@ -63,8 +63,8 @@ class Spool:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise SpoolLockedError(f"spool directory {directory} is in use by another process; give each "
-                                   "process its own directory") from None
+            raise SpoolLockedError(f"spool directory {directory} is in use by another handler or process; "
+                                   "give each one its own directory") from None
         self._lock_file = fd
         found = []
         for path in directory.glob(f"*.{self._suffix}"):
@@ -176,6 +176,13 @@ class Spool:
                     dropped += batch.lines
             self._disk = deque(sorted(self._disk, key=lambda b: b.seq))
             return dropped
+
+    def close(self) -> None:
+        """Release the directory lock (the files stay for the next process)."""
+        with self._lock:
+            if self._lock_file is not None:
+                os.close(self._lock_file)
+                self._lock_file = None
 
     # -- state --------------------------------------------------------------------------------------
 
