@@ -56,15 +56,19 @@ _exemplar = tracing.exemplar  # request_id, plus trace_id/span_id when an OpenTe
 
 
 class PredictionTracker:
-    """Context manager for one prediction; set ``output`` (and ``score``) inside the block."""
+    """Context manager for one prediction; set ``output`` (and ``score``) inside the block.
 
-    __slots__ = ("_monitor", "request_id", "output", "score", "_start")
+    ``log_fields`` (a dict, optional) adds fields to this prediction's log record, if one is written.
+    """
+
+    __slots__ = ("_monitor", "request_id", "output", "score", "log_fields", "_start")
 
     def __init__(self, monitor: "ModelMonitor", request_id: str | None) -> None:
         self._monitor = monitor
         self.request_id = new_request_id() if request_id is None else clean_request_id(request_id)
         self.output: Any = None
         self.score: Any = None
+        self.log_fields: Mapping[str, Any] | None = None
 
     def __enter__(self) -> "PredictionTracker":
         self._monitor._enter()
@@ -73,7 +77,7 @@ class PredictionTracker:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         latency = time.perf_counter() - self._start
-        self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score)
+        self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score, self.log_fields)
         return False
 
 
@@ -177,14 +181,15 @@ class ModelMonitor:
         return decorate(func) if func is not None else decorate
 
     def record_prediction(self, latency_seconds: float, *, output: Any = None, score: Any = None,
-                          request_id: str | None = None) -> str:
+                          request_id: str | None = None, log_fields: Mapping[str, Any] | None = None) -> str:
         """Record one prediction served elsewhere; returns its request id."""
         request_id = new_request_id() if request_id is None else clean_request_id(request_id)
-        self._exit(latency_seconds, request_id, None, output, score, track_in_flight=False)
+        self._exit(latency_seconds, request_id, None, output, score, log_fields, track_in_flight=False)
         return request_id
 
     def record_error(self, error: BaseException | type[BaseException] | str, *,
-                     latency_seconds: float | None = None, request_id: str | None = None) -> None:
+                     latency_seconds: float | None = None, request_id: str | None = None,
+                     log_fields: Mapping[str, Any] | None = None) -> None:
         """Record a failed prediction request (``error`` is an exception, its class or a name)."""
         try:
             self._predictions.inc()
@@ -194,7 +199,7 @@ class ModelMonitor:
             if latency is not None:
                 self._latency.observe(latency, _exemplar(rid))
             if self._log is not None:
-                self._log.prediction(rid, latency, _error_name(error))
+                self._log.prediction(rid, latency, _error_name(error), fields=log_fields)
         except Exception as exc:  # noqa: BLE001
             self._instruments.report_internal_error("record_error", exc)
 
@@ -239,7 +244,8 @@ class ModelMonitor:
             self._instruments.report_internal_error("track", exc)
 
     def _exit(self, latency: Any, request_id: str, exc_type: type[BaseException] | None,
-              output: Any, score: Any, track_in_flight: bool = True) -> None:
+              output: Any, score: Any, log_fields: Mapping[str, Any] | None = None,
+              track_in_flight: bool = True) -> None:
         try:
             if track_in_flight:
                 self._in_flight.dec()
@@ -249,7 +255,7 @@ class ModelMonitor:
                 self._latency.observe(latency, _exemplar(request_id))
             if self._log is not None:
                 self._log.prediction(request_id, latency, None if exc_type is None else exc_type.__name__,
-                                     output, score)
+                                     output, score, log_fields)
             if exc_type is not None:
                 self._count_error(exc_type)
                 return

@@ -16,8 +16,9 @@ FIXED_KEYS = ("ts", "level", "event", "model", "model_version", "request_id", "d
 # Keys taken from the record's `extra` when present (the rest of FIXED_KEYS is computed).
 CONTEXT_KEYS = ("event", "model", "model_version", "request_id", "data_batch_id")
 TRACE_KEYS = ("trace_id", "span_id")
-_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
-_NOT_EXTRAS = _STANDARD_ATTRS | frozenset(CONTEXT_KEYS) | frozenset(TRACE_KEYS)
+# LogRecord attributes: `extra` cannot set them.
+RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_NOT_EXTRAS = RESERVED | frozenset(CONTEXT_KEYS) | frozenset(TRACE_KEYS)
 
 
 def _clean(value: Any) -> Any:

@@ -8,10 +8,12 @@ in the record is the one in the latency histogram's exemplar.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from .formatter import RESERVED
 from .metrics import log_metrics
 from .sampling import LogLevels, sampled
 
@@ -59,7 +61,8 @@ class BoundPredictionLog:
         self._counts = {d: records.labels(model, model_version, d) for d in DECISIONS}
 
     def prediction(self, request_id: str, latency: float | None, error_type: str | None = None,
-                   output: Any = None, score: Any = None) -> None:
+                   output: Any = None, score: Any = None, fields: Mapping[str, Any] | None = None) -> None:
+        """Count the prediction and, when the decision and level allow, log it with ``fields`` added."""
         config = self._config
         if error_type is not None:
             level, event, decision = logging.ERROR, "prediction_error", "error"
@@ -73,14 +76,15 @@ class BoundPredictionLog:
             self._counts["counted"].inc()
             return
         self._counts[decision].inc()
-        fields: dict[str, Any] = {
+        extra: dict[str, Any] = {k: v for k, v in fields.items() if k not in RESERVED} if fields else {}
+        extra.update({
             "event": event, "model": self.model, "model_version": self.model_version,
             "request_id": request_id, "latency_seconds": latency,
-            "outcome": "error" if error_type is not None else "ok"}
+            "outcome": "error" if error_type is not None else "ok"})
         if error_type is not None:
-            fields["error_type"] = error_type
+            extra["error_type"] = error_type
         elif config.include_output:
-            fields["prediction"] = output
+            extra["prediction"] = output
             if score is not None:
-                fields["score"] = score
-        config.logger.log(level, event, extra=fields)
+                extra["score"] = score
+        config.logger.log(level, event, extra=extra)
