@@ -124,7 +124,9 @@ class LokiReceiver:
         self.lines: list[Line] = []
         self.requests: list[Request] = []
         self.errors: list[str] = []
-        self.out_of_order: list[str] = []
+        # How far (ns) a line was behind an earlier payload's line of the same stream: Loki >= 2.4 accepts
+        # that within its window, but the spool must not reorder beyond thread races.
+        self.out_of_order: list[int] = []
         self._last_ts: dict[tuple, int] = {}
         self._lock = threading.Lock()
         self.release = threading.Event()  # set to end every hanging request
@@ -237,7 +239,7 @@ class LokiReceiver:
             for entry in accepted:
                 key = tuple(sorted(entry.labels.items()))
                 if entry.ts < self._last_ts.get(key, 0):
-                    self.out_of_order.append(f"{key}: {entry.ts} after {self._last_ts[key]}")
+                    self.out_of_order.append(self._last_ts[key] - entry.ts)
                 self._last_ts[key] = max(entry.ts, self._last_ts.get(key, 0))
             self.lines.extend(accepted)
         return len(accepted)
