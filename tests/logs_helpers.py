@@ -47,3 +47,28 @@ def make_handler(receiver: LokiReceiver) -> Iterator:
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
     value = registry.get_sample_value(name, labels)
     return 0.0 if value is None else value
+
+
+def populate_log_metrics(registry: CollectorRegistry) -> LokiHandler:
+    """Give every log metric of the catalog a sample in ``registry``, through real use.
+
+    One line is oversize (truncated), its push gets a 500 (retried) then a 400
+    (dropped); a prediction log counts one prediction. The returned handler
+    must stay referenced while the registry is scraped (it feeds the gauges).
+    """
+    from mlscope import ModelMonitor
+    from mlscope.logs import PredictionLog
+
+    rx = LokiReceiver()
+    rx.script = [500, 400]
+    handler = LokiHandler(rx.url, registry=registry, flush_interval=0.01, min_backoff=0.01, max_line_bytes=1024)
+    logger = logging.getLogger(f"mlscope.test.{next(_names)}")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.warning("x" * 2000)
+    assert handler.drain(10)
+    logger.warning("ok")
+    ModelMonitor("logged", "1", registry=registry, prediction_log=PredictionLog(logger)).record_error(ValueError())
+    assert handler.drain(10)
+    rx.close()
+    return handler

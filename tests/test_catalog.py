@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from conftest import ROOT, require_binary
 from helpers import exposition, promtool_check_metrics, series
+from logs_helpers import populate_log_metrics
 from mlscope import ModelMonitor, catalog
 from mlscope.catalog import MetricSpec, RecordedSpec
 from mlscope.promql import metric_names
@@ -30,7 +31,11 @@ def populated_registry() -> CollectorRegistry:
     reg.record_batch(np.array([1.5, -3.0]), latency_seconds=0.1)
     ModelMonitor("capped", "1", registry=registry, label_caps={"class": 1}).record_batch(["a", "b"])
     clf._instruments.report_internal_error("test", RuntimeError())
+    _keep_alive.append(populate_log_metrics(registry))
     return registry
+
+
+_keep_alive: list[object] = []
 
 
 def test_exposed_names_are_all_in_the_catalog() -> None:

@@ -41,6 +41,8 @@ class Thresholds:
     error_ratio: float = 0.05
     # Requests per second below which the error ratio is too noisy to alert on.
     min_request_rate: float = 0.05
+    # Log lines per second the Loki shipper may give up on (queue/spool full, rejected) before alerting.
+    log_drop_rate: float = 0.0
 
 
 @dataclass(frozen=True)
