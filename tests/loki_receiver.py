@@ -147,6 +147,13 @@ class LokiReceiver:
             def do_POST(self) -> None:  # noqa: N802
                 receiver._handle(self)
 
+            def do_GET(self) -> None:  # noqa: N802 - /stats, for the benchmark's out-of-process receiver
+                body = json.dumps({"lines": len(receiver.lines), "errors": len(receiver.errors)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -251,3 +258,9 @@ class LokiReceiver:
 
     def statuses(self) -> list[int]:
         return [r.status for r in self.requests]
+
+
+if __name__ == "__main__":  # a receiver in its own process (benchmarks): prints its port, serves until killed
+    receiver = LokiReceiver()
+    print(receiver.port, flush=True)
+    threading.Event().wait()

@@ -43,13 +43,17 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+# One encoder, built once: json.dumps() with options builds a new one per call.
+_STRICT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default)
+_LENIENT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default)
+
+
 def dumps(fields: Mapping[str, Any]) -> str:
-    """Compact, strict JSON (no NaN/Infinity tokens)."""
+    """Compact, strict JSON (no NaN/Infinity tokens: non-finite floats become strings)."""
     try:
-        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default)
+        return _STRICT.encode(fields)
     except ValueError:
-        return json.dumps(_clean(json.loads(json.dumps(fields, default=_default))), separators=(",", ":"),
-                          ensure_ascii=False, default=_default)
+        return _STRICT.encode(_clean(json.loads(_LENIENT.encode(fields))))
 
 
 class _Clock:

@@ -54,13 +54,23 @@ def group(entries: Iterable[tuple[Labels, Entry]]) -> dict[Labels, list[Entry]]:
     return streams
 
 
+_string = json.encoder.encode_basestring  # the C JSON string encoder (no ASCII escaping)
+
+
 def encode_json(streams: Mapping[Labels, Sequence[Entry]]) -> bytes:
-    """``{"streams": [{"stream": {labels}, "values": [["<ns>", "<line>"(, {metadata})]]}]}``."""
-    body = {"streams": [
-        {"stream": dict(labels),
-         "values": [[str(ts), line, dict(md)] if md else [str(ts), line] for ts, line, md in values]}
-        for labels, values in streams.items()]}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """``{"streams": [{"stream": {labels}, "values": [["<ns>", "<line>"(, {metadata})]]}]}``.
+
+    Written by hand around the C string encoder: the lines dominate the body
+    and need nothing but string escaping, so no per-entry lists are built.
+    """
+    parts = []
+    for labels, values in streams.items():
+        entries = ",".join(
+            f'["{ts}",{_string(line)},{json.dumps(dict(md), ensure_ascii=False)}]' if md
+            else f'["{ts}",{_string(line)}]'
+            for ts, line, md in values)
+        parts.append(f'{{"stream":{json.dumps(dict(labels), ensure_ascii=False)},"values":[{entries}]}}')
+    return ('{"streams":[' + ",".join(parts) + "]}").encode("utf-8", "surrogatepass")
 
 
 # -- protobuf (logproto.PushRequest), hand-encoded: four small messages need no protobuf runtime ----------
