@@ -8,6 +8,7 @@ Each suite is a function returning rows; suites of later parts register below.
 from __future__ import annotations
 
 import argparse
+import logging
 import platform
 import statistics
 import sys
@@ -163,9 +164,7 @@ class _ReceiverProcess:
         self.proc.wait()
 
 
-def _logger(name: str, handler: "logging.Handler") -> "logging.Logger":
-    import logging
-
+def _logger(name: str, handler: logging.Handler) -> logging.Logger:
     logger = logging.getLogger(f"mlscope.bench.{name}")
     logger.handlers[:] = [handler]
     logger.propagate = False
@@ -175,7 +174,6 @@ def _logger(name: str, handler: "logging.Handler") -> "logging.Logger":
 
 def suite_logs(quick: bool) -> list[Row]:
     import json
-    import logging
     import queue
     from logging.handlers import QueueHandler, QueueListener
 
@@ -211,7 +209,7 @@ def suite_logs(quick: bool) -> list[Row]:
             while not q.empty():
                 time.sleep(0.001)
 
-        def chunk(logger: "logging.Logger") -> float:
+        def chunk(logger: logging.Logger) -> float:
             start = time.perf_counter()
             for _ in range(number):
                 logger.info("scored", extra=extra)

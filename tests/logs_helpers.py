@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 from collections.abc import Iterator
 
@@ -9,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from loki_receiver import LokiReceiver
-from mlscope.logs import LokiHandler
+from mlscope.logs import JsonFormatter, LokiHandler
 
 _names = itertools.count()
 
@@ -72,3 +73,22 @@ def populate_log_metrics(registry: CollectorRegistry) -> LokiHandler:
     assert handler.drain(10)
     rx.close()
     return handler
+
+
+class JsonLines(logging.Handler):
+    """Formats records through the JsonFormatter and keeps the parsed lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+    def logger(self, name: str) -> logging.Logger:
+        """A non-propagating logger whose only handler is this one."""
+        logger = logging.getLogger(f"mlscope.test.lines.{name}")
+        logger.handlers[:] = [self]
+        logger.propagate = False
+        return logger

@@ -1,43 +1,28 @@
 """OpenTelemetry (optional extra, tested with opentelemetry-sdk): trace and span ids in log lines and exemplars."""
 from __future__ import annotations
 
-import json
-import logging
 import re
 
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest
 
+from logs_helpers import JsonLines
 from mlscope import ModelMonitor, tracing
-from mlscope.logs import JsonFormatter, PredictionLog
+from mlscope.logs import PredictionLog
 
 sdk = pytest.importorskip("opentelemetry.sdk.trace")
 
 
 @pytest.fixture(scope="module")
 def tracer():
-    from opentelemetry import trace
-
     provider = sdk.TracerProvider()
     return provider.get_tracer("mlscope-tests")  # a tracer of our own provider: no global state touched
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(JsonFormatter())
-        self.lines: list[dict] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
 def test_trace_and_span_ids_next_to_the_request_id(tracer) -> None:
-    lines = Lines()
-    logger = logging.getLogger("mlscope.test.otel")
-    logger.handlers[:] = [lines]
-    logger.propagate = False
+    lines = JsonLines()
+    logger = lines.logger("otel")
     registry = CollectorRegistry()
     monitor = ModelMonitor("m", "1", registry=registry, prediction_log=PredictionLog(logger, sample_rate=1.0))
     with tracer.start_as_current_span("predict") as span:

@@ -1,8 +1,6 @@
 """The per-prediction log: sampling, errors and slow requests, run-time levels, request ids shared with exemplars."""
 from __future__ import annotations
 
-import json
-import logging
 import os
 import re
 import time
@@ -13,30 +11,16 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest
 
+from logs_helpers import JsonLines
 from mlscope import ModelMonitor
 from mlscope.cli import main
-from mlscope.logs import JsonFormatter, LogLevels, PredictionLog
+from mlscope.logs import LogLevels, PredictionLog
 from mlscope.logs.sampling import sampled
 
 
-class Lines(logging.Handler):
-    """Formats through the JsonFormatter and keeps the parsed lines."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(JsonFormatter())
-        self.lines: list[dict] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
-def setup(name: str, **kwargs) -> tuple[Lines, PredictionLog, CollectorRegistry]:
-    lines = Lines()
-    logger = logging.getLogger(f"mlscope.test.predictions.{name}")
-    logger.handlers[:] = [lines]
-    logger.propagate = False
-    return lines, PredictionLog(logger, **kwargs), CollectorRegistry()
+def setup(name: str, **kwargs) -> tuple[JsonLines, PredictionLog, CollectorRegistry]:
+    lines = JsonLines()
+    return lines, PredictionLog(lines.logger(name), **kwargs), CollectorRegistry()
 
 
 def decisions(registry: CollectorRegistry, model: str, version: str) -> dict[str, float]:

@@ -87,6 +87,8 @@ class ModelMonitor:
     ``task`` decides how outputs are counted: class labels for
     ``"classification"`` (plus an optional score histogram), a value histogram
     for ``"regression"``. ``metadata`` becomes labels of ``mlscope_model_info``.
+    ``prediction_log`` (a :class:`mlscope.logs.PredictionLog`) writes one log
+    record per prediction, with the request id of the latency exemplar.
     """
 
     def __init__(self, model: str, model_version: str, *, task: Task = "classification",
