@@ -255,3 +255,22 @@ def test_rejects_bad_configuration(receiver: LokiReceiver) -> None:
     with pytest.raises(TypeError):
         handler.setFormatter(logging.Formatter())
     handler.close()
+
+
+def test_a_forked_child_keeps_shipping(receiver: LokiReceiver, make_handler) -> None:
+    import os
+
+    handler, logger, _ = make_handler()
+    logger.info("from parent")
+    assert handler.drain(10)
+    pid = os.fork()
+    if pid == 0:  # the child: fresh threads and queue after fork
+        code = 1
+        try:
+            logger.info("from child")
+            code = 0 if handler.drain(10) else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [line["message"] for line in receiver.json_lines()] == ["from parent", "from child"]
