@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from conftest import ROOT, require_binary
 from drift_support import populate_drift
 from helpers import exposition, promtool_check_metrics, series
+from logs_helpers import populate_log_metrics
 from mlscope import ModelMonitor, catalog
 from mlscope.catalog import MetricSpec, RecordedSpec
 from mlscope.promql import metric_names
@@ -41,7 +42,11 @@ def populated_registry() -> CollectorRegistry:
     resources.sample_once()
     populate_drift(registry)
     populate_quality(registry)
+    _keep_alive.append(populate_log_metrics(registry))
     return registry
+
+
+_keep_alive: list[object] = []
 
 
 def test_exposed_names_are_all_in_the_catalog() -> None:

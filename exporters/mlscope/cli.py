@@ -164,6 +164,22 @@ def _resource_exporter(args: argparse.Namespace) -> int:
     return run(args)
 
 
+
+def _logs(args: argparse.Namespace) -> int:
+    from .logs.sampling import write_level
+
+    if (args.level is None) == (not args.reset):
+        print("mlscope: give a LEVEL or --reset", file=sys.stderr)
+        return 2
+    try:
+        data = write_level(args.file, args.model, args.model_version, None if args.reset else args.level)
+    except (ValueError, OSError) as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 2
+    print(f"mlscope: {args.file}: {data}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlscope", description=__doc__)
     p.add_argument("--version", action="version", version=f"mlscope {__version__}")
@@ -238,6 +254,16 @@ def parser() -> argparse.ArgumentParser:
 
     from .quality.commands import add_parsers as add_quality_parsers
     add_quality_parsers(sub)
+
+    logs = sub.add_parser("logs", help="prediction-log settings read by running services (no restart)")
+    logs_sub = logs.add_subparsers(dest="logs_command", required=True)
+    level = logs_sub.add_parser("level", help="set one model version's prediction-log level in a LogLevels file")
+    level.add_argument("--file", required=True, help="the JSON file given to LogLevels(path=...)")
+    level.add_argument("model")
+    level.add_argument("model_version", help='a version, or "*" for every version')
+    level.add_argument("level", nargs="?", help="debug (every prediction), info (sample), warning, error")
+    level.add_argument("--reset", action="store_true", help="remove the entry (back to the default level)")
+    level.set_defaults(func=_logs)
     return p
 
 

@@ -19,14 +19,18 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from . import tracing
 from .ids import new_request_id
 from .instruments import MAX_METADATA_LABELS, Instruments, instruments_for, metadata_label_name
 from .labels import MAX_VALUE_LENGTH
+
+if TYPE_CHECKING:
+    from .logs import PredictionLog
 
 Task = Literal["classification", "regression"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,14 +52,17 @@ def clean_request_id(request_id: object) -> str:
     return _UNSAFE_ID_CHARS.sub("_", text)
 
 
-def _exemplar(request_id: str) -> dict[str, str]:
-    return {"request_id": request_id}
+_exemplar = tracing.exemplar  # request_id, plus trace_id/span_id when an OpenTelemetry span is active
 
 
 class PredictionTracker:
-    """Context manager for one prediction; set ``output`` (and ``score``) inside the block."""
+    """Context manager for one prediction; set ``output`` (and ``score``) inside the block.
 
-    __slots__ = ("_monitor", "request_id", "output", "score", "features", "proba", "segment", "_start")
+    ``log_fields`` (a dict, optional) adds fields to this prediction's log record, if one is written.
+    """
+
+    __slots__ = ("_monitor", "request_id", "output", "score", "features", "proba", "segment", "log_fields",
+                 "_start")
 
     def __init__(self, monitor: "ModelMonitor", request_id: str | None) -> None:
         self._monitor = monitor
@@ -65,6 +72,7 @@ class PredictionTracker:
         self.features: Any = None  # one row (mapping or sequence) for drift, when a profile is attached
         self.proba: Any = None  # class probabilities, stored for quality scoring (needs quality=)
         self.segment: Any = None
+        self.log_fields: Mapping[str, Any] | None = None
 
     def __enter__(self) -> "PredictionTracker":
         self._monitor._enter()
@@ -73,8 +81,8 @@ class PredictionTracker:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         latency = time.perf_counter() - self._start
-        self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score, self.features,
-                            proba=self.proba, segment=self.segment)
+        self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score, features=self.features,
+                            proba=self.proba, segment=self.segment, log_fields=self.log_fields)
         return False
 
 
@@ -86,6 +94,8 @@ class ModelMonitor:
     for ``"regression"``. ``metadata`` becomes labels of ``mlscope_model_info``.
     ``reference`` (a :class:`~mlscope.drift.ReferenceProfile` or its JSON path)
     turns on drift and data-quality tracking (see :meth:`attach_profile`).
+    ``prediction_log`` (a :class:`mlscope.logs.PredictionLog`) writes one log
+    record per prediction, with the request id of the latency exemplar.
     """
 
     def __init__(self, model: str, model_version: str, *, task: Task = "classification",
@@ -95,7 +105,8 @@ class ModelMonitor:
                  label_caps: Mapping[str, int] | None = None,
                  latency_buckets: tuple[float, ...] | None = None,
                  value_buckets: tuple[float, ...] | None = None,
-                 reference: Any = None, quality: Any = None, classes: Any = None) -> None:
+                 reference: Any = None, quality: Any = None, classes: Any = None,
+                 prediction_log: "PredictionLog | None" = None) -> None:
         for name, value in (("model", model), ("model_version", model_version)):
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE_LENGTH:
                 raise ValueError(f"{name} must be a non-empty string of at most {MAX_VALUE_LENGTH} characters, "
@@ -108,6 +119,7 @@ class ModelMonitor:
         self.task: Task = task
         self._training_data_fingerprint = training_data_fingerprint
         self._metadata = dict(metadata or {})
+        self._prediction_log = prediction_log
         self.model = self._instruments.guard.admit("model", model)
         self.model_version = self._instruments.guard.admit("model_version", model_version)
         self._bind()
@@ -138,12 +150,15 @@ class ModelMonitor:
         for key, value in list(self._metadata.items())[:MAX_METADATA_LABELS]:
             info.setdefault(metadata_label_name(str(key)), str(value)[:MAX_VALUE_LENGTH])
         ins.model_info.register(self.model, self.model_version, info)
+        self._log = (None if self._prediction_log is None
+                     else self._prediction_log.bind(self.model, self.model_version, self.registry))
 
     def for_version(self, model_version: str, **overrides: Any) -> "ModelMonitor":
         """A monitor for another version of the same model (canary, shadow), same registry."""
         kwargs: dict[str, Any] = dict(task=self.task, registry=self.registry,
                                       training_data_fingerprint=self._training_data_fingerprint,
-                                      metadata=self._metadata, quality=self.quality, classes=self.classes)
+                                      metadata=self._metadata, quality=self.quality, classes=self.classes,
+                                      prediction_log=self._prediction_log)
         kwargs.update(overrides)
         return ModelMonitor(self.model, model_version, **kwargs)
 
@@ -184,11 +199,11 @@ class ModelMonitor:
 
     def record_prediction(self, latency_seconds: float, *, output: Any = None, score: Any = None,
                           request_id: str | None = None, features: Any = None, proba: Any = None,
-                          segment: Any = None) -> str:
+                          segment: Any = None, log_fields: Mapping[str, Any] | None = None) -> str:
         """Record one prediction served elsewhere; returns its request id."""
         request_id = new_request_id() if request_id is None else clean_request_id(request_id)
-        self._exit(latency_seconds, request_id, None, output, score, features, track_in_flight=False,
-                   proba=proba, segment=segment)
+        self._exit(latency_seconds, request_id, None, output, score, features=features, proba=proba,
+                   segment=segment, log_fields=log_fields, track_in_flight=False)
         return request_id
 
     def record_outcome(self, request_id: str, y_true: Any, *, time: float | None = None) -> None:
@@ -202,15 +217,18 @@ class ModelMonitor:
             self._instruments.report_internal_error("record_outcome", exc)
 
     def record_error(self, error: BaseException | type[BaseException] | str, *,
-                     latency_seconds: float | None = None, request_id: str | None = None) -> None:
+                     latency_seconds: float | None = None, request_id: str | None = None,
+                     log_fields: Mapping[str, Any] | None = None) -> None:
         """Record a failed prediction request (``error`` is an exception, its class or a name)."""
         try:
             self._predictions.inc()
             self._count_error(error)
             latency = None if latency_seconds is None else self._latency_value(latency_seconds)
+            rid = new_request_id() if request_id is None else clean_request_id(request_id)
             if latency is not None:
-                rid = new_request_id() if request_id is None else clean_request_id(request_id)
                 self._latency.observe(latency, _exemplar(rid))
+            if self._log is not None:
+                self._log.prediction(rid, latency, _error_name(error), fields=log_fields)
         except Exception as exc:  # noqa: BLE001
             self._instruments.report_internal_error("record_error", exc)
 
@@ -316,8 +334,8 @@ class ModelMonitor:
             self._instruments.report_internal_error("track", exc)
 
     def _exit(self, latency: Any, request_id: str, exc_type: type[BaseException] | None,
-              output: Any, score: Any, features: Any = None, track_in_flight: bool = True, proba: Any = None,
-              segment: Any = None) -> None:
+              output: Any, score: Any, *, features: Any = None, proba: Any = None, segment: Any = None,
+              log_fields: Mapping[str, Any] | None = None, track_in_flight: bool = True) -> None:
         try:
             if track_in_flight:
                 self._in_flight.dec()
@@ -329,6 +347,9 @@ class ModelMonitor:
                 self._drift_row(features, None if exc_type is not None else output, score)
             elif features is not None:
                 self._invalid("no_reference_profile")
+            if self._log is not None:
+                self._log.prediction(request_id, latency, None if exc_type is None else exc_type.__name__,
+                                     output, score, log_fields)
             if exc_type is not None:
                 self._count_error(exc_type)
                 return
@@ -430,7 +451,7 @@ class ModelMonitor:
         key = error if isinstance(error, (type, str)) else type(error)
         child = self._error_children.get(key)  # type: ignore[arg-type]
         if child is None:
-            name = key if isinstance(key, str) else key.__name__
+            name = _error_name(key)
             child = self._instruments.errors.labels(
                 self.model, self.model_version, self._instruments.guard.admit("error_type", name))
             self._error_children[key] = child  # type: ignore[index]
@@ -442,6 +463,12 @@ class ModelMonitor:
             child = self._instruments.invalid.labels(self.model, self.model_version, reason)
             self._invalid_children[reason] = child
         child.inc(count)
+
+
+def _error_name(error: BaseException | type[BaseException] | str) -> str:
+    if isinstance(error, str):
+        return error
+    return (error if isinstance(error, type) else type(error)).__name__
 
 
 def _hashable(value: Any) -> bool:

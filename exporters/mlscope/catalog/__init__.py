@@ -7,10 +7,10 @@ collects them so there is exactly one place to look a name up.
 """
 from __future__ import annotations
 
-from . import alerting, drift, quality, resources, serving
+from . import alerting, drift, logs, quality, resources, serving
 from .spec import PREFIX, MetricSpec, RecordedSpec
 
-_DOMAINS = (serving, alerting, resources, drift, quality)
+_DOMAINS = (serving, alerting, resources, drift, quality, logs)
 METRICS: tuple[MetricSpec, ...] = tuple(m for d in _DOMAINS for m in d.METRICS)
 RECORDED: tuple[RecordedSpec, ...] = tuple(r for d in _DOMAINS for r in d.RECORDED)
 
@@ -45,4 +45,4 @@ def spec_of(series: str) -> MetricSpec | RecordedSpec:
 
 
 __all__ = ["PREFIX", "MetricSpec", "RecordedSpec", "METRICS", "RECORDED", "BY_NAME", "SERIES_NAMES",
-           "FOREIGN_NAMES", "is_known", "spec_of", "serving", "resources", "drift", "quality"]
+           "FOREIGN_NAMES", "is_known", "spec_of", "serving", "resources", "drift", "quality", "logs"]

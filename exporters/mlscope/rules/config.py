@@ -90,6 +90,8 @@ class Thresholds:
     regression_max_error_increase: float = 0.25
     # Ground-truth coverage (labelled / predicted) below which labels are missing.
     quality_min_coverage: float = 0.5
+    # Log lines per second the Loki shipper may give up on (queue/spool full, rejected) before alerting.
+    log_drop_rate: float = 0.0
 
 
 @dataclass(frozen=True)

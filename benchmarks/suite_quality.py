@@ -5,15 +5,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, generate_latest
-from sklearn import metrics as skm
-
+from common import Row
 from mlscope import ModelMonitor
 from mlscope.quality import MemoryStore, Outcome, Quality, SQLiteStore, Store
 from mlscope.quality.estimate import from_confusion
+from prometheus_client import CollectorRegistry, generate_latest
+from sklearn import metrics as skm
 
 CLASSES = ["a", "b", "c", "d"]
 
@@ -59,7 +58,7 @@ def _store_and_join(kind: str, folder: Path, n: int, batch: int) -> tuple[float,
     return stored, joined
 
 
-def suite_quality(quick: bool, Row: Any) -> list[Any]:  # noqa: N803 - run.py's row class
+def suite_quality(quick: bool) -> list[Row]:
     """Rows of the quality suite (``Row`` is run.py's dataclass, passed in to avoid a circular import)."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

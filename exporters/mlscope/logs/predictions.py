@@ -1,0 +1,90 @@
+"""One log record per prediction, written through the standard logging machinery by the monitor.
+
+Every failed and every slow prediction gets a full record; other predictions
+get one for a sample of request ids (``sample_rate``), and are only counted
+otherwise (``mlscope_prediction_log_records_total{decision}``). The request id
+in the record is the one in the latency histogram's exemplar.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from .formatter import RESERVED
+from .metrics import log_metrics
+from .sampling import LogLevels, sampled
+
+DEFAULT_LOGGER = "mlscope.predictions"
+DECISIONS = ("error", "slow", "sampled", "debug", "counted")
+
+
+class PredictionLog:
+    """Configuration of the per-prediction log, shared by the monitors given it.
+
+    ``logger`` (name or Logger) receives the records: attach a
+    :class:`~mlscope.logs.LokiHandler` or a ``StreamHandler`` with a
+    :class:`~mlscope.logs.JsonFormatter` to it. Its level is set to DEBUG
+    because ``levels`` decides what is written.
+    """
+
+    def __init__(self, logger: str | logging.Logger = DEFAULT_LOGGER, *, sample_rate: float = 0.01,
+                 slow_seconds: float = 1.0, levels: LogLevels | None = None,
+                 include_output: bool = True) -> None:
+        if not 0.0 <= sample_rate <= 1.0:
+            raise ValueError(f"sample_rate must be within [0, 1], got {sample_rate!r}")
+        if not slow_seconds > 0:
+            raise ValueError(f"slow_seconds must be positive, got {slow_seconds!r}")
+        self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self.logger.setLevel(logging.DEBUG)
+        self.sample_rate = sample_rate
+        self.slow_seconds = slow_seconds
+        self.levels = levels if levels is not None else LogLevels()
+        self.include_output = include_output
+
+    def bind(self, model: str, model_version: str, registry: CollectorRegistry | None) -> "BoundPredictionLog":
+        return BoundPredictionLog(self, model, model_version, registry)
+
+
+class BoundPredictionLog:
+    """The prediction log of one model version (what a monitor calls per prediction)."""
+
+    __slots__ = ("_config", "model", "model_version", "_counts")
+
+    def __init__(self, config: PredictionLog, model: str, model_version: str,
+                 registry: CollectorRegistry | None) -> None:
+        self._config = config
+        self.model, self.model_version = model, model_version
+        records = log_metrics(registry).records
+        self._counts = {d: records.labels(model, model_version, d) for d in DECISIONS}
+
+    def prediction(self, request_id: str, latency: float | None, error_type: str | None = None,
+                   output: Any = None, score: Any = None, fields: Mapping[str, Any] | None = None) -> None:
+        """Count the prediction and, when the decision and level allow, log it with ``fields`` added."""
+        config = self._config
+        if error_type is not None:
+            level, event, decision = logging.ERROR, "prediction_error", "error"
+        elif latency is not None and latency >= config.slow_seconds:
+            level, event, decision = logging.WARNING, "prediction_slow", "slow"
+        elif sampled(request_id, config.sample_rate):
+            level, event, decision = logging.INFO, "prediction", "sampled"
+        else:
+            level, event, decision = logging.DEBUG, "prediction", "debug"
+        if level < config.levels.level(self.model, self.model_version):
+            self._counts["counted"].inc()
+            return
+        self._counts[decision].inc()
+        extra: dict[str, Any] = {k: v for k, v in fields.items() if k not in RESERVED} if fields else {}
+        extra.update({
+            "event": event, "model": self.model, "model_version": self.model_version,
+            "request_id": request_id, "latency_seconds": latency,
+            "outcome": "error" if error_type is not None else "ok"})
+        if error_type is not None:
+            extra["error_type"] = error_type
+        elif config.include_output:
+            extra["prediction"] = output
+            if score is not None:
+                extra["score"] = score
+        config.logger.log(level, event, extra=extra)
