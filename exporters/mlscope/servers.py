@@ -5,6 +5,7 @@ Used by ``mlscope`` commands that run the stack natively and by the tests.
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import signal
 import socket
@@ -76,6 +77,7 @@ class Server:
     port: int
     log_path: Path
     ready_path: str = "/-/ready"
+    env: dict[str, str] | None = field(default=None, repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -88,7 +90,8 @@ class Server:
         if port_in_use(self.port):
             log.close()
             raise ServerError(f"{self.name}: port 127.0.0.1:{self.port} is already in use")
-        self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+        env = {**os.environ, **self.env} if self.env else None
+        self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                         stdin=subprocess.DEVNULL, start_new_session=True,
                                         preexec_fn=_die_with_parent if _PRCTL is not None else None)
         log.close()
