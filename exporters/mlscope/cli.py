@@ -181,6 +181,14 @@ def parser() -> argparse.ArgumentParser:
     res = sub.add_parser("resource-exporter", help="serve host, process and GPU metrics (psutil, NVML)")
     resource_arguments(res)
     res.set_defaults(func=_resource_exporter)
+
+    from . import k8s, remotewrite
+    rw = sub.add_parser("remote-write", help="Prometheus overlays that remote-write to Mimir, Thanos or VictoriaMetrics")
+    remotewrite.add_arguments(rw)
+    rw.set_defaults(func=remotewrite.run)
+    kube = sub.add_parser("k8s", help="render PrometheusRule, ServiceMonitor and dashboard ConfigMap manifests")
+    k8s.add_arguments(kube)
+    kube.set_defaults(func=k8s.run)
     return p
 
 
