@@ -137,8 +137,8 @@ def test_prometheus_targets_match_services_and_ports() -> None:
                 seen.add(host)
     exporters = {n for n, s in svc.items() if s["image"].startswith("mlscope")}
     assert exporters <= seen, f"not scraped: {exporters - seen}"
-    am_target = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
-    assert host_port(am_target) == ("alertmanager", 9093)
+    am_sd = config["alerting"]["alertmanagers"][0]["dns_sd_configs"][0]
+    assert (am_sd["names"], am_sd["port"]) == (["alertmanager"], 9093)
 
 
 def test_datasources_and_alertmanager_point_at_services() -> None:

@@ -306,6 +306,14 @@ def parser() -> argparse.ArgumentParser:
     level.add_argument("level", nargs="?", help="debug (every prediction), info (sample), warning, error")
     level.add_argument("--reset", action="store_true", help="remove the entry (back to the default level)")
     level.set_defaults(func=_logs)
+
+    from . import k8s, remotewrite
+    rw = sub.add_parser("remote-write", help="Prometheus overlays that remote-write to Mimir, Thanos or VictoriaMetrics")
+    remotewrite.add_arguments(rw)
+    rw.set_defaults(func=remotewrite.run)
+    kube = sub.add_parser("k8s", help="render PrometheusRule, ServiceMonitor and dashboard ConfigMap manifests")
+    k8s.add_arguments(kube)
+    kube.set_defaults(func=k8s.run)
     return p
 
 

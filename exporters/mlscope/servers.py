@@ -150,11 +150,36 @@ def prometheus(config_file: Path, data_dir: Path, port: int | None = None, *,
     return Server("prometheus", argv, port, data_dir / "prometheus.log")
 
 
-def alertmanager(config_file: Path, data_dir: Path, port: int | None = None) -> Server:
-    """An Alertmanager (not yet started) on 127.0.0.1 with clustering off."""
+@dataclass(frozen=True)
+class Cluster:
+    """Gossip settings of one clustered Alertmanager on 127.0.0.1.
+
+    ``peer_timeout`` is how long the replica at position n waits (n times) for a
+    peer's notification log before it notifies itself: it must exceed gossip
+    propagation, or both replicas notify.
+    """
+
+    port: int
+    peers: tuple[int, ...]
+    peer_timeout: str = "15s"
+    settle_timeout: str = "1m"
+    gossip_interval: str = "200ms"
+
+    def args(self) -> list[str]:
+        return [f"--cluster.listen-address=127.0.0.1:{self.port}",
+                f"--cluster.advertise-address=127.0.0.1:{self.port}",
+                *(f"--cluster.peer=127.0.0.1:{p}" for p in self.peers),
+                f"--cluster.peer-timeout={self.peer_timeout}", f"--cluster.settle-timeout={self.settle_timeout}",
+                f"--cluster.gossip-interval={self.gossip_interval}"]
+
+
+def alertmanager(config_file: Path, data_dir: Path, port: int | None = None, *,
+                 cluster: Cluster | None = None) -> Server:
+    """An Alertmanager (not yet started) on 127.0.0.1; clustering off unless ``cluster`` is given."""
     port = port or free_port()
     argv = [find_binary(ALERTMANAGER_BINARIES), f"--config.file={config_file}", f"--storage.path={data_dir}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+            f"--web.listen-address=127.0.0.1:{port}"]
+    argv += cluster.args() if cluster else ["--cluster.listen-address="]
     return Server("alertmanager", argv, port, data_dir / "alertmanager.log")
 
 
