@@ -35,15 +35,25 @@ def loki_explore_url(cfg: RuleConfig) -> str:
     return f"{cfg.links.grafana_base_url}/explore?left=" + quote(state, safe="{}$.:,[]/=_-")
 
 
+def with_owner(expr: str) -> str:
+    """``expr`` with the model version's ``owner`` label (set through ModelMonitor metadata) joined in.
+
+    Versions whose ``mlscope_model_info`` has no owner, or no info series at all, still alert unchanged.
+    """
+    info = "max by (model, model_version, owner) (mlscope_model_info)"
+    return f"({expr}) * on (model, model_version) group_left (owner) {info} or on (model, model_version) ({expr})"
+
+
 def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str, description: str,
           dashboard: str, for_: str | None = None, keep_firing: bool = True,
           labels: dict[str, str] | None = None, model_scoped: bool = False) -> Rule:
     """An alert with the annotations every mlscope alert carries.
 
     ``model_scoped`` alerts carry ``model``/``model_version`` labels: their
-    dashboard link selects that version and a ``logs_url`` opens its Loki logs.
+    dashboard link selects that version, a ``logs_url`` opens its Loki logs,
+    and the version's ``owner`` (from ``mlscope_model_info``) is carried over.
     """
-    rule: Rule = {"alert": name, "expr": expr}
+    rule: Rule = {"alert": name, "expr": with_owner(expr) if model_scoped else expr}
     if for_:
         rule["for"] = for_
     if keep_firing:

@@ -109,7 +109,7 @@ def _drift_alert(cfg: RuleConfig, name: str, psi: str, threshold: str, counted: 
     t, w = cfg.thresholds, cfg.profile.drift_windows[0]
     expr = (f"{_above_threshold(psi, threshold, t.drift_psi_floor)} "
             f"and on({on}) {counted} >= {t.drift_min_values}")
-    return alert(cfg, name, expr, severity="warning", for_=cfg.profile.for_drift, dashboard=DASHBOARD,
+    return alert(cfg, name, expr, severity="warning", for_=cfg.profile.for_drift, dashboard=DASHBOARD, model_scoped=True,
                  summary=f"{VERSION}: {summary}",
                  description=(f"PSI of {subject} of {VERSION} is {{{{ $value | printf \"%.3f\" }}}} over the last "
                               f"{w}, above its threshold calibrated on the reference (at least {t.drift_psi_floor})."))
@@ -132,7 +132,7 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
                      _win(cat.BIN_INCREASE.name, w, f'feature="{PREDICTION}"'), "model, model_version",
                      "the distribution of predictions drifted", "the model output"),
         alert(cfg, "FeatureDataQualityDegraded", quality,
-              severity="warning", for_=cfg.profile.for_drift, dashboard=DASHBOARD,
+              severity="warning", for_=cfg.profile.for_drift, dashboard=DASHBOARD, model_scoped=True,
               summary=f"{VERSION}: feature {{{{ $labels.feature }}}} has {{{{ $labels.issue }}}} values",
               description=("{{ $value | humanizePercentage }} of the values of feature {{ $labels.feature }} of "
                            + VERSION + " were {{ $labels.issue }} over the last " + w + " (threshold "

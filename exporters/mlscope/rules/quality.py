@@ -144,7 +144,7 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
     enough = f"(at least {least} labelled outcomes)."
 
     def rule(name: str, expr: str, severity: str, summary: str, description: str, **kw: Any) -> Rule:
-        return alert(cfg, name, expr, severity=severity, for_=p.for_symptom, dashboard=DASHBOARD,
+        return alert(cfg, name, expr, severity=severity, for_=p.for_symptom, dashboard=DASHBOARD, model_scoped=True,
                      summary=f"{who}: {summary}", description=description, **kw)
 
     rules = [rule("ModelQualityBelowBaseline",
