@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 from pathlib import Path
@@ -195,7 +196,7 @@ def _logs(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 2
-    print(f"mlscope: {args.file}: {data}")
+    print(f"mlscope: {args.file} now holds {json.dumps(data, sort_keys=True)}")
     return 0
 
 

@@ -346,15 +346,15 @@ class ModelMonitor:
                 self._in_flight.dec()
             self._predictions.inc()
             latency = self._latency_value(latency)
+            # With a prediction log, only logged requests become exemplars: an exemplar always opens log lines.
+            logged = self._log is None or self._log.prediction(
+                request_id, latency, None if exc_type is None else exc_type.__name__, output, score, log_fields)
             if latency is not None:
-                self._latency.observe(latency, _exemplar(request_id))
+                self._latency.observe(latency, _exemplar(request_id) if logged else None)
             if self._drift is not None:
                 self._drift_row(features, None if exc_type is not None else output, score)
             elif features is not None:
                 self._invalid("no_reference_profile")
-            if self._log is not None:
-                self._log.prediction(request_id, latency, None if exc_type is None else exc_type.__name__,
-                                     output, score, log_fields)
             if exc_type is not None:
                 self._count_error(exc_type)
                 return

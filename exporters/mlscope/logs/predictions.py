@@ -61,8 +61,11 @@ class BoundPredictionLog:
         self._counts = {d: records.labels(model, model_version, d) for d in DECISIONS}
 
     def prediction(self, request_id: str, latency: float | None, error_type: str | None = None,
-                   output: Any = None, score: Any = None, fields: Mapping[str, Any] | None = None) -> None:
-        """Count the prediction and, when the decision and level allow, log it with ``fields`` added."""
+                   output: Any = None, score: Any = None, fields: Mapping[str, Any] | None = None) -> bool:
+        """Count the prediction and, when the decision and level allow, log it with ``fields`` added.
+
+        Returns whether a record was written (the monitor then uses its request id as the exemplar).
+        """
         config = self._config
         if error_type is not None:
             level, event, decision = logging.ERROR, "prediction_error", "error"
@@ -74,7 +77,7 @@ class BoundPredictionLog:
             level, event, decision = logging.DEBUG, "prediction", "debug"
         if level < config.levels.level(self.model, self.model_version):
             self._counts["counted"].inc()
-            return
+            return False
         self._counts[decision].inc()
         extra: dict[str, Any] = {k: v for k, v in fields.items() if k not in RESERVED} if fields else {}
         extra.update({
@@ -88,3 +91,4 @@ class BoundPredictionLog:
             if score is not None:
                 extra["score"] = score
         config.logger.log(level, event, extra=extra)
+        return True
