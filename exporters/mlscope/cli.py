@@ -31,6 +31,7 @@ def _reference(args: argparse.Namespace) -> int:
         return 2
     from .drift import DriftTracker, ProfileError, ReferenceProfile, build_profile, file_hash, read_table
     from .drift.collector import series_count
+    from .drift.build import MIN_CHUNKS
 
     try:
         if args.action == "show":
@@ -52,6 +53,12 @@ def _reference(args: argparse.Namespace) -> int:
             out = Path(args.out) if args.out else Path(args.next_to).with_suffix(".reference.json")
             profile.save(out)
             print(f"wrote {out}")
+            used = min(args.chunk_size, profile.rows // MIN_CHUNKS)
+            if used < args.chunk_size:
+                print(f"mlscope: warning: {profile.rows:,} rows give calibration chunks of {used:,} rows, not "
+                      f"{args.chunk_size:,}: the drift thresholds fit windows of about {used:,} values and are "
+                      "looser than they would be for larger windows; build from more rows if you can",
+                      file=sys.stderr)
     except ProfileError as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 1

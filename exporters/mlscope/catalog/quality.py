@@ -19,8 +19,10 @@ QV = ("model", "model_version", "segment")
 CLASS_SCORE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4,
                        0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99, 0.995,
                        0.9975, 0.999, 1.0)
-LABEL_DELAY_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 12 * 3600.0,
-                       86400.0, 3 * 86400.0, 7 * 86400.0, 30 * 86400.0)
+# Seconds to months, dense enough that interpolated quantiles stay within ~30 % of the true delay.
+LABEL_DELAY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0,
+                       3600.0, 2 * 3600.0, 4 * 3600.0, 8 * 3600.0, 12 * 3600.0, 86400.0, 2 * 86400.0,
+                       3 * 86400.0, 7 * 86400.0, 14 * 86400.0, 30 * 86400.0)
 
 PREDICTIONS_STORED = MetricSpec(
     "mlscope_quality_predictions_stored_total", "counter",

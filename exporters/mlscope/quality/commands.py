@@ -57,6 +57,10 @@ def import_file(args: argparse.Namespace) -> int:
     from .outcomes import OutcomeFormatError, batches, import_outcomes, read_outcomes
     from .store import StoreError
 
+    if not args.url and args.store is None:
+        print("mlscope: give --store (the exporter's SQLite file) or --url (a running quality exporter)",
+              file=sys.stderr)
+        return 2
     try:
         if args.url:
             import requests
@@ -82,8 +86,8 @@ def import_file(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", default="mlscope-quality.db",
+def _store_args(p: argparse.ArgumentParser, store: str | None = "mlscope-quality.db") -> None:
+    p.add_argument("--store", default=store,
                    help="SQLite file of the prediction store, or :memory: (default: %(default)s)")
     p.add_argument("--max-predictions", type=int, default=1_000_000)
     p.add_argument("--max-age-s", type=float, default=30 * 86400.0)
@@ -105,6 +109,7 @@ def add_parsers(sub: Any) -> None:
 
     imp = sub.add_parser("quality-import", help="import outcomes from CSV or JSONL (request_id, y_true[, time])")
     imp.add_argument("file")
-    _store_args(imp)
-    imp.add_argument("--url", help="post to a running quality exporter instead of opening the store")
+    _store_args(imp, store=None)
+    imp.add_argument("--url", help="base URL of a running quality exporter (e.g. http://127.0.0.1:9102) "
+                     "instead of opening the store")
     imp.set_defaults(func=import_file)

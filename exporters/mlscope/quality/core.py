@@ -291,7 +291,10 @@ class Quality:
                     continue
                 info = self._version(row.model, row.model_version) or VersionInfo(
                     row.model, row.model_version, "regression" if row.predicted is None else "classification")
-                at = now if outcome.time is None else scoring.number(outcome.time) or now
+                at = now if outcome.time is None else scoring.timestamp(outcome.time)
+                if at is None:
+                    self._reject(rejected, summary, row, "invalid_time")
+                    continue
                 pair: Counts = {}
                 reason = scoring.pair_counts(row, info, outcome.y_true, at - row.predicted_at, pair,
                                              self.guard.admit)

@@ -2,7 +2,7 @@
 
 A JSON batch is ``{"outcomes": [{"request_id": "...", "y_true": ..., "time": 1732400000.0}, ...]}``
 (or the bare list). A file is CSV with a header naming ``request_id``, ``y_true``
-and optionally ``time`` (unix seconds), or JSON Lines of the same objects
+and optionally ``time`` (unix seconds or ISO 8601; anything else is rejected as ``invalid_time``), or JSON Lines of the same objects
 (``.jsonl`` / ``.ndjson``). Items of the wrong shape are not an error of the
 whole batch: they are joined as far as possible and counted by reason
 (``wrong_type``...) in ``mlscope_quality_outcomes_rejected_total``.

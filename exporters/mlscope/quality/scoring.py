@@ -8,6 +8,7 @@ cumulative, ``le`` last) and ``<name>_sum``.
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
@@ -54,6 +55,21 @@ def number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return out if math.isfinite(out) else None
+
+
+def timestamp(value: Any) -> float | None:
+    """Unix seconds from a number, a numeric string or an ISO 8601 string (``2026-11-25T10:00:00Z``); else None."""
+    out = number(value)
+    if out is None and isinstance(value, str):
+        try:
+            out = float(value)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            out = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+    return out if out is not None and math.isfinite(out) and out > 0 else None
 
 
 def probabilities(proba: Any, n_classes: int) -> tuple[float, ...] | None:

@@ -121,8 +121,10 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
     reference_missing = (f"max by ({BY_FEATURE}) ({_metric(cfg, cat.REFERENCE_MISSING.name)}) "
                          f"+ {t.data_quality_ratio}")
     not_missing, missing = _win(ratio, w, 'issue!="missing"'), _win(ratio, w, 'issue="missing"')
-    quality = (f"{not_missing} > {t.data_quality_ratio} "
-               f"or {missing} > on({BY_FEATURE}) group_left() ({reference_missing})")
+    quality = (f"({not_missing} > {t.data_quality_ratio} "
+               f"or {missing} > on({BY_FEATURE}) group_left() ({reference_missing})) "
+               f"and on({BY_FEATURE}) sum by ({BY_FEATURE}) "
+               f"(increase({_metric(cfg, cat.FEATURE_OBSERVATIONS.name)}[{w}])) >= {t.drift_min_values}")
     return [
         _drift_alert(cfg, "FeatureDriftHigh", _win(cat.PSI.name, w, f'feature!="{PREDICTION}"'),
                      _win(cat.PSI_THRESHOLD.name, w), _win(cat.BIN_INCREASE.name, w), BY_WINDOW,

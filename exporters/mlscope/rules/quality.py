@@ -95,7 +95,8 @@ def coverage_and_delay(lv: _Level) -> list[Rule]:
     return [
         lv.record("mlscope_quality_labelled:increase", lv.increase(cat.LABELLED.name)),
         lv.record("mlscope_quality_predictions_stored:increase", lv.increase(cat.PREDICTIONS_STORED.name)),
-        lv.record("mlscope_quality_coverage:ratio", f"{labelled} / ({stored} > 0)"),
+        # Labels arriving in the window per prediction made in it: above 1 after a traffic drop, so clamped.
+        lv.record("mlscope_quality_coverage:ratio", f"clamp_max({labelled} / ({stored} > 0), 1)"),
         lv.record("mlscope_quality_label_delay_seconds:p50", f"histogram_quantile(0.5, {buckets})"),
         lv.record("mlscope_quality_label_delay_seconds:p90", f"histogram_quantile(0.9, {buckets})"),
     ]
