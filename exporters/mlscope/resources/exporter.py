@@ -20,7 +20,8 @@ ONCE_CPU_WINDOW_S = 0.5
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--addr", default=DEFAULT_ADDR, help="listen address (default: %(default)s)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="listen port (default: %(default)s)")
-    p.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, help="seconds between samples (default: %(default)s)")
+    p.add_argument("--interval", type=float, default=DEFAULT_INTERVAL,
+                   help="seconds between samples (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds after which a sample still running is reported hung (default: max(2 x interval, 5))")
     for name in ("host", "process", "gpu"):
