@@ -49,6 +49,6 @@ dashboard = gf.dashboard(
                   gf.prom(('ALERTS{alertstate="firing",model=~"$model|"}', "")), sort_by="severity"),
          gf.timeseries("Rejected inputs and monitor errors per second",
                        gf.prom((rate(cat.INVALID_INPUTS.name, BY + ", reason"), "{{model_version}} {{reason}}"),
-                               (f"sum by (operation) (rate({cat.MONITOR_ERRORS.name}[$__rate_interval])) or vector(0)",
-                                "monitor error in {{operation}}")), "reqps")],
+                               (f"sum by (operation) (rate({cat.MONITOR_ERRORS.name}[$__rate_interval])) "
+                                "or on() vector(0)", "monitor errors {{operation}}")), "reqps")],
     ])

@@ -44,8 +44,8 @@ dashboard = gf.dashboard(
                        gf.prom((f"sum by (alertname, status) (increase({alert_cat.NOTIFICATIONS.name}[$__rate_interval]))",
                                 "{{alertname}} {{status}}")), "short")],
         [gf.timeseries("Label values folded (cardinality caps)",
-                       gf.prom((f"sum by (label, reason) (rate({cat.LABEL_OVERFLOW.name}[$__rate_interval]))",
-                                "{{label}} {{reason}}")), "ops"),
+                       gf.prom((f"sum by (label, reason) (rate({cat.LABEL_OVERFLOW.name}[$__rate_interval])) "
+                                "or on() vector(0)", "{{label}} {{reason}}")), "ops"),
          gf.timeseries("Samples scraped by job",
                        gf.prom(("sum by (job) (scrape_samples_scraped)", "{{job}}")), "short")],
         gf.row("Log shipper (LokiHandler)"),

@@ -4,7 +4,6 @@ Also the faults: a receiver answering 500 for a while, one answering 400, and a 
 """
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,34 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from alerting_stack import AlertingStack
+from alerting_stack import AlertingStack, ErrorSpike
 from conftest import Exporter, require_binary, wait_until
 from mlscope import ModelMonitor
 
 pytestmark = pytest.mark.servers
-
-
-class ErrorSpike:
-    """Background traffic (50 req/s) whose share of failing requests can be changed."""
-
-    def __init__(self, monitor: ModelMonitor) -> None:
-        self.monitor, self.error_share = monitor, 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        n = 0
-        while not self._stop.wait(0.02):
-            n += 1
-            if (n % 100) < self.error_share * 100:
-                self.monitor.record_error(RuntimeError("injected"), latency_seconds=0.01)
-            else:
-                self.monitor.record_prediction(0.01, output="ok")
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
 
 
 @pytest.fixture

@@ -63,7 +63,8 @@ def test_compose_file_validates_against_the_compose_spec(tmp_path: Path) -> None
 
 
 def test_every_mounted_file_exists() -> None:
-    mounts = [v.split(":")[0] for s in services().values() for v in s.get("volumes", [])]
+    mounts = [expand_defaults(v).split(":")[0] for s in services().values() for v in s.get("volumes", [])]
+    mounts.append("./alerting/rules/fast")  # what MLSCOPE_RULES_SUBDIR=/fast mounts
     binds = [m for m in mounts if m.startswith(".")]
     assert binds
     missing = [m for m in binds if not (ROOT / m).exists()]
@@ -136,8 +137,8 @@ def test_prometheus_targets_match_services_and_ports() -> None:
                 seen.add(host)
     exporters = {n for n, s in svc.items() if s["image"].startswith("mlscope")}
     assert exporters <= seen, f"not scraped: {exporters - seen}"
-    am_target = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
-    assert host_port(am_target) == ("alertmanager", 9093)
+    am_sd = config["alerting"]["alertmanagers"][0]["dns_sd_configs"][0]
+    assert (am_sd["names"], am_sd["port"]) == (["alertmanager"], 9093)
 
 
 def test_datasources_and_alertmanager_point_at_services() -> None:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -86,8 +88,7 @@ def _up(args: argparse.Namespace) -> int:
     from .native import NativeStack, Ports
     from .servers import ServerError
 
-    ports = Ports(prometheus=args.prometheus_port, alertmanager=args.alertmanager_port,
-                  alert_receiver=args.alert_receiver_port, demo=args.demo_port)
+    ports = Ports(**{name: getattr(args, f"{name}_port") for name in Ports.__dataclass_fields__})
     stack = NativeStack(Path(args.state_dir), demo=args.demo, profile=args.profile, ports=ports)
     try:
         stack.run_forever()
@@ -142,6 +143,33 @@ def _dashboards(args: argparse.Namespace) -> int:
     for path in out:
         print(f"stale: {path} (run `mlscope dashboards build`)", file=sys.stderr)
     return 1 if out else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import DemoService, inject_remote, serve
+
+    if args.action == "inject":
+        if not args.incident:
+            print("mlscope: which incident? drift, errors, latency or quality", file=sys.stderr)
+            return 2
+        try:
+            body = inject_remote(args.url, args.incident, args.seconds)
+        except (ValueError, OSError) as exc:
+            print(f"mlscope: {exc}", file=sys.stderr)
+            return 1
+        print(f"mlscope: active incidents: {body['active']}")
+        return 0
+    demo = DemoService(state_dir=Path(args.state_dir), profile=args.profile, rate=args.rate,
+                       loki_url=args.loki_url, schedule=not args.no_schedule).start()
+    server = serve(demo, args.port, args.addr)
+    print(f"mlscope: demo model on http://{args.addr}:{args.port}/metrics; incidents: POST /faults", flush=True)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    stopping.wait()
+    server.shutdown()
+    demo.stop()
+    return 0
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -226,10 +254,10 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--demo", action="store_true", help="also run the demo model with live traffic")
     up.add_argument("--state-dir", default=".state", help="runtime config and data (default: %(default)s)")
     up.add_argument("--profile", default="fast", choices=["default", "fast"])
-    up.add_argument("--prometheus-port", type=int, default=9090)
-    up.add_argument("--alertmanager-port", type=int, default=9093)
-    up.add_argument("--alert-receiver-port", type=int, default=9095)
-    up.add_argument("--demo-port", type=int, default=8000)
+    from .native import Ports
+
+    for name, port in vars(Ports()).items():
+        up.add_argument(f"--{name.replace('_', '-')}-port", type=int, default=port, help="default: %(default)s")
     up.set_defaults(func=_up)
 
     rcv = sub.add_parser("alert-receiver", help="Alertmanager webhook receiver: JSON logs, per-alert commands")
@@ -237,6 +265,20 @@ def parser() -> argparse.ArgumentParser:
     rcv.add_argument("--addr", default="127.0.0.1")
     rcv.add_argument("--config", help="YAML with alert_commands: {AlertName: {command: [...], timeout: 60}}")
     rcv.set_defaults(func=_alert_receiver)
+
+    demo = sub.add_parser("demo", help="run the demo model service, or inject an incident into a running one")
+    demo.add_argument("action", nargs="?", choices=["run", "inject"], default="run")
+    demo.add_argument("incident", nargs="?", help="inject: drift, errors, latency or quality")
+    demo.add_argument("--seconds", type=float, default=60, help="inject: how long (default: %(default)s)")
+    demo.add_argument("--url", default="http://127.0.0.1:8000", help="inject: the running demo")
+    demo.add_argument("--addr", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--state-dir", default=".state/demo")
+    demo.add_argument("--profile", default="fast", choices=["default", "fast"])
+    demo.add_argument("--rate", type=float, default=20.0, help="requests per second")
+    demo.add_argument("--loki-url", help="Loki push URL for the prediction log (default: a JSON-lines file)")
+    demo.add_argument("--no-schedule", action="store_true", help="no incidents unless injected")
+    demo.set_defaults(func=_demo)
 
     ini = sub.add_parser("init", help="write the stack's files (compose, provisioning, alerting) into DIR")
     ini.add_argument("dir")
@@ -264,6 +306,14 @@ def parser() -> argparse.ArgumentParser:
     level.add_argument("level", nargs="?", help="debug (every prediction), info (sample), warning, error")
     level.add_argument("--reset", action="store_true", help="remove the entry (back to the default level)")
     level.set_defaults(func=_logs)
+
+    from . import k8s, remotewrite
+    rw = sub.add_parser("remote-write", help="Prometheus overlays that remote-write to Mimir, Thanos or VictoriaMetrics")
+    remotewrite.add_arguments(rw)
+    rw.set_defaults(func=remotewrite.run)
+    kube = sub.add_parser("k8s", help="render PrometheusRule, ServiceMonitor and dashboard ConfigMap manifests")
+    k8s.add_arguments(kube)
+    kube.set_defaults(func=k8s.run)
     return p
 
 

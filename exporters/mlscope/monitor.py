@@ -153,6 +153,11 @@ class ModelMonitor:
         self._log = (None if self._prediction_log is None
                      else self._prediction_log.bind(self.model, self.model_version, self.registry))
 
+    @property
+    def drift_enabled(self) -> bool:
+        """Whether a reference profile is attached (features are then counted for drift)."""
+        return self._drift is not None
+
     def for_version(self, model_version: str, **overrides: Any) -> "ModelMonitor":
         """A monitor for another version of the same model (canary, shadow), same registry."""
         kwargs: dict[str, Any] = dict(task=self.task, registry=self.registry,

@@ -1,13 +1,16 @@
-"""Run the stack natively (no container engine): Prometheus, Alertmanager and mlscope's exporters.
+"""Run the stack natively (no container engine): the same provisioning files as docker compose.
 
-``mlscope up`` writes its runtime configuration into a state directory (only
-scrape jobs for what actually runs), starts what it finds, prints the URLs and
-stops everything on Ctrl-C or ``mlscope down``. Prometheus data and
-Alertmanager silences persist in the state directory.
+``mlscope up`` writes its runtime configuration into a state directory (scrape
+jobs only for what actually runs, so no alert fires for what was never
+started), starts Prometheus and Alertmanager from PATH, Loki and Grafana when
+their binaries are found, and mlscope's exporters; prints the URLs and stops
+everything on Ctrl-C or ``mlscope down``. Data (Prometheus TSDB, Alertmanager
+silences, the quality store) persists in the state directory.
 """
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -16,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import promconfig, servers
+from prometheus_client import CollectorRegistry
+
+from . import nativeconf, promconfig, servers
 from .alertreceiver import AlertReceiver, make_server
 from .amconfig import write_alertmanager_config
 from .assets import asset
 from .exposition import start_metrics_server
-from .monitor import ModelMonitor
-from .resources import FakeNVML, ResourceMonitor, start_resource_monitor
 from .rules import config_for, render
-from .workload import SyntheticService, Traffic, train
+from .rules.config import duration_seconds
 
 PID_FILE = "mlscope.pid"
 
@@ -34,6 +37,10 @@ class Ports:
     prometheus: int = 9090
     alertmanager: int = 9093
     alert_receiver: int = 9095
+    quality_exporter: int = 9102
+    resource_exporter: int = 9839
+    loki: int = 3100
+    grafana: int = 3000
     demo: int = 8000
 
 
@@ -45,17 +52,16 @@ class NativeStack:
     ports: Ports = field(default_factory=Ports)
     rate: float = 20.0
     _servers: list[servers.Server] = field(default_factory=list)
-    _traffic: Traffic | None = None
     _http: list[Any] = field(default_factory=list)
-    # The demo's resource metrics: this host, this process and simulated GPUs (simulated="true").
-    simulated_gpus: int = 2
-    _resources: ResourceMonitor | None = None
+    _closers: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
 
     def _say(self, message: str) -> None:
         print(f"mlscope: {message}", flush=True)
+
+    # -- pieces ---------------------------------------------------------------------------------
 
     def _write_rules(self) -> list[Path]:
         rules_dir = self.state_dir / "rules"
@@ -66,11 +72,13 @@ class NativeStack:
             paths.append(rules_dir / name)
         return paths
 
-    def _check_ports(self) -> None:
+    def _check_ports(self, optional: dict[str, bool]) -> None:
         wanted = {"prometheus": self.ports.prometheus, "alertmanager": self.ports.alertmanager,
-                  "alert receiver": self.ports.alert_receiver}
+                  "alert receiver": self.ports.alert_receiver, "quality exporter": self.ports.quality_exporter,
+                  "resource exporter": self.ports.resource_exporter}
         if self.demo:
             wanted["demo model"] = self.ports.demo
+        wanted.update({name: getattr(self.ports, name) for name, found in optional.items() if found})
         for name, port in wanted.items():
             if servers.port_in_use(port):
                 raise servers.ServerError(f"port 127.0.0.1:{port} ({name}) is already in use; "
@@ -78,6 +86,7 @@ class NativeStack:
 
     def _start_alert_receiver(self) -> str:
         out = (self.state_dir / "alerts.jsonl").open("a")
+        self._closers.append(out)
         server = make_server(AlertReceiver(output=out), self.ports.alert_receiver)
         threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
         self._http.append(server)
@@ -96,51 +105,135 @@ class NativeStack:
         self._servers.append(server.start())
         return f"127.0.0.1:{self.ports.alertmanager}"
 
-    def _start_demo(self) -> str:
-        self._say("training the demo model (scikit-learn breast_cancer, bundled)...")
-        trained = train("breast_cancer")
-        monitor = ModelMonitor("demo-classifier", "1.0.0", training_data_fingerprint="breast_cancer-seed0",
-                               metadata={"dataset": "breast_cancer", "owner": "demo"})
-        self._traffic = Traffic(SyntheticService(trained, monitor), rate=self.rate).start()
-        self._resources = start_resource_monitor(nvml=FakeNVML.demo(self.simulated_gpus, pids=(os.getpid(),)))
-        server, _ = start_metrics_server(self.ports.demo)
+    def _start_quality_exporter(self) -> str:
+        from .quality import Quality
+        from .quality.server import QualityServer
+
+        registry = CollectorRegistry()
+        windows = {w: duration_seconds(w) for w in config_for(self.profile).profile.quality_windows}
+        quality = Quality(self.state_dir / "quality-exporter.sqlite", registry=registry, windows=windows)
+        self._closers.append(quality)
+        server = QualityServer("127.0.0.1", self.ports.quality_exporter, quality, registry).start()
         self._http.append(server)
+        return f"127.0.0.1:{self.ports.quality_exporter}"
+
+    def _start_resource_exporter(self) -> str:
+        from .resources import start_resource_monitor
+
+        registry = CollectorRegistry()
+        self._closers.append(start_resource_monitor(registry, process=False))
+        server, _ = start_metrics_server(self.ports.resource_exporter, registry=registry)
+        self._http.append(server)
+        return f"127.0.0.1:{self.ports.resource_exporter}"
+
+    def _start_demo(self, loki: str | None) -> str:
+        from .demo import DemoService, serve
+
+        self._say("training the demo model (scikit-learn breast_cancer, bundled) and its reference profile...")
+        demo = DemoService(state_dir=self.state_dir / "demo", profile=self.profile, rate=self.rate,
+                           loki_url=f"http://{loki}/loki/api/v1/push" if loki else None, host_resources=False)
+        self._closers.append(demo.start())
+        self._http.append(serve(demo, self.ports.demo))
         return f"127.0.0.1:{self.ports.demo}"
+
+    def _start_loki(self) -> str | None:
+        try:
+            binary = servers.find_binary(nativeconf.LOKI_BINARIES)
+        except servers.ServerError:
+            self._say(f"Loki not started: no `loki` binary on PATH ({nativeconf.LOKI_HINT}); "
+                      f"logs go to {self.state_dir / 'demo' / 'predictions.jsonl'}")
+            return None
+        config = promconfig.write_config(self.state_dir / "loki.yml", nativeconf.loki_config(
+            self.state_dir, self.ports.loki, servers.free_port()))
+        self._say("starting Loki...")
+        server = servers.Server("loki", [binary, f"-config.file={config}"], self.ports.loki,
+                                self.state_dir / "loki.log", ready_path="/ready")
+        self._servers.append(server.start(timeout=60))
+        return f"127.0.0.1:{self.ports.loki}"
+
+    def _start_grafana(self, hosts: dict[str, str]) -> str | None:
+        try:
+            binary = servers.find_binary(nativeconf.GRAFANA_BINARIES)
+        except servers.ServerError:
+            self._say(f"Grafana not started: no `grafana` binary on PATH ({nativeconf.GRAFANA_HINT}); "
+                      "the dashboards are in provisioning/grafana/dashboards/ for any Grafana to import")
+            return None
+        provisioning = nativeconf.grafana_provisioning(self.state_dir / "grafana" / "provisioning", hosts)
+        password = self._grafana_password()
+        env = nativeconf.grafana_environment(self.state_dir, self.ports.grafana, provisioning, password)
+        argv = [binary, "server"] if Path(binary).name == "grafana" else [binary]
+        home = nativeconf.grafana_homepath()
+        if home:
+            argv.append(f"--homepath={home}")
+        self._say("starting Grafana...")
+        server = servers.Server("grafana", argv, self.ports.grafana, self.state_dir / "grafana.log",
+                                ready_path="/api/health", env=env)
+        self._servers.append(server.start(timeout=90))
+        return f"127.0.0.1:{self.ports.grafana}"
+
+    def _grafana_password(self) -> str:
+        """MLSCOPE_GRAFANA_ADMIN_PASSWORD, else a random one kept (mode 600) in the state directory."""
+        if os.environ.get("MLSCOPE_GRAFANA_ADMIN_PASSWORD"):
+            return os.environ["MLSCOPE_GRAFANA_ADMIN_PASSWORD"]
+        path = self.state_dir / "grafana-admin-password"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(18))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    # -- the whole stack ------------------------------------------------------------------------
 
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         servers.find_binary(servers.PROMETHEUS_BINARIES)  # fail before starting anything
-        self._check_ports()
+        found = {name: _has(binaries) for name, binaries in
+                 (("loki", nativeconf.LOKI_BINARIES), ("grafana", nativeconf.GRAFANA_BINARIES))}
+        self._check_ports(found)
         profile = config_for(self.profile).profile
-        jobs = [promconfig.scrape_job("prometheus", targets=[f"127.0.0.1:{self.ports.prometheus}"])]
-        receiver = self._start_alert_receiver()
-        jobs.append(promconfig.scrape_job("mlscope-alert-receiver", targets=[receiver]))
-        alertmanager = self._start_alertmanager(receiver)
+        prometheus_target = f"127.0.0.1:{self.ports.prometheus}"
+        targets = {"prometheus": prometheus_target, "mlscope-alert-receiver": self._start_alert_receiver(),
+                   "mlscope-quality-exporter": self._start_quality_exporter(),
+                   "mlscope-resource-exporter": self._start_resource_exporter()}
+        alertmanager = self._start_alertmanager(targets["mlscope-alert-receiver"])
         if alertmanager:
-            jobs.append(promconfig.scrape_job("alertmanager", targets=[alertmanager]))
+            targets["alertmanager"] = alertmanager
+        loki = self._start_loki()
+        if loki:
+            targets["loki"] = loki
         if self.demo:
-            jobs.append(promconfig.scrape_job("mlscope-demo", targets=[self._start_demo()]))
+            targets["mlscope-demo"] = self._start_demo(loki)
+        jobs = [promconfig.scrape_job(job, targets=[target]) for job, target in targets.items()]
         config = promconfig.write_config(self.state_dir / "prometheus.yml", promconfig.prometheus_config(
             profile, jobs, self._write_rules(), alertmanagers=[alertmanager] if alertmanager else []))
         self._say("starting Prometheus...")
         prometheus = servers.prometheus(config, self.state_dir / "prometheus", self.ports.prometheus,
                                         lifecycle=True, alert_resend_delay=profile.alert_resend_delay)
         self._servers.append(prometheus.start())
+        hosts = {"prometheus:9090": prometheus_target}
+        hosts.update({"alertmanager:9093": alertmanager} if alertmanager else {})
+        hosts.update({"loki:3100": loki} if loki else {})
+        grafana = self._start_grafana(hosts)
         (self.state_dir / PID_FILE).write_text(str(os.getpid()))
-        self._say(f"Prometheus      {prometheus.url}")
-        if alertmanager:
-            self._say(f"Alertmanager    http://{alertmanager}")
-        self._say(f"alert receiver  http://{receiver}/alerts (notifications in {self.state_dir / 'alerts.jsonl'})")
+        self._print_urls(targets, grafana)
+
+    def _print_urls(self, targets: dict[str, str], grafana: str | None) -> None:
+        if grafana:
+            self._say(f"Grafana           http://{grafana} (admin; password: $MLSCOPE_GRAFANA_ADMIN_PASSWORD or "
+                      f"{self.state_dir / 'grafana-admin-password'})")
+        for job, target in targets.items():
+            self._say(f"{job:<26} http://{target}")
+        self._say(f"alert notifications in {self.state_dir / 'alerts.jsonl'}")
         if self.demo:
-            self._say(f"demo metrics    http://127.0.0.1:{self.ports.demo}/metrics")
-        self._say("Grafana and Loki are not started natively yet: use `docker compose up -d` for them")
+            self._say("demo incidents: drift, errors, latency, quality every ~10 minutes; "
+                      f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now")
         self._say("running; Ctrl-C or `mlscope down` stops everything")
 
     def stop(self) -> None:
-        if self._traffic is not None:
-            self._traffic.stop()
-        if self._resources is not None:
-            self._resources.stop()
+        for closer in reversed(self._closers):
+            try:
+                (closer.stop if hasattr(closer, "stop") else closer.close)()
+            except Exception as exc:  # noqa: BLE001 - stop the rest whatever one part does
+                self._say(f"while stopping: {exc}")
         for server in reversed(self._servers):
             server.stop()
         for http in self._http:
@@ -162,6 +255,14 @@ class NativeStack:
                         stopping.set()
         finally:
             self.stop()
+
+
+def _has(binaries: tuple[str, ...]) -> bool:
+    try:
+        servers.find_binary(binaries)
+    except servers.ServerError:
+        return False
+    return True
 
 
 def down(state_dir: Path, timeout: float = 30.0) -> bool:

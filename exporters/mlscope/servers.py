@@ -5,6 +5,7 @@ Used by ``mlscope`` commands that run the stack natively and by the tests.
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import signal
 import socket
@@ -76,6 +77,7 @@ class Server:
     port: int
     log_path: Path
     ready_path: str = "/-/ready"
+    env: dict[str, str] | None = field(default=None, repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -88,7 +90,8 @@ class Server:
         if port_in_use(self.port):
             log.close()
             raise ServerError(f"{self.name}: port 127.0.0.1:{self.port} is already in use")
-        self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+        env = {**os.environ, **self.env} if self.env else None
+        self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                         stdin=subprocess.DEVNULL, start_new_session=True,
                                         preexec_fn=_die_with_parent if _PRCTL is not None else None)
         log.close()
@@ -147,11 +150,36 @@ def prometheus(config_file: Path, data_dir: Path, port: int | None = None, *,
     return Server("prometheus", argv, port, data_dir / "prometheus.log")
 
 
-def alertmanager(config_file: Path, data_dir: Path, port: int | None = None) -> Server:
-    """An Alertmanager (not yet started) on 127.0.0.1 with clustering off."""
+@dataclass(frozen=True)
+class Cluster:
+    """Gossip settings of one clustered Alertmanager on 127.0.0.1.
+
+    ``peer_timeout`` is how long the replica at position n waits (n times) for a
+    peer's notification log before it notifies itself: it must exceed gossip
+    propagation, or both replicas notify.
+    """
+
+    port: int
+    peers: tuple[int, ...]
+    peer_timeout: str = "15s"
+    settle_timeout: str = "1m"
+    gossip_interval: str = "200ms"
+
+    def args(self) -> list[str]:
+        return [f"--cluster.listen-address=127.0.0.1:{self.port}",
+                f"--cluster.advertise-address=127.0.0.1:{self.port}",
+                *(f"--cluster.peer=127.0.0.1:{p}" for p in self.peers),
+                f"--cluster.peer-timeout={self.peer_timeout}", f"--cluster.settle-timeout={self.settle_timeout}",
+                f"--cluster.gossip-interval={self.gossip_interval}"]
+
+
+def alertmanager(config_file: Path, data_dir: Path, port: int | None = None, *,
+                 cluster: Cluster | None = None) -> Server:
+    """An Alertmanager (not yet started) on 127.0.0.1; clustering off unless ``cluster`` is given."""
     port = port or free_port()
     argv = [find_binary(ALERTMANAGER_BINARIES), f"--config.file={config_file}", f"--storage.path={data_dir}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+            f"--web.listen-address=127.0.0.1:{port}"]
+    argv += cluster.args() if cluster else ["--cluster.listen-address="]
     return Server("alertmanager", argv, port, data_dir / "alertmanager.log")
 
 

@@ -68,6 +68,8 @@ class Faults:
     extra_latency_s: float = 0.0
     # Shift added to every feature, in units of that feature's training standard deviation.
     drift_shift_std: float = 0.0
+    # Share of feature values that arrive missing (NaN); the model sees the training mean instead.
+    missing_rate: float = 0.0
 
 
 @dataclass
@@ -88,13 +90,18 @@ class SyntheticService:
         self.faults = Faults()
         self._rng = np.random.default_rng(seed)
         self._std = trained.x_train.std(axis=0)
+        self._mean = trained.x_train.mean(axis=0)
         self._lock = threading.Lock()
 
     def sample(self, rows: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Rows drawn from the held-out set, with the current drift applied."""
         with self._lock:
             index = self._rng.integers(0, len(self.trained.x_test), rows)
+            missing = (self._rng.random((rows, self._std.size)) < self.faults.missing_rate
+                       if self.faults.missing_rate > 0 else None)
         x = self.trained.x_test[index] + self.faults.drift_shift_std * self._std
+        if missing is not None:
+            x[missing] = np.nan
         return x, self.trained.y_test[index]
 
     def _should_fail(self) -> bool:
@@ -104,13 +111,19 @@ class SyntheticService:
             return bool(self._rng.random() < self.faults.error_rate)
 
     def predict_one(self, x: np.ndarray, y_true: Any = None, request_id: str | None = None) -> Prediction:
-        """Serve one prediction through the monitor; raises when a fault injects an error."""
+        """Serve one prediction through the monitor; raises when a fault injects an error.
+
+        The monitor sees the features as they arrived (missing values included, when a
+        reference profile is attached); the model sees missing values imputed with the training mean.
+        """
         with self.monitor.track(request_id) as tracker:
+            if self.monitor.drift_enabled:
+                tracker.features = x
             if self.faults.extra_latency_s > 0:
                 time.sleep(self.faults.extra_latency_s)
             if self._should_fail():
                 raise SimulatedPredictionError("injected fault")
-            row = x.reshape(1, -1)
+            row = np.where(np.isnan(x), self._mean, x).reshape(1, -1)
             y_pred = self.trained.pipeline.predict(row)[0]
             score = None
             if self.trained.task == "classification":
@@ -123,11 +136,13 @@ class SyntheticService:
     def predict_batch(self, x: np.ndarray, request_ids: list[str] | None = None) -> np.ndarray:
         """Serve a batch through the monitor's batch path (``request_ids`` to store it for scoring)."""
         start = time.perf_counter()
-        y_pred = self.trained.pipeline.predict(x)
-        proba = self.trained.pipeline.predict_proba(x) if self.trained.task == "classification" else None
+        clean = np.where(np.isnan(x), self._mean, x)
+        y_pred = self.trained.pipeline.predict(clean)
+        proba = self.trained.pipeline.predict_proba(clean) if self.trained.task == "classification" else None
         self.monitor.record_batch(y_pred, latency_seconds=time.perf_counter() - start,
                                   scores=None if proba is None else proba.max(axis=1),
-                                  request_ids=request_ids, proba=proba)
+                                  request_ids=request_ids, proba=proba,
+                                  features=x if self.monitor.drift_enabled else None)
         return y_pred
 
 

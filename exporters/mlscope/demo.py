@@ -1,0 +1,242 @@
+"""The demo model service: every part of mlscope on live traffic, with a schedule of incidents.
+
+A real scikit-learn classifier (bundled breast_cancer data) is served at a
+steady rate through a fully instrumented :class:`ModelMonitor`: a drift
+reference profile built from its training data, a prediction store with
+ground truth delivered late, a prediction log (to Loki when a push URL is
+given, else to a JSON-lines file), and resource metrics with simulated GPUs
+(``simulated="true"`` on every GPU series). A schedule injects feature drift,
+an error spike, a latency spike and a quality drop in turn, so every dashboard
+shows data and the main alerts fire and resolve within minutes (fast profile).
+``POST /faults`` on the demo's port injects one on demand (``mlscope demo inject``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from .drift import build_profile
+from .logs import JsonFormatter, LokiHandler, PredictionLog
+from .monitor import ModelMonitor
+from .quality import Quality, baseline_metrics
+from .resources import FakeNVML, ResourceMonitor, start_resource_monitor
+from .rules.config import config_for, duration_seconds
+from .workload import LateGroundTruth, SyntheticService, Traffic, train
+
+MODEL, VERSION = "demo-classifier", "1.0.0"
+LOGGER = "mlscope.demo.predictions"
+log = logging.getLogger("mlscope.demo")
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One injectable fault: what it changes on the service (or the ground truth) while it lasts."""
+
+    name: str
+    description: str
+    apply: Callable[["DemoService", bool], None]
+
+
+def _drift(demo: "DemoService", on: bool) -> None:
+    demo.service.faults.drift_shift_std = 1.5 if on else 0.0
+
+
+def _errors(demo: "DemoService", on: bool) -> None:
+    demo.service.faults.error_rate = 0.3 if on else demo.base_error_rate
+
+
+def _latency(demo: "DemoService", on: bool) -> None:
+    demo.service.faults.extra_latency_s = 0.3 if on else 0.0
+
+
+def _quality(demo: "DemoService", on: bool) -> None:
+    demo.truth.flip_rate = 0.4 if on else 0.0
+
+
+INCIDENTS = {i.name: i for i in (
+    Incident("drift", "shift every feature by 1.5 training standard deviations", _drift),
+    Incident("errors", "30 % of requests fail", _errors),
+    Incident("latency", "every request takes 300 ms longer", _latency),
+    Incident("quality", "40 % of the late labels disagree with the model (concept drift)", _quality),
+)}
+# (incident, seconds it lasts, seconds of calm after it): one cycle takes about 10 minutes.
+SCHEDULE = (("drift", 90, 60), ("errors", 60, 60), ("latency", 60, 60), ("quality", 120, 60))
+
+
+@dataclass
+class DemoService:
+    """The demo's model, monitor, traffic, late labels, logs and resources on one registry."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    state_dir: Path = Path(".state/demo")
+    profile: str = "fast"
+    rate: float = 20.0
+    loki_url: str | None = None
+    simulated_gpus: int = 2
+    # Host metrics too (off when a resource exporter beside the demo already publishes them).
+    host_resources: bool = True
+    schedule: bool = True
+    base_error_rate: float = 0.01
+    bad_input_rate: float = 0.02
+    _active: dict[str, float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> "DemoService":
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        trained = train("breast_cancer")
+        classes = [int(c) for c in trained.pipeline.classes_]
+        windows = {w: duration_seconds(w) for w in config_for(self.profile).profile.quality_windows}
+        self.quality = Quality(self.state_dir / "quality.sqlite", registry=self.registry, windows=windows)
+        self.quality.set_baseline(MODEL, VERSION, baseline_metrics(
+            "classification", trained.y_test, trained.pipeline.predict(trained.x_test),
+            trained.pipeline.predict_proba(trained.x_test), classes))
+        reference = build_profile(trained.x_train, columns=trained.feature_names, model=MODEL, model_version=VERSION,
+                                  output=trained.pipeline.predict(trained.x_train), chunk_size=500)
+        self.log_handler = self._log_handler()
+        logging.getLogger(LOGGER).addHandler(self.log_handler)
+        logging.getLogger(LOGGER).propagate = False
+        self.monitor = ModelMonitor(MODEL, VERSION, registry=self.registry, reference=reference,
+                                    quality=self.quality, classes=classes,
+                                    prediction_log=PredictionLog(LOGGER, sample_rate=0.2, slow_seconds=0.25),
+                                    training_data_fingerprint=reference.content_hash[:16],
+                                    metadata={"dataset": "breast_cancer", "owner": "demo", "simulated": "true"})
+        self.service = SyntheticService(trained, self.monitor, seed=1)
+        self.service.faults.error_rate = self.base_error_rate
+        self.service.faults.missing_rate = self.bad_input_rate
+        self.truth = LateGroundTruth(self.monitor.record_outcome, delay_s=5.0, jitter_s=10.0, fraction=0.8,
+                                     classes=tuple(classes)).start()
+        self.traffic = Traffic(self.service, rate=self.rate, on_prediction=self.truth.schedule).start()
+        self.resources: ResourceMonitor = start_resource_monitor(
+            self.registry, host=self.host_resources, nvml=FakeNVML.demo(self.simulated_gpus, pids=(os.getpid(),)))
+        for target in ([self._run_schedule] if self.schedule else []) + [self._expire, self._buggy_client]:
+            thread = threading.Thread(target=target, name=f"mlscope-demo-{target.__name__}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _log_handler(self) -> logging.Handler:
+        if self.loki_url:
+            return LokiHandler(self.loki_url, app="mlscope", env="demo", registry=self.registry,
+                               spool_dir=self.state_dir / "log-spool")
+        handler = logging.FileHandler(self.state_dir / "predictions.jsonl")
+        handler.setFormatter(JsonFormatter(static={"simulated": True}))
+        return handler
+
+    # -- incidents ------------------------------------------------------------------------------
+
+    def inject(self, name: str, seconds: float) -> None:
+        """Start incident ``name`` now for ``seconds`` (it ends by itself)."""
+        if name not in INCIDENTS:
+            raise ValueError(f"unknown incident {name!r}; choose one of {sorted(INCIDENTS)}")
+        INCIDENTS[name].apply(self, True)
+        self._active[name] = time.monotonic() + seconds
+        log.info("demo: %s for %.0fs (%s)", name, seconds, INCIDENTS[name].description)
+
+    def active(self) -> dict[str, float]:
+        """Incidents in progress and the seconds they have left."""
+        now = time.monotonic()
+        return {name: round(end - now, 1) for name, end in self._active.items()}
+
+    def _expire(self) -> None:
+        while not self._stop.wait(0.5):
+            now = time.monotonic()
+            for name, end in list(self._active.items()):
+                if end <= now:
+                    INCIDENTS[name].apply(self, False)
+                    del self._active[name]
+
+    def _buggy_client(self) -> None:
+        """Now and then a caller hands the monitor garbage: counted as invalid input, never raised."""
+        bad_calls = (lambda: self.monitor.record_prediction("n/a"),
+                     lambda: self.monitor.record_prediction(0.01, output=1, score=float("nan")))
+        n = 0
+        while not self._stop.wait(5.0):
+            bad_calls[n % len(bad_calls)]()
+            n += 1
+
+    def _run_schedule(self) -> None:
+        if self._stop.wait(60):  # a calm first minute: the baseline every panel compares with
+            return
+        while not self._stop.is_set():
+            for name, seconds, calm in SCHEDULE:
+                self.inject(name, seconds)
+                if self._stop.wait(seconds + calm):
+                    return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.traffic.stop()
+        self.truth.stop()
+        self.resources.stop()
+        logging.getLogger(LOGGER).removeHandler(self.log_handler)
+        self.log_handler.close()
+        self.quality.close()
+
+
+def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """``GET /metrics`` (text or OpenMetrics), ``GET /faults``, ``POST /faults {"incident", "seconds"}``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path.startswith("/metrics"):
+                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+                self._reply(200, encoder(demo.registry), content_type)
+            elif self.path == "/faults":
+                self._json(200, {"active": demo.active(), "incidents": {k: v.description for k, v in INCIDENTS.items()}})
+            else:
+                self._json(404, {"error": "not found"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path != "/faults":
+                self._json(404, {"error": "not found"})
+                return
+            try:
+                body = json.loads(self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 4096)))
+                demo.inject(str(body["incident"]), float(body.get("seconds", 60)))
+            except (ValueError, KeyError, TypeError) as exc:
+                self._json(400, {"error": str(exc)})
+                return
+            self._json(200, {"active": demo.active()})
+
+        def _json(self, status: int, body: dict[str, Any]) -> None:
+            self._reply(status, json.dumps(body).encode(), "application/json")
+
+        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((addr, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="mlscope-demo-http", daemon=True).start()
+    return server
+
+
+def inject_remote(url: str, incident: str, seconds: float) -> dict[str, Any]:
+    """Ask a running demo (``http://127.0.0.1:8000``) to start an incident."""
+    response = requests.post(url.rstrip("/") + "/faults", json={"incident": incident, "seconds": seconds}, timeout=10)
+    body = response.json()
+    if response.status_code != 200:
+        raise ValueError(body.get("error", response.text))
+    return body
+
+
+__all__ = ["DemoService", "INCIDENTS", "SCHEDULE", "serve", "inject_remote"]

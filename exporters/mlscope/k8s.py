@@ -1,0 +1,176 @@
+"""Kubernetes manifests from the compose stack's sources: ``mlscope k8s render DIR``.
+
+- ``PrometheusRule`` per rule file, built by the same generator (and profile) as ``alerting/rules/``;
+- ``ServiceMonitor`` per mlscope scrape target, with the same sample/label limits as the compose stack;
+- a ``ConfigMap`` per generated dashboard, labelled for the Grafana sidecar (``grafana_dashboard: "1"``).
+
+Plus a ``kustomization.yaml`` listing them (``kubectl apply -k DIR``).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .promconfig import LABEL_LIMIT, SAMPLE_LIMIT
+from .rules.config import PROFILES, config_for
+
+PART_OF = {"app.kubernetes.io/part-of": "mlscope"}
+MONITORING_API = "monitoring.coreos.com/v1"
+SIDECAR_LABEL = {"grafana_dashboard": "1"}
+# Grafana's k8s-sidecar (kube-prometheus-stack: sidecar.dashboards.folderAnnotation) files dashboards by this.
+FOLDER_ANNOTATION = "grafana_folder"
+CONFIGMAP_MAX_BYTES = 1024 * 1024  # etcd's limit on one object, data included
+SUBDIRS = {"PrometheusRule": "prometheus-rules", "ServiceMonitor": "service-monitors", "ConfigMap": "dashboards"}
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """A Service whose ``metrics`` port Prometheus scrapes."""
+
+    name: str
+    selector: Mapping[str, str]
+    any_namespace: bool = False  # model services live in their teams' namespaces
+
+
+TARGETS = (
+    # Your model services: label their Service with this and name its metrics port `metrics`.
+    ScrapeTarget("mlscope-model-services", {"mlscope.io/model-service": "true"}, any_namespace=True),
+    ScrapeTarget("mlscope-resource-exporter", {**PART_OF, "app.kubernetes.io/component": "resource-exporter"}),
+    ScrapeTarget("mlscope-quality-exporter", {**PART_OF, "app.kubernetes.io/component": "quality-exporter"}),
+    ScrapeTarget("mlscope-alert-receiver", {**PART_OF, "app.kubernetes.io/component": "alert-receiver"}),
+)
+
+
+def _metadata(name: str, namespace: str, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
+              ) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": {**PART_OF, **labels}}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def prometheus_rules(profile: str, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    from .rules.generate import FILES
+
+    cfg = config_for(profile)
+    return [{"apiVersion": MONITORING_API, "kind": "PrometheusRule",
+             "metadata": _metadata(Path(file).stem, namespace, labels, {"mlscope.io/rule-profile": profile}),
+             "spec": {"groups": build(cfg)}}
+            for file, build in FILES.items()]
+
+
+def service_monitors(profile: str, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    interval = config_for(profile).profile.scrape_interval
+    monitors = []
+    for target in TARGETS:
+        spec: dict[str, Any] = {
+            "selector": {"matchLabels": dict(target.selector)},
+            "endpoints": [{"port": "metrics", "path": "/metrics", "interval": interval}],
+            "sampleLimit": SAMPLE_LIMIT,
+            "labelLimit": LABEL_LIMIT,
+        }
+        if target.any_namespace:
+            spec["namespaceSelector"] = {"any": True}
+        monitors.append({"apiVersion": MONITORING_API, "kind": "ServiceMonitor",
+                         "metadata": _metadata(target.name, namespace, labels), "spec": spec})
+    return monitors
+
+
+def dashboard_configmaps(dashboards_dir: Path, namespace: str, labels: Mapping[str, str],
+                         folder: str = "mlscope") -> list[dict[str, Any]]:
+    """One ConfigMap per dashboard JSON; the JSON text is kept byte for byte."""
+    maps = []
+    for path in sorted(dashboards_dir.glob("*.json")):
+        text = path.read_text()
+        uid = json.loads(text)["uid"]
+        if len(text.encode()) > CONFIGMAP_MAX_BYTES - 4096:
+            raise ValueError(f"{path}: {len(text.encode())} bytes does not fit in one ConfigMap (1 MiB)")
+        maps.append({"apiVersion": "v1", "kind": "ConfigMap",
+                     "metadata": _metadata(uid, namespace, {**labels, **SIDECAR_LABEL}, {FOLDER_ANNOTATION: folder}),
+                     "data": {path.name: text}})
+    return maps
+
+
+def render(profile: str = "default", namespace: str = "monitoring", labels: Mapping[str, str] | None = None,
+           dashboards_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Every manifest, in a stable order."""
+    from .assets import asset
+
+    labels = dict(labels or {})
+    dashboards_dir = dashboards_dir or asset("provisioning/grafana/dashboards")
+    return (prometheus_rules(profile, namespace, labels) + service_monitors(profile, namespace, labels)
+            + dashboard_configmaps(dashboards_dir, namespace, labels))
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (dashboard JSON, long descriptions) as readable literal blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump(manifest: Mapping[str, Any]) -> str:
+    return yaml.dump(dict(manifest), Dumper=_Dumper, sort_keys=False, width=10**6, allow_unicode=True)
+
+
+def write(manifests: Sequence[Mapping[str, Any]], out: Path) -> list[Path]:
+    """Write one file per manifest under ``out`` plus a kustomization; remove generated files no longer produced."""
+    written = []
+    for manifest in manifests:
+        path = out / SUBDIRS[manifest["kind"]] / f"{manifest['metadata']['name']}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dump(manifest))
+        written.append(path)
+    for sub in SUBDIRS.values():
+        for old in (out / sub).glob("*.yaml"):
+            if old not in written:
+                old.unlink()
+    kustomization = out / "kustomization.yaml"
+    kustomization.write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [str(p.relative_to(out)) for p in written]}, sort_keys=False))
+    return written + [kustomization]
+
+
+def _label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--label {text!r}: expected KEY=VALUE")
+    return key, value
+
+
+def add_arguments(parser: Any) -> None:
+    """Arguments of ``mlscope k8s``."""
+    parser.add_argument("action", choices=["render"])
+    parser.add_argument("dir", help="output folder")
+    parser.add_argument("--profile", default="default", choices=sorted(PROFILES),
+                        help="rule profile and scrape interval (default: %(default)s)")
+    parser.add_argument("--namespace", default="monitoring", help="namespace of the manifests (default: %(default)s)")
+    parser.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra label on every manifest, e.g. release=kube-prometheus-stack for the "
+                             "Prometheus CR's ruleSelector/serviceMonitorSelector (repeatable)")
+    parser.add_argument("--dashboards", help="dashboard JSON folder (default: the stack's provisioning JSON)")
+
+
+def run(args: Any) -> int:
+    import sys
+
+    try:
+        labels = dict(_label(text) for text in args.label)
+        manifests = render(args.profile, args.namespace, labels, Path(args.dashboards) if args.dashboards else None)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 2
+    for path in write(manifests, Path(args.dir)):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,89 @@
+"""Configuration of Loki and Grafana for the native stack, derived from the compose stack's provisioning.
+
+The compose files name services by host (``prometheus:9090``); natively every
+server listens on 127.0.0.1 with the ports of :class:`mlscope.native.Ports`, and
+keeps its data in the state directory.
+"""
+from __future__ import annotations
+
+import copy
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .assets import asset
+
+LOKI_BINARIES = ("loki",)
+GRAFANA_BINARIES = ("grafana", "grafana-server")
+GRAFANA_HOMEPATHS = ("/usr/share/grafana", "/usr/local/share/grafana", "/opt/grafana")
+LOKI_HINT = "get it from Grafana's Loki releases (a single `loki` binary) and put it on PATH"
+GRAFANA_HINT = "install Grafana from Grafana's APT/RPM repository or release archive (`grafana` on PATH)"
+
+
+def loki_config(state_dir: Path, http_port: int, grpc_port: int) -> dict[str, Any]:
+    """provisioning/loki/loki.yml with its paths under ``state_dir`` and its ports on 127.0.0.1."""
+    config = yaml.safe_load(asset("provisioning/loki/loki.yml").read_text())
+    root = state_dir / "loki"
+    config["server"].update({"http_listen_address": "127.0.0.1", "http_listen_port": http_port,
+                             "grpc_listen_address": "127.0.0.1", "grpc_listen_port": grpc_port})
+    config["common"]["path_prefix"] = str(root)
+    config["common"]["storage"]["filesystem"] = {"chunks_directory": str(root / "chunks"),
+                                                 "rules_directory": str(root / "rules")}
+    config["compactor"]["working_directory"] = str(root / "compactor")
+    return config
+
+
+def _rewrite_urls(text: str, hosts: Mapping[str, str]) -> str:
+    for compose_host, native in hosts.items():
+        text = text.replace(f"http://{compose_host}", f"http://{native}")
+    return text
+
+
+def grafana_provisioning(target: Path, hosts: Mapping[str, str]) -> Path:
+    """A copy of provisioning/grafana with datasource URLs pointing at the native servers.
+
+    ``hosts`` maps compose ``host:port`` (``prometheus:9090``) to native ``127.0.0.1:port``.
+    Datasources of servers that do not run natively (no entry in ``hosts``) are left out.
+    """
+    source = asset("provisioning/grafana")
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+    datasources = target / "datasources" / "datasources.yml"
+    config = yaml.safe_load(datasources.read_text())
+    kept = []
+    for entry in config["datasources"]:
+        host = entry["url"].split("//", 1)[1]
+        if host in hosts:
+            entry = copy.deepcopy(entry)
+            entry["url"] = f"http://{hosts[host]}"
+            kept.append(entry)
+    config["datasources"] = kept
+    datasources.write_text(_rewrite_urls(yaml.safe_dump(config, sort_keys=False), hosts))
+    provider = target / "dashboards" / "mlscope.yml"
+    providers = yaml.safe_load(provider.read_text())
+    providers["providers"][0]["options"]["path"] = str(target / "dashboards")
+    provider.write_text(yaml.safe_dump(providers, sort_keys=False))
+    return target
+
+
+def grafana_environment(state_dir: Path, port: int, provisioning: Path, admin_password: str) -> dict[str, str]:
+    """Grafana's settings as GF_* variables: loopback, no anonymous access, no sign-up, data in the state dir."""
+    return {
+        "GF_SERVER_HTTP_ADDR": "127.0.0.1", "GF_SERVER_HTTP_PORT": str(port),
+        "GF_PATHS_DATA": str(state_dir / "grafana" / "data"), "GF_PATHS_LOGS": str(state_dir / "grafana" / "logs"),
+        "GF_PATHS_PLUGINS": str(state_dir / "grafana" / "plugins"), "GF_PATHS_PROVISIONING": str(provisioning),
+        "GF_SECURITY_ADMIN_PASSWORD": admin_password, "GF_AUTH_ANONYMOUS_ENABLED": "false",
+        "GF_USERS_ALLOW_SIGN_UP": "false", "GF_SNAPSHOTS_EXTERNAL_ENABLED": "false",
+        "GF_ANALYTICS_REPORTING_ENABLED": "false", "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+    }
+
+
+def grafana_homepath() -> str | None:
+    for path in GRAFANA_HOMEPATHS:
+        if (Path(path) / "conf" / "defaults.ini").exists():
+            return path
+    return None
