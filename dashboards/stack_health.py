@@ -8,12 +8,13 @@ from mlscope.catalog import serving as cat
 
 
 def rate(metric: str, by: str) -> str:
-    return f"sum by ({by}) (rate({metric}[$__rate_interval]))"
+    """Per-second rate by ``by``; 0 where no series exists (nothing went wrong, or no such exporter runs)."""
+    return f"sum by ({by}) (rate({metric}[$__rate_interval])) or on() vector(0)"
 
 
 def lost(metric: str) -> str:
     """What was given up on over the dashboard's range (0, not "no data", when nothing was)."""
-    return f"sum(increase({metric}[$__range])) or vector(0)"
+    return f"sum(increase({metric}[$__range])) or on() vector(0)"
 
 
 dashboard = gf.dashboard(
@@ -51,16 +52,16 @@ dashboard = gf.dashboard(
         gf.row("Log shipper (LokiHandler)"),
         [gf.stat("Log lines dropped (range)", gf.prom(lost(logs_cat.LOG_LINES_DROPPED.name)), "short"),
          gf.stat("Log pushes retried (range)", gf.prom(lost(logs_cat.LOG_PUSH_RETRIES.name)), "short"),
-         gf.stat("Lines waiting in memory", gf.prom(f"sum({logs_cat.LOG_QUEUE_LINES.name})"), "short"),
-         gf.stat("Spooled to disk", gf.prom(f"sum({logs_cat.LOG_SPOOL_BYTES.name})"), "bytes")],
+         gf.stat("Lines waiting in memory", gf.prom(f"sum({logs_cat.LOG_QUEUE_LINES.name}) or on() vector(0)"), "short"),
+         gf.stat("Spooled to disk", gf.prom(f"sum({logs_cat.LOG_SPOOL_BYTES.name}) or on() vector(0)"), "bytes")],
         [gf.timeseries("Log lines sent / retried / dropped per second", gf.prom(
             (rate(logs_cat.LOG_LINES_SENT.name, "handler"), "sent {{handler}}"),
             (rate(logs_cat.LOG_PUSH_RETRIES.name, "handler, reason"), "retried {{handler}} {{reason}}"),
             (rate(logs_cat.LOG_LINES_DROPPED.name, "handler, reason"), "dropped {{handler}} {{reason}}"),
             (rate(logs_cat.LOG_LINES_OVERSIZE.name, "handler, action"), "oversize {{handler}} {{action}}")), "ops"),
          gf.timeseries("Log queue (lines) and spool (bytes)", gf.prom(
-             (f"sum by (handler) ({logs_cat.LOG_QUEUE_LINES.name})", "queue lines {{handler}}"),
-             (f"sum by (handler) ({logs_cat.LOG_SPOOL_BYTES.name})", "spool bytes {{handler}}")), "short")],
+             (f"sum by (handler) ({logs_cat.LOG_QUEUE_LINES.name}) or on() vector(0)", "queue lines {{handler}}"),
+             (f"sum by (handler) ({logs_cat.LOG_SPOOL_BYTES.name}) or on() vector(0)", "spool bytes {{handler}}")), "short")],
         gf.row("Quality exporter"),
         [gf.timeseries("Prediction store and pending outcomes", gf.prom(
             (f"sum by (instance) ({quality_cat.STORE_PREDICTIONS.name})", "stored predictions {{instance}}"),
@@ -70,7 +71,7 @@ dashboard = gf.dashboard(
          gf.timeseries("Outcomes not joined per second", gf.prom(
              (rate(quality_cat.OUTCOMES_REJECTED.name, "reason"), "{{reason}}")), "ops"),
          gf.timeseries("Monitor internal errors per second", gf.prom(
-             (f"{rate(cat.MONITOR_ERRORS.name, 'operation, exception')} or vector(0)",
+             (rate(cat.MONITOR_ERRORS.name, 'operation, exception'),
               "{{operation}} {{exception}}")), "ops")],
         gf.row("Resource exporter"),
         [gf.table("Resource collectors (1 = up)", gf.prom(
@@ -81,6 +82,6 @@ dashboard = gf.dashboard(
          gf.timeseries("Collector errors per second", gf.prom(
              (rate(res_cat.COLLECTOR_ERRORS.name, "instance, collector, error"), "{{collector}} {{error}}")), "ops"),
          gf.timeseries("Series left out by caps per second", gf.prom(
-             (f"{rate(res_cat.SERIES_DROPPED.name, 'collector, label')} or vector(0)", "{{collector}} {{label}}")),
+             (rate(res_cat.SERIES_DROPPED.name, 'collector, label'), "{{collector}} {{label}}")),
              "ops")],
     ])
