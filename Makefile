@@ -28,6 +28,7 @@ test: setup
 	MLSCOPE_REQUIRE_SERVERS=1 $(BIN)/python -m pytest
 
 bench: setup
+	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python benchmarks/run.py
 
 rules: setup

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 from . import __version__
+from .runtime import wait_for_shutdown
 
 
 def _rules(args: argparse.Namespace) -> int:
@@ -76,11 +75,8 @@ def _workload(args: argparse.Namespace) -> int:
     traffic = Traffic(service, rate=args.rate).start()
     print(f"mlscope: serving {args.model} {args.model_version} at {args.rate}/s; "
           f"metrics on http://{args.addr}:{args.port}/metrics", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        traffic.stop()
+    wait_for_shutdown()
+    traffic.stop()
     return 0
 
 
@@ -117,14 +113,12 @@ def _alert_receiver(args: argparse.Namespace) -> int:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 2
     server = make_server(AlertReceiver(commands=commands), args.port, args.addr)
+    threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
     print(f"mlscope: alert receiver on http://{args.addr}:{args.port}/alerts "
           f"({len(commands)} alert command(s))", file=sys.stderr, flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    wait_for_shutdown()
+    server.shutdown()
+    server.server_close()
     return 0
 
 
@@ -163,10 +157,7 @@ def _demo(args: argparse.Namespace) -> int:
                        loki_url=args.loki_url, schedule=not args.no_schedule).start()
     server = serve(demo, args.port, args.addr)
     print(f"mlscope: demo model on http://{args.addr}:{args.port}/metrics; incidents: POST /faults", flush=True)
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    stopping.wait()
+    wait_for_shutdown()
     server.shutdown()
     demo.stop()
     return 0

@@ -57,8 +57,13 @@ def series_per_child(spec: catalog.MetricSpec, *, created: bool = True) -> int:
 
 
 def model_version_specs() -> list[catalog.MetricSpec]:
-    """Every catalog family labelled by model and model version (any domain)."""
-    return [s for s in catalog.METRICS if s.labels[:2] == MODEL]
+    """The model monitor's families labelled by model and model version.
+
+    Drift and quality publish per feature and per class on top of these; drift checks its own series
+    budget when a profile is loaded (5,000 per version by default), quality is bounded by its class and
+    segment caps.
+    """
+    return [s for s in cat.METRICS if s.labels[:2] == MODEL]
 
 
 def series_per_model_version(workload: Workload = TYPICAL, *, created: bool = True) -> dict[str, int]:
@@ -74,10 +79,13 @@ def series_per_model_version(workload: Workload = TYPICAL, *, created: bool = Tr
 
 
 def recorded_per_model_version(profile: str = "default") -> int:
-    """Series the generated recording rules produce per model version (independent of the replica count)."""
+    """Series the traffic recording rules produce per model version (independent of the replica count).
+
+    Drift and quality rules add series per feature and per class (see their README sections).
+    """
     from .rules.generate import FILES
 
-    names = {r.name for r in catalog.RECORDED if r.labels[:2] == MODEL}
+    names = {r.name for r in cat.RECORDED if r.labels[:2] == MODEL}
     cfg = config_for(profile)
     return sum(1 for build in FILES.values() for group in build(cfg) for rule in group["rules"]
                if rule.get("record") in names)

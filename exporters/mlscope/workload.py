@@ -147,7 +147,24 @@ class SyntheticService:
 
 
 @dataclass
-class Traffic:
+class BackgroundLoop:
+    """A daemon thread that runs until :meth:`stop`."""
+
+    _stop: threading.Event = field(default_factory=threading.Event, kw_only=True, repr=False)
+    _thread: threading.Thread | None = field(default=None, kw_only=True, repr=False)
+
+    def _launch(self, target: Callable[[], None], name: str) -> None:
+        self._thread = threading.Thread(target=target, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+@dataclass
+class Traffic(BackgroundLoop):
     """Drives a service at ``rate`` requests per second in a background thread."""
 
     service: SyntheticService
@@ -155,18 +172,10 @@ class Traffic:
     on_prediction: Callable[[Prediction], None] | None = None
     served: int = 0
     failed: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
     def start(self) -> "Traffic":
-        self._thread = threading.Thread(target=self._run, name="mlscope-traffic", daemon=True)
-        self._thread.start()
+        self._launch(self._run, "mlscope-traffic")
         return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _run(self) -> None:
         interval = 1.0 / self.rate if self.rate > 0 else 0.0
@@ -195,7 +204,7 @@ class Traffic:
 
 
 @dataclass
-class LateGroundTruth:
+class LateGroundTruth(BackgroundLoop):
     """Delivers each prediction's true label later, as a feedback pipeline would.
 
     Plug it into :class:`Traffic` (``on_prediction=truth.schedule``); ``deliver``
@@ -215,8 +224,6 @@ class LateGroundTruth:
     delivered: int = 0
     _heap: list[tuple[float, int, str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.seed)
@@ -255,11 +262,5 @@ class LateGroundTruth:
             while not self._stop.wait(interval_s):
                 self.deliver_due()
 
-        self._thread = threading.Thread(target=run, name="mlscope-ground-truth", daemon=True)
-        self._thread.start()
+        self._launch(run, "mlscope-ground-truth")
         return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)

@@ -5,8 +5,9 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Any
+
+from ..runtime import wait_for_shutdown
 
 TOKEN_ENV = "MLSCOPE_QUALITY_TOKEN"
 
@@ -46,14 +47,9 @@ def exporter(args: argparse.Namespace) -> int:
     server = QualityServer(args.addr, args.port, quality, registry, token).start()
     print(f"mlscope: quality exporter on http://{args.addr}:{server.server_port} (/metrics, POST /outcomes, "
           f"POST /predictions); store {args.store}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        quality.close()
+    wait_for_shutdown()  # SIGTERM too: the queue is flushed to the store before exit
+    server.stop()
+    quality.close()
     return 0
 
 

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 import time
 
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ..exposition import DEFAULT_ADDR, start_metrics_server
+from ..runtime import wait_for_shutdown
 from .fake_nvml import FakeNVML
 from .monitor import DEFAULT_INTERVAL, ResourceMonitor
 
@@ -80,10 +79,7 @@ def run(args: argparse.Namespace) -> int:
     server, _thread = start_metrics_server(args.port, addr=args.addr, registry=monitor.registry)
     print(f"mlscope: resource exporter on http://{args.addr}:{args.port}/metrics "
           f"(every {args.interval:g}s)", flush=True)
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    stopping.wait()
+    wait_for_shutdown()
     server.shutdown()
     monitor.stop()
     return 0
