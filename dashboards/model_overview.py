@@ -17,7 +17,6 @@ def quantile(q: str) -> tuple[str, str]:
 
 REQUESTS = rate(cat.PREDICTIONS.name)
 ERRORS = rate(cat.PREDICTION_ERRORS.name)
-LOGS = [gf.logs_link()]
 
 dashboard = gf.dashboard(
     "mlscope-model-overview", "mlscope / Model overview",
@@ -28,17 +27,15 @@ dashboard = gf.dashboard(
          gf.stat("p95 latency", gf.prom(f"max({quantile('0.95')[0]})"), "s"),
          gf.stat("In flight", gf.prom(f"sum({cat.PREDICTIONS_IN_FLIGHT.name}{{{S}}})"), "short"),
          gf.stat("Versions serving", gf.prom(f"count(count by ({BY}) ({cat.MODEL_INFO.name}{{{S}}}))"), "short")],
-        [gf.timeseries("Requests per second by version",
-                       gf.prom((REQUESTS, "{{model}} {{model_version}}")), "reqps", links=LOGS),
-         gf.timeseries("Errors per second by type",
+        [gf.with_logs(gf.timeseries("Requests per second by version",
+                       gf.prom((REQUESTS, "{{model}} {{model_version}}")), "reqps")),
+         gf.with_logs(gf.timeseries("Errors per second by type",
                        gf.prom((rate(cat.PREDICTION_ERRORS.name, BY + ", error_type"),
-                                "{{model_version}} {{error_type}}")), "reqps", links=LOGS)],
-        [gf.timeseries("Latency p50 / p95 / p99 (exemplars open the request's logs)",
-                       gf.prom(quantile("0.5"), quantile("0.95"), quantile("0.99"), exemplar=True), "s",
-                       links=LOGS),
-         gf.timeseries("Error ratio by version",
-                       gf.prom((f"{ERRORS} / {REQUESTS}", "{{model}} {{model_version}}")), "percentunit",
-                       links=LOGS)],
+                                "{{model_version}} {{error_type}}")), "reqps"))],
+        [gf.with_logs(gf.timeseries("Latency p50 / p95 / p99 (exemplars open the request's logs)",
+                       gf.prom(quantile("0.5"), quantile("0.95"), quantile("0.99"), exemplar=True), "s")),
+         gf.with_logs(gf.timeseries("Error ratio by version",
+                       gf.prom((f"{ERRORS} / {REQUESTS}", "{{model}} {{model_version}}")), "percentunit"))],
         [gf.timeseries("Predicted classes (share)",
                        gf.prom((f"{rate(cat.PREDICTED_CLASSES.name, BY + ', class')} / ignoring(class) "
                                 f"group_left {REQUESTS}", "{{model_version}} class {{class}}")),

@@ -1,7 +1,21 @@
-"""Stack health: scrape targets, rule evaluation, Alertmanager notifications, the alert receiver, label caps."""
+"""Stack health: scrape targets, rules, notifications, the log shipper, the quality and resource exporters."""
 from mlscope import grafana as gf
 from mlscope.catalog import alerting as alert_cat
+from mlscope.catalog import logs as logs_cat
+from mlscope.catalog import quality as quality_cat
+from mlscope.catalog import resources as res_cat
 from mlscope.catalog import serving as cat
+
+
+def rate(metric: str, by: str) -> str:
+    """Per-second rate by ``by``; 0 where no series exists (nothing went wrong, or no such exporter runs)."""
+    return f"sum by ({by}) (rate({metric}[$__rate_interval])) or on() vector(0)"
+
+
+def lost(metric: str) -> str:
+    """What was given up on over the dashboard's range (0, not "no data", when nothing was)."""
+    return f"sum(increase({metric}[$__range])) or on() vector(0)"
+
 
 dashboard = gf.dashboard(
     "mlscope-stack-health", "mlscope / Stack health",
@@ -35,4 +49,39 @@ dashboard = gf.dashboard(
                                 "or on() vector(0)", "{{label}} {{reason}}")), "ops"),
          gf.timeseries("Samples scraped by job",
                        gf.prom(("sum by (job) (scrape_samples_scraped)", "{{job}}")), "short")],
+        gf.row("Log shipper (LokiHandler)"),
+        [gf.stat("Log lines dropped (range)", gf.prom(lost(logs_cat.LOG_LINES_DROPPED.name)), "short"),
+         gf.stat("Log pushes retried (range)", gf.prom(lost(logs_cat.LOG_PUSH_RETRIES.name)), "short"),
+         gf.stat("Lines waiting in memory", gf.prom(f"sum({logs_cat.LOG_QUEUE_LINES.name}) or on() vector(0)"), "short"),
+         gf.stat("Spooled to disk", gf.prom(f"sum({logs_cat.LOG_SPOOL_BYTES.name}) or on() vector(0)"), "bytes")],
+        [gf.timeseries("Log lines sent / retried / dropped per second", gf.prom(
+            (rate(logs_cat.LOG_LINES_SENT.name, "handler"), "sent {{handler}}"),
+            (rate(logs_cat.LOG_PUSH_RETRIES.name, "handler, reason"), "retried {{handler}} {{reason}}"),
+            (rate(logs_cat.LOG_LINES_DROPPED.name, "handler, reason"), "dropped {{handler}} {{reason}}"),
+            (rate(logs_cat.LOG_LINES_OVERSIZE.name, "handler, action"), "oversize {{handler}} {{action}}")), "ops"),
+         gf.timeseries("Log queue (lines) and spool (bytes)", gf.prom(
+             (f"sum by (handler) ({logs_cat.LOG_QUEUE_LINES.name}) or on() vector(0)", "queue lines {{handler}}"),
+             (f"sum by (handler) ({logs_cat.LOG_SPOOL_BYTES.name}) or on() vector(0)", "spool bytes {{handler}}")), "short")],
+        gf.row("Quality exporter"),
+        [gf.timeseries("Prediction store and pending outcomes", gf.prom(
+            (f"sum by (instance) ({quality_cat.STORE_PREDICTIONS.name})", "stored predictions {{instance}}"),
+            (f"sum by (instance) ({quality_cat.OUTCOMES_PENDING.name})", "pending outcomes {{instance}}")), "short"),
+         gf.timeseries("Quality writer: items not stored per second", gf.prom(
+             (rate(quality_cat.DROPPED.name, "kind, reason"), "{{kind}} {{reason}}")), "ops"),
+         gf.timeseries("Outcomes not joined per second", gf.prom(
+             (rate(quality_cat.OUTCOMES_REJECTED.name, "reason"), "{{reason}}")), "ops"),
+         gf.timeseries("Monitor internal errors per second", gf.prom(
+             (rate(cat.MONITOR_ERRORS.name, 'operation, exception'),
+              "{{operation}} {{exception}}")), "ops")],
+        gf.row("Resource exporter"),
+        [gf.table("Resource collectors (1 = up)", gf.prom(
+            (f"min by (instance, collector) ({res_cat.COLLECTOR_UP.name})", ""),
+            (f"time() - max by (instance, collector) ({res_cat.COLLECTOR_LAST_SAMPLE.name})", ""),
+            (f"max by (instance, collector) ({res_cat.COLLECTOR_DURATION.name})", "")),
+            "none", columns=["up", "seconds since last sample", "last sample took (s)"], sort_by="up"),
+         gf.timeseries("Collector errors per second", gf.prom(
+             (rate(res_cat.COLLECTOR_ERRORS.name, "instance, collector, error"), "{{collector}} {{error}}")), "ops"),
+         gf.timeseries("Series left out by caps per second", gf.prom(
+             (rate(res_cat.SERIES_DROPPED.name, 'collector, label'), "{{collector}} {{label}}")),
+             "ops")],
     ])

@@ -104,6 +104,7 @@ class AlertingStack:
     tmp: Path
     targets: list[str]
     receiver: TestReceiver = field(default_factory=TestReceiver)
+    scrape_self: bool = False  # also scrape Prometheus's own /metrics (job "prometheus")
     replicas: int = 1
     clustered: bool = True
 
@@ -128,9 +129,12 @@ class AlertingStack:
         am_targets = [f"127.0.0.1:{am.port}" for am in self.alertmanagers]
         jobs = [promconfig.scrape_job("model-service", targets=self.targets),
                 promconfig.scrape_job("alertmanager", targets=am_targets)]
+        port = servers.free_port()
+        if self.scrape_self:
+            jobs.append(promconfig.scrape_job("prometheus", targets=[f"127.0.0.1:{port}"]))
         config = promconfig.prometheus_config(profile, jobs, sorted(rules_dir.glob("*.yml")), alertmanagers=am_targets)
         self.prometheus = servers.prometheus(promconfig.write_config(self.tmp / "prometheus.yml", config),
-                                             self.tmp / "prom", lifecycle=True,
+                                             self.tmp / "prom", port, lifecycle=True,
                                              alert_resend_delay=profile.alert_resend_delay).start()
         self.api = servers.PrometheusAPI(self.prometheus.url)
         return self

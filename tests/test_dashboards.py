@@ -19,7 +19,9 @@ SOURCES = ROOT / "dashboards"
 OUTPUT = ROOT / "provisioning" / "grafana" / "dashboards"
 FIXTURES = ROOT / "tests" / "fixtures" / "dashboards"
 LOG_STREAM_LABELS = {"app", "model", "model_version", "env", "level"}
-VARIABLES = {"model": ".+", "model_version": ".+", "window": "1m", "request_id": "abc-1"}
+VARIABLES = {"model": ".+", "model_version": ".+", "window": "1m", "request_id": "abc-1", "env": ".*",
+             "__field.labels.model": "m", "__field.labels.model_version": "1", "__data.fields.model": "m",
+             "__data.fields.model_version": "1"}
 
 
 def committed() -> dict[str, dict]:
@@ -69,6 +71,42 @@ def test_structure(name: str) -> None:
 def test_known_bad_dashboards_are_rejected(fixture: str, message: str) -> None:
     found = dashcheck.problems(json.loads((FIXTURES / f"{fixture}.json").read_text()))
     assert any(message in p for p in found), found
+
+
+def test_alert_links_and_model_variables() -> None:
+    """Every dashboard an alert links to exists; model dashboards select by model and version."""
+    import yaml
+
+    uids = {data["uid"] for data in committed().values()}
+    linked = {rule["annotations"]["dashboard"].split("/d/", 1)[1].split("?")[0]
+              for path in (ROOT / "alerting" / "rules").glob("*.yml")
+              for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"] if "alert" in rule}
+    assert linked and linked <= uids, linked - uids
+    for data in committed().values():
+        names = {v["name"] for v in data["templating"]["list"]}
+        if data["uid"] != "mlscope-stack-health":
+            assert {"model", "model_version"} <= names, data["uid"]
+
+
+def test_links_to_logs_are_found_and_carry_the_series_version() -> None:
+    drift = committed()["mlscope-drift.json"]
+    links = dashcheck.link_queries(drift)
+    assert any("${__field.labels.model_version}" in q.expr for q in links)  # time series: the series' labels
+    assert any("${__data.fields.model_version}" in q.expr for q in links)  # tables: the row's columns
+    assert all(q.datasource == "loki" for q in links)
+
+
+@pytest.mark.parametrize("range_s, scrape_s, interval, rate_interval", [
+    (3600, 15, "15000ms", "60000ms"),   # Grafana's well-known 1m $__rate_interval at a 15 s scrape interval
+    (3600, 1, "5000ms", "6000ms"),      # 3.6 s rounds to 5 s; + scrape interval
+    (6 * 3600, 15, "20000ms", "60000ms"),
+    (300, 1, "1000ms", "4000ms"),       # 4 x scrape interval wins
+])
+def test_grafana_intervals(range_s: float, scrape_s: float, interval: str, rate_interval: str) -> None:
+    got = dashcheck.grafana_intervals(range_s, scrape_s)
+    assert (got["interval"], got["rate_interval"]) == (interval, rate_interval)
+    expr = dashcheck.substitute("rate(x[$__rate_interval]) [${__interval}] $__range_s", **got)
+    assert expr == f"rate(x[{rate_interval}]) [{interval}] {range_s}"
 
 
 def test_grafana_foundation_sdk_loads_every_dashboard() -> None:
@@ -123,8 +161,8 @@ def logql_expressions() -> list[str]:
     """Every LogQL query the stack ships: Loki panels, panel links, datasource links."""
     import yaml
 
-    exprs = [q.expr for data in committed().values() for q in dashcheck.queries(data) if q.datasource == "loki"]
-    exprs += [json.loads(grafana.logs_link()["url"].split("left=", 1)[1])["queries"][0]["expr"]]
+    exprs = [q.expr for data in committed().values() for q in dashcheck.queries(data) + dashcheck.link_queries(data)
+             if q.datasource == "loki"]
     sources = yaml.safe_load((ROOT / "provisioning" / "grafana" / "datasources" / "datasources.yml").read_text())
     for source in sources["datasources"]:
         links = source.get("jsonData", {}).get("exemplarTraceIdDestinations", []) + \
@@ -142,3 +180,16 @@ def test_logql_parses_with_grafanas_grammar_and_uses_only_stream_labels() -> Non
     bad = logql_parse(['{app="mlscope" |= "x"', '{request_id="abc"}'])
     assert bad[0]["error"] is not None
     assert not set(bad[1]["streamLabels"]) <= LOG_STREAM_LABELS
+
+
+def test_readme_panel_example_builds_a_clean_panel() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", readme[readme.index("## Dashboards"):], re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    data = grafana.to_json(grafana.dashboard("mlscope-readme", "README example", rows=[[namespace["batches"]]]))
+    assert dashcheck.problems(data) == []
+    (query,) = [q for q in dashcheck.queries(data) if not q.variable]
+    assert "mlscope_batches_total" in query.expr and len(dashcheck.link_queries(data)) == 2

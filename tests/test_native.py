@@ -91,7 +91,8 @@ def dashboard_queries() -> list[tuple[str, str]]:
 def test_demo_end_to_end(stack: Up) -> None:
     api = stack.api
     # Every dashboard query returns data once the fast windows (1m) have filled.
-    variables = {"model": ".+", "model_version": ".+", "window": "1m", "request_id": ".+"}
+    variables = {"model": ".+", "model_version": ".+", "window": "1m", "request_id": ".+", "feature": ".+",
+                 "instance": ".+", "gpu": ".+", "env": ".*"}
 
     def missing() -> list[str]:
         out = []

@@ -8,6 +8,7 @@ tests; LogQL with Grafana's own grammar.
 """
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,20 +17,21 @@ from typing import Any
 from . import catalog
 from .grafana import PROVISIONED_UIDS
 from .promql import metric_names
+from .rules.config import duration_seconds
 
 # Units of Grafana's value formats (packages/grafana-data/src/valueFormats/categories.ts) that mlscope uses
 # or a contributor is likely to reach for.
 GRAFANA_UNITS = frozenset({
     "none", "short", "percent", "percentunit", "humidity", "dB", "hex0x", "hex", "sci", "locale", "pixel",
     "ns", "µs", "ms", "s", "m", "h", "d", "dtdurationms", "dtdurations", "dthms", "dtdhms", "clockms", "clocks",
-    "bits", "bytes", "kbytes", "mbytes", "gbytes", "tbytes", "decbits", "decbytes", "deckbytes", "decmbytes",
+    "pps", "bits", "bytes", "kbytes", "mbytes", "gbytes", "tbytes", "decbits", "decbytes", "deckbytes", "decmbytes",
     "decgbytes", "dectbytes", "bps", "Bps", "KBs", "MBs", "GBs", "binBps", "binbps",
     "ops", "reqps", "rps", "wps", "iops", "opm", "rpm", "wpm", "cps", "eps", "mps", "rds", "wrps",
     "celsius", "fahrenheit", "kelvin", "watt", "kwatt", "mwatt", "Wh", "kWh", "joule", "volt", "amp",
     "hertz", "rotkhz", "rotmhz", "rotghz", "rothz", "rotrpm", "string", "bool", "bool_yes_no", "bool_on_off",
     "dateTimeAsIso", "dateTimeFromNow",
 })
-_LABEL_VALUES = re.compile(r"label_values\((?:(?P<selector>[^,()]+),\s*)?(?P<label>\w+)\)")
+_LABEL_VALUES = re.compile(r"label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)")
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,27 @@ def queries(data: dict[str, Any]) -> list[Query]:
                 found.append(Query(f"panel {panel.get('id')} {panel.get('title')!r}", uid or "", target["expr"]))
     for variable in data.get("templating", {}).get("list", []):
         query = variable.get("query")
-        query = query.get("query") if isinstance(query, dict) else query
+        query = (query.get("query") or query.get("stream")) if isinstance(query, dict) else query
         ds = variable.get("datasource")
         if variable.get("type") == "query" and query:
             found.append(Query(f"variable ${variable.get('name')}", ds.get("uid", "") if isinstance(ds, dict) else "",
                                query, variable=True))
+    return found
+
+
+def link_queries(data: dict[str, Any]) -> list[Query]:
+    """The Loki queries of every Explore link: panel links, data links and dashboard links."""
+    links = list(data.get("links", []))
+    for panel in _panels(data):
+        links += panel.get("links", [])
+        links += panel.get("fieldConfig", {}).get("defaults", {}).get("links", [])
+    found = []
+    for link in links:
+        url = link.get("url", "")
+        if "/explore?left=" in url:
+            state = json.loads(url.split("/explore?left=", 1)[1])
+            found += [Query(f"link {link.get('title')!r}", (state.get("datasource") or ""), q["expr"])
+                      for q in state.get("queries", [])]
     return found
 
 
@@ -125,12 +143,34 @@ def problems(data: dict[str, Any]) -> list[str]:
     return found
 
 
+# Grafana's interval rounding (packages/grafana-data/src/datetime/rangeutil.ts, roundInterval): up to each
+# bound (ms), the interval used.
+_ROUNDING = ((15, 10), (35, 20), (75, 50), (150, 100), (350, 200), (750, 500), (1500, 1000), (3500, 2000),
+             (7500, 5000), (12500, 10000), (17500, 15000), (25000, 20000), (45000, 30000), (90000, 60000),
+             (210000, 120000), (450000, 300000), (750000, 600000), (1050000, 900000), (1500000, 1200000),
+             (2700000, 1800000), (5400000, 3600000), (9000000, 7200000), (16200000, 10800000),
+             (32400000, 21600000), (86400000, 43200000))
+
+
+def grafana_intervals(range_s: float, scrape_s: float, max_data_points: int = 1000) -> dict[str, str]:
+    """``$__interval`` and ``$__rate_interval`` as Grafana computes them for a Prometheus panel.
+
+    ``$__interval`` is the range over the panel's data points, rounded, at least the datasource's scrape
+    interval; ``$__rate_interval`` is max(``$__interval`` + scrape interval, 4 x scrape interval).
+    """
+    raw_ms = range_s * 1000 / max_data_points
+    interval_ms = next((v for bound, v in _ROUNDING if raw_ms <= bound), 86400000)
+    interval_ms = max(interval_ms, int(scrape_s * 1000))
+    rate_ms = max(interval_ms + int(scrape_s * 1000), int(4 * scrape_s * 1000))
+    return {"interval": f"{interval_ms}ms", "rate_interval": f"{rate_ms}ms", "range_": f"{int(range_s)}s"}
+
+
 def substitute(expr: str, variables: dict[str, str] | None = None, *, rate_interval: str = "1m",
                interval: str = "15s", range_: str = "1h") -> str:
     """Replace Grafana's variables as Grafana would before sending the query (``$x``, ``${x}``, ``[[x]]``)."""
     values = {"__rate_interval": rate_interval, "__interval": interval, "__auto": interval,
-              "__range": range_, "__range_s": "3600", "__interval_ms": "15000",
-              **(variables or {})}
+              "__range": range_, "__range_s": f"{duration_seconds(range_):g}",
+              "__interval_ms": f"{duration_seconds(interval) * 1000:g}", **(variables or {})}
     for name in sorted(values, key=len, reverse=True):
         expr = expr.replace("${" + name + "}", values[name]).replace("[[" + name + "]]", values[name])
         expr = re.sub(r"\$" + re.escape(name) + r"(?![A-Za-z0-9_])", lambda _m, v=values[name]: v, expr)

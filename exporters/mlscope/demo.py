@@ -36,6 +36,7 @@ from .rules.config import config_for, duration_seconds
 from .workload import LateGroundTruth, SyntheticService, Traffic, train
 
 MODEL, VERSION = "demo-classifier", "1.0.0"
+REGRESSOR = "demo-regressor"  # a second model so the regression panels (MAE, RMSE) show data too
 LOGGER = "mlscope.demo.predictions"
 log = logging.getLogger("mlscope.demo")
 
@@ -119,6 +120,7 @@ class DemoService:
         self.truth = LateGroundTruth(self.monitor.record_outcome, delay_s=5.0, jitter_s=10.0, fraction=0.8,
                                      classes=tuple(classes)).start()
         self.traffic = Traffic(self.service, rate=self.rate, on_prediction=self.truth.schedule).start()
+        self._start_regressor()
         self.resources: ResourceMonitor = start_resource_monitor(
             self.registry, host=self.host_resources, nvml=FakeNVML.demo(self.simulated_gpus, pids=(os.getpid(),)))
         for target in ([self._run_schedule] if self.schedule else []) + [self._expire, self._buggy_client]:
@@ -126,6 +128,18 @@ class DemoService:
             thread.start()
             self._threads.append(thread)
         return self
+
+    def _start_regressor(self) -> None:
+        trained = train("diabetes")
+        self.quality.set_baseline(REGRESSOR, VERSION, baseline_metrics(
+            "regression", trained.y_test, trained.pipeline.predict(trained.x_test)))
+        monitor = ModelMonitor(REGRESSOR, VERSION, task="regression", registry=self.registry, quality=self.quality,
+                               prediction_log=PredictionLog(LOGGER, sample_rate=0.2, slow_seconds=0.25),
+                               metadata={"dataset": "diabetes", "owner": "demo", "simulated": "true"})
+        self.regressor_truth = LateGroundTruth(monitor.record_outcome, delay_s=5.0, jitter_s=10.0,
+                                               fraction=0.8).start()
+        self.regressor_traffic = Traffic(SyntheticService(trained, monitor, seed=2), rate=self.rate / 4,
+                                         on_prediction=self.regressor_truth.schedule).start()
 
     def _log_handler(self) -> logging.Handler:
         if self.loki_url:
@@ -178,8 +192,8 @@ class DemoService:
 
     def stop(self) -> None:
         self._stop.set()
-        self.traffic.stop()
-        self.truth.stop()
+        for running in (self.traffic, self.truth, self.regressor_traffic, self.regressor_truth):
+            running.stop()
         self.resources.stop()
         logging.getLogger(LOGGER).removeHandler(self.log_handler)
         self.log_handler.close()
