@@ -14,6 +14,8 @@ import attr
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
+from .rules.config import Links
+
 from .catalog import serving
 
 SCHEMA_VERSION = 39  # Grafana 11
@@ -26,7 +28,7 @@ GRID_WIDTH = 24
 
 # Selectors every panel of a model-scoped dashboard uses.
 MODEL_SELECTOR = 'model=~"$model",model_version=~"$model_version"'
-LOG_APP = "mlscope"
+LOG_APP = Links().log_app  # the `app` stream label dashboards and alert links select in Loki
 MODEL_INFO = serving.MODEL_INFO.name
 
 
