@@ -14,9 +14,8 @@ import attr
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
-from .rules.config import Links
-
 from .catalog import serving
+from .rules.config import Links
 
 SCHEMA_VERSION = 39  # Grafana 11
 PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
