@@ -68,8 +68,9 @@ def test_command_runs_with_the_alert_and_times_out(tmp_path: Path) -> None:
 
 def test_load_commands_validates(tmp_path: Path) -> None:
     good = tmp_path / "good.yml"
-    good.write_text("alert_commands:\n  FeatureDriftHigh:\n    command: [echo, retrain]\n    timeout: 5\n")
-    assert load_commands(good) == {"FeatureDriftHigh": AlertCommand(("echo", "retrain"), 5.0)}
+    good.write_text("alert_commands:\n  FeatureDriftHigh:\n    command: [echo, retrain]\n    timeout: 5\n"
+                    "    on: [firing, resolved]\n")
+    assert load_commands(good) == {"FeatureDriftHigh": AlertCommand(("echo", "retrain"), 5.0, ("firing", "resolved"))}
     bad = tmp_path / "bad.yml"
     bad.write_text("alert_commands:\n  X:\n    command: echo retrain\n")
     with pytest.raises(ValueError, match="non-empty list"):
@@ -92,3 +93,16 @@ def test_http_server_on_loopback() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("command: [echo]\n    on: firing", "must be a list of firing"),
+    ("command: [echo]\n    timout: 5", "unknown key"),
+    ("command: [echo]\n    timeout: 0", "positive number"),
+    ("[echo]", "must be a mapping"),
+])
+def test_load_commands_rejects_mistakes(tmp_path: Path, spec: str, message: str) -> None:
+    config = tmp_path / "receiver.yml"
+    config.write_text(f"alert_commands:\n  X:\n    {spec}\n" if not spec.startswith("[") else f"alert_commands:\n  X: {spec}\n")
+    with pytest.raises(ValueError, match=message):
+        load_commands(config)

@@ -4,6 +4,7 @@ leaves nothing behind, and a restart keeps Prometheus data and Alertmanager sile
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -148,3 +149,15 @@ def test_down_leaves_nothing_and_restart_keeps_data(stack: Up, tmp_path: Path) -
         assert old and float(old[0]["value"][1]) > 0
     finally:
         again.down()
+
+
+def test_a_second_up_on_a_running_state_dir_is_refused(tmp_path: Path) -> None:
+    from mlscope.native import PID_FILE, NativeStack
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / PID_FILE).write_text(str(os.getpid()))  # a live process holds this state dir
+    with pytest.raises(ServerError, match="already running"):
+        NativeStack(state, ports=Ports(**{name: free_port() for name in vars(Ports())})).start()
+    assert (state / PID_FILE).read_text() == str(os.getpid())  # the running stack's pid file is left alone
+    assert sorted(p.name for p in state.iterdir()) == [PID_FILE]  # nothing written, nothing started

@@ -83,11 +83,23 @@ def load_commands(path: Path | None) -> dict[str, AlertCommand]:
     data = yaml.safe_load(path.read_text()) or {}
     commands = {}
     for name, spec in (data.get("alert_commands") or {}).items():
+        where = f"{path}: alert_commands.{name}"
+        if not isinstance(spec, dict):
+            raise ValueError(f"{where} must be a mapping with command, timeout and on")
+        spec = {("on" if key is True else key): value for key, value in spec.items()}  # YAML 1.1 reads `on` as true
+        unknown = set(spec) - {"command", "timeout", "on"}
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected command, timeout, on")
         argv = spec.get("command")
         if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-            raise ValueError(f"{path}: alert_commands.{name}.command must be a non-empty list of strings")
-        commands[name] = AlertCommand(tuple(argv), float(spec.get("timeout", 60)),
-                                      tuple(spec.get("on", ["firing"])))
+            raise ValueError(f"{where}.command must be a non-empty list of strings")
+        statuses = spec.get("on", ["firing"])
+        if not isinstance(statuses, list) or not statuses or not set(statuses) <= {"firing", "resolved"}:
+            raise ValueError(f"{where}.on must be a list of firing and/or resolved, got {statuses!r}")
+        timeout = spec.get("timeout", 60)
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+            raise ValueError(f"{where}.timeout must be a positive number of seconds, got {timeout!r}")
+        commands[name] = AlertCommand(tuple(argv), float(timeout), tuple(statuses))
     return commands
 
 

@@ -120,7 +120,8 @@ def _alert_receiver(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 2
-    server = make_server(AlertReceiver(commands=commands), args.port, args.addr)
+    output = open(args.output, "a", encoding="utf-8") if args.output else None  # noqa: SIM115 - lives as long as the server
+    server = make_server(AlertReceiver(commands=commands, output=output), args.port, args.addr)
     threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
     print(f"mlscope: alert receiver on http://{args.addr}:{args.port}/alerts "
           f"({len(commands)} alert command(s))", file=sys.stderr, flush=True)
@@ -252,7 +253,8 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the stack natively (Prometheus from PATH, mlscope exporters)")
     up.add_argument("--demo", action="store_true", help="also run the demo model with live traffic")
     up.add_argument("--state-dir", default=".state", help="runtime config and data (default: %(default)s)")
-    up.add_argument("--profile", default="fast", choices=["default", "fast"])
+    up.add_argument("--profile", default="fast", choices=["default", "fast"],
+                    help="rule profile: fast (1 s scrape, minute windows; default) or default (production)")
     from .native import Ports
 
     for name, port in vars(Ports()).items():
@@ -263,6 +265,7 @@ def parser() -> argparse.ArgumentParser:
     rcv.add_argument("--port", type=int, default=9095)
     rcv.add_argument("--addr", default="127.0.0.1")
     rcv.add_argument("--config", help="YAML with alert_commands: {AlertName: {command: [...], timeout: 60}}")
+    rcv.add_argument("--output", help="append the JSON lines to this file (default: stdout)")
     rcv.set_defaults(func=_alert_receiver)
 
     demo = sub.add_parser("demo", help="run the demo model service, or inject an incident into a running one")

@@ -184,8 +184,13 @@ class NativeStack:
     # -- the whole stack ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        running = running_pid(self.state_dir)
+        if running is not None:
+            raise servers.ServerError(f"a stack is already running for {self.state_dir} (pid {running}); "
+                                      "stop it with `mlscope down` or use another --state-dir")
         servers.find_binary(servers.PROMETHEUS_BINARIES)  # fail before starting anything
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._owns_pid_file = False
         found = {name: _has(binaries) for name, binaries in
                  (("loki", nativeconf.LOKI_BINARIES), ("grafana", nativeconf.GRAFANA_BINARIES))}
         self._check_ports(found)
@@ -214,6 +219,7 @@ class NativeStack:
         hosts.update({"loki:3100": loki} if loki else {})
         grafana = self._start_grafana(hosts)
         (self.state_dir / PID_FILE).write_text(str(os.getpid()))
+        self._owns_pid_file = True
         self._print_urls(targets, grafana)
 
     def _print_urls(self, targets: dict[str, str], grafana: str | None) -> None:
@@ -239,8 +245,10 @@ class NativeStack:
         for http in self._http:
             http.shutdown()
             http.server_close()
-        (self.state_dir / PID_FILE).unlink(missing_ok=True)
-        self._say("stopped")
+        if getattr(self, "_owns_pid_file", False):
+            (self.state_dir / PID_FILE).unlink(missing_ok=True)
+        if self._servers or self._http:
+            self._say("stopped")
 
     def run_forever(self) -> None:
         stopping = threading.Event()
@@ -263,6 +271,17 @@ def _has(binaries: tuple[str, ...]) -> bool:
     except servers.ServerError:
         return False
     return True
+
+
+def running_pid(state_dir: Path) -> int | None:
+    """The pid of a live ``mlscope up`` of ``state_dir``, or None."""
+    pid_file = Path(state_dir).resolve() / PID_FILE
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
 
 
 def down(state_dir: Path, timeout: float = 30.0) -> bool:
