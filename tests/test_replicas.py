@@ -12,7 +12,7 @@ exercised by tests/test_quality_exporter.py.
 
 Why the replicas retire after exactly K scrapes: ``increase()`` extrapolates each series from its own
 sample timestamps, and replicas are scraped at different phases, so summed live windows weigh the
-replicas by slightly different factors (up to about one scrape interval over the covered span: ~1 % here).
+replicas by slightly different factors (up to about one scrape interval over the covered span: ~2 % for 1m at 1 s).
 Each replica answers one scrape at 0, serves its whole stream (answering 503 meanwhile), answers K-1 more
 scrapes and then exposes nothing. Once every replica's series have their K samples and have gone stale, the
 5m window holds each of them whole and every series is scaled by the same 1 + 1/(2(K-1)), which cancels in

@@ -123,7 +123,8 @@ def test_loki_scalable_images_volumes_and_health() -> None:
         assert "healthcheck" in service, f"{name} has no health check"
     for target in TARGETS:
         service = {**data["x-loki"], **services[f"loki-{target}"]}
-        assert service["restart"] == "unless-stopped" and service["depends_on"]["minio"]["condition"] == "service_healthy"
+        assert service["restart"] == "unless-stopped"
+        assert service["depends_on"]["minio"]["condition"] == "service_healthy"
         assert volume_at(data, f"loki-{target}", "/loki") <= named and volume_at(data, f"loki-{target}", "/loki")
     assert volume_at(data, "minio", "/data") <= named and volume_at(data, "minio", "/data")
     # The gateway takes the base `loki` service's name; it waits for the targets it routes to.
@@ -165,7 +166,8 @@ def test_loki_targets_share_one_config_ring_and_bucket() -> None:
     # Same schema, limits and retention as the single binary.
     single = yaml.safe_load((ROOT / "provisioning" / "loki" / "loki.yml").read_text())
     assert config["limits_config"] == single["limits_config"]
-    assert {**config["schema_config"]["configs"][-1], "object_store": "filesystem"} == single["schema_config"]["configs"][-1]
+    [*_, schema], [*_, single_schema] = config["schema_config"]["configs"], single["schema_config"]["configs"]
+    assert {**schema, "object_store": "filesystem"} == single_schema
     assert config["compactor"]["retention_enabled"] is True
 
 
