@@ -67,16 +67,16 @@ class PrometheusHarness:
         self._sd_file = sd_file
         self._targets: dict[str, list[str]] = {}
 
-    def scrape(self, name: str, target: str, timeout: float = 30.0) -> None:
-        """Add ``target`` (host:port) under the ``service`` label ``name`` and wait for its first scrape."""
-        self._targets.setdefault(name, []).append(target)
+    def scrape(self, name: str, *targets: str, timeout: float = 30.0) -> None:
+        """Add ``targets`` (host:port) under the ``service`` label ``name`` and wait for their first scrapes."""
+        self._targets.setdefault(name, []).extend(targets)
         promconfig.write_file_sd(self._sd_file, self._targets)
-        self.api.wait_for(f'up{{instance="{target}"}} == 1', timeout=timeout)
+        for target in targets:
+            self.api.wait_for(f'up{{instance="{target}"}} == 1', timeout=timeout)
 
-    def forget(self, target: str) -> None:
-        for targets in self._targets.values():
-            if target in targets:
-                targets.remove(target)
+    def forget(self, *targets: str) -> None:
+        for known in self._targets.values():
+            known[:] = [t for t in known if t not in targets]
         promconfig.write_file_sd(self._sd_file, {k: v for k, v in self._targets.items() if v})
 
 
