@@ -20,8 +20,8 @@ pytestmark = pytest.mark.servers
 TOLERANCE = 1e-9
 
 
-def by_feature(prometheus: PrometheusHarness, expr: str) -> dict[str, float]:
-    return {r["metric"]["feature"]: float(r["value"][1]) for r in prometheus.api.query(expr)}
+def by_feature(prometheus: PrometheusHarness, expr: str, at: float | None = None) -> dict[str, float]:
+    return {r["metric"]["feature"]: float(r["value"][1]) for r in prometheus.api.query(expr, at)}
 
 
 def test_recording_rules_match_numpy_on_a_shifted_sample(prometheus: PrometheusHarness,
@@ -37,11 +37,16 @@ def test_recording_rules_match_numpy_on_a_shifted_sample(prometheus: PrometheusH
         monitor.record_batch(predicted, features=x, latency_seconds=0.01)
         time.sleep(0.5)
     sel = '{model="e2e-drift",window="1m"}'
-    psi = wait_until(lambda: by_feature(prometheus, f"feature:mlscope_feature_bin:psi{sel}"), timeout=30)
-    js = by_feature(prometheus, f"feature:mlscope_feature_bin:js_distance{sel}")
-    ks = by_feature(prometheus, f"feature:mlscope_feature_value_bucket:ks{sel}")
+    wait_until(lambda: by_feature(prometheus, f"feature:mlscope_feature_bin:psi{sel}"), timeout=30)
+    # Read every recorded series at one instant a few evaluations back: a query that lands while the rule
+    # group is being evaluated could otherwise pair one rule's new value with another's previous one.
+    time.sleep(3)
+    at = time.time() - 2
+    psi = by_feature(prometheus, f"feature:mlscope_feature_bin:psi{sel}", at)
+    js = by_feature(prometheus, f"feature:mlscope_feature_bin:js_distance{sel}", at)
+    ks = by_feature(prometheus, f"feature:mlscope_feature_value_bucket:ks{sel}", at)
     chi_per_value = by_feature(prometheus, f"feature:mlscope_feature_bin:chi_square{sel} / on(model, "
-                                           f"model_version, feature, window) feature:mlscope_feature_bin:increase")
+                                           f"model_version, feature, window) feature:mlscope_feature_bin:increase", at)
     assert set(psi) == {f.name for f in profile.features} | {PREDICTION}
     assert set(ks) == {f.name for f in profile.features}  # KS: numeric features only
     for j, feature in enumerate(profile.features):
