@@ -71,7 +71,10 @@ def suite_logs(quick: bool) -> list[Row]:
     rx = _ReceiverProcess()
     rows: list[Row] = []
     try:
-        ours = LokiHandler(rx.url, queue_lines=10**7, flush_interval=0.2, registry=CollectorRegistry())
+        # Queue and in-memory spool large enough for the whole burst: the delivery row measures throughput, not
+        # the bounded-memory policy (which drops the oldest bodies beyond `memory_bytes`, counted).
+        ours = LokiHandler(rx.url, queue_lines=10**7, memory_bytes=512 << 20, flush_interval=0.2,
+                           registry=CollectorRegistry())
         ours_log = _logger("ours", ours)
 
         q: queue.Queue = queue.Queue()
