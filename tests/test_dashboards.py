@@ -193,3 +193,7 @@ def test_readme_panel_example_builds_a_clean_panel() -> None:
     assert dashcheck.problems(data) == []
     (query,) = [q for q in dashcheck.queries(data) if not q.variable]
     assert "mlscope_batches_total" in query.expr and len(dashcheck.link_queries(data)) == 2
+
+
+def test_check_refuses_to_pass_without_sources(tmp_path: Path) -> None:
+    assert main(["dashboards", "check", "--source", str(tmp_path / "nowhere"), "--output", str(tmp_path)]) == 2

@@ -135,6 +135,10 @@ def _dashboards(args: argparse.Namespace) -> int:
     from .dashboards import build, stale
 
     source, output = Path(args.source), Path(args.output)
+    if not source.is_dir() or not any(source.glob("*.py")):
+        print(f"mlscope: no dashboard sources in {source.resolve()}: run from the repository root or pass --source",
+              file=sys.stderr)
+        return 2
     if args.action == "build":
         written, removed = build(source, output)
         for path in written:

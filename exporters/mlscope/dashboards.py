@@ -26,7 +26,11 @@ class Built:
 def load_sources(source_dir: Path) -> dict[str, Any]:
     """uid -> grafanalib Dashboard for every ``*.py`` in ``source_dir`` (files starting with ``_`` skipped)."""
     boards: dict[str, Any] = {}
-    for path in sorted(source_dir.glob("*.py")):
+    sources = sorted(source_dir.glob("*.py"))
+    if not sources:
+        raise FileNotFoundError(f"no dashboard sources (*.py) in {source_dir.resolve()}: run from the repository "
+                                "root or pass --source")
+    for path in sources:
         if path.name.startswith("_"):
             continue
         spec = importlib.util.spec_from_file_location(f"dashboard_source_{path.stem}", path)

@@ -157,7 +157,8 @@ def add_arguments(parser: Any) -> None:
     """Arguments of ``mlscope remote-write``."""
     parser.add_argument("action", choices=["build", "check", "render"],
                         help="build/check the committed overlays, or render one for your backend")
-    parser.add_argument("--root", default=".", help="the stack's folder holding provisioning/ (default: %(default)s)")
+    parser.add_argument("--root", default=None,
+                        help="the stack's folder holding provisioning/ (default: this checkout, else the installed copy)")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="mimir", help="render: backend kind")
     parser.add_argument("--url", help="render: your backend's remote write URL")
     parser.add_argument("--tenant", default=DEFAULT_TENANT, help="render: tenant id (default: %(default)s)")
@@ -167,7 +168,9 @@ def add_arguments(parser: Any) -> None:
 def run(args: Any) -> int:
     import sys
 
-    root = Path(args.root)
+    from .assets import stack_root
+
+    root = Path(args.root) if args.root else stack_root()
     if args.action == "build":
         for path in build(root):
             print(f"wrote {path}")
