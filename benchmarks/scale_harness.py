@@ -18,7 +18,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
-from mlscope import ModelMonitor, promconfig, scaling, servers
+from mlscope import ModelMonitor
+from mlscope.stack import promconfig, scaling, servers
 from mlscope.rules import generate
 from mlscope.rules.config import FAST, RuleConfig
 

@@ -10,9 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from mlscope import ModelMonitor, promconfig, servers
-from mlscope.alertreceiver import AlertReceiver
-from mlscope.amconfig import write_alertmanager_config
+from mlscope import ModelMonitor
+from mlscope.stack import promconfig, servers
+from mlscope.stack.alertreceiver import AlertReceiver
+from mlscope.stack.amconfig import write_alertmanager_config
 from mlscope.rules import config_for
 
 ROOT = Path(__file__).resolve().parent.parent

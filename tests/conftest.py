@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mlscope import promconfig, servers
+from mlscope.stack import promconfig, servers
 from mlscope.exposition import start_metrics_server
 from mlscope.rules import config_for
 

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from mlscope import ModelMonitor
 from mlscope.drift import ReferenceProfile, build_profile
 from mlscope.drift.profile import CategoricalFeature, NumericFeature
-from mlscope.workload import SyntheticService, TrainedModel, train
+from mlscope.demo.workload import SyntheticService, TrainedModel, train
 
 
 @functools.lru_cache(maxsize=None)

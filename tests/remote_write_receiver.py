@@ -24,7 +24,7 @@ from typing import Any
 
 import cramjam
 
-from mlscope import servers
+from mlscope.stack import servers
 
 Labels = tuple[tuple[str, str], ...]
 

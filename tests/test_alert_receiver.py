@@ -12,8 +12,8 @@ import requests
 from prometheus_client import CollectorRegistry
 
 from alerting_helpers import body, webhook_payload
-from mlscope.alertreceiver import AlertCommand, AlertReceiver, load_commands, make_server
-from mlscope.servers import free_port
+from mlscope.stack.alertreceiver import AlertCommand, AlertReceiver, load_commands, make_server
+from mlscope.stack.servers import free_port
 
 
 def receiver(**kwargs) -> tuple[AlertReceiver, io.StringIO]:  # noqa: ANN003

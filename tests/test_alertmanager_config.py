@@ -10,7 +10,7 @@ import yaml
 
 from alerting_helpers import webhook_payload
 from conftest import ROOT, require_binary
-from mlscope.amconfig import alertmanager_config, write_alertmanager_config
+from mlscope.stack.amconfig import alertmanager_config, write_alertmanager_config
 
 CONFIG = ROOT / "alerting" / "alertmanager.yml"
 

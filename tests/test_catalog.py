@@ -15,7 +15,7 @@ from helpers import exposition, promtool_check_metrics, series
 from logs_helpers import populate_log_metrics
 from mlscope import ModelMonitor, catalog
 from mlscope.catalog import MetricSpec, RecordedSpec
-from mlscope.promql import metric_names
+from mlscope.rules.promql import metric_names
 from mlscope.resources import FakeGPU, FakeNVML, ResourceMonitor
 from quality_helpers import populate_quality
 from test_rules import RULE_FILES

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, PrometheusHarness
-from mlscope import dashcheck, grafana
+from mlscope.dashboards import check as dashcheck, style as grafana
 from mlscope.cli import main
-from mlscope.dashboards import build, stale
-from mlscope.servers import ServerError
+from mlscope.dashboards.build import build, stale
+from mlscope.stack.servers import ServerError
 
 SOURCES = ROOT / "dashboards"
 OUTPUT = ROOT / "provisioning" / "grafana" / "dashboards"

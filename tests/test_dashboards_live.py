@@ -35,16 +35,17 @@ import alerting_stack
 from conftest import ROOT, require_binary
 from drift_support import monitor_with, small_profile, trained, workload_profile
 from loki_receiver import LokiReceiver
-from mlscope import ModelMonitor, dashcheck
-from mlscope.alertreceiver import AlertReceiver
+from mlscope import ModelMonitor
+from mlscope.dashboards import check as dashcheck
+from mlscope.stack.alertreceiver import AlertReceiver
 from mlscope.exposition import start_metrics_server
 from mlscope.logs import LokiHandler, PredictionLog
 from mlscope.quality import Quality, baseline_metrics
 from mlscope.resources import FakeNVML, ResourceMonitor
 from mlscope.rules import config_for
 from mlscope.rules.config import duration_seconds
-from mlscope.servers import ServerError, free_port
-from mlscope.workload import LateGroundTruth, SyntheticService, Traffic
+from mlscope.stack.servers import ServerError, free_port
+from mlscope.demo.workload import LateGroundTruth, SyntheticService, Traffic
 
 pytestmark = pytest.mark.servers
 

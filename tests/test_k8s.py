@@ -14,7 +14,7 @@ import yaml
 
 from conftest import ROOT, require_binary
 from helpers import run_promtool
-from mlscope import k8s, promconfig
+from mlscope.stack import k8s, promconfig
 from mlscope.cli import main
 from mlscope.rules import config_for
 

@@ -12,7 +12,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import wait_until
-from mlscope.servers import free_port
+from mlscope.stack.servers import free_port
 
 APPS = Path(__file__).parent / "apps"
 

@@ -17,9 +17,9 @@ import pytest
 import requests
 
 from conftest import ROOT, require_binary, wait_until
-from mlscope import dashcheck
-from mlscope.native import Ports
-from mlscope.servers import PrometheusAPI, ServerError, free_port
+from mlscope.dashboards import check as dashcheck
+from mlscope.stack.native import Ports
+from mlscope.stack.servers import PrometheusAPI, ServerError, free_port
 
 pytestmark = pytest.mark.servers
 JOBS = {"prometheus", "alertmanager", "mlscope-alert-receiver", "mlscope-quality-exporter",
@@ -152,7 +152,7 @@ def test_down_leaves_nothing_and_restart_keeps_data(stack: Up, tmp_path: Path) -
 
 
 def test_a_second_up_on_a_running_state_dir_is_refused(tmp_path: Path) -> None:
-    from mlscope.native import PID_FILE, NativeStack
+    from mlscope.stack.native import PID_FILE, NativeStack
 
     state = tmp_path / "state"
     state.mkdir()

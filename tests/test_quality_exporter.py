@@ -25,8 +25,8 @@ from mlscope.catalog import quality as cat
 from mlscope.cli import main, parser
 from mlscope.quality import Quality, SQLiteStore, estimate
 from mlscope.quality.server import QualityServer
-from mlscope.servers import free_port
-from mlscope.workload import LateGroundTruth, SyntheticService, Traffic, train
+from mlscope.stack.servers import free_port
+from mlscope.demo.workload import LateGroundTruth, SyntheticService, Traffic, train
 from quality_helpers import make_pairs, series_value
 
 TOKEN = "s3cret-token"

@@ -13,7 +13,7 @@ from mlscope import ModelMonitor
 from mlscope.catalog import quality as cat
 from mlscope.quality import Outcome, Quality, baseline_metrics, estimate
 from mlscope.quality.scoring import binned_auc
-from mlscope.workload import train
+from mlscope.demo.workload import train
 from quality_helpers import make_pairs, series_value
 
 AUC_TOLERANCE = 0.01  # stated: binned ROC AUC vs exact, on these data sets (the exporter also bounds it)

@@ -6,7 +6,7 @@ import re
 import requests
 
 from conftest import ROOT
-from mlscope.servers import free_port
+from mlscope.stack.servers import free_port
 
 
 def test_three_line_example_runs() -> None:

@@ -13,9 +13,10 @@ import requests
 
 from alerting_stack import ErrorSpike
 from conftest import FAST_RULES, ROOT, Exporter, require_binary, wait_until
-from mlscope import ModelMonitor, promconfig, servers
+from mlscope import ModelMonitor
+from mlscope.stack import promconfig, servers
 from mlscope.catalog import serving as cat
-from mlscope.remotewrite import BACKENDS, QUEUE_CONFIG, RemoteWrite, keep_regex, stack_foreign_names
+from mlscope.stack.remotewrite import BACKENDS, QUEUE_CONFIG, RemoteWrite, keep_regex, stack_foreign_names
 from mlscope.rules import config_for
 from remote_write_receiver import RemoteWriteReceiver, decode_write_request
 

@@ -36,7 +36,7 @@ from apps.replica_service import MODEL
 from conftest import ROOT, PrometheusHarness, wait_until
 from drift_support import category_shares, numeric_shares, workload_profile
 from mlscope.drift import PREDICTION, ReferenceProfile, stats
-from mlscope.servers import free_port
+from mlscope.stack.servers import free_port
 
 pytestmark = pytest.mark.servers
 

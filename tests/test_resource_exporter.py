@@ -12,7 +12,7 @@ import requests
 
 from conftest import PrometheusHarness, require_binary, wait_until
 from helpers import promtool_check_metrics
-from mlscope.servers import free_port
+from mlscope.stack.servers import free_port
 
 MLSCOPE = [sys.executable, "-m", "mlscope.cli"]
 

@@ -10,7 +10,7 @@ import yaml
 
 from conftest import ROOT, require_binary
 from helpers import run_promtool
-from mlscope import remotewrite
+from mlscope.stack import remotewrite
 from mlscope.cli import main
 from test_compose import (DATASOURCES, UPSTREAM_PORTS, compose, host_port, published_ports, unpinned_images,
                           validate_compose_spec, volume_at)

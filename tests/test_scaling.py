@@ -8,7 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ROOT, Exporter, PrometheusHarness
 from helpers import exposition
-from mlscope import ModelMonitor, scaling
+from mlscope import ModelMonitor
+from mlscope.stack import scaling
 from mlscope.catalog.serving import VALUE_BUCKETS
 from mlscope.labels import DEFAULT_CAPS
 

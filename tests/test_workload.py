@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 from sklearn.metrics import accuracy_score
 
 from mlscope import ModelMonitor
-from mlscope.workload import SimulatedPredictionError, SyntheticService, Traffic, train
+from mlscope.demo.workload import SimulatedPredictionError, SyntheticService, Traffic, train
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from mlscope import ModelMonitor
 from mlscope.exposition import wsgi_app
 from mlscope.instruments import instruments_for
 from mlscope.quality import Quality
-from mlscope.workload import LateGroundTruth, Prediction, SimulatedPredictionError, SyntheticService, train
+from mlscope.demo.workload import LateGroundTruth, Prediction, SimulatedPredictionError, SyntheticService, train
 
 MODEL, VERSION = "replicas", "1"
 ERROR = SimulatedPredictionError.__name__

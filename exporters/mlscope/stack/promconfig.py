@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .rules.config import Profile
+from ..rules.config import Profile
 
 # Per-job guards against a cardinality explosion in one exporter.
 SAMPLE_LIMIT = 50_000

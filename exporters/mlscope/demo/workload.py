@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .monitor import ModelMonitor
+from ..monitor import ModelMonitor
 
 Dataset = Literal["breast_cancer", "wine", "diabetes"]
 _LOADERS: dict[str, Callable[..., Any]] = {

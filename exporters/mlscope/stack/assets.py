@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_PACKAGE = Path(__file__).resolve().parent
-# A checkout: exporters/mlscope/ sits two levels below the repository root.
-_CHECKOUT_ROOT = _PACKAGE.parent.parent
-# An installed wheel carries the files under mlscope/stack/.
-_PACKAGED_ROOT = _PACKAGE / "stack"
+_STACK_PACKAGE = Path(__file__).resolve().parent
+# A checkout: exporters/mlscope/stack/ sits three levels below the repository root.
+_CHECKOUT_ROOT = _STACK_PACKAGE.parent.parent.parent
+# An installed wheel carries the files beside this module, under mlscope/stack/.
+_PACKAGED_ROOT = _STACK_PACKAGE
 
 
 def stack_root() -> Path:

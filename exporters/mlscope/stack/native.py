@@ -25,9 +25,9 @@ from . import nativeconf, promconfig, servers
 from .alertreceiver import AlertReceiver, make_server
 from .amconfig import write_alertmanager_config
 from .assets import asset
-from .exposition import start_metrics_server
-from .rules import config_for, render
-from .rules.config import duration_seconds
+from ..exposition import start_metrics_server
+from ..rules import config_for, render
+from ..rules.config import duration_seconds
 
 PID_FILE = "mlscope.pid"
 
@@ -106,8 +106,8 @@ class NativeStack:
         return f"127.0.0.1:{self.ports.alertmanager}"
 
     def _start_quality_exporter(self) -> str:
-        from .quality import Quality
-        from .quality.server import QualityServer
+        from ..quality import Quality
+        from ..quality.server import QualityServer
 
         registry = CollectorRegistry()
         windows = {w: duration_seconds(w) for w in config_for(self.profile).profile.quality_windows}
@@ -118,7 +118,7 @@ class NativeStack:
         return f"127.0.0.1:{self.ports.quality_exporter}"
 
     def _start_resource_exporter(self) -> str:
-        from .resources import start_resource_monitor
+        from ..resources import start_resource_monitor
 
         registry = CollectorRegistry()
         self._closers.append(start_resource_monitor(registry, process=False))
@@ -127,7 +127,7 @@ class NativeStack:
         return f"127.0.0.1:{self.ports.resource_exporter}"
 
     def _start_demo(self, loki: str | None) -> str:
-        from .demo import DemoService, serve
+        from ..demo.service import DemoService, serve
 
         self._say("training the demo model (scikit-learn breast_cancer, bundled) and its reference profile...")
         demo = DemoService(state_dir=self.state_dir / "demo", profile=self.profile, rate=self.rate,

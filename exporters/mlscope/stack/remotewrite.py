@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from . import catalog
-from .promql import metric_names
+from .. import catalog
+from ..rules.promql import metric_names
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ RECORDED_SERIES = "[a-z_]+:mlscope_[a-z0-9_]+:[a-z0-9_]+"
 
 def foreign_names(rule_groups: Iterable[Mapping[str, Any]], dashboards: Iterable[Mapping[str, Any]]) -> list[str]:
     """Names outside mlscope's prefix that the rules and dashboards read (``up``, ``ALERTS``, ``prometheus_*``...)."""
-    from .dashcheck import queries, variable_selector
+    from ..dashboards.check import queries, variable_selector
 
     exprs = [str(rule["expr"]) for group in rule_groups for rule in group["rules"]]
     for board in dashboards:
@@ -117,8 +117,8 @@ def stack_foreign_names(root: Path) -> list[str]:
     """:func:`foreign_names` of the generated rules (any profile reads the same names) and dashboards under ``root``."""
     import json
 
-    from .rules.config import config_for
-    from .rules.generate import FILES
+    from ..rules.config import config_for
+    from ..rules.generate import FILES
 
     groups = [g for build in FILES.values() for g in build(config_for("default"))]
     boards = [json.loads(p.read_text()) for p in sorted((root / "provisioning/grafana/dashboards").glob("*.json"))]

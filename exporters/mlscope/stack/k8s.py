@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .promconfig import LABEL_LIMIT, SAMPLE_LIMIT
-from .rules.config import PROFILES, config_for
+from ..rules.config import PROFILES, config_for
 
 PART_OF = {"app.kubernetes.io/part-of": "mlscope"}
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -55,7 +55,7 @@ def _metadata(name: str, namespace: str, labels: Mapping[str, str], annotations:
 
 
 def prometheus_rules(profile: str, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
-    from .rules.generate import FILES
+    from ..rules.generate import FILES
 
     cfg = config_for(profile)
     return [{"apiVersion": MONITORING_API, "kind": "PrometheusRule",

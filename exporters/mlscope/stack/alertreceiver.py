@@ -24,8 +24,8 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from .catalog import alerting as cat
-from .labels import LabelGuard
+from ..catalog import alerting as cat
+from ..labels import LabelGuard
 
 log = logging.getLogger("mlscope.alert_receiver")
 

@@ -27,12 +27,12 @@ import requests
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from .drift import build_profile
-from .logs import JsonFormatter, LokiHandler, PredictionLog
-from .monitor import ModelMonitor
-from .quality import Quality, baseline_metrics
-from .resources import FakeNVML, ResourceMonitor, start_resource_monitor
-from .rules.config import config_for, duration_seconds
+from ..drift import build_profile
+from ..logs import JsonFormatter, LokiHandler, PredictionLog
+from ..monitor import ModelMonitor
+from ..quality import Quality, baseline_metrics
+from ..resources import FakeNVML, ResourceMonitor, start_resource_monitor
+from ..rules.config import config_for, duration_seconds
 from .workload import LateGroundTruth, SyntheticService, Traffic, train
 
 MODEL, VERSION = "demo-classifier", "1.0.0"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import grafana
+from . import style as grafana
 
 GENERATED_PREFIX = "mlscope-"
 

@@ -7,12 +7,12 @@ import sys
 import threading
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 from .runtime import wait_for_shutdown
 
 
 def _rules(args: argparse.Namespace) -> int:
-    from .rules import build_all, stale_files
+    from ..rules import build_all, stale_files
 
     rules_dir = Path(args.dir)
     if args.action == "build":
@@ -29,9 +29,9 @@ def _reference(args: argparse.Namespace) -> int:
     if args.action == "build" and not (args.model and args.model_version and (args.out or args.next_to)):
         print("mlscope: reference build needs --model, --model-version and --out or --next-to", file=sys.stderr)
         return 2
-    from .drift import DriftTracker, ProfileError, ReferenceProfile, build_profile, file_hash, read_table
-    from .drift.collector import series_count
-    from .drift.build import MIN_CHUNKS
+    from ..drift import DriftTracker, ProfileError, ReferenceProfile, build_profile, file_hash, read_table
+    from ..drift.collector import series_count
+    from ..drift.build import MIN_CHUNKS
 
     try:
         if args.action == "show":
@@ -71,9 +71,9 @@ def _reference(args: argparse.Namespace) -> int:
 
 
 def _workload(args: argparse.Namespace) -> int:
-    from .exposition import start_metrics_server
-    from .monitor import ModelMonitor
-    from .workload import SyntheticService, Traffic, train
+    from ..exposition import start_metrics_server
+    from ..monitor import ModelMonitor
+    from ..demo.workload import SyntheticService, Traffic, train
 
     trained = train(args.dataset)
     monitor = ModelMonitor(args.model, args.model_version, task=trained.task)
@@ -89,8 +89,8 @@ def _workload(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from .native import NativeStack, Ports
-    from .servers import ServerError
+    from ..stack.native import NativeStack, Ports
+    from ..stack.servers import ServerError
 
     ports = Ports(**{name: getattr(args, f"{name}_port") for name in Ports.__dataclass_fields__})
     stack = NativeStack(Path(args.state_dir), demo=args.demo, profile=args.profile, ports=ports)
@@ -103,7 +103,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from .native import down
+    from ..stack.native import down
 
     if down(Path(args.state_dir)):
         print("mlscope: stopped")
@@ -113,7 +113,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _alert_receiver(args: argparse.Namespace) -> int:
-    from .alertreceiver import AlertReceiver, load_commands, make_server
+    from ..stack.alertreceiver import AlertReceiver, load_commands, make_server
 
     try:
         commands = load_commands(Path(args.config) if args.config else None)
@@ -132,7 +132,7 @@ def _alert_receiver(args: argparse.Namespace) -> int:
 
 
 def _dashboards(args: argparse.Namespace) -> int:
-    from .dashboards import build, stale
+    from ..dashboards.build import build, stale
 
     source, output = Path(args.source), Path(args.output)
     if not source.is_dir() or not any(source.glob("*.py")):
@@ -153,7 +153,7 @@ def _dashboards(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import DemoService, inject_remote, serve
+    from ..demo.service import DemoService, inject_remote, serve
 
     if args.action == "inject":
         if not args.incident:
@@ -177,7 +177,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from .assets import init
+    from ..stack.assets import init
 
     try:
         written = init(Path(args.dir), force=args.force)
@@ -191,14 +191,14 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _resource_exporter(args: argparse.Namespace) -> int:
-    from .resources.exporter import run
+    from ..resources.exporter import run
 
     return run(args)
 
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from .logs.sampling import write_level
+    from ..logs.sampling import write_level
 
     if (args.level is None) == (not args.reset):
         print("mlscope: give a LEVEL or --reset", file=sys.stderr)
@@ -259,7 +259,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", default=".state", help="runtime config and data (default: %(default)s)")
     up.add_argument("--profile", default="fast", choices=["default", "fast"],
                     help="rule profile: fast (1 s scrape, minute windows; default) or default (production)")
-    from .native import Ports
+    from ..stack.native import Ports
 
     for name, port in vars(Ports()).items():
         up.add_argument(f"--{name.replace('_', '-')}-port", type=int, default=port, help="default: %(default)s")
@@ -295,12 +295,12 @@ def parser() -> argparse.ArgumentParser:
     dn.add_argument("--state-dir", default=".state")
     dn.set_defaults(func=_down)
 
-    from .resources.exporter import add_arguments as resource_arguments
+    from ..resources.exporter import add_arguments as resource_arguments
     res = sub.add_parser("resource-exporter", help="serve host, process and GPU metrics (psutil, NVML)")
     resource_arguments(res)
     res.set_defaults(func=_resource_exporter)
 
-    from .quality.commands import add_parsers as add_quality_parsers
+    from ..quality.commands import add_parsers as add_quality_parsers
     add_quality_parsers(sub)
 
     logs = sub.add_parser("logs", help="prediction-log settings read by running services (no restart)")
@@ -313,7 +313,7 @@ def parser() -> argparse.ArgumentParser:
     level.add_argument("--reset", action="store_true", help="remove the entry (back to the default level)")
     level.set_defaults(func=_logs)
 
-    from . import k8s, remotewrite
+    from ..stack import k8s, remotewrite
     rw = sub.add_parser("remote-write", help="Prometheus overlays that remote-write to Mimir, Thanos or VictoriaMetrics")
     remotewrite.add_arguments(rw)
     rw.set_defaults(func=remotewrite.run)

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalog
-from .grafana import PROVISIONED_UIDS
-from .promql import metric_names
-from .rules.config import duration_seconds
+from .. import catalog
+from .style import PROVISIONED_UIDS
+from ..rules.promql import metric_names
+from ..rules.config import duration_seconds
 
 # Units of Grafana's value formats (packages/grafana-data/src/valueFormats/categories.ts) that mlscope uses
 # or a contributor is likely to reach for.

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from math import prod
 
-from . import catalog
-from .catalog import serving as cat
-from .labels import DEFAULT_CAPS
-from .rules.config import config_for
+from .. import catalog
+from ..catalog import serving as cat
+from ..labels import DEFAULT_CAPS
+from ..rules.config import config_for
 
 MODEL = ("model", "model_version")
 # Labels with one value per model version whatever the traffic (the info series' identity).
@@ -83,7 +83,7 @@ def recorded_per_model_version(profile: str = "default") -> int:
 
     Drift and quality rules add series per feature and per class (see their README sections).
     """
-    from .rules.generate import FILES
+    from ..rules.generate import FILES
 
     names = {r.name for r in cat.RECORDED if r.labels[:2] == MODEL}
     cfg = config_for(profile)

@@ -1,0 +1,306 @@
+"""House style over grafanalib: datasources by fixed uid, units, panel helpers, modern dashboard JSON.
+
+grafanalib 0.7 emits ``schemaVersion`` 12, datasources as plain strings and
+``null`` fields, which current Grafana no longer migrates. :func:`to_json`
+fixes all of that in one place, so dashboard modules stay small and declarative.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attr
+from grafanalib import core as g
+from grafanalib._gen import DashboardEncoder
+
+from ..catalog import serving
+from ..rules.config import Links
+
+SCHEMA_VERSION = 39  # Grafana 11
+PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
+LOKI = {"type": "loki", "uid": "loki"}
+DATASOURCES = {"prometheus": PROMETHEUS, "loki": LOKI}
+PROVISIONED_UIDS = frozenset({"prometheus", "loki", "alertmanager"})
+ROW_HEIGHT = 8
+GRID_WIDTH = 24
+
+# Selectors every panel of a model-scoped dashboard uses.
+MODEL_SELECTOR = 'model=~"$model",model_version=~"$model_version"'
+LOG_APP = Links().log_app  # the `app` stream label dashboards and alert links select in Loki
+MODEL_INFO = serving.MODEL_INFO.name
+
+
+@attr.s
+class PromTarget:
+    """A Prometheus query (``exemplar`` asks Grafana to draw the histogram's exemplars)."""
+
+    expr: str = attr.ib()
+    legend: str = attr.ib(default="")
+    ref_id: str = attr.ib(default="A")
+    instant: bool = attr.ib(default=False)
+    exemplar: bool = attr.ib(default=False)
+    table: bool = attr.ib(default=False)
+
+    def to_json_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"datasource": PROMETHEUS, "expr": self.expr, "refId": self.ref_id,
+                                "legendFormat": self.legend or "__auto", "exemplar": self.exemplar,
+                                "instant": self.instant, "range": not self.instant}
+        if self.table:
+            data["format"] = "table"
+        return data
+
+
+@attr.s
+class LokiTarget:
+    """A LogQL query."""
+
+    expr: str = attr.ib()
+    legend: str = attr.ib(default="")
+    ref_id: str = attr.ib(default="A")
+
+    def to_json_data(self) -> dict[str, Any]:
+        return {"datasource": LOKI, "expr": self.expr, "refId": self.ref_id, "legendFormat": self.legend,
+                "queryType": "range"}
+
+
+def prom(*queries: tuple[str, str] | str, exemplar: bool = False) -> list[PromTarget]:
+    """Targets from ``expr`` or ``(expr, legend)`` items, with refIds A, B, ..."""
+    targets = []
+    for i, query in enumerate(queries):
+        expr, legend = (query, "") if isinstance(query, str) else query
+        targets.append(PromTarget(expr, legend, chr(ord("A") + i), exemplar=exemplar))
+    return targets
+
+
+def timeseries(title: str, targets: list[Any], unit: str = "short", *, description: str = "",
+               stacked: bool = False, links: Sequence[dict[str, Any]] = (), **kwargs: Any) -> g.TimeSeries:
+    return g.TimeSeries(title=title, targets=targets, unit=unit, description=description,
+                        stacking={"mode": "normal" if stacked else "none", "group": "A"},
+                        legendDisplayMode="list", legendPlacement="bottom", tooltipMode="multi",
+                        links=list(links), **kwargs)
+
+
+def stat(title: str, targets: list[Any], unit: str = "short", *, description: str = "",
+         decimals: int | None = None, **kwargs: Any) -> g.Stat:
+    return g.Stat(title=title, targets=targets, format=unit, description=description, decimals=decimals,
+                  reduceCalc="lastNotNull", graphMode="area", **kwargs)
+
+
+def table(title: str, targets: list[PromTarget], unit: str = "short", *, description: str = "",
+          sort_by: str | None = None, columns: Sequence[str] = (), hide: Sequence[str] = (),
+          **kwargs: Any) -> g.Table:
+    """Instant queries merged into one row per label set; ``columns`` names each target's value column."""
+    for target in targets:
+        target.instant, target.table = True, True
+    values = ["Value"] if len(targets) == 1 else [f"Value #{t.ref_id}" for t in targets]
+    organize = {"excludeByName": {"Time": True, **{name: True for name in hide}},
+                "renameByName": dict(zip(values, columns))}
+    transformations = [{"id": "merge", "options": {}}, {"id": "organize", "options": organize}]
+    sort = [g.TableSortByField(displayName=sort_by, desc=True)] if sort_by else []
+    return g.Table(title=title, targets=targets, unit=unit, description=description,
+                   transformations=transformations, sortBy=sort, **kwargs)
+
+
+def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
+    """Absolute threshold steps ``(value, colour)``; the first value is None (base)."""
+    return {"mode": "absolute", "steps": [{"value": v, "color": c} for v, c in steps]}
+
+
+# Green below the calibrated threshold, red at or above it (for values divided by their threshold).
+BELOW_ONE = thresholds((None, "green"), (0.8, "orange"), (1.0, "red"))
+
+
+@attr.s
+class BarGauge(g.Panel):
+    """A modern bar gauge (grafanalib's emits Grafana 6 ``fieldOptions``)."""
+
+    unit: str = attr.ib(default="short")
+    min: float | None = attr.ib(default=None)
+    max: float | None = attr.ib(default=None)
+    steps: dict[str, Any] = attr.ib(default=attr.Factory(lambda: BELOW_ONE))
+
+    def to_json_data(self) -> dict[str, Any]:
+        return self.panel_json({
+            "type": "bargauge",
+            "fieldConfig": {"defaults": {"unit": self.unit, "min": self.min, "max": self.max,
+                                         "thresholds": self.steps}, "overrides": []},
+            "options": {"displayMode": "gradient", "orientation": "horizontal", "showUnfilled": True,
+                        "valueMode": "color", "namePlacement": "left", "sizing": "auto",
+                        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
+        })
+
+
+def bargauge(title: str, targets: list[PromTarget], unit: str = "short", *, description: str = "",
+             min_: float | None = 0, max_: float | None = None, steps: dict[str, Any] | None = None,
+             **kwargs: Any) -> BarGauge:
+    """One bar per series (instant queries, in the order Prometheus returns them: use ``sort_desc``)."""
+    for target in targets:
+        target.instant = True
+    return BarGauge(title=title, targets=targets, unit=unit, description=description, min=min_, max=max_,
+                    steps=steps or BELOW_ONE, **kwargs)
+
+
+@attr.s
+class Heatmap(g.Panel):
+    """A modern heatmap of pre-bucketed series: one row per series (e.g. per feature), colour = value."""
+
+    unit: str = attr.ib(default="short")
+    scheme: str = attr.ib(default="Oranges")
+
+    def to_json_data(self) -> dict[str, Any]:
+        return self.panel_json({
+            "type": "heatmap",
+            "fieldConfig": {"defaults": {"unit": self.unit}, "overrides": []},
+            "options": {"calculate": False, "cellGap": 1, "rowsFrame": {"layout": "auto"},
+                        "color": {"mode": "scheme", "scheme": self.scheme, "steps": 64, "exponent": 0.5,
+                                  "fill": "dark-orange", "reverse": False},
+                        "yAxis": {"axisPlacement": "left"}, "cellValues": {"unit": self.unit},
+                        "tooltip": {"mode": "single", "yHistogram": False}, "legend": {"show": True}},
+        })
+
+
+def heatmap(title: str, targets: list[PromTarget], unit: str = "short", *, description: str = "",
+            **kwargs: Any) -> Heatmap:
+    return Heatmap(title=title, targets=targets, unit=unit, description=description, **kwargs)
+
+
+def logs(title: str, expr: str, *, description: str = "", **kwargs: Any) -> g.Logs:
+    return g.Logs(title=title, targets=[LokiTarget(expr)], description=description, showTime=True,
+                  wrapLogMessages=True, enableLogDetails=True, prettifyLogMessage=False,
+                  dedupStrategy="none", sortOrder="Descending", **kwargs)
+
+
+def log_selector(model: str = "$model", version: str = "$model_version", op: str = "=~", **extra: str) -> str:
+    """The LogQL stream selector of a model version's lines (only the shipper's stream labels)."""
+    matchers = [f'app="{LOG_APP}"', f'model{op}"{model}"', f'model_version{op}"{version}"']
+    matchers += [f'{label}=~"{value}"' for label, value in extra.items()]
+    return "{" + ",".join(matchers) + "}"
+
+
+def explore_url(expr: str) -> str:
+    """Grafana Explore on Loki showing ``expr`` over the dashboard's time range."""
+    state = {"datasource": "loki", "range": {"from": "${__from}", "to": "${__to}"},
+             "queries": [{"refId": "A", "expr": expr}]}
+    return "/explore?left=" + json.dumps(state, separators=(",", ":"))
+
+
+def logs_link(title: str = "Logs of this model version") -> dict[str, Any]:
+    """A panel link to Explore on Loki for the selected model version and time range."""
+    return {"title": title, "url": explore_url(log_selector()), "targetBlank": True}
+
+
+def logs_data_link(rows: bool = False) -> dict[str, Any]:
+    """A data link from a series (or, with ``rows``, a table row) to the Loki lines of its own model version."""
+    ref = "__data.fields.{}" if rows else "__field.labels.{}"
+    model, version = ("${" + ref.format(label) + "}" for label in ("model", "model_version"))
+    return {"title": f"Logs of {model} {version}", "url": explore_url(log_selector(model, version, op="=")),
+            "targetBlank": True}
+
+
+def with_logs(panel: Any) -> Any:
+    """Link ``panel`` to the Loki logs: a panel link (selected versions) and a data link (each series' version)."""
+    panel.links = [*panel.links, logs_link()]
+    link = logs_data_link(rows=isinstance(panel, g.Table))
+    panel.extraJson = {**(panel.extraJson or {}), "fieldConfig": {"defaults": {"links": [link]}}}
+    return panel
+
+
+def variable(name: str, label: str, query: str | dict[str, Any], *, datasource: str = "prometheus",
+             all_value: str | None = ".+", multi: bool = True) -> g.Template:
+    """A query variable refreshed on time-range change; with an "All" option (``all_value``) unless None."""
+    return g.Template(name=name, label=label, query=query, dataSource=datasource, includeAll=all_value is not None,
+                      multi=multi, allValue=all_value, refresh=2, sort=1)
+
+
+def label_variable(name: str, label: str, series: str, selector: str = "", **kwargs: Any) -> g.Template:
+    """``label_values(series{selector}, name)`` from Prometheus."""
+    return variable(name, label, f"label_values({series}{{{selector}}}, {name})" if selector
+                    else f"label_values({series}, {name})", **kwargs)
+
+
+def model_variables() -> list[g.Template]:
+    """``$model`` and ``$model_version`` from the label values of ``mlscope_model_info``."""
+    return [label_variable("model", "Model", MODEL_INFO),
+            label_variable("model_version", "Version", MODEL_INFO, 'model=~"$model"')]
+
+
+def window_variable(recorded: str) -> g.Template:
+    """``$window``: the windows a recorded series is computed over (one at a time)."""
+    return label_variable("window", "Window", recorded, MODEL_SELECTOR, all_value=None, multi=False)
+
+
+def loki_variable(name: str, label: str, stream: str = '{app="%s"}' % LOG_APP) -> g.Template:
+    """A variable from the values of a Loki stream label (``.*`` as "All": the label may be absent)."""
+    query = {"label": name, "stream": stream, "type": 1, "refId": "LokiVariableQueryEditor-VariableQuery"}
+    return variable(name, label, query, datasource="loki", all_value=".*")
+
+
+def textbox(name: str, label: str, default: str = "") -> g.Template:
+    """A free-text variable (a search box)."""
+    return g.Template(name=name, label=label, query=default, default=default, type="textbox")
+
+
+def row(title: str) -> g.RowPanel:
+    """A full-width section heading (pass it to :func:`dashboard` in place of a list of panels)."""
+    return g.RowPanel(title=title)
+
+
+def layout(rows: Iterable[Sequence[Any]], height: int = ROW_HEIGHT) -> list[Any]:
+    """Place panels row by row (each row splits the width evenly) and number them 1, 2, ..."""
+    panels, y, next_id = [], 0, 1
+    for row in rows:
+        if isinstance(row, g.RowPanel):
+            row.gridPos, row.id = g.GridPos(h=1, w=GRID_WIDTH, x=0, y=y), next_id
+            panels.append(row)
+            y, next_id = y + 1, next_id + 1
+            continue
+        width = GRID_WIDTH // len(row)
+        for i, panel in enumerate(row):
+            panel.gridPos = g.GridPos(h=height, w=width, x=i * width, y=y)
+            panel.id = next_id
+            next_id += 1
+            panels.append(panel)
+        y += height
+    return panels
+
+
+def dashboard(uid: str, title: str, rows: Iterable[Sequence[Any]], *, description: str = "",
+              variables: Sequence[g.Template] | None = None, tags: Sequence[str] = ()) -> g.Dashboard:
+    return g.Dashboard(uid=uid, title=title, description=description, tags=["mlscope", *tags],
+                       panels=layout(rows), templating=g.Templating(list=list(
+                           model_variables() if variables is None else variables)),
+                       time=g.Time("now-1h", "now"), refresh="30s", timezone="utc", editable=False,
+                       graphTooltip=1)
+
+
+def _modernise(node: Any) -> Any:
+    """Datasource strings -> ``{type, uid}`` objects; drop ``null`` fields, recursively."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if value is None:
+                continue
+            if key == "datasource" and isinstance(value, str):
+                value = DATASOURCES.get(value, {"uid": value})
+            out[key] = _modernise(value)
+        return out
+    if isinstance(node, list):
+        return [_modernise(v) for v in node]
+    return node
+
+
+def to_json(board: g.Dashboard, version: int = 1) -> dict[str, Any]:
+    """The dashboard as modern Grafana JSON (a plain dict)."""
+    data = json.loads(json.dumps(board.to_json_data(), cls=DashboardEncoder))
+    data = _modernise(data)
+    data.pop("rows", None)
+    data["schemaVersion"] = SCHEMA_VERSION
+    data["version"] = version
+    data.pop("id", None)
+    return data
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """Deterministic JSON text: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
