@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from .. import __version__
-from .runtime import wait_for_shutdown
+from .._runtime import wait_for_shutdown
 
 
 def _rules(args: argparse.Namespace) -> int:

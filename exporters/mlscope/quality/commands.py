@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from ..cli.runtime import wait_for_shutdown
+from .._runtime import wait_for_shutdown
 
 TOKEN_ENV = "MLSCOPE_QUALITY_TOKEN"
 

@@ -9,7 +9,7 @@ import time
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ..exposition import DEFAULT_ADDR, start_metrics_server
-from ..cli.runtime import wait_for_shutdown
+from .._runtime import wait_for_shutdown
 from .fake_nvml import FakeNVML
 from .monitor import DEFAULT_INTERVAL, ResourceMonitor
 
