@@ -1,106 +1,151 @@
-"""Fixtures that start real servers on 127.0.0.1 (free ports, temporary folders)."""
+"""Fixtures and guards shared by tests/unit and tests/e2e.
+
+Module level imports only the light core (prometheus-client, numpy, pytest, the standard library), so the
+``core`` tests collect in a virtual environment holding ``pip install . pytest`` alone.
+"""
 from __future__ import annotations
 
+import inspect
+import logging
 import os
-import shutil
-import time
+import re
+import shlex
+import stat
+import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mlscope.stack import promconfig, servers
-from mlscope.exposition import start_metrics_server
-from mlscope.rules import config_for
+from support.helpers import Exporter, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
-FAST_RULES = sorted((ROOT / "alerting" / "rules" / "fast").glob("*.yml"))
-
-
-def require_binary(*names: str) -> str:
-    """The first binary found, else skip (or fail when MLSCOPE_REQUIRE_SERVERS=1, as in CI)."""
-    for name in names:
-        path = shutil.which(name)
-        if path:
-            return path
-    message = f"none of {names} on PATH: {servers.INSTALL_HINT}"
-    if os.environ.get("MLSCOPE_REQUIRE_SERVERS") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+TESTS = Path(__file__).resolve().parent
+UNIT, CORE = TESTS / "unit", TESTS / "unit" / "core"
+# The external programs only tests marked `servers` may start (directly, or through a child process).
+SERVER_BINARIES = frozenset({"prometheus", "promtool", "alertmanager", "prometheus-alertmanager", "amtool",
+                             "hadolint", "node", "loki", "grafana-server", "grafana"})
+GUARD_EXIT = 97
 
 
-@dataclass
-class Exporter:
-    """A fresh registry served on a free loopback port."""
+def _programs(args: object, executable: object, shell: bool) -> list[str]:
+    """Basenames of what a Popen call would run (every word of a shell command line)."""
+    if executable is not None:
+        return [os.path.basename(os.fsdecode(executable))]
+    if isinstance(args, (str, bytes, os.PathLike)):
+        words = shlex.split(os.fsdecode(args)) if shell else [os.fsdecode(args)]
+    else:
+        words = [os.fsdecode(a) for a in list(args)[:1]]  # type: ignore[call-overload]
+    return [os.path.basename(w) for w in words]
 
-    registry: CollectorRegistry
-    port: int
-    _server: object = field(repr=False, default=None)
 
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
+def _shims(folder: Path) -> Path:
+    """Executables named like the server binaries that refuse to run: first on PATH for child processes."""
+    folder.mkdir(exist_ok=True)
+    for name in SERVER_BINARIES:
+        shim = folder / name
+        shim.write_text(f'#!/bin/sh\necho "mlscope test guard: {name} started by a test not marked servers" >&2\n'
+                        f"exit {GUARD_EXIT}\n")
+        shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return folder
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.target}/metrics"
+
+@pytest.fixture(autouse=True)
+def _servers_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A test not marked ``servers`` fails the moment it tries to start a server binary.
+
+    In this process: ``subprocess.Popen`` (behind ``run``, ``check_output``...) refuses such a program by its
+    basename. In child processes (a ``python -m mlscope ...`` the test starts): shims of the same names come
+    first on PATH and exit with status 97.
+    """
+    if request.node.get_closest_marker("servers"):
+        return
+    original = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+    def guarded(self, args, executable, *rest, **kwargs):
+        shell = inspect.signature(original).bind(self, args, executable, *rest, **kwargs).arguments["shell"]
+        refused = [p for p in _programs(args, executable, bool(shell)) if p in SERVER_BINARIES]
+        if refused:
+            pytest.fail(f"{request.node.nodeid} is not marked `servers` but starts {refused[0]!r}: "
+                        "move it to tests/e2e/", pytrace=False)
+        return original(self, args, executable, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", guarded)
+    shims = _shims(tmp_path_factory.getbasetemp() / "servers-guard")
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def in_folder(items: list[pytest.Item], folder: Path) -> list[pytest.Item]:
+    return [item for item in items if Path(item.path).is_relative_to(folder)]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """No unit test is marked ``servers`` (tests/e2e/conftest.py marks that folder's tests)."""
+    for item in in_folder(items, UNIT):
+        if item.get_closest_marker("servers"):
+            raise pytest.UsageError(f"{item.nodeid} is marked servers: it belongs in tests/e2e/")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under ``-m core`` (or ``-m "core and ..."``) only tests/unit/core is imported: the rest needs extras."""
+    if re.fullmatch(r"\s*core\s*(and\s.*)?", config.option.markexpr or "") and collection_path.suffix == ".py" \
+            and collection_path.name.startswith("test_") and not collection_path.is_relative_to(CORE):
+        return True
+    return None
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    """A fresh registry, so that no test sees another's series."""
+    return CollectorRegistry()
 
 
 @pytest.fixture
 def exporter() -> Iterator[Exporter]:
+    """A fresh registry served by mlscope's /metrics server on a free loopback port."""
+    from mlscope.exposition import start_metrics_server
+
     registry = CollectorRegistry()
-    port = servers.free_port()
-    server, thread = start_metrics_server(port, registry=registry)
+    port = free_port()
+    server, _thread = start_metrics_server(port, registry=registry)
     yield Exporter(registry, port, server)
     server.shutdown()
     server.server_close()
 
 
-class PrometheusHarness:
-    """A running Prometheus that scrapes whatever targets the tests register (file_sd)."""
+@pytest.fixture
+def receiver() -> Iterator:
+    """A local Loki push receiver (JSON and protobuf) that admits the stream labels of the stack."""
+    from support.loki_receiver import LokiReceiver
 
-    def __init__(self, server: servers.Server, sd_file: Path) -> None:
-        self.server = server
-        self.api = servers.PrometheusAPI(server.url)
-        self._sd_file = sd_file
-        self._targets: dict[str, list[str]] = {}
-
-    def scrape(self, name: str, *targets: str, timeout: float = 30.0) -> None:
-        """Add ``targets`` (host:port) under the ``service`` label ``name`` and wait for their first scrapes."""
-        self._targets.setdefault(name, []).extend(targets)
-        promconfig.write_file_sd(self._sd_file, self._targets)
-        for target in targets:
-            self.api.wait_for(f'up{{instance="{target}"}} == 1', timeout=timeout)
-
-    def forget(self, *targets: str) -> None:
-        for known in self._targets.values():
-            known[:] = [t for t in known if t not in targets]
-        promconfig.write_file_sd(self._sd_file, {k: v for k, v in self._targets.items() if v})
+    r = LokiReceiver(allowed_labels={"app", "env", "model", "model_version", "level"})
+    yield r
+    r.close()
 
 
-@pytest.fixture(scope="session")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusHarness]:
-    require_binary("prometheus")
-    tmp = tmp_path_factory.mktemp("prometheus")
-    sd_file = tmp / "targets.yml"
-    promconfig.write_file_sd(sd_file, {})
-    profile = config_for("fast").profile
-    config = promconfig.prometheus_config(profile, [promconfig.scrape_job("mlscope-tests", file_sd=sd_file)],
-                                          FAST_RULES)
-    server = servers.prometheus(promconfig.write_config(tmp / "prometheus.yml", config), tmp / "data")
-    server.start()
-    yield PrometheusHarness(server, sd_file)
-    server.stop()
+@pytest.fixture
+def make_handler(receiver) -> Iterator:
+    """``make_handler(**kwargs) -> (handler, logger, registry)`` shipping to the receiver."""
+    from mlscope.logs import LokiHandler
+    from support.logs_helpers import unique_logger_name
 
+    made: list[LokiHandler] = []
 
-def wait_until(predicate, timeout: float = 20.0, interval: float = 0.2):  # noqa: ANN001, ANN201
-    """Poll ``predicate()`` until it returns a truthy value; return it or fail the test."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"condition not met within {timeout}s")
+    def make(url: str | None = None, **kwargs) -> tuple[LokiHandler, logging.Logger, CollectorRegistry]:
+        registry = kwargs.pop("registry", None) or CollectorRegistry()
+        kwargs = {"flush_interval": 0.05, "min_backoff": 0.05, "max_backoff": 0.5, "shutdown_timeout": 2.0,
+                  **kwargs}
+        handler = LokiHandler(url or receiver.url, registry=registry, **kwargs)
+        made.append(handler)
+        logger = logging.getLogger(unique_logger_name())
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+        return handler, logger, registry
+
+    yield make
+    for handler in made:
+        handler.shutdown_timeout = 0.5
+        handler.close()

@@ -1,0 +1,73 @@
+"""Two real Alertmanagers gossip-clustered on 127.0.0.1, one Prometheus sending every alert to both:
+exactly one notification per alert group reaches the webhook (the notification log is shared by gossip).
+
+The control: the same pair with clustering off notifies every group twice, so the count can fail.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from mlscope import ModelMonitor
+from support.alerting_stack import AlertingStack, ErrorSpike
+from support.helpers import Exporter, require_binary, wait_until
+
+VERSIONS = ("1.0.0", "2.0.0")
+# After the last expected group arrived, how long duplicates get to show up: more than the second
+# replica's wait (peer_timeout 2 s), Prometheus's resend delay (2 s) and a group_interval (1 s).
+DUPLICATE_WINDOW_S = 8.0
+
+
+def cluster_ready(stack: AlertingStack) -> bool:
+    for am in stack.alertmanagers:
+        status = requests.get(am.url + "/api/v2/status", timeout=5).json()["cluster"]
+        if status["status"] != "ready" or len(status.get("peers", [])) != len(stack.alertmanagers):
+            return False
+    return True
+
+
+def firing_groups(stack: AlertingStack) -> Counter[str]:
+    """groupKey -> delivered firing notifications, for the groups this test creates."""
+    wanted = {"ModelErrorRateHigh", "MLScopeWatchdog"}
+    return Counter(n.payload["groupKey"] for n in stack.receiver.notifications
+                   if n.status_code < 300 and n.payload["status"] == "firing"
+                   and n.payload["groupLabels"].get("alertname") in wanted)
+
+
+@pytest.fixture(params=[True, False], ids=["clustered", "not-clustered"])
+def pair(request: pytest.FixtureRequest, tmp_path: Path, exporter: Exporter) -> Iterator[AlertingStack]:
+    require_binary("prometheus")
+    require_binary("alertmanager", "prometheus-alertmanager")
+    stack = AlertingStack(tmp_path, [exporter.target], replicas=2, clustered=request.param).start()
+    yield stack
+    stack.stop()
+
+
+def test_one_notification_per_group_from_a_pair(pair: AlertingStack, exporter: Exporter) -> None:
+    if pair.clustered:
+        wait_until(lambda: cluster_ready(pair), timeout=30)
+    spikes = [ErrorSpike(ModelMonitor("churn", v, registry=exporter.registry), error_share=0.5) for v in VERSIONS]
+    try:
+        def all_groups_arrived() -> bool:
+            versions = {a["labels"]["model_version"] for _, a in pair.receiver.alerts("ModelErrorRateHigh", "firing")}
+            return versions == set(VERSIONS) and bool(pair.receiver.alerts("MLScopeWatchdog", "firing"))
+
+        wait_until(all_groups_arrived, timeout=90)
+        time.sleep(DUPLICATE_WINDOW_S)
+        counts = firing_groups(pair)
+    finally:
+        for spike in spikes:
+            spike.stop()
+    assert len(counts) == len(VERSIONS) + 1, counts  # one group per model version, plus the watchdog
+    expected = 1 if pair.clustered else 2
+    assert set(counts.values()) == {expected}, counts
+    # Both replicas received every alert from Prometheus: deduplication happened in Alertmanager.
+    for am in pair.alertmanagers:
+        alerts = requests.get(am.url + "/api/v2/alerts", timeout=5).json()
+        assert {a["labels"]["model_version"] for a in alerts if a["labels"]["alertname"] == "ModelErrorRateHigh"} \
+            == set(VERSIONS)

@@ -1,0 +1,163 @@
+"""`mlscope up --demo` end to end with real Prometheus and Alertmanager: targets up, every dashboard query
+returns data, an injected drift reaches the alert receiver with its runbook and resolves, `mlscope down`
+leaves nothing behind, and a restart keeps Prometheus data and Alertmanager silences."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from mlscope.dashboards import check as dashcheck
+from mlscope.stack.native import Ports
+from mlscope.stack.servers import PrometheusAPI, ServerError, free_port
+from support import ROOT
+from support.helpers import require_binary, wait_until
+
+JOBS = {"prometheus", "alertmanager", "mlscope-alert-receiver", "mlscope-quality-exporter",
+        "mlscope-resource-exporter", "mlscope-demo"}
+
+
+@dataclass
+class Up:
+    process: subprocess.Popen[str]
+    ports: Ports
+    state: Path
+
+    @property
+    def api(self) -> PrometheusAPI:
+        return PrometheusAPI(f"http://127.0.0.1:{self.ports.prometheus}")
+
+    def alerts(self, alertname: str, status: str) -> list[dict]:
+        path = self.state / "alerts.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [r for r in map(json.loads, lines) if r["alertname"] == alertname and r["status"] == status]
+
+    def down(self) -> str:
+        result = subprocess.run([sys.executable, "-m", "mlscope.cli", "down", "--state-dir", str(self.state)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and "stopped" in result.stdout, result.stdout + result.stderr
+        assert self.process.wait(30) == 0
+        return self.process.stdout.read() if self.process.stdout else ""
+
+
+def start_up(tmp_path: Path, ports: Ports) -> Up:
+    args = [a for name, port in vars(ports).items() for a in (f"--{name.replace('_', '-')}-port", str(port))]
+    process = subprocess.Popen([sys.executable, "-m", "mlscope.cli", "up", "--demo", "--state-dir", "state", *args],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    up = Up(process, ports, tmp_path / "state")
+
+    def ready() -> bool:
+        try:
+            return {t["labels"]["job"] for t in up.api.targets() if t["health"] == "up"} >= JOBS
+        except (requests.RequestException, ServerError):
+            return False
+
+    wait_until(ready, timeout=120)
+    return up
+
+
+@pytest.fixture
+def ports() -> Ports:
+    return Ports(**{name: free_port() for name in vars(Ports())})
+
+
+@pytest.fixture
+def stack(tmp_path: Path, ports: Ports) -> Iterator[Up]:
+    require_binary("prometheus")
+    require_binary("alertmanager", "prometheus-alertmanager")
+    up = start_up(tmp_path, ports)
+    yield up
+    if up.process.poll() is None:
+        up.process.kill()  # its servers get SIGTERM through PR_SET_PDEATHSIG
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    found = []
+    for path in sorted((ROOT / "provisioning" / "grafana" / "dashboards").glob("mlscope-*.json")):
+        for query in dashcheck.queries(json.loads(path.read_text())):
+            if query.datasource == "prometheus":
+                found.append((f"{path.name} {query.where}", query.expr))
+    return found
+
+
+def test_demo_end_to_end(stack: Up) -> None:
+    api = stack.api
+    # Every dashboard query returns data once the fast windows (1m) have filled.
+    variables = {"model": ".+", "model_version": ".+", "window": "1m", "request_id": ".+", "feature": ".+",
+                 "instance": ".+", "gpu": ".+", "env": ".*"}
+
+    def missing() -> list[str]:
+        out = []
+        for where, expr in dashboard_queries():
+            selector = dashcheck.variable_selector(expr)
+            query = dashcheck.substitute(selector[0] or "up" if selector else expr, variables)
+            if not api.query(query):
+                out.append(f"{where}: {query}")
+        return out
+
+    deadline, gaps = time.monotonic() + 150, ["not checked"]
+    while gaps and time.monotonic() < deadline:
+        gaps = missing()
+        time.sleep(5)
+    assert gaps == [], "dashboard queries without data:\n" + "\n".join(gaps)
+
+    # Inject drift: the alert reaches the alert receiver with its runbook link, then resolves.
+    injected = time.time()
+    inject = subprocess.run([sys.executable, "-m", "mlscope.cli", "demo", "inject", "drift", "--seconds", "40",
+                             "--url", f"http://127.0.0.1:{stack.ports.demo}"], capture_output=True, text=True, timeout=30)
+    assert inject.returncode == 0, inject.stderr
+    firing = wait_until(lambda: stack.alerts("FeatureDriftHigh", "firing"), timeout=120)[0]
+    assert firing["model"] == "demo-classifier" and firing["runbook_url"].endswith("/FeatureDriftHigh.md")
+    print(f"\ndrift injected -> FeatureDriftHigh at the receiver: {time.time() - injected:.1f} s")
+    wait_until(lambda: stack.alerts("FeatureDriftHigh", "resolved"), timeout=240)
+    print(f"drift injected -> resolved: {time.time() - injected:.1f} s")
+
+
+def test_down_leaves_nothing_and_restart_keeps_data(stack: Up, tmp_path: Path) -> None:
+    am = f"http://127.0.0.1:{stack.ports.alertmanager}"
+    silence = {"matchers": [{"name": "alertname", "value": "FeatureDriftHigh", "isRegex": False}],
+               "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+               "createdBy": "test", "comment": "kept across restarts"}
+    silence_id = requests.post(am + "/api/v2/silences", json=silence, timeout=10).json()["silenceID"]
+    stack.api.wait_for('mlscope_predictions_total{model="demo-classifier"} > 0', timeout=30)
+    before = time.time()
+    time.sleep(2)
+    children = psutil.Process(stack.process.pid).children(recursive=True)
+    assert {c.name() for c in children} >= {"prometheus"}
+    output = stack.down()
+    assert f"http://127.0.0.1:{stack.ports.prometheus}" in output
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+    for port in vars(stack.ports).values():
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+    assert not (stack.state / "mlscope.pid").exists()
+
+    again = start_up(tmp_path, stack.ports)
+    try:
+        ids = {s["id"] for s in requests.get(am + "/api/v2/silences", timeout=10).json()}
+        assert silence_id in ids
+        old = again.api.query('mlscope_predictions_total{model="demo-classifier"}', time_=before)
+        assert old and float(old[0]["value"][1]) > 0
+    finally:
+        again.down()
+
+
+def test_a_second_up_on_a_running_state_dir_is_refused(tmp_path: Path) -> None:
+    from mlscope.stack.native import PID_FILE, NativeStack
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / PID_FILE).write_text(str(os.getpid()))  # a live process holds this state dir
+    with pytest.raises(ServerError, match="already running"):
+        NativeStack(state, ports=Ports(**{name: free_port() for name in vars(Ports())})).start()
+    assert (state / PID_FILE).read_text() == str(os.getpid())  # the running stack's pid file is left alone
+    assert sorted(p.name for p in state.iterdir()) == [PID_FILE]  # nothing written, nothing started

@@ -1,0 +1,35 @@
+"""Generated rule files: fresh, valid for promtool, unit-tested, and with a runbook per alert."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from support import ROOT
+from support.helpers import require_binary, run_promtool
+from support.rules import RULE_FILES, RULES
+
+
+def test_promtool_check_rules() -> None:
+    require_binary("promtool")
+    result = run_promtool("check", "rules", *RULE_FILES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests() -> None:
+    require_binary("promtool")
+    tests = sorted((ROOT / "alerting" / "tests").glob("*.yml"))
+    assert tests
+    result = run_promtool("test", "rules", *tests)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
+    """A wrong expectation must make promtool fail, so the suite above is not vacuous."""
+    require_binary("promtool")
+    source = (ROOT / "alerting" / "tests" / "serving.yml").read_text()
+    broken = source.replace("severity: critical", "severity: warning", 1)
+    assert broken != source
+    (tmp_path / "rules").symlink_to(RULES)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "serving.yml").write_text(broken)
+    result = run_promtool("test", "rules", tmp_path / "tests" / "serving.yml")
+    assert result.returncode != 0 and "severity" in result.stdout + result.stderr

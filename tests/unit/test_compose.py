@@ -1,0 +1,158 @@
+"""Static checks of the compose stack (no container engine here): schema, mounts, pins, ports, names, configs."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from mlscope.cli import parser as cli_parser
+from support import ROOT
+from support.compose import (
+    ALERTMANAGER,
+    COMPOSE,
+    DATASOURCES,
+    PROMETHEUS,
+    bind_mount_sources,
+    compose,
+    host_port,
+    listen_port,
+    published_ports,
+    services,
+    unpinned_images,
+    validate_compose_spec,
+    volume_at,
+)
+
+
+def test_compose_file_validates_against_the_compose_spec(tmp_path: Path) -> None:
+    ok = validate_compose_spec(COMPOSE)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(COMPOSE.read_text().replace("restart: unless-stopped", "restart: [sometimes]", 1))
+    assert validate_compose_spec(broken).returncode != 0
+
+
+def test_every_mounted_file_exists() -> None:
+    binds = bind_mount_sources(compose()) + ["./alerting/rules/fast"]  # what MLSCOPE_RULES_SUBDIR=/fast mounts
+    missing = [m for m in binds if not (ROOT / m).exists()]
+    assert missing == []
+
+
+def test_every_image_is_pinned() -> None:
+    assert unpinned_images(compose()) == []
+    broken = compose()
+    broken["x-images"]["grafana"] = "grafana/grafana:latest"
+    broken["services"]["loki"]["image"] = "grafana/loki:3"
+    assert len(unpinned_images(broken)) == 3  # the tag, and the two services not using a pin
+
+
+def test_published_ports_bind_loopback_by_default() -> None:
+    published = published_ports(compose())
+    assert published
+    for port in published:
+        assert port.startswith("127.0.0.1:"), f"{port} is published beyond 127.0.0.1"
+
+
+def test_healthchecks_restart_policies_and_volumes() -> None:
+    for name, service in services().items():
+        assert "healthcheck" in service, f"{name} has no health check"
+        assert service.get("restart") == "unless-stopped", f"{name} has no restart policy"
+    named = set(compose()["volumes"])
+    for server, path in (("prometheus", "/prometheus"), ("alertmanager", "/alertmanager"),
+                         ("loki", "/loki"), ("grafana", "/var/lib/grafana")):
+        volumes = volume_at(compose(), server, path)
+        assert volumes and volumes <= named, f"{server} keeps {path} outside a named volume"
+    command = " ".join(services()["prometheus"]["command"])
+    assert "--storage.tsdb.retention.time=" in command and "--enable-feature=exemplar-storage" in command
+    loki = yaml.safe_load((ROOT / "provisioning" / "loki" / "loki.yml").read_text())
+    assert loki["compactor"]["retention_enabled"] and loki["limits_config"]["retention_period"]
+    assert loki["schema_config"]["configs"][-1]["schema"] == "v13"
+    assert loki["limits_config"]["allow_structured_metadata"] is True
+
+
+def test_no_default_password_and_secure_grafana() -> None:
+    env = services()["grafana"]["environment"]
+    for key in ("GF_SECURITY_ADMIN_PASSWORD", "GF_SECURITY_SECRET_KEY"):
+        assert re.fullmatch(r"\$\{[A-Z_]+:\?.+\}", env[key]), f"{key} must be required (${{VAR:?...}})"
+        variable = env[key][2:].split(":")[0]
+        assert re.search(rf"^{variable}=$", (ROOT / ".env.example").read_text(), re.M), f"{variable} undocumented"
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert env["GF_SNAPSHOTS_EXTERNAL_ENABLED"] == "false"
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_prometheus_targets_match_services_and_ports() -> None:
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    svc = services()
+    seen = set()
+    for job in config["scrape_configs"]:
+        assert job["sample_limit"] > 0 and job["label_limit"] > 0, job["job_name"]
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host, port = host_port(target)
+                if host == "localhost":
+                    continue
+                assert host in svc, f"{job['job_name']} scrapes unknown service {host}"
+                assert port == listen_port(host, svc[host]), f"{target}: {host} listens elsewhere"
+                seen.add(host)
+        for dns in job.get("dns_sd_configs", []):
+            for host in dns["names"]:
+                assert host in svc and dns["port"] == listen_port(host, svc[host])
+                seen.add(host)
+    exporters = {n for n, s in svc.items() if s["image"].startswith("mlscope")}
+    assert exporters <= seen, f"not scraped: {exporters - seen}"
+    am_sd = config["alerting"]["alertmanagers"][0]["dns_sd_configs"][0]
+    assert (am_sd["names"], am_sd["port"]) == (["alertmanager"], 9093)
+
+
+def test_datasources_and_alertmanager_point_at_services() -> None:
+    svc = services()
+    sources = yaml.safe_load(DATASOURCES.read_text())["datasources"]
+    assert {d["uid"] for d in sources} == {"prometheus", "loki", "alertmanager"}
+    for source in sources:
+        host, port = host_port(source["url"])
+        assert host in svc and port == listen_port(host, svc[host]), source["url"]
+    prometheus = next(d for d in sources if d["uid"] == "prometheus")
+    link = prometheus["jsonData"]["exemplarTraceIdDestinations"][0]
+    assert link["name"] == "request_id" and link["datasourceUid"] == "loki" and "$${__value.raw}" in link["url"]
+    loki = next(d for d in sources if d["uid"] == "loki")
+    assert re.search(loki["jsonData"]["derivedFields"][0]["matcherRegex"], '{"request_id": "abc-1"}').group(1) == "abc-1"
+    webhooks = [w["url"] for r in yaml.safe_load(ALERTMANAGER.read_text())["receivers"]
+                for w in r.get("webhook_configs", [])]
+    for url in webhooks:
+        host, port = host_port(url.rsplit("/", 1)[0])
+        assert host in svc and port == listen_port(host, svc[host]), url
+
+
+def test_mlscope_commands_are_valid_cli_invocations() -> None:
+    cli = cli_parser()
+    for name, service in services().items():
+        if service["image"].startswith("mlscope"):
+            args = cli.parse_args(service["command"])
+            assert args.addr == "0.0.0.0", f"{name} must listen on the compose network"
+
+
+def test_stack_files_ship_in_the_wheel_and_init_writes_them(tmp_path: Path) -> None:
+    wheel_dir = tmp_path / "wheel"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                            "-w", str(wheel_dir), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    import zipfile
+
+    names = zipfile.ZipFile(next(wheel_dir.glob("*.whl"))).namelist()
+    for required in ("mlscope/stack/docker-compose.yml", "mlscope/stack/env.example",
+                     "mlscope/stack/alerting/alertmanager.yml", "mlscope/stack/alerting/rules/mlscope-serving.yml",
+                     "mlscope/stack/provisioning/prometheus/prometheus.yml"):
+        assert required in names, f"{required} missing from the wheel"
+    from mlscope.cli import main
+
+    target = tmp_path / "stack"
+    assert main(["init", str(target)]) == 0
+    assert (target / "docker-compose.yml").read_text() == COMPOSE.read_text()
+    assert (target / ".env.example").exists() and (target / "alerting" / "rules" / "mlscope-serving.yml").exists()
+    assert main(["init", str(target)]) == 1  # no silent overwrite
+    assert main(["init", str(target), "--force"]) == 0

@@ -1,0 +1,125 @@
+"""Dashboards as code: fresh and deterministic JSON, structural checks, Grafana's SDK and grammar, PromQL syntax."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlscope.cli import main
+from mlscope.dashboards import check as dashcheck
+from mlscope.dashboards import style as grafana
+from mlscope.dashboards.build import build, stale
+from support import ROOT
+from support.dashboards import FIXTURES, OUTPUT, committed
+
+SOURCES = ROOT / "dashboards"
+
+
+def test_committed_json_is_fresh() -> None:
+    assert committed(), "no generated dashboards committed"
+    assert stale(SOURCES, OUTPUT) == [], "run `mlscope dashboards build` and commit"
+    assert main(["dashboards", "check", "--source", str(SOURCES), "--output", str(OUTPUT)]) == 0
+
+
+def test_build_versions_changes_and_removes_orphans(tmp_path: Path) -> None:
+    sources, output = tmp_path / "src", tmp_path / "out"
+    shutil.copytree(SOURCES, sources, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(OUTPUT, output)
+    overview = output / "mlscope-model-overview.json"
+    before = json.loads(overview.read_text())["version"]
+    build(sources, output)
+    assert json.loads(overview.read_text())["version"] == before  # no change, no bump
+    source = sources / "model_overview.py"
+    source.write_text(source.read_text().replace('"Requests/s"', '"Requests per second"'))
+    assert stale(sources, output) == [overview]
+    build(sources, output)
+    assert json.loads(overview.read_text())["version"] == before + 1
+    source.unlink()
+    written, removed = build(sources, output)
+    assert removed == [overview] and not overview.exists()
+
+
+@pytest.mark.parametrize("name", sorted(committed()))
+def test_structure(name: str) -> None:
+    data = committed()[name]
+    assert dashcheck.problems(data) == []
+    assert data["schemaVersion"] == grafana.SCHEMA_VERSION and data["uid"] == name.removesuffix(".json")
+    text = (OUTPUT / name).read_text()
+    assert text == grafana.dumps(data)  # sorted keys, stable layout
+    assert '"datasource": "' not in text and "null" not in text
+
+
+@pytest.mark.parametrize("fixture, message", [
+    ("string_datasource", "must be an object"),
+    ("unknown_unit", "not a Grafana unit"),
+    ("overlapping", "overlap"),
+    ("undefined_metric", "not in the catalog"),
+])
+def test_known_bad_dashboards_are_rejected(fixture: str, message: str) -> None:
+    found = dashcheck.problems(json.loads((FIXTURES / f"{fixture}.json").read_text()))
+    assert any(message in p for p in found), found
+
+
+def test_alert_links_and_model_variables() -> None:
+    """Every dashboard an alert links to exists; model dashboards select by model and version."""
+    import yaml
+
+    uids = {data["uid"] for data in committed().values()}
+    linked = {rule["annotations"]["dashboard"].split("/d/", 1)[1].split("?")[0]
+              for path in (ROOT / "alerting" / "rules").glob("*.yml")
+              for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"] if "alert" in rule}
+    assert linked and linked <= uids, linked - uids
+    for data in committed().values():
+        names = {v["name"] for v in data["templating"]["list"]}
+        if data["uid"] != "mlscope-stack-health":
+            assert {"model", "model_version"} <= names, data["uid"]
+
+
+def test_links_to_logs_are_found_and_carry_the_series_version() -> None:
+    drift = committed()["mlscope-drift.json"]
+    links = dashcheck.link_queries(drift)
+    assert any("${__field.labels.model_version}" in q.expr for q in links)  # time series: the series' labels
+    assert any("${__data.fields.model_version}" in q.expr for q in links)  # tables: the row's columns
+    assert all(q.datasource == "loki" for q in links)
+
+
+@pytest.mark.parametrize("range_s, scrape_s, interval, rate_interval", [
+    (3600, 15, "15000ms", "60000ms"),   # Grafana's well-known 1m $__rate_interval at a 15 s scrape interval
+    (3600, 1, "5000ms", "6000ms"),      # 3.6 s rounds to 5 s; + scrape interval
+    (6 * 3600, 15, "20000ms", "60000ms"),
+    (300, 1, "1000ms", "4000ms"),       # 4 x scrape interval wins
+])
+def test_grafana_intervals(range_s: float, scrape_s: float, interval: str, rate_interval: str) -> None:
+    got = dashcheck.grafana_intervals(range_s, scrape_s)
+    assert (got["interval"], got["rate_interval"]) == (interval, rate_interval)
+    expr = dashcheck.substitute("rate(x[$__rate_interval]) [${__interval}] $__range_s", **got)
+    assert expr == f"rate(x[{rate_interval}]) [{interval}] {range_s}"
+
+
+def test_grafana_foundation_sdk_loads_every_dashboard() -> None:
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    for name, data in committed().items():
+        board = Dashboard.from_json(data)
+        assert board.uid == data["uid"] and len(board.panels or []) == len(data["panels"]), name
+    with pytest.raises(Exception):  # noqa: B017 - the SDK raises on what Grafana 11 rejects
+        Dashboard.from_json(json.loads((FIXTURES / "string_datasource.json").read_text()))
+
+
+def test_readme_panel_example_builds_a_clean_panel() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", readme[readme.index("## Dashboards"):], re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    data = grafana.to_json(grafana.dashboard("mlscope-readme", "README example", rows=[[namespace["batches"]]]))
+    assert dashcheck.problems(data) == []
+    (query,) = [q for q in dashcheck.queries(data) if not q.variable]
+    assert "mlscope_batches_total" in query.expr and len(dashcheck.link_queries(data)) == 2
+
+
+def test_check_refuses_to_pass_without_sources(tmp_path: Path) -> None:
+    assert main(["dashboards", "check", "--source", str(tmp_path / "nowhere"), "--output", str(tmp_path)]) == 2

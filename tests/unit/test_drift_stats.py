@@ -1,0 +1,103 @@
+"""Every drift number against an independent reference (numpy on the same bins, scipy) on known data."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+from scipy import stats as scipy_stats
+from scipy.spatial.distance import jensenshannon
+
+from mlscope import ModelMonitor
+from mlscope.drift import build_profile, stats
+from support.drift_support import numeric_shares, small_profile
+from support.helpers import series
+
+RNG = np.random.default_rng(42)
+REFERENCE = RNG.normal(0, 1, 50_000)
+SAME = RNG.normal(0, 1, 50_000)
+SHIFTED = RNG.normal(0.5, 1, 50_000)
+
+
+def test_statistics_match_scipy_on_proportions() -> None:
+    p, q = np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.25, 0.25, 0.25, 0.25])
+    assert stats.js_distance(p, q) == pytest.approx(jensenshannon(p, q, base=2), rel=1e-12)
+    assert stats.psi(p, q) == pytest.approx(np.sum((p - q) * np.log(p / q)), rel=1e-12)
+    observed = np.array([10, 20, 30, 40])
+    assert stats.chi_square(observed, q) == pytest.approx(scipy_stats.chisquare(observed, 100 * q).statistic)
+    # Known values: identical distributions give 0; disjoint ones the clamped maximum.
+    assert stats.psi(q, q) == 0 and stats.js_distance(q, q) == 0
+    assert stats.js_distance(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_epsilon_is_applied_the_stated_way() -> None:
+    p, q = np.array([0.0, 1.0]), np.array([0.5, 0.5])
+    eps = stats.EPSILON
+    assert stats.psi(p, q) == pytest.approx((eps - 0.5) * np.log(eps / 0.5) + 0.5 * np.log(2))
+
+
+def tracker_counts(values: np.ndarray, reference: np.ndarray) -> tuple[dict, object]:
+    profile = build_profile({"x": reference}, model="m", model_version="1")
+    registry = CollectorRegistry()
+    ModelMonitor("m", "1", registry=registry, reference=profile).record_feature_batch({"x": values})
+    return series(registry), profile.features[0]
+
+
+@pytest.mark.parametrize("current", [SAME, SHIFTED], ids=["same", "shifted"])
+def test_binned_statistics_from_the_monitor_match_numpy_and_scipy(current: np.ndarray) -> None:
+    exposed, feature = tracker_counts(current, REFERENCE)
+    bins = np.array([exposed[("mlscope_feature_bin_total", (("bin", str(k)), ("feature", "x"), ("model", "m"),
+                                                            ("model_version", "1")))]
+                     for k in range(len(feature.reference_bins))])
+    shares, cdf = numeric_shares(feature, current)
+    np.testing.assert_array_equal(bins / bins.sum(), shares)  # the monitor's bins are numpy's bins, exactly
+    ref = np.asarray(feature.reference_bins)
+    psi = stats.psi(shares, ref)
+    if current is SAME:
+        assert psi < 0.001 and stats.js_distance(shares, ref) < 0.02
+    else:
+        # N(0.5, 1) against N(0, 1) on deciles: PSI of the true distributions, computed analytically.
+        edges = np.concatenate(([-np.inf], scipy_stats.norm.ppf(np.arange(1, 10) / 10), [np.inf]))
+        true_shares = np.diff(scipy_stats.norm.cdf(edges, loc=0.5))
+        assert psi == pytest.approx(stats.psi(true_shares, np.full(10, 0.1)), rel=0.05)
+    # KS at the fine edges never exceeds the exact KS and is close to it.
+    exact = scipy_stats.ks_2samp(current, REFERENCE).statistic
+    binned = stats.ks_on_edges(cdf, feature.reference_cdf)
+    assert binned <= exact + 1e-12 and exact - binned < 0.02
+    # Chi-square of the counts against the reference shares: scipy's statistic.
+    chi = stats.chi_square(bins, ref)
+    assert chi == pytest.approx(scipy_stats.chisquare(bins, bins.sum() * ref).statistic, rel=1e-9)
+    assert (chi > 1000) == (current is SHIFTED)
+
+
+def test_exact_snapshot_matches_scipy() -> None:
+    profile = small_profile()
+    registry = CollectorRegistry()
+    monitor = ModelMonitor("small", "1", registry=registry, reference=profile, task="regression")
+    recent = np.random.default_rng(3).lognormal(10.3, 0.5, 3000)
+    monitor.record_feature_batch({"income": recent})
+    exposed = series(registry)
+    key = (("feature", "income"), ("model", "small"), ("model_version", "1"))
+    window = recent[-2000:]  # the ring keeps the last 2,000 values
+    sample = np.asarray(profile.features[0].sample)
+    ks = scipy_stats.ks_2samp(window, sample, method="asymp")
+    assert exposed[("mlscope_drift_snapshot_ks_statistic", key)] == pytest.approx(ks.statistic, rel=1e-9)
+    assert exposed[("mlscope_drift_snapshot_ks_pvalue", key)] == pytest.approx(ks.pvalue, rel=1e-6)
+    assert exposed[("mlscope_drift_snapshot_wasserstein", key)] == pytest.approx(
+        scipy_stats.wasserstein_distance(window, sample), rel=1e-9)
+    assert exposed[("mlscope_drift_snapshot_values", key)] == 2000
+    assert exposed[("mlscope_drift_snapshot_ks_pvalue", key)] < 1e-6  # a 0.3 log-shift is detected
+
+
+def test_thresholds_are_calibrated_on_reference_chunks() -> None:
+    values = np.random.default_rng(5).normal(size=20_000)
+    profile = build_profile({"x": values}, model="m", model_version="1", chunk_size=1000)
+    feature = profile.features[0]
+    chunks = values.reshape(20, 1000)
+    psis = []
+    for chunk in chunks:
+        shares, _ = numeric_shares(feature, chunk)
+        psis.append(stats.psi(shares, np.asarray(feature.reference_bins)))
+    assert feature.thresholds["psi"] == pytest.approx(np.mean(psis) + 3 * np.std(psis))
+    # Chunk noise of 1,000 values over 10 bins: PSI about (10 - 1) / 1000.
+    assert 0.005 < feature.thresholds["psi"] < 0.05
+    assert set(feature.thresholds) == {"psi", "js_distance", "ks"}

@@ -1,0 +1,65 @@
+"""Generated rule files: fresh, valid for promtool, unit-tested, and with a runbook per alert."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlscope.cli import main
+from mlscope.rules import PROFILES, build_all, render, stale_files
+from support import ROOT
+from support.rules import RULE_FILES, RULES
+
+
+def all_rules() -> list[dict]:
+    return [rule for path in RULE_FILES for group in yaml.safe_load(path.read_text())["groups"]
+            for rule in group["rules"]]
+
+
+def test_committed_rules_are_fresh() -> None:
+    assert RULE_FILES, "no generated rule files committed"
+    assert stale_files(RULES) == [], "run `mlscope rules build` and commit alerting/rules/"
+    assert main(["rules", "check", "--dir", str(RULES)]) == 0
+
+
+def test_check_detects_stale_missing_and_extra_files(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    edited = rules / "mlscope-serving.yml"
+    edited.write_text(edited.read_text().replace("0.05", "0.5"))
+    (rules / "fast" / "mlscope-serving.yml").unlink()
+    (rules / "mlscope-old.yml").write_text("groups: []\n")
+    assert {p.relative_to(rules) for p in stale_files(rules)} == {
+        Path("mlscope-serving.yml"), Path("fast/mlscope-serving.yml"), Path("mlscope-old.yml")}
+    assert main(["rules", "check", "--dir", str(rules)]) == 1
+    build_all(rules)
+    assert stale_files(rules) == []
+    assert not (rules / "mlscope-old.yml").exists()
+
+
+def test_generation_is_deterministic() -> None:
+    for profile in PROFILES:
+        assert render(profile) == render(profile)
+
+
+@pytest.mark.parametrize("rule", [r for r in all_rules() if "alert" in r], ids=lambda r: r["alert"])
+def test_every_alert_has_annotations_and_a_runbook(rule: dict) -> None:
+    assert rule["labels"]["severity"] in {"critical", "warning", "info", "none"}
+    for key in ("summary", "description", "runbook_url", "dashboard"):
+        assert rule["annotations"].get(key), f"{rule['alert']} lacks {key}"
+    runbook = ROOT / "alerting" / "runbooks" / f"{rule['alert']}.md"
+    assert runbook.exists(), f"missing runbook {runbook}"
+    text = runbook.read_text()
+    for heading in ("## What it means", "## First checks", "## Mitigation", "## Silencing"):
+        assert heading in text, f"{runbook.name} lacks {heading!r}"
+
+
+def test_every_alert_is_unit_tested() -> None:
+    tested = set()
+    for path in (ROOT / "alerting" / "tests").glob("*.yml"):
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            tested |= {t["alertname"] for t in case.get("alert_rule_test", []) if t.get("exp_alerts")}
+    alerts = {r["alert"] for r in all_rules() if "alert" in r}
+    assert alerts - tested == set(), "alerts without a firing promtool test case"
