@@ -21,12 +21,29 @@ SHIFTED = RNG.normal(0.5, 1, 50_000)
 def test_statistics_match_scipy_on_proportions() -> None:
     p, q = np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.25, 0.25, 0.25, 0.25])
     assert stats.js_distance(p, q) == pytest.approx(jensenshannon(p, q, base=2), rel=1e-12)
-    assert stats.psi(p, q) == pytest.approx(np.sum((p - q) * np.log(p / q)), rel=1e-12)
+    assert stats.psi(p, q) == pytest.approx(symmetric_kl(p, q), rel=1e-12)
     observed = np.array([10, 20, 30, 40])
     assert stats.chi_square(observed, q) == pytest.approx(scipy_stats.chisquare(observed, 100 * q).statistic)
     # Known values: identical distributions give 0; disjoint ones the clamped maximum.
     assert stats.psi(q, q) == 0 and stats.js_distance(q, q) == 0
     assert stats.js_distance(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(1.0, abs=1e-3)
+
+
+def symmetric_kl(p: np.ndarray, q: np.ndarray) -> float:
+    """PSI is the sum of the two Kullback-Leibler divergences: scipy's, on shares with no empty bin."""
+    assert np.all(p > 0) and np.all(q > 0)
+    return float(scipy_stats.entropy(p, q) + scipy_stats.entropy(q, p))
+
+
+@pytest.mark.parametrize("bins", [2, 10, 50])
+def test_psi_is_the_sum_of_both_kl_divergences(bins: int) -> None:
+    rng = np.random.default_rng(bins)
+    for _ in range(20):
+        p, q = rng.dirichlet(np.ones(bins)), rng.dirichlet(np.full(bins, 0.5))
+        p, q = np.maximum(p, 1e-3), np.maximum(q, 1e-3)  # no empty bin: the clamp must not apply
+        p, q = p / p.sum(), q / q.sum()
+        assert stats.psi(p, q) == pytest.approx(symmetric_kl(p, q), rel=1e-9)
+        assert stats.psi(p, q) == pytest.approx(stats.psi(q, p), rel=1e-12)  # symmetric, unlike either KL
 
 
 def test_epsilon_is_applied_the_stated_way() -> None:
@@ -58,7 +75,7 @@ def test_binned_statistics_from_the_monitor_match_numpy_and_scipy(current: np.nd
         # N(0.5, 1) against N(0, 1) on deciles: PSI of the true distributions, computed analytically.
         edges = np.concatenate(([-np.inf], scipy_stats.norm.ppf(np.arange(1, 10) / 10), [np.inf]))
         true_shares = np.diff(scipy_stats.norm.cdf(edges, loc=0.5))
-        assert psi == pytest.approx(stats.psi(true_shares, np.full(10, 0.1)), rel=0.05)
+        assert psi == pytest.approx(symmetric_kl(true_shares, np.full(10, 0.1)), rel=0.05)
     # KS at the fine edges never exceeds the exact KS and is close to it.
     exact = scipy_stats.ks_2samp(current, REFERENCE).statistic
     binned = stats.ks_on_edges(cdf, feature.reference_cdf)
@@ -96,7 +113,7 @@ def test_thresholds_are_calibrated_on_reference_chunks() -> None:
     psis = []
     for chunk in chunks:
         shares, _ = numeric_shares(feature, chunk)
-        psis.append(stats.psi(shares, np.asarray(feature.reference_bins)))
+        psis.append(symmetric_kl(shares, np.asarray(feature.reference_bins)))
     assert feature.thresholds["psi"] == pytest.approx(np.mean(psis) + 3 * np.std(psis))
     # Chunk noise of 1,000 values over 10 bins: PSI about (10 - 1) / 1000.
     assert 0.005 < feature.thresholds["psi"] < 0.05

@@ -1,7 +1,11 @@
 """Generated rule files: fresh, valid for promtool, unit-tested, and with a runbook per alert."""
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,9 +43,26 @@ def test_check_detects_stale_missing_and_extra_files(tmp_path: Path) -> None:
     assert not (rules / "mlscope-old.yml").exists()
 
 
-def test_generation_is_deterministic() -> None:
-    for profile in PROFILES:
-        assert render(profile) == render(profile)
+RENDER_ALL = "import json; from mlscope.rules import PROFILES, render; print(json.dumps({p: render(p) for p in PROFILES}))"
+
+
+def render_in_a_fresh_interpreter(hash_seed: str) -> dict[str, dict[str, str]]:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    done = subprocess.run([sys.executable, "-c", RENDER_ALL], capture_output=True, text=True, env=env, timeout=120,
+                          check=True)
+    return json.loads(done.stdout)
+
+
+def test_generation_is_deterministic_across_processes() -> None:
+    """Two interpreters with different hash seeds (set and dict order of strings differ) write the same bytes,
+    and those are the committed files: ``make generate && git diff --exit-code`` cannot flap."""
+    first, second = render_in_a_fresh_interpreter("1"), render_in_a_fresh_interpreter("4242")
+    assert set(first) == set(PROFILES)
+    assert first == second
+    for profile, files in first.items():
+        folder = RULES if profile == "default" else RULES / profile
+        for name, text in files.items():
+            assert (folder / name).read_text() == text, f"{folder / name} differs from a fresh render"
 
 
 @pytest.mark.parametrize("rule", [r for r in all_rules() if "alert" in r], ids=lambda r: r["alert"])

@@ -1,47 +1,68 @@
-"""Series budgets computed from the catalog equal what real monitors expose and what Prometheus stores."""
+"""Series budgets computed from the catalog against series counted in real expositions of driven monitors.
+
+Every expected number here is counted, not computed: a monitor is driven to the label values the workload
+describes and its exposition is parsed back (tests/e2e/test_scaling.py counts them in a real Prometheus).
+"""
 from __future__ import annotations
 
-import math
-
+import pytest
 from prometheus_client import CollectorRegistry
-from prometheus_client.parser import text_string_to_metric_families
 
 from mlscope import ModelMonitor
-from mlscope.catalog.serving import VALUE_BUCKETS
-from mlscope.labels import DEFAULT_CAPS
 from mlscope.stack import scaling
 from support import ROOT
-from support.helpers import exposition
-from support.scaling import classifier
+from support.scaling import classifier, exposed_by_family, past_the_caps
 
 
-def exposed(registry: CollectorRegistry, model: str, *, created: bool = True) -> int:
-    return sum(1 for family in text_string_to_metric_families(exposition(registry)) for s in family.samples
-               if s.labels.get("model") == model and (created or not s.name.endswith("_created")))
+def computed(workload: scaling.Workload, *, created: bool = True) -> dict[str, int]:
+    return {k: v for k, v in scaling.series_per_model_version(workload, created=created).items() if v}
 
 
-def test_computed_series_equal_real_expositions() -> None:
+def test_computed_series_equal_real_expositions_family_by_family() -> None:
     registry = CollectorRegistry()
     classifier(registry)
     typical = scaling.Workload("classification", {"class": 2, "error_type": 2, "reason": 1})
-    assert exposed(registry, "cls") == sum(scaling.series_per_model_version(typical).values())
-    assert exposed(registry, "cls", created=False) == sum(scaling.series_per_model_version(typical, created=False)
-                                                          .values())
+    assert exposed_by_family(registry, "cls") == computed(typical)
+    assert exposed_by_family(registry, "cls", created=False) == computed(typical, created=False)
     regressor = ModelMonitor("reg", "2.0.0", task="regression", registry=registry)
     regressor.record_batch([1.0, 2.5, -3.0], latency_seconds=0.2)
     regressor.record_error(TimeoutError())
-    counts = scaling.series_per_model_version(scaling.Workload("regression", {"error_type": 1}))
-    assert exposed(registry, "reg") == sum(counts.values())
-    assert counts["mlscope_prediction_score"] == 0 and counts["mlscope_prediction_value"] == len(VALUE_BUCKETS) + 3  # +Inf, _count, _created; no _sum (negative buckets)
+    exposed = exposed_by_family(registry, "reg")
+    assert exposed == computed(scaling.Workload("regression", {"error_type": 1}))
+    assert "mlscope_prediction_score" not in exposed  # a regressor binds no score histogram
 
 
-def test_worst_case_uses_the_label_caps_and_scales_linearly() -> None:
-    worst = scaling.series_per_model_version(scaling.WORST)
-    assert worst["mlscope_predicted_class_total"] == DEFAULT_CAPS["class"] * 2
-    assert worst["mlscope_prediction_errors_total"] == DEFAULT_CAPS["error_type"] * 2
-    one, many = scaling.budget(1), scaling.budget(1000)
-    assert many.scraped == 1000 * one.scraped and many.recorded == one.recorded
-    assert math.isclose(many.samples_per_second, many.scraped / 15)
+def test_versions_and_replicas_scale_as_the_counted_series() -> None:
+    one, three = CollectorRegistry(), CollectorRegistry()
+    classifier(one, model="m")
+    for version in ("1", "2", "3"):
+        classifier(three, model="m", version=version)
+    per_version = sum(exposed_by_family(one, "m").values())
+    assert sum(exposed_by_family(three, "m").values()) == 3 * per_version
+    assert scaling.budget(1, versions=3).scraped == 3 * per_version + scaling.PER_TARGET
+    assert scaling.budget(1000).scraped == 1000 * scaling.budget(1).scraped  # replicas share nothing
+
+
+@pytest.mark.xfail(strict=True, reason="the worst case counts `cap` children per capped label; the label guard "
+                   "admits `cap` values plus its overflow child (stack/scaling.py, reported)")
+def test_worst_case_is_what_a_monitor_driven_past_the_caps_exposes() -> None:
+    registry = CollectorRegistry()
+    past_the_caps(registry)
+    exposed, worst = exposed_by_family(registry, "worst"), computed(scaling.WORST)
+    for family in ("mlscope_predicted_class_total", "mlscope_prediction_errors_total"):
+        assert exposed[family] == worst[family], family
+
+
+def test_worst_case_bounds_every_family_a_monitor_driven_past_the_caps_exposes() -> None:
+    registry = CollectorRegistry()
+    past_the_caps(registry)
+    exposed, worst = exposed_by_family(registry, "worst"), computed(scaling.WORST)
+    reasons = "mlscope_invalid_inputs_total"
+    assert 1 < exposed[reasons] <= worst[reasons]  # the reason count is a bound, not a label cap
+    capped = {"mlscope_predicted_class_total", "mlscope_prediction_errors_total", reasons}
+    for family, count in exposed.items():
+        if family not in capped:
+            assert count == worst[family], family
 
 
 def test_readme_table_is_the_computed_one() -> None:
