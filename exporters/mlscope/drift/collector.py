@@ -19,10 +19,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
-from scipy import stats as scipy_stats
 
 from ..catalog import drift as cat
 from ..catalog.spec import MetricSpec
+from .exact import exact_statistics
 from .profile import SeriesBudgetError
 from .tracker import CATEGORICAL_ISSUES, ISSUES, NUMERIC_ISSUES, Counts, DriftTracker
 
@@ -109,13 +109,6 @@ def series_count(tracker: DriftTracker) -> int:
     empty = tracker.snapshot()
     full: Exact = {s.index: (0.0, 1.0, 0.0, 0) for s in tracker.specs if s.ring is not None}
     return tracker_families(tracker, empty, full).series()
-
-
-def exact_statistics(current: np.ndarray, reference_sample: np.ndarray) -> tuple[float, float, float, int]:
-    """Exact two-sample KS statistic and p-value and Wasserstein-1 distance (scipy)."""
-    ks = scipy_stats.ks_2samp(current, reference_sample, method="asymp")
-    return (float(ks.statistic), float(ks.pvalue),
-            float(scipy_stats.wasserstein_distance(current, reference_sample)), int(current.size))
 
 
 class DriftCollector(Collector):
