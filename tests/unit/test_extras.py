@@ -4,10 +4,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 from mlscope.cli import COMMANDS, EXTRA_MODULES
@@ -85,7 +85,7 @@ print("ok")
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if c.extra], ids=lambda c: c.name)
-def test_a_command_without_its_extra_names_it_in_one_line(command) -> None:  # noqa: ANN001 - parametrized
+def test_a_command_without_its_extra_names_it_in_one_line(command) -> None:
     hidden = EXTRA_MODULES[command.extra]
     result = run_without(hidden, f"from mlscope.cli import main; raise SystemExit(main([{command.name!r}, '--help']))")
     assert result.returncode == 2, result.stdout + result.stderr

@@ -28,8 +28,8 @@ def reference(args: argparse.Namespace) -> int:
         print("mlscope: reference build needs --model, --model-version and --out or --next-to", file=sys.stderr)
         return 2
     from . import DriftTracker, ProfileError, ReferenceProfile, build_profile, file_hash, read_table
-    from .collector import series_count
     from .build import MIN_CHUNKS
+    from .collector import series_count
 
     try:
         if args.action == "show":
