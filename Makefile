@@ -3,8 +3,9 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CORE_VENV ?= .venv-core
 
-.PHONY: setup run test bench rules check clean
+.PHONY: setup run test test-core lint generate bench rules check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,24 @@ run: setup
 test: setup
 	MLSCOPE_REQUIRE_SERVERS=1 $(BIN)/python -m pytest
 
+# The core's unit tests in a virtual environment holding only `pip install .` and pytest.
+test-core:
+	rm -rf $(CORE_VENV)
+	$(PYTHON) -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/pip install -q '.[test-core]'
+	cd tests && ../$(CORE_VENV)/bin/python -m pytest -p no:cacheprovider -m core -q unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check exporters tests benchmarks dashboards
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# Everything generated from a source in this repository: rules, dashboards JSON, remote-write overlays.
+generate: $(STAMP)
+	$(BIN)/mlscope rules build
+	$(BIN)/mlscope dashboards build
+	$(BIN)/mlscope remote-write build
+
 bench: setup
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python benchmarks/run.py
@@ -36,6 +55,8 @@ rules: setup
 
 check: setup
 	$(BIN)/mlscope rules check
+	$(BIN)/mlscope dashboards check
+	$(BIN)/mlscope remote-write check
 
 clean:
-	rm -rf $(VENV) .state .pytest_cache
+	rm -rf $(VENV) $(CORE_VENV) .state .pytest_cache

@@ -19,11 +19,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
-from scipy import stats as scipy_stats
 
 from ..catalog import drift as cat
 from ..catalog.spec import MetricSpec
-from .profile import SeriesBudgetError
+from .exact import exact_statistics
+from .profile import NumericFeature, SeriesBudgetError
 from .tracker import CATEGORICAL_ISSUES, ISSUES, NUMERIC_ISSUES, Counts, DriftTracker
 
 DEFAULT_SERIES_BUDGET = 5_000
@@ -53,7 +53,7 @@ class _Families:
                       total: float) -> None:
         self._family(spec).add_metric(labels, buckets, total)
 
-    def merge(self, other: "_Families") -> None:
+    def merge(self, other: _Families) -> None:
         for name, family in other.by_name.items():
             if name in self.by_name:
                 self.by_name[name].samples.extend(family.samples)
@@ -81,18 +81,18 @@ def tracker_families(tracker: DriftTracker, counts: Counts, exact: Exact) -> _Fa
         for statistic, value in sorted(feature.thresholds.items()):
             out.add(cat.DRIFT_THRESHOLD, key + [statistic], value)
         bins = counts.bins[spec.offset:spec.offset + spec.n_bins]
-        if spec.numeric:
+        if isinstance(feature, NumericFeature):
             psi_counts = np.bincount(spec.fine_to_psi, weights=bins, minlength=len(feature.reference_bins))
             labels = [str(k) for k in range(len(feature.reference_bins))]
             cumulative = np.cumsum(bins)
             edges = [floatToGoString(e) for e in feature.fine_edges]
             out.add_histogram(cat.FEATURE_VALUE, key,
-                              list(zip(edges + ["+Inf"], cumulative.tolist())), counts.sums[j])
-            for edge, share in zip(edges, feature.reference_cdf):
+                              list(zip(edges + ["+Inf"], cumulative.tolist(), strict=True)), counts.sums[j])
+            for edge, share in zip(edges, feature.reference_cdf, strict=True):
                 out.add(cat.REFERENCE_CDF, key + [edge], share)
         else:
             psi_counts, labels = bins, list(feature.bins)
-        for label, count, share in zip(labels, psi_counts.tolist(), feature.reference_bins):
+        for label, count, share in zip(labels, psi_counts.tolist(), feature.reference_bins, strict=True):
             out.add(cat.FEATURE_BIN, key + [label], count)
             out.add(cat.REFERENCE_BIN, key + [label], share)
         if j in exact:
@@ -109,13 +109,6 @@ def series_count(tracker: DriftTracker) -> int:
     empty = tracker.snapshot()
     full: Exact = {s.index: (0.0, 1.0, 0.0, 0) for s in tracker.specs if s.ring is not None}
     return tracker_families(tracker, empty, full).series()
-
-
-def exact_statistics(current: np.ndarray, reference_sample: np.ndarray) -> tuple[float, float, float, int]:
-    """Exact two-sample KS statistic and p-value and Wasserstein-1 distance (scipy)."""
-    ks = scipy_stats.ks_2samp(current, reference_sample, method="asymp")
-    return (float(ks.statistic), float(ks.pvalue),
-            float(scipy_stats.wasserstein_distance(current, reference_sample)), int(current.size))
 
 
 class DriftCollector(Collector):
@@ -194,12 +187,12 @@ class DriftCollector(Collector):
             try:
                 counts = tracker.snapshot()
                 families.merge(tracker_families(tracker, counts, self._exact_for(tracker, counts)))
-            except Exception as exc:  # noqa: BLE001 - one broken version must not 500 /metrics
+            except Exception as exc:
                 self._report_error("drift_collect", exc)
         yield from families.by_name.values()
 
 
-_by_registry: "weakref.WeakKeyDictionary[CollectorRegistry, DriftCollector]" = weakref.WeakKeyDictionary()
+_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, DriftCollector] = weakref.WeakKeyDictionary()
 _registry_lock = threading.Lock()
 
 

@@ -263,7 +263,7 @@ class LokiHandler(logging.Handler):
         self._queue = deque()
         self._wake, self._batch_lock = threading.Event(), threading.Lock()
         self._spool.detach_disk()
-        self.transport._session = None
+        self.transport.forget_connection()
         if not self._closed:
             self._start_threads()
 

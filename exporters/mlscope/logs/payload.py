@@ -1,18 +1,15 @@
-"""Loki push bodies: python-logging-loki's v1 JSON payload (batched, record timestamps) and snappy protobuf.
+"""Loki push bodies: the push API's JSON (batched, record timestamps, structured metadata) and snappy protobuf.
 
-The JSON shape and label-name sanitising are python-logging-loki's
-(``LokiEmitterV1``); what it lacks, and this module adds, is many lines per
-push, the record's own timestamp instead of the send time, structured
-metadata, and the protobuf encoding Loki's own clients use.
+The JSON shape is the one python-logging-loki's ``LokiEmitterV1`` sends for a
+single line (the tests compare with it); here a push carries many lines, each
+stamped with its record's time instead of the send time, optionally with
+structured metadata, and Loki's own protobuf encoding is available too.
 """
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
-
-from logging_loki.emitter import LokiEmitterV1
 
 Labels = tuple[tuple[str, str], ...]
 Metadata = tuple[tuple[str, str], ...]
@@ -25,23 +22,6 @@ CONTENT_TYPES: dict[str, str] = {"json": "application/json", "protobuf": "applic
 def record_time_ns(created: float) -> int:
     """A record's ``created`` (float seconds) as integer nanoseconds, exact to the microsecond."""
     return round(created * 1e6) * 1000
-
-
-class LokiPayload(LokiEmitterV1):
-    """python-logging-loki's v1 emitter, used for its payload format only (we never call its ``__call__``)."""
-
-    def __init__(self) -> None:
-        super().__init__(url="", tags={})
-
-    def label_name(self, name: str) -> str:
-        """A valid Loki label name, sanitised the way python-logging-loki does."""
-        return self.format_label(name)
-
-    def build_payload(self, record: logging.LogRecord, line: str) -> dict:
-        """The upstream single-record payload, stamped with the record's time instead of the send time."""
-        payload = super().build_payload(record, line)
-        payload["streams"][0]["values"][0][0] = str(record_time_ns(record.created))
-        return payload
 
 
 def group(entries: Iterable[tuple[Labels, Entry]]) -> dict[Labels, list[Entry]]:

@@ -1,12 +1,18 @@
-"""HTTP transport to Loki's push API: one POST per batch, with timeouts, and an outcome the sender acts on."""
+"""HTTP transport to Loki's push API: one POST per batch, with timeouts, and an outcome the sender acts on.
+
+Standard library only (``http.client``), so the Loki handler stays in the light core: one kept-alive
+connection, re-opened after any failure.
+"""
 from __future__ import annotations
 
+import base64
 import email.utils
+import http.client
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import requests
+from urllib.parse import urlsplit
 
 from .payload import CONTENT_TYPES, Encoding
 
@@ -55,6 +61,7 @@ class HttpTransport:
 
     ``tenant`` sets ``X-Scope-OrgID`` (multi-tenant Loki); ``auth`` is
     ``(user, password)`` for basic auth; ``headers`` are added to every request.
+    Proxies from the environment are not used: Loki is reached directly.
     """
 
     def __init__(self, url: str, *, encoding: Encoding = "json", connect_timeout: float = 3.0,
@@ -64,34 +71,66 @@ class HttpTransport:
             raise ValueError(f"encoding must be one of {sorted(CONTENT_TYPES)}, got {encoding!r}")
         if encoding == "protobuf":
             import cramjam  # noqa: F401 - fail at configuration time, not on the first push
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"Loki push URL must be http(s)://host[:port]/path, got {url!r}")
         self.url = url
         self.encoding: Encoding = encoding
         self.timeout = (connect_timeout, read_timeout)
+        self._https = parts.scheme == "https"
+        self._host, self._port = parts.hostname, parts.port
+        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._headers = {"Content-Type": CONTENT_TYPES[encoding], **(headers or {})}
         if tenant:
             self._headers["X-Scope-OrgID"] = tenant
-        self._auth = auth
-        self._session: requests.Session | None = None
+        if auth:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            self._headers["Authorization"] = f"Basic {token}"
+        self._connection: http.client.HTTPConnection | None = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        connect_timeout, read_timeout = self.timeout
+        connection = (http.client.HTTPSConnection(self._host, self._port, timeout=connect_timeout,
+                                                  context=ssl.create_default_context())
+                      if self._https else http.client.HTTPConnection(self._host, self._port, timeout=connect_timeout))
+        connection.connect()
+        if connection.sock is not None:
+            connection.sock.settimeout(read_timeout)
+        return connection
+
+    def _post(self, connection: http.client.HTTPConnection, body: bytes) -> PushResult:
+        connection.request("POST", self._path, body=body, headers=self._headers)
+        response = connection.getresponse()
+        response.read()
+        if response.will_close:
+            self.close()
+        return classify(response.status, response.getheader("Retry-After"))
 
     def push(self, body: bytes) -> PushResult:
-        if self._session is None:
-            self._session = requests.Session()
-            self._session.auth = self._auth
+        reused = self._connection is not None
         try:
-            response = self._session.post(self.url, data=body, headers=self._headers, timeout=self.timeout)
-            response.close()
-        except requests.Timeout:
+            if self._connection is None:
+                self._connection = self._connect()
+            try:
+                return self._post(self._connection, body)
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                if not reused:
+                    raise
+                self.close()  # the server closed the idle kept-alive connection: once more on a fresh one
+                self._connection = self._connect()
+                return self._post(self._connection, body)
+        except TimeoutError:
             self.close()
             return PushResult(ok=False, retry=True, reason="timeout")
-        except requests.ConnectionError:
+        except (OSError, http.client.HTTPException):
             self.close()  # a fresh connection next time
             return PushResult(ok=False, retry=True, reason="connection")
-        except requests.RequestException:
-            self.close()
-            return PushResult(ok=False, retry=True, reason="error")
-        return classify(response.status_code, response.headers.get("Retry-After"))
+
+    def forget_connection(self) -> None:
+        """In a forked child: drop the parent's connection without closing its socket (the parent still uses it)."""
+        self._connection = None
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

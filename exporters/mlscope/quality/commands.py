@@ -96,10 +96,8 @@ def _store_args(p: argparse.ArgumentParser, store: str | None = "mlscope-quality
     p.add_argument("--token-file", help=f"file holding the bearer token (default: ${TOKEN_ENV})")
 
 
-def add_parsers(sub: Any) -> None:
-    """Add the quality subcommands to the ``mlscope`` parser."""
-    exp = sub.add_parser("quality-exporter",
-                         help="join late ground truth with stored predictions; serve quality metrics")
+def add_quality_exporter(exp: argparse.ArgumentParser) -> None:
+    """Arguments of ``mlscope quality-exporter``."""
     _store_args(exp)
     exp.add_argument("--port", type=int, default=9108)
     exp.add_argument("--addr", default="127.0.0.1")
@@ -107,7 +105,9 @@ def add_parsers(sub: Any) -> None:
                      help="how long an outcome waits for its prediction (default: %(default)s)")
     exp.set_defaults(func=exporter)
 
-    imp = sub.add_parser("quality-import", help="import outcomes from CSV or JSONL (request_id, y_true[, time])")
+
+def add_quality_import(imp: argparse.ArgumentParser) -> None:
+    """Arguments of ``mlscope quality-import``."""
     imp.add_argument("file")
     _store_args(imp, store=None)
     imp.add_argument("--url", help="base URL of a running quality exporter (e.g. http://127.0.0.1:9102) "

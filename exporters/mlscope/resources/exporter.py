@@ -17,7 +17,8 @@ DEFAULT_PORT = 9839
 ONCE_CPU_WINDOW_S = 0.5
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_resource_exporter(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``mlscope resource-exporter``."""
     p.add_argument("--addr", default=DEFAULT_ADDR, help="listen address (default: %(default)s)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="listen port (default: %(default)s)")
     p.add_argument("--interval", type=float, default=DEFAULT_INTERVAL,
@@ -34,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--simulate-gpus", type=int, default=0, metavar="N",
                    help="simulate N GPUs (series carry simulated=\"true\") instead of asking NVML")
     p.add_argument("--once", action="store_true", help="sample once, print the exposition and a summary, exit")
+    p.set_defaults(func=run)
 
 
 def build(args: argparse.Namespace) -> ResourceMonitor:

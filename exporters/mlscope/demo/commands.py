@@ -1,0 +1,76 @@
+"""``mlscope demo`` and ``mlscope workload``: the demo model service and a synthetic one."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .._runtime import wait_for_shutdown
+
+
+def add_workload(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="breast_cancer", choices=["breast_cancer", "wine", "diabetes"])
+    p.add_argument("--model", default="synthetic")
+    p.add_argument("--model-version", default="1.0.0")
+    p.add_argument("--rate", type=float, default=20.0, help="requests per second")
+    p.add_argument("--error-rate", type=float, default=0.0)
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--addr", default="127.0.0.1")
+    p.set_defaults(func=workload)
+
+
+def add_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", nargs="?", choices=["run", "inject"], default="run")
+    p.add_argument("incident", nargs="?", help="inject: drift, errors, latency or quality")
+    p.add_argument("--seconds", type=float, default=60, help="inject: how long (default: %(default)s)")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="inject: the running demo")
+    p.add_argument("--addr", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--state-dir", default=".state/demo")
+    p.add_argument("--profile", default="fast", choices=["default", "fast"])
+    p.add_argument("--rate", type=float, default=20.0, help="requests per second")
+    p.add_argument("--loki-url", help="Loki push URL for the prediction log (default: a JSON-lines file)")
+    p.add_argument("--no-schedule", action="store_true", help="no incidents unless injected")
+    p.set_defaults(func=demo)
+
+
+def workload(args: argparse.Namespace) -> int:
+    from ..exposition import start_metrics_server
+    from ..monitor import ModelMonitor
+    from .workload import SyntheticService, Traffic, train
+
+    trained = train(args.dataset)
+    monitor = ModelMonitor(args.model, args.model_version, task=trained.task)
+    service = SyntheticService(trained, monitor)
+    service.faults.error_rate = args.error_rate
+    start_metrics_server(args.port, addr=args.addr)
+    traffic = Traffic(service, rate=args.rate).start()
+    print(f"mlscope: serving {args.model} {args.model_version} at {args.rate}/s; "
+          f"metrics on http://{args.addr}:{args.port}/metrics", flush=True)
+    wait_for_shutdown()
+    traffic.stop()
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from .service import DemoService, inject_remote, serve
+
+    if args.action == "inject":
+        if not args.incident:
+            print("mlscope: which incident? drift, errors, latency or quality", file=sys.stderr)
+            return 2
+        try:
+            body = inject_remote(args.url, args.incident, args.seconds)
+        except (ValueError, OSError) as exc:
+            print(f"mlscope: {exc}", file=sys.stderr)
+            return 1
+        print(f"mlscope: active incidents: {body['active']}")
+        return 0
+    demo = DemoService(state_dir=Path(args.state_dir), profile=args.profile, rate=args.rate,
+                       loki_url=args.loki_url, schedule=not args.no_schedule).start()
+    server = serve(demo, args.port, args.addr)
+    print(f"mlscope: demo model on http://{args.addr}:{args.port}/metrics; incidents: POST /faults", flush=True)
+    wait_for_shutdown()
+    server.shutdown()
+    demo.stop()
+    return 0

@@ -1,0 +1,68 @@
+"""``mlscope reference build|show``: drift reference profiles from training data."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_reference(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["build", "show"])
+    p.add_argument("path", help="build: training data (.csv, .tsv, .parquet, .npy); show: a profile .json")
+    p.add_argument("--model", help="model name (build)")
+    p.add_argument("--model-version", help="model version (build)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", help="profile path to write")
+    where.add_argument("--next-to", help="model file: the profile is written beside it as <stem>.reference.json")
+    p.add_argument("--columns", help="comma-separated columns to read (default: all; names for .npy)")
+    p.add_argument("--categorical", help="comma-separated numeric columns to treat as categorical")
+    p.add_argument("--output-column", help="column holding the model's output on these rows")
+    for name, default in (("psi-bins", 10), ("fine-bins", 20), ("top-k", 20), ("chunk-size", 5000),
+                          ("sample-size", 1000)):
+        p.add_argument(f"--{name}", type=int, default=default, help="default: %(default)s")
+    p.set_defaults(func=reference)
+
+
+def reference(args: argparse.Namespace) -> int:
+    if args.action == "build" and not (args.model and args.model_version and (args.out or args.next_to)):
+        print("mlscope: reference build needs --model, --model-version and --out or --next-to", file=sys.stderr)
+        return 2
+    from . import DriftTracker, ProfileError, ReferenceProfile, build_profile, file_hash, read_table
+    from .build import MIN_CHUNKS
+    from .collector import series_count
+
+    try:
+        if args.action == "show":
+            profile = ReferenceProfile.load(args.path)
+        else:
+            data, names = read_table(args.path, args.columns.split(",") if args.columns else None)
+            output = None
+            if args.output_column:
+                if args.output_column not in names:
+                    raise ProfileError(f"output column {args.output_column!r} is not in {args.path}")
+                output = data[args.output_column]
+                output = output.to_numpy() if hasattr(output, "to_numpy") else output
+                data = {n: data[n] for n in names if n != args.output_column}
+            profile = build_profile(
+                data, model=args.model, model_version=args.model_version, output=output,
+                categorical=args.categorical.split(",") if args.categorical else (), source_hash=file_hash(args.path),
+                psi_bins=args.psi_bins, fine_bins=args.fine_bins, top_k=args.top_k, chunk_size=args.chunk_size,
+                sample_size=args.sample_size)
+            out = Path(args.out) if args.out else Path(args.next_to).with_suffix(".reference.json")
+            profile.save(out)
+            print(f"wrote {out}")
+            used = min(args.chunk_size, profile.rows // MIN_CHUNKS)
+            if used < args.chunk_size:
+                print(f"mlscope: warning: {profile.rows:,} rows give calibration chunks of {used:,} rows, not "
+                      f"{args.chunk_size:,}: the drift thresholds fit windows of about {used:,} values and are "
+                      "looser than they would be for larger windows; build from more rows if you can",
+                      file=sys.stderr)
+    except ProfileError as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 1
+    series = series_count(DriftTracker(profile, profile.model, profile.model_version, lambda *_: None))
+    kinds = ", ".join(f"{n} ({k})" for n, k in profile.schema.items())
+    print(f"{profile.model} {profile.model_version}: {profile.rows:,} rows, {len(profile.features)} features: {kinds}"
+          f"{'; output profiled' if profile.output else ''}\ncontent hash {profile.content_hash}, source "
+          f"{profile.source_hash}, created {profile.created_at}; {series:,} series per model version")
+    return 0

@@ -1,0 +1,110 @@
+"""The stack's commands: ``mlscope up|down|init|alert-receiver|remote-write|k8s``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+from .._runtime import wait_for_shutdown
+from .native import Ports
+
+
+def add_up(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--demo", action="store_true", help="also run the demo model with live traffic")
+    p.add_argument("--state-dir", default=".state", help="runtime config and data (default: %(default)s)")
+    p.add_argument("--profile", default="fast", choices=["default", "fast"],
+                   help="rule profile: fast (1 s scrape, minute windows; default) or default (production)")
+    for name, port in vars(Ports()).items():
+        p.add_argument(f"--{name.replace('_', '-')}-port", type=int, default=port, help="default: %(default)s")
+    p.set_defaults(func=up)
+
+
+def add_down(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state-dir", default=".state")
+    p.set_defaults(func=down)
+
+
+def add_alert_receiver(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=9095)
+    p.add_argument("--addr", default="127.0.0.1")
+    p.add_argument("--config", help="YAML with alert_commands: {AlertName: {command: [...], timeout: 60}}")
+    p.add_argument("--output", help="append the JSON lines to this file (default: stdout)")
+    p.set_defaults(func=alert_receiver)
+
+
+def add_init(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(func=init)
+
+
+def add_remote_write(p: argparse.ArgumentParser) -> None:
+    from . import remotewrite
+
+    remotewrite.add_arguments(p)
+    p.set_defaults(func=remotewrite.run)
+
+
+def add_k8s(p: argparse.ArgumentParser) -> None:
+    from . import k8s
+
+    k8s.add_arguments(p)
+    p.set_defaults(func=k8s.run)
+
+
+def up(args: argparse.Namespace) -> int:
+    from .native import NativeStack
+    from .servers import ServerError
+
+    ports = Ports(**{name: getattr(args, f"{name}_port") for name in Ports.__dataclass_fields__})
+    stack = NativeStack(Path(args.state_dir), demo=args.demo, profile=args.profile, ports=ports)
+    try:
+        stack.run_forever()
+    except ServerError as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def down(args: argparse.Namespace) -> int:
+    from .native import down as stop
+
+    if stop(Path(args.state_dir)):
+        print("mlscope: stopped")
+        return 0
+    print(f"mlscope: nothing running for {args.state_dir}")
+    return 0
+
+
+def alert_receiver(args: argparse.Namespace) -> int:
+    from .alertreceiver import AlertReceiver, load_commands, make_server
+
+    try:
+        commands = load_commands(Path(args.config) if args.config else None)
+    except (OSError, ValueError) as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 2
+    output = open(args.output, "a", encoding="utf-8") if args.output else None  # noqa: SIM115 - lives as long as the server
+    server = make_server(AlertReceiver(commands=commands, output=output), args.port, args.addr)
+    threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
+    print(f"mlscope: alert receiver on http://{args.addr}:{args.port}/alerts "
+          f"({len(commands)} alert command(s))", file=sys.stderr, flush=True)
+    wait_for_shutdown()
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+def init(args: argparse.Namespace) -> int:
+    from .assets import init as write_stack_files
+
+    try:
+        written = write_stack_files(Path(args.dir), force=args.force)
+    except FileExistsError as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    print("next: cp .env.example .env, set the Grafana secrets, then `docker compose up -d`")
+    return 0
