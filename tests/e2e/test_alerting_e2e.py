@@ -12,33 +12,36 @@ import pytest
 import requests
 
 from mlscope import ModelMonitor
-from support.alerting_stack import AlertingStack, ErrorSpike
+from support.alerting_stack import FAST, SHORT, AlertingStack, ErrorSpike
 from support.helpers import Exporter, require_binary, wait_until
 
 
 @pytest.fixture
-def stack(tmp_path: Path, exporter: Exporter) -> Iterator[AlertingStack]:
+def stack(request: pytest.FixtureRequest, tmp_path: Path, exporter: Exporter) -> Iterator[AlertingStack]:
     require_binary("prometheus")
     require_binary("alertmanager", "prometheus-alertmanager")
-    stack = AlertingStack(tmp_path, [exporter.target]).start()
+    stack = AlertingStack(tmp_path, [exporter.target], profile=getattr(request, "param", FAST)).start()
     yield stack
     stack.stop()
 
 
+@pytest.mark.parametrize("stack", [SHORT], ids=["short-window"], indirect=True)
 def test_error_spike_notifies_with_runbook_then_resolves(stack: AlertingStack, exporter: Exporter) -> None:
+    window = stack.profile.alert_window
     traffic = ErrorSpike(ModelMonitor("churn", "3.2.0", registry=exporter.registry, metadata={"team": "risk"}))
     try:
         stack.api.wait_for('up{job="model-service"} == 1', timeout=30)
-        stack.api.wait_for('model_version:mlscope_predictions:rate{model="churn",window="1m"} > 10', timeout=30)
+        stack.api.wait_for(f'model_version:mlscope_predictions:rate{{model="churn",window="{window}"}} > 10',
+                           timeout=30)
         injected = time.time()
         traffic.error_share = 0.5
         firing = wait_until(lambda: stack.receiver.alerts("ModelErrorRateHigh", "firing"), timeout=60)
         fired_at, alert = firing[0]
         assert alert["labels"] == {"alertname": "ModelErrorRateHigh", "model": "churn", "model_version": "3.2.0",
-                                   "severity": "critical", "window": "1m"}
+                                   "severity": "critical", "window": window}
         assert alert["annotations"]["runbook_url"].endswith("/alerting/runbooks/ModelErrorRateHigh.md")
         assert "var-model=churn&var-model_version=3.2.0" in alert["annotations"]["dashboard"]
-        assert "failed over the last 1m" in alert["annotations"]["description"]
+        assert f"failed over the last {window}" in alert["annotations"]["description"]
         notification = next(n for n in stack.receiver.notifications if n.payload["alerts"][0] is alert)
         assert notification.payload["receiver"] == "mlscope-critical"
         cleared = time.time()

@@ -17,7 +17,7 @@ from . import ROOT
 # What the light core (`pip install mlscope`) does not install.
 NOT_CORE = ("scipy", "sklearn", "pandas", "pyarrow", "yaml", "requests", "grafanalib", "psutil", "pynvml",
             "opentelemetry", "cramjam", "google.protobuf", "jsonschema", "gunicorn", "grafana_foundation_sdk",
-            "logging_loki")
+            "logging_loki", "attr")
 
 _FINDER = '''
 import importlib.abc, sys

@@ -1,7 +1,8 @@
-"""No line lost across a real Loki outage (60 s by default) and its recovery: the disk spool carries them.
+"""No line lost across a real Loki outage and its recovery: the disk spool carries them.
 
-``MLSCOPE_LOKI_OUTAGE_S`` changes the outage's length (the default is the
-one the issue asks for; it makes this the suite's one long test).
+The outage is 20 s by default: refused connections, then 503s, then hanging pushes, each long enough for the
+handler to spool and to retry for that reason (asserted below). ``MLSCOPE_LOKI_OUTAGE_S=60`` runs the one-minute
+outage of the original requirement with the same assertions.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from mlscope.logs import HttpTransport
 from support.logs_helpers import sample
 from support.loki_receiver import LokiReceiver
 
-OUTAGE_S = float(os.environ.get("MLSCOPE_LOKI_OUTAGE_S", "60"))
+OUTAGE_S = float(os.environ.get("MLSCOPE_LOKI_OUTAGE_S", "20"))
 RATE = 50  # lines per second, from two threads
 
 
@@ -64,7 +65,8 @@ def test_no_line_lost_across_an_outage(receiver: LokiReceiver, make_handler, tmp
     assert all(lag < 10**6 for lag in receiver.out_of_order), receiver.out_of_order
     assert peak_spool[0] > 0, "the outage never reached the disk spool"
     assert sample(registry, "mlscope_log_spool_bytes", handler="loki") == 0
-    assert sum(sample(registry, "mlscope_log_push_retries_total", handler="loki", reason=r)
-               for r in ("connection", "http_5xx", "timeout")) > 3
+    retries = {r: sample(registry, "mlscope_log_push_retries_total", handler="loki", reason=r)
+               for r in ("connection", "http_5xx", "timeout")}
+    assert sum(retries.values()) > 3 and all(retries.values()), retries  # every phase of the outage was met
     dropped = registry.get_sample_value("mlscope_log_lines_dropped_total", {"handler": "loki", "reason": "queue_full"})
     assert dropped is None
