@@ -53,7 +53,8 @@ def logql_parse(exprs: list[str]) -> list[dict]:
             pytest.fail(message)
         pytest.skip(message)
     result = subprocess.run(["node", str(HERE / "logql" / "parse.cjs")], input=json.dumps(exprs),
-                            capture_output=True, text=True, timeout=60, env={**os.environ, "NODE_PATH": str(node_modules)})
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "NODE_PATH": str(node_modules)})
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

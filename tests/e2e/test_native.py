@@ -95,7 +95,8 @@ def test_demo_end_to_end(stack: Up) -> None:
     # dashboards' windows take to fill (the checks are the same as one after the other, the waits overlap).
     injected = time.time()
     inject = subprocess.run([sys.executable, "-m", "mlscope.cli", "demo", "inject", "drift", "--seconds", "40",
-                             "--url", f"http://127.0.0.1:{stack.ports.demo}"], capture_output=True, text=True, timeout=30)
+                             "--url", f"http://127.0.0.1:{stack.ports.demo}"],
+                            capture_output=True, text=True, timeout=30)
     assert inject.returncode == 0, inject.stderr
 
     # Every dashboard query returns data once the fast windows (1m) have filled.

@@ -21,7 +21,7 @@ def test_recorded_values_read_back_through_prometheus(prometheus: PrometheusHarn
     rng = np.random.default_rng(7)
     latencies = rng.uniform(0.001, 0.2, 200)
     classes = rng.integers(0, 3, 200)
-    for latency, cls in zip(latencies, classes):
+    for latency, cls in zip(latencies, classes, strict=True):
         monitor.record_prediction(float(latency), output=int(cls), score=0.5)
     for _ in range(7):
         monitor.record_error(TimeoutError())

@@ -115,7 +115,7 @@ def test_recording_rules_on_real_prometheus_match_sklearn(prometheus: Any) -> No
         for name, fn in (("precision", skm.precision_score), ("recall", skm.recall_score), ("f1", skm.f1_score)):
             got = per_class(f"model_version_class:mlscope_quality_{name}:ratio{{{w}}}")
             expected = fn(yt, yp, labels=seen, average=None, zero_division=0)
-            assert got == pytest.approx(dict(zip(seen, expected)), rel=1e-9, abs=1e-12), name
+            assert got == pytest.approx(dict(zip(seen, expected, strict=True)), rel=1e-9, abs=1e-12), name
             assert one(f"model_version:mlscope_quality_{name}:macro{{{w}}}") == pytest.approx(
                 fn(yt, yp, average="macro", zero_division=0), rel=1e-9)
         assert one(f"model_version:mlscope_quality_coverage:ratio{{{w}}}") == pytest.approx(0.75, rel=1e-9)

@@ -43,7 +43,7 @@ from support.prometheus import PrometheusHarness
 APP = HERE / "apps" / "replica_service.py"
 SCRAPES = 10  # samples every replica's series gets before it retires
 STREAMS = [dict(seed=1, rows=700, shift=0.0), dict(seed=2, rows=500, shift=0.3), dict(seed=3, rows=900, shift=0.8)]
-WINDOW = 'model="%s",window="5m"' % MODEL
+WINDOW = f'model="{MODEL}",window="5m"'
 TOLERANCE = 1e-9
 
 
@@ -174,7 +174,7 @@ def test_recorded_series_across_replicas_equal_numpy_and_sklearn_on_the_union(
     for name, fn in (("precision", skm.precision_score), ("recall", skm.recall_score), ("f1", skm.f1_score)):
         got = by("class", f"model_version_class:mlscope_quality_{name}:ratio{{{WINDOW}}}")
         expected = fn(y_true, y_pred, labels=labels, average=None, zero_division=0)
-        assert got == pytest.approx(dict(zip(labels, expected)), rel=TOLERANCE), name
+        assert got == pytest.approx(dict(zip(labels, expected, strict=True)), rel=TOLERANCE), name
         assert one(f"model_version:mlscope_quality_{name}:macro{{{WINDOW}}}") == pytest.approx(
             fn(y_true, y_pred, average="macro", zero_division=0), rel=TOLERANCE), name
     accuracies = [skm.accuracy_score(r["pair_true"], r["pair_pred"]) for r in records]

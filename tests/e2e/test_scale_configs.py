@@ -31,7 +31,8 @@ def test_remote_write_overlays_are_fresh_and_valid(tmp_path: Path) -> None:
     assert main(["remote-write", "render", "--root", str(ROOT), "--backend", "thanos", "--url",
                  "https://thanos.example.com/api/v1/receive", "--tenant", "team-a", "--output", str(out)]) == 0
     [entry] = yaml.safe_load(out.read_text())["remote_write"]
-    assert entry["url"] == "https://thanos.example.com/api/v1/receive" and entry["headers"] == {"THANOS-TENANT": "team-a"}
+    assert entry["url"] == "https://thanos.example.com/api/v1/receive"
+    assert entry["headers"] == {"THANOS-TENANT": "team-a"}
     assert run_promtool("check", "config", out).returncode == 0
     out.write_text(out.read_text().replace("batch_send_deadline: 5s", "batch_send_deadline: soon"))
     assert run_promtool("check", "config", out).returncode != 0

@@ -9,7 +9,7 @@ def webhook_payload(alertname: str = "ModelErrorRateHigh", status: str = "firing
     """A payload shaped as Alertmanager 0.25 sends it (version 4)."""
     alert_labels = {"alertname": alertname, "severity": "critical", **labels}
     return {
-        "version": "4", "groupKey": '{}:{alertname="%s"}' % alertname, "truncatedAlerts": 0, "status": status,
+        "version": "4", "groupKey": f'{{}}:{{alertname="{alertname}"}}', "truncatedAlerts": 0, "status": status,
         "receiver": "mlscope-default", "groupLabels": {"alertname": alertname}, "commonLabels": alert_labels,
         "commonAnnotations": {}, "externalURL": "http://127.0.0.1:9093",
         "alerts": [{"status": status, "labels": alert_labels,

@@ -21,7 +21,6 @@ from mlscope.stack.amconfig import write_alertmanager_config
 
 from . import ROOT
 
-
 FAST = config_for("fast").profile
 # The fast profile with a 20 s alert window instead of 1 m: an error spike that clears leaves the window (and
 # its alert resolves) three times sooner. Only the tests that wait for a window to drain use it; the committed

@@ -9,6 +9,7 @@ label names and count, nanosecond timestamps in order per stream, line size.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -191,10 +192,8 @@ class LokiReceiver:
         if answer == "hang":
             self.release.wait(300)
             http.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 http.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         status, lines = (204, 0) if answer == "ok" else (int(answer), 0)
         message = ""

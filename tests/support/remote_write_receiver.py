@@ -107,7 +107,7 @@ def decode_write_request(body: bytes) -> list[Series]:
                 name, label_value = _label(value)
                 series.labels[name] = label_value
             elif n == 2 and w == 2:
-                sample = dict((k, v) for k, _, v in fields(value))
+                sample = {k: v for k, _, v in fields(value)}
                 series.samples.append((_int64(sample.get(2, 0)), _double(sample.get(1, b"\0" * 8))))
             elif n == 3 and w == 2:
                 ex_labels, ex_value, ex_ts = {}, 0.0, 0

@@ -26,7 +26,9 @@ def fake_gpus() -> FakeNVML:
                    | pynvml.nvmlClocksEventReasonHwThermalSlowdown,
                    processes=[(os.getpid(), 6 * GIB), (424242, GIB), (os.getpid() + 10**6, None)],
                    pending_xids=[79, 79, 48])
-    unsupported = dict.fromkeys(("nvmlDeviceGetFanSpeed", "nvmlDeviceGetTotalEccErrors", "nvmlDeviceGetRemappedRows", "nvmlDeviceGetEncoderUtilization", "nvmlDeviceRegisterEvents"), pynvml.NVMLError_NotSupported)
+    unsupported = dict.fromkeys(("nvmlDeviceGetFanSpeed", "nvmlDeviceGetTotalEccErrors", "nvmlDeviceGetRemappedRows",
+                                 "nvmlDeviceGetEncoderUtilization", "nvmlDeviceRegisterEvents"),
+                                pynvml.NVMLError_NotSupported)
     partial = FakeGPU(name="Tesla T4", uuid="GPU-bbbb", memory_total=16 * GIB, memory_used=GIB,
                       utilization_gpu=5, utilization_memory=1, temperature=40, power_mw=27_500,
                       power_limit_mw=70_000, failures=unsupported)

@@ -50,7 +50,8 @@ def test_invalid_payloads_are_rejected_with_a_reason(raw: bytes, reason: str) ->
 
 def test_command_runs_with_the_alert_and_times_out(tmp_path: Path) -> None:
     marker = tmp_path / "ran.json"
-    script = f"import sys, os, json; open({str(marker)!r}, 'w').write(sys.stdin.read() + os.environ['MLSCOPE_LABEL_MODEL'])"
+    script = (f"import sys, os, json; open({str(marker)!r}, 'w')"
+              ".write(sys.stdin.read() + os.environ['MLSCOPE_LABEL_MODEL'])")
     commands = {
         "ModelErrorRateHigh": AlertCommand((sys.executable, "-c", script), timeout_s=30),
         "Slow": AlertCommand((sys.executable, "-c", "import time; time.sleep(30)"), timeout_s=0.5),
@@ -103,6 +104,7 @@ def test_http_server_on_loopback() -> None:
 ])
 def test_load_commands_rejects_mistakes(tmp_path: Path, spec: str, message: str) -> None:
     config = tmp_path / "receiver.yml"
-    config.write_text(f"alert_commands:\n  X:\n    {spec}\n" if not spec.startswith("[") else f"alert_commands:\n  X: {spec}\n")
+    config.write_text(f"alert_commands:\n  X:\n    {spec}\n" if not spec.startswith("[")
+                      else f"alert_commands:\n  X: {spec}\n")
     with pytest.raises(ValueError, match=message):
         load_commands(config)

@@ -78,6 +78,6 @@ def test_spec_enforces_naming_rules(kwargs: dict, message: str) -> None:
 
 
 def test_recorded_spec_enforces_level_metric_operations() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="recorded series are named"):
         RecordedSpec("mlscope_rate", "h")
     RecordedSpec("model:mlscope_x:rate", "h")

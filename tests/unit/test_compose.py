@@ -120,7 +120,8 @@ def test_datasources_and_alertmanager_point_at_services() -> None:
     link = prometheus["jsonData"]["exemplarTraceIdDestinations"][0]
     assert link["name"] == "request_id" and link["datasourceUid"] == "loki" and "$${__value.raw}" in link["url"]
     loki = next(d for d in sources if d["uid"] == "loki")
-    assert re.search(loki["jsonData"]["derivedFields"][0]["matcherRegex"], '{"request_id": "abc-1"}').group(1) == "abc-1"
+    matcher = loki["jsonData"]["derivedFields"][0]["matcherRegex"]
+    assert re.search(matcher, '{"request_id": "abc-1"}').group(1) == "abc-1"
     webhooks = [w["url"] for r in yaml.safe_load(ALERTMANAGER.read_text())["receivers"]
                 for w in r.get("webhook_configs", [])]
     for url in webhooks:

@@ -54,7 +54,8 @@ def test_single_record_payload_is_python_logging_loki_v1_format() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", (), None)
     record.created = 1_700_000_000.25
     upstream = LokiEmitterV1("", {"app": "a"}).build_payload(record, "line")
-    ours = json.loads(encode_json(group([((("app", "a"), ("level", "info")), (1_700_000_000_250_000_000, "line", ()))])))
+    entry = ((("app", "a"), ("level", "info")), (1_700_000_000_250_000_000, "line", ()))
+    ours = json.loads(encode_json(group([entry])))
     stream = upstream["streams"][0]["stream"]
     stream.pop("logger")  # python-logging-loki's logger-name label: not a stream label here
     stream["level"] = stream.pop("severity")  # its level label is called severity; ours level
@@ -111,7 +112,7 @@ def test_5xx_is_retried_with_growing_backoff(receiver: LokiReceiver, make_handle
     logger.info("eventually", extra={"seq": 1})
     assert handler.drain(15)
     assert receiver.statuses() == [500, 500, 500, 204]
-    gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:])]
+    gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:], strict=False)]
     assert gaps[0] >= 0.1 and gaps[1] >= 0.2 and gaps[2] >= 0.4  # 0.2 * 2^n, jittered down to half at most
     assert len(receiver.lines) == 1
     assert sample(registry, "mlscope_log_push_retries_total", handler="loki", reason="http_5xx") == 3
@@ -169,7 +170,7 @@ def test_fit_line_never_splits_a_character() -> None:
 
 def test_full_queue_drops_and_counts(make_handler) -> None:
     handler, logger, registry = make_handler(queue_lines=10, flush_interval=60, batch_lines=10_000)
-    for i in range(25):
+    for _ in range(25):
         logger.info("x")
     assert sample(registry, "mlscope_log_lines_dropped_total", handler="loki", reason="queue_full") == 15
     assert sample(registry, "mlscope_log_queue_lines", handler="loki") == 10
@@ -178,7 +179,7 @@ def test_full_queue_drops_and_counts(make_handler) -> None:
 def test_memory_spool_is_bounded_when_loki_is_down(receiver: LokiReceiver, make_handler) -> None:
     receiver.refuse()
     handler, logger, registry = make_handler(memory_bytes=20_000, batch_lines=10)
-    for i in range(1000):
+    for _ in range(1000):
         logger.info("down", extra={"payload": "x" * 100})
     wait_until(lambda: sample(registry, "mlscope_log_lines_dropped_total", handler="loki", reason="spool_full"))
     handler.flush()
@@ -224,9 +225,9 @@ def test_emit_never_raises(make_handler) -> None:
 
 
 def test_rejects_bad_configuration(receiver: LokiReceiver) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_line_bytes must be at least"):
         LokiHandler(receiver.url, max_line_bytes=10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="oversize must be"):
         LokiHandler(receiver.url, oversize="drop")  # type: ignore[arg-type]
     handler = LokiHandler(receiver.url, shutdown_timeout=0.1)
     with pytest.raises(TypeError):

@@ -75,5 +75,5 @@ def test_answers_as_told_and_refuses_connections(rx: LokiReceiver) -> None:
 
 def test_parse_label_string() -> None:
     assert parse_label_string('{a="1", b="x\\"y"}') == {"a": "1", "b": 'x"y'}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="are not a"):
         parse_label_string('a="1"')

@@ -58,7 +58,7 @@ def test_without_opentelemetry_no_trace_ids_and_nothing_breaks() -> None:
 
 
 def test_with_opentelemetry_the_same_code_carries_the_span_ids() -> None:
-    """The contrast: the same calls, extra installed and a span active, do add the ids (so the test above could fail)."""
+    """The contrast: the same calls with the extra and an active span add the ids (the test above could fail)."""
     out = run_json("""
         import json, logging
         from opentelemetry.sdk.trace import TracerProvider

@@ -170,9 +170,9 @@ def test_label_delay_coverage_and_segments() -> None:
         at = tx.fetch(["r0"])["r0"].predicted_at
     quality.record_outcomes([Outcome("r0", 1, at + 3.0), Outcome("r1", 0, at + 100.0), Outcome("r2", 1, at - 5)])
     values = series(registry)
-    by_segment = {dict(l)["segment"]: v for (n, l), v in values.items() if n == cat.PREDICTIONS_STORED.name}
+    by_segment = {dict(labels)["segment"]: v for (n, labels), v in values.items() if n == cat.PREDICTIONS_STORED.name}
     assert by_segment == {"": 0.0, "eu": 2.0, "us": 1.0, "__overflow__": 1.0}
-    delay = {(dict(l)["segment"], dict(l)["le"]): v for (n, l), v in values.items()
+    delay = {(dict(labels)["segment"], dict(labels)["le"]): v for (n, labels), v in values.items()
              if n == cat.LABEL_DELAY.name + "_bucket"}
     assert delay[("eu", "1.0")] == 0 and delay[("eu", "5.0")] == 1   # 3 s
     assert delay[("us", "60.0")] == 0 and delay[("us", "300.0")] == 1  # 100 s

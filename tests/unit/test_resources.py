@@ -51,7 +51,7 @@ def test_host_series_equal_the_replayed_readings() -> None:
     assert value(registry, "mlscope_host_cpu_utilization_ratio") == pytest.approx(sum(per_cpu) / 400)
     for i, percent in enumerate(per_cpu):
         assert value(registry, "mlscope_host_cpu_core_utilization_ratio", cpu=str(i)) == percent / 100
-    for period, load in zip(("1m", "5m", "15m"), rec.LOAD):
+    for period, load in zip(("1m", "5m", "15m"), rec.LOAD, strict=True):
         assert value(registry, "mlscope_host_load_average", period=period) == load
     assert value(registry, "mlscope_host_memory_total_bytes") == rec.MEMORY.total
     assert value(registry, "mlscope_host_memory_available_bytes") == rec.MEMORY.available

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from mlscope.cli import main
-from mlscope.rules import PROFILES, build_all, render, stale_files
+from mlscope.rules import PROFILES, build_all, stale_files
 from support import ROOT
 from support.rules import RULE_FILES, RULES
 
@@ -43,7 +43,8 @@ def test_check_detects_stale_missing_and_extra_files(tmp_path: Path) -> None:
     assert not (rules / "mlscope-old.yml").exists()
 
 
-RENDER_ALL = "import json; from mlscope.rules import PROFILES, render; print(json.dumps({p: render(p) for p in PROFILES}))"
+RENDER_ALL = ("import json; from mlscope.rules import PROFILES, render; "
+              "print(json.dumps({p: render(p) for p in PROFILES}))")
 
 
 def render_in_a_fresh_interpreter(hash_seed: str) -> dict[str, dict[str, str]]:

@@ -45,7 +45,8 @@ def test_exemplars_only_name_logged_requests() -> None:
     assert collect.request_ids == {f"fail-{i}" for i in range(0, 200, 10)}
     ids = exemplar_ids(registry)
     assert ids and ids <= collect.request_ids  # never an unlogged request
-    assert registry.get_sample_value("mlscope_prediction_latency_seconds_count", {"model": "m", "model_version": "1"}) == 200
+    labels = {"model": "m", "model_version": "1"}
+    assert registry.get_sample_value("mlscope_prediction_latency_seconds_count", labels) == 200
 
 
 def test_without_a_prediction_log_every_request_can_be_an_exemplar() -> None:

@@ -107,7 +107,7 @@ def test_level_file_changed_by_the_cli_applies_without_restart(request, tmp_path
 
 
 def test_bad_configuration_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="sample_rate must be within"):
         PredictionLog(sample_rate=1.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown log level"):
         LogLevels("loud")

@@ -117,7 +117,7 @@ def test_batch_classes_and_scores(monitor: ModelMonitor, registry: CollectorRegi
     classes = rng.integers(0, 3, 1000)
     scores = rng.random(1000)
     monitor.record_batch(classes, scores=scores, latency_seconds=0.01)
-    for cls, count in zip(*np.unique(classes, return_counts=True)):
+    for cls, count in zip(*np.unique(classes, return_counts=True), strict=True):
         assert value(registry, "mlscope_predicted_class_total", **{"class": str(cls)}) == count
     assert value(registry, "mlscope_prediction_score_count") == 1000
     assert value(registry, "mlscope_prediction_score_bucket", le="0.5") == (scores <= 0.5).sum()

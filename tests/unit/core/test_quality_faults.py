@@ -172,7 +172,8 @@ def test_restart_mid_stream_keeps_counters_monotonic(tmp_path: Path) -> None:
     quality.process_queue()
     quality.record_outcomes([Outcome(f"r{i}", i % 2) for i in range(50)])
     before = {k: v for k, v in series(registry).items()  # what the store persists (not per-process counters)
-              if k[0].startswith("mlscope_quality_") and "roc_auc" not in k[0] and not k[0].startswith(cat.DROPPED.name)}
+              if k[0].startswith("mlscope_quality_") and "roc_auc" not in k[0]
+              and not k[0].startswith(cat.DROPPED.name)}
     quality.close()
 
     registry2, quality2, monitor2 = setup(SQLiteStore(path))

@@ -1,4 +1,4 @@
-"""The guard of tests/conftest.py: a test not marked `servers` cannot start a server binary, in this process or a child."""
+"""The guard of tests/conftest.py: a test not marked `servers` cannot start a server binary (here or in a child)."""
 from __future__ import annotations
 
 import shutil
