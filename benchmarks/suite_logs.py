@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from common import Row, per_call_us
 from mlscope import ModelMonitor
-from prometheus_client import CollectorRegistry
 
 HERE = Path(__file__).resolve().parent
 
@@ -55,6 +56,7 @@ def suite_logs(quick: bool) -> list[Row]:
     from logging.handlers import QueueHandler, QueueListener
 
     from logging_loki import LokiHandler as UpstreamLokiHandler
+
     from mlscope.logs import LokiHandler, PredictionLog
 
     class StdlibJson(logging.Formatter):

@@ -4,8 +4,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from common import Row, per_call_us
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from common import Row, per_call_us
 
 
 def psutil_direct() -> None:

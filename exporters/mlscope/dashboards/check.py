@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import catalog
-from .style import PROVISIONED_UIDS
-from ..rules.promql import metric_names
 from ..rules.config import duration_seconds
+from ..rules.promql import metric_names
+from .style import PROVISIONED_UIDS
 
 # Units of Grafana's value formats (packages/grafana-data/src/valueFormats/categories.ts) that mlscope uses
 # or a contributor is likely to reach for.
@@ -105,7 +105,8 @@ def variable_selector(expr: str) -> tuple[str, str] | None:
 
 
 def _overlaps(a: dict[str, int], b: dict[str, int]) -> bool:
-    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    return (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+            and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"])
 
 
 def problems(data: dict[str, Any]) -> list[str]:

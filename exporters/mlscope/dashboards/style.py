@@ -94,8 +94,8 @@ def table(title: str, targets: list[PromTarget], unit: str = "short", *, descrip
     for target in targets:
         target.instant, target.table = True, True
     values = ["Value"] if len(targets) == 1 else [f"Value #{t.ref_id}" for t in targets]
-    organize = {"excludeByName": {"Time": True, **{name: True for name in hide}},
-                "renameByName": dict(zip(values, columns))}
+    organize = {"excludeByName": {"Time": True, **dict.fromkeys(hide, True)},
+                "renameByName": dict(zip(values, columns, strict=False))}
     transformations = [{"id": "merge", "options": {}}, {"id": "organize", "options": organize}]
     sort = [g.TableSortByField(displayName=sort_by, desc=True)] if sort_by else []
     return g.Table(title=title, targets=targets, unit=unit, description=description,
@@ -230,7 +230,7 @@ def window_variable(recorded: str) -> g.Template:
     return label_variable("window", "Window", recorded, MODEL_SELECTOR, all_value=None, multi=False)
 
 
-def loki_variable(name: str, label: str, stream: str = '{app="%s"}' % LOG_APP) -> g.Template:
+def loki_variable(name: str, label: str, stream: str = f'{{app="{LOG_APP}"}}') -> g.Template:
     """A variable from the values of a Loki stream label (``.*`` as "All": the label may be absent)."""
     query = {"label": name, "stream": stream, "type": 1, "refId": "LokiVariableQueryEditor-VariableQuery"}
     return variable(name, label, query, datasource="loki", all_value=".*")

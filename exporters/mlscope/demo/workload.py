@@ -173,7 +173,7 @@ class Traffic(BackgroundLoop):
     served: int = 0
     failed: int = 0
 
-    def start(self) -> "Traffic":
+    def start(self) -> Traffic:
         self._launch(self._run, "mlscope-traffic")
         return self
 
@@ -257,7 +257,7 @@ class LateGroundTruth(BackgroundLoop):
     def waiting(self) -> int:
         return len(self._heap)
 
-    def start(self, interval_s: float = 0.05) -> "LateGroundTruth":
+    def start(self, interval_s: float = 0.05) -> LateGroundTruth:
         def run() -> None:
             while not self._stop.wait(interval_s):
                 self.deliver_due()

@@ -107,7 +107,8 @@ def write_level(path: str | Path, model: str, model_version: str, level: str | N
         level_number(level)
         data.setdefault(model, {})[model_version] = level.lower()
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"folder {path.parent} does not exist: create it first (services read {path.name} there)")
+        raise FileNotFoundError(
+            f"folder {path.parent} does not exist: create it first (services read {path.name} there)")
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
