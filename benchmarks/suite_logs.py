@@ -24,7 +24,8 @@ class _ReceiverProcess:
 
         self.proc = subprocess.Popen([sys.executable, str(HERE.parent / "tests" / "loki_receiver.py")],
                                      stdout=subprocess.PIPE, text=True, cwd=HERE.parent / "tests")
-        self.port = int(self.proc.stdout.readline())  # type: ignore[union-attr]
+        assert self.proc.stdout is not None  # stdout=PIPE
+        self.port = int(self.proc.stdout.readline())
         self.url = f"http://127.0.0.1:{self.port}/loki/api/v1/push"
 
     def lines(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,7 +118,8 @@ def problems(data: dict[str, Any]) -> list[str]:
         found.append("dashboard has no uid")
     panels = list(_panels(data))
     ids = [p.get("id") for p in panels]
-    found += [f"panel id {i} is used more than once" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    repeated = {i for i in ids if ids.count(i) > 1}
+    found += [f"panel id {i} is used more than once" for i in sorted(repeated, key=lambda i: (i is None, i))]
     for i, a in enumerate(panels):
         for b in panels[i + 1:]:
             if "gridPos" in a and "gridPos" in b and _overlaps(a["gridPos"], b["gridPos"]):
@@ -166,6 +167,11 @@ def grafana_intervals(range_s: float, scrape_s: float, max_data_points: int = 10
     return {"interval": f"{interval_ms}ms", "rate_interval": f"{rate_ms}ms", "range_": f"{int(range_s)}s"}
 
 
+def _literal(text: str) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` replacement that inserts ``text`` as is (no backslash escapes)."""
+    return lambda _match: text
+
+
 def substitute(expr: str, variables: dict[str, str] | None = None, *, rate_interval: str = "1m",
                interval: str = "15s", range_: str = "1h") -> str:
     """Replace Grafana's variables as Grafana would before sending the query (``$x``, ``${x}``, ``[[x]]``)."""
@@ -174,5 +180,5 @@ def substitute(expr: str, variables: dict[str, str] | None = None, *, rate_inter
               "__interval_ms": f"{duration_seconds(interval) * 1000:g}", **(variables or {})}
     for name in sorted(values, key=len, reverse=True):
         expr = expr.replace("${" + name + "}", values[name]).replace("[[" + name + "]]", values[name])
-        expr = re.sub(r"\$" + re.escape(name) + r"(?![A-Za-z0-9_])", lambda _m, v=values[name]: v, expr)
+        expr = re.sub(r"\$" + re.escape(name) + r"(?![A-Za-z0-9_])", _literal(values[name]), expr)
     return expr

@@ -174,7 +174,7 @@ class DemoService:
 
     def _buggy_client(self) -> None:
         """Now and then a caller hands the monitor garbage: counted as invalid input, never raised."""
-        bad_calls = (lambda: self.monitor.record_prediction("n/a"),
+        bad_calls = (lambda: self.monitor.record_prediction("n/a"),  # type: ignore[arg-type]  # garbage on purpose
                      lambda: self.monitor.record_prediction(0.01, output=1, score=float("nan")))
         n = 0
         while not self._stop.wait(5.0):
@@ -248,7 +248,7 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
 def inject_remote(url: str, incident: str, seconds: float) -> dict[str, Any]:
     """Ask a running demo (``http://127.0.0.1:8000``) to start an incident."""
     response = requests.post(url.rstrip("/") + "/faults", json={"incident": incident, "seconds": seconds}, timeout=10)
-    body = response.json()
+    body: dict[str, Any] = response.json()
     if response.status_code != 200:
         raise ValueError(body.get("error", response.text))
     return body

@@ -137,7 +137,7 @@ class SyntheticService:
         """Serve a batch through the monitor's batch path (``request_ids`` to store it for scoring)."""
         start = time.perf_counter()
         clean = np.where(np.isnan(x), self._mean, x)
-        y_pred = self.trained.pipeline.predict(clean)
+        y_pred = np.asarray(self.trained.pipeline.predict(clean))
         proba = self.trained.pipeline.predict_proba(clean) if self.trained.task == "classification" else None
         self.monitor.record_batch(y_pred, latency_seconds=time.perf_counter() - start,
                                   scores=None if proba is None else proba.max(axis=1),
