@@ -55,23 +55,20 @@ class MetricSpec(Generic[Kind]):
         return frozenset({self.name})
 
     @overload
-    def create(self: CounterSpec, registry: CollectorRegistry | None,
-               buckets: tuple[float, ...] | None = None) -> Counter: ...
+    def create(self: CounterSpec, registry: CollectorRegistry | None) -> Counter: ...
     @overload
-    def create(self: GaugeSpec, registry: CollectorRegistry | None,
-               buckets: tuple[float, ...] | None = None) -> Gauge: ...
+    def create(self: GaugeSpec, registry: CollectorRegistry | None) -> Gauge: ...
     @overload
     def create(self: HistogramSpec, registry: CollectorRegistry | None,
                buckets: tuple[float, ...] | None = None) -> Histogram: ...
     @overload
-    def create(self: AnyMetricSpec, registry: CollectorRegistry | None,
-               buckets: tuple[float, ...] | None = None) -> Counter | Gauge | Histogram: ...
+    def create(self: AnyMetricSpec, registry: CollectorRegistry | None) -> Counter | Gauge | Histogram: ...
 
     def create(self, registry: CollectorRegistry | None,
                buckets: tuple[float, ...] | None = None) -> Counter | Gauge | Histogram:
         """Instantiate the prometheus-client metric for this spec in ``registry``.
 
-        ``buckets`` overrides a histogram's own (or the client's default) buckets.
+        ``buckets`` (histograms only) overrides the spec's own buckets, else the client's default ones.
         """
         if self.kind == "counter":
             return Counter(self.name, self.help, self.labels, registry=registry)
