@@ -7,12 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from prometheus_client import CollectorRegistry, generate_latest
+from sklearn import metrics as skm
+
 from common import Row
 from mlscope import ModelMonitor
 from mlscope.quality import MemoryStore, Outcome, Quality, SQLiteStore, Store
 from mlscope.quality.estimate import from_confusion
-from prometheus_client import CollectorRegistry, generate_latest
-from sklearn import metrics as skm
 
 CLASSES = ["a", "b", "c", "d"]
 

@@ -25,7 +25,7 @@ class _DepthCollector(Collector):
     """Queue depth and spool bytes of every live handler, read at scrape time."""
 
     def __init__(self) -> None:
-        self.handlers: "weakref.WeakSet[_Gauged]" = weakref.WeakSet()
+        self.handlers: weakref.WeakSet[_Gauged] = weakref.WeakSet()
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         queue = GaugeMetricFamily(cat.LOG_QUEUE_LINES.name, cat.LOG_QUEUE_LINES.help, labels=["handler"])
@@ -34,7 +34,7 @@ class _DepthCollector(Collector):
             try:
                 queue.add_metric([handler.name], float(handler.queue_lines()))
                 spool.add_metric([handler.name], float(handler.spool_bytes()))
-            except Exception:  # noqa: BLE001 - a scrape must never fail because of one handler
+            except Exception:  # a scrape must never fail because of one handler
                 continue
         yield queue
         yield spool
@@ -51,7 +51,7 @@ class LogMetrics:
         registry.register(self.depth)
 
 
-_by_registry: "weakref.WeakKeyDictionary[CollectorRegistry, LogMetrics]" = weakref.WeakKeyDictionary()
+_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, LogMetrics] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
