@@ -66,7 +66,7 @@ def test_http_endpoints_authenticate_validate_and_join(server: QualityServer) ->
                                                        {"request_id": "r1", "y_true": 1}, "junk",
                                                        {"request_id": "zz", "y_true": 1}]})
     assert response.status_code == 200
-    assert response.json() == {"joined": 2, "duplicate": 1, "wrong_type": 1, "unknown_request": 1}
+    assert response.json() == {"joined": 2, "duplicate": 1, "invalid_request_id": 1, "unknown_request": 1}
     assert post(server, "/outcomes", [{"request_id": "r2", "y_true": 1.0}]).json() == {"joined": 1}
     assert post(server, "/outcomes", b"{not json").status_code == 400
     assert post(server, "/outcomes", {"outcomes": 3}).status_code == 400
@@ -127,7 +127,7 @@ def test_import_csv_and_jsonl_files(tmp_path: Path, capsys: pytest.CaptureFixtur
                                                    "wrong_type": 1, "unknown_request": 1}
     (tmp_path / "b.jsonl").write_text('{"request_id": "c3", "y_true": 0}\n\n[1, 2]\n{"request_id": "c0", "y_true": 0}\n')
     assert main(["quality-import", str(tmp_path / "b.jsonl"), "--store", str(store)]) == 0
-    assert json.loads(capsys.readouterr().out) == {"joined": 1, "wrong_type": 1, "duplicate": 1}
+    assert json.loads(capsys.readouterr().out) == {"joined": 1, "invalid_request_id": 1, "duplicate": 1}
     (tmp_path / "bad.csv").write_text("id,label\n1,2\n")
     assert main(["quality-import", str(tmp_path / "bad.csv"), "--store", str(store)]) == 1
     assert "request_id and y_true" in capsys.readouterr().err

@@ -4,20 +4,32 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import weakref
 from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ._promclient import PerRegistry
 from .catalog import serving as cat
+from .catalog.spec import MetricSpec
 from .labels import LabelGuard
 
 log = logging.getLogger("mlscope")
 
 _LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
 MAX_METADATA_LABELS = 10
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+def create_metric(spec: MetricSpec, kind: type[M], registry: CollectorRegistry | None,
+                  buckets: tuple[float, ...] | None = None) -> M:
+    """``spec.create(...)`` typed as the metric class its kind makes (TypeError if the catalog says otherwise)."""
+    metric = spec.create(registry, buckets)
+    if not isinstance(metric, kind):
+        raise TypeError(f"{spec.name} is a {spec.kind}, not a {kind.__name__}")
+    return metric
 
 
 def metadata_label_name(key: str) -> str:
@@ -58,27 +70,26 @@ class ModelInfoCollector(Collector):
 class Instruments:
     """The metrics of the catalog's serving group, created once per registry."""
 
-    def __init__(self, registry: CollectorRegistry | None, label_caps: Mapping[str, int] | None = None,
+    def __init__(self, registry: CollectorRegistry, label_caps: Mapping[str, int] | None = None,
                  latency_buckets: tuple[float, ...] | None = None,
                  value_buckets: tuple[float, ...] | None = None) -> None:
         self.registry = registry
         self.latency_buckets = tuple(latency_buckets or cat.LATENCY_BUCKETS)
         self.value_buckets = tuple(value_buckets or cat.VALUE_BUCKETS)
-        self.predictions = cat.PREDICTIONS.create(registry)
-        self.errors = cat.PREDICTION_ERRORS.create(registry)
-        self.latency = cat.PREDICTION_LATENCY.create(registry, self.latency_buckets)
-        self.in_flight = cat.PREDICTIONS_IN_FLIGHT.create(registry)
-        self.classes = cat.PREDICTED_CLASSES.create(registry)
-        self.score = cat.PREDICTION_SCORE.create(registry)
-        self.value = cat.PREDICTION_VALUE.create(registry, self.value_buckets)
-        self.batches = cat.BATCHES.create(registry)
-        self.batch_latency = cat.BATCH_LATENCY.create(registry)
-        self.invalid = cat.INVALID_INPUTS.create(registry)
-        self.monitor_errors = cat.MONITOR_ERRORS.create(registry)
-        self.label_overflow = cat.LABEL_OVERFLOW.create(registry)
+        self.predictions = create_metric(cat.PREDICTIONS, Counter, registry)
+        self.errors = create_metric(cat.PREDICTION_ERRORS, Counter, registry)
+        self.latency = create_metric(cat.PREDICTION_LATENCY, Histogram, registry, self.latency_buckets)
+        self.in_flight = create_metric(cat.PREDICTIONS_IN_FLIGHT, Gauge, registry)
+        self.classes = create_metric(cat.PREDICTED_CLASSES, Counter, registry)
+        self.score = create_metric(cat.PREDICTION_SCORE, Histogram, registry)
+        self.value = create_metric(cat.PREDICTION_VALUE, Histogram, registry, self.value_buckets)
+        self.batches = create_metric(cat.BATCHES, Counter, registry)
+        self.batch_latency = create_metric(cat.BATCH_LATENCY, Histogram, registry)
+        self.invalid = create_metric(cat.INVALID_INPUTS, Counter, registry)
+        self.monitor_errors = create_metric(cat.MONITOR_ERRORS, Counter, registry)
+        self.label_overflow = create_metric(cat.LABEL_OVERFLOW, Counter, registry)
         self.model_info = ModelInfoCollector()
-        if registry is not None:
-            registry.register(self.model_info)
+        registry.register(self.model_info)
         self.guard = LabelGuard(label_caps, on_fold=self._count_fold)
         self._reported: set[tuple[str, str]] = set()
         self._report_lock = threading.Lock()
@@ -97,12 +108,11 @@ class Instruments:
             if first:
                 log.warning("mlscope: %s failed with %s: %s (counted in %s; reported once per kind)",
                             operation, kind, exc, cat.MONITOR_ERRORS.name)
-        except Exception:  # noqa: BLE001 - the monitor must never take the service down
+        except Exception:  # the monitor must never take the service down
             pass
 
 
-_by_registry: "weakref.WeakKeyDictionary[CollectorRegistry, Instruments]" = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+_instruments: PerRegistry[Instruments] = PerRegistry()
 
 
 def instruments_for(registry: CollectorRegistry | None = None, *,
@@ -115,13 +125,7 @@ def instruments_for(registry: CollectorRegistry | None = None, *,
     already in use is an error, because one metric family has one bucket set.
     Label caps are per registry too: later ``label_caps`` update them.
     """
-    registry = REGISTRY if registry is None else registry
-    with _lock:
-        found = _by_registry.get(registry)
-        if found is None:
-            found = Instruments(registry, label_caps, latency_buckets, value_buckets)
-            _by_registry[registry] = found
-            return found
+    found = _instruments.get(registry, lambda r: Instruments(r, label_caps, latency_buckets, value_buckets))
     for name, asked, used in (("latency_buckets", latency_buckets, found.latency_buckets),
                               ("value_buckets", value_buckets, found.value_buckets)):
         if asked is not None and tuple(asked) != used:
@@ -134,5 +138,5 @@ def instruments_for(registry: CollectorRegistry | None = None, *,
 
 def registered_versions(registry: CollectorRegistry | None = None) -> list[tuple[str, str]]:
     """(model, model_version) of every monitor writing to ``registry``, without creating instruments."""
-    found = _by_registry.get(REGISTRY if registry is None else registry)
+    found = _instruments.find(registry)
     return found.model_info.versions() if found is not None else []

@@ -143,7 +143,7 @@ class DemoService:
 
     def _log_handler(self) -> logging.Handler:
         if self.loki_url:
-            return LokiHandler(self.loki_url, app="mlscope", env="demo", registry=self.registry,
+            return LokiHandler(self.loki_url, env="demo", registry=self.registry,
                                spool_dir=self.state_dir / "log-spool")
         handler = logging.FileHandler(self.state_dir / "predictions.jsonl")
         handler.setFormatter(JsonFormatter(static={"simulated": True}))

@@ -19,7 +19,8 @@ def _token(args: argparse.Namespace) -> str | None:
 
 
 def _quality(args: argparse.Namespace, **kwargs: Any) -> Any:
-    from ..rules.config import PROFILES, duration_seconds
+    from ..rules.config import PROFILES
+    from ..rules.promql import duration_seconds
     from .core import Quality
     from .store import open_store
 

@@ -8,14 +8,14 @@ cumulative, ``le`` last) and ``<name>_sum``.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from bisect import bisect_left
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from prometheus_client.utils import floatToGoString
 
+from .._promclient import go_float
 from ..catalog import quality as cat
 from .store import Counts, StoredPrediction, VersionInfo
 
@@ -93,7 +93,7 @@ def probabilities(proba: Any, n_classes: int) -> tuple[float, ...] | None:
 
 def _hist(out: Counts, family: str, labels: Labels, bounds: Sequence[float], value: float) -> None:
     index = bisect_left(bounds, value)
-    le = floatToGoString(bounds[index]) if index < len(bounds) else "+Inf"
+    le = go_float(bounds[index]) if index < len(bounds) else "+Inf"
     key = (family + "_bucket", labels + (le,))
     out[key] = out.get(key, 0.0) + 1.0
     key = (family + "_sum", labels)
@@ -111,7 +111,7 @@ def prediction_counts(row: StoredPrediction, info: VersionInfo | None, out: Coun
     if row.proba is None or row.predicted is None or info is None or not info.classes:
         return
     predicted = row.predicted
-    for cls, p in zip(info.classes, row.proba):
+    for cls, p in zip(info.classes, row.proba, strict=False):
         if p:
             _add(out, (cat.EXPECTED_CONFUSION.name, labels + (cls, predicted)), p)
         if cls == predicted:
@@ -158,7 +158,7 @@ def pair_counts(row: StoredPrediction, info: VersionInfo, y_true: Any, delay_s: 
         if row.proba is not None and info.classes:
             scored = info.classes[1:] if len(info.classes) == 2 else info.classes
             probas = row.proba[1:] if len(info.classes) == 2 else row.proba
-            for cls, p in zip(scored, probas):
+            for cls, p in zip(scored, probas, strict=False):
                 _hist(out, cat.CLASS_SCORE.name, labels + (cls, "positive" if cls == actual else "negative"),
                       cat.CLASS_SCORE_BUCKETS, p)
     _add(out, (cat.LABELLED.name, labels), 1.0)
