@@ -79,7 +79,7 @@ def suite_quality(quick: bool) -> list[Row]:
 
         ref = min(per_call(plain) for _ in range(3))
         cost = min(per_call(stored) for _ in range(3))
-        quality._queue.clear()
+        quality.writer.queue.clear()
         rows.append(Row("quality", "record_prediction() with quality= (request path: queue append)", cost, "us",
                         "same monitor without quality", ref, "<= 1.5x"))
         n = 5_000 if quick else 20_000

@@ -5,31 +5,19 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ._promclient import PerRegistry
 from .catalog import serving as cat
-from .catalog.spec import MetricSpec
 from .labels import LabelGuard
 
 log = logging.getLogger("mlscope")
 
 _LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
 MAX_METADATA_LABELS = 10
-M = TypeVar("M", Counter, Gauge, Histogram)
-
-
-def create_metric(spec: MetricSpec, kind: type[M], registry: CollectorRegistry | None,
-                  buckets: tuple[float, ...] | None = None) -> M:
-    """``spec.create(...)`` typed as the metric class its kind makes (TypeError if the catalog says otherwise)."""
-    metric = spec.create(registry, buckets)
-    if not isinstance(metric, kind):
-        raise TypeError(f"{spec.name} is a {spec.kind}, not a {kind.__name__}")
-    return metric
 
 
 def metadata_label_name(key: str) -> str:
@@ -76,18 +64,18 @@ class Instruments:
         self.registry = registry
         self.latency_buckets = tuple(latency_buckets or cat.LATENCY_BUCKETS)
         self.value_buckets = tuple(value_buckets or cat.VALUE_BUCKETS)
-        self.predictions = create_metric(cat.PREDICTIONS, Counter, registry)
-        self.errors = create_metric(cat.PREDICTION_ERRORS, Counter, registry)
-        self.latency = create_metric(cat.PREDICTION_LATENCY, Histogram, registry, self.latency_buckets)
-        self.in_flight = create_metric(cat.PREDICTIONS_IN_FLIGHT, Gauge, registry)
-        self.classes = create_metric(cat.PREDICTED_CLASSES, Counter, registry)
-        self.score = create_metric(cat.PREDICTION_SCORE, Histogram, registry)
-        self.value = create_metric(cat.PREDICTION_VALUE, Histogram, registry, self.value_buckets)
-        self.batches = create_metric(cat.BATCHES, Counter, registry)
-        self.batch_latency = create_metric(cat.BATCH_LATENCY, Histogram, registry)
-        self.invalid = create_metric(cat.INVALID_INPUTS, Counter, registry)
-        self.monitor_errors = create_metric(cat.MONITOR_ERRORS, Counter, registry)
-        self.label_overflow = create_metric(cat.LABEL_OVERFLOW, Counter, registry)
+        self.predictions = cat.PREDICTIONS.create(registry)
+        self.errors = cat.PREDICTION_ERRORS.create(registry)
+        self.latency = cat.PREDICTION_LATENCY.create(registry, self.latency_buckets)
+        self.in_flight = cat.PREDICTIONS_IN_FLIGHT.create(registry)
+        self.classes = cat.PREDICTED_CLASSES.create(registry)
+        self.score = cat.PREDICTION_SCORE.create(registry)
+        self.value = cat.PREDICTION_VALUE.create(registry, self.value_buckets)
+        self.batches = cat.BATCHES.create(registry)
+        self.batch_latency = cat.BATCH_LATENCY.create(registry)
+        self.invalid = cat.INVALID_INPUTS.create(registry)
+        self.monitor_errors = cat.MONITOR_ERRORS.create(registry)
+        self.label_overflow = cat.LABEL_OVERFLOW.create(registry)
         self.model_info = ModelInfoCollector()
         registry.register(self.model_info)
         self.guard = LabelGuard(label_caps, on_fold=self._count_fold)

@@ -6,10 +6,10 @@
         p.output, p.proba = label, probabilities           # stored by a background writer
     monitor.record_outcome(request_id, y_true)             # later, when the ground truth arrives
 """
+from .baseline import baseline_metrics
 from .core import Quality
 from .estimate import Estimate, estimate
 from .items import Outcome, OutcomeItem, PredictionItem
-from .scoring import baseline_metrics
 from .store import MemoryStore, SQLiteStore, Store, StoreError, open_store
 from .writer import Sink
 

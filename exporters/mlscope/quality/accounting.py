@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from .._promclient import PerRegistry
 from ..catalog import quality as cat
-from ..instruments import create_metric, instruments_for
+from ..instruments import instruments_for
 
 log = logging.getLogger("mlscope.quality")
 
@@ -16,7 +16,7 @@ _dropped: PerRegistry[Counter] = PerRegistry()
 
 def dropped_counter(registry: CollectorRegistry | None) -> Counter:
     """``mlscope_quality_dropped_total`` of ``registry`` (created once per registry)."""
-    return _dropped.get(registry, lambda r: create_metric(cat.DROPPED, Counter, r))
+    return _dropped.get(registry, cat.DROPPED.create)
 
 
 class Accounting:

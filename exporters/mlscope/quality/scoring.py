@@ -208,36 +208,3 @@ def binned_auc(positive: Sequence[float], negative: Sequence[float]) -> tuple[fl
     same = float(np.dot(neg, pos))
     auc = (float(np.dot(neg, above)) + 0.5 * same) / (n_pos * n_neg)
     return auc, 0.5 * same / (n_pos * n_neg)
-
-
-# -- baselines ------------------------------------------------------------------------------------
-
-def baseline_metrics(task: str, y_true: Any, y_pred: Any, proba: Any = None,
-                     classes: Sequence[Any] | None = None) -> dict[str, float]:
-    """A version's quality on validation data (scikit-learn), to publish as its baseline.
-
-    Classification: accuracy, precision/recall/f1 macro (all labels,
-    zero_division=0) and, with ``proba`` (columns aligned with ``classes``),
-    roc_auc (binary, or one-vs-rest macro). Regression: mae, rmse and mape
-    (rows with y_true == 0 skipped, as the recorded MAPE does).
-    """
-    from sklearn import metrics as m
-
-    if task == "regression":
-        yt, yp = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
-        nonzero = yt != 0
-        out = {"mae": float(m.mean_absolute_error(yt, yp)),
-               "rmse": float(math.sqrt(m.mean_squared_error(yt, yp)))}
-        if nonzero.any():
-            out["mape"] = float(m.mean_absolute_percentage_error(yt[nonzero], yp[nonzero]))
-        return out
-    out = {"accuracy": float(m.accuracy_score(y_true, y_pred))}
-    for name, fn in (("precision", m.precision_score), ("recall", m.recall_score), ("f1", m.f1_score)):
-        out[f"{name}_macro"] = float(fn(y_true, y_pred, average="macro", zero_division=0))
-    if proba is not None and classes is not None:
-        scores = np.asarray(proba, dtype=np.float64)
-        if len(classes) == 2:
-            out["roc_auc"] = float(m.roc_auc_score(np.asarray(y_true) == classes[1], scores[:, 1]))
-        else:
-            out["roc_auc"] = float(m.roc_auc_score(y_true, scores, multi_class="ovr", labels=list(classes)))
-    return out
