@@ -8,8 +8,9 @@ edges; the snapshot uses the last 2,000 current values against the profile's 1,0
 from __future__ import annotations
 
 import numpy as np
-from mlscope.drift import build_profile, stats
 from scipy import stats as scipy_stats
+
+from mlscope.drift import build_profile, stats
 
 
 def main() -> None:

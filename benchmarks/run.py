@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import Row  # noqa: E402
+from common import Row  # noqa: E402 - importable only once HERE is on sys.path
 
 SUITES = ("install", "monitor", "resources", "drift", "quality", "logs", "scale")
 

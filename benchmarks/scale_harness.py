@@ -19,9 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
 from mlscope import ModelMonitor
-from mlscope.stack import promconfig, scaling, servers
 from mlscope.rules import generate
 from mlscope.rules.config import FAST, RuleConfig
+from mlscope.stack import promconfig, scaling, servers
 
 INTERVAL = "2s"
 
@@ -52,7 +52,7 @@ def replicated(registry: CollectorRegistry, replicas: int) -> bytes:
 
 def serve(body: bytes) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.end_headers()

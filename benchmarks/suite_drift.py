@@ -7,15 +7,17 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from prometheus_client import CollectorRegistry, generate_latest
+
 from common import Row, per_call_us
 from mlscope import ModelMonitor
-from prometheus_client import CollectorRegistry, generate_latest
 
 
 def _scraped_statistics(registry: CollectorRegistry, profile: Any) -> dict[str, np.ndarray]:
     """What the recording rules compute, from one scrape of the monitor: PSI, JS, chi-square, binned KS."""
-    from mlscope.drift import stats
     from prometheus_client.parser import text_string_to_metric_families
+
+    from mlscope.drift import stats
 
     bins: dict[str, dict[int, float]] = {}
     cdf: dict[str, list[float]] = {}
@@ -38,8 +40,9 @@ def _scraped_statistics(registry: CollectorRegistry, profile: Any) -> dict[str, 
 
 
 def suite_drift(quick: bool) -> list[Row]:
-    from mlscope.drift import build_profile
     from scipy import stats as scipy_stats
+
+    from mlscope.drift import build_profile
 
     rows: list[Row] = []
     rng = np.random.default_rng(0)
@@ -73,7 +76,7 @@ def suite_drift(quick: bool) -> list[Row]:
         pass
 
     # Single rows: track() with 20 features against track() of the same prediction without a profile.
-    row = dict(zip(names, current[0].tolist()))
+    row = dict(zip(names, current[0].tolist(), strict=True))
     plain = ModelMonitor("bench-plain", "1", registry=CollectorRegistry())
     with_profile = ModelMonitor("bench", "1", registry=CollectorRegistry(), reference=profile)
 
@@ -124,7 +127,7 @@ def _evidently_row(reference: np.ndarray, current: np.ndarray, names: list[str],
         import pandas as pd
         from evidently import Report
         from evidently.presets import DataDriftPreset
-    except Exception as exc:  # noqa: BLE001 - any import failure means: not measured
+    except Exception as exc:  # any import failure means: not measured
         return [Row("drift", f"Evidently data drift preset: not measured ({type(exc).__name__}: {exc})"[:120],
                     0.0, "s")]
     rows = current.shape[0] // 10 if quick else current.shape[0]

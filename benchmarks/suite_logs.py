@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from common import Row, per_call_us
 from mlscope import ModelMonitor
-from prometheus_client import CollectorRegistry
 
 HERE = Path(__file__).resolve().parent
 
@@ -23,7 +24,8 @@ class _ReceiverProcess:
 
         self.proc = subprocess.Popen([sys.executable, str(HERE.parent / "tests" / "loki_receiver.py")],
                                      stdout=subprocess.PIPE, text=True, cwd=HERE.parent / "tests")
-        self.port = int(self.proc.stdout.readline())  # type: ignore[union-attr]
+        assert self.proc.stdout is not None  # stdout=PIPE
+        self.port = int(self.proc.stdout.readline())
         self.url = f"http://127.0.0.1:{self.port}/loki/api/v1/push"
 
     def lines(self) -> int:
@@ -55,6 +57,7 @@ def suite_logs(quick: bool) -> list[Row]:
     from logging.handlers import QueueHandler, QueueListener
 
     from logging_loki import LokiHandler as UpstreamLokiHandler
+
     from mlscope.logs import LokiHandler, PredictionLog
 
     class StdlibJson(logging.Formatter):

@@ -6,10 +6,6 @@ import timeit
 from collections.abc import Callable
 
 import numpy as np
-from common import Row, per_call_us
-from mlscope import ModelMonitor
-from mlscope.catalog import serving as cat
-from mlscope.ids import new_request_id
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -17,6 +13,11 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from common import Row, per_call_us
+from mlscope import ModelMonitor
+from mlscope.catalog import serving as cat
+from mlscope.ids import new_request_id
 
 
 def raw_prometheus_client(registry: CollectorRegistry) -> Callable[[int, float], None]:
@@ -79,7 +80,7 @@ def suite_monitor(quick: bool) -> list[Row]:
     raw_batch = raw_prometheus_client(CollectorRegistry())
 
     def raw_rows() -> None:
-        for c, s in zip(class_list, score_list):
+        for c, s in zip(class_list, score_list, strict=True):
             raw_batch(c, s)
 
     raw_s = min(timeit.repeat(raw_rows, number=1, repeat=1 if quick else 3))

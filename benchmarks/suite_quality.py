@@ -7,12 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from prometheus_client import CollectorRegistry, generate_latest
+from sklearn import metrics as skm
+
 from common import Row
 from mlscope import ModelMonitor
 from mlscope.quality import MemoryStore, Outcome, Quality, SQLiteStore, Store
 from mlscope.quality.estimate import from_confusion
-from prometheus_client import CollectorRegistry, generate_latest
-from sklearn import metrics as skm
 
 CLASSES = ["a", "b", "c", "d"]
 
@@ -78,7 +79,7 @@ def suite_quality(quick: bool) -> list[Row]:
 
         ref = min(per_call(plain) for _ in range(3))
         cost = min(per_call(stored) for _ in range(3))
-        quality._queue.clear()
+        quality.writer.queue.clear()
         rows.append(Row("quality", "record_prediction() with quality= (request path: queue append)", cost, "us",
                         "same monitor without quality", ref, "<= 1.5x"))
         n = 5_000 if quick else 20_000

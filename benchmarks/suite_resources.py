@@ -3,9 +3,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from common import Row, per_call_us
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+if TYPE_CHECKING:
+    from mlscope.resources import FakeNVML
 
 
 def psutil_direct() -> None:
@@ -28,7 +33,7 @@ def psutil_direct() -> None:
     proc.children(recursive=True)
 
 
-def nvml_direct(nvml: object, count: int) -> Callable[[], None]:
+def nvml_direct(nvml: FakeNVML, count: int) -> Callable[[], None]:
     """The NVML calls behind one GPU sample, called directly on the same fake NVML (the reference)."""
     import pynvml
 
@@ -46,7 +51,7 @@ def nvml_direct(nvml: object, count: int) -> Callable[[], None]:
              ("nvmlDeviceGetRemappedRows", ()), ("nvmlDeviceGetCurrentClocksEventReasons", ()),
              ("nvmlDeviceGetComputeRunningProcesses", ())]
     bound = [(getattr(nvml, name), args) for name, args in calls]
-    handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]  # type: ignore[attr-defined]
+    handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
 
     def sample() -> None:
         for handle in handles:

@@ -1,7 +1,7 @@
 """Data drift: per-feature PSI / JS / KS against calibrated thresholds, prediction drift, input data quality."""
 from mlscope import grafana as gf
+from mlscope.catalog import AnyMetricSpec, RecordedSpec, serving
 from mlscope.catalog import drift as cat
-from mlscope.catalog import serving
 from mlscope.drift import PREDICTION
 from mlscope.rules import config_for
 
@@ -12,11 +12,11 @@ BY = "model, model_version, feature, window"
 FLOOR = config_for("default").thresholds.drift_psi_floor
 
 
-def series(spec: object, extra: str = "") -> str:
-    return f"{spec.name}{{{FEATURES}{extra}}}"  # type: ignore[attr-defined]
+def series(spec: AnyMetricSpec | RecordedSpec, extra: str = "") -> str:
+    return f"{spec.name}{{{FEATURES}{extra}}}"
 
 
-def over_threshold(statistic: object, threshold: object) -> str:
+def over_threshold(statistic: RecordedSpec, threshold: RecordedSpec) -> str:
     """Statistic / max(calibrated threshold, floor): 1 and above is drift."""
     return f"{series(statistic)} / on({BY}) clamp_min({series(threshold)}, {FLOOR})"
 

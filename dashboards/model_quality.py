@@ -67,6 +67,7 @@ dashboard = gf.dashboard(
                        "s"),
          gf.timeseries("Outcomes not joined per second, by reason",
                        gf.prom((f"sum by (model, model_version, reason) (rate({cat.OUTCOMES_REJECTED.name}"
-                                f"{{{S}}}[$__rate_interval])) or on() vector(0)", "{{model}} {{model_version}} {{reason}}")), "ops",
+                                f"{{{S}}}[$__rate_interval])) or on() vector(0)",
+                                "{{model}} {{model_version}} {{reason}}")), "ops",
                        description="model=__unknown__ when the outcome's request id matches no stored prediction.")],
     ])

@@ -4,47 +4,53 @@ Simulated GPUs (the demo's, ``mlscope resource-exporter --simulate-gpus``) carry
 GPU legend says so, and a stat counts them.
 """
 from mlscope import grafana as gf
+from mlscope.catalog import AnyMetricSpec
 from mlscope.catalog import resources as cat
 
-I = 'instance=~"$instance"'
-G = I + ',gpu=~"$gpu"'
+INSTANCE = 'instance=~"$instance"'
+G = INSTANCE + ',gpu=~"$gpu"'
 GPU = "GPU {{gpu}} {{gpu_name}} simulated={{simulated}}"
 BY_GPU = "instance, gpu, gpu_name, simulated"
 
 
-def rate(metric: str, by: str, selector: str = I) -> str:
+def rate(metric: str, by: str, selector: str = INSTANCE) -> str:
     return f"sum by ({by}) (rate({metric}{{{selector}}}[$__rate_interval]))"
 
 
-def gpu(spec: object) -> str:
-    return f"{spec.name}{{{G}}}"  # type: ignore[attr-defined]
+def instance(spec: AnyMetricSpec) -> str:
+    return f"{spec.name}{{{INSTANCE}}}"
+
+
+def gpu(spec: AnyMetricSpec) -> str:
+    return f"{spec.name}{{{G}}}"
 
 
 dashboard = gf.dashboard(
     "mlscope-resources", "mlscope / Resources",
     description="Host, model-service processes and GPUs (NVML) from the mlscope resource exporter.",
     variables=[*gf.model_variables(), gf.label_variable("instance", "Instance", cat.HOST_CPUS.name),
-               gf.label_variable("gpu", "GPU", cat.GPU_INFO.name, I)],
+               gf.label_variable("gpu", "GPU", cat.GPU_INFO.name, INSTANCE)],
     rows=[
-        [gf.stat("CPU busy", gf.prom(f"avg({cat.HOST_CPU_UTILIZATION.name}{{{I}}})"), "percentunit", decimals=1),
+        [gf.stat("CPU busy", gf.prom(f"avg({instance(cat.HOST_CPU_UTILIZATION)})"), "percentunit", decimals=1),
          gf.stat("Memory available", gf.prom(
-             f"sum({cat.HOST_MEMORY_AVAILABLE.name}{{{I}}}) / sum({cat.HOST_MEMORY_TOTAL.name}{{{I}}})"),
+             f"sum({instance(cat.HOST_MEMORY_AVAILABLE)}) / sum({instance(cat.HOST_MEMORY_TOTAL)})"),
              "percentunit", decimals=1),
-         gf.stat("GPUs", gf.prom(f"sum({cat.GPUS.name}{{{I}}})"), "short"),
-         gf.stat("Simulated GPUs", gf.prom(f'sum({cat.GPUS.name}{{{I},simulated="true"}}) or vector(0)'), "short",
+         gf.stat("GPUs", gf.prom(f"sum({instance(cat.GPUS)})"), "short"),
+         gf.stat("Simulated GPUs", gf.prom(f'sum({cat.GPUS.name}{{{INSTANCE},simulated="true"}}) or vector(0)'),
+                 "short",
                  description="GPUs answered by mlscope's fake NVML (demo, tests): not real hardware."),
-         gf.stat("Collectors down", gf.prom(f"count({cat.COLLECTOR_UP.name}{{{I}}} == 0) or vector(0)"), "short")],
+         gf.stat("Collectors down", gf.prom(f"count({instance(cat.COLLECTOR_UP)} == 0) or vector(0)"), "short")],
         [gf.timeseries("Host CPU busy (overall and per core)", gf.prom(
-            (f"{cat.HOST_CPU_UTILIZATION.name}{{{I}}}", "all CPUs {{instance}}"),
-            (f"{cat.HOST_CPU_CORE_UTILIZATION.name}{{{I}}}", "cpu {{cpu}}")), "percentunit"),
-         gf.timeseries("Load average", gf.prom((f"{cat.HOST_LOAD.name}{{{I}}}", "{{period}} {{instance}}"),
-                                               (f"{cat.HOST_CPUS.name}{{{I}}}", "CPUs {{instance}}")), "short"),
+            (instance(cat.HOST_CPU_UTILIZATION), "all CPUs {{instance}}"),
+            (instance(cat.HOST_CPU_CORE_UTILIZATION), "cpu {{cpu}}")), "percentunit"),
+         gf.timeseries("Load average", gf.prom((instance(cat.HOST_LOAD), "{{period}} {{instance}}"),
+                                               (instance(cat.HOST_CPUS), "CPUs {{instance}}")), "short"),
          gf.timeseries("Host memory and swap", gf.prom(
-             (f"{cat.HOST_MEMORY_USED.name}{{{I}}}", "used"), (f"{cat.HOST_MEMORY_AVAILABLE.name}{{{I}}}", "available"),
-             (f"{cat.HOST_MEMORY_TOTAL.name}{{{I}}}", "total"), (f"{cat.HOST_SWAP_USED.name}{{{I}}}", "swap used")),
+             (instance(cat.HOST_MEMORY_USED), "used"), (instance(cat.HOST_MEMORY_AVAILABLE), "available"),
+             (instance(cat.HOST_MEMORY_TOTAL), "total"), (instance(cat.HOST_SWAP_USED), "swap used")),
              "bytes")],
         [gf.timeseries("File systems used", gf.prom(
-            (f"1 - {cat.HOST_FS_FREE.name}{{{I}}} / {cat.HOST_FS_SIZE.name}{{{I}}}", "{{mountpoint}} ({{device}})")),
+            (f"1 - {instance(cat.HOST_FS_FREE)} / {instance(cat.HOST_FS_SIZE)}", "{{mountpoint}} ({{device}})")),
             "percentunit"),
          gf.timeseries("Disk I/O", gf.prom((rate(cat.HOST_DISK_BYTES.name, "device, direction"),
                                             "{{device}} {{direction}}")), "Bps"),
@@ -57,11 +63,11 @@ dashboard = gf.dashboard(
             (rate(cat.PROCESS_CPU.name, "pid, process, mode"), "{{process}} ({{pid}}) {{mode}}")), "percentunit",
             stacked=True, description="CPU seconds per second: 1 = one core busy."),
          gf.timeseries("Model-service processes: resident memory", gf.prom(
-             (f"{cat.PROCESS_RSS.name}{{{I}}}", "{{process}} ({{pid}})")), "bytes"),
+             (instance(cat.PROCESS_RSS), "{{process}} ({{pid}})")), "bytes"),
          gf.timeseries("Threads and open file descriptors", gf.prom(
-             (f"{cat.PROCESS_THREADS.name}{{{I}}}", "threads {{process}} ({{pid}})"),
-             (f"{cat.PROCESS_FDS.name}{{{I}}}", "fds {{process}} ({{pid}})"),
-             (f"{cat.HOST_FDS.name}{{{I}}}", "host file handles")), "short")],
+             (instance(cat.PROCESS_THREADS), "threads {{process}} ({{pid}})"),
+             (instance(cat.PROCESS_FDS), "fds {{process}} ({{pid}})"),
+             (instance(cat.HOST_FDS), "host file handles")), "short")],
         [gf.timeseries("GPU utilisation", gf.prom((gpu(cat.GPU_UTILIZATION), GPU)), "percentunit"),
          gf.timeseries("GPU memory used (share of total)", gf.prom(
              (f"{gpu(cat.GPU_MEMORY_USED)} / {gpu(cat.GPU_MEMORY_TOTAL)}", GPU)), "percentunit"),

@@ -34,15 +34,18 @@ dashboard = gf.dashboard(
                        gf.prom(("max by (rule_group) (prometheus_rule_group_last_duration_seconds)",
                                 "{{rule_group}}")), "s"),
          gf.timeseries("Rule evaluation failures per second",
-                       gf.prom(("sum by (rule_group) (rate(prometheus_rule_evaluation_failures_total[$__rate_interval]))",
+                       gf.prom(("sum by (rule_group) "
+                                "(rate(prometheus_rule_evaluation_failures_total[$__rate_interval]))",
                                 "{{rule_group}}")), "ops")],
         [gf.timeseries("Alertmanager notifications sent / failed per second",
                        gf.prom(("sum by (integration) (rate(alertmanager_notifications_total[$__rate_interval]))",
                                 "sent {{integration}}"),
-                               ("sum by (integration) (rate(alertmanager_notifications_failed_total[$__rate_interval]))",
+                               ("sum by (integration) "
+                                "(rate(alertmanager_notifications_failed_total[$__rate_interval]))",
                                 "failed {{integration}}")), "ops"),
          gf.timeseries("Alerts received by mlscope alert-receiver",
-                       gf.prom((f"sum by (alertname, status) (increase({alert_cat.NOTIFICATIONS.name}[$__rate_interval]))",
+                       gf.prom((f"sum by (alertname, status) "
+                                f"(increase({alert_cat.NOTIFICATIONS.name}[$__rate_interval]))",
                                 "{{alertname}} {{status}}")), "short")],
         [gf.timeseries("Label values folded (cardinality caps)",
                        gf.prom((f"sum by (label, reason) (rate({cat.LABEL_OVERFLOW.name}[$__rate_interval])) "
@@ -52,7 +55,8 @@ dashboard = gf.dashboard(
         gf.row("Log shipper (LokiHandler)"),
         [gf.stat("Log lines dropped (range)", gf.prom(lost(logs_cat.LOG_LINES_DROPPED.name)), "short"),
          gf.stat("Log pushes retried (range)", gf.prom(lost(logs_cat.LOG_PUSH_RETRIES.name)), "short"),
-         gf.stat("Lines waiting in memory", gf.prom(f"sum({logs_cat.LOG_QUEUE_LINES.name}) or on() vector(0)"), "short"),
+         gf.stat("Lines waiting in memory", gf.prom(f"sum({logs_cat.LOG_QUEUE_LINES.name}) or on() vector(0)"),
+                 "short"),
          gf.stat("Spooled to disk", gf.prom(f"sum({logs_cat.LOG_SPOOL_BYTES.name}) or on() vector(0)"), "bytes")],
         [gf.timeseries("Log lines sent / retried / dropped per second", gf.prom(
             (rate(logs_cat.LOG_LINES_SENT.name, "handler"), "sent {{handler}}"),
@@ -61,7 +65,8 @@ dashboard = gf.dashboard(
             (rate(logs_cat.LOG_LINES_OVERSIZE.name, "handler, action"), "oversize {{handler}} {{action}}")), "ops"),
          gf.timeseries("Log queue (lines) and spool (bytes)", gf.prom(
              (f"sum by (handler) ({logs_cat.LOG_QUEUE_LINES.name}) or on() vector(0)", "queue lines {{handler}}"),
-             (f"sum by (handler) ({logs_cat.LOG_SPOOL_BYTES.name}) or on() vector(0)", "spool bytes {{handler}}")), "short")],
+             (f"sum by (handler) ({logs_cat.LOG_SPOOL_BYTES.name}) or on() vector(0)", "spool bytes {{handler}}")),
+             "short")],
         gf.row("Quality exporter"),
         [gf.timeseries("Prediction store and pending outcomes", gf.prom(
             (f"sum by (instance) ({quality_cat.STORE_PREDICTIONS.name})", "stored predictions {{instance}}"),

@@ -7,6 +7,7 @@ collector in multiprocess mode (custom collectors are not aggregated there).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, make_asgi_app, make_wsgi_app, multiprocess
@@ -29,7 +30,8 @@ def multiprocess_registry() -> CollectorRegistry:
     ``registry=``) and ``PROMETHEUS_MULTIPROC_DIR`` set before the workers start.
     """
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    aggregate: Callable[[CollectorRegistry], object] = multiprocess.MultiProcessCollector  # typed view
+    aggregate(registry)
     registry.register(instruments_for(REGISTRY).model_info)
     return registry
 

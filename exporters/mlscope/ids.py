@@ -1,8 +1,19 @@
-"""Cheap, process-unique request ids (no uuid4 on the hot path)."""
+"""Request ids: cheap process-unique ids (no uuid4 on the hot path), and the one normalisation of callers' ids.
+
+Every path that names a prediction by its request id (exemplars and log
+lines, the quality store, outcomes from the monitor, HTTP or a file) goes
+through :func:`clean_request_id`, so the same id always means the same key.
+"""
 from __future__ import annotations
 
 import itertools
+import numbers
 import os
+import re
+
+# Exemplar label sets are limited to 128 characters in total (OpenMetrics).
+MAX_EXEMPLAR_ID = 128 - len("request_id")
+_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._:/@+=-]")
 
 _PREFIX = os.urandom(4).hex()
 _counter = itertools.count(1)
@@ -11,6 +22,31 @@ _counter = itertools.count(1)
 def new_request_id() -> str:
     """Return an id unique across processes with overwhelming probability: ``<random>-<n>``."""
     return f"{_PREFIX}-{next(_counter):x}"
+
+
+def clean_request_id(request_id: object) -> str:
+    """A caller's request id made safe for exemplars and log lines: a bounded, quote-free string.
+
+    Ids of letters, digits and ``._:/@+=-`` up to 118 characters (UUIDs, W3C
+    trace ids, ULIDs...) pass unchanged; other characters become ``_``.
+    Idempotent: cleaning a cleaned id changes nothing.
+    """
+    text = request_id if isinstance(request_id, str) else str(request_id)
+    if len(text) > MAX_EXEMPLAR_ID:
+        text = text[:MAX_EXEMPLAR_ID]
+    return _UNSAFE_ID_CHARS.sub("_", text)
+
+
+def request_id_key(request_id: object) -> str | None:
+    """The key a prediction and its outcome are joined on: the cleaned id, or None when it is unusable.
+
+    Strings and integers (``42`` is ``"42"``; numpy integers too) are ids;
+    anything else (None, bools, floats, containers) and the empty string are not.
+    """
+    if isinstance(request_id, bool) or not isinstance(request_id, (str, numbers.Integral)):
+        return None
+    text = clean_request_id(request_id if isinstance(request_id, str) else int(request_id))
+    return text or None
 
 
 def reseed_after_fork() -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import weakref
 from collections.abc import Iterable, Mapping
 
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ._promclient import PerRegistry
 from .catalog import serving as cat
 from .labels import LabelGuard
 
@@ -58,7 +58,7 @@ class ModelInfoCollector(Collector):
 class Instruments:
     """The metrics of the catalog's serving group, created once per registry."""
 
-    def __init__(self, registry: CollectorRegistry | None, label_caps: Mapping[str, int] | None = None,
+    def __init__(self, registry: CollectorRegistry, label_caps: Mapping[str, int] | None = None,
                  latency_buckets: tuple[float, ...] | None = None,
                  value_buckets: tuple[float, ...] | None = None) -> None:
         self.registry = registry
@@ -77,8 +77,7 @@ class Instruments:
         self.monitor_errors = cat.MONITOR_ERRORS.create(registry)
         self.label_overflow = cat.LABEL_OVERFLOW.create(registry)
         self.model_info = ModelInfoCollector()
-        if registry is not None:
-            registry.register(self.model_info)
+        registry.register(self.model_info)
         self.guard = LabelGuard(label_caps, on_fold=self._count_fold)
         self._reported: set[tuple[str, str]] = set()
         self._report_lock = threading.Lock()
@@ -97,12 +96,11 @@ class Instruments:
             if first:
                 log.warning("mlscope: %s failed with %s: %s (counted in %s; reported once per kind)",
                             operation, kind, exc, cat.MONITOR_ERRORS.name)
-        except Exception:  # noqa: BLE001 - the monitor must never take the service down
+        except Exception:  # the monitor must never take the service down
             pass
 
 
-_by_registry: "weakref.WeakKeyDictionary[CollectorRegistry, Instruments]" = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+_instruments: PerRegistry[Instruments] = PerRegistry()
 
 
 def instruments_for(registry: CollectorRegistry | None = None, *,
@@ -115,13 +113,7 @@ def instruments_for(registry: CollectorRegistry | None = None, *,
     already in use is an error, because one metric family has one bucket set.
     Label caps are per registry too: later ``label_caps`` update them.
     """
-    registry = REGISTRY if registry is None else registry
-    with _lock:
-        found = _by_registry.get(registry)
-        if found is None:
-            found = Instruments(registry, label_caps, latency_buckets, value_buckets)
-            _by_registry[registry] = found
-            return found
+    found = _instruments.get(registry, lambda r: Instruments(r, label_caps, latency_buckets, value_buckets))
     for name, asked, used in (("latency_buckets", latency_buckets, found.latency_buckets),
                               ("value_buckets", value_buckets, found.value_buckets)):
         if asked is not None and tuple(asked) != used:
@@ -134,5 +126,5 @@ def instruments_for(registry: CollectorRegistry | None = None, *,
 
 def registered_versions(registry: CollectorRegistry | None = None) -> list[tuple[str, str]]:
     """(model, model_version) of every monitor writing to ``registry``, without creating instruments."""
-    found = _by_registry.get(REGISTRY if registry is None else registry)
+    found = _instruments.find(registry)
     return found.model_info.versions() if found is not None else []

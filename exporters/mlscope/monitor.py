@@ -16,41 +16,29 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import re
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from . import tracing
-from .ids import new_request_id
+from ._promclient import add_to_histogram
+from .ids import clean_request_id, new_request_id
 from .instruments import MAX_METADATA_LABELS, Instruments, instruments_for, metadata_label_name
 from .labels import MAX_VALUE_LENGTH
 
 if TYPE_CHECKING:
+    from .drift.profile import ReferenceProfile
+    from .drift.tracker import DriftTracker
     from .logs import PredictionLog
+    from .quality import Quality
 
 Task = Literal["classification", "regression"]
 F = TypeVar("F", bound=Callable[..., Any])
-
-# Exemplar label sets are limited to 128 characters in total (OpenMetrics).
-MAX_EXEMPLAR_ID = 128 - len("request_id")
-_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._:/@+=-]")
-
-
-def clean_request_id(request_id: object) -> str:
-    """A caller's request id made safe for exemplars and log lines: a bounded, quote-free string.
-
-    Ids of letters, digits and ``._:/@+=-`` up to 118 characters (UUIDs, W3C
-    trace ids, ULIDs...) pass unchanged; other characters become ``_``.
-    """
-    text = request_id if isinstance(request_id, str) else str(request_id)
-    if len(text) > MAX_EXEMPLAR_ID:
-        text = text[:MAX_EXEMPLAR_ID]
-    return _UNSAFE_ID_CHARS.sub("_", text)
-
+__all__ = ["ModelMonitor", "PredictionTracker", "Task", "clean_request_id"]
 
 _exemplar = tracing.exemplar  # request_id, plus trace_id/span_id when an OpenTelemetry span is active
 
@@ -64,7 +52,7 @@ class PredictionTracker:
     __slots__ = ("_monitor", "request_id", "output", "score", "features", "proba", "segment", "log_fields",
                  "_start")
 
-    def __init__(self, monitor: "ModelMonitor", request_id: str | None) -> None:
+    def __init__(self, monitor: ModelMonitor, request_id: str | None) -> None:
         self._monitor = monitor
         self.request_id = new_request_id() if request_id is None else clean_request_id(request_id)
         self.output: Any = None
@@ -74,7 +62,7 @@ class PredictionTracker:
         self.segment: Any = None
         self.log_fields: Mapping[str, Any] | None = None
 
-    def __enter__(self) -> "PredictionTracker":
+    def __enter__(self) -> PredictionTracker:
         self._monitor._enter()
         self._start = time.perf_counter()
         return self
@@ -105,8 +93,9 @@ class ModelMonitor:
                  label_caps: Mapping[str, int] | None = None,
                  latency_buckets: tuple[float, ...] | None = None,
                  value_buckets: tuple[float, ...] | None = None,
-                 reference: Any = None, quality: Any = None, classes: Any = None,
-                 prediction_log: "PredictionLog | None" = None) -> None:
+                 reference: ReferenceProfile | str | Path | None = None, quality: Quality | None = None,
+                 classes: Any = None,
+                 prediction_log: PredictionLog | None = None) -> None:
         for name, value in (("model", model), ("model_version", model_version)):
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE_LENGTH:
                 raise ValueError(f"{name} must be a non-empty string of at most {MAX_VALUE_LENGTH} characters, "
@@ -126,7 +115,7 @@ class ModelMonitor:
         # Predictions stored for scoring against late ground truth (mlscope.quality.Quality).
         self.quality, self.classes = quality, None if classes is None else list(classes)
         self._quality_sink = None if quality is None else quality.sink(self.model, self.model_version, task, classes)
-        self._drift: Any = None
+        self._drift: DriftTracker | None = None
         if reference is not None:
             self.attach_profile(reference)
 
@@ -142,9 +131,9 @@ class ModelMonitor:
         self._value = ins.value.labels(*labels) if self.task == "regression" else None
         self._batches = ins.batches.labels(*labels)
         self._batch_latency = ins.batch_latency.labels(*labels)
-        self._class_children: dict[Any, Any] = {}
-        self._error_children: dict[type, Any] = {}
-        self._invalid_children: dict[str, Any] = {}
+        self._class_children: dict[Any, Counter] = {}
+        self._error_children: dict[type[BaseException] | str, Counter] = {}
+        self._invalid_children: dict[str, Counter] = {}
         info = {"model": self.model, "model_version": self.model_version,
                 "training_data_fingerprint": str(self._training_data_fingerprint)[:MAX_VALUE_LENGTH]}
         for key, value in list(self._metadata.items())[:MAX_METADATA_LABELS]:
@@ -158,7 +147,7 @@ class ModelMonitor:
         """Whether a reference profile is attached (features are then counted for drift)."""
         return self._drift is not None
 
-    def for_version(self, model_version: str, **overrides: Any) -> "ModelMonitor":
+    def for_version(self, model_version: str, **overrides: Any) -> ModelMonitor:
         """A monitor for another version of the same model (canary, shadow), same registry."""
         kwargs: dict[str, Any] = dict(task=self.task, registry=self.registry,
                                       training_data_fingerprint=self._training_data_fingerprint,
@@ -211,14 +200,14 @@ class ModelMonitor:
                    segment=segment, log_fields=log_fields, track_in_flight=False)
         return request_id
 
-    def record_outcome(self, request_id: str, y_true: Any, *, time: float | None = None) -> None:
+    def record_outcome(self, request_id: str | int, y_true: Any, *, time: float | None = None) -> None:
         """Report the ground truth of an earlier prediction (needs ``quality=``); joined in the background."""
         if self.quality is None:
             self._invalid("outcome_without_quality")
             return
         try:
-            self.quality.submit_outcome(clean_request_id(request_id), y_true, time)
-        except Exception as exc:  # noqa: BLE001
+            self.quality.submit_outcome(request_id, y_true, time)  # the quality store normalises the id
+        except Exception as exc:
             self._instruments.report_internal_error("record_outcome", exc)
 
     def record_error(self, error: BaseException | type[BaseException] | str, *,
@@ -234,7 +223,7 @@ class ModelMonitor:
                 self._latency.observe(latency, _exemplar(rid))
             if self._log is not None:
                 self._log.prediction(rid, latency, _error_name(error), fields=log_fields)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._instruments.report_internal_error("record_error", exc)
 
     # -- recording: batches ---------------------------------------------------------------------
@@ -273,15 +262,15 @@ class ModelMonitor:
                 self._drift_batch(features, outputs, scores)
             elif features is not None:
                 self._invalid("no_reference_profile")
-            if self._quality_sink is not None and request_ids is not None and outputs is not None:
-                if not self._quality_sink.put_many(request_ids, outputs, proba, segments):
-                    self._invalid("batch_request_ids_mismatch")
-        except Exception as exc:  # noqa: BLE001
+            if (self._quality_sink is not None and request_ids is not None and outputs is not None
+                    and not self._quality_sink.put_many(request_ids, outputs, proba, segments)):
+                self._invalid("batch_request_ids_mismatch")
+        except Exception as exc:
             self._instruments.report_internal_error("record_batch", exc)
 
     # -- drift and data quality -------------------------------------------------------------------
 
-    def attach_profile(self, profile: Any, **options: Any) -> Any:
+    def attach_profile(self, profile: ReferenceProfile | str | Path, **options: Any) -> DriftTracker:
         """Track drift and data quality against a reference profile (object or JSON path).
 
         Options: ``schema`` (feature name -> "numeric"/"categorical" the model expects; a
@@ -292,8 +281,8 @@ class ModelMonitor:
         from .drift.attach import attach
 
         self.detach_profile()
-        self._drift = attach(self, profile, **options)
-        return self._drift
+        tracker = self._drift = attach(self, profile, **options)
+        return tracker
 
     def detach_profile(self) -> None:
         """Stop tracking drift (its series disappear from /metrics)."""
@@ -310,7 +299,7 @@ class ModelMonitor:
             return
         try:
             self._drift.record_row(row)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._instruments.report_internal_error("record_features", exc)
 
     def record_feature_batch(self, data: Any) -> None:
@@ -318,24 +307,35 @@ class ModelMonitor:
         self._drift_batch(data, None, None)
 
     def _drift_batch(self, features: Any, outputs: Any, scores: Any) -> None:
-        if self._drift is None:
+        drift = self._drift
+        if drift is None:
             self._invalid("no_reference_profile")
             return
         try:
             if features is not None:
-                self._drift.record_batch(features)
-            value = self._drift.output_of(self.task, outputs, scores)
+                drift.record_batch(features)
+            value = drift.output_of(self.task, outputs, scores)
             if value is not None:
-                self._drift.record_outputs(value)
-        except Exception as exc:  # noqa: BLE001
+                drift.record_outputs(value)
+        except Exception as exc:
             self._instruments.report_internal_error("record_features", exc)
+
+    # -- what the drift tracker and other recorders report through -------------------------------
+
+    def count_invalid(self, reason: str, count: int = 1) -> None:
+        """Count ``count`` inputs of this version that could not be used, in ``mlscope_invalid_inputs_total``."""
+        self._invalid(reason, count)
+
+    def report_internal_error(self, operation: str, exc: BaseException) -> None:
+        """Count an exception raised while recording (``mlscope_monitor_errors_total``); never raises."""
+        self._instruments.report_internal_error(operation, exc)
 
     # -- internals ------------------------------------------------------------------------------
 
     def _enter(self) -> None:
         try:
             self._in_flight.inc()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._instruments.report_internal_error("track", exc)
 
     def _exit(self, latency: Any, request_id: str, exc_type: type[BaseException] | None,
@@ -352,7 +352,7 @@ class ModelMonitor:
             if latency is not None:
                 self._latency.observe(latency, _exemplar(request_id) if logged else None)
             if self._drift is not None:
-                self._drift_row(features, None if exc_type is not None else output, score)
+                self._drift_row(self._drift, features, None if exc_type is not None else output, score)
             elif features is not None:
                 self._invalid("no_reference_profile")
             if exc_type is not None:
@@ -364,17 +364,17 @@ class ModelMonitor:
                     self._quality_sink.put(request_id, output, proba, segment)
             if score is not None and self._score is not None:
                 self._observe_one(self._score, score, "score_not_finite")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._instruments.report_internal_error("record_prediction", exc)
 
-    def _drift_row(self, features: Any, output: Any, score: Any) -> None:
+    def _drift_row(self, drift: DriftTracker, features: Any, output: Any, score: Any) -> None:
         try:
             if features is not None:
-                self._drift.record_row(features)
-            value = self._drift.output_of(self.task, output, score)
+                drift.record_row(features)
+            value = drift.output_of(self.task, output, score)
             if value is not None:
-                self._drift.record_output(value)
-        except Exception as exc:  # noqa: BLE001
+                drift.record_output(value)
+        except Exception as exc:
             self._instruments.report_internal_error("record_features", exc)
 
     def _latency_value(self, latency: Any) -> float | None:
@@ -404,7 +404,7 @@ class ModelMonitor:
         if child is not None:
             child.inc()
 
-    def _class_child(self, output: Any) -> Any:
+    def _class_child(self, output: Any) -> Counter | None:
         """The counter child for a class label, or None (counted as invalid) for an unusable one."""
         label = output
         if isinstance(label, np.ndarray) and label.size == 1:
@@ -420,25 +420,26 @@ class ModelMonitor:
             self._class_children[output] = child
         return child
 
-    def _observe_one(self, child: Any, value: Any, reason: str) -> None:
+    def _observe_one(self, child: Histogram | None, value: Any, reason: str) -> None:
         try:
             number = float(value)
         except (TypeError, ValueError):
             self._invalid(reason.replace("not_finite", "wrong_type"))
             return
         if math.isfinite(number):
-            child.observe(number)
+            if child is not None:
+                child.observe(number)
         else:
             self._invalid(reason)
 
     def _count_classes_bulk(self, outputs: Any) -> None:
         values, counts = np.unique(np.asarray(outputs), return_counts=True)
-        for value, count in zip(values.tolist(), counts.tolist()):
+        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
             child = self._class_child(value)
             if child is not None:
                 child.inc(count)
 
-    def _observe_bulk(self, child: Any, values: Any, reason: str) -> None:
+    def _observe_bulk(self, child: Histogram | None, values: Any, reason: str) -> None:
         try:
             array = np.asarray(values, dtype=np.float64).ravel()
         except (TypeError, ValueError):
@@ -449,17 +450,17 @@ class ModelMonitor:
         if bad:
             self._invalid(reason, bad)
             array = array[finite]
-        if array.size:
+        if array.size and child is not None:
             add_to_histogram(child, array)
 
     def _count_error(self, error: BaseException | type[BaseException] | str) -> None:
         key = error if isinstance(error, (type, str)) else type(error)
-        child = self._error_children.get(key)  # type: ignore[arg-type]
+        child = self._error_children.get(key)
         if child is None:
             name = _error_name(key)
             child = self._instruments.errors.labels(
                 self.model, self.model_version, self._instruments.guard.admit("error_type", name))
-            self._error_children[key] = child  # type: ignore[index]
+            self._error_children[key] = child
         child.inc()
 
     def _invalid(self, reason: str, count: int = 1) -> None:
@@ -483,22 +484,3 @@ def _hashable(value: Any) -> bool:
         return False
     return True
 
-
-def add_to_histogram(child: Any, values: np.ndarray) -> None:
-    """Add many finite observations to a prometheus-client histogram child in O(buckets) updates.
-
-    Uses the child's bucket values directly (works in multiprocess mode too);
-    falls back to one ``observe`` per value if the client's internals differ.
-    """
-    bounds = getattr(child, "_upper_bounds", None)
-    buckets = getattr(child, "_buckets", None)
-    total = getattr(child, "_sum", None)
-    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
-        for value in values.tolist():
-            child.observe(value)
-        return
-    index = np.searchsorted(np.asarray(bounds, dtype=np.float64), values, side="left")
-    counts = np.bincount(index, minlength=len(bounds))
-    for i in np.flatnonzero(counts).tolist():
-        buckets[i].inc(int(counts[i]))
-    total.inc(float(values.sum()))

@@ -5,8 +5,10 @@ returns nothing and costs one ``None`` check.
 """
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
+_otel_trace: ModuleType | None
 try:  # optional extra `mlscope[otel]`
     from opentelemetry import trace as _otel_trace
 except ImportError:  # pragma: no cover - exercised in environments without the extra

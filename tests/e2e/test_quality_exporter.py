@@ -45,7 +45,7 @@ def test_http_endpoints_authenticate_validate_and_join(server: QualityServer) ->
                                                        {"request_id": "r1", "y_true": 1}, "junk",
                                                        {"request_id": "zz", "y_true": 1}]})
     assert response.status_code == 200
-    assert response.json() == {"joined": 2, "duplicate": 1, "wrong_type": 1, "unknown_request": 1}
+    assert response.json() == {"joined": 2, "duplicate": 1, "invalid_request_id": 1, "unknown_request": 1}
     assert post(server, "/outcomes", [{"request_id": "r2", "y_true": 1.0}]).json() == {"joined": 1}
     assert post(server, "/outcomes", b"{not json").status_code == 400
     assert post(server, "/outcomes", {"outcomes": 3}).status_code == 400

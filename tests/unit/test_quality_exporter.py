@@ -64,7 +64,7 @@ def test_import_csv_and_jsonl_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     (tmp_path / "b.jsonl").write_text(
         '{"request_id": "c3", "y_true": 0}\n\n[1, 2]\n{"request_id": "c0", "y_true": 0}\n')
     assert main(["quality-import", str(tmp_path / "b.jsonl"), "--store", str(store)]) == 0
-    assert json.loads(capsys.readouterr().out) == {"joined": 1, "wrong_type": 1, "duplicate": 1}
+    assert json.loads(capsys.readouterr().out) == {"joined": 1, "invalid_request_id": 1, "duplicate": 1}
     (tmp_path / "bad.csv").write_text("id,label\n1,2\n")
     assert main(["quality-import", str(tmp_path / "bad.csv"), "--store", str(store)]) == 1
     assert "request_id and y_true" in capsys.readouterr().err

@@ -8,18 +8,18 @@ collects them so there is exactly one place to look a name up.
 from __future__ import annotations
 
 from . import alerting, drift, logs, quality, resources, serving
-from .spec import PREFIX, MetricSpec, RecordedSpec
+from .spec import PREFIX, AnyMetricSpec, CounterSpec, GaugeSpec, HistogramSpec, MetricKind, MetricSpec, RecordedSpec
 
 _DOMAINS = (serving, alerting, resources, drift, quality, logs)
-METRICS: tuple[MetricSpec, ...] = tuple(m for d in _DOMAINS for m in d.METRICS)
+METRICS: tuple[AnyMetricSpec, ...] = tuple(m for d in _DOMAINS for m in d.METRICS)
 RECORDED: tuple[RecordedSpec, ...] = tuple(r for d in _DOMAINS for r in d.RECORDED)
 
-BY_NAME: dict[str, MetricSpec | RecordedSpec] = {spec.name: spec for spec in METRICS + RECORDED}
+BY_NAME: dict[str, AnyMetricSpec | RecordedSpec] = {spec.name: spec for spec in METRICS + RECORDED}
 if len(BY_NAME) != len(METRICS) + len(RECORDED):
     raise RuntimeError("duplicate name in the mlscope catalog")
 
 SERIES_NAMES: frozenset[str] = frozenset().union(*(spec.series_names for spec in BY_NAME.values()))
-_SPEC_OF_SERIES: dict[str, MetricSpec | RecordedSpec] = {
+_SPEC_OF_SERIES: dict[str, AnyMetricSpec | RecordedSpec] = {
     series: spec for spec in BY_NAME.values() for series in spec.series_names}
 
 # Series that other servers publish and that our rules and dashboards may use.
@@ -39,10 +39,11 @@ def is_known(name: str, *, family_names: bool = False) -> bool:
     return name in SERIES_NAMES or name in FOREIGN_NAMES or name.startswith(FOREIGN_PREFIXES)
 
 
-def spec_of(series: str) -> MetricSpec | RecordedSpec:
+def spec_of(series: str) -> AnyMetricSpec | RecordedSpec:
     """The spec that produces an exposed or recorded series name (KeyError if none)."""
     return _SPEC_OF_SERIES[series]
 
 
-__all__ = ["PREFIX", "MetricSpec", "RecordedSpec", "METRICS", "RECORDED", "BY_NAME", "SERIES_NAMES",
+__all__ = ["PREFIX", "MetricSpec", "MetricKind", "AnyMetricSpec", "CounterSpec", "GaugeSpec", "HistogramSpec",
+           "RecordedSpec", "METRICS", "RECORDED", "BY_NAME", "SERIES_NAMES",
            "FOREIGN_NAMES", "is_known", "spec_of", "serving", "resources", "drift", "quality", "logs"]

@@ -1,7 +1,11 @@
-"""Metrics of the structured-log pipeline: the Loki shipper's own health and prediction-log volume."""
+"""The structured-log pipeline: the Loki stream the services write, the shipper's health, prediction-log volume."""
 from __future__ import annotations
 
 from .spec import MetricSpec, RecordedSpec
+
+# The `app` stream label of every line mlscope ships to Loki: the log handler's default, and what rules,
+# dashboards and the Grafana datasources' links select (tests/unit/test_log_app.py checks the datasources file).
+LOG_APP = "mlscope"
 
 HANDLER = ("handler",)
 

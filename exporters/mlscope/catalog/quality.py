@@ -72,7 +72,8 @@ LABEL_DELAY = MetricSpec(
 OUTCOMES_REJECTED = MetricSpec(
     "mlscope_quality_outcomes_rejected_total", "counter",
     "Outcomes not joined, by reason (unknown_request, expired_request, duplicate, invalid_target, "
-    "wrong_type, unknown_class, pending_full); model is __unknown__ when the request id is unknown.",
+    "wrong_type, unknown_class, pending_full, invalid_request_id); model is __unknown__ when the request id "
+    "is unknown.",
     ("model", "model_version", "reason"))
 OUTCOMES_PENDING = MetricSpec(
     "mlscope_quality_outcomes_pending", "gauge",
@@ -84,7 +85,8 @@ DROPPED = MetricSpec(
     "mlscope_quality_dropped_total", "counter",
     "Predictions or outcomes the background quality writer did not store, by kind and reason "
     "(queue_full, store_locked, store_full, store_corrupt, store_error, duplicate_request_id, "
-    "invalid_output, invalid_proba: stored without probabilities).", ("kind", "reason"))
+    "invalid_request_id, unknown_version, invalid_output, invalid_proba: stored without probabilities).",
+    ("kind", "reason"))
 BASELINE = MetricSpec(
     "mlscope_quality_baseline", "gauge",
     "The model version's quality on its validation data (accuracy, f1_macro, roc_auc, mae, rmse, mape...).",

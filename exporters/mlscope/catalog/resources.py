@@ -7,7 +7,11 @@ NVML's milliwatts become watts, MHz hertz, percent ratios, mJ joules.
 """
 from __future__ import annotations
 
-from .spec import MetricSpec, RecordedSpec
+from typing import TypeVar
+
+from .spec import MetricKind, MetricSpec, RecordedSpec
+
+_Kind = TypeVar("_Kind", bound=MetricKind)
 
 GPU = ("gpu", "gpu_uuid", "gpu_name", "simulated")
 PROCESS = ("pid", "process")
@@ -17,12 +21,12 @@ NIC = ("interface", "direction")
 COLLECTOR = ("collector",)
 
 
-def _gpu(name: str, kind: str, help_: str, labels: tuple[str, ...] = (), unit: str = "") -> MetricSpec:
-    return MetricSpec(name, kind, help_, GPU + labels, unit=unit)  # type: ignore[arg-type]
+def _gpu(name: str, kind: _Kind, help_: str, labels: tuple[str, ...] = (), unit: str = "") -> MetricSpec[_Kind]:
+    return MetricSpec(name, kind, help_, GPU + labels, unit=unit)
 
 
-def _process(name: str, kind: str, help_: str, labels: tuple[str, ...] = (), unit: str = "") -> MetricSpec:
-    return MetricSpec(name, kind, help_, PROCESS + labels, unit=unit)  # type: ignore[arg-type]
+def _process(name: str, kind: _Kind, help_: str, labels: tuple[str, ...] = (), unit: str = "") -> MetricSpec[_Kind]:
+    return MetricSpec(name, kind, help_, PROCESS + labels, unit=unit)
 
 
 # -- host ------------------------------------------------------------------------------------------

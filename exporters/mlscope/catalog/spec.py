@@ -2,29 +2,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, TypeVar, overload
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics import MetricWrapperBase
 
 PREFIX = "mlscope_"
 MetricKind = Literal["counter", "gauge", "histogram"]
+Kind = TypeVar("Kind", bound=MetricKind, covariant=True)
 GaugeMode = Literal["all", "liveall", "min", "max", "sum", "livesum", "mostrecent", "livemostrecent"]
 
 _UNIT_SUFFIXES = ("seconds", "bytes", "ratio", "celsius", "watts", "hertz", "joules", "info")
 
 
 @dataclass(frozen=True)
-class MetricSpec:
+class MetricSpec(Generic[Kind]):
     """One metric family published by an mlscope exporter.
 
     ``name`` is the family name as exposed in the text format (counters end in
     ``_total``). ``unit`` is the base unit the name ends with, or ``""`` for
-    dimensionless counts.
+    dimensionless counts. The spec is generic in its kind, so that
+    ``MetricSpec("..._total", "counter", ...)`` is a ``MetricSpec[Literal["counter"]]``
+    whose ``create()`` returns a ``Counter``.
     """
 
     name: str
-    kind: MetricKind
+    kind: Kind
     help: str
     labels: tuple[str, ...]
     unit: str = ""
@@ -52,18 +54,36 @@ class MetricSpec:
             return frozenset({self.name, self.name.removesuffix("_total") + "_created"})
         return frozenset({self.name})
 
-    def create(
-        self,
-        registry: CollectorRegistry | None,
-        buckets: tuple[float, ...] | None = None,
-    ) -> MetricWrapperBase:
-        """Instantiate the prometheus-client metric for this spec in ``registry``."""
-        common = dict(name=self.name, documentation=self.help, labelnames=self.labels, registry=registry)
+    @overload
+    def create(self: CounterSpec, registry: CollectorRegistry | None) -> Counter: ...
+    @overload
+    def create(self: GaugeSpec, registry: CollectorRegistry | None) -> Gauge: ...
+    @overload
+    def create(self: HistogramSpec, registry: CollectorRegistry | None,
+               buckets: tuple[float, ...] | None = None) -> Histogram: ...
+    @overload
+    def create(self: AnyMetricSpec, registry: CollectorRegistry | None) -> Counter | Gauge | Histogram: ...
+
+    def create(self, registry: CollectorRegistry | None,
+               buckets: tuple[float, ...] | None = None) -> Counter | Gauge | Histogram:
+        """Instantiate the prometheus-client metric for this spec in ``registry``.
+
+        ``buckets`` (histograms only) overrides the spec's own buckets, else the client's default ones.
+        """
         if self.kind == "counter":
-            return Counter(**common)
+            return Counter(self.name, self.help, self.labels, registry=registry)
         if self.kind == "gauge":
-            return Gauge(multiprocess_mode=self.multiprocess_mode, **common)
-        return Histogram(buckets=buckets or self.buckets or Histogram.DEFAULT_BUCKETS, **common)
+            return Gauge(self.name, self.help, self.labels, registry=registry,
+                         multiprocess_mode=self.multiprocess_mode)
+        return Histogram(self.name, self.help, self.labels, registry=registry,
+                         buckets=buckets or self.buckets or Histogram.DEFAULT_BUCKETS)
+
+
+CounterSpec = MetricSpec[Literal["counter"]]
+GaugeSpec = MetricSpec[Literal["gauge"]]
+HistogramSpec = MetricSpec[Literal["histogram"]]
+#: A spec of any kind: annotate collections of specs with this, not the bare ``MetricSpec``.
+AnyMetricSpec = MetricSpec[MetricKind]
 
 
 @dataclass(frozen=True)

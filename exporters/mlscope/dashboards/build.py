@@ -10,6 +10,7 @@ import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from . import style as grafana
@@ -23,6 +24,16 @@ class Built:
     text: str
 
 
+def _load_module(path: Path) -> ModuleType:
+    """Execute a dashboard source file as a fresh module (not added to ``sys.modules``)."""
+    spec = importlib.util.spec_from_file_location(f"dashboard_source_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_sources(source_dir: Path) -> dict[str, Any]:
     """uid -> grafanalib Dashboard for every ``*.py`` in ``source_dir`` (files starting with ``_`` skipped)."""
     boards: dict[str, Any] = {}
@@ -33,10 +44,7 @@ def load_sources(source_dir: Path) -> dict[str, Any]:
     for path in sources:
         if path.name.startswith("_"):
             continue
-        spec = importlib.util.spec_from_file_location(f"dashboard_source_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        board = getattr(module, "dashboard", None)
+        board = getattr(_load_module(path), "dashboard", None)
         if board is None:
             raise ValueError(f"{path} defines no `dashboard`")
         if not str(board.uid).startswith(GENERATED_PREFIX):

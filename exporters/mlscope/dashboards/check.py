@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .. import catalog
-from .style import PROVISIONED_UIDS
-from ..rules.promql import metric_names
 from ..rules.config import duration_seconds
+from ..rules.promql import metric_names
+from .style import PROVISIONED_UIDS
 
 # Units of Grafana's value formats (packages/grafana-data/src/valueFormats/categories.ts) that mlscope uses
 # or a contributor is likely to reach for.
@@ -105,7 +105,8 @@ def variable_selector(expr: str) -> tuple[str, str] | None:
 
 
 def _overlaps(a: dict[str, int], b: dict[str, int]) -> bool:
-    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    return (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+            and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"])
 
 
 def problems(data: dict[str, Any]) -> list[str]:
@@ -117,7 +118,8 @@ def problems(data: dict[str, Any]) -> list[str]:
         found.append("dashboard has no uid")
     panels = list(_panels(data))
     ids = [p.get("id") for p in panels]
-    found += [f"panel id {i} is used more than once" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    repeated = {i for i in ids if ids.count(i) > 1}
+    found += [f"panel id {i} is used more than once" for i in sorted(repeated, key=lambda i: (i is None, i))]
     for i, a in enumerate(panels):
         for b in panels[i + 1:]:
             if "gridPos" in a and "gridPos" in b and _overlaps(a["gridPos"], b["gridPos"]):
@@ -165,6 +167,11 @@ def grafana_intervals(range_s: float, scrape_s: float, max_data_points: int = 10
     return {"interval": f"{interval_ms}ms", "rate_interval": f"{rate_ms}ms", "range_": f"{int(range_s)}s"}
 
 
+def _literal(text: str) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` replacement that inserts ``text`` as is (no backslash escapes)."""
+    return lambda _match: text
+
+
 def substitute(expr: str, variables: dict[str, str] | None = None, *, rate_interval: str = "1m",
                interval: str = "15s", range_: str = "1h") -> str:
     """Replace Grafana's variables as Grafana would before sending the query (``$x``, ``${x}``, ``[[x]]``)."""
@@ -173,5 +180,5 @@ def substitute(expr: str, variables: dict[str, str] | None = None, *, rate_inter
               "__interval_ms": f"{duration_seconds(interval) * 1000:g}", **(variables or {})}
     for name in sorted(values, key=len, reverse=True):
         expr = expr.replace("${" + name + "}", values[name]).replace("[[" + name + "]]", values[name])
-        expr = re.sub(r"\$" + re.escape(name) + r"(?![A-Za-z0-9_])", lambda _m, v=values[name]: v, expr)
+        expr = re.sub(r"\$" + re.escape(name) + r"(?![A-Za-z0-9_])", _literal(values[name]), expr)
     return expr

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attr
 from grafanalib import core as g
@@ -94,8 +94,8 @@ def table(title: str, targets: list[PromTarget], unit: str = "short", *, descrip
     for target in targets:
         target.instant, target.table = True, True
     values = ["Value"] if len(targets) == 1 else [f"Value #{t.ref_id}" for t in targets]
-    organize = {"excludeByName": {"Time": True, **{name: True for name in hide}},
-                "renameByName": dict(zip(values, columns))}
+    organize = {"excludeByName": {"Time": True, **dict.fromkeys(hide, True)},
+                "renameByName": dict(zip(values, columns, strict=False))}
     transformations = [{"id": "merge", "options": {}}, {"id": "organize", "options": organize}]
     sort = [g.TableSortByField(displayName=sort_by, desc=True)] if sort_by else []
     return g.Table(title=title, targets=targets, unit=unit, description=description,
@@ -111,8 +111,22 @@ def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
 BELOW_ONE = thresholds((None, "green"), (0.8, "orange"), (1.0, "red"))
 
 
+if TYPE_CHECKING:
+    @attr.s
+    class _Panel:
+        """What mlscope's panels use of grafanalib's (untyped) ``Panel``: its common fields and JSON."""
+
+        title: str = attr.ib(default="")
+        targets: list[Any] = attr.ib(factory=list)
+        description: str | None = attr.ib(default=None)
+
+        def panel_json(self, overrides: dict[str, Any]) -> dict[str, Any]: ...
+else:
+    _Panel = g.Panel
+
+
 @attr.s
-class BarGauge(g.Panel):
+class BarGauge(_Panel):
     """A modern bar gauge (grafanalib's emits Grafana 6 ``fieldOptions``)."""
 
     unit: str = attr.ib(default="short")
@@ -142,7 +156,7 @@ def bargauge(title: str, targets: list[PromTarget], unit: str = "short", *, desc
 
 
 @attr.s
-class Heatmap(g.Panel):
+class Heatmap(_Panel):
     """A modern heatmap of pre-bucketed series: one row per series (e.g. per feature), colour = value."""
 
     unit: str = attr.ib(default="short")
@@ -230,7 +244,7 @@ def window_variable(recorded: str) -> g.Template:
     return label_variable("window", "Window", recorded, MODEL_SELECTOR, all_value=None, multi=False)
 
 
-def loki_variable(name: str, label: str, stream: str = '{app="%s"}' % LOG_APP) -> g.Template:
+def loki_variable(name: str, label: str, stream: str = f'{{app="{LOG_APP}"}}') -> g.Template:
     """A variable from the values of a Loki stream label (``.*`` as "All": the label may be absent)."""
     query = {"label": name, "stream": stream, "type": 1, "refId": "LokiVariableQueryEditor-VariableQuery"}
     return variable(name, label, query, datasource="loki", all_value=".*")
@@ -292,8 +306,7 @@ def _modernise(node: Any) -> Any:
 
 def to_json(board: g.Dashboard, version: int = 1) -> dict[str, Any]:
     """The dashboard as modern Grafana JSON (a plain dict)."""
-    data = json.loads(json.dumps(board.to_json_data(), cls=DashboardEncoder))
-    data = _modernise(data)
+    data: dict[str, Any] = _modernise(json.loads(json.dumps(board.to_json_data(), cls=DashboardEncoder)))
     data.pop("rows", None)
     data["schemaVersion"] = SCHEMA_VERSION
     data["version"] = version

@@ -47,22 +47,22 @@ class Incident:
 
     name: str
     description: str
-    apply: Callable[["DemoService", bool], None]
+    apply: Callable[[DemoService, bool], None]
 
 
-def _drift(demo: "DemoService", on: bool) -> None:
+def _drift(demo: DemoService, on: bool) -> None:
     demo.service.faults.drift_shift_std = 1.5 if on else 0.0
 
 
-def _errors(demo: "DemoService", on: bool) -> None:
+def _errors(demo: DemoService, on: bool) -> None:
     demo.service.faults.error_rate = 0.3 if on else demo.base_error_rate
 
 
-def _latency(demo: "DemoService", on: bool) -> None:
+def _latency(demo: DemoService, on: bool) -> None:
     demo.service.faults.extra_latency_s = 0.3 if on else 0.0
 
 
-def _quality(demo: "DemoService", on: bool) -> None:
+def _quality(demo: DemoService, on: bool) -> None:
     demo.truth.flip_rate = 0.4 if on else 0.0
 
 
@@ -95,7 +95,7 @@ class DemoService:
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
-    def start(self) -> "DemoService":
+    def start(self) -> DemoService:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         trained = train("breast_cancer")
         classes = [int(c) for c in trained.pipeline.classes_]
@@ -143,7 +143,7 @@ class DemoService:
 
     def _log_handler(self) -> logging.Handler:
         if self.loki_url:
-            return LokiHandler(self.loki_url, app="mlscope", env="demo", registry=self.registry,
+            return LokiHandler(self.loki_url, env="demo", registry=self.registry,
                                spool_dir=self.state_dir / "log-spool")
         handler = logging.FileHandler(self.state_dir / "predictions.jsonl")
         handler.setFormatter(JsonFormatter(static={"simulated": True}))
@@ -174,7 +174,7 @@ class DemoService:
 
     def _buggy_client(self) -> None:
         """Now and then a caller hands the monitor garbage: counted as invalid input, never raised."""
-        bad_calls = (lambda: self.monitor.record_prediction("n/a"),
+        bad_calls = (lambda: self.monitor.record_prediction("n/a"),  # type: ignore[arg-type]  # garbage on purpose
                      lambda: self.monitor.record_prediction(0.01, output=1, score=float("nan")))
         n = 0
         while not self._stop.wait(5.0):
@@ -204,16 +204,17 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
     """``GET /metrics`` (text or OpenMetrics), ``GET /faults``, ``POST /faults {"incident", "seconds"}``."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             if self.path.startswith("/metrics"):
                 encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
                 self._reply(200, encoder(demo.registry), content_type)
             elif self.path == "/faults":
-                self._json(200, {"active": demo.active(), "incidents": {k: v.description for k, v in INCIDENTS.items()}})
+                incidents = {name: incident.description for name, incident in INCIDENTS.items()}
+                self._json(200, {"active": demo.active(), "incidents": incidents})
             else:
                 self._json(404, {"error": "not found"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if self.path != "/faults":
                 self._json(404, {"error": "not found"})
                 return
@@ -247,7 +248,7 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
 def inject_remote(url: str, incident: str, seconds: float) -> dict[str, Any]:
     """Ask a running demo (``http://127.0.0.1:8000``) to start an incident."""
     response = requests.post(url.rstrip("/") + "/faults", json={"incident": incident, "seconds": seconds}, timeout=10)
-    body = response.json()
+    body: dict[str, Any] = response.json()
     if response.status_code != 200:
         raise ValueError(body.get("error", response.text))
     return body

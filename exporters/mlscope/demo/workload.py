@@ -137,7 +137,7 @@ class SyntheticService:
         """Serve a batch through the monitor's batch path (``request_ids`` to store it for scoring)."""
         start = time.perf_counter()
         clean = np.where(np.isnan(x), self._mean, x)
-        y_pred = self.trained.pipeline.predict(clean)
+        y_pred = np.asarray(self.trained.pipeline.predict(clean))
         proba = self.trained.pipeline.predict_proba(clean) if self.trained.task == "classification" else None
         self.monitor.record_batch(y_pred, latency_seconds=time.perf_counter() - start,
                                   scores=None if proba is None else proba.max(axis=1),
@@ -173,7 +173,7 @@ class Traffic(BackgroundLoop):
     served: int = 0
     failed: int = 0
 
-    def start(self) -> "Traffic":
+    def start(self) -> Traffic:
         self._launch(self._run, "mlscope-traffic")
         return self
 
@@ -257,7 +257,7 @@ class LateGroundTruth(BackgroundLoop):
     def waiting(self) -> int:
         return len(self._heap)
 
-    def start(self, interval_s: float = 0.05) -> "LateGroundTruth":
+    def start(self, interval_s: float = 0.05) -> LateGroundTruth:
         def run() -> None:
             while not self._stop.wait(interval_s):
                 self.deliver_due()

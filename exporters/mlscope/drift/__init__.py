@@ -4,8 +4,17 @@ See the README section "Drift and data quality" for which statistic to use when.
 """
 from .build import DEFAULTS, build_profile, file_hash, read_table
 from .collector import DEFAULT_MAX_VERSIONS, DEFAULT_SERIES_BUDGET, DriftCollector, collector_for, series_count
-from .profile import (OTHER, PREDICTION, CategoricalFeature, NumericFeature, ProfileError, ProfileMismatchError,
-                      ReferenceProfile, SeriesBudgetError, load_profile)
+from .profile import (
+                      OTHER,
+                      PREDICTION,
+                      CategoricalFeature,
+                      NumericFeature,
+                      ProfileError,
+                      ProfileMismatchError,
+                      ReferenceProfile,
+                      SeriesBudgetError,
+                      load_profile,
+)
 from .stats import EPSILON
 from .tracker import ISSUES, DriftTracker
 

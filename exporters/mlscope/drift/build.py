@@ -18,8 +18,17 @@ import numpy as np
 
 from . import stats
 from .columns import as_columns, category_column, is_frame, numeric_column
-from .profile import (CATEGORICAL, NUMERIC, OTHER, PREDICTION, CategoricalFeature, Feature, NumericFeature,
-                      ProfileError, ReferenceProfile)
+from .profile import (
+    CATEGORICAL,
+    NUMERIC,
+    OTHER,
+    PREDICTION,
+    CategoricalFeature,
+    Feature,
+    NumericFeature,
+    ProfileError,
+    ReferenceProfile,
+)
 
 DEFAULTS: dict[str, Any] = {
     "psi_bins": 10,           # quantile bins for PSI, JS and chi-square

@@ -10,7 +10,6 @@ of ``/metrics``) intact.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,8 +17,8 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
+from .._promclient import PerRegistry, go_float
 from ..catalog import drift as cat
 from ..catalog.spec import MetricSpec
 from .exact import exact_statistics
@@ -85,7 +84,7 @@ def tracker_families(tracker: DriftTracker, counts: Counts, exact: Exact) -> _Fa
             psi_counts = np.bincount(spec.fine_to_psi, weights=bins, minlength=len(feature.reference_bins))
             labels = [str(k) for k in range(len(feature.reference_bins))]
             cumulative = np.cumsum(bins)
-            edges = [floatToGoString(e) for e in feature.fine_edges]
+            edges = [go_float(e) for e in feature.fine_edges]
             out.add_histogram(cat.FEATURE_VALUE, key,
                               list(zip(edges + ["+Inf"], cumulative.tolist(), strict=True)), counts.sums[j])
             for edge, share in zip(edges, feature.reference_cdf, strict=True):
@@ -192,15 +191,14 @@ class DriftCollector(Collector):
         yield from families.by_name.values()
 
 
-_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, DriftCollector] = weakref.WeakKeyDictionary()
-_registry_lock = threading.Lock()
+_by_registry: PerRegistry[DriftCollector] = PerRegistry()
 
 
 def collector_for(registry: CollectorRegistry, report_error: Callable[[str, BaseException], None]) -> DriftCollector:
     """The registry's drift collector, registered on first use."""
-    with _registry_lock:
-        found = _by_registry.get(registry)
-        if found is None:
-            found = _by_registry[registry] = DriftCollector(report_error)
-            registry.register(found)
-        return found
+    def create(target: CollectorRegistry) -> DriftCollector:
+        collector = DriftCollector(report_error)
+        target.register(collector)
+        return collector
+
+    return _by_registry.get(registry, create)

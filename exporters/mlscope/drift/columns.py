@@ -39,8 +39,8 @@ def _frame_column(series: Any) -> np.ndarray:
     if isinstance(series.dtype, np.dtype):  # numpy-backed: a (possibly strided) view, made contiguous once
         return np.ascontiguousarray(series.to_numpy())
     if getattr(series.dtype, "kind", "O") in "iufb":  # nullable pandas numeric dtypes: NA becomes NaN
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    return series.to_numpy()
+        return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
+    return np.asarray(series.to_numpy())
 
 
 def as_columns(data: Any, names: Sequence[str]) -> tuple[dict[str, np.ndarray], list[str], int]:
@@ -67,8 +67,8 @@ def as_columns(data: Any, names: Sequence[str]) -> tuple[dict[str, np.ndarray], 
     if array.ndim != 2 or array.shape[1] != len(names):
         raise ValueError(f"a 2-D array with {len(names)} columns (the profile's features, in order) is expected, "
                          f"got shape {array.shape}")
-    columns = _column_major(array)
-    return {name: columns[j] for j, name in enumerate(names)}, [], array.shape[0]
+    by_position = _column_major(array)
+    return {name: by_position[j] for j, name in enumerate(names)}, [], array.shape[0]
 
 
 def _column_major(array: np.ndarray, block: int = 1 << 16) -> np.ndarray:
@@ -76,7 +76,7 @@ def _column_major(array: np.ndarray, block: int = 1 << 16) -> np.ndarray:
     blocks (2x faster than one big transpose; every later pass over a column then reads contiguous
     memory instead of striding through the whole matrix)."""
     if array.flags.f_contiguous or array.shape[0] <= block:
-        return array.T
+        return np.transpose(array)
     out = np.empty(array.shape[::-1], dtype=array.dtype)
     for start in range(0, array.shape[0], block):
         out[:, start:start + block] = array[start:start + block].T

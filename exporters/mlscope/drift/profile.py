@@ -12,12 +12,13 @@ source data's hash and its creation time.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -64,7 +65,7 @@ class NumericFeature:
     def __post_init__(self) -> None:
         _check_name(self.name)
         for edges, label in ((self.psi_edges, "psi_edges"), (self.fine_edges, "fine_edges")):
-            if any(not math.isfinite(e) for e in edges) or any(a >= b for a, b in zip(edges, edges[1:])):
+            if any(not math.isfinite(e) for e in edges) or any(a >= b for a, b in itertools.pairwise(edges)):
                 raise ProfileError(f"feature {self.name!r}: {label} must be finite and strictly increasing")
         if not set(self.psi_edges) <= set(self.fine_edges):
             raise ProfileError(f"feature {self.name!r}: every PSI edge must also be a fine edge")
@@ -102,7 +103,7 @@ class CategoricalFeature:
         return self.categories + (OTHER,)
 
 
-Feature = Union[NumericFeature, CategoricalFeature]
+Feature = NumericFeature | CategoricalFeature
 
 
 def _check_name(name: str) -> None:
@@ -193,7 +194,7 @@ class ReferenceProfile:
         return path
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ReferenceProfile":
+    def from_dict(cls, data: Mapping[str, Any]) -> ReferenceProfile:
         """Rebuild a profile; the stored content hash must match (edited or truncated files are refused)."""
         if not isinstance(data, Mapping) or data.get("format") != FORMAT:
             raise ProfileError(f"not an mlscope reference profile (expected format {FORMAT!r})")
@@ -215,7 +216,7 @@ class ReferenceProfile:
         return profile
 
     @classmethod
-    def load(cls, path: str | Path) -> "ReferenceProfile":
+    def load(cls, path: str | Path) -> ReferenceProfile:
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -242,6 +243,6 @@ def _feature_from(data: Mapping[str, Any]) -> Feature:
     raise ProfileError(f"feature {data.get('name')!r}: unknown kind {kind!r}")
 
 
-def load_profile(profile: "ReferenceProfile | str | Path") -> ReferenceProfile:
+def load_profile(profile: ReferenceProfile | str | Path) -> ReferenceProfile:
     """A profile object, or one loaded from a JSON path."""
     return profile if isinstance(profile, ReferenceProfile) else ReferenceProfile.load(profile)

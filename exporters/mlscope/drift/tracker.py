@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .columns import (MISSING, WRONG_TYPE, as_columns, category_column, category_key, number_or_nan,
-                      numeric_column)
+from .columns import MISSING, WRONG_TYPE, as_columns, category_column, category_key, number_or_nan, numeric_column
 from .profile import CategoricalFeature, Feature, NumericFeature, ReferenceProfile
 
 ISSUES = ("missing", "infinite", "out_of_range", "wrong_type", "new_category")
@@ -170,7 +169,7 @@ class DriftTracker:
 
     def _count(self, specs: Sequence[_Spec], values: Sequence[Any]) -> None:
         bins, issues, obs, sums = self._bins1, self._issues1, self._obs1, self._sums1
-        for spec, value in zip(specs, values):
+        for spec, value in zip(specs, values, strict=False):
             j = spec.index
             obs[j] += 1
             base = j * N_ISSUES
@@ -238,7 +237,7 @@ class DriftTracker:
             self._invalid("feature_unknown", len(unknown) * rows)
         parts = [_count_column(spec, columns.get(spec.feature.name), rows) for spec in self.feature_specs]
         with self._lock:
-            for spec, part in zip(self.feature_specs, parts):
+            for spec, part in zip(self.feature_specs, parts, strict=True):
                 self._add(spec, part, rows)
 
     def record_outputs(self, values: Any) -> None:
@@ -253,7 +252,7 @@ class DriftTracker:
         with self._lock:
             self._add(spec, part, column.shape[0])
 
-    def _add(self, spec: _Spec, part: "_Counted", rows: int) -> None:
+    def _add(self, spec: _Spec, part: _Counted, rows: int) -> None:
         self._bins[spec.offset:spec.offset + spec.n_bins] += part.bins
         base = spec.index * N_ISSUES
         self._issues[base:base + N_ISSUES] += part.issues
@@ -264,7 +263,7 @@ class DriftTracker:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def snapshot(self) -> "Counts":
+    def snapshot(self) -> Counts:
         """A consistent copy of every count (both paths summed), for one scrape."""
         with self._lock:
             rings = {s.index: s.ring.values() for s in self.specs if s.ring is not None}

@@ -10,6 +10,7 @@ dropping bodies Loki rejects with another 4xx (counted by reason).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import random
@@ -23,6 +24,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from ..catalog.logs import LOG_APP
 from ..labels import LabelGuard
 from .formatter import JsonFormatter, dumps
 from .metrics import log_metrics
@@ -51,7 +53,7 @@ class LokiHandler(logging.Handler):
     ``shutdown_timeout`` seconds for delivery, then spools what is left.
     """
 
-    def __init__(self, url: str | HttpTransport, *, app: str = "mlscope", env: str = "",
+    def __init__(self, url: str | HttpTransport, *, app: str = LOG_APP, env: str = "",
                  name: str = "loki", privacy: Privacy | None = None,
                  static_fields: Mapping[str, Any] | None = None,
                  structured_metadata: Iterable[str] = (),
@@ -94,7 +96,7 @@ class LokiHandler(logging.Handler):
 
     # -- the caller's side: format and enqueue, nothing else ----------------------------------------
 
-    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802 - logging's name
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # logging's name
         if not isinstance(fmt, JsonFormatter):
             raise TypeError("LokiHandler formats with a mlscope.logs.JsonFormatter (stream labels and "
                             "structured metadata come from its fields)")
@@ -119,7 +121,7 @@ class LokiHandler(logging.Handler):
             queue.append((labels, (record_time_ns(record.created), dumps(fields), metadata)))
             if len(queue) >= self._batch_lines:
                 self._wake.set()
-        except Exception:  # noqa: BLE001 - logging must never raise into the service
+        except Exception:  # logging must never raise into the service
             self._drop(1, "encode_error")
 
     def _stream_labels(self, key: tuple[Any, Any, str]) -> Labels:
@@ -175,7 +177,7 @@ class LokiHandler(logging.Handler):
     def _spool_batch(self, pending: list[tuple[Labels, Entry]]) -> None:
         try:
             body = encode(group(pending), self.transport.encoding)
-        except Exception:  # noqa: BLE001
+        except Exception:
             self._drop(len(pending), "encode_error")
             return
         self._spool.put(body, len(pending))
@@ -204,16 +206,14 @@ class LokiHandler(logging.Handler):
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter; a server's ``Retry-After`` is honoured up to its cap."""
         low, high, cap = self._backoff
-        delay = min(high, low * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+        delay = min(high, low * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
         if retry_after is not None:
             delay = max(delay, min(retry_after, cap))
         return delay
 
     def _drop(self, lines: int, reason: str) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self._metrics.dropped.labels(self.name, reason).inc(lines)
-        except Exception:  # noqa: BLE001
-            pass
 
     # -- state, flush, shutdown ---------------------------------------------------------------------
 
@@ -268,17 +268,15 @@ class LokiHandler(logging.Handler):
             self._start_threads()
 
 
-_live: "weakref.WeakSet[LokiHandler]" = weakref.WeakSet()
+_live: weakref.WeakSet[LokiHandler] = weakref.WeakSet()
 
 
 @atexit.register
 def _close_all() -> None:
     """Interpreter exit: close every live handler (each bounded by its shutdown_timeout)."""
     for handler in list(_live):
-        try:
+        with contextlib.suppress(Exception):
             handler.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def _reset_after_fork() -> None:

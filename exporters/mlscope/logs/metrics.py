@@ -1,20 +1,20 @@
 """The log pipeline's own metrics, created once per registry from the catalog."""
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Iterable
 from typing import Protocol
 
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .._promclient import PerRegistry
 from ..catalog import logs as cat
 
 
 class _Gauged(Protocol):
-    name: str
+    name: str | None
 
     def queue_lines(self) -> int: ...
 
@@ -25,16 +25,17 @@ class _DepthCollector(Collector):
     """Queue depth and spool bytes of every live handler, read at scrape time."""
 
     def __init__(self) -> None:
-        self.handlers: "weakref.WeakSet[_Gauged]" = weakref.WeakSet()
+        self.handlers: weakref.WeakSet[_Gauged] = weakref.WeakSet()
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         queue = GaugeMetricFamily(cat.LOG_QUEUE_LINES.name, cat.LOG_QUEUE_LINES.help, labels=["handler"])
         spool = GaugeMetricFamily(cat.LOG_SPOOL_BYTES.name, cat.LOG_SPOOL_BYTES.help, labels=["handler"])
         for handler in list(self.handlers):
             try:
-                queue.add_metric([handler.name], float(handler.queue_lines()))
-                spool.add_metric([handler.name], float(handler.spool_bytes()))
-            except Exception:  # noqa: BLE001 - a scrape must never fail because of one handler
+                name = handler.name or ""
+                queue.add_metric([name], float(handler.queue_lines()))
+                spool.add_metric([name], float(handler.spool_bytes()))
+            except Exception:  # a scrape must never fail because of one handler
                 continue
         yield queue
         yield spool
@@ -51,15 +52,9 @@ class LogMetrics:
         registry.register(self.depth)
 
 
-_by_registry: "weakref.WeakKeyDictionary[CollectorRegistry, LogMetrics]" = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+_by_registry: PerRegistry[LogMetrics] = PerRegistry()
 
 
 def log_metrics(registry: CollectorRegistry | None = None) -> LogMetrics:
     """The registry's log metrics, created on first use."""
-    registry = REGISTRY if registry is None else registry
-    with _lock:
-        found = _by_registry.get(registry)
-        if found is None:
-            found = _by_registry[registry] = LogMetrics(registry)
-        return found
+    return _by_registry.get(registry, LogMetrics)

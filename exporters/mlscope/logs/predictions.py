@@ -44,7 +44,7 @@ class PredictionLog:
         self.levels = levels if levels is not None else LogLevels()
         self.include_output = include_output
 
-    def bind(self, model: str, model_version: str, registry: CollectorRegistry | None) -> "BoundPredictionLog":
+    def bind(self, model: str, model_version: str, registry: CollectorRegistry | None) -> BoundPredictionLog:
         return BoundPredictionLog(self, model, model_version, registry)
 
 

@@ -22,7 +22,7 @@ class Privacy:
 
     __slots__ = ("drop", "hash", "_key", "_cache")
 
-    def __init__(self, *, drop: Iterable[str] = (), hash: Iterable[str] = (),  # noqa: A002
+    def __init__(self, *, drop: Iterable[str] = (), hash: Iterable[str] = (),
                  key: bytes | str | None = None) -> None:
         self.drop = frozenset(drop)
         self.hash = frozenset(hash)

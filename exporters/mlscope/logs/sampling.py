@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 ANY_VERSION = "*"
+#: A level file's content: ``{model: {version or "*": level name}}``.
+LevelFile = dict[str, dict[str, str]]
 
 
 def level_number(level: int | str) -> int:
@@ -60,7 +62,7 @@ class LogLevels:
 
     def level(self, model: str, model_version: str) -> int:
         if self.path is not None and time.monotonic() >= self._next_check:
-            self._reload()
+            self._reload(self.path)
         for table in (self._set, self._file):
             if table:
                 found = table.get((model, model_version))
@@ -70,10 +72,10 @@ class LogLevels:
                     return found
         return self.default
 
-    def _reload(self) -> None:
+    def _reload(self, path: Path) -> None:
         self._next_check = time.monotonic() + self._poll
         try:
-            mtime = os.stat(self.path).st_mtime  # type: ignore[arg-type]
+            mtime = os.stat(path).st_mtime
         except OSError:
             self._file, self._mtime = {}, None
             return
@@ -81,9 +83,9 @@ class LogLevels:
             return
         self._mtime = mtime
         try:
-            self._file = parse_levels(json.loads(self.path.read_text()))  # type: ignore[union-attr]
+            self._file = parse_levels(json.loads(path.read_text()))
         except (OSError, ValueError, AttributeError) as exc:
-            logging.getLogger("mlscope.logs").warning("mlscope: ignoring log level file %s: %s", self.path, exc)
+            logging.getLogger("mlscope.logs").warning("mlscope: ignoring log level file %s: %s", path, exc)
 
 
 def parse_levels(data: Mapping[str, Mapping[str, str]]) -> dict[tuple[str, str], int]:
@@ -94,10 +96,10 @@ def parse_levels(data: Mapping[str, Mapping[str, str]]) -> dict[tuple[str, str],
             for model, versions in data.items() for version, level in versions.items()}
 
 
-def write_level(path: str | Path, model: str, model_version: str, level: str | None) -> dict:
+def write_level(path: str | Path, model: str, model_version: str, level: str | None) -> LevelFile:
     """Set (or with ``level=None`` remove) one entry of a level file, atomically; return the new content."""
     path = Path(path)
-    data: dict = json.loads(path.read_text()) if path.exists() else {}
+    data: LevelFile = json.loads(path.read_text()) if path.exists() else {}
     parse_levels(data)
     if level is None:
         data.get(model, {}).pop(model_version, None)
@@ -107,7 +109,8 @@ def write_level(path: str | Path, model: str, model_version: str, level: str | N
         level_number(level)
         data.setdefault(model, {})[model_version] = level.lower()
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"folder {path.parent} does not exist: create it first (services read {path.name} there)")
+        raise FileNotFoundError(
+            f"folder {path.parent} does not exist: create it first (services read {path.name} there)")
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)

@@ -137,9 +137,9 @@ class Spool:
                 return self._memory[0]
             while self._disk:
                 batch = self._disk[0]
+                assert batch.path is not None  # a batch is on disk once _write or _open gave it its file
                 try:
-                    return Batch(batch.seq, batch.lines, batch.path.read_bytes(), batch.path,  # type: ignore[union-attr]
-                                 batch.size)
+                    return Batch(batch.seq, batch.lines, batch.path.read_bytes(), batch.path, batch.size)
                 except OSError:
                     self._disk.popleft()
                     self._disk_bytes -= batch.size

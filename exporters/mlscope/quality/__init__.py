@@ -6,10 +6,12 @@
         p.output, p.proba = label, probabilities           # stored by a background writer
     monitor.record_outcome(request_id, y_true)             # later, when the ground truth arrives
 """
-from .core import Outcome, Quality, Sink
+from .baseline import baseline_metrics
+from .core import Quality
 from .estimate import Estimate, estimate
-from .scoring import baseline_metrics
+from .items import Outcome, OutcomeItem, PredictionItem
 from .store import MemoryStore, SQLiteStore, Store, StoreError, open_store
+from .writer import Sink
 
-__all__ = ["Outcome", "Quality", "Sink", "Estimate", "estimate", "baseline_metrics", "MemoryStore",
-           "SQLiteStore", "Store", "StoreError", "open_store"]
+__all__ = ["Outcome", "OutcomeItem", "PredictionItem", "Quality", "Sink", "Estimate", "estimate", "baseline_metrics",
+           "MemoryStore", "SQLiteStore", "Store", "StoreError", "open_store"]

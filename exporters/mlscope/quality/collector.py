@@ -3,24 +3,21 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
 
 import numpy as np
-from prometheus_client import REGISTRY, CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
+from .._promclient import go_float
 from ..catalog import quality as cat
 from ..catalog.spec import MetricSpec
+from ..instruments import instruments_for
 from .scoring import binned_auc
-from .store import Counts
-
-if TYPE_CHECKING:
-    from .core import Quality
+from .store import Counts, Store
 
 _SERIES: dict[str, tuple[MetricSpec, str]] = {}
 for _spec in cat.STORED_FAMILIES:
@@ -30,27 +27,30 @@ for _spec in cat.STORED_FAMILIES:
     else:
         _SERIES[_spec.name] = (_spec, "value")
 
-_SCORE_LE = [floatToGoString(b) for b in cat.CLASS_SCORE_BUCKETS] + ["+Inf"]
+_SCORE_LE = [go_float(b) for b in cat.CLASS_SCORE_BUCKETS] + ["+Inf"]
 _SCORE_INDEX = {le: i for i, le in enumerate(_SCORE_LE)}
 _SCORE_BUCKET = cat.CLASS_SCORE.name + "_bucket"
 
-_dropped: "weakref.WeakKeyDictionary[CollectorRegistry, Counter]" = weakref.WeakKeyDictionary()
-_dropped_lock = threading.Lock()
 
+class QualitySource(Protocol):
+    """What the collector reads of a :class:`~mlscope.quality.Quality`."""
 
-def dropped_counter(registry: CollectorRegistry | None) -> Counter:
-    """``mlscope_quality_dropped_total`` of ``registry`` (created once per registry)."""
-    registry = REGISTRY if registry is None else registry
-    with _dropped_lock:
-        counter = _dropped.get(registry)
-        if counter is None:
-            counter = _dropped[registry] = cat.DROPPED.create(registry)  # type: ignore[assignment]
-        return counter  # type: ignore[return-value]
+    @property
+    def store(self) -> Store: ...
+    @property
+    def windows(self) -> Mapping[str, float]: ...
+    @property
+    def registry(self) -> CollectorRegistry: ...
+    @property
+    def pending(self) -> int: ...
+    @property
+    def store_size(self) -> int: ...
+    def report_error(self, exc: BaseException) -> None: ...
 
 
 def _histogram(spec: MetricSpec, series: dict[tuple[str, ...], dict[str, float]]) -> HistogramMetricFamily:
     family = HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
-    bounds = [floatToGoString(b) for b in spec.buckets or ()] + ["+Inf"]
+    bounds = [go_float(b) for b in spec.buckets or ()] + ["+Inf"]
     for labels, values in sorted(series.items()):
         running, buckets = 0.0, []
         for le in bounds:
@@ -130,7 +130,7 @@ class QualityCollector(Collector):
     covers the time since the restart until it has filled.
     """
 
-    def __init__(self, quality: "Quality") -> None:
+    def __init__(self, quality: QualitySource) -> None:
         self.q = quality
         self._snapshots: deque[tuple[float, dict[tuple[str, ...], np.ndarray]]] = deque()
         windows = list(quality.windows.values()) or [60.0]
@@ -163,7 +163,7 @@ class QualityCollector(Collector):
         for part in (self._counters, self._gauges):
             try:
                 out.extend(part())
-            except Exception as exc:  # noqa: BLE001 - a failing part must not 500 the whole /metrics
+            except Exception as exc:  # a failing part must not 500 the whole /metrics
                 self._report(exc)
         return out
 
@@ -201,7 +201,5 @@ class QualityCollector(Collector):
                                   value=self.q.store_size)]
 
     def _report(self, exc: BaseException) -> None:
-        from ..instruments import instruments_for  # noqa: PLC0415 - only needed on failure
-
-        self.q._report(exc)
+        self.q.report_error(exc)
         instruments_for(self.q.registry).report_internal_error("quality_collect", exc)

@@ -19,7 +19,8 @@ def _token(args: argparse.Namespace) -> str | None:
 
 
 def _quality(args: argparse.Namespace, **kwargs: Any) -> Any:
-    from ..rules.config import PROFILES, duration_seconds
+    from ..rules.config import PROFILES
+    from ..rules.promql import duration_seconds
     from .core import Quality
     from .store import open_store
 
@@ -53,6 +54,22 @@ def exporter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _post_outcomes(url: str, outcome_batches: Any, token: str | None) -> dict[str, int]:
+    """POST each batch to a running quality exporter's ``/outcomes``; the summed counts it answered."""
+    import urllib.request
+
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    total: dict[str, int] = {}
+    for batch in outcome_batches:
+        body = {"outcomes": [{"request_id": o.request_id, "y_true": o.y_true, "time": o.time} for o in batch]}
+        request = urllib.request.Request(url.rstrip("/") + "/outcomes", data=json.dumps(body).encode(),
+                                         headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=60) as response:  # HTTP errors raise (OSError)
+            for key, value in json.loads(response.read()).items():
+                total[key] = total.get(key, 0) + value
+    return total
+
+
 def import_file(args: argparse.Namespace) -> int:
     from .outcomes import OutcomeFormatError, batches, import_outcomes, read_outcomes
     from .store import StoreError
@@ -63,18 +80,7 @@ def import_file(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.url:
-            import requests
-
-            headers = {"Authorization": f"Bearer {_token(args)}"} if _token(args) else {}
-            total: dict[str, int] = {}
-            for batch in batches(read_outcomes(args.file)):
-                body = {"outcomes": [{"request_id": o.request_id, "y_true": o.y_true, "time": o.time}
-                                     for o in batch]}
-                response = requests.post(args.url.rstrip("/") + "/outcomes", json=body, headers=headers,
-                                         timeout=60)
-                response.raise_for_status()
-                for key, value in response.json().items():
-                    total[key] = total.get(key, 0) + value
+            total = _post_outcomes(args.url, batches(read_outcomes(args.file)), _token(args))
         else:
             quality = _quality(args, registry=None, expose=False, start=False)
             total = import_outcomes(quality, read_outcomes(args.file))

@@ -52,7 +52,7 @@ def from_confusion(matrix: np.ndarray, classes: Sequence[Any]) -> Estimate:
     seen = (actual + predicted) > 0
     f1 = np.where(seen, 2 * tp / np.where(seen, actual + predicted, 1.0), 0.0)
     return Estimate(accuracy=float(tp.sum() / total) if total else float("nan"),
-                    f1={c: float(v) for c, v, s in zip(classes, f1, seen) if s},
+                    f1={c: float(v) for c, v, s in zip(classes, f1, seen, strict=True) if s},
                     f1_macro=float(f1[seen].mean()) if seen.any() else float("nan"),
                     rows=int(round(total)))
 

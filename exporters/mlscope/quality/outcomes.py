@@ -2,10 +2,12 @@
 
 A JSON batch is ``{"outcomes": [{"request_id": "...", "y_true": ..., "time": 1732400000.0}, ...]}``
 (or the bare list). A file is CSV with a header naming ``request_id``, ``y_true``
-and optionally ``time`` (unix seconds or ISO 8601; anything else is rejected as ``invalid_time``), or JSON Lines of the same objects
-(``.jsonl`` / ``.ndjson``). Items of the wrong shape are not an error of the
-whole batch: they are joined as far as possible and counted by reason
-(``wrong_type``...) in ``mlscope_quality_outcomes_rejected_total``.
+and optionally ``time`` (unix seconds or ISO 8601; anything else is rejected as
+``invalid_time``), or JSON Lines of the same objects (``.jsonl`` / ``.ndjson``).
+Items of the wrong shape are not an error of the whole batch: they are joined
+as far as possible and counted by reason (``invalid_request_id``,
+``wrong_type``...) in ``mlscope_quality_outcomes_rejected_total``. Request ids
+are taken as they come; the join normalises them like the monitor does.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .core import Outcome, Quality
+from .core import Quality
+from .items import Outcome
 
 MAX_BATCH = 100_000
 

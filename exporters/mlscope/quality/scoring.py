@@ -8,14 +8,14 @@ cumulative, ``le`` last) and ``<name>_sum``.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from bisect import bisect_left
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from prometheus_client.utils import floatToGoString
 
+from .._promclient import go_float
 from ..catalog import quality as cat
 from .store import Counts, StoredPrediction, VersionInfo
 
@@ -93,7 +93,7 @@ def probabilities(proba: Any, n_classes: int) -> tuple[float, ...] | None:
 
 def _hist(out: Counts, family: str, labels: Labels, bounds: Sequence[float], value: float) -> None:
     index = bisect_left(bounds, value)
-    le = floatToGoString(bounds[index]) if index < len(bounds) else "+Inf"
+    le = go_float(bounds[index]) if index < len(bounds) else "+Inf"
     key = (family + "_bucket", labels + (le,))
     out[key] = out.get(key, 0.0) + 1.0
     key = (family + "_sum", labels)
@@ -111,7 +111,7 @@ def prediction_counts(row: StoredPrediction, info: VersionInfo | None, out: Coun
     if row.proba is None or row.predicted is None or info is None or not info.classes:
         return
     predicted = row.predicted
-    for cls, p in zip(info.classes, row.proba):
+    for cls, p in zip(info.classes, row.proba, strict=False):
         if p:
             _add(out, (cat.EXPECTED_CONFUSION.name, labels + (cls, predicted)), p)
         if cls == predicted:
@@ -158,7 +158,7 @@ def pair_counts(row: StoredPrediction, info: VersionInfo, y_true: Any, delay_s: 
         if row.proba is not None and info.classes:
             scored = info.classes[1:] if len(info.classes) == 2 else info.classes
             probas = row.proba[1:] if len(info.classes) == 2 else row.proba
-            for cls, p in zip(scored, probas):
+            for cls, p in zip(scored, probas, strict=False):
                 _hist(out, cat.CLASS_SCORE.name, labels + (cls, "positive" if cls == actual else "negative"),
                       cat.CLASS_SCORE_BUCKETS, p)
     _add(out, (cat.LABELLED.name, labels), 1.0)
@@ -208,36 +208,3 @@ def binned_auc(positive: Sequence[float], negative: Sequence[float]) -> tuple[fl
     same = float(np.dot(neg, pos))
     auc = (float(np.dot(neg, above)) + 0.5 * same) / (n_pos * n_neg)
     return auc, 0.5 * same / (n_pos * n_neg)
-
-
-# -- baselines ------------------------------------------------------------------------------------
-
-def baseline_metrics(task: str, y_true: Any, y_pred: Any, proba: Any = None,
-                     classes: Sequence[Any] | None = None) -> dict[str, float]:
-    """A version's quality on validation data (scikit-learn), to publish as its baseline.
-
-    Classification: accuracy, precision/recall/f1 macro (all labels,
-    zero_division=0) and, with ``proba`` (columns aligned with ``classes``),
-    roc_auc (binary, or one-vs-rest macro). Regression: mae, rmse and mape
-    (rows with y_true == 0 skipped, as the recorded MAPE does).
-    """
-    from sklearn import metrics as m
-
-    if task == "regression":
-        yt, yp = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
-        nonzero = yt != 0
-        out = {"mae": float(m.mean_absolute_error(yt, yp)),
-               "rmse": float(math.sqrt(m.mean_squared_error(yt, yp)))}
-        if nonzero.any():
-            out["mape"] = float(m.mean_absolute_percentage_error(yt[nonzero], yp[nonzero]))
-        return out
-    out = {"accuracy": float(m.accuracy_score(y_true, y_pred))}
-    for name, fn in (("precision", m.precision_score), ("recall", m.recall_score), ("f1", m.f1_score)):
-        out[f"{name}_macro"] = float(fn(y_true, y_pred, average="macro", zero_division=0))
-    if proba is not None and classes is not None:
-        scores = np.asarray(proba, dtype=np.float64)
-        if len(classes) == 2:
-            out["roc_auc"] = float(m.roc_auc_score(np.asarray(y_true) == classes[1], scores[:, 1]))
-        else:
-            out["roc_auc"] = float(m.roc_auc_score(y_true, scores, multi_class="ovr", labels=list(classes)))
-    return out

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from .core import Quality
+from .items import PredictionItem
 from .outcomes import OutcomeFormatError, parse_batch
 from .store import StoreError
 
@@ -34,7 +35,7 @@ class QualityServer(ThreadingHTTPServer):
         self.quality, self.registry, self.token = quality, registry, token or None
         super().__init__((addr, port), _Handler)
 
-    def start(self) -> "QualityServer":
+    def start(self) -> QualityServer:
         threading.Thread(target=self.serve_forever, name="mlscope-quality-http", daemon=True).start()
         return self
 
@@ -52,25 +53,23 @@ def _predictions(server: QualityServer, body: bytes) -> dict[str, int]:
         raise OutcomeFormatError('expected {"predictions": [...]}') from None
     if not isinstance(items, list):
         raise OutcomeFormatError('expected {"predictions": [...]}')
-    q, rows = server.quality, []
+    rows = []
     for item in items:
         if not isinstance(item, dict):
             continue
-        key = (str(item.get("model")), str(item.get("model_version")))
-        if q._version(*key) is None:
-            q._drop("prediction", "unknown_version")
-            continue
         at = item.get("time")
-        rows.append((key, item.get("request_id"), float(at) if isinstance(at, (int, float)) else time.time(),
-                     item.get("output"), item.get("proba"), item.get("segment")))
-    return {"stored": q.store_predictions(rows), "received": len(items)}
+        rows.append(PredictionItem((str(item.get("model")), str(item.get("model_version"))), item.get("request_id"),
+                                   float(at) if isinstance(at, (int, float)) else time.time(),
+                                   item.get("output"), item.get("proba"), item.get("segment")))
+    # store_predictions counts unknown versions (unknown_version) and unusable ids (invalid_request_id).
+    return {"stored": server.quality.store_predictions(rows), "received": len(items)}
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: QualityServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
+    def log_message(self, format: str, *args: Any) -> None:  # quiet by default
         log.debug("%s " + format, self.address_string(), *args)
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
@@ -83,7 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, data: Any) -> None:
         self._send(status, json.dumps(data).encode())
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
@@ -93,7 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(404, {"error": "not found"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
         handlers = {"/outcomes": lambda body: self.server.quality.record_outcomes(parse_batch(body)),
                     "/predictions": lambda body: _predictions(self.server, body)}

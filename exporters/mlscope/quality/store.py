@@ -22,7 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -120,7 +120,7 @@ class Store:
 # -- memory ---------------------------------------------------------------------------------------
 
 class _MemoryTx:
-    def __init__(self, store: "MemoryStore") -> None:
+    def __init__(self, store: MemoryStore) -> None:
         self.s = store
         self.counts: Counts = {}
         self.rows: list[StoredPrediction] = []
@@ -284,7 +284,7 @@ class _SQLiteTx:
     def fetch(self, ids: list[str]) -> dict[str, StoredPrediction]:
         rows = self._select("SELECT request_id, model, model_version, segment, predicted_at, predicted, value, "
                             "proba, labelled_at FROM predictions WHERE request_id IN ({})", ids)
-        return {r[0]: StoredPrediction(*r[:7], _unpack(r[7]), r[8]) for r in rows}
+        return {r[0]: StoredPrediction(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _unpack(r[7]), r[8]) for r in rows}
 
     def expired(self, ids: list[str]) -> set[str]:
         return {r[0] for r in self._select("SELECT request_id FROM expired WHERE request_id IN ({})", ids)}
@@ -357,10 +357,8 @@ class SQLiteStore(Store):
                 raise
 
     def _rollback(self) -> None:
-        try:
+        with suppress(sqlite3.Error):
             self._conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
 
     def _read(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -409,11 +407,8 @@ class SQLiteStore(Store):
         return int(self._read("SELECT count(*) FROM predictions")[0][0])
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
+        with self._lock, suppress(sqlite3.Error):
+            self._conn.close()
 
 
 def open_store(path: str | Path | None, *, fallback: bool = False, **kwargs: Any) -> Store:

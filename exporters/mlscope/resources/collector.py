@@ -7,14 +7,14 @@ from collections.abc import Iterable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..catalog import MetricSpec
+from ..catalog import AnyMetricSpec
 from ..catalog import resources as cat
 from .sampler import Sampler, Snapshot
 
 log = logging.getLogger("mlscope.resources")
 
 
-def family(spec: MetricSpec) -> CounterMetricFamily | GaugeMetricFamily:
+def family(spec: AnyMetricSpec) -> CounterMetricFamily | GaugeMetricFamily:
     """An empty metric family for ``spec`` (counters and gauges only)."""
     if spec.kind == "counter":
         return CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
@@ -37,14 +37,14 @@ class ResourceCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             snapshots = self.sampler.snapshot()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._count(exc)
             snapshots = []
         yield from self._values(snapshots)
         yield from self._health(snapshots)
 
     def _values(self, snapshots: Iterable[Snapshot]) -> Iterator[Metric]:
-        families: dict[MetricSpec, CounterMetricFamily | GaugeMetricFamily] = {}
+        families: dict[AnyMetricSpec, CounterMetricFamily | GaugeMetricFamily] = {}
         for snap in snapshots:
             if snap.sample is None:
                 continue
@@ -55,7 +55,7 @@ class ResourceCollector(Collector):
                         if len(labels) != len(spec.labels):
                             raise ValueError(f"{spec.name}: label values {labels} for labels {spec.labels}")
                         fam.add_metric(labels, float(value))
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     self._count(exc)
                     families.pop(spec, None)
         yield from families.values()

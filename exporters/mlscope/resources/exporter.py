@@ -8,8 +8,8 @@ import time
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from ..exposition import DEFAULT_ADDR, start_metrics_server
 from .._runtime import wait_for_shutdown
+from ..exposition import DEFAULT_ADDR, start_metrics_server
 from .fake_nvml import FakeNVML
 from .monitor import DEFAULT_INTERVAL, ResourceMonitor
 

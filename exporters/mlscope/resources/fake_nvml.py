@@ -86,7 +86,7 @@ class FakeNVML:
         self._start = time.monotonic()
 
     @classmethod
-    def demo(cls, count: int = 8, animate: bool = True, pids: tuple[int, ...] = ()) -> "FakeNVML":
+    def demo(cls, count: int = 8, animate: bool = True, pids: tuple[int, ...] = ()) -> FakeNVML:
         """``count`` healthy simulated A100s whose load moves over time (for the demo).
 
         Each process in ``pids`` appears on every GPU, holding a few GiB.
@@ -177,7 +177,7 @@ class FakeNVML:
     def nvmlDeviceGetFieldValues(self, handle: FakeHandle, field_ids: list[int]) -> Any:
         gpu = self._gpu("nvmlDeviceGetFieldValues", handle)
         values = (pynvml.c_nvmlFieldValue_t * len(field_ids))()
-        for value, field_id in zip(values, field_ids):
+        for value, field_id in zip(values, field_ids, strict=True):
             value.fieldId = field_id
             if field_id == pynvml.NVML_FI_DEV_MEMORY_TEMP:
                 value.nvmlReturn = pynvml.NVML_SUCCESS

@@ -65,7 +65,7 @@ class HostSource:
             s.add(cat.HOST_CPU_UTILIZATION, (), sum(per_cpu) / len(per_cpu) / 100.0)
         for index, percent in enumerate(per_cpu):
             s.add(cat.HOST_CPU_CORE_UTILIZATION, (str(index),), percent / 100.0)
-        for period, value in zip(("1m", "5m", "15m"), self.ps.getloadavg()):
+        for period, value in zip(("1m", "5m", "15m"), self.ps.getloadavg(), strict=True):
             s.add(cat.HOST_LOAD, (period,), value)
 
     def _memory(self, s: Sample) -> None:

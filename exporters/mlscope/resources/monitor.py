@@ -1,6 +1,7 @@
 """Host, process and GPU collectors wired together: in-process or in the standalone exporter."""
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -66,21 +67,19 @@ class ResourceMonitor:
         model, version = self.model_labels()
         return {pid: (name, model, version) for pid, name in watched.items()}
 
-    def start(self) -> "ResourceMonitor":
+    def start(self) -> ResourceMonitor:
         self.sampler.start()
         return self
 
-    def sample_once(self) -> "ResourceMonitor":
+    def sample_once(self) -> ResourceMonitor:
         self.sampler.sample_once()
         return self
 
     def stop(self) -> None:
         """Stop sampling and unregister the collector (NVML is shut down unless a call is hung)."""
         self.sampler.stop()
-        try:
+        with contextlib.suppress(KeyError):
             self.registry.unregister(self.collector)
-        except KeyError:
-            pass
         if self.gpu is not None and not self.sampler.stuck:
             self.gpu.close()
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..catalog import MetricSpec
+from ..catalog import AnyMetricSpec
 
 log = logging.getLogger("mlscope.resources")
 
@@ -29,11 +29,11 @@ class Sample:
     __slots__ = ("values", "errors", "dropped")
 
     def __init__(self) -> None:
-        self.values: dict[MetricSpec, dict[Labels, float]] = {}
+        self.values: dict[AnyMetricSpec, dict[Labels, float]] = {}
         self.errors: list[str] = []
         self.dropped: Counter[str] = Counter()
 
-    def add(self, spec: MetricSpec, labels: Labels, value: float | None) -> None:
+    def add(self, spec: AnyMetricSpec, labels: Labels, value: float | None) -> None:
         """Record one series; ``None`` (no reading) is skipped."""
         if value is None:
             return
@@ -51,13 +51,13 @@ class Sample:
             return items[:cap]
         return items
 
-    def merge(self, other: "Sample") -> None:
+    def merge(self, other: Sample) -> None:
         for spec, series in other.values.items():
             self.values.setdefault(spec, {}).update(series)
         self.errors += other.errors
         self.dropped.update(other.dropped)
 
-    def get(self, spec: MetricSpec, *labels: str) -> float | None:
+    def get(self, spec: AnyMetricSpec, *labels: str) -> float | None:
         return self.values.get(spec, {}).get(labels)
 
 
@@ -127,7 +127,7 @@ class Sampler:
             state.running_since = start
         try:
             sample = state.source.sample()
-        except Exception as exc:  # noqa: BLE001 - a failing source is reported, never raised
+        except Exception as exc:  # a failing source is reported, never raised
             self._failed(state, [type(exc).__name__], exc)
             return
         finally:
@@ -165,7 +165,7 @@ class Sampler:
             self._run(state)
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - start)))
 
-    def start(self) -> "Sampler":
+    def start(self) -> Sampler:
         """Start one daemon thread per source (idempotent)."""
         if not self._threads:
             self._stop.clear()

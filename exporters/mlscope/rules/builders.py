@@ -29,7 +29,8 @@ MODEL_VARS = "var-model={{$labels.model}}&var-model_version={{$labels.model_vers
 
 def loki_explore_url(cfg: RuleConfig) -> str:
     """Grafana Explore on the Loki datasource, showing the alert's model version's log lines."""
-    selector = '{app="%s",model="{{$labels.model}}",model_version="{{$labels.model_version}}"}' % cfg.links.log_app
+    version = 'model="{{$labels.model}}",model_version="{{$labels.model_version}}"'
+    selector = f'{{app="{cfg.links.log_app}",{version}}}'
     state = json.dumps({"datasource": "loki", "queries": [{"refId": "A", "expr": selector}], "range":
                         {"from": "now-1h", "to": "now"}}, separators=(",", ":"))
     return f"{cfg.links.grafana_base_url}/explore?left=" + quote(state, safe="{}$.:,[]/=_-")

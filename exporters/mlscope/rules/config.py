@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..catalog.logs import LOG_APP
+from .promql import duration_seconds as duration_seconds  # re-exported: its callers import it from here
+
 
 @dataclass(frozen=True)
 class BurnWindow:
@@ -113,7 +116,7 @@ class Links:
     runbook_base_url: str = "https://github.com/mlscope/mlscope/blob/main/alerting/runbooks"
     grafana_base_url: str = "http://127.0.0.1:3000"
     # The `app` stream label the log shipper gives the model services' lines in Loki.
-    log_app: str = "mlscope"
+    log_app: str = LOG_APP
 
 
 @dataclass(frozen=True)
@@ -157,15 +160,6 @@ FAST = Profile(
     quality_windows=("1m", "5m"), label_delay_max_s=30.0)
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}
-
-
-def duration_seconds(text: str) -> float:
-    """Seconds in a Prometheus duration made of one unit (``90s``, ``5m``, ``1h``, ``7d``, ``1w``)."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
-    for unit in sorted(units, key=len, reverse=True):
-        if text.endswith(unit) and text[:-len(unit)].isdigit():
-            return int(text[:-len(unit)]) * units[unit]
-    raise ValueError(f"not a single-unit Prometheus duration: {text!r}")
 
 
 def config_for(profile: str) -> RuleConfig:

@@ -109,7 +109,8 @@ def _drift_alert(cfg: RuleConfig, name: str, psi: str, threshold: str, counted: 
     t, w = cfg.thresholds, cfg.profile.drift_windows[0]
     expr = (f"{_above_threshold(psi, threshold, t.drift_psi_floor)} "
             f"and on({on}) {counted} >= {t.drift_min_values}")
-    return alert(cfg, name, expr, severity="warning", for_=cfg.profile.for_drift, dashboard=DASHBOARD, model_scoped=True,
+    return alert(cfg, name, expr, severity="warning", for_=cfg.profile.for_drift, dashboard=DASHBOARD,
+                 model_scoped=True,
                  summary=f"{VERSION}: {summary}",
                  description=(f"PSI of {subject} of {VERSION} is {{{{ $value | printf \"%.3f\" }}}} over the last "
                               f"{w}, above its threshold calibrated on the reference (at least {t.drift_psi_floor})."))

@@ -90,7 +90,8 @@ def estimated(lv: _Level) -> list[Rule]:
 
 
 def coverage_and_delay(lv: _Level) -> list[Rule]:
-    labelled, stored = lv.rec("mlscope_quality_labelled:increase"), lv.rec("mlscope_quality_predictions_stored:increase")
+    labelled = lv.rec("mlscope_quality_labelled:increase")
+    stored = lv.rec("mlscope_quality_predictions_stored:increase")
     buckets = f"sum by ({lv.by}, le) (rate({cat.LABEL_DELAY.name}_bucket{lv.sel}[{lv.window}]))"
     return [
         lv.record("mlscope_quality_labelled:increase", lv.increase(cat.LABELLED.name)),

@@ -35,7 +35,8 @@ def _slow_ratio(cfg: RuleConfig, window: str) -> str:
     if slo not in cat.LATENCY_BUCKETS:
         raise ValueError(f"latency_slo_seconds={slo} must be one of the latency buckets {cat.LATENCY_BUCKETS}")
     le = f'le="{slo}"'
-    fast = f"sum by ({BY_VERSION}) (rate({cat.PREDICTION_LATENCY.name}_bucket{selector(cfg.selectors.model_service, le)}[{window}]))"
+    fast_buckets = f"{cat.PREDICTION_LATENCY.name}_bucket{selector(cfg.selectors.model_service, le)}"
+    fast = f"sum by ({BY_VERSION}) (rate({fast_buckets}[{window}]))"
     count = _rate(cat.PREDICTION_LATENCY.name + "_count", window, cfg)
     return f"1 - {fast} / {count}"
 
@@ -49,14 +50,17 @@ def _burn_rate_alerts(cfg: RuleConfig) -> list[dict[str, Any]]:
         ratio = cat.LATENCY_SLOW_RATIO.name
         rules.append(alert(
             cfg, "ModelLatencySLOBurn",
-            f'{ratio}{{window="{burn.long}"}} > {limit} and on ({BY_VERSION}) {ratio}{{window="{burn.short}"}} > {limit}'
-            f' and on ({BY_VERSION}) {cat.REQUEST_RATE.name}{{window="{cfg.profile.alert_window}"}} > {t.min_request_rate}',
+            f'{ratio}{{window="{burn.long}"}} > {limit}'
+            f' and on ({BY_VERSION}) {ratio}{{window="{burn.short}"}} > {limit}'
+            f' and on ({BY_VERSION}) {cat.REQUEST_RATE.name}{{window="{cfg.profile.alert_window}"}}'
+            f' > {t.min_request_rate}',
             severity=burn.severity, for_=cfg.profile.evaluation_interval, dashboard=DASHBOARD, model_scoped=True,
             summary="{{ $labels.model }} {{ $labels.model_version }}: latency SLO budget burning "
                     f"{burn.factor:g}x too fast",
             description="{{ $value | humanizePercentage }} of requests took longer than "
                         f"{t.latency_slo_seconds:g}s over {burn.long} (SLO: {t.latency_slo_objective:.2%} under "
-                        f"{t.latency_slo_seconds:g}s; alert above {limit:.2%} over both {burn.long} and {burn.short})."))
+                        f"{t.latency_slo_seconds:g}s; alert above {limit:.2%} over both {burn.long} and "
+                        f"{burn.short})."))
     return rules
 
 
@@ -99,7 +103,8 @@ def stack_alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
               description="{{ $value | humanize }} notifications per second to {{ $labels.integration }} receivers "
                           "failed over the last " + cfg.profile.alert_window + ": alerts may not reach anyone."),
         alert(cfg, "MLScopeRuleEvaluationFailures",
-              f"sum by (rule_group) (increase(prometheus_rule_evaluation_failures_total[{cfg.profile.alert_window}])) > 0",
+              "sum by (rule_group) "
+              f"(increase(prometheus_rule_evaluation_failures_total[{cfg.profile.alert_window}])) > 0",
               severity="warning", for_=cfg.profile.for_symptom, dashboard="mlscope-stack-health",
               summary="Rule group {{ $labels.rule_group }} fails to evaluate",
               description="{{ $value | humanize }} rule evaluations failed in {{ $labels.rule_group }} over the last "

@@ -197,7 +197,7 @@ def make_server(receiver: AlertReceiver, port: int, addr: str = "127.0.0.1",
     """An HTTP server: POST webhooks on ``paths``, GET ``/metrics`` and ``/-/ready``."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             if self.path not in paths:
                 self._reply(404, "not found")
                 return
@@ -208,7 +208,7 @@ def make_server(receiver: AlertReceiver, port: int, addr: str = "127.0.0.1",
                 return
             self._reply(*receiver.handle(self.rfile.read(length)))
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/metrics":
                 self._reply(200, generate_latest(receiver.registry).decode(), CONTENT_TYPE_LATEST)
             elif self.path in ("/-/ready", "/-/healthy"):

@@ -24,7 +24,7 @@ def alertmanager_config(source: Path, receiver_url: str, *, fast: bool = False) 
     profile's counterpart), so notifications and resolutions arrive in seconds.
     Template paths are made absolute so the result can be written anywhere.
     """
-    config = yaml.safe_load(source.read_text())
+    config: dict[str, Any] = yaml.safe_load(source.read_text())
     for receiver in config.get("receivers", []):
         for webhook in receiver.get("webhook_configs", []) or []:
             if webhook.get("url") == COMPOSE_RECEIVER_URL:

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from .promconfig import LABEL_LIMIT, SAMPLE_LIMIT
 from ..rules.config import PROFILES, config_for
+from .promconfig import LABEL_LIMIT, SAMPLE_LIMIT
 
 PART_OF = {"app.kubernetes.io/part-of": "mlscope"}
 MONITORING_API = "monitoring.coreos.com/v1"

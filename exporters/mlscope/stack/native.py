@@ -21,13 +21,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from ..exposition import start_metrics_server
+from ..rules import config_for, render
+from ..rules.config import duration_seconds
 from . import nativeconf, promconfig, servers
 from .alertreceiver import AlertReceiver, make_server
 from .amconfig import write_alertmanager_config
 from .assets import asset
-from ..exposition import start_metrics_server
-from ..rules import config_for, render
-from ..rules.config import duration_seconds
 
 PID_FILE = "mlscope.pid"
 
@@ -238,7 +238,7 @@ class NativeStack:
         for closer in reversed(self._closers):
             try:
                 (closer.stop if hasattr(closer, "stop") else closer.close)()
-            except Exception as exc:  # noqa: BLE001 - stop the rest whatever one part does
+            except Exception as exc:  # stop the rest whatever one part does
                 self._say(f"while stopping: {exc}")
         for server in reversed(self._servers):
             server.stop()

@@ -25,7 +25,7 @@ GRAFANA_HINT = "install Grafana from Grafana's APT/RPM repository or release arc
 
 def loki_config(state_dir: Path, http_port: int, grpc_port: int) -> dict[str, Any]:
     """provisioning/loki/loki.yml with its paths under ``state_dir`` and its ports on 127.0.0.1."""
-    config = yaml.safe_load(asset("provisioning/loki/loki.yml").read_text())
+    config: dict[str, Any] = yaml.safe_load(asset("provisioning/loki/loki.yml").read_text())
     root = state_dir / "loki"
     config["server"].update({"http_listen_address": "127.0.0.1", "http_listen_port": http_port,
                              "grpc_listen_address": "127.0.0.1", "grpc_listen_port": grpc_port})

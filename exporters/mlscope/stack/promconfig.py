@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from ..rules.config import Profile
+from ..rules.promql import duration_seconds
 
 # Per-job guards against a cardinality explosion in one exporter.
 SAMPLE_LIMIT = 50_000
@@ -32,8 +33,8 @@ def prometheus_config(profile: Profile, jobs: Sequence[dict[str, Any]], rule_fil
     config: dict[str, Any] = {
         "global": {"scrape_interval": profile.scrape_interval,
                    "evaluation_interval": profile.evaluation_interval,
-                   "scrape_timeout": profile.scrape_interval if profile.scrape_interval.endswith("s")
-                   and int(profile.scrape_interval[:-1]) < 10 else "10s"},
+                   "scrape_timeout": profile.scrape_interval if duration_seconds(profile.scrape_interval) < 10
+                   else "10s"},
         "rule_files": [str(Path(p).resolve()) for p in rule_files],
         "scrape_configs": list(jobs),
     }

@@ -158,7 +158,8 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("action", choices=["build", "check", "render"],
                         help="build/check the committed overlays, or render one for your backend")
     parser.add_argument("--root", default=None,
-                        help="the stack's folder holding provisioning/ (default: this checkout, else the installed copy)")
+                        help="the stack's folder holding provisioning/ "
+                             "(default: this checkout, else the installed copy)")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="mimir", help="render: backend kind")
     parser.add_argument("--url", help="render: your backend's remote write URL")
     parser.add_argument("--tenant", default=DEFAULT_TENANT, help="render: tenant id (default: %(default)s)")

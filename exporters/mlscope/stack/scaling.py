@@ -1,8 +1,9 @@
 """Series budgets computed from the catalog: what one model version costs, and what N replicas cost.
 
 Every count follows from the specs (kind, buckets, labels) and the label caps: a histogram child is one
-series per bucket plus ``+Inf``, ``_count``, ``_created`` and ``_sum`` (unless a bucket is negative); a counter child its value and
-``_created``; a gauge child one series. Tested against real expositions (tests/test_scaling.py).
+series per bucket plus ``+Inf``, ``_count``, ``_created`` and ``_sum`` (unless a bucket is negative); a
+counter child its value and ``_created``; a gauge child one series. Tested against real expositions
+(tests/test_scaling.py).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .. import catalog
 from ..catalog import serving as cat
 from ..labels import DEFAULT_CAPS
 from ..rules.config import config_for
+from ..rules.promql import duration_seconds
 
 MODEL = ("model", "model_version")
 # Labels with one value per model version whatever the traffic (the info series' identity).
@@ -103,7 +105,7 @@ class Budget:
 
 def budget(replicas: int, versions: int = 1, workload: Workload = TYPICAL, profile: str = "default") -> Budget:
     """What ``replicas`` replicas serving ``versions`` model versions each cost one Prometheus."""
-    interval = float(config_for(profile).profile.scrape_interval.rstrip("s"))
+    interval = duration_seconds(config_for(profile).profile.scrape_interval)
     per_version = sum(series_per_model_version(workload).values())
     shipped = sum(series_per_model_version(workload, created=False).values())
     worst = sum(series_per_model_version(WORST).values())

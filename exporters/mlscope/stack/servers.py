@@ -84,7 +84,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "Server":
+    def start(self, timeout: float = 30.0) -> Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         if port_in_use(self.port):
@@ -124,7 +124,7 @@ class Server:
             self.process.kill()
             self.process.wait(timeout)
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -196,26 +196,32 @@ class PrometheusAPI:
             raise ServerError(f"{path} {params}: {body.get('errorType')}: {body.get('error')}")
         return body["data"]
 
+    def _list(self, path: str, key: str | None, **params: Any) -> list[dict[str, Any]]:
+        """The list of objects under ``key`` in the API's data (the data itself when ``key`` is None)."""
+        data = self._get(path, **params)
+        items: list[dict[str, Any]] = data if key is None else data[key]
+        return items
+
     def query(self, expr: str, time_: float | None = None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"query": expr}
         if time_ is not None:
             params["time"] = time_
-        return self._get("/api/v1/query", **params)["result"]
+        return self._list("/api/v1/query", "result", **params)
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-        return self._get("/api/v1/query_range", query=expr, start=start, end=end, step=step)["result"]
+        return self._list("/api/v1/query_range", "result", query=expr, start=start, end=end, step=step)
 
     def exemplars(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
-        return self._get("/api/v1/query_exemplars", query=expr, start=start, end=end)
+        return self._list("/api/v1/query_exemplars", None, query=expr, start=start, end=end)
 
     def targets(self) -> list[dict[str, Any]]:
-        return self._get("/api/v1/targets")["activeTargets"]
+        return self._list("/api/v1/targets", "activeTargets")
 
     def rules(self) -> list[dict[str, Any]]:
-        return self._get("/api/v1/rules")["groups"]
+        return self._list("/api/v1/rules", "groups")
 
     def alerts(self) -> list[dict[str, Any]]:
-        return self._get("/api/v1/alerts")["alerts"]
+        return self._list("/api/v1/alerts", "alerts")
 
     def wait_for(self, expr: str, predicate: Any = bool, timeout: float = 30.0, interval: float = 0.25) -> Any:
         """Poll ``expr`` until ``predicate(result)`` holds; return the result or raise on timeout."""
