@@ -30,10 +30,14 @@ def past_the_caps(registry: CollectorRegistry, model: str = "worst") -> ModelMon
         monitor.record_prediction(0.01, output=f"c{cls}", score=0.5)
     for n in range(DEFAULT_CAPS["error_type"] + 30):
         monitor.record_error(type(f"Error{n}", (Exception,), {})())
+    # Every invalid-input reason a classifier without quality tracking can meet (nine of them).
     for latency, kwargs in [(float("nan"), {}), ("slow", {}), (0.1, {"score": float("nan")}), (0.1, {"score": "s"}),
                             (0.1, {"output": float("nan")})]:
         monitor.record_prediction(latency, **kwargs)  # type: ignore[arg-type]
-    monitor.record_batch([], latency_seconds=0.1)
+    monitor.record_batch(latency_seconds=0.1)
+    monitor.record_batch(rows=-1)
+    monitor.record_features({"x": 1.0})
+    monitor.record_outcome("r1", 1)
     return monitor
 
 
