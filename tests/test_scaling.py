@@ -6,7 +6,7 @@ import math
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, Exporter, PrometheusHarness
+from conftest import Exporter, PrometheusHarness
 from helpers import exposition
 from mlscope import ModelMonitor
 from mlscope.stack import scaling
@@ -63,7 +63,3 @@ def test_recorded_series_per_version_match_prometheus(prometheus: PrometheusHarn
         'count({__name__=~".+:mlscope_.+", model="budget"})',
         lambda r: r and int(r[0]["value"][1]) == scaling.recorded_per_model_version("fast"), timeout=30)
     assert recorded
-
-
-def test_readme_table_is_the_computed_one() -> None:
-    assert scaling.markdown_table() in (ROOT / "README.md").read_text()
