@@ -45,6 +45,7 @@ generate: $(STAMP)
 	$(BIN)/mlscope rules build
 	$(BIN)/mlscope dashboards build
 	$(BIN)/mlscope remote-write build
+	$(BIN)/mlscope docs build
 
 bench: setup
 	$(BIN)/pip install -q -e '.[test,bench]'

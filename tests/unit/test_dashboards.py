@@ -108,18 +108,5 @@ def test_grafana_foundation_sdk_loads_every_dashboard() -> None:
         Dashboard.from_json(json.loads((FIXTURES / "string_datasource.json").read_text()))
 
 
-def test_readme_panel_example_builds_a_clean_panel() -> None:
-    import re
-
-    readme = (ROOT / "README.md").read_text()
-    code = re.search(r"```python\n(.*?)```", readme[readme.index("## Dashboards"):], re.S).group(1)
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    data = grafana.to_json(grafana.dashboard("mlscope-readme", "README example", rows=[[namespace["batches"]]]))
-    assert dashcheck.problems(data) == []
-    (query,) = [q for q in dashcheck.queries(data) if not q.variable]
-    assert "mlscope_batches_total" in query.expr and len(dashcheck.link_queries(data)) == 2
-
-
 def test_check_refuses_to_pass_without_sources(tmp_path: Path) -> None:
     assert main(["dashboards", "check", "--source", str(tmp_path / "nowhere"), "--output", str(tmp_path)]) == 2

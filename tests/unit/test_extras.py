@@ -98,16 +98,27 @@ def test_help_and_core_commands_work_without_extras(tmp_path: Path) -> None:
     hidden = tuple(sorted({m for modules in EXTRA_MODULES.values() for m in modules}))
     listing = run_without(hidden, "from mlscope.cli import main; raise SystemExit(main(['--help']))")
     assert listing.returncode == 0 and "quality-exporter" in listing.stdout, listing.stderr
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text("request_id,y_true\norder 42,1\n")
+    imported = run_without(hidden, "from mlscope.cli import main; raise SystemExit(main("
+                                   f"['quality-import', {str(outcomes)!r}, '--store', {str(tmp_path / 'q.db')!r}]))")
+    assert imported.returncode == 0 and '"unknown_request": 1' in imported.stdout, imported.stderr[-2000:]
     levels = tmp_path / "levels.json"
     level = run_without(hidden, "from mlscope.cli import main; raise SystemExit(main("
                                 f"['logs', 'level', '--file', {str(levels)!r}, 'm', '1', 'debug']))")
     assert level.returncode == 0 and '"debug"' in levels.read_text(), level.stderr
 
 
-def test_resources_without_psutil_say_which_extra() -> None:
-    result = run_without(("psutil",), "import mlscope.resources")
+@pytest.mark.parametrize(("hidden", "code", "extra"), [
+    ("psutil", "import mlscope.resources", "resources"),
+    ("grafanalib", "from mlscope import grafana", "stack"),
+    ("cramjam", "from mlscope.logs import HttpTransport; HttpTransport('http://127.0.0.1:9/', encoding='protobuf')",
+     "loki-protobuf"),
+])
+def test_an_optional_part_without_its_extra_says_which(hidden: str, code: str, extra: str) -> None:
+    result = run_without((hidden,), code)
     assert result.returncode == 1
-    assert "pip install 'mlscope[resources]'" in result.stderr.strip().splitlines()[-1]
+    assert f"pip install 'mlscope[{extra}]'" in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
 
 
 def test_every_extra_a_command_needs_brings_the_modules_it_checks() -> None:

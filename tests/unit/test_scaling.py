@@ -10,7 +10,6 @@ from prometheus_client import CollectorRegistry
 
 from mlscope import ModelMonitor
 from mlscope.stack import scaling
-from support import ROOT
 from support.scaling import classifier, exposed_by_family, past_the_caps
 
 
@@ -64,7 +63,3 @@ def test_worst_case_bounds_every_family_a_monitor_driven_past_the_caps_exposes()
     for family, count in exposed.items():
         if family not in capped:
             assert count == worst[family], family
-
-
-def test_readme_table_is_the_computed_one() -> None:
-    assert scaling.markdown_table() in (ROOT / "README.md").read_text()

@@ -53,6 +53,7 @@ COMMANDS: tuple[Command, ...] = (
             "stack"),
     Command("dashboards", "generate or check the Grafana JSON from dashboards/*.py", "mlscope.dashboards.commands",
             "stack"),
+    Command("docs", "generate or check docs/metrics.md and runbook thresholds", "mlscope.rules.commands", "stack"),
     Command("remote-write", "Prometheus overlays that remote-write to Mimir, Thanos or VictoriaMetrics",
             "mlscope.stack.commands", "stack"),
     Command("k8s", "render PrometheusRule, ServiceMonitor and dashboard ConfigMap manifests",

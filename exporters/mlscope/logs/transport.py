@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .._runtime import require_extra
 from .payload import CONTENT_TYPES, Encoding
 
 # Statuses counted under their own reason when rejected; others fold into "http_other".
@@ -70,7 +71,8 @@ class HttpTransport:
         if encoding not in CONTENT_TYPES:
             raise ValueError(f"encoding must be one of {sorted(CONTENT_TYPES)}, got {encoding!r}")
         if encoding == "protobuf":
-            import cramjam  # noqa: F401 - fail at configuration time, not on the first push
+            # Fail at configuration time, not on the first push.
+            require_extra("loki-protobuf", "encoding='protobuf'", "cramjam")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"Loki push URL must be http(s)://host[:port]/path, got {url!r}")

@@ -14,7 +14,8 @@ def add_up(p: argparse.ArgumentParser) -> None:
     p.add_argument("--demo", action="store_true", help="also run the demo model with live traffic")
     p.add_argument("--state-dir", default=".state", help="runtime config and data (default: %(default)s)")
     p.add_argument("--profile", default="fast", choices=["default", "fast"],
-                   help="rule profile: fast (1 s scrape, minute windows; default) or default (production)")
+                   help="rule profile: fast (1 s scrape, minute windows: the default here) "
+                        "or default (production timings)")
     for name, port in vars(Ports()).items():
         p.add_argument(f"--{name.replace('_', '-')}-port", type=int, default=port, help="default: %(default)s")
     p.set_defaults(func=up)

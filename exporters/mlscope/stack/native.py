@@ -140,8 +140,9 @@ class NativeStack:
         try:
             binary = servers.find_binary(nativeconf.LOKI_BINARIES)
         except servers.ServerError:
-            self._say(f"Loki not started: no `loki` binary on PATH ({nativeconf.LOKI_HINT}); "
-                      f"logs go to {self.state_dir / 'demo' / 'predictions.jsonl'}")
+            where = (f"the demo's prediction log goes to {self.state_dir / 'demo' / 'predictions.jsonl'}"
+                     if self.demo else "services' LokiHandler lines are queued and retried until a Loki answers")
+            self._say(f"Loki not started: no `loki` binary on PATH ({nativeconf.LOKI_HINT}); {where}")
             return None
         config = promconfig.write_config(self.state_dir / "loki.yml", nativeconf.loki_config(
             self.state_dir, self.ports.loki, servers.free_port()))

@@ -1,0 +1,383 @@
+"""The metrics reference (``docs/metrics.md``) and the runbooks' threshold blocks, generated.
+
+Sources, all data already: the catalog (every name, type, unit, labels, help), the rule files rendered from
+the rule configuration (which recorded series read which names, which alerts read them, with what
+thresholds) and the dashboards' provisioned JSON (which panels query them). Output is deterministic:
+sorted, no time stamps. Stack-side: reads YAML and imports the rule generator.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .. import catalog
+from .config import PROFILES, BurnWindow, RuleConfig, config_for
+from .generate import render
+from .promql import metric_names
+
+REFERENCE = Path("docs/metrics.md")
+RUNBOOKS = Path("alerting/runbooks")
+DASHBOARDS = Path("provisioning/grafana/dashboards")
+BEGIN, END = "<!-- thresholds:begin -->", "<!-- thresholds:end -->"
+# Every model-scoped alert joins this for the version's `owner` label; it is not what the alert watches.
+OWNER_JOIN = "max by (model, model_version, owner) (mlscope_model_info)"
+DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert receiver", "resources": "Resources",
+                 "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs"}
+
+# The rule-configuration settings each alert's expression is built from (beyond `for`, windows, severity).
+ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
+    "ModelErrorRateHigh": ("thresholds.error_ratio", "thresholds.min_request_rate"),
+    "ModelNoPredictions": ("profile.for_no_traffic",),
+    "ModelLatencySLOBurn": ("thresholds.latency_slo_seconds", "thresholds.latency_slo_objective",
+                            "profile.burn_windows", "thresholds.min_request_rate"),
+    "MLScopeTargetDown": ("profile.for_target_down",),
+    "FeatureDriftHigh": ("thresholds.drift_psi_floor", "thresholds.drift_min_values"),
+    "PredictionDriftHigh": ("thresholds.drift_psi_floor", "thresholds.drift_min_values"),
+    "FeatureDataQualityDegraded": ("thresholds.data_quality_ratio", "thresholds.drift_min_values"),
+    "ModelQualityBelowBaseline": ("thresholds.quality_max_drop", "thresholds.quality_min_labelled"),
+    "ModelRegressionErrorAboveBaseline": ("thresholds.regression_max_error_increase",
+                                          "thresholds.quality_min_labelled"),
+    "ModelEstimatedQualityBelowBaseline": ("thresholds.quality_max_drop", "thresholds.quality_min_labelled"),
+    "ModelGroundTruthCoverageLow": ("thresholds.quality_min_coverage", "thresholds.quality_min_labelled"),
+    "ModelLabelsLate": ("profile.label_delay_max_s", "thresholds.quality_min_labelled"),
+    "GPUMemoryNearlyFull": ("resources.gpu_memory_used_ratio",),
+    "GPUTemperatureHigh": ("resources.gpu_temperature_celsius",),
+    "GPUThrottling": ("resources.gpu_throttle_reasons",),
+    "HostMemoryPressure": ("resources.host_memory_available_ratio",),
+    "MLScopeLogShipperDroppingLines": ("thresholds.log_drop_rate",),
+}
+SETTING_TITLES: dict[str, str] = {
+    "thresholds.error_ratio": "share of failed requests",
+    "thresholds.min_request_rate": "minimum requests per second",
+    "thresholds.latency_slo_seconds": "latency SLO (seconds)",
+    "thresholds.latency_slo_objective": "share of requests within the SLO",
+    "thresholds.drift_psi_floor": "PSI floor (the calibrated threshold never goes below it)",
+    "thresholds.drift_min_values": "values in the window before drift is judged",
+    "thresholds.data_quality_ratio": "share of rows with an issue (missing: above the reference's own rate)",
+    "thresholds.quality_max_drop": "drop below the baseline (absolute)",
+    "thresholds.quality_min_labelled": "labelled outcomes (or predictions) in the window",
+    "thresholds.regression_max_error_increase": "MAE increase above the baseline (relative)",
+    "thresholds.quality_min_coverage": "ground-truth coverage below",
+    "thresholds.log_drop_rate": "dropped log lines per second above",
+    "profile.for_no_traffic": "time without a request",
+    "profile.for_target_down": "time a target is down",
+    "profile.burn_windows": "burn rates (long and short window, both)",
+    "profile.label_delay_max_s": "90th percentile label delay above (seconds)",
+    "resources.gpu_memory_used_ratio": "share of GPU memory used above",
+    "resources.gpu_temperature_celsius": "GPU temperature above (celsius)",
+    "resources.gpu_throttle_reasons": "throttle reasons that count",
+    "resources.host_memory_available_ratio": "share of host memory available below",
+}
+
+
+@dataclass
+class Uses:
+    """Who reads each catalog name: recording rules, alerts, dashboard panels."""
+
+    sources: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))   # recorded -> names read
+    windows: dict[str, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(dict))
+    alerts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))    # name -> alerts
+    panels: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))  # name -> panels
+
+    def derived(self, name: str) -> list[str]:
+        """Recorded series computed from ``name``, directly or through other recorded series."""
+        found: set[str] = set()
+        todo = [name]
+        while todo:
+            current = todo.pop()
+            for recorded, read in self.sources.items():
+                if current in read and recorded not in found:
+                    found.add(recorded)
+                    todo.append(recorded)
+        return sorted(found)
+
+    def alerts_of(self, name: str) -> list[str]:
+        return sorted(set().union(*(self.alerts[n] for n in [name, *self.derived(name)])))
+
+    def panels_of(self, name: str) -> list[tuple[str, str]]:
+        return sorted(set().union(*(self.panels[n] for n in [name, *self.derived(name)])))
+
+
+def catalog_names(expr: str) -> set[str]:
+    """Catalog family / recorded names that a PromQL expression reads (foreign series left out)."""
+    return {catalog.spec_of(n).name for n in metric_names(expr) if n in catalog.SERIES_NAMES}
+
+
+def rule_groups(profile: str) -> list[dict[str, Any]]:
+    """Every rule group of ``profile``, as the generator renders the files."""
+    return [g for text in render(profile).values() for g in yaml.safe_load(text)["groups"]]
+
+
+def alert_rules(profile: str) -> dict[str, list[dict[str, Any]]]:
+    """Alert name -> its rules (an alert may have several: one per severity or metric)."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for group in rule_groups(profile):
+        for rule in group["rules"]:
+            if "alert" in rule:
+                out[rule["alert"]].append(rule)
+    return dict(out)
+
+
+def dashboards(folder: Path) -> list[dict[str, Any]]:
+    """The provisioned dashboards, by title."""
+    boards = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    return sorted(boards, key=lambda d: str(d["title"]))
+
+
+def _panels(panels: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))
+
+
+def _prometheus_exprs(item: dict[str, Any]) -> list[str]:
+    return [t["expr"] for t in item.get("targets", [])
+            if t.get("datasource", {}).get("type") == "prometheus" and t.get("expr")]
+
+
+def collect(boards: list[dict[str, Any]]) -> Uses:
+    """Read the default profile's rules and the dashboards into who-reads-what."""
+    uses = Uses()
+    for profile in sorted(PROFILES):
+        for group in rule_groups(profile):
+            for rule in group["rules"]:
+                if "record" in rule:
+                    window = rule.get("labels", {}).get("window")
+                    if window:
+                        seen = uses.windows[rule["record"]].setdefault(profile, [])
+                        seen.extend([window] if window not in seen else [])
+                    if profile == "default":
+                        uses.sources[rule["record"]] |= catalog_names(rule["expr"])
+                elif profile == "default":
+                    for name in catalog_names(rule["expr"].replace(OWNER_JOIN, "")):
+                        uses.alerts[name].add(rule["alert"])
+    for board in boards:
+        title = str(board["title"])
+        for panel in _panels(board.get("panels", [])):
+            for expr in _prometheus_exprs(panel):
+                for name in catalog_names(expr):
+                    uses.panels[name].add((title, str(panel.get("title", ""))))
+        for variable in board.get("templating", {}).get("list", []):
+            query = variable.get("query")
+            if variable.get("type") == "query" and isinstance(query, str):
+                for name in catalog_names(query):
+                    uses.panels[name].add((title, f"variable ${variable['name']}"))
+    return uses
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def prose(text: str) -> str:
+    """Catalog help as Markdown: dunder words (``__overflow__``) as code, stray asterisks escaped."""
+    return re.sub(r"\b(__\w+__)", r"`\1`", text).replace("*", "\\*")
+
+
+def _code_link(name: str) -> str:
+    return f"[`{name}`](#{anchor(name)})"
+
+
+def _alert_link(name: str) -> str:
+    return f"[`{name}`](../alerting/runbooks/{name}.md)"
+
+
+def _panel_list(panels: list[tuple[str, str]]) -> str:
+    by_board: dict[str, list[str]] = defaultdict(list)
+    for board, panel in panels:
+        by_board[board].append(panel)
+    return "; ".join(f"*{board}*: " + ", ".join(titles) for board, titles in sorted(by_board.items()))
+
+
+def _windows(uses: Uses, name: str) -> str:
+    per_profile = uses.windows.get(name, {})
+    return " · ".join(f"{p}: {', '.join(w)}" for p, w in sorted(per_profile.items()))
+
+
+def _metric_entry(spec: catalog.MetricSpec, uses: Uses) -> list[str]:
+    facts = [spec.kind, f"unit `{spec.unit}`" if spec.unit else "no unit",
+             "labels " + (", ".join(f"`{label}`" for label in spec.labels) if spec.labels else "none")]
+    lines = [f"### `{spec.name}`", "", " · ".join(facts), "", prose(spec.help), ""]
+    lines += _uses_lines(spec.name, uses, uses.derived(spec.name))
+    return lines
+
+
+def _recorded_entry(spec: catalog.RecordedSpec, uses: Uses) -> list[str]:
+    facts = ["recorded", "labels " + ", ".join(f"`{label}`" for label in spec.labels)]
+    windows = _windows(uses, spec.name)
+    if windows:
+        facts.append("`window` " + windows)
+    lines = [f"### `{spec.name}`", "", " · ".join(facts), "", prose(spec.help), ""]
+    read = sorted(uses.sources.get(spec.name, set()))
+    if read:
+        lines.append("- Computed from: " + ", ".join(_code_link(n) for n in read))
+    lines += _uses_lines(spec.name, uses, uses.derived(spec.name))
+    return lines
+
+
+def _uses_lines(name: str, uses: Uses, derived: list[str]) -> list[str]:
+    lines = []
+    if derived:
+        lines.append("- Recorded into: " + ", ".join(_code_link(n) for n in derived))
+    alerts = uses.alerts_of(name)
+    lines.append("- Alerts: " + (", ".join(_alert_link(a) for a in alerts) if alerts else "none"))
+    panels = uses.panels_of(name)
+    lines.append("- Panels: " + (_panel_list(panels) if panels else "none"))
+    return [*lines, ""]
+
+
+def _domain_table(metrics: tuple[catalog.MetricSpec, ...], recorded: tuple[catalog.RecordedSpec, ...]) -> list[str]:
+    rows = ["| name | type | unit | labels |", "|---|---|---|---|"]
+    rows += [f"| {_code_link(m.name)} | {m.kind} | {m.unit} | {', '.join(m.labels)} |" for m in metrics]
+    rows += [f"| {_code_link(r.name)} | recorded | | {', '.join(r.labels)} |" for r in recorded]
+    return [*rows, ""]
+
+
+def render_reference(boards: list[dict[str, Any]]) -> str:
+    """The text of ``docs/metrics.md``."""
+    uses = collect(boards)
+    lines = [
+        "# Metrics reference",
+        "",
+        "<!-- Generated by `mlscope docs build` (`make generate`) from the catalog (exporters/mlscope/catalog/), "
+        "the rule configuration and the dashboards' JSON. Do not edit. -->",
+        "",
+        "Every name mlscope publishes or records: its type, unit, labels and help (from "
+        "[`exporters/mlscope/catalog/`](../exporters/mlscope/catalog/)); the recorded series computed from it "
+        "(rules in [`alerting/rules/`](../alerting/rules/)); the alerts that read it or those series (linked to "
+        "their runbooks); and the dashboard panels that query it or them "
+        "([`provisioning/grafana/dashboards/`](../provisioning/grafana/dashboards/)). Windows are those of the "
+        "production (`default`) and `fast` rule profiles. Every model-scoped alert also joins "
+        "`mlscope_model_info` for the version's `owner` label; that join is not listed.",
+        "",
+    ]
+    domains = [(name, getattr(catalog, name)) for name in DOMAIN_TITLES]
+    lines += ["Contents: " + " · ".join(f"[{DOMAIN_TITLES[n]}](#{anchor(DOMAIN_TITLES[n])})" for n, _ in domains),
+              ""]
+    for name, module in domains:
+        metrics = tuple(sorted(module.METRICS, key=lambda s: s.name))
+        recorded = tuple(sorted(module.RECORDED, key=lambda s: s.name))
+        doc = (module.__doc__ or "").strip().splitlines()[0]
+        lines += [f"## {DOMAIN_TITLES[name]}", "", doc, "", *_domain_table(metrics, recorded)]
+        for spec in metrics:
+            lines += _metric_entry(spec, uses)
+        for rec in recorded:
+            lines += _recorded_entry(rec, uses)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --- runbook thresholds -------------------------------------------------------------------------------------
+
+
+def setting_value(cfg: RuleConfig, path: str) -> object:
+    """The value of ``path`` (``thresholds.error_ratio``) in a rule configuration."""
+    value: object = cfg
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def format_value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple) and value and all(isinstance(v, BurnWindow) for v in value):
+        return "; ".join(f"{b.factor:g}x over {b.long} and {b.short} ({b.severity})" for b in value)
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def rule_windows(expr: str) -> list[str]:
+    """Windows an expression reads: ``window="…"`` matchers, ``[…]`` ranges and offsets, in order."""
+    found = re.findall(r'window="([^"]+)"|\[(\w+)\]|offset (\w+)', expr)
+    return list(dict.fromkeys(w for groups in found for w in groups if w))
+
+
+def _joined(values: Iterable[object]) -> str:
+    kept = [str(v) for v in dict.fromkeys(values) if v not in (None, "")]
+    return ", ".join(kept) if kept else "none"
+
+
+def threshold_rows(alert: str, rules: Mapping[str, list[dict[str, Any]]]) -> list[tuple[str, str, str]]:
+    """(setting, default value, fast value) rows of one alert; ``rules`` maps profile -> its rules."""
+    def row(title: str, value: Callable[[str], str]) -> tuple[str, str, str]:
+        return title, value("default"), value("fast")
+
+    rows = [row("severity", lambda p: _joined(r["labels"]["severity"] for r in rules[p])),
+            row("windows the expression reads",
+                lambda p: _joined(w for r in rules[p] for w in rule_windows(r["expr"]))),
+            row("`for`", lambda p: _joined(r.get("for") for r in rules[p])),
+            row("`keep_firing_for`", lambda p: _joined(r.get("keep_firing_for") for r in rules[p]))]
+    for path in ALERT_SETTINGS.get(alert, ()):
+        values = [format_value(setting_value(config_for(p), path)) for p in ("default", "fast")]
+        rows.append((f"{SETTING_TITLES[path]} (`{path}`)", values[0], values[1]))
+    return rows
+
+
+def thresholds_block(alert: str, rules: Mapping[str, list[dict[str, Any]]]) -> str:
+    lines = [BEGIN, "## Thresholds", "",
+             "Generated by `mlscope docs build` from the rule configuration "
+             "([`exporters/mlscope/rules/config.py`](../../exporters/mlscope/rules/config.py)); change a value there "
+             "and run `make generate`.", "",
+             "| setting | production (`default`) | `fast` profile |", "|---|---|---|"]
+    lines += [f"| {name} | {default} | {fast} |" for name, default, fast in threshold_rows(alert, rules)]
+    return "\n".join([*lines, END])
+
+
+def with_thresholds(text: str, block: str) -> str:
+    """A runbook with its thresholds block replaced, or inserted before "## First checks" (else at the end)."""
+    if BEGIN in text and END in text:
+        start, stop = text.index(BEGIN), text.index(END) + len(END)
+        return text[:start] + block + text[stop:]
+    marker = "\n## First checks"
+    if marker in text:
+        at = text.index(marker) + 1
+        return text[:at] + block + "\n\n" + text[at:]
+    return text.rstrip() + "\n\n" + block + "\n"
+
+
+def runbooks(folder: Path) -> dict[Path, str]:
+    """Runbook path -> its text with a fresh thresholds block (only runbooks of generated alerts)."""
+    per_profile = {p: alert_rules(p) for p in ("default", "fast")}
+    out = {}
+    for alert in sorted(per_profile["default"]):
+        path = folder / f"{alert}.md"
+        if path.exists():
+            rules = {p: per_profile[p][alert] for p in per_profile}
+            out[path] = with_thresholds(path.read_text(), thresholds_block(alert, rules))
+    return out
+
+
+# --- build and check ---------------------------------------------------------------------------------------
+
+
+def wanted(root: Path) -> dict[Path, str]:
+    """Every generated documentation file under ``root`` and its fresh text."""
+    files = {root / REFERENCE: render_reference(dashboards(root / DASHBOARDS))}
+    files.update(runbooks(root / RUNBOOKS))
+    return files
+
+
+def build(root: Path) -> list[Path]:
+    """Write the files that changed; return them."""
+    written = []
+    for path, text in wanted(root).items():
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            written.append(path)
+    return written
+
+
+def stale(root: Path) -> list[Path]:
+    """Files that differ from a fresh build."""
+    return [p for p, text in wanted(root).items() if not p.exists() or p.read_text() != text]

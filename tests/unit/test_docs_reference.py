@@ -1,0 +1,103 @@
+"""docs/metrics.md and the runbooks' thresholds blocks: fresh, complete, and right about known names."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlscope import catalog
+from mlscope.cli import main
+from mlscope.rules import config_for, reference
+
+ROOT = Path(__file__).resolve().parents[2]
+METRICS_MD = ROOT / reference.REFERENCE
+
+
+def entry(name: str) -> str:
+    """The section of docs/metrics.md about one name."""
+    text = METRICS_MD.read_text()
+    start = text.index(f"### `{name}`\n")
+    end = text.find("\n### ", start + 1)
+    return text[start:end if end > 0 else len(text)]
+
+
+def test_committed_files_are_fresh() -> None:
+    assert reference.stale(ROOT) == [], "run `mlscope docs build` (make generate)"
+
+
+def test_every_catalog_name_has_an_entry() -> None:
+    text = METRICS_MD.read_text()
+    for name in catalog.BY_NAME:
+        assert f"### `{name}`\n" in text, name
+
+
+@pytest.mark.parametrize("name, alert, board, panel", [
+    ("mlscope_predictions_total", "ModelErrorRateHigh", "mlscope / Model overview", "Requests/s"),
+    ("mlscope_prediction_latency_seconds", "ModelLatencySLOBurn", "mlscope / Model overview", None),
+    ("feature:mlscope_feature_bin:psi", "FeatureDriftHigh", "mlscope / Data drift", "PSI by feature"),
+    ("mlscope_feature_bin_total", "PredictionDriftHigh", "mlscope / Data drift", None),
+    ("mlscope_gpu_temperature_celsius", "GPUTemperatureHigh", "mlscope / Resources", None),
+    ("mlscope_log_lines_dropped_total", "MLScopeLogShipperDroppingLines", "mlscope / Stack health", None),
+    ("mlscope_quality_confusion_total", "ModelQualityBelowBaseline", "mlscope / Model quality", None),
+])
+def test_known_names_map_to_their_alert_and_panel(name: str, alert: str, board: str, panel: str | None) -> None:
+    section = entry(name)
+    assert f"[`{alert}`](../alerting/runbooks/{alert}.md)" in section
+    panels = next(line for line in section.splitlines() if line.startswith("- Panels: "))
+    assert f"*{board}*: " in panels
+    if panel:
+        assert panel in panels.split(f"*{board}*: ")[1].split("; ")[0]
+
+
+def test_recorded_series_name_what_they_are_computed_from() -> None:
+    section = entry("model_version:mlscope_prediction_errors:ratio_rate")
+    assert "- Computed from: [`mlscope_prediction_errors_total`]" in section
+    assert "`window` default: 5m, 1h · fast: 1m, 5m" in section
+
+
+def test_the_owner_join_is_not_counted_as_a_read() -> None:
+    alerts = next(line for line in entry("mlscope_model_info").splitlines() if line.startswith("- Alerts: "))
+    assert alerts == "- Alerts: [`ModelNoPredictions`](../alerting/runbooks/ModelNoPredictions.md)"
+
+
+def test_alert_settings_name_real_alerts_and_appear_in_their_expressions() -> None:
+    rules = reference.alert_rules("default")
+    # Settings that reach the expression transformed (a product, a bucket of a recorded series) or as `for`.
+    derived = {"thresholds.latency_slo_seconds", "thresholds.latency_slo_objective",
+               "thresholds.regression_max_error_increase", "profile.burn_windows", "profile.for_no_traffic",
+               "profile.for_target_down",
+               "resources.gpu_throttle_reasons"}
+    cfg = config_for("default")
+    for alert, settings in reference.ALERT_SETTINGS.items():
+        assert alert in rules, alert
+        exprs = " ".join(r["expr"] for r in rules[alert])
+        for path in settings:
+            assert path in reference.SETTING_TITLES
+            if path not in derived:
+                assert reference.format_value(reference.setting_value(cfg, path)) in exprs, (alert, path)
+
+
+def test_runbook_shows_both_profiles_and_keeps_numbers_out_of_its_prose() -> None:
+    text = (ROOT / "alerting/runbooks/FeatureDriftHigh.md").read_text()
+    block = text[text.index(reference.BEGIN):text.index(reference.END)]
+    assert "| windows the expression reads | 1h | 1m |" in block
+    assert "| `for` | 15m | 5s |" in block
+    assert "(`thresholds.drift_psi_floor`) | 0.1 | 0.1 |" in block
+    assert "(`thresholds.drift_min_values`) | 100 | 100 |" in block
+    prose = text.replace(block, "")
+    for hard_coded in ("0.1 floor", "100 values", "`1h` by default"):
+        assert hard_coded not in prose
+    assert "## What it means" in prose and "## Mitigation" in prose
+
+
+def test_check_command_names_the_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for folder in (reference.DASHBOARDS, reference.RUNBOOKS, reference.REFERENCE.parent):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    assert main(["docs", "check", "--root", str(tmp_path)]) == 0
+    (tmp_path / reference.REFERENCE).write_text("# stale\n")
+    assert main(["docs", "check", "--root", str(tmp_path)]) == 1
+    assert "stale: docs/metrics.md" in capsys.readouterr().err
+    assert main(["docs", "build", "--root", str(tmp_path)]) == 0
+    assert (tmp_path / reference.REFERENCE).read_text() == METRICS_MD.read_text()
+    assert main(["docs", "check", "--root", str(tmp_path / "nowhere")]) == 2
