@@ -22,7 +22,7 @@ class _ReceiverProcess:
     def __init__(self) -> None:
         import subprocess
 
-        self.proc = subprocess.Popen([sys.executable, str(HERE.parent / "tests" / "loki_receiver.py")],
+        self.proc = subprocess.Popen([sys.executable, "-m", "support.loki_receiver"],
                                      stdout=subprocess.PIPE, text=True, cwd=HERE.parent / "tests")
         assert self.proc.stdout is not None  # stdout=PIPE
         self.port = int(self.proc.stdout.readline())

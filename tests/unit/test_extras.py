@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,28 +10,14 @@ import tomllib
 import yaml
 
 from mlscope.cli import COMMANDS, EXTRA_MODULES
+from support.hidden import NOT_CORE, run_hidden
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 EXTRAS: dict[str, list[str]] = PYPROJECT["project"]["optional-dependencies"]
-NON_CORE = ("yaml", "requests", "grafanalib", "sklearn", "scipy", "psutil", "pynvml", "pandas", "pyarrow",
-            "opentelemetry", "cramjam", "logging_loki", "attr")
-
-# Runs `code` in a fresh interpreter where the named top-level packages cannot be imported.
-BLOCKER = """
-import importlib.abc, sys
-class Hide(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {hidden!r}:
-            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-        return None
-sys.meta_path.insert(0, Hide())
-"""
-
 
 def run_without(hidden: tuple[str, ...], code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", BLOCKER.format(hidden=set(hidden)) + code],
-                          capture_output=True, text=True, timeout=120)
+    return run_hidden(code, hidden)
 
 
 def closure(extra: str) -> set[str]:
@@ -76,11 +61,12 @@ handler = LokiHandler("http://127.0.0.1:9/loki/api/v1/push", registry=registry)
 handler.close()
 text = generate_latest(registry).decode()
 assert "mlscope_drift_snapshot_ks_statistic" in text and "mlscope_predictions_total" in text, text[:2000]
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in {non_core!r})
+import sys
+loaded = sorted(m for m in sys.modules if any(m == n or m.startswith(n + ".") for n in {non_core!r}))
 assert not loaded, loaded
 print("ok")
-""".replace("{non_core!r}", repr(set(NON_CORE)))
-    result = run_without(NON_CORE, code)
+""".replace("{non_core!r}", repr(NOT_CORE))
+    result = run_without(NOT_CORE, code)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
 
 

@@ -5,7 +5,6 @@ describes and its exposition is parsed back (tests/e2e/test_scaling.py counts th
 """
 from __future__ import annotations
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from mlscope import ModelMonitor
@@ -42,8 +41,6 @@ def test_versions_and_replicas_scale_as_the_counted_series() -> None:
     assert scaling.budget(1000).scraped == 1000 * scaling.budget(1).scraped  # replicas share nothing
 
 
-@pytest.mark.xfail(strict=True, reason="the worst case counts `cap` children per capped label; the label guard "
-                   "admits `cap` values plus its overflow child (stack/scaling.py, reported)")
 def test_worst_case_is_what_a_monitor_driven_past_the_caps_exposes() -> None:
     registry = CollectorRegistry()
     past_the_caps(registry)

@@ -3,7 +3,7 @@
 Every count follows from the specs (kind, buckets, labels) and the label caps: a histogram child is one
 series per bucket plus ``+Inf``, ``_count``, ``_created`` and ``_sum`` (unless a bucket is negative); a
 counter child its value and ``_created``; a gauge child one series. Tested against real expositions
-(tests/test_scaling.py).
+(tests/unit/test_scaling.py).
 """
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ UNUSED_BY_TASK = {"classification": frozenset({cat.PREDICTION_VALUE.name}),
 # Series Prometheus adds per target: up, scrape_duration_seconds, scrape_samples_scraped,
 # scrape_samples_post_metric_relabeling, scrape_series_added.
 PER_TARGET = 5
-# The monitor's invalid-input reasons are a fixed set of fewer than ten.
-WORST_CASE = {**DEFAULT_CAPS, "reason": 10}
+# Every capped label at its cap plus the overflow child the label guard folds the rest into; the monitor's
+# invalid-input reasons are a fixed set of fewer than ten.
+WORST_CASE = {**{label: cap + 1 for label, cap in DEFAULT_CAPS.items()}, "reason": 10}
 
 
 @dataclass(frozen=True)
