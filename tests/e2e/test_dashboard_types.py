@@ -1,4 +1,4 @@
-"""The dashboards against Grafana's own TypeScript types: ``@grafana/schema`` of the pinned Grafana, ``tsc --strict``."""
+"""The dashboards against Grafana's own TypeScript types: ``@grafana/schema`` of the pinned Grafana, tsc --strict."""
 from __future__ import annotations
 
 import json

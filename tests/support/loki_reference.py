@@ -13,21 +13,28 @@ from collections.abc import Iterator
 from typing import Any
 
 ANY = None
+
+
+def keys(*names: str) -> dict[str, Any]:
+    """A block whose keys take any value."""
+    return dict.fromkeys(names, ANY)
+
+
 _RING = {"kvstore": {"store": ANY, "prefix": ANY}, "instance_addr": ANY, "heartbeat_timeout": ANY,
          "heartbeat_period": ANY, "replication_factor": ANY, "instance_interface_names": ANY}
-_S3 = {key: ANY for key in ("s3", "s3forcepathstyle", "bucketnames", "endpoint", "region", "access_key_id",
-                            "secret_access_key", "session_token", "insecure", "chunk_delimiter",
-                            "signature_version", "storage_class", "disable_dualstack")}
+_S3 = keys("s3", "s3forcepathstyle", "bucketnames", "endpoint", "region", "access_key_id", "secret_access_key",
+           "session_token", "insecure", "chunk_delimiter", "signature_version", "storage_class",
+           "disable_dualstack")
 _THANOS_FILESYSTEM = {"filesystem": {"dir": ANY}}  # thanos_object_store_config (its other backends unused)
 
 KEYS: dict[str, Any] = {
     "auth_enabled": ANY,
     "target": ANY,
-    "server": {key: ANY for key in ("http_listen_network", "http_listen_address", "http_listen_port",
-                                    "grpc_listen_network", "grpc_listen_address", "grpc_listen_port",
-                                    "log_level", "log_format", "http_path_prefix", "graceful_shutdown_timeout")},
-    "memberlist": {key: ANY for key in ("node_name", "join_members", "bind_addr", "bind_port",
-                                        "advertise_addr", "advertise_port", "cluster_label")},
+    "server": keys("http_listen_network", "http_listen_address", "http_listen_port", "grpc_listen_network",
+                   "grpc_listen_address", "grpc_listen_port", "log_level", "log_format", "http_path_prefix",
+                   "graceful_shutdown_timeout"),
+    "memberlist": keys("node_name", "join_members", "bind_addr", "bind_port", "advertise_addr", "advertise_port",
+                       "cluster_label"),
     "common": {
         "path_prefix": ANY, "replication_factor": ANY, "persist_tokens": ANY, "instance_addr": ANY,
         "instance_interface_names": ANY, "compactor_address": ANY, "compactor_grpc_address": ANY,
@@ -52,13 +59,13 @@ KEYS: dict[str, Any] = {
     "ruler_storage": {"backend": ANY, "local": {"directory": ANY}, **_THANOS_FILESYSTEM},
     "schema_config": {"configs": [{"from": ANY, "store": ANY, "object_store": ANY, "schema": ANY,
                                    "index": {"prefix": ANY, "period": ANY, "path_prefix": ANY}}]},
-    "limits_config": {key: ANY for key in (
-        "retention_period", "allow_structured_metadata", "max_line_size", "max_line_size_truncate",
-        "max_label_names_per_series", "ingestion_rate_mb", "ingestion_burst_size_mb", "reject_old_samples",
-        "reject_old_samples_max_age", "max_structured_metadata_size", "discover_service_name",
-        "volume_enabled", "max_entries_limit_per_query")},
-    "compactor": {key: ANY for key in ("working_directory", "retention_enabled", "delete_request_store",
-                                       "compaction_interval", "retention_delete_delay")},
+    "limits_config": keys("retention_period", "allow_structured_metadata", "max_line_size",
+                          "max_line_size_truncate", "max_label_names_per_series", "ingestion_rate_mb",
+                          "ingestion_burst_size_mb", "reject_old_samples", "reject_old_samples_max_age",
+                          "max_structured_metadata_size", "discover_service_name", "volume_enabled",
+                          "max_entries_limit_per_query"),
+    "compactor": keys("working_directory", "retention_enabled", "delete_request_store", "compaction_interval",
+                      "retention_delete_delay"),
     "analytics": {"reporting_enabled": ANY},
 }
 

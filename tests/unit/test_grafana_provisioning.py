@@ -15,12 +15,12 @@ import yaml
 
 from mlscope.stack import nativeconf
 from support import ROOT
-from support.loki_reference import ANY, undocumented
+from support.loki_reference import ANY, keys, undocumented
 
 PROVISIONING = ROOT / "provisioning" / "grafana"
 _LINK = {"name": ANY, "datasourceUid": ANY, "url": ANY, "urlDisplayLabel": ANY}
-_COMMON_JSON = {key: ANY for key in ("tlsAuth", "tlsAuthWithCACert", "tlsSkipVerify", "serverName", "timeout",
-                                     "keepCookies", "manageAlerts", "alertmanagerUid")}
+_COMMON_JSON = keys("tlsAuth", "tlsAuthWithCACert", "tlsSkipVerify", "serverName", "timeout", "keepCookies",
+                    "manageAlerts", "alertmanagerUid")
 JSON_DATA: dict[str, dict[str, Any]] = {
     "prometheus": {**_COMMON_JSON, "httpMethod": ANY, "timeInterval": ANY, "customQueryParameters": ANY,
                    "prometheusType": ANY, "prometheusVersion": ANY, "cacheLevel": ANY,
@@ -30,9 +30,8 @@ JSON_DATA: dict[str, dict[str, Any]] = {
              "derivedFields": [{**_LINK, "matcherRegex": ANY, "matcherType": ANY, "targetBlank": ANY}]},
     "alertmanager": {**_COMMON_JSON, "implementation": ANY, "handleGrafanaManagedAlerts": ANY},
 }
-_DATASOURCE = {key: ANY for key in ("name", "type", "access", "orgId", "uid", "url", "user", "database",
-                                    "basicAuth", "basicAuthUser", "withCredentials", "isDefault",
-                                    "secureJsonData", "version", "editable")}
+_DATASOURCE = keys("name", "type", "access", "orgId", "uid", "url", "user", "database", "basicAuth",
+                   "basicAuthUser", "withCredentials", "isDefault", "secureJsonData", "version", "editable")
 PROVIDER = {"name": ANY, "orgId": ANY, "folder": ANY, "folderUid": ANY, "type": ANY, "disableDeletion": ANY,
             "updateIntervalSeconds": ANY, "allowUiUpdates": ANY,
             "options": {"path": ANY, "foldersFromFilesStructure": ANY}}

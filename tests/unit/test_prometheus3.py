@@ -26,8 +26,8 @@ from mlscope.rules.config import DEFAULT, FAST, RuleConfig, Thresholds
 from mlscope.rules.promql import duration_seconds
 from mlscope.stack import promconfig, servers
 from support import ROOT
-from support.dashboards import committed
 from support.compose import services
+from support.dashboards import committed
 from support.helpers import free_port
 
 RULES = ROOT / "alerting" / "rules"
