@@ -14,9 +14,8 @@ from common import Row
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from support.drift_null import margin, snapshot_false_alarms, threshold_false_alarms  # noqa: E402
-
-from mlscope.drift.build import DEFAULTS  # noqa: E402
+from mlscope.drift.build import DEFAULTS
+from support.drift_null import margin, snapshot_false_alarms, threshold_false_alarms
 
 WINDOWS = (100, 1_000, 10_000)      # the alerts' minimum count and larger windows
 CASES = (("normal", 124), ("normal", 2_000), ("normal", 100_000), ("poisson(3)", 455), ("poisson(3)", 100_000),

@@ -132,11 +132,13 @@ def quantile_edges(values: np.ndarray, fine_bins: int, psi_bins: int, discrete: 
     return np.unique(fine_q[step - 1::step]), np.unique(fine_q)
 
 
-def quantile_sample(values: np.ndarray, size: int) -> np.ndarray:
-    """The ``(i + 0.5) / size`` quantiles (observed values), or every value sorted when there are fewer."""
-    if values.size <= size:
-        return np.sort(values)
-    return np.quantile(values, (np.arange(size) + 0.5) / size, method="inverted_cdf")
+def quantile_sample(ordered: np.ndarray, size: int) -> np.ndarray:
+    """The ``(i + 0.5) / size`` quantiles of sorted values (numpy's ``inverted_cdf``: observed values),
+    or every value when there are fewer."""
+    if ordered.size <= size:
+        return ordered
+    index = np.ceil((np.arange(size) + 0.5) / size * ordered.size).astype(np.int64) - 1
+    return ordered[index]
 
 
 def _numeric(name: str, column: np.ndarray, cfg: Mapping[str, Any], calibration: Calibration,
@@ -149,7 +151,8 @@ def _numeric(name: str, column: np.ndarray, cfg: Mapping[str, Any], calibration:
     if v.size == 0:
         return NumericFeature(name, (), (), (1.0,), (), None, None, None, None, missing_ratio, rows)
     discrete = is_integer_valued(v)
-    psi_edges, fine_edges = quantile_edges(v, cfg["fine_bins"], cfg["psi_bins"], discrete)
+    ordered = np.sort(v)  # quantiles of sorted values are several times cheaper
+    psi_edges, fine_edges = quantile_edges(ordered, cfg["fine_bins"], cfg["psi_bins"], discrete)
     fine_index = np.searchsorted(fine_edges, v, side="left")
     to_psi = _fine_to_psi(psi_edges, fine_edges)
     fine_counts = np.bincount(fine_index, minlength=fine_edges.size + 1)
@@ -158,7 +161,7 @@ def _numeric(name: str, column: np.ndarray, cfg: Mapping[str, Any], calibration:
     chunks = chunk_counts(np.flatnonzero(present), fine_index, fine_edges.size + 1, rows,
                           calibration.window_values)
     limits, _ = thresholds(fine_counts, chunks, numeric_statistics(to_psi, psi_edges.size + 1), calibration, rng)
-    sample = quantile_sample(v, int(cfg["sample_size"]))
+    sample = quantile_sample(ordered, int(cfg["sample_size"]))
     return NumericFeature(
         name, tuple(psi_edges.tolist()), tuple(fine_edges.tolist()), tuple(ref_bins.tolist()),
         tuple(ref_cdf.tolist()), float(v.min()), float(v.max()), float(v.mean()), float(v.std()),

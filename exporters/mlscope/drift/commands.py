@@ -69,4 +69,8 @@ def reference(args: argparse.Namespace) -> int:
     print(f"{profile.model} {profile.model_version}: {profile.rows:,} rows, {len(profile.features)} features: {kinds}"
           f"{'; output profiled' if profile.output else ''}\ncontent hash {profile.content_hash}, source "
           f"{profile.source_hash}, created {profile.created_at}; {series:,} series per model version")
+    settings = profile.settings
+    print(f"thresholds: at most {settings['false_alarm_rate']:.0%} of windows of at least {settings['window_values']} "
+          f"values without drift above them ({'with' if settings['leave_one_chunk_out'] else 'without'} "
+          "leave-one-chunk-out)")
     return 0
