@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from .. import tracing
 from .privacy import Privacy
+from .timestamps import Clock
 
 # Keys every line has, in this order (null when the record has no value for them).
 FIXED_KEYS = ("ts", "level", "event", "model", "model_version", "request_id", "data_batch_id", "message")
@@ -56,23 +56,6 @@ def dumps(fields: Mapping[str, Any]) -> str:
         return _STRICT.encode(_clean(json.loads(_LENIENT.encode(fields))))
 
 
-class _Clock:
-    """RFC 3339 UTC timestamps with microseconds, formatting the date part once per second."""
-
-    __slots__ = ("_second", "_prefix")
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
-
-    def format(self, created: float) -> str:
-        second = int(created)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._prefix}.{int((created - second) * 1e6):06d}Z"
-
-
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object on one line.
 
@@ -89,7 +72,7 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         self.static = dict(static or {})
         self.privacy = privacy if privacy is not None and privacy.active else None
-        self._clock = _Clock()
+        self._clock = Clock()
 
     def fields(self, record: logging.LogRecord) -> dict[str, Any]:
         """The record as an ordered dictionary of JSON-able fields (privacy applied)."""

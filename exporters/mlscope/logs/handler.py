@@ -28,9 +28,10 @@ from ..catalog.logs import LOG_APP
 from ..labels import LabelGuard
 from .formatter import JsonFormatter, dumps
 from .metrics import log_metrics
-from .payload import Entry, Labels, OversizeAction, encode, fit_line, group, record_time_ns
+from .payload import Entry, Labels, OversizeAction, encode, fit_line, group
 from .privacy import Privacy
 from .spool import Spool
+from .timestamps import record_time_ns
 from .transport import HttpTransport
 
 # The only stream labels: a bounded set, never a request id.
