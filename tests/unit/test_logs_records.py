@@ -54,3 +54,54 @@ def test_line_ts_and_entry_timestamp_are_one_rounding_of_the_record_time(receive
         assert (rfc3339_us(line["ts"]), entry.ts) == (expected, expected * 1000), (created[line["seq"]], line["ts"])
         assert line["ts"] == (EPOCH + timedelta(microseconds=expected)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert mismatched == 0
+
+
+CTX = {"model": "churn", "model_version": "3.2.0"}
+FILE = os.fsdecode(b"batch-\xff.csv")       # 'batch-\udcff.csv': what os.listdir() gives for a non-UTF-8 name
+REQUEST = os.fsdecode(b"req-\xfe")
+MODEL = os.fsdecode(b"churn-\xfd")
+
+
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+def test_a_record_with_lone_surrogates_costs_no_other_record(receiver: LokiReceiver, make_handler,
+                                                             encoding: str) -> None:
+    handler, logger, registry = make_handler(HttpTransport(receiver.url, encoding=encoding), batch_lines=1000,
+                                             structured_metadata=("request_id",), flush_interval=60)
+    for i in range(501):
+        extra = {**CTX, "request_id": f"r-{i}", "seq": i}
+        if i == 100:
+            extra["file"] = FILE
+        elif i == 200:
+            extra["request_id"] = REQUEST
+        elif i == 300:
+            extra["model"] = MODEL
+        logger.info("read", extra=extra)
+    assert handler.drain(10)
+    assert len(receiver.lines) == 501 and receiver.errors == []  # one batch, every line
+    for entry in receiver.lines:  # what went out is valid UTF-8 (the strict codec is the reference)
+        entry.line.encode("utf-8")
+        for text in [*entry.labels.values(), *entry.metadata.values()]:
+            text.encode("utf-8")
+    lines = {line["seq"]: line for line in receiver.json_lines()}
+    assert (lines[100]["file"], lines[200]["request_id"], lines[300]["model"]) == (FILE, REQUEST, MODEL)  # lossless
+    by_seq = {json.loads(e.line)["seq"]: e for e in receiver.lines}
+    assert by_seq[200].metadata == {"request_id": "req-\ufffd"} and by_seq[300].labels["model"] == "churn-\ufffd"
+    assert sample(registry, "mlscope_log_lines_escaped_total", handler="loki", reason="lone_surrogate") == 3
+    assert sample(registry, "mlscope_log_lines_dropped_total", handler="loki", reason="encode_error") == 0
+    assert sample(registry, "mlscope_log_lines_sent_total", handler="loki") == 501
+
+
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+def test_an_entry_that_cannot_be_encoded_is_dropped_alone(receiver: LokiReceiver, make_handler,
+                                                          encoding: str) -> None:
+    handler, logger, registry = make_handler(HttpTransport(receiver.url, encoding=encoding), batch_lines=1000,
+                                             flush_interval=60)
+    for i in range(250):
+        logger.info("before", extra={"seq": i})
+    labels = (("app", "mlscope"), ("level", "info"))
+    handler._queue.append((labels, (time.time_ns(), "past the formatter \udcff", ())))  # no formatter escaped it
+    for i in range(250, 500):
+        logger.info("after", extra={"seq": i})
+    assert handler.drain(10)
+    assert sorted(line["seq"] for line in receiver.json_lines()) == list(range(500))
+    assert sample(registry, "mlscope_log_lines_dropped_total", handler="loki", reason="encode_error") == 1

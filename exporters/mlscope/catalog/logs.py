@@ -19,12 +19,17 @@ LOG_PUSH_RETRIES = MetricSpec(
     HANDLER + ("reason",))
 LOG_LINES_DROPPED = MetricSpec(
     "mlscope_log_lines_dropped_total", "counter",
-    "Log lines given up on, by reason (queue_full, spool_full, rejected_<status>, shutdown, encode_error).",
+    "Log lines given up on, by reason (queue_full, spool_full, http_<status>, shutdown, closed, encode_error).",
     HANDLER + ("reason",))
 LOG_LINES_OVERSIZE = MetricSpec(
     "mlscope_log_lines_oversize_total", "counter",
     "Log lines over Loki's line size limit, by what was done (split or truncated).",
     HANDLER + ("action",))
+LOG_LINES_ESCAPED = MetricSpec(
+    "mlscope_log_lines_escaped_total", "counter",
+    "Log lines sent with characters UTF-8 cannot encode escaped, by reason (lone_surrogate: e.g. a file name "
+    "decoded with surrogateescape; the line keeps it as a JSON \\uXXXX escape).",
+    HANDLER + ("reason",))
 LOG_QUEUE_LINES = MetricSpec(
     "mlscope_log_queue_lines", "gauge",
     "Log lines waiting in memory (queue and pending batches) to be pushed to Loki.",
@@ -39,6 +44,6 @@ PREDICTION_LOG_RECORDS = MetricSpec(
     "or only counted.",
     ("model", "model_version", "decision"))
 
-METRICS = (LOG_LINES_SENT, LOG_PUSH_RETRIES, LOG_LINES_DROPPED, LOG_LINES_OVERSIZE, LOG_QUEUE_LINES,
-           LOG_SPOOL_BYTES, PREDICTION_LOG_RECORDS)
+METRICS = (LOG_LINES_SENT, LOG_PUSH_RETRIES, LOG_LINES_DROPPED, LOG_LINES_OVERSIZE, LOG_LINES_ESCAPED,
+           LOG_QUEUE_LINES, LOG_SPOOL_BYTES, PREDICTION_LOG_RECORDS)
 RECORDED: tuple[RecordedSpec, ...] = ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,12 +49,45 @@ _STRICT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=
 _LENIENT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default)
 
 
-def dumps(fields: Mapping[str, Any]) -> str:
-    """Compact, strict JSON (no NaN/Infinity tokens: non-finite floats become strings)."""
+def _dumps(fields: Mapping[str, Any]) -> str:
     try:
         return _STRICT.encode(fields)
     except ValueError:
         return _STRICT.encode(_clean(json.loads(_LENIENT.encode(fields))))
+
+
+# What UTF-8 cannot encode: lone surrogates, as ``surrogateescape`` leaves for undecodable bytes (file names).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def json_line(fields: Mapping[str, Any]) -> tuple[str, bool]:
+    """:func:`dumps` and whether lone surrogates had to be escaped to make the line valid UTF-8.
+
+    They can only occur inside JSON strings, where ``\\udcff`` is the same
+    value (``json.loads`` gives the surrogate back): nothing is lost.
+    """
+    line = _dumps(fields)
+    if line.isascii():
+        return line, False
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(_json_escape, line), True
+    return line, False
+
+
+def dumps(fields: Mapping[str, Any]) -> str:
+    """Compact, strict JSON, valid UTF-8 (non-finite floats become strings, lone surrogates ``\\uXXXX``)."""
+    return json_line(fields)[0]
+
+
+def utf8_text(value: str) -> str:
+    """``value`` with lone surrogates replaced by U+FFFD: for label and metadata values, which are not JSON."""
+    return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
 
 
 class JsonFormatter(logging.Formatter):

@@ -45,7 +45,7 @@ def encode_json(streams: Mapping[Labels, Sequence[Entry]]) -> bytes:
             else f'["{ts}",{_string(line)}]'
             for ts, line, md in values)
         parts.append(f'{{"stream":{json.dumps(dict(labels), ensure_ascii=False)},"values":[{entries}]}}')
-    return ('{"streams":[' + ",".join(parts) + "]}").encode("utf-8", "surrogatepass")
+    return ('{"streams":[' + ",".join(parts) + "]}").encode("utf-8")  # valid UTF-8 or an error, as protobuf
 
 
 # -- protobuf (logproto.PushRequest), hand-encoded: four small messages need no protobuf runtime ----------
