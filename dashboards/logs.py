@@ -1,7 +1,7 @@
 """Logs: the Loki lines of the selected model versions, errors, volume by level, and a request-id search.
 
 Queries use only the stream labels the log shipper sets (app, env, model, model_version, level); the
-request id stays in the line, so the search box is a line filter.
+request id stays in the line, so the search box filters on the line's JSON field (exactly, not a substring).
 """
 from mlscope import grafana as gf
 from mlscope.catalog import logs as cat
@@ -25,7 +25,8 @@ dashboard = gf.dashboard(
              (f"sum by ({BY_VERSION}, decision) (rate({cat.PREDICTION_LOG_RECORDS.name}{{{gf.MODEL_SELECTOR}}}"
               f"[$__rate_interval]))", "{{model_version}} {{decision}}")), "ops",
              description="error and slow predictions are always logged; others are sampled or only counted.")],
-        [gf.logs("Lines of request id $request_id (type it in the search box above)", f'{STREAM} |= "$request_id"')],
+        [gf.logs("Lines of request id $request_id (type it in the search box above)",
+                 f"{STREAM} {cat.request_id_filter('$request_id')}")],
         [gf.logs("Error lines", ERRORS)],
         [gf.logs("All lines of the selected versions", STREAM)],
     ])

@@ -1,11 +1,29 @@
 """The structured-log pipeline: the Loki stream the services write, the shipper's health, prediction-log volume."""
 from __future__ import annotations
 
+import json
+
 from .spec import MetricSpec, RecordedSpec
 
 # The `app` stream label of every line mlscope ships to Loki: the log handler's default, and what rules,
 # dashboards and the Grafana datasources' links select (tests/unit/test_log_app.py checks the datasources file).
 LOG_APP = "mlscope"
+
+
+def request_id_filter(request_id: str) -> str:
+    """The LogQL stages that keep exactly one request's lines: ``| json | request_id="<id>"``.
+
+    Equality on the line's JSON field: a line filter ``|= "<id>"`` is a substring match, so ``abc-1``
+    also opened the lines of ``abc-10``, ``abc-11``... When the handler also sends ``request_id`` as
+    structured metadata the same label filter matches it (values are equal), and ``| request_id="<id>"``
+    alone (no parser) is the faster form. ``request_id`` may be a Grafana variable (``$request_id``).
+    """
+    return f"| json | request_id={json.dumps(request_id, ensure_ascii=False)}"
+
+
+def request_lines(request_id: str, app: str = LOG_APP) -> str:
+    """LogQL for every line of one request, whatever its model version: ``{app="…"} | json | request_id="…"``."""
+    return f'{{app="{app}"}} {request_id_filter(request_id)}'
 
 HANDLER = ("handler",)
 
