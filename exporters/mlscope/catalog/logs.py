@@ -29,7 +29,8 @@ HANDLER = ("handler",)
 
 LOG_LINES_SENT = MetricSpec(
     "mlscope_log_lines_sent_total", "counter",
-    "Log lines accepted by Loki (2xx answer to a push).",
+    "Log lines accepted by Loki (2xx answer to a push), each once even when its push was sent again after a "
+    "timeout: the log volume (counting lines in Loki counts such a push twice).",
     HANDLER)
 LOG_PUSH_RETRIES = MetricSpec(
     "mlscope_log_push_retries_total", "counter",
