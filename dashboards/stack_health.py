@@ -6,7 +6,6 @@ from mlscope.catalog import quality as quality_cat
 from mlscope.catalog import resources as res_cat
 from mlscope.catalog import serving as cat
 
-
 rate = gf.counter_rate
 
 
