@@ -1,6 +1,7 @@
 """The committed dashboards and the known-bad dashboard fixtures."""
 from __future__ import annotations
 
+import functools
 import json
 
 from . import HERE, ROOT
@@ -30,7 +31,8 @@ def datasource_links() -> list[dict]:
     return links
 
 
-def shipped_logql() -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=1)
+def shipped_logql() -> tuple[tuple[str, str], ...]:
     """``(where, expr)`` of every LogQL query the stack ships, variables unsubstituted: the dashboards'
     Loki panels, variables and links, the datasources' links, the alerts' ``logs_url``."""
     from urllib.parse import unquote
@@ -49,4 +51,4 @@ def shipped_logql() -> list[tuple[str, str]]:
                 if url:
                     state = json.loads(unquote(url.split("/explore?left=", 1)[1]))
                     found += [(f"{path.name} {rule['alert']} logs_url", q["expr"]) for q in state["queries"]]
-    return found
+    return tuple(found)
