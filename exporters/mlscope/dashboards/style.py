@@ -15,6 +15,7 @@ import attr
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
+from ..catalog import logs as log_catalog
 from ..catalog import serving
 from ..rules.config import Links
 
@@ -188,6 +189,27 @@ def logs(title: str, expr: str, *, description: str = "", **kwargs: Any) -> g.Lo
     return g.Logs(title=title, targets=[LokiTarget(expr)], description=description, showTime=True,
                   wrapLogMessages=True, enableLogDetails=True, prettifyLogMessage=False,
                   dedupStrategy="none", sortOrder="Descending", **kwargs)
+
+
+def counter_rate(metric: str, by: str) -> str:
+    """Per-second rate by ``by``; 0 where no series exists (nothing went wrong, or no such exporter runs)."""
+    return f"sum by ({by}) (rate({metric}[$__rate_interval])) or on() vector(0)"
+
+
+def log_shipper_rates(title: str = "Log lines sent / retried / dropped per second") -> g.TimeSeries:
+    """The log volume from the shipper's own counters, per second: lines Loki accepted, retries, drops, repairs.
+
+    Each line is counted once, when a push of it is answered 2xx: counting lines in Loki
+    (``count_over_time``) counts a push twice when it timed out after Loki had stored it and was sent again.
+    """
+    return timeseries(title, prom(
+        (counter_rate(log_catalog.LOG_LINES_SENT.name, "handler"), "sent {{handler}}"),
+        (counter_rate(log_catalog.LOG_PUSH_RETRIES.name, "handler, reason"), "retried pushes {{handler}} {{reason}}"),
+        (counter_rate(log_catalog.LOG_LINES_DROPPED.name, "handler, reason"), "dropped {{handler}} {{reason}}"),
+        (counter_rate(log_catalog.LOG_LINES_OVERSIZE.name, "handler, action"), "oversize {{handler}} {{action}}"),
+        (counter_rate(log_catalog.LOG_LINES_ESCAPED.name, "handler, reason"), "escaped {{handler}} {{reason}}")),
+        "ops", description="The log shipper's own counters (each line once, retried or not); counting lines in "
+                           "Loki would count a push retried after a timeout twice.")
 
 
 def log_selector(model: str = "$model", version: str = "$model_version", op: str = "=~", **extra: str) -> str:
