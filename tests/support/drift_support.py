@@ -11,6 +11,7 @@ from mlscope import ModelMonitor
 from mlscope.drift import (
     ReferenceProfile,
     build_profile,
+    refresh_snapshots,
 )
 from mlscope.drift.profile import CategoricalFeature, NumericFeature
 
@@ -83,6 +84,7 @@ def populate_drift(registry: CollectorRegistry) -> ModelMonitor:
                          features={"income": rng.lognormal(10, 0.5, 100), "age": rng.normal(45, 10, 100),
                                    "plan": np.array(["basic", "plus", "gold"] * 33 + ["pro"], dtype=object)})
     monitor.record_features({"income": "not a number", "age": float("inf"), "plan": None, "extra": 1})
+    refresh_snapshots(registry)
     return monitor
 
 

@@ -8,7 +8,7 @@ from scipy import stats as scipy_stats
 from scipy.spatial.distance import jensenshannon
 
 from mlscope import ModelMonitor
-from mlscope.drift import build_profile, stats
+from mlscope.drift import build_profile, refresh_snapshots, stats
 from support.drift_support import numeric_shares, small_profile
 from support.helpers import series
 
@@ -92,6 +92,7 @@ def test_exact_snapshot_matches_scipy() -> None:
     monitor = ModelMonitor("small", "1", registry=registry, reference=profile, task="regression")
     recent = np.random.default_rng(3).lognormal(10.3, 0.5, 3000)
     monitor.record_feature_batch({"income": recent})
+    refresh_snapshots(registry)  # what the background thread does every snapshot_interval
     exposed = series(registry)
     key = (("feature", "income"), ("model", "small"), ("model_version", "1"))
     window = recent[-2000:]  # the ring keeps the last 2,000 values

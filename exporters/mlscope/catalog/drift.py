@@ -41,6 +41,11 @@ REFERENCE_CDF = MetricSpec(
     "mlscope_reference_cumulative_ratio", "gauge",
     "Share of the reference's present values <= each fine bucket edge (edge = le of mlscope_feature_value).",
     FEATURE + ("edge",), unit="ratio", multiprocess_mode="max")
+REFERENCE_VALUES = MetricSpec(
+    "mlscope_reference_values", "gauge",
+    "Present values of a feature in the reference data (its rows minus the missing ones); times "
+    "mlscope_reference_bin_ratio, the reference's count in each bin (the chi-square test's second row).",
+    FEATURE, multiprocess_mode="max")
 REFERENCE_MISSING = MetricSpec(
     "mlscope_reference_missing_ratio", "gauge",
     "Share of missing values of a feature in the reference data.",
@@ -52,19 +57,22 @@ DRIFT_THRESHOLD = MetricSpec(
     FEATURE + ("statistic",), multiprocess_mode="max")
 SNAPSHOT_KS = MetricSpec(
     "mlscope_drift_snapshot_ks_statistic", "gauge",
-    "Exact two-sample KS statistic (scipy) of the feature's last N values against the reference sample.",
+    "Exact two-sample KS statistic (scipy) of the feature's last N values against the reference sample "
+    "(recomputed in the background at most every snapshot_interval, 10 s by default).",
     FEATURE)
 SNAPSHOT_KS_PVALUE = MetricSpec(
     "mlscope_drift_snapshot_ks_pvalue", "gauge",
-    "p-value of the exact two-sample KS test of the last N values against the reference sample.",
+    "p-value of the exact two-sample KS test of the last N values against the reference sample "
+    "(recomputed like the statistic).",
     FEATURE)
 SNAPSHOT_WASSERSTEIN = MetricSpec(
     "mlscope_drift_snapshot_wasserstein", "gauge",
-    "Wasserstein-1 distance (scipy, in the feature's units) of the last N values to the reference sample.",
+    "Wasserstein-1 distance (scipy, in the feature's units) of the last N values to the reference sample "
+    "(recomputed like the KS statistic).",
     FEATURE)
 SNAPSHOT_VALUES = MetricSpec(
     "mlscope_drift_snapshot_values", "gauge",
-    "Number of recent values the exact drift snapshot was computed on.",
+    "Number of recent values the exact drift snapshot was last computed on.",
     FEATURE)
 PROFILE_INFO = MetricSpec(
     "mlscope_reference_profile_info", "gauge",
@@ -73,7 +81,7 @@ PROFILE_INFO = MetricSpec(
     multiprocess_mode="max")
 
 METRICS = (FEATURE_BIN, FEATURE_VALUE, FEATURE_OBSERVATIONS, FEATURE_ISSUES, REFERENCE_BIN, REFERENCE_CDF,
-           REFERENCE_MISSING, DRIFT_THRESHOLD, SNAPSHOT_KS, SNAPSHOT_KS_PVALUE, SNAPSHOT_WASSERSTEIN,
+           REFERENCE_VALUES, REFERENCE_MISSING, DRIFT_THRESHOLD, SNAPSHOT_KS, SNAPSHOT_KS_PVALUE, SNAPSHOT_WASSERSTEIN,
            SNAPSHOT_VALUES, PROFILE_INFO)
 
 WINDOWED = FEATURE + ("window",)
