@@ -91,6 +91,10 @@ BIN_SHARE = RecordedSpec(
 REFERENCE_BIN_SHARE = RecordedSpec(
     "feature_bin:mlscope_reference_bin:ratio", "Reference share of each bin (one value over all replicas).",
     FEATURE + ("bin",))
+REFERENCE_BIN_COUNT = RecordedSpec(
+    "feature_bin:mlscope_reference_bin:count",
+    "Reference count of each bin (share x present reference values): the chi-square test's second row.",
+    FEATURE + ("bin",))
 BUCKET_CDF = RecordedSpec(
     "feature_le:mlscope_feature_value_bucket:ratio_rate",
     "Share of a numeric feature's values <= each fine edge over the window.", FEATURE + ("le", "window"))
@@ -105,7 +109,10 @@ PSI = RecordedSpec(
 JS_DISTANCE = RecordedSpec(
     "feature:mlscope_feature_bin:js_distance", "Jensen-Shannon distance (base 2, in [0, 1]).", WINDOWED)
 CHI_SQUARE = RecordedSpec(
-    "feature:mlscope_feature_bin:chi_square", "Pearson chi-square statistic of the window's counts.", WINDOWED)
+    "feature:mlscope_feature_bin:chi_square",
+    "Pearson chi-square homogeneity statistic of the window's bin counts against the reference's (2 x k "
+    "table, bins empty in both left out, k - 1 degrees of freedom; scipy chi2_contingency, correction=False).",
+    WINDOWED)
 KS = RecordedSpec(
     "feature:mlscope_feature_value_bucket:ks", "KS statistic evaluated at the fine bucket edges.", WINDOWED)
 PSI_THRESHOLD = RecordedSpec(
@@ -125,6 +132,6 @@ ISSUE_RATIO = RecordedSpec(
     "feature_issue:mlscope_feature_issues:ratio_rate", "Share of a feature's rows with each data-quality issue.",
     FEATURE + ("issue", "window"))
 
-RECORDED = (BIN_SHARE, REFERENCE_BIN_SHARE, BUCKET_CDF, REFERENCE_BUCKET_CDF, BIN_INCREASE, PSI, JS_DISTANCE,
+RECORDED = (BIN_SHARE, REFERENCE_BIN_SHARE, REFERENCE_BIN_COUNT, BUCKET_CDF, REFERENCE_BUCKET_CDF, BIN_INCREASE, PSI, JS_DISTANCE,
             CHI_SQUARE, KS, PSI_THRESHOLD, JS_THRESHOLD, KS_THRESHOLD, PREDICTION_PSI, PREDICTION_PSI_THRESHOLD,
             ISSUE_RATIO)
