@@ -1,4 +1,4 @@
-"""Suite `drift`: ingestion rate, per-prediction cost, end-to-end drift against scipy and Evidently."""
+"""Suite `drift`: ingestion rate, per-prediction cost, scrape cost, end-to-end drift against scipy and Evidently."""
 from __future__ import annotations
 
 import time
@@ -10,6 +10,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
 from common import Row, per_call_us
+from drift_scrape import scrape_rows
 from mlscope import ModelMonitor
 
 
@@ -90,6 +91,7 @@ def suite_drift(quick: bool) -> list[Row]:
     number, repeat = (5_000, 3) if quick else (20_000, 5)
     rows.append(Row("drift", "track() + 20 features per prediction", per_call_us(tracked(with_profile, row), number,
                     repeat), "us", "track() without profile", per_call_us(tracked(plain, None), number, repeat)))
+    rows += scrape_rows(quick)
 
     # End to end: 100k reference vs 1M current rows, 20 features. mlscope: profile + streaming counts +
     # one scrape + every statistic; scipy: ks_2samp per feature on the raw data.

@@ -87,7 +87,7 @@ def test_every_statistic_of_every_feature_matches_numpy_and_scipy(prometheus: Pr
     assert set(psi) == set(js) == set(chi) == everything
     assert set(ks) == numeric  # binned KS: every numeric feature, whatever the sign of its first edge
     assert all(set(values) == numeric for values in snapshot.values()), snapshot
-    for j, feature in enumerate(profile.features):
+    for feature in profile.features:
         if isinstance(feature, NumericFeature):
             counts = numeric_counts(feature, window[feature.name])
             reference_counts = numeric_counts(feature, reference[feature.name])

@@ -26,6 +26,6 @@ from .stats import EPSILON
 from .tracker import ISSUES, DriftTracker
 
 __all__ = ["DEFAULTS", "build_profile", "file_hash", "read_table", "DEFAULT_MAX_VERSIONS", "DEFAULT_SERIES_BUDGET",
-           "DriftCollector", "collector_for", "refresh_snapshots", "series_count", "OTHER", "PREDICTION", "CategoricalFeature",
-           "NumericFeature", "ProfileError", "ProfileMismatchError", "ReferenceProfile", "SeriesBudgetError",
-           "load_profile", "EPSILON", "ISSUES", "DriftTracker"]
+           "DriftCollector", "collector_for", "refresh_snapshots", "series_count", "OTHER", "PREDICTION",
+           "CategoricalFeature", "NumericFeature", "ProfileError", "ProfileMismatchError", "ReferenceProfile",
+           "SeriesBudgetError", "load_profile", "EPSILON", "ISSUES", "DriftTracker"]
