@@ -19,7 +19,6 @@ def _scraped_statistics(registry: CollectorRegistry, profile: Any) -> dict[str, 
     from prometheus_client.parser import text_string_to_metric_families
 
     from mlscope.drift import stats
-    from mlscope.drift.collector import reference_values
 
     bins: dict[str, dict[int, float]] = {}
     cdf: dict[str, list[float]] = {}
@@ -36,7 +35,7 @@ def _scraped_statistics(registry: CollectorRegistry, profile: Any) -> dict[str, 
         shares, ref = counts / counts.sum(), np.asarray(feature.reference_bins)
         out["psi"].append(stats.psi(shares, ref))
         out["js"].append(stats.js_distance(shares, ref))
-        out["chi_square"].append(stats.chi_square(counts, ref * reference_values(feature)))
+        out["chi_square"].append(stats.chi_square(counts, ref * feature.present))
         out["ks"].append(stats.ks_on_edges(np.asarray(cdf[feature.name]) / counts.sum(), feature.reference_cdf))
     return {k: np.asarray(v) for k, v in out.items()}
 

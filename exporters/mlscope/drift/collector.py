@@ -23,18 +23,13 @@ from prometheus_client.samples import Sample
 from .._promclient import PerRegistry, go_float
 from ..catalog import drift as cat
 from ..catalog.spec import AnyMetricSpec
-from .profile import Feature, NumericFeature, SeriesBudgetError
+from .profile import NumericFeature, SeriesBudgetError
 from .snapshots import Exact, Snapshots
 from .tracker import CATEGORICAL_ISSUES, ISSUES, N_ISSUES, NUMERIC_ISSUES, Counts, DriftTracker
 
 DEFAULT_SERIES_BUDGET = 5_000
 DEFAULT_MAX_VERSIONS = 3
 Samples = dict[str, list[Sample]]  # metric family name -> its samples
-
-
-def reference_values(feature: Feature) -> int:
-    """Present values of ``feature`` in the reference: its rows less the missing share."""
-    return round(feature.rows * (1.0 - feature.missing_ratio))
 
 
 class _Layout:
@@ -64,7 +59,7 @@ class _Layout:
             for issue in (NUMERIC_ISSUES if spec.numeric else CATEGORICAL_ISSUES):
                 issues.append(j * N_ISSUES + ISSUES.index(issue))
                 self.issue_labels.append({**key, "issue": issue})
-            self._static(cat.REFERENCE_VALUES, key, reference_values(feature))
+            self._static(cat.REFERENCE_VALUES, key, feature.present)
             self._static(cat.REFERENCE_MISSING, key, feature.missing_ratio)
             for statistic, value in sorted(feature.thresholds.items()):
                 self._static(cat.DRIFT_THRESHOLD, {**key, "statistic": statistic}, value)

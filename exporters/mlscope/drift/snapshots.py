@@ -97,7 +97,8 @@ def _update(tracker: DriftTracker, state: _State) -> bool:
         if values.size < MIN_SNAPSHOT_VALUES:
             results.pop(index, None)
         else:
-            results[index] = exact_statistics(values, tracker.specs[index].sample)
+            feature = tracker.specs[index].feature  # the sample stands for every present reference value
+            results[index] = exact_statistics(values, tracker.specs[index].sample, feature.present)
     state.results = results  # one assignment: a concurrent scrape reads the old or the new dict
     return True
 
