@@ -235,13 +235,19 @@ class ModelMonitor:
 
         Outputs and scores are counted with numpy, without a Python loop per row; so are
         ``features`` (data frame, mapping of columns or 2-D array) when a profile is attached.
-        With ``quality=`` and ``request_ids``, each row is also stored for scoring.
+        With ``quality=`` and ``request_ids``, each row is also stored for scoring. Features
+        without outputs or ``rows`` (a feature job, a model scored later) count drift and data
+        quality, and no prediction.
         """
         try:
+            if rows is None and outputs is None:
+                if features is not None:
+                    self._drift_batch(features, None, None)
+                if features is None or any(x is not None for x in (latency_seconds, scores, request_ids, proba,
+                                                                   segments)):
+                    self._invalid("batch_without_rows")  # what needs a row count: nothing to count it by
+                return
             if rows is None:
-                if outputs is None:
-                    self._invalid("batch_without_rows")
-                    return
                 rows = len(outputs)
             if not isinstance(rows, (int, np.integer)) or isinstance(rows, bool) or rows < 0:
                 self._invalid("batch_rows_invalid")

@@ -128,6 +128,11 @@ class CategoricalFeature:
     def bins(self) -> tuple[str, ...]:
         return self.categories + (OTHER,)
 
+    @property
+    def present(self) -> int:
+        """Values of the reference that were present (the count the reference shares are shares of)."""
+        return round(self.rows * (1.0 - self.missing_ratio))
+
 
 Feature = NumericFeature | CategoricalFeature
 
