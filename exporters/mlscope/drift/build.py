@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import stats
+from .calibrate import fit_calibration
 from .columns import as_columns, category_column, is_frame, numeric_column
 from .profile import (
     CATEGORICAL,
@@ -46,7 +47,7 @@ MAX_CATEGORY_LENGTH = 100
 
 def build_profile(data: Any, *, model: str, model_version: str, columns: Sequence[str] | None = None,
                   output: Any = None, output_kind: str = "auto", categorical: Collection[str] = (),
-                  source_hash: str | None = None,
+                  source_hash: str | None = None, labels: Any = None, proba: Any = None, classes: Any = None,
                   seed: int = 0, **settings: Any) -> ReferenceProfile:
     """Profile every column of ``data`` (a data frame, a mapping of columns, or a 2-D array with ``columns``).
 
@@ -55,6 +56,10 @@ def build_profile(data: Any, *, model: str, model_version: str, columns: Sequenc
     categorical, unless ``output_kind`` is ``"numeric"`` or ``"categorical"``. Columns of numeric
     dtype are numeric unless listed in ``categorical``; other dtypes are categorical. ``settings``
     override :data:`DEFAULTS`.
+
+    ``labels`` and ``proba`` (the true classes and the model's ``predict_proba`` on labelled rows it was
+    not trained on, columns in ``classes`` order, by default the sorted labels) fit the calibration that
+    confidence-based estimates use (:func:`mlscope.drift.calibrate.fit_calibration`).
     """
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
@@ -83,10 +88,13 @@ def build_profile(data: Any, *, model: str, model_version: str, columns: Sequenc
             raise ProfileError(f"output_kind must be 'auto', 'numeric' or 'categorical', got {output_kind!r}")
         as_category = output_kind == CATEGORICAL or (output_kind == "auto" and values.dtype.kind != "f")
         out = _profile_column(PREDICTION, values, as_category, cfg, rng)
+    if (labels is None) != (proba is None):
+        raise ProfileError("pass both `labels` and `proba` (the labelled predictions to calibrate on), or neither")
+    calibration = None if labels is None else fit_calibration(proba, labels, classes, seed=seed)
     return ReferenceProfile(
         model=model, model_version=model_version, features=features, output=out, rows=rows,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        source_hash=source_hash or array_hash(found, names), settings=cfg)
+        source_hash=source_hash or array_hash(found, names), settings=cfg, calibration=calibration)
 
 
 def _profile_column(name: str, column: np.ndarray, force_categorical: bool, cfg: Mapping[str, Any],

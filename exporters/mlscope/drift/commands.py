@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 
 def add_reference(p: argparse.ArgumentParser) -> None:
@@ -17,6 +20,11 @@ def add_reference(p: argparse.ArgumentParser) -> None:
     p.add_argument("--columns", help="comma-separated columns to read (default: all; names for .npy)")
     p.add_argument("--categorical", help="comma-separated numeric columns to treat as categorical")
     p.add_argument("--output-column", help="column holding the model's output on these rows")
+    p.add_argument("--label-column", help="column of true classes, to calibrate estimates (with --proba-columns); "
+                   "the rows must be ones the model was not trained on")
+    p.add_argument("--proba-columns", help="comma-separated columns of the model's predicted probabilities, one "
+                   "per class in predict_proba order (with --label-column)")
+    p.add_argument("--classes", help="comma-separated class labels of --proba-columns (default: the sorted labels)")
     for name, default in (("psi-bins", 10), ("fine-bins", 20), ("top-k", 20), ("chunk-size", 5000),
                           ("sample-size", 1000)):
         p.add_argument(f"--{name}", type=int, default=default, help="default: %(default)s")
@@ -40,11 +48,13 @@ def reference(args: argparse.Namespace) -> int:
             if args.output_column:
                 if args.output_column not in names:
                     raise ProfileError(f"output column {args.output_column!r} is not in {args.path}")
-                output = data[args.output_column]
-                output = output.to_numpy() if hasattr(output, "to_numpy") else output
-                data = {n: data[n] for n in names if n != args.output_column}
+                output = _column(data, args.output_column)
+            labels, proba = _labelled(args, data, names)
+            outside = {args.output_column, args.label_column, *(args.proba_columns or "").split(",")}
+            data = {n: data[n] for n in names if n not in outside}
             profile = build_profile(
-                data, model=args.model, model_version=args.model_version, output=output,
+                data, model=args.model, model_version=args.model_version, output=output, labels=labels, proba=proba,
+                classes=args.classes.split(",") if args.classes else None,
                 categorical=args.categorical.split(",") if args.categorical else (), source_hash=file_hash(args.path),
                 psi_bins=args.psi_bins, fine_bins=args.fine_bins, top_k=args.top_k, chunk_size=args.chunk_size,
                 sample_size=args.sample_size)
@@ -57,12 +67,44 @@ def reference(args: argparse.Namespace) -> int:
                       f"{args.chunk_size:,}: the drift thresholds fit windows of about {used:,} values and are "
                       "looser than they would be for larger windows; build from more rows if you can",
                       file=sys.stderr)
+            if profile.calibration is not None and profile.calibration.refused is not None:
+                print(f"mlscope: warning: no estimated quality with this profile "
+                      f"({profile.calibration.refused}): {profile.calibration.detail}", file=sys.stderr)
     except ProfileError as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 1
     series = series_count(DriftTracker(profile, profile.model, profile.model_version, lambda *_: None))
     kinds = ", ".join(f"{n} ({k})" for n, k in profile.schema.items())
     print(f"{profile.model} {profile.model_version}: {profile.rows:,} rows, {len(profile.features)} features: {kinds}"
-          f"{'; output profiled' if profile.output else ''}\ncontent hash {profile.content_hash}, source "
+          f"{'; output profiled' if profile.output else ''}{_calibration_line(profile)}\ncontent hash {profile.content_hash}, source "
           f"{profile.source_hash}, created {profile.created_at}; {series:,} series per model version")
     return 0
+
+
+def _column(data: Any, name: str) -> np.ndarray:
+    values = data[name]
+    return np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
+
+
+def _labelled(args: argparse.Namespace, data: Any, names: list[str]) -> tuple[Any, Any]:
+    """(labels, probabilities) of ``--label-column`` and ``--proba-columns``, or (None, None)."""
+    from .profile import ProfileError
+
+    if not args.label_column and not args.proba_columns:
+        return None, None
+    wanted = [args.label_column or "", *(args.proba_columns or "").split(",")]
+    missing = [c for c in wanted if c not in names]
+    if not args.label_column or not args.proba_columns or missing:
+        raise ProfileError(f"calibrating needs --label-column and --proba-columns naming columns of {args.path}"
+                           f"{f'; not found: {missing}' if missing else ''}")
+    return _column(data, wanted[0]), np.column_stack([_column(data, c).astype(np.float64) for c in wanted[1:]])
+
+
+def _calibration_line(profile: Any) -> str:
+    c = profile.calibration
+    if c is None:
+        return ""
+    if c.refused is not None:
+        return f"; calibration refused ({c.refused})"
+    return (f"; calibrated on {c.rows:,} labelled rows (held-out calibration error {c.error_raw:.3f} raw, "
+            f"{c.error_calibrated:.3f} calibrated)")

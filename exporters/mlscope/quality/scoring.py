@@ -16,34 +16,12 @@ from typing import Any
 import numpy as np
 
 from .._promclient import go_float
+from ..calibration import CLASSES_MISMATCH
 from ..catalog import quality as cat
+from ..labels import class_label
 from .store import Counts, StoredPrediction, VersionInfo
 
 Labels = tuple[str, ...]
-
-
-def class_label(value: Any) -> str | None:
-    """A class label as the string used in labels and joins, or None when unusable.
-
-    Integral floats become integers (``1.0`` and ``1`` are the same class, as
-    JSON and CSV often turn one into the other); NaN/inf, None, containers and
-    other objects are unusable.
-    """
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.ravel()[0]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        return value if value.strip() else None
-    return None
 
 
 def number(value: Any) -> float | None:
@@ -104,14 +82,39 @@ def _add(out: Counts, key: tuple[str, Labels], value: float) -> None:
     out[key] = out.get(key, 0.0) + value
 
 
-def prediction_counts(row: StoredPrediction, info: VersionInfo | None, out: Counts) -> None:
-    """Counters of a newly stored prediction: coverage denominator and the expected confusion matrix."""
+def estimate_refusal(info: VersionInfo, max_calibration_error: float) -> str | None:
+    """Why the version's estimates are refused (its reference cannot calibrate the model), or None.
+
+    A version without a calibration is estimated from its raw probabilities (and alerts ignore it).
+    """
+    calibration = info.calibration
+    if calibration is None:
+        return None
+    if info.classes is not None and calibration.classes != info.classes:
+        return CLASSES_MISMATCH
+    return calibration.refusal(max_calibration_error)
+
+
+def prediction_counts(row: StoredPrediction, info: VersionInfo | None, out: Counts,
+                      max_calibration_error: float = math.inf) -> None:
+    """Counters of a newly stored prediction: coverage denominator and the expected confusion matrix.
+
+    The expected confusion matrix sums the version's calibrated probabilities; a version whose
+    reference cannot calibrate the model counts the prediction as refused instead.
+    """
     labels = (row.model, row.model_version, row.segment)
     _add(out, (cat.PREDICTIONS_STORED.name, labels), 1.0)
     if row.proba is None or row.predicted is None or info is None or not info.classes:
         return
+    proba: Sequence[float] = row.proba
+    if info.calibration is not None:
+        refused = estimate_refusal(info, max_calibration_error)
+        if refused is not None:
+            _add(out, (cat.ESTIMATES_REFUSED.name, labels + (refused,)), 1.0)
+            return
+        proba = info.calibration.apply(row.proba).tolist()
     predicted = row.predicted
-    for cls, p in zip(info.classes, row.proba, strict=False):
+    for cls, p in zip(info.classes, proba, strict=False):
         if p:
             _add(out, (cat.EXPECTED_CONFUSION.name, labels + (cls, predicted)), p)
         if cls == predicted:
