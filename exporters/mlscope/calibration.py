@@ -6,7 +6,9 @@ is built (``mlscope.drift.calibrate``) and stored in the profile as plain number
 isotonic curve (breakpoints, linear in between, clipped at the ends, as scikit-learn's
 ``IsotonicRegression(out_of_bounds="clip")``) for the positive class of a binary model,
 or one per class (one-vs-rest) for a multiclass model, whose outputs are renormalised to
-sum to 1 (uniform where every curve gives 0, as ``CalibratedClassifierCV``).
+sum to 1 (uniform where every curve gives 0, as ``CalibratedClassifierCV``). Where the raw
+probabilities were better calibrated than the isotonic ones on held-out folds (an already
+calibrated model on a small reference), the curves are the identity (``method="identity"``).
 
 Its quality is stated as the top-label expected calibration error (:func:`calibration_error`)
 of the raw and of the calibrated probabilities on held-out reference folds. A reference that
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 ISOTONIC = "isotonic"
+IDENTITY = "identity"  # the raw probabilities were better calibrated on held-out folds than the isotonic ones
 ECE_BINS = 10
 # Reasons an estimate is refused (label values of mlscope_quality_estimates_refused_total).
 TOO_FEW_LABELLED_ROWS = "too_few_labelled_rows"
@@ -60,8 +63,8 @@ class Calibration:
                 raise CalibrationError(f"unknown calibration refusal {self.refused!r}")
             return
         expected = 1 if len(self.classes) == 2 else len(self.classes)
-        if self.method != ISOTONIC or len(self.classes) < 2 or len(self.curves) != expected:
-            raise CalibrationError(f"calibration of {len(self.classes)} classes needs {expected} isotonic curves, "
+        if self.method not in (ISOTONIC, IDENTITY) or len(self.classes) < 2 or len(self.curves) != expected:
+            raise CalibrationError(f"calibration of {len(self.classes)} classes needs {expected} curves, "
                                    f"got {len(self.curves)} ({self.method})")
         for x, y in self.curves:
             steps = itertools.chain(itertools.pairwise(x), itertools.pairwise(y))
