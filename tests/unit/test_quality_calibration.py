@@ -10,7 +10,6 @@ import json
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -201,7 +200,8 @@ def test_old_store_file_gains_the_calibration_column(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE versions (model TEXT NOT NULL, model_version TEXT NOT NULL, task TEXT NOT NULL, "
                      "classes TEXT, baseline TEXT NOT NULL, PRIMARY KEY (model, model_version)) WITHOUT ROWID")
-        conn.execute("INSERT INTO versions VALUES ('m', '1', 'classification', '[\"a\", \"b\"]', '{\"accuracy\": 0.9}')")
+        conn.execute("INSERT INTO versions VALUES ('m', '1', 'classification', ?, ?)",
+                     ('["a", "b"]', '{"accuracy": 0.9}'))
     info = SQLiteStore(path).versions()[("m", "1")]
     assert info.baseline == {"accuracy": 0.9} and info.calibration is None
 
@@ -221,7 +221,7 @@ def test_reference_build_command_calibrates_from_label_and_proba_columns(tmp_pat
     assert [f["name"] for f in profile["features"]] == header[:-3]
     calibration = profile["calibration"]
     assert calibration["classes"] == ["0", "1"] and calibration["rows"] == len(y) and calibration["refused"] is None
-    assert "calibrated on 380 labelled rows" in capsys.readouterr().out
+    assert "estimates calibrated (isotonic) on 380 labelled predictions" in capsys.readouterr().out
     assert main(["reference", "build", str(table), "--model", "bc", "--model-version", "1", "--out", str(out),
                  "--label-column", "label"]) == 1
     assert "calibrating needs --label-column and --proba-columns" in capsys.readouterr().err

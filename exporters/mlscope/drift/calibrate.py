@@ -130,7 +130,7 @@ def fit_calibration(proba: Any, labels: Any, classes: Any = None, *, folds: int 
         fitted = Calibration(keys, _curves(p[~test], actual[~test]), rows, folds, None, None)
         held_out[test] = fitted.apply(p[test])
     error = calibration_error(held_out, predicted, actual)
-    if method == "auto" and error_raw is not None and error_raw <= error:  # isotonic does not help on held-out rows: keep the raw ones
+    if method == "auto" and error_raw is not None and error_raw <= error:  # isotonic no better held out: keep raw
         identity = ((0.0, 1.0), (0.0, 1.0))
         return Calibration(keys, (identity,) * (1 if len(keys) == 2 else len(keys)), rows, folds, error_raw,
                            error_raw, method=IDENTITY)

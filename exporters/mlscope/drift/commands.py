@@ -4,9 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..calibration import Calibration
 
 
 def add_reference(p: argparse.ArgumentParser) -> None:
@@ -67,17 +70,16 @@ def reference(args: argparse.Namespace) -> int:
                       f"{args.chunk_size:,}: the drift thresholds fit windows of about {used:,} values and are "
                       "looser than they would be for larger windows; build from more rows if you can",
                       file=sys.stderr)
-            if profile.calibration is not None and profile.calibration.refused is not None:
-                print(f"mlscope: warning: no estimated quality with this profile "
-                      f"({profile.calibration.refused}): {profile.calibration.detail}", file=sys.stderr)
     except ProfileError as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 1
     series = series_count(DriftTracker(profile, profile.model, profile.model_version, lambda *_: None))
     kinds = ", ".join(f"{n} ({k})" for n, k in profile.schema.items())
     print(f"{profile.model} {profile.model_version}: {profile.rows:,} rows, {len(profile.features)} features: {kinds}"
-          f"{'; output profiled' if profile.output else ''}{_calibration_line(profile)}\ncontent hash {profile.content_hash}, source "
+          f"{'; output profiled' if profile.output else ''}\ncontent hash {profile.content_hash}, source "
           f"{profile.source_hash}, created {profile.created_at}; {series:,} series per model version")
+    if profile.calibration is not None:
+        print(_calibration_line(profile.calibration))
     return 0
 
 
@@ -100,11 +102,8 @@ def _labelled(args: argparse.Namespace, data: Any, names: list[str]) -> tuple[An
     return _column(data, wanted[0]), np.column_stack([_column(data, c).astype(np.float64) for c in wanted[1:]])
 
 
-def _calibration_line(profile: Any) -> str:
-    c = profile.calibration
-    if c is None:
-        return ""
+def _calibration_line(c: Calibration) -> str:
     if c.refused is not None:
-        return f"; calibration refused ({c.refused})"
-    return (f"; calibrated on {c.rows:,} labelled rows (held-out calibration error {c.error_raw:.3f} raw, "
-            f"{c.error_calibrated:.3f} calibrated)")
+        return f"estimates refused ({c.refused}): {c.detail}"
+    return (f"estimates calibrated ({c.method}) on {c.rows:,} labelled predictions: held-out calibration error "
+            f"{c.error_raw:.3f} raw, {c.error_calibrated:.3f} calibrated")
