@@ -60,9 +60,10 @@ class Joiner:
                 del rows[request_id]
                 self.accounting.drop("prediction", "duplicate_request_id")
             counts: Counts = {}
+            calibrated = scoring.calibrated_probabilities(rows.values(), self.versions.get, self.max_calibration_error)
             for row in rows.values():
                 scoring.prediction_counts(row, self.versions.get(row.model, row.model_version), counts,
-                                          self.max_calibration_error)
+                                          self.max_calibration_error, calibrated.get(row.request_id))
             tx.insert(list(rows.values()))
             tx.add(counts)
         self.store_size += len(rows)

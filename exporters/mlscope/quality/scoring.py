@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -95,12 +95,30 @@ def estimate_refusal(info: VersionInfo, max_calibration_error: float) -> str | N
     return calibration.refusal(max_calibration_error)
 
 
+def calibrated_probabilities(rows: Iterable[StoredPrediction], version: Callable[[str, str], VersionInfo | None],
+                             max_calibration_error: float) -> dict[str, list[float]]:
+    """Request id -> calibrated probabilities of the rows whose version estimates them (one numpy call per version)."""
+    groups: dict[tuple[str, str], list[StoredPrediction]] = {}
+    for row in rows:
+        if row.proba is not None and row.predicted is not None:
+            groups.setdefault((row.model, row.model_version), []).append(row)
+    out: dict[str, list[float]] = {}
+    for key, group in groups.items():
+        info = version(*key)
+        if info is None or info.calibration is None or estimate_refusal(info, max_calibration_error) is not None:
+            continue
+        calibrated = info.calibration.apply(np.array([r.proba for r in group])).tolist()
+        out.update(zip([r.request_id for r in group], calibrated, strict=True))
+    return out
+
+
 def prediction_counts(row: StoredPrediction, info: VersionInfo | None, out: Counts,
-                      max_calibration_error: float = math.inf) -> None:
+                      max_calibration_error: float = math.inf, calibrated: Sequence[float] | None = None) -> None:
     """Counters of a newly stored prediction: coverage denominator and the expected confusion matrix.
 
-    The expected confusion matrix sums the version's calibrated probabilities; a version whose
-    reference cannot calibrate the model counts the prediction as refused instead.
+    The expected confusion matrix sums the version's calibrated probabilities (``calibrated`` when
+    computed for a batch already); a version whose reference cannot calibrate the model counts the
+    prediction as refused instead.
     """
     labels = (row.model, row.model_version, row.segment)
     _add(out, (cat.PREDICTIONS_STORED.name, labels), 1.0)
@@ -112,7 +130,7 @@ def prediction_counts(row: StoredPrediction, info: VersionInfo | None, out: Coun
         if refused is not None:
             _add(out, (cat.ESTIMATES_REFUSED.name, labels + (refused,)), 1.0)
             return
-        proba = info.calibration.apply(row.proba).tolist()
+        proba = info.calibration.apply(row.proba).tolist() if calibrated is None else calibrated
     predicted = row.predicted
     for cls, p in zip(info.classes, proba, strict=False):
         if p:
