@@ -5,7 +5,9 @@ PSI/JS/chi-square and a finer one for KS), reference proportions, min/max,
 mean/std, missing rate, a bounded sample (for the exact in-process KS and
 Wasserstein) and calibrated thresholds; per categorical feature the top-K
 categories with their shares plus an ``__other__`` share. The model output is
-profiled the same way under the reserved name ``__prediction__``. The file
+profiled the same way under the reserved name ``__prediction__``. Built with the model's
+labelled predictions, it also carries the probability calibration quality estimates use
+(:class:`mlscope.calibration.Calibration`, under ``calibration`` at the end). The file
 carries a content hash (checked on load), the model name and version, the
 source data's hash and its creation time.
 """
