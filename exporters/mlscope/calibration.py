@@ -2,7 +2,7 @@
 
 CBPE (``mlscope.quality.estimate``) is right only for calibrated probabilities. A
 :class:`Calibration` is fitted on the reference's labelled predictions when the profile
-is built (``mlscope.drift.calibrate``) and stored in the profile as plain numbers: one
+is built (``mlscope.drift.proba_calibration``) and stored in the profile as plain numbers: one
 isotonic curve (breakpoints, linear in between, clipped at the ends, as scikit-learn's
 ``IsotonicRegression(out_of_bounds="clip")``) for the positive class of a binary model,
 or one per class (one-vs-rest) for a multiclass model, whose outputs are renormalised to

@@ -23,7 +23,7 @@ from mlscope.calibration import Calibration, calibration_error
 from mlscope.catalog import quality as cat
 from mlscope.cli import main
 from mlscope.drift import ProfileError, ReferenceProfile, build_profile
-from mlscope.drift.calibrate import fit_calibration, isotonic
+from mlscope.drift.proba_calibration import fit_calibration, isotonic
 from mlscope.quality import Quality, estimate
 from mlscope.quality.store import SQLiteStore
 from support.calibration_data import MODELS, split
@@ -216,7 +216,7 @@ def test_reference_build_command_calibrates_from_label_and_proba_columns(tmp_pat
     table.write_text(",".join(header) + "\n" + "\n".join(",".join(repr(float(v)) for v in r) for r in rows) + "\n")
     out = tmp_path / "profile.json"
     assert main(["reference", "build", str(table), "--model", "bc", "--model-version", "1", "--out", str(out),
-                 "--label-column", "label", "--proba-columns", "p0,p1", "--chunk-size", "20"]) == 0
+                 "--label-column", "label", "--proba-columns", "p0,p1"]) == 0
     profile = json.loads(out.read_text())
     assert [f["name"] for f in profile["features"]] == header[:-3]
     calibration = profile["calibration"]

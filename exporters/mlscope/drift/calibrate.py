@@ -1,155 +1,113 @@
-"""Fit the probability calibration of a reference profile on its labelled predictions (build side, numpy).
+"""Drift thresholds with a stated false-alarm rate, from a reference's bin counts.
 
-Isotonic regression (pool adjacent violators, ties averaged: the fit and breakpoints of
-scikit-learn's ``IsotonicRegression``) on the positive class of a binary model, or per
-class one-vs-rest for a multiclass one. Its quality is measured by cross-fitting: the
-rows are split into stratified folds, each fold is calibrated by curves fitted on the
-others, and the top-label calibration error of those held-out probabilities is stated
-next to the raw probabilities' error. The stored curves are then fitted on every row, unless the raw
-probabilities had the smaller held-out error: the calibration is then the identity.
+The promise: a window of at least ``window_values`` values drawn from the
+reference's distribution exceeds a feature's threshold with probability at most
+``rate`` (1 % by default). The alert rules judge only windows holding that many
+values (``mlscope.rules.config.Thresholds.drift_min_values``); larger windows
+are less noisy, so the promise holds for them too. Each threshold is the larger
+of two ``1 - rate`` quantiles, both computed for windows of ``window_values``:
 
-The predictions must come from rows the model was not trained on (a validation set):
-a model is overconfident on its own training rows, and calibrating there would keep it so.
+* **leave-one-chunk-out**: the reference, in its row order, is cut into chunks
+  of ``window_values`` rows and each chunk is compared with the *rest* of the
+  reference (its counts minus the chunk's). It sees variation over time that
+  independent draws do not, and is used when there are at least ``1 / rate``
+  chunks (so that the quantile is an observed chunk, not an extrapolation);
+* **simulation from the counts**: ``simulations`` windows, each drawn from bin
+  probabilities the reference's counts make plausible (the posterior
+  ``Dirichlet(counts + 1/2)``: for quantile bins of continuous data this is
+  exactly how the true probabilities of the bins vary between references),
+  compared with the reference's shares through the same statistic (epsilon
+  clamp and empty bins included). It counts the reference's own sampling
+  error, so it holds for small references where the chunks are too few. Its
+  quantile is taken at ``rate`` minus the one-sided 95 % binomial margin of
+  ``simulations`` draws, so the simulation's own noise does not break the promise.
 """
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..calibration import (
-    CLASS_TOO_RARE,
-    IDENTITY,
-    ISOTONIC,
-    SINGLE_CLASS,
-    TOO_FEW_LABELLED_ROWS,
-    Calibration,
-    Curve,
-    calibration_error,
-)
-from ..labels import class_label
-from .profile import ProfileError
+from . import stats
 
-FOLDS = 5
-MIN_LABELLED_ROWS = 100   # below, even a calibrated model's held-out error is mostly noise (0.03-0.06 at 100)
-MIN_CLASS_ROWS = 10       # labelled rows each class needs for its one-vs-rest curve
+Statistics = Callable[[np.ndarray, np.ndarray], Mapping[str, np.ndarray]]
+"""(window counts [k, bins], reference counts [k, bins]) -> statistic name -> k values."""
 
 
-def isotonic(x: np.ndarray, y: np.ndarray) -> Curve:
-    """Breakpoints of the non-decreasing least-squares fit of ``y`` on ``x`` (linear in between, clipped)."""
-    ux, inverse = np.unique(x, return_inverse=True)
-    weights = np.bincount(inverse).astype(np.float64)
-    sums = np.bincount(inverse, weights=y)
-    means: list[float] = []
-    sizes: list[float] = []
-    starts: list[int] = []
-    for i, (total, weight) in enumerate(zip(sums.tolist(), weights.tolist(), strict=True)):
-        mean, size, start = total / weight, weight, i
-        while means and means[-1] >= mean:
-            prev_mean, prev_size = means.pop(), sizes.pop()
-            start = starts.pop()
-            mean = (prev_mean * prev_size + mean * size) / (prev_size + size)
-            size += prev_size
-        means.append(mean)
-        sizes.append(size)
-        starts.append(start)
-    ends = [*starts[1:], ux.size]
-    xs: list[float] = []
-    ys: list[float] = []
-    for mean, start, end in zip(means, starts, ends, strict=True):
-        for index in dict.fromkeys((start, end - 1)):
-            xs.append(float(ux[index]))
-            ys.append(min(1.0, max(0.0, mean)))
-    return tuple(xs), tuple(ys)
+@dataclass(frozen=True)
+class Calibration:
+    """How thresholds are calibrated (stored in the profile's settings)."""
+
+    rate: float = 0.01
+    window_values: int = 100
+    simulations: int = 4000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rate < 0.5:
+            raise ValueError(f"false_alarm_rate must be in (0, 0.5), got {self.rate}")
+        if self.window_values < 10:
+            raise ValueError(f"window_values must be at least 10, got {self.window_values}")
+        if self.simulations * self.rate < 20:
+            raise ValueError(f"simulations x false_alarm_rate must be at least 20, got {self.simulations}")
+
+    @property
+    def min_chunks(self) -> int:
+        """Chunks the leave-one-chunk-out quantile needs (at least one chunk above it)."""
+        return math.ceil(1 / self.rate)
 
 
-def _curves(p: np.ndarray, actual: np.ndarray) -> tuple[Curve, ...]:
-    if p.shape[1] == 2:
-        return (isotonic(p[:, 1], (actual == 1).astype(np.float64)),)
-    return tuple(isotonic(p[:, k], (actual == k).astype(np.float64)) for k in range(p.shape[1]))
+def chunk_counts(rows_of_values: np.ndarray, bins: np.ndarray, n_bins: int, rows: int,
+                 chunk_size: int) -> np.ndarray:
+    """Bin counts per consecutive chunk of ``chunk_size`` rows (the incomplete last chunk dropped)."""
+    n_chunks = rows // chunk_size
+    chunk = rows_of_values // chunk_size
+    keep = chunk < n_chunks
+    flat = np.bincount(chunk[keep] * n_bins + bins[keep], minlength=n_chunks * n_bins)
+    counts = flat.reshape(n_chunks, n_bins)
+    return counts[counts.sum(axis=1) > 0]
 
 
-def _folds(actual: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
-    """A stratified fold number per row: each class's rows dealt in turn, in random order."""
-    fold = np.empty(actual.size, dtype=np.int64)
-    offset = 0
-    for k in np.unique(actual):
-        rows = rng.permutation(np.flatnonzero(actual == k))
-        fold[rows] = (np.arange(rows.size) + offset) % folds
-        offset += rows.size
-    return fold
+def thresholds(reference: np.ndarray, chunks: np.ndarray, statistics: Statistics, cfg: Calibration,
+               rng: np.random.Generator) -> tuple[dict[str, float], bool]:
+    """Threshold per statistic, and whether leave-one-chunk-out took part (enough chunks)."""
+    reference = np.asarray(reference, dtype=np.int64)
+    plausible = rng.dirichlet(reference + 0.5, size=cfg.simulations)
+    windows = rng.multinomial(cfg.window_values, plausible)
+    same = np.broadcast_to(reference, windows.shape)
+    strict = cfg.rate - 1.645 * math.sqrt(cfg.rate * (1 - cfg.rate) / cfg.simulations)
+    out = {name: _quantile(values, strict) for name, values in statistics(windows, same).items()}
+    loo = chunks.shape[0] >= cfg.min_chunks
+    if loo:
+        rest = reference[None, :] - chunks
+        for name, values in statistics(chunks, rest).items():
+            out[name] = max(out[name], _quantile(values, cfg.rate))
+    return out, loo
 
 
-def _checked(proba: Any, labels: Any, classes: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    p = np.asarray(proba, dtype=np.float64)
-    y = np.asarray(labels).ravel()
-    names = [class_label(c) for c in (np.unique(y) if classes is None else classes)]
-    if any(n is None for n in names) or len(set(names)) != len(names):
-        raise ProfileError(f"classes must be distinct usable labels (in predict_proba order), got {names}")
-    keys = tuple(n for n in names if n is not None)
-    if p.ndim == 1 and len(keys) == 2:
-        p = np.column_stack([1.0 - p, p])
-    if p.ndim != 2 or p.shape != (y.size, len(keys)):
-        raise ProfileError(f"probabilities must have one row per label ({y.size}) and one column per class "
-                           f"({len(keys)}: {', '.join(keys)}), got shape {p.shape}")
-    if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any() or np.abs(p.sum(axis=1) - 1).max(initial=0) > 1e-3:
-        raise ProfileError("probabilities must be finite, within [0, 1], and sum to 1 on each row")
-    index = {k: i for i, k in enumerate(keys)}
-    actual = np.array([index.get(class_label(v) or "", -1) for v in y.tolist()], dtype=np.int64)
-    unknown = sorted({str(v) for v, a in zip(y.tolist(), actual.tolist(), strict=True) if a < 0})
-    if unknown:
-        raise ProfileError(f"labels outside the classes {list(keys)}: {unknown[:10]}")
-    return p, actual, keys
+def _quantile(values: np.ndarray, rate: float) -> float:
+    """The ``1 - rate`` quantile, rounded up to an observed value (a threshold exceeded at most ``rate``)."""
+    return float(np.quantile(values, 1.0 - rate, method="higher"))
 
 
-def fit_calibration(proba: Any, labels: Any, classes: Any = None, *, folds: int = FOLDS, method: str = "auto",
-                    seed: int = 0) -> Calibration:
-    """Calibration of probabilities ``proba`` (rows x classes, in ``classes`` order) against ``labels``.
-
-    ``classes`` defaults to the sorted distinct labels (scikit-learn's ``classes_``). ``method``
-    ``"auto"`` keeps the raw probabilities when isotonic ones are worse on held-out folds;
-    ``"isotonic"`` always calibrates. A reference that
-    cannot calibrate the model gives a :class:`~mlscope.calibration.Calibration` with ``refused`` set
-    and a ``detail`` that says what to do; malformed input raises ``ProfileError``.
-    """
-    if method not in ("auto", ISOTONIC):
-        raise ProfileError(f"calibration method must be 'auto' or 'isotonic', got {method!r}")
-    p, actual, keys = _checked(proba, labels, classes)
-    predicted = p.argmax(axis=1)
-    rows = int(actual.size)
-    error_raw = calibration_error(p, predicted, actual) if rows else None
-    counts = np.bincount(actual, minlength=len(keys))
-    refused = _refusal(rows, counts, keys)
-    if refused is not None:
-        reason, detail = refused
-        return Calibration(keys, (), rows, 0, error_raw, None, refused=reason, detail=detail)
-    fold = _folds(actual, folds, np.random.default_rng(seed))
-    held_out = np.empty_like(p)
-    for f in range(folds):
-        test = fold == f
-        fitted = Calibration(keys, _curves(p[~test], actual[~test]), rows, folds, None, None)
-        held_out[test] = fitted.apply(p[test])
-    error = calibration_error(held_out, predicted, actual)
-    if method == "auto" and error_raw is not None and error_raw <= error:  # isotonic no better held out: keep raw
-        identity = ((0.0, 1.0), (0.0, 1.0))
-        return Calibration(keys, (identity,) * (1 if len(keys) == 2 else len(keys)), rows, folds, error_raw,
-                           error_raw, method=IDENTITY)
-    return Calibration(keys, _curves(p, actual), rows, folds, error_raw, error)
+def numeric_statistics(to_psi: np.ndarray, n_psi: int) -> Statistics:
+    """PSI and JS distance on the PSI bins, KS on the fine edges, from fine-bin counts."""
+    def compute(window: np.ndarray, reference: np.ndarray) -> dict[str, np.ndarray]:
+        p, q = _coarse(window, to_psi, n_psi), _coarse(reference, to_psi, n_psi)
+        return {"psi": stats.psi(p, q), "js_distance": stats.js_distance(p, q),
+                "ks": stats.ks_on_edges(stats.cumulative(window), stats.cumulative(reference))}
+    return compute
 
 
-def _refusal(rows: int, counts: np.ndarray, keys: tuple[str, ...]) -> tuple[str, str] | None:
-    if rows < MIN_LABELLED_ROWS:
-        return TOO_FEW_LABELLED_ROWS, (
-            f"{rows} labelled predictions; calibrating needs at least {MIN_LABELLED_ROWS}: pass more labelled "
-            "predictions from rows the model was not trained on (a validation set)")
-    if np.count_nonzero(counts) < 2:
-        return SINGLE_CLASS, (f"every labelled prediction is of one class ({keys[int(counts.argmax())]}): the "
-                              "reference cannot show how often the model is wrong; label rows of every class")
-    rare = [f"{k} ({c})" for k, c in zip(keys, counts.tolist(), strict=True) if c < MIN_CLASS_ROWS]
-    if rare:
-        return CLASS_TOO_RARE, (f"classes with fewer than {MIN_CLASS_ROWS} labelled predictions: {', '.join(rare)}; "
-                                "add labelled rows of those classes")
-    return None
+def categorical_statistics(window: np.ndarray, reference: np.ndarray) -> dict[str, np.ndarray]:
+    """PSI and JS distance on the category bins."""
+    p, q = stats.proportions(window), stats.proportions(reference)
+    return {"psi": stats.psi(p, q), "js_distance": stats.js_distance(p, q)}
 
 
-__all__ = ["fit_calibration", "isotonic", "FOLDS", "MIN_LABELLED_ROWS", "MIN_CLASS_ROWS"]
+def _coarse(fine: np.ndarray, to_psi: np.ndarray, n_psi: int) -> np.ndarray:
+    """Shares in the PSI bins of counts in the fine bins (rows of ``fine``)."""
+    merge = np.zeros((to_psi.size, n_psi))
+    merge[np.arange(to_psi.size), to_psi] = 1.0
+    return stats.proportions(np.asarray(fine, dtype=np.float64) @ merge)
