@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -282,12 +283,20 @@ class ModelMonitor:
         Options: ``schema`` (feature name -> "numeric"/"categorical" the model expects; a
         mismatch raises), ``series_budget`` (default 5,000 series per version), ``max_versions``
         (versions of this model publishing drift at once, default 3) and ``window_size`` (recent
-        values per feature for the exact snapshot). Errors are raised here, at start-up.
+        values per feature for the exact snapshot). Errors are raised here, at start-up. With
+        ``quality=``, the profile's calibration (if it has one) calibrates the version's estimates.
         """
         from .drift.attach import attach
 
         self.detach_profile()
         tracker = self._drift = attach(self, profile, **options)
+        calibration = tracker.profile.calibration
+        if self.quality is not None and calibration is not None:
+            refused = self.quality.set_calibration(self.model, self.model_version, calibration)
+            if refused is not None:
+                logging.getLogger("mlscope").warning(
+                    "mlscope: no estimated quality for %s %s (%s): %s", self.model, self.model_version, refused,
+                    calibration.explain(refused, self.quality.max_calibration_error))
         return tracker
 
     def detach_profile(self) -> None:

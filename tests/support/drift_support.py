@@ -30,10 +30,14 @@ def trained(dataset: str = "breast_cancer") -> TrainedModel:
 
 def workload_profile(model: str = "drift", version: str = "1", dataset: str = "breast_cancer",
                      **settings: object) -> ReferenceProfile:
-    """The profile of a bundled data set's training split, with the model's predicted classes as output."""
+    """The profile of a bundled data set's training split, with the model's predicted classes as output.
+
+    Estimates are calibrated on the model's probabilities on the held-out split.
+    """
     t = trained(dataset)
     return build_profile(t.x_train, model=model, model_version=version, columns=t.feature_names,
-                         output=t.pipeline.predict(t.x_train), **settings)
+                         output=t.pipeline.predict(t.x_train), labels=t.y_test,
+                         proba=t.pipeline.predict_proba(t.x_test), classes=t.pipeline.classes_, **settings)
 
 
 def shifted_service(monitor: ModelMonitor, shift_std: float, dataset: str = "breast_cancer",
