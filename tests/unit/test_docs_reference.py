@@ -45,9 +45,9 @@ def test_known_names_map_to_their_alert_and_panel(name: str, alert: str, board: 
     section = entry(name)
     assert f"[`{alert}`](../alerting/runbooks/{alert}.md)" in section
     panels = next(line for line in section.splitlines() if line.startswith("- Panels: "))
-    assert f"*{board}*: " in panels
+    assert f"*{board}* (`" in panels  # the title, then the uid runbooks name
     if panel:
-        assert panel in panels.split(f"*{board}*: ")[1].split("; ")[0]
+        assert panel in panels.split(f"*{board}* (`")[1].split("; ")[0]
 
 
 def test_recorded_series_name_what_they_are_computed_from() -> None:

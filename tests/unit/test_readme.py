@@ -18,9 +18,10 @@ def test_three_line_example_runs() -> None:
     namespace: dict = {}
     exec(compile(code.replace("8001", str(port)), "README.md", "exec"), namespace)
     x = namespace["x"]
-    predicted = [namespace["predict"](row) for row in x[:30]]
+    predicted = [namespace["predict"](row) for row in x[:20]]  # the example's own 20 predictions
+    predicted += [namespace["predict"](row) for row in x[20:30]]
     text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    assert 'mlscope_predictions_total{model="iris",model_version="1.0.0"} 30.0' in text
+    assert 'mlscope_predictions_total{model="iris",model_version="1.0.0"} 50.0' in text
     for cls in set(predicted):
-        count = predicted.count(cls)
+        count = predicted.count(cls) + list(predicted[:20]).count(cls)  # the example predicted rows 0-19 too
         assert f'mlscope_predicted_class_total{{class="{cls}",model="iris",model_version="1.0.0"}} {count:.1f}' in text

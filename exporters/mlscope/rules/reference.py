@@ -163,7 +163,7 @@ def collect(boards: list[dict[str, Any]]) -> Uses:
                     for name in catalog_names(rule["expr"].replace(OWNER_JOIN, "")):
                         uses.alerts[name].add(rule["alert"])
     for board in boards:
-        title = str(board["title"])
+        title = f"{board['title']}\t{board['uid']}"  # the uid is what runbooks and alert links name
         for panel in _panels(board.get("panels", [])):
             for expr in _prometheus_exprs(panel):
                 for name in catalog_names(expr):
@@ -199,7 +199,11 @@ def _panel_list(panels: list[tuple[str, str]]) -> str:
     by_board: dict[str, list[str]] = defaultdict(list)
     for board, panel in panels:
         by_board[board].append(panel)
-    return "; ".join(f"*{board}*: " + ", ".join(titles) for board, titles in sorted(by_board.items()))
+    def name(board: str) -> str:
+        title, _, uid = board.partition("\t")
+        return f"*{title}* (`{uid}`)" if uid else f"*{title}*"
+
+    return "; ".join(f"{name(board)}: " + ", ".join(titles) for board, titles in sorted(by_board.items()))
 
 
 def _windows(uses: Uses, name: str) -> str:
@@ -224,18 +228,24 @@ def _recorded_entry(spec: catalog.RecordedSpec, uses: Uses) -> list[str]:
     read = sorted(uses.sources.get(spec.name, set()))
     if read:
         lines.append("- Computed from: " + ", ".join(_code_link(n) for n in read))
-    lines += _uses_lines(spec.name, uses, uses.derived(spec.name))
+    lines += _uses_lines(spec.name, uses, uses.derived(spec.name), read)
     return lines
 
 
-def _uses_lines(name: str, uses: Uses, derived: list[str]) -> list[str]:
+def _uses_lines(name: str, uses: Uses, derived: list[str], sources: list[str] | None = None) -> list[str]:
     lines = []
     if derived:
         lines.append("- Recorded into: " + ", ".join(_code_link(n) for n in derived))
     alerts = uses.alerts_of(name)
     lines.append("- Alerts: " + (", ".join(_alert_link(a) for a in alerts) if alerts else "none"))
     panels = uses.panels_of(name)
-    lines.append("- Panels: " + (_panel_list(panels) if panels else "none"))
+    source_panels = sorted({p for source in sources or () for p in uses.panels_of(source)})
+    if panels:
+        lines.append("- Panels: " + _panel_list(panels))
+    elif source_panels:  # dashboards compute it from its sources over the dashboard's own window
+        lines.append("- Panels: none directly; from its sources: " + _panel_list(source_panels))
+    else:
+        lines.append("- Panels: none")
     return [*lines, ""]
 
 
