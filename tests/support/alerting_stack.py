@@ -17,7 +17,7 @@ from mlscope.rules import Profile, RuleConfig, config_for
 from mlscope.rules.config import Links
 from mlscope.rules.generate import FILES
 from mlscope.stack import promconfig, servers
-from mlscope.stack.alertreceiver import AlertReceiver, get
+from mlscope.stack.alertreceiver import AlertReceiver, get, reply
 from mlscope.stack.amconfig import write_alertmanager_config
 
 from . import ROOT
@@ -73,13 +73,7 @@ class TestReceiver:
                 self.wfile.write(message.encode())
 
             def do_GET(self) -> None:
-                status, text, content_type = get(outer.receiver, self.path)
-                data = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply(self, *get(outer.receiver, self.path))
 
             def log_message(self, *args: Any) -> None:
                 pass

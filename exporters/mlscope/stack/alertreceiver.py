@@ -295,6 +295,17 @@ def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
     return 404, "not found", "text/plain; charset=utf-8"
 
 
+def reply(handler: BaseHTTPRequestHandler, status: int, body: str,
+          content_type: str = "text/plain; charset=utf-8") -> None:
+    """Send one complete response on ``handler``."""
+    data = body.encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def make_server(receiver: AlertReceiver, port: int, addr: str = "127.0.0.1",
                 paths: Sequence[str] = ("/", "/alerts")) -> ThreadingHTTPServer:
     """One HTTP server: POST webhooks on ``paths``; GET ``/`` (index), ``/runbooks/<Alert>.md``,
@@ -317,12 +328,7 @@ def make_server(receiver: AlertReceiver, port: int, addr: str = "127.0.0.1",
             self._reply(*get(receiver, self.path))
 
         def _reply(self, status: int, body: str, content_type: str = "text/plain; charset=utf-8") -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            reply(self, status, body, content_type)
 
         def log_message(self, *args: Any) -> None:  # the JSON lines are the log
             pass
