@@ -1,4 +1,5 @@
-"""Logs: the Loki lines of the selected model versions, errors, log volume, and a request-id search.
+"""Logs: the Loki lines of the selected model versions, errors, log volume, a request-id search, and the alert
+notifications about those versions beside their lines.
 
 Queries use only the stream labels the log shipper sets (app, env, model, model_version, level); the
 request id stays in the line, so the search box filters on the line's JSON field (exactly, not a substring).
@@ -7,11 +8,14 @@ prediction log's decisions, never from counting lines in Loki (a push retried af
 fact landed is stored twice, and Loki's metric queries count both).
 """
 from mlscope import grafana as gf
+from mlscope.catalog import alerting as alerts_cat
 from mlscope.catalog import logs as cat
 
 STREAM = gf.log_selector(env="$env")
 ERRORS = gf.log_selector(env="$env", level="error")
 BY_VERSION = "model, model_version"
+# The alert receiver's lines share the model versions' streams (app, model, model_version): its event marks them.
+ALERTS = f'{STREAM} |= "{alerts_cat.ALERT_EVENT}" | json | event="{alerts_cat.ALERT_EVENT}"'
 
 dashboard = gf.dashboard(
     "mlscope-logs", "mlscope / Logs",
@@ -27,5 +31,8 @@ dashboard = gf.dashboard(
         [gf.logs("Lines of request id $request_id (type it in the search box above)",
                  f"{STREAM} {cat.request_id_filter('$request_id')}")],
         [gf.logs("Error lines", ERRORS)],
+        [gf.logs("Alert notifications of the selected versions", ALERTS,
+                 description="One line per alert state change, shipped by the alert receiver: summary, the "
+                             "number and its threshold, runbook, dashboard and logs links.")],
         [gf.logs("All lines of the selected versions", STREAM)],
     ])

@@ -1,19 +1,31 @@
-"""End to end with real servers: a monitored model's error spike reaches the webhook receiver, then resolves.
+"""End to end with real servers: a monitored model's error spike reaches the webhook receiver, then resolves:
+one line per state change (two Alertmanagers notify twice), with its number and links that resolve.
 
 Also the faults: a receiver answering 500 for a while, one answering 400, and a broken rule file on reload.
 """
 from __future__ import annotations
 
+import html
+import io
+import json
+import re
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import requests
 
 from mlscope import ModelMonitor
-from support.alerting_stack import FAST, SHORT, AlertingStack, ErrorSpike
+from mlscope.alerts.pages import generator_expr
+from mlscope.rules.config import Links
+from mlscope.stack.alertreceiver import AlertReceiver
+from support import ROOT
+from support.alerting_stack import FAST, SHORT, AlertingStack, ErrorSpike, TestReceiver
 from support.helpers import Exporter, require_binary, wait_until
+from support.loki_receiver import LokiReceiver, parse_label_string
 
 
 @pytest.fixture
@@ -25,10 +37,29 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path, exporter: Exporter) ->
     stack.stop()
 
 
-@pytest.mark.parametrize("stack", [SHORT], ids=["short-window"], indirect=True)
-def test_error_spike_notifies_with_runbook_then_resolves(stack: AlertingStack, exporter: Exporter) -> None:
+@pytest.fixture
+def noisy(tmp_path: Path, exporter: Exporter) -> Iterator[tuple[AlertingStack, LokiReceiver, io.StringIO]]:
+    """Two Alertmanagers that do not gossip (each notification arrives twice), the short window, rules whose
+    runbook links point at the receiver, and the receiver's lines shipped to the tests' Loki receiver."""
+    require_binary("prometheus")
+    require_binary("alertmanager", "prometheus-alertmanager")
+    loki, out = LokiReceiver(allowed_labels={"app", "env", "model", "model_version", "level"}), io.StringIO()
+    test_receiver = TestReceiver(AlertReceiver(output=out, loki_url=loki.url))
+    test_receiver.receiver.page_url = test_receiver.base_url
+    links = Links(runbook_base_url=f"{test_receiver.base_url}/runbooks")
+    stack = AlertingStack(tmp_path, [exporter.target], receiver=test_receiver, profile=SHORT, links=links,
+                          replicas=2, clustered=False).start()
+    yield stack, loki, out
+    stack.stop()
+    test_receiver.receiver.close()
+    loki.close()
+
+
+def test_error_spike_notifies_once_with_its_number_and_links_then_resolves_once(
+        noisy: tuple[AlertingStack, LokiReceiver, io.StringIO], exporter: Exporter) -> None:
+    stack, loki, out = noisy
     window = stack.profile.alert_window
-    traffic = ErrorSpike(ModelMonitor("churn", "3.2.0", registry=exporter.registry, metadata={"team": "risk"}))
+    traffic = ErrorSpike(ModelMonitor("churn", "3.2.0", registry=exporter.registry, metadata={"owner": "risk"}))
     try:
         stack.api.wait_for('up{job="model-service"} == 1', timeout=30)
         stack.api.wait_for(f'model_version:mlscope_predictions:rate{{model="churn",window="{window}"}} > 10',
@@ -38,22 +69,49 @@ def test_error_spike_notifies_with_runbook_then_resolves(stack: AlertingStack, e
         firing = wait_until(lambda: stack.receiver.alerts("ModelErrorRateHigh", "firing"), timeout=60)
         fired_at, alert = firing[0]
         assert alert["labels"] == {"alertname": "ModelErrorRateHigh", "model": "churn", "model_version": "3.2.0",
-                                   "severity": "critical", "window": window}
-        assert alert["annotations"]["runbook_url"].endswith("/alerting/runbooks/ModelErrorRateHigh.md")
-        assert "var-model=churn&var-model_version=3.2.0" in alert["annotations"]["dashboard"]
-        assert f"failed over the last {window}" in alert["annotations"]["description"]
+                                   "owner": "risk", "severity": "critical", "window": window}
         notification = next(n for n in stack.receiver.notifications if n.payload["alerts"][0] is alert)
         assert notification.payload["receiver"] == "mlscope-critical"
         cleared = time.time()
         traffic.error_share = 0.0
         resolved = wait_until(lambda: stack.receiver.alerts("ModelErrorRateHigh", "resolved"), timeout=150)
         resolved_at = resolved[0][0]
+        time.sleep(3)  # the second Alertmanager's copy, and any re-send, arrive meanwhile
         print(f"\nerror spike -> firing notification: {fired_at - injected:.1f} s; "
               f"errors cleared -> resolved notification: {resolved_at - cleared:.1f} s")
-        assert stack.receiver.receiver.registry.get_sample_value("mlscope_alert_notifications_total", {
-            "receiver": "mlscope-critical", "alertname": "ModelErrorRateHigh", "status": "resolved"}) >= 1
     finally:
         traffic.stop()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    received = Counter((a["labels"]["alertname"], a["status"]) for _, a in stack.receiver.alerts("ModelErrorRateHigh"))
+    assert received[("ModelErrorRateHigh", "firing")] >= 2  # each Alertmanager sent it: the dedup is tested
+    # One line per state change of each alert, whatever Alertmanager re-sent.
+    changes = Counter((line["fingerprint"], line["status"], line["starts_at"]) for line in lines)
+    assert set(changes.values()) == {1}
+    spike = [line for line in lines if line["alertname"] == "ModelErrorRateHigh"]
+    assert [line["status"] for line in spike] == ["firing", "resolved"]
+    assert [line["status"] for line in lines if line["alertname"] == "MLScopeWatchdog"] == ["firing"]
+    line = spike[0]
+    assert (line["level"], line["owner"], line["severity"], line["model"]) == ("warning", "risk", "critical", "churn")
+    # The number in the description is what Prometheus computed (its PromQL, from the alert's page, at that time).
+    page = requests.get(line["page_url"], timeout=5)
+    assert page.status_code == 200 and "mlscope-model-overview" in page.text
+    expr = generator_expr(stack.receiver.alerts("ModelErrorRateHigh", "firing")[0][1]["generatorURL"])
+    assert html.escape(expr) in page.text
+    stated = float(re.match(r"([\d.]+)% of prediction requests", line["description"]).group(1))  # type: ignore[union-attr]
+    [sample] = [r for r in stack.api.query(expr, fired_at) if r["metric"]["model_version"] == "3.2.0"]
+    assert stated == pytest.approx(100 * float(sample["value"][1]), abs=8)  # evaluated up to a few s apart
+    assert 5 < stated <= 50 and "(threshold 5%" in line["description"]  # the window fills with 50% errors
+    # Links resolve: the runbook from the receiver, the dashboard to a provisioned one, logs to the shipped lines.
+    runbook = requests.get(line["runbook_url"], timeout=5)
+    assert runbook.status_code == 200 and runbook.text == (ROOT / "alerting/runbooks/ModelErrorRateHigh.md").read_text()
+    assert (ROOT / "provisioning/grafana/dashboards" / f"{line['dashboard_uid']}.json").exists()
+    assert "var-model=churn&var-model_version=3.2.0" in line["dashboard"]
+    logs_expr = json.loads(unquote(line["logs_url"].split("left=", 1)[1]))["queries"][0]["expr"]
+    wanted = parse_label_string(logs_expr[logs_expr.index("{"):logs_expr.index("}") + 1])  # its stream selector
+    assert wait_until(lambda: len(loki.lines) == len(lines), timeout=10)
+    shipped = [e for e in loki.lines if json.loads(e.line)["alertname"] == "ModelErrorRateHigh"]
+    assert [json.loads(e.line)["status"] for e in shipped] == ["firing", "resolved"]
+    assert all(wanted.items() <= e.labels.items() for e in shipped), (wanted, [e.labels for e in shipped])
 
 
 def test_receiver_500_then_recovery_delivers(stack: AlertingStack) -> None:

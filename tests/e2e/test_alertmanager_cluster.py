@@ -19,7 +19,7 @@ from support.helpers import Exporter, require_binary, wait_until
 
 VERSIONS = ("1.0.0", "2.0.0")
 # After the last expected group arrived, how long duplicates get to show up: more than the second
-# replica's wait (peer_timeout 2 s), Prometheus's resend delay (2 s) and a group_interval (1 s).
+# replica's wait (peer_timeout 2 s) and Prometheus's resend delay (2 s); a group_interval (5 s) re-sends only changes.
 DUPLICATE_WINDOW_S = 8.0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlscope.stack.amconfig import alertmanager_config, write_alertmanager_config
+from mlscope.stack.amconfig import FAST_TIMINGS, alertmanager_config, write_alertmanager_config
 from support import ROOT
 from support.alerting_helpers import webhook_payload
 from support.helpers import require_binary
@@ -76,8 +76,12 @@ def test_fast_config_points_at_the_local_receiver_and_checks(tmp_path: Path) -> 
     config = yaml.safe_load(path.read_text())
     urls = {w["url"] for r in config["receivers"] for w in r.get("webhook_configs", [])}
     assert urls == {"http://127.0.0.1:1/alerts"}
-    assert config["route"]["group_wait"] == "1s" and config["route"]["group_interval"] == "1s"
-    assert config["route"]["routes"][0]["group_wait"] == "0s"
+    # Every route's timings capped at the fast ceilings, a route's own shorter ones kept (the Watchdog's).
+    assert {k: config["route"][k] for k in FAST_TIMINGS} == FAST_TIMINGS == {
+        "group_wait": "1s", "group_interval": "5s", "repeat_interval": "10m"}
+    watchdog, critical = config["route"]["routes"][0], config["route"]["routes"][1]
+    assert (watchdog["group_wait"], watchdog["repeat_interval"]) == ("0s", "1m")
+    assert (critical["group_wait"], critical["repeat_interval"]) == ("1s", "10m")
     assert alertmanager_config(CONFIG, "x")["route"]["group_interval"] == "5m"  # the source is untouched
     result = amtool("check-config", str(path))
     assert result.returncode == 0, result.stdout + result.stderr

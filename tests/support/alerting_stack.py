@@ -14,9 +14,10 @@ import yaml
 
 from mlscope import ModelMonitor
 from mlscope.rules import Profile, RuleConfig, config_for
+from mlscope.rules.config import Links
 from mlscope.rules.generate import FILES
 from mlscope.stack import promconfig, servers
-from mlscope.stack.alertreceiver import AlertReceiver
+from mlscope.stack.alertreceiver import AlertReceiver, get, reply
 from mlscope.stack.amconfig import write_alertmanager_config
 
 from . import ROOT
@@ -28,10 +29,10 @@ FAST = config_for("fast").profile
 SHORT = replace(FAST, name="short", traffic_windows=("20s", FAST.traffic_windows[0]))
 
 
-def write_rules(folder: Path, profile: Profile) -> list[Path]:
+def write_rules(folder: Path, profile: Profile, links: Links | None = None) -> list[Path]:
     """Every rule file of ``profile`` (built by the project's own generators) into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = RuleConfig(profile=profile)
+    cfg = RuleConfig(profile=profile, links=links or Links())
     written = []
     for name, build in FILES.items():
         path = folder / name
@@ -49,7 +50,10 @@ class Notification:
 
 @dataclass
 class TestReceiver:
-    """The real AlertReceiver behind a switch: answer normally, or fail with ``fail_with`` (500, 400)."""
+    """The real AlertReceiver behind a switch: answer normally, or fail with ``fail_with`` (500, 400).
+    GETs (runbooks, alert pages, the record) are the receiver's own."""
+
+    __test__ = False  # not a test class, whatever its name
 
     receiver: AlertReceiver = field(default_factory=AlertReceiver)
     fail_with: int | None = None
@@ -68,6 +72,9 @@ class TestReceiver:
                 self.end_headers()
                 self.wfile.write(message.encode())
 
+            def do_GET(self) -> None:
+                reply(self, *get(outer.receiver, self.path))
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -77,6 +84,10 @@ class TestReceiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/alerts"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def alerts(self, alertname: str, status: str | None = None, delivered: bool = True) -> list[tuple[float, dict]]:
         """(time received, alert) for every alert of ``alertname`` in delivered (2xx) notifications."""
@@ -130,6 +141,7 @@ class AlertingStack:
     replicas: int = 1
     clustered: bool = True
     profile: Profile = FAST  # FAST: the committed alerting/rules/fast files; any other: generated here
+    links: Links | None = None  # of generated rules (another profile than FAST)
 
     def _start_alertmanagers(self, config: Path) -> list[servers.Server]:
         gossip = [servers.free_port() for _ in range(self.replicas)]
@@ -146,7 +158,7 @@ class AlertingStack:
         if self.profile == FAST:
             shutil.copytree(ROOT / "alerting" / "rules" / "fast", rules_dir)
         else:
-            write_rules(rules_dir, self.profile)
+            write_rules(rules_dir, self.profile, self.links)
         am_config = write_alertmanager_config(self.tmp / "alertmanager.yml", ROOT / "alerting" / "alertmanager.yml",
                                               self.receiver.url, fast=True)
         self.alertmanagers = self._start_alertmanagers(am_config)

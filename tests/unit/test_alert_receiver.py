@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from mlscope.stack.alertreceiver import AlertCommand, AlertReceiver, load_commands, make_server
 from mlscope.stack.servers import free_port
+from support import ROOT
 from support.alerting_helpers import body, webhook_payload
 
 
@@ -108,3 +109,91 @@ def test_load_commands_rejects_mistakes(tmp_path: Path, spec: str, message: str)
                       else f"alert_commands:\n  X: {spec}\n")
     with pytest.raises(ValueError, match=message):
         load_commands(config)
+
+
+ANNOTATIONS = {
+    "summary": "churn 3: prediction errors above 5%",
+    "description": "12% of prediction requests of churn 3 failed over the last 5m (threshold 5%, ...).",
+    "runbook_url": "http://127.0.0.1:9095/runbooks/ModelErrorRateHigh.md",
+    "dashboard": "http://127.0.0.1:3000/d/mlscope-model-overview?var-model=churn&var-model_version=3",
+    "logs_url": "http://127.0.0.1:3000/explore?left=x",
+}
+
+
+def rich_payload(alertname: str = "ModelErrorRateHigh", status: str = "firing", **labels: str) -> dict:
+    payload = webhook_payload(alertname, status, **labels)
+    payload["alerts"][0]["annotations"] = ANNOTATIONS
+    return payload
+
+
+def test_a_line_carries_what_a_person_acts_on() -> None:
+    rcv, out = receiver(page_url="http://127.0.0.1:9095")
+    payload = rich_payload(model="churn", model_version="3", owner="risk")
+    rcv.handle(body(payload))
+    rcv.handle(body(payload))  # a re-send: no second line
+    [line] = [json.loads(x) for x in out.getvalue().splitlines()]
+    fingerprint = payload["alerts"][0]["fingerprint"]
+    assert line["level"] == "warning" and line["event"] == "alert_notification"
+    assert (line["model"], line["model_version"], line["owner"], line["severity"]) == ("churn", "3", "risk", "critical")
+    assert line["description"] == ANNOTATIONS["description"] and line["logs_url"] == ANNOTATIONS["logs_url"]
+    assert line["dashboard_uid"] == "mlscope-model-overview"
+    assert line["page_url"] == f"http://127.0.0.1:9095/alerts/{fingerprint}"
+    assert rcv.registry.get_sample_value("mlscope_alert_notifications_total", {
+        "receiver": "mlscope-default", "alertname": "ModelErrorRateHigh", "status": "firing"}) == 2
+
+
+@pytest.mark.parametrize("alertname, severity, status, level", [
+    ("MLScopeWatchdog", "none", "firing", "info"),
+    ("ModelErrorRateHigh", "critical", "firing", "warning"),
+    ("ModelErrorRateHigh", "critical", "resolved", "info"),
+])
+def test_line_levels(alertname: str, severity: str, status: str, level: str) -> None:
+    rcv, out = receiver()
+    rcv.handle(body(webhook_payload(alertname, status, severity=severity)))
+    assert json.loads(out.getvalue())["level"] == level
+
+
+def test_one_server_serves_runbooks_pages_and_the_record() -> None:
+    runbooks = ROOT / "alerting" / "runbooks"
+    port = free_port()
+    rcv, _ = receiver(runbooks=runbooks, grafana_running=False, prometheus_url="http://127.0.0.1:9090")
+    server = make_server(rcv, port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        payload = rich_payload(model="churn", model_version="3")
+        assert requests.post(url + "/alerts", data=body(payload), timeout=5).status_code == 200
+        book = requests.get(url + "/runbooks/ModelErrorRateHigh.md", timeout=5)
+        assert book.status_code == 200 and book.headers["Content-Type"].startswith("text/plain")
+        assert book.text == (runbooks / "ModelErrorRateHigh.md").read_text()
+        for bad in ("../../pyproject.toml", "NoSuchAlert.md", "..%2f..%2fpyproject.toml"):
+            assert requests.get(f"{url}/runbooks/{bad}", timeout=5).status_code == 404
+        index = requests.get(url + "/", timeout=5).text
+        fingerprint = payload["alerts"][0]["fingerprint"]
+        assert f"/alerts/{fingerprint}" in index and "/runbooks/MLScopeWatchdog.md" in index
+        page = requests.get(f"{url}/alerts/{fingerprint}", timeout=5).text
+        assert "mlscope-model-overview" in page and "Grafana is not running here" in page
+        assert "<pre>up == 0</pre>" in page  # the generator URL's PromQL, decoded
+        assert "http://127.0.0.1:9090/graph?g0.expr=up+%3D%3D+0" in page
+        record = requests.get(f"{url}/api/alerts/{fingerprint}", timeout=5).json()
+        assert record["status"] == "firing" and [c["status"] for c in record["changes"]] == ["firing"]
+        assert requests.get(f"{url}/alerts/{'f' * 16}", timeout=5).status_code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_lines_ship_to_loki_in_the_model_versions_streams(request: pytest.FixtureRequest) -> None:
+    loki = request.getfixturevalue("receiver")  # the tests' Loki receiver (tests/conftest.py)
+    rcv, out = receiver(loki_url=loki.url)
+    rcv.handle(body(rich_payload(model="churn", model_version="3")))
+    rcv.handle(body(rich_payload("MLScopeWatchdog", severity="none")))
+    rcv.handle(body(rich_payload(model="churn", model_version="3")))  # a re-send: not shipped again
+    assert rcv.loki is not None and rcv.loki.drain(10)
+    assert loki.errors == []
+    assert [e.labels for e in loki.lines] == [
+        {"app": "mlscope", "model": "churn", "model_version": "3", "level": "warning"},
+        {"app": "mlscope", "level": "info"}]
+    assert [e.line for e in loki.lines] == out.getvalue().splitlines()  # the same line as the output's
+    assert rcv.registry.get_sample_value("mlscope_log_lines_sent_total", {"handler": "alert-receiver"}) == 2
+    rcv.close()

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from mlscope.cli import main
-from mlscope.rules import PROFILES, build_all, stale_files
+from mlscope.rules import PROFILES, build_all, config_for, stale_files
+from mlscope.rules.reference import ALERT_SETTINGS, alert_rules
 from support import ROOT
 from support.rules import RULE_FILES, RULES
 
@@ -69,7 +70,7 @@ def test_generation_is_deterministic_across_processes() -> None:
 @pytest.mark.parametrize("rule", [r for r in all_rules() if "alert" in r], ids=lambda r: r["alert"])
 def test_every_alert_has_annotations_and_a_runbook(rule: dict) -> None:
     assert rule["labels"]["severity"] in {"critical", "warning", "info", "none"}
-    for key in ("summary", "description", "runbook_url", "dashboard"):
+    for key in ("summary", "description", "runbook_url", "dashboard", "logs_url"):
         assert rule["annotations"].get(key), f"{rule['alert']} lacks {key}"
     runbook = ROOT / "alerting" / "runbooks" / f"{rule['alert']}.md"
     assert runbook.exists(), f"missing runbook {runbook}"
@@ -85,3 +86,45 @@ def test_every_alert_is_unit_tested() -> None:
             tested |= {t["alertname"] for t in case.get("alert_rule_test", []) if t.get("exp_alerts")}
     alerts = {r["alert"] for r in all_rules() if "alert" in r}
     assert alerts - tested == set(), "alerts without a firing promtool test case"
+
+
+# Alerts whose expression's value is not a measurement a person reads (a condition that holds, a constant).
+NO_VALUE = {
+    "MLScopeWatchdog": "always 1",
+    "MLScopeTargetDown": "up == 0",
+    "ModelNoPredictions": "a request rate of 0",
+    "GPUThrottling": "a throttle reason's 1",
+    "GPUXidErrors": "the XID code is a label",
+    "ResourceCollectorDown": "collector up == 0",
+}
+
+
+def renderings(value: object) -> set[str]:
+    """How a rule-configuration value may read in a description: 0.05 as 0.05, 5% or 5.00%; 86400 as 86400."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, int):
+        return {str(value)}
+    assert isinstance(value, float), value
+    return {f"{value:g}", f"{value:.0%}", f"{value:.2%}"}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_description_has_its_value_and_its_threshold(profile: str) -> None:
+    """A notification says by how much: the live ``$value`` and the alert's threshold (the first setting its
+    expression is built from, in ALERT_SETTINGS), read from the rule configuration."""
+    cfg = config_for(profile)
+    for name, rules in alert_rules(profile).items():
+        for rule in rules:
+            description = rule["annotations"]["description"]
+            if name not in NO_VALUE:
+                assert "$value" in description, f"{name}: the description lacks the live value"
+            settings = ALERT_SETTINGS.get(name, ())
+            if not settings:
+                continue
+            section, attribute = settings[0].split(".")
+            value = getattr(getattr(cfg, section), attribute)
+            if isinstance(value, tuple):  # a set of reasons: the description names the one that fired
+                continue
+            assert any(text in description for text in renderings(value)), (
+                f"{name} ({profile}): the description does not state {settings[0]} = {value!r}: {description}")

@@ -3,10 +3,18 @@ from __future__ import annotations
 
 from .spec import MetricSpec
 
+# The `event` of the receiver's lines (one per alert state change), in its output and in Loki.
+ALERT_EVENT = "alert_notification"
+
 NOTIFICATIONS = MetricSpec(
     "mlscope_alert_notifications_total", "counter",
     "Alerts received in valid Alertmanager webhook notifications, by alert name and status.",
     ("receiver", "alertname", "status"))
+STATE_CHANGES = MetricSpec(
+    "mlscope_alert_state_changes_total", "counter",
+    "Alert state changes the receiver wrote a line for (new fingerprint, status and startsAt); the rest of "
+    "mlscope_alert_notifications_total were re-sends.",
+    ("alertname", "status"))
 INVALID_PAYLOADS = MetricSpec(
     "mlscope_alert_receiver_invalid_payloads_total", "counter",
     "Webhook requests rejected with HTTP 400, by reason.",
@@ -20,5 +28,5 @@ COMMAND_DURATION = MetricSpec(
     "Run time of commands started for alerts.",
     ("alertname",), unit="seconds", buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300))
 
-METRICS = (NOTIFICATIONS, INVALID_PAYLOADS, COMMANDS, COMMAND_DURATION)
+METRICS = (NOTIFICATIONS, STATE_CHANGES, INVALID_PAYLOADS, COMMANDS, COMMAND_DURATION)
 RECORDED = ()

@@ -57,9 +57,19 @@ def loki_explore_url(cfg: RuleConfig) -> str:
     """Grafana Explore on the Loki datasource, showing the alert's model version's log lines."""
     version = 'model="{{$labels.model}}",model_version="{{$labels.model_version}}"'
     selector = f'{{app="{cfg.links.log_app}",{version}}}'
-    state = json.dumps({"datasource": "loki", "queries": [{"refId": "A", "expr": selector}], "range":
+    return explore_url(cfg, selector)
+
+
+def explore_url(cfg: RuleConfig, expr: str) -> str:
+    """Grafana Explore on the Loki datasource with ``expr`` over the last hour."""
+    state = json.dumps({"datasource": "loki", "queries": [{"refId": "A", "expr": expr}], "range":
                         {"from": "now-1h", "to": "now"}}, separators=(",", ":"))
     return f"{cfg.links.grafana_base_url}/explore?left=" + quote(state, safe="{}$.:,[]/=_-")
+
+
+def stack_logs_url(cfg: RuleConfig) -> str:
+    """The logs link of an alert about no model version: every mlscope line (services, the alert receiver)."""
+    return explore_url(cfg, f'{{app="{cfg.links.log_app}"}}')
 
 
 def with_owner(expr: str) -> str:
@@ -77,8 +87,9 @@ def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str,
     """An alert with the annotations every mlscope alert carries.
 
     ``model_scoped`` alerts carry ``model``/``model_version`` labels: their
-    dashboard link selects that version, a ``logs_url`` opens its Loki logs,
-    and the version's ``owner`` (from ``mlscope_model_info``) is carried over.
+    dashboard link selects that version, their ``logs_url`` opens its Loki logs
+    (other alerts': every mlscope line), and the version's ``owner`` (from
+    ``mlscope_model_info``) is carried over.
     """
     rule: Rule = {"alert": name, "expr": with_owner(expr) if model_scoped else expr}
     if for_:
@@ -92,8 +103,7 @@ def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str,
         "runbook_url": f"{cfg.links.runbook_base_url}/{name}.md",
         "dashboard": f"{cfg.links.grafana_base_url}/d/{dashboard}" + (f"?{MODEL_VARS}" if model_scoped else ""),
     }
-    if model_scoped:
-        rule["annotations"]["logs_url"] = loki_explore_url(cfg)
+    rule["annotations"]["logs_url"] = loki_explore_url(cfg) if model_scoped else stack_logs_url(cfg)
     return rule
 
 

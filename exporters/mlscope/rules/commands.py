@@ -5,23 +5,47 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import Links
 
 
 def add_rules(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["build", "check"])
     p.add_argument("--dir", default="alerting/rules", help="rules folder (default: %(default)s)")
+    add_link_arguments(p)
     p.set_defaults(func=rules)
+
+
+def add_link_arguments(p: argparse.ArgumentParser) -> None:
+    """``--runbook-base-url`` and ``--grafana-url``: where notifications link (the rule configuration's Links)."""
+    from .config import Links
+
+    p.add_argument("--runbook-base-url", help="base of the alerts' runbook_url, e.g. your team's wiki "
+                   f"(default: {Links.runbook_base_url}, the alert receiver's /runbooks/)")
+    p.add_argument("--grafana-url", help=f"base of the dashboard and logs links (default: {Links.grafana_base_url})")
+
+
+def links_from(args: argparse.Namespace, **defaults: str) -> Links | None:
+    """The Links the command line asks for (over ``defaults``), None when it asks for none."""
+    from .config import Links
+
+    chosen = {**defaults, **{key: value for key, value in (("runbook_base_url", args.runbook_base_url),
+                                                          ("grafana_base_url", args.grafana_url)) if value}}
+    return Links(**{k: v.rstrip("/") for k, v in chosen.items()}) if chosen else None
 
 
 def rules(args: argparse.Namespace) -> int:
     from . import build_all, stale_files
 
     rules_dir = Path(args.dir)
+    links = links_from(args)
     if args.action == "build":
-        for path in build_all(rules_dir):
+        for path in build_all(rules_dir, links):
             print(f"wrote {path}" if path.exists() else f"removed {path}")
         return 0
-    stale = stale_files(rules_dir)
+    stale = stale_files(rules_dir, links)
     for path in stale:
         print(f"stale: {path} (run `mlscope rules build`)", file=sys.stderr)
     return 1 if stale else 0

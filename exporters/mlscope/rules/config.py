@@ -145,9 +145,11 @@ class Selectors:
 
 @dataclass(frozen=True)
 class Links:
-    """Where notifications point to."""
+    """Where notifications point to (``mlscope rules build|check`` and ``mlscope up`` take
+    ``--runbook-base-url`` and ``--grafana-url``)."""
 
-    runbook_base_url: str = "https://github.com/mlscope/mlscope/blob/main/alerting/runbooks"
+    # The alert receiver's runbooks (`mlscope up` and the compose stack serve them there); a team's wiki instead.
+    runbook_base_url: str = "http://127.0.0.1:9095/runbooks"
     grafana_base_url: str = "http://127.0.0.1:3000"
     # The `app` stream label the log shipper gives the model services' lines in Loki.
     log_app: str = LOG_APP

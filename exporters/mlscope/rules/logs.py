@@ -30,7 +30,8 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
               severity="warning", for_=cfg.profile.for_symptom, dashboard="mlscope-stack-health",
               summary="{{ $labels.instance }}: log shipper {{ $labels.handler }} drops lines ({{ $labels.reason }})",
               description="{{ $value | humanize }} log lines per second given up on by {{ $labels.instance }} "
-                          "(reason {{ $labels.reason }}) over the last " + w + ": they will never reach Loki."),
+                          "(reason {{ $labels.reason }}) over the last " + w + f" (threshold {t.log_drop_rate:g} per "
+                          "second): they will never reach Loki."),
     ]
 
 

@@ -199,7 +199,8 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
                       "coverage"),
              "info", f"ground truth arrives for less than {t.quality_min_coverage:.0%} of predictions",
              f"Over the last {last.window}, outcomes arrived for {{{{ $value | humanizePercentage }}}} of the "
-             f"predictions of {who}: quality metrics describe only that share."),
+             f"predictions of {who} (threshold {t.quality_min_coverage:.0%}): quality metrics describe only "
+             "that share."),
         rule("ModelLabelsLate",
              _guarded(last, f"{last.rec('mlscope_quality_label_delay_seconds:p90')} > {p.label_delay_max_s:g}",
                       "quality"),

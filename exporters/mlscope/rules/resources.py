@@ -22,13 +22,15 @@ def gpu_alerts(cfg: RuleConfig) -> list[dict[str, Any]]:
               f"{cat.GPU_MEMORY_USED.name}{sel} / {cat.GPU_MEMORY_TOTAL.name}{sel} > {r.gpu_memory_used_ratio}",
               severity="warning", for_=for_, dashboard=DASHBOARD,
               summary=f"{GPU}: memory above {r.gpu_memory_used_ratio:.0%}",
-              description="{{ $value | humanizePercentage }} of the memory of " + GPU + " is in use; "
-                          "new batches or model loads may fail with out-of-memory errors."),
+              description="{{ $value | humanizePercentage }} of the memory of " + GPU + " is in use "
+                          f"(threshold {r.gpu_memory_used_ratio:.0%}); new batches or model loads may fail with "
+                          "out-of-memory errors."),
         alert(cfg, "GPUTemperatureHigh",
               f"{cat.GPU_TEMPERATURE.name}{sel} > {r.gpu_temperature_celsius:g}",
               severity="warning", for_=for_, dashboard=DASHBOARD,
               summary=f"{GPU}: hotter than {r.gpu_temperature_celsius:g} °C",
-              description=GPU + " runs at {{ $value }} °C; it will slow its clocks to cool down."),
+              description=GPU + " runs at {{ $value }} °C (threshold " + f"{r.gpu_temperature_celsius:g}"
+                          + " °C); it will slow its clocks to cool down."),
         alert(cfg, "GPUThrottling",
               f"{cat.GPU_THROTTLE.name}{throttled} == 1",
               severity="warning", for_=for_, dashboard=DASHBOARD,
@@ -61,7 +63,8 @@ def host_alerts(cfg: RuleConfig) -> list[dict[str, Any]]:
               summary="{{ $labels.instance }}: less than " + f"{r.host_memory_available_ratio:.0%}"
                       + " of memory available",
               description="Only {{ $value | humanizePercentage }} of the memory of {{ $labels.instance }} is "
-                          "available; the kernel will swap or kill processes."),
+                          "available (threshold " + f"{r.host_memory_available_ratio:.0%}"
+                          + "); the kernel will swap or kill processes."),
         alert(cfg, "ResourceCollectorDown",
               f"{cat.COLLECTOR_UP.name}{sel} == 0",
               severity="warning", for_=for_, dashboard=DASHBOARD,

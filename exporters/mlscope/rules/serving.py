@@ -87,7 +87,9 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
               summary="{{ $labels.model }} {{ $labels.model_version }}: prediction errors above "
                       f"{t.error_ratio:.0%}",
               description="{{ $value | humanizePercentage }} of prediction requests of "
-                          "{{ $labels.model }} {{ $labels.model_version }} failed over the last " + w + "."),
+                          "{{ $labels.model }} {{ $labels.model_version }} failed over the last " + w
+                          + f" (threshold {t.error_ratio:.0%}, once the window holds "
+                            f"{cfg.profile.warmup.serving.min_count:g} requests or more)."),
         alert(cfg, "ModelNoPredictions",
               f"{cat.REQUEST_RATE.name}{win} == 0 and on ({BY_VERSION}) {cat.MODEL_INFO.name}",
               severity="warning", for_=cfg.profile.for_no_traffic, dashboard=DASHBOARD, model_scoped=True,

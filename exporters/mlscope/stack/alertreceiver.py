@@ -1,15 +1,22 @@
 """`mlscope alert-receiver`: the stack's default Alertmanager webhook receiver.
 
-It validates Alertmanager's webhook payload (version 4), writes one structured
-JSON log line per alert (so notifications land in Loki next to the model's
-logs), optionally runs a configured command per alert name (e.g. to trigger
-retraining) with a timeout, and exposes its own metrics on ``/metrics``.
+It validates Alertmanager's webhook payload (version 4), files every alert in
+its record (:class:`mlscope.alerts.AlertStore`: one row per fingerprint), and
+for each **state change** only (not for re-sends: a group re-notification, a
+repeat, a second Alertmanager) writes one JSON line (summary, description with
+the number, severity, owner, runbook, dashboard, logs and page links) to its
+output and, with ``loki_url``, to Loki through :class:`mlscope.logs.LokiHandler`,
+and runs the command configured for that alert name. One HTTP server takes the
+webhooks and serves the runbooks, a page per alert, the record as JSON and the
+receiver's own metrics.
 """
 from __future__ import annotations
 
 import json
 import logging
+import mimetypes
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -24,8 +31,12 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ..alerts import pages
+from ..alerts.record import AlertStore, Seen
 from ..catalog import alerting as cat
 from ..labels import LabelGuard
+from ..logs import JsonFormatter, LokiHandler
+from .assets import asset
 
 log = logging.getLogger("mlscope.alert_receiver")
 
@@ -103,21 +114,70 @@ def load_commands(path: Path | None) -> dict[str, AlertCommand]:
     return commands
 
 
+# Severities whose firing line is informational (the Watchdog's `none`, coverage's `info`).
+QUIET_SEVERITIES = ("none", "info")
+
+
+def line_fields(payload: Mapping[str, Any], alert: Mapping[str, Any], page_url: str = "") -> dict[str, Any]:
+    """What one alert's line carries beyond the formatter's fixed keys (``ts``, ``level``, ``model``...)."""
+    labels, annotations = alert["labels"], alert.get("annotations") or {}
+    return {
+        "alertname": labels["alertname"], "status": alert["status"], "severity": labels.get("severity", ""),
+        "owner": labels.get("owner", ""), "summary": annotations.get("summary", ""),
+        "description": annotations.get("description", ""), "runbook_url": annotations.get("runbook_url", ""),
+        "dashboard": annotations.get("dashboard", ""),
+        "dashboard_uid": pages.dashboard_uid(annotations.get("dashboard", "")),
+        "logs_url": annotations.get("logs_url", ""),
+        "page_url": f"{page_url.rstrip('/')}/alerts/{alert['fingerprint']}" if page_url else "",
+        "starts_at": alert["startsAt"], "ends_at": alert["endsAt"], "fingerprint": alert["fingerprint"],
+        "receiver": payload["receiver"], "group_key": payload["groupKey"], "labels": labels,
+    }
+
+
+def line_level(alert: Mapping[str, Any]) -> int:
+    """``warning`` for a firing alert that asks for action, ``info`` for the rest (resolved, the Watchdog)."""
+    quiet = alert["status"] == "resolved" or alert["labels"].get("severity", "") in QUIET_SEVERITIES
+    return logging.INFO if quiet else logging.WARNING
+
+
 @dataclass
 class AlertReceiver:
-    """Handles notifications; independent of HTTP so it can be tested and embedded."""
+    """Handles notifications; independent of HTTP so it can be tested and embedded.
+
+    ``store`` is the record (in memory unless given a file); ``output`` the stream the lines go to
+    (stdout by default); ``loki_url`` a Loki push URL the lines are also shipped to (stream labels
+    ``app`` = the catalog's LOG_APP, ``model``, ``model_version``, ``level``); ``page_url`` the receiver's
+    own address as a person reaches it (lines link to the alert's page there); ``runbooks`` the folder
+    served on ``/runbooks/``; ``grafana_running`` what an alert's page says about its dashboard link
+    (None: unknown); ``prometheus_url`` where its PromQL is opened.
+    """
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     commands: Mapping[str, AlertCommand] = field(default_factory=dict)
     output: Any = None
+    store: AlertStore = field(default_factory=AlertStore)
+    loki_url: str | None = None
+    page_url: str = ""
+    runbooks: Path | None = None
+    grafana_running: bool | None = None
+    prometheus_url: str = ""
 
     def __post_init__(self) -> None:
         self.notifications = cat.NOTIFICATIONS.create(self.registry)
+        self.state_changes = cat.STATE_CHANGES.create(self.registry)
         self.invalid = cat.INVALID_PAYLOADS.create(self.registry)
         self.command_runs = cat.COMMANDS.create(self.registry)
         self.command_duration = cat.COMMAND_DURATION.create(self.registry)
         self.guard = LabelGuard({"alertname": 200, "receiver": 20})
         self._threads: list[threading.Thread] = []
+        self._formatter = JsonFormatter()
+        self._lock = threading.Lock()  # one line at a time on the output
+        self.loki = LokiHandler(self.loki_url, name="alert-receiver", registry=self.registry) if self.loki_url else None
+        if self.runbooks is None:
+            try:
+                self.runbooks = asset("alerting/runbooks")
+            except FileNotFoundError:
+                self.runbooks = None
 
     def handle(self, body: bytes) -> tuple[int, str]:
         """Process one webhook request body; returns (HTTP status, message)."""
@@ -130,7 +190,15 @@ class AlertReceiver:
         receiver = self.guard.admit("receiver", payload["receiver"])
         for alert in payload["alerts"]:
             name = alert["labels"]["alertname"]
-            self.notifications.labels(receiver, self.guard.admit("alertname", name), alert["status"]).inc()
+            label = self.guard.admit("alertname", name)
+            self.notifications.labels(receiver, label, alert["status"]).inc()
+            seen = self.store.observe(alert)
+            if seen is not Seen.CHANGE:
+                if seen is Seen.STALE:
+                    log.info("ignored a late firing of %s %s (its episode %s already resolved)", name,
+                             alert["fingerprint"], alert["startsAt"])
+                continue
+            self.state_changes.labels(label, alert["status"]).inc()
             self._log(payload, alert)
             command = self.commands.get(name)
             if command is not None and alert["status"] in command.statuses:
@@ -139,28 +207,24 @@ class AlertReceiver:
 
     def _log(self, payload: Mapping[str, Any], alert: Mapping[str, Any]) -> None:
         labels, annotations = alert["labels"], alert.get("annotations") or {}
-        record = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1000):03d}Z",
-            "level": "warning" if alert["status"] == "firing" else "info",
-            "event": "alert_notification",
-            "alertname": labels["alertname"],
-            "status": alert["status"],
-            "severity": labels.get("severity", ""),
-            "model": labels.get("model", ""),
-            "model_version": labels.get("model_version", ""),
-            "summary": annotations.get("summary", ""),
-            "runbook_url": annotations.get("runbook_url", ""),
-            "dashboard": annotations.get("dashboard", ""),
-            "starts_at": alert["startsAt"],
-            "ends_at": alert["endsAt"],
-            "fingerprint": alert["fingerprint"],
-            "receiver": payload["receiver"],
-            "group_key": payload["groupKey"],
-            "labels": labels,
-        }
-        stream = self.output or sys.stdout
-        stream.write(json.dumps(record, sort_keys=True) + "\n")
-        stream.flush()
+        level = line_level(alert)
+        record = logging.makeLogRecord({
+            "name": "mlscope.alerts", "levelno": level, "levelname": logging.getLevelName(level),
+            "msg": f"{labels['alertname']} {alert['status']}: {annotations.get('summary', '')}",
+            "event": cat.ALERT_EVENT, "model": labels.get("model"), "model_version": labels.get("model_version"),
+            **line_fields(payload, alert, self.page_url)})
+        with self._lock:
+            stream = self.output or sys.stdout
+            stream.write(self._formatter.format(record) + "\n")
+            stream.flush()
+        if self.loki is not None:
+            self.loki.handle(record)
+
+    def close(self) -> None:
+        """Deliver what the Loki handler holds (within its shutdown timeout), close the record."""
+        if self.loki is not None:
+            self.loki.close()
+        self.store.close()
 
     def _start_command(self, name: str, command: AlertCommand, alert: Mapping[str, Any]) -> None:
         thread = threading.Thread(target=self._run_command, args=(name, command, alert), daemon=True)
@@ -192,9 +256,61 @@ class AlertReceiver:
             thread.join(timeout)
 
 
+FINGERPRINT = re.compile(r"^[0-9a-f]{1,32}$")
+HTML = "text/html; charset=utf-8"
+
+
+def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
+    """Answer a GET of the receiver's server: (status, body, content type)."""
+    path = path.split("?", 1)[0]
+    if path == "/metrics":
+        return 200, generate_latest(receiver.registry).decode(), CONTENT_TYPE_LATEST
+    if path in ("/-/ready", "/-/healthy"):
+        return 200, "ok", "text/plain; charset=utf-8"
+    books = receiver.runbooks
+    if path in ("/", "/alerts", "/runbooks", "/runbooks/"):
+        names = pages.runbook_names(books) if books else []
+        return 200, pages.index_page(receiver.store.records(limit=500), names), HTML
+    if path.startswith("/runbooks/"):
+        name = path.removeprefix("/runbooks/").removesuffix(".md")
+        found = pages.runbook_path(books, name) if books else None
+        if found is None:
+            return 404, f"no runbook {name!r} (the index, GET /, lists them)", "text/plain; charset=utf-8"
+        # Markdown reads as plain text in any browser (text/markdown would be downloaded).
+        return 200, found.read_text(encoding="utf-8"), mimetypes.types_map[".txt"] + "; charset=utf-8"
+    if path == "/api/alerts":
+        return 200, json.dumps([r.as_dict() for r in receiver.store.records()]), "application/json"
+    for prefix in ("/api/alerts/", "/alerts/"):
+        if path.startswith(prefix):
+            fingerprint = path.removeprefix(prefix)
+            found_record = receiver.store.get(fingerprint) if FINGERPRINT.match(fingerprint) else None
+            if found_record is None:
+                return 404, f"no alert with fingerprint {fingerprint!r} on record", "text/plain; charset=utf-8"
+            if prefix == "/api/alerts/":
+                record = {**found_record.as_dict(), "changes": [c.__dict__ for c in
+                                                                receiver.store.changes(fingerprint)]}
+                return 200, json.dumps(record), "application/json"
+            return 200, pages.alert_page(found_record, grafana_running=receiver.grafana_running,
+                                         prometheus_url=receiver.prometheus_url), HTML
+    return 404, "not found", "text/plain; charset=utf-8"
+
+
+def reply(handler: BaseHTTPRequestHandler, status: int, body: str,
+          content_type: str = "text/plain; charset=utf-8") -> None:
+    """Send one complete response on ``handler``."""
+    data = body.encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def make_server(receiver: AlertReceiver, port: int, addr: str = "127.0.0.1",
                 paths: Sequence[str] = ("/", "/alerts")) -> ThreadingHTTPServer:
-    """An HTTP server: POST webhooks on ``paths``, GET ``/metrics`` and ``/-/ready``."""
+    """One HTTP server: POST webhooks on ``paths``; GET ``/`` (index), ``/runbooks/<Alert>.md``,
+    ``/alerts/<fingerprint>`` (an alert's page), ``/api/alerts[/<fingerprint>]`` (the record as JSON),
+    ``/metrics`` and ``/-/ready``."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -209,20 +325,10 @@ def make_server(receiver: AlertReceiver, port: int, addr: str = "127.0.0.1",
             self._reply(*receiver.handle(self.rfile.read(length)))
 
         def do_GET(self) -> None:
-            if self.path == "/metrics":
-                self._reply(200, generate_latest(receiver.registry).decode(), CONTENT_TYPE_LATEST)
-            elif self.path in ("/-/ready", "/-/healthy"):
-                self._reply(200, "ok")
-            else:
-                self._reply(404, "not found")
+            self._reply(*get(receiver, self.path))
 
         def _reply(self, status: int, body: str, content_type: str = "text/plain; charset=utf-8") -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            reply(self, status, body, content_type)
 
         def log_message(self, *args: Any) -> None:  # the JSON lines are the log
             pass

@@ -7,8 +7,13 @@ from typing import Any
 
 import yaml
 
+from ..rules.promql import duration_seconds
+
 COMPOSE_RECEIVER_URL = "http://alert-receiver:9095/alerts"
-FAST_TIMINGS = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1m"}
+# The fast profile's ceilings on each route's timings: the first notification within a second, a group's
+# changes (a new alert, a resolution) batched every 5 s, and re-sends of an unchanged group every 10 minutes
+# (the Watchdog's own 1m stays: its heartbeat must be frequent). A route's shorter value is kept.
+FAST_TIMINGS = {"group_wait": "1s", "group_interval": "5s", "repeat_interval": "10m"}
 
 
 def _routes(route: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -20,8 +25,9 @@ def _routes(route: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def alertmanager_config(source: Path, receiver_url: str, *, fast: bool = False) -> dict[str, Any]:
     """The project's routing with webhooks pointed at ``receiver_url``.
 
-    ``fast`` shortens every route's grouping timings to seconds (the fast rule
-    profile's counterpart), so notifications and resolutions arrive in seconds.
+    ``fast`` caps every route's grouping timings at :data:`FAST_TIMINGS` (the fast
+    rule profile's counterpart), so notifications and resolutions arrive in seconds
+    while an unchanged group is not re-sent more often than its route says.
     Template paths are made absolute so the result can be written anywhere.
     """
     config: dict[str, Any] = yaml.safe_load(source.read_text())
@@ -33,10 +39,11 @@ def alertmanager_config(source: Path, receiver_url: str, *, fast: bool = False) 
     if fast:
         root = config["route"]
         for route in _routes(root):
-            for key, value in FAST_TIMINGS.items():
-                keeps_zero_wait = key == "group_wait" and route.get(key) == "0s"
-                if (key in route or route is root) and not keeps_zero_wait:
-                    route[key] = value
+            for key, ceiling in FAST_TIMINGS.items():
+                if key in route or route is root:
+                    current = route.get(key)
+                    if current is None or duration_seconds(current) > duration_seconds(ceiling):
+                        route[key] = ceiling
     return config
 
 

@@ -18,6 +18,9 @@ def add_up(p: argparse.ArgumentParser) -> None:
                         "or default (production timings)")
     for name, port in vars(Ports()).items():
         p.add_argument(f"--{name.replace('_', '-')}-port", type=int, default=port, help="default: %(default)s")
+    p.add_argument("--runbook-base-url", default="",
+                   help="base of the alerts' runbook links, e.g. your team's wiki (default: this stack's alert "
+                        "receiver, http://127.0.0.1:<alert-receiver-port>/runbooks)")
     p.set_defaults(func=up)
 
 
@@ -31,6 +34,15 @@ def add_alert_receiver(p: argparse.ArgumentParser) -> None:
     p.add_argument("--addr", default="127.0.0.1")
     p.add_argument("--config", help="YAML with alert_commands: {AlertName: {command: [...], timeout: 60}}")
     p.add_argument("--output", help="append the JSON lines to this file (default: stdout)")
+    p.add_argument("--store", help="the record (SQLite), one row per alert fingerprint: a file keeps state "
+                   "changes deduplicated across restarts (default: in memory)")
+    p.add_argument("--loki-url", help="also ship the lines to this Loki push URL, e.g. "
+                   "http://127.0.0.1:3100/loki/api/v1/push (stream labels app, model, model_version, level)")
+    p.add_argument("--public-url", default="", help="the receiver's address as people reach it; lines link to "
+                   "each alert's page there (default: http://ADDR:PORT)")
+    p.add_argument("--prometheus-url", default="", help="where an alert's page opens its PromQL "
+                   "(default: Prometheus's own generator URL)")
+    p.add_argument("--runbooks", help="folder served on /runbooks/ (default: the stack's alerting/runbooks)")
     p.set_defaults(func=alert_receiver)
 
 
@@ -59,7 +71,8 @@ def up(args: argparse.Namespace) -> int:
     from .servers import ServerError
 
     ports = Ports(**{name: getattr(args, f"{name}_port") for name in Ports.__dataclass_fields__})
-    stack = NativeStack(Path(args.state_dir), demo=args.demo, profile=args.profile, ports=ports)
+    stack = NativeStack(Path(args.state_dir), demo=args.demo, profile=args.profile, ports=ports,
+                        runbook_base_url=args.runbook_base_url)
     try:
         stack.run_forever()
     except ServerError as exc:
@@ -79,6 +92,7 @@ def down(args: argparse.Namespace) -> int:
 
 
 def alert_receiver(args: argparse.Namespace) -> int:
+    from ..alerts import AlertStore
     from .alertreceiver import AlertReceiver, load_commands, make_server
 
     try:
@@ -87,13 +101,19 @@ def alert_receiver(args: argparse.Namespace) -> int:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 2
     output = open(args.output, "a", encoding="utf-8") if args.output else None  # noqa: SIM115 - lives as long as the server
-    server = make_server(AlertReceiver(commands=commands, output=output), args.port, args.addr)
+    receiver = AlertReceiver(commands=commands, output=output,
+                             store=AlertStore(args.store) if args.store else AlertStore(),
+                             loki_url=args.loki_url, page_url=args.public_url or f"http://{args.addr}:{args.port}",
+                             prometheus_url=args.prometheus_url,
+                             runbooks=Path(args.runbooks) if args.runbooks else None)
+    server = make_server(receiver, args.port, args.addr)
     threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
     print(f"mlscope: alert receiver on http://{args.addr}:{args.port}/alerts "
           f"({len(commands)} alert command(s))", file=sys.stderr, flush=True)
     wait_for_shutdown()
     server.shutdown()
     server.server_close()
+    receiver.close()
     return 0
 
 

@@ -21,9 +21,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from ..alerts import AlertStore
 from ..exposition import start_metrics_server
 from ..rules import config_for, render
-from ..rules.config import duration_seconds
+from ..rules.config import Links, duration_seconds
 from . import nativeconf, promconfig, servers
 from .alertreceiver import AlertReceiver, make_server
 from .amconfig import write_alertmanager_config
@@ -51,6 +52,8 @@ class NativeStack:
     profile: str = "fast"
     ports: Ports = field(default_factory=Ports)
     rate: float = 20.0
+    # Where the alerts' runbook links point ("" = this stack's alert receiver, /runbooks/).
+    runbook_base_url: str = ""
     _servers: list[servers.Server] = field(default_factory=list)
     _http: list[Any] = field(default_factory=list)
     _closers: list[Any] = field(default_factory=list)
@@ -63,11 +66,16 @@ class NativeStack:
 
     # -- pieces ---------------------------------------------------------------------------------
 
+    def links(self) -> Links:
+        """Notification links into this stack: its alert receiver's runbooks (or ``runbook_base_url``), its Grafana."""
+        runbooks = self.runbook_base_url or f"http://127.0.0.1:{self.ports.alert_receiver}/runbooks"
+        return Links(runbook_base_url=runbooks.rstrip("/"), grafana_base_url=f"http://127.0.0.1:{self.ports.grafana}")
+
     def _write_rules(self) -> list[Path]:
         rules_dir = self.state_dir / "rules"
         rules_dir.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name, text in render(self.profile).items():
+        for name, text in render(self.profile, self.links()).items():
             (rules_dir / name).write_text(text)
             paths.append(rules_dir / name)
         return paths
@@ -84,10 +92,16 @@ class NativeStack:
                 raise servers.ServerError(f"port 127.0.0.1:{port} ({name}) is already in use; "
                                           f"stop what uses it or choose another port (see `mlscope up --help`)")
 
-    def _start_alert_receiver(self) -> str:
+    def _start_alert_receiver(self, loki: str | None) -> str:
         out = (self.state_dir / "alerts.jsonl").open("a")
         self._closers.append(out)
-        server = make_server(AlertReceiver(output=out), self.ports.alert_receiver)
+        base = f"http://127.0.0.1:{self.ports.alert_receiver}"
+        self._receiver = AlertReceiver(
+            output=out, store=AlertStore(self.state_dir / "alerts.sqlite"),
+            loki_url=f"http://{loki}/loki/api/v1/push" if loki else None, page_url=base,
+            prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}")
+        self._closers.append(self._receiver)
+        server = make_server(self._receiver, self.ports.alert_receiver)
         threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
         self._http.append(server)
         return f"127.0.0.1:{self.ports.alert_receiver}"
@@ -199,13 +213,13 @@ class NativeStack:
         self._check_ports(found)
         profile = config_for(self.profile).profile
         prometheus_target = f"127.0.0.1:{self.ports.prometheus}"
-        targets = {"prometheus": prometheus_target, "mlscope-alert-receiver": self._start_alert_receiver(),
+        loki = self._start_loki()  # first: the alert receiver ships its lines there
+        targets = {"prometheus": prometheus_target, "mlscope-alert-receiver": self._start_alert_receiver(loki),
                    "mlscope-quality-exporter": self._start_quality_exporter(),
                    "mlscope-resource-exporter": self._start_resource_exporter()}
         alertmanager = self._start_alertmanager(targets["mlscope-alert-receiver"])
         if alertmanager:
             targets["alertmanager"] = alertmanager
-        loki = self._start_loki()
         if loki:
             targets["loki"] = loki
         if self.demo:
@@ -221,6 +235,7 @@ class NativeStack:
         hosts.update({"alertmanager:9093": alertmanager} if alertmanager else {})
         hosts.update({"loki:3100": loki} if loki else {})
         grafana = self._start_grafana(hosts)
+        self._receiver.grafana_running = grafana is not None  # what an alert's page says of its dashboard link
         (self.state_dir / PID_FILE).write_text(str(os.getpid()))
         self._owns_pid_file = True
         self._print_urls(targets, grafana)
@@ -231,7 +246,8 @@ class NativeStack:
                       f"{self.state_dir / 'grafana-admin-password'})")
         for job, target in targets.items():
             self._say(f"{job:<26} http://{target}")
-        self._say(f"alert notifications in {self.state_dir / 'alerts.jsonl'}")
+        self._say(f"alert notifications in {self.state_dir / 'alerts.jsonl'} (one line per state change), "
+                  f"their pages and the runbooks on http://{targets['mlscope-alert-receiver']}/")
         if self.demo:
             self._say("demo incidents: drift, errors, latency, quality every ~10 minutes; "
                       f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now")
