@@ -47,6 +47,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("down", "stop a running `mlscope up`", "mlscope.stack.commands", "stack"),
     Command("init", "write the stack's files (compose, provisioning, alerting) into DIR", "mlscope.stack.commands",
             "stack"),
+    Command("targets", "add, remove or list your services' scrape targets (native or compose stack)",
+            "mlscope.stack.targets", "stack"),
     Command("alert-receiver", "Alertmanager webhook receiver: JSON logs, per-alert commands",
             "mlscope.stack.commands", "stack"),
     Command("rules", "generate or check alerting/rules/ from the rule configuration", "mlscope.rules.commands",

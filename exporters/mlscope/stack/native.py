@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,12 @@ from prometheus_client import CollectorRegistry
 from ..exposition import start_metrics_server
 from ..rules import config_for, render
 from ..rules.config import duration_seconds
+from ..targets import JOB, TARGETS_DIR_ENV, Target
 from . import nativeconf, promconfig, servers
 from .alertreceiver import AlertReceiver, make_server
 from .amconfig import write_alertmanager_config
 from .assets import asset
+from .targets import TargetsFolder, native_folder
 
 PID_FILE = "mlscope.pid"
 
@@ -51,6 +54,7 @@ class NativeStack:
     profile: str = "fast"
     ports: Ports = field(default_factory=Ports)
     rate: float = 20.0
+    scrape: Sequence[Target] = ()
     _servers: list[servers.Server] = field(default_factory=list)
     _http: list[Any] = field(default_factory=list)
     _closers: list[Any] = field(default_factory=list)
@@ -195,6 +199,7 @@ class NativeStack:
         found = {name: _has(binaries) for name, binaries in
                  (("loki", nativeconf.LOKI_BINARIES), ("grafana", nativeconf.GRAFANA_BINARIES))}
         self._check_ports(found)
+        targets_dir = self._add_targets()
         profile = config_for(self.profile).profile
         prometheus_target = f"127.0.0.1:{self.ports.prometheus}"
         targets = {"prometheus": prometheus_target, "mlscope-alert-receiver": self._start_alert_receiver(),
@@ -209,6 +214,7 @@ class NativeStack:
         if self.demo:
             targets["mlscope-demo"] = self._start_demo(loki)
         jobs = [promconfig.scrape_job(job, targets=[target]) for job, target in targets.items()]
+        jobs.append(promconfig.scrape_job(JOB, file_sd=targets_dir / "*.yml"))
         config = promconfig.write_config(self.state_dir / "prometheus.yml", promconfig.prometheus_config(
             profile, jobs, self._write_rules(), alertmanagers=[alertmanager] if alertmanager else []))
         self._say("starting Prometheus...")
@@ -223,6 +229,14 @@ class NativeStack:
         self._owns_pid_file = True
         self._print_urls(targets, grafana)
 
+    def _add_targets(self) -> Path:
+        """The targets folder, with ``--scrape`` targets added (kept for later starts); checked before anything starts."""
+        folder = TargetsFolder(native_folder(self.state_dir))
+        for target in self.scrape:
+            folder.add(target)
+        self._own_targets = folder.list()
+        return folder.path
+
     def _print_urls(self, targets: dict[str, str], grafana: str | None) -> None:
         if grafana:
             self._say(f"Grafana           http://{grafana} (admin; password: $MLSCOPE_GRAFANA_ADMIN_PASSWORD or "
@@ -230,6 +244,11 @@ class NativeStack:
         for job, target in targets.items():
             self._say(f"{job:<26} http://{target}")
         self._say(f"alert notifications in {self.state_dir / 'alerts.jsonl'}")
+        folder = native_folder(self.state_dir)
+        for listed in self._own_targets:
+            self._say(f"{JOB} {listed.name:<11} http://{listed.address} ({listed.path.name})")
+        self._say(f"your services: `mlscope targets add NAME=HOST:PORT --state-dir {self.state_dir}`, or start them "
+                  f"with {TARGETS_DIR_ENV}={folder} (start_metrics_server registers them); no restart needed")
         if self.demo:
             self._say("demo incidents: drift, errors, latency, quality every ~10 minutes; "
                       f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now")
