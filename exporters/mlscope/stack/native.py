@@ -30,7 +30,7 @@ from . import nativeconf, promconfig, servers
 from .alertreceiver import AlertReceiver, make_server
 from .amconfig import write_alertmanager_config
 from .assets import asset
-from .targets import TargetsFolder, native_folder
+from .targets import Listed, TargetsFolder, native_folder
 
 PID_FILE = "mlscope.pid"
 
@@ -58,6 +58,7 @@ class NativeStack:
     _servers: list[servers.Server] = field(default_factory=list)
     _http: list[Any] = field(default_factory=list)
     _closers: list[Any] = field(default_factory=list)
+    _own_targets: list[Listed] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
@@ -230,7 +231,7 @@ class NativeStack:
         self._print_urls(targets, grafana)
 
     def _add_targets(self) -> Path:
-        """The targets folder, with ``--scrape`` targets added (kept for later starts); checked before anything starts."""
+        """The targets folder with ``--scrape``'s targets added (kept for later starts), before anything starts."""
         folder = TargetsFolder(native_folder(self.state_dir))
         for target in self.scrape:
             folder.add(target)

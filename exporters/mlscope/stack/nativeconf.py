@@ -19,8 +19,11 @@ from .assets import asset
 LOKI_BINARIES = ("loki",)
 GRAFANA_BINARIES = ("grafana", "grafana-server")
 GRAFANA_HOMEPATHS = ("/usr/share/grafana", "/usr/local/share/grafana", "/opt/grafana")
-LOKI_HINT = "get it from Grafana's Loki releases (a single `loki` binary) and put it on PATH"
-GRAFANA_HINT = "install Grafana from Grafana's APT/RPM repository or release archive (`grafana` on PATH)"
+# How to get them, said briefly (docs/stack.md has the steps).
+LOKI_HINT = ("Debian/Ubuntu: unzip loki-linux-amd64.zip from github.com/grafana/loki/releases onto PATH as "
+             "`loki`; macOS: `brew install loki`; see docs/stack.md")
+GRAFANA_HINT = ("Debian/Ubuntu: `apt-get install grafana` from Grafana's APT repository (apt.grafana.com) or the "
+                "grafana.com .deb; macOS: `brew install grafana`; see docs/stack.md")
 
 
 def loki_config(state_dir: Path, http_port: int, grpc_port: int) -> dict[str, Any]:

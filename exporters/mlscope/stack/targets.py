@@ -48,7 +48,7 @@ class TargetsFolder:
 
     def list(self) -> list[Listed]:
         """Every target of every file (a file's ``service`` label, else its file name, names it)."""
-        found = []
+        found: list[Listed] = []
         for path in sorted(self.path.glob(f"*{sd.SUFFIX}")):
             try:
                 groups = yaml.safe_load(path.read_text()) or []
