@@ -14,12 +14,22 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 NODE_DEPS := .node/node_modules/@grafana/lezer-logql
+# Grafana's TypeScript types, of the Grafana image pinned in docker-compose.yml (x-images: the one place).
+GRAFANA_SCHEMA := $(shell sed -n 's|.*&grafana-image grafana/grafana:\([0-9.]*\).*|\1|p' docker-compose.yml)
+TYPESCRIPT := 5.9.3
+SCHEMA_DEPS := .node-schema/node_modules/.mlscope-$(GRAFANA_SCHEMA)-$(TYPESCRIPT)
 
 $(NODE_DEPS):
 	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-save --prefix .node @grafana/lezer-logql@0.4.2; \
 	else echo "mlscope: npm not found; the LogQL grammar checks of the dashboards need node and npm" >&2; fi
 
-setup: $(STAMP) $(NODE_DEPS)
+$(SCHEMA_DEPS):
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --silent --no-save --prefix .node-schema @grafana/schema@$(GRAFANA_SCHEMA) typescript@$(TYPESCRIPT) \
+	  && touch $@; \
+	else echo "mlscope: npm not found; the type check of the dashboards against @grafana/schema needs node and npm" >&2; fi
+
+setup: $(STAMP) $(NODE_DEPS) $(SCHEMA_DEPS)
 	./scripts/install-servers.sh
 
 run: setup

@@ -6,10 +6,7 @@ from mlscope.catalog import quality as quality_cat
 from mlscope.catalog import resources as res_cat
 from mlscope.catalog import serving as cat
 
-
-def rate(metric: str, by: str) -> str:
-    """Per-second rate by ``by``; 0 where no series exists (nothing went wrong, or no such exporter runs)."""
-    return f"sum by ({by}) (rate({metric}[$__rate_interval])) or on() vector(0)"
+rate = gf.counter_rate
 
 
 def lost(metric: str) -> str:
@@ -58,11 +55,7 @@ dashboard = gf.dashboard(
          gf.stat("Lines waiting in memory", gf.prom(f"sum({logs_cat.LOG_QUEUE_LINES.name}) or on() vector(0)"),
                  "short"),
          gf.stat("Spooled to disk", gf.prom(f"sum({logs_cat.LOG_SPOOL_BYTES.name}) or on() vector(0)"), "bytes")],
-        [gf.timeseries("Log lines sent / retried / dropped per second", gf.prom(
-            (rate(logs_cat.LOG_LINES_SENT.name, "handler"), "sent {{handler}}"),
-            (rate(logs_cat.LOG_PUSH_RETRIES.name, "handler, reason"), "retried {{handler}} {{reason}}"),
-            (rate(logs_cat.LOG_LINES_DROPPED.name, "handler, reason"), "dropped {{handler}} {{reason}}"),
-            (rate(logs_cat.LOG_LINES_OVERSIZE.name, "handler, action"), "oversize {{handler}} {{action}}")), "ops"),
+        [gf.log_shipper_rates(),
          gf.timeseries("Log queue (lines) and spool (bytes)", gf.prom(
              (f"sum by (handler) ({logs_cat.LOG_QUEUE_LINES.name}) or on() vector(0)", "queue lines {{handler}}"),
              (f"sum by (handler) ({logs_cat.LOG_SPOOL_BYTES.name}) or on() vector(0)", "spool bytes {{handler}}")),

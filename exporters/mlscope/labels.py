@@ -23,9 +23,10 @@ FALLBACK_CAP = 100
 class LabelGuard:
     """Admits at most ``cap`` distinct values per label name; others fold into ``__overflow__``.
 
-    Values that are empty or longer than ``MAX_VALUE_LENGTH`` characters fold
-    into ``__invalid__``. Every fold calls ``on_fold(label, reason)`` so the
-    caller can count it. Admitted values are remembered, so checking a known
+    Values that are empty, longer than ``MAX_VALUE_LENGTH`` characters or hold a
+    control character (a newline: Prometheus 3's regex ``.`` matches it, 2's does
+    not, so ``model=~".+"`` would differ) fold into ``__invalid__``. Every fold
+    calls ``on_fold(label, reason)`` so the caller can count it. Admitted values are remembered, so checking a known
     value is one set look-up.
     """
 
@@ -53,7 +54,7 @@ class LabelGuard:
         seen = self._seen.get(label)
         if seen is not None and text in seen:
             return text
-        if not text or len(text) > MAX_VALUE_LENGTH:
+        if not text or len(text) > MAX_VALUE_LENGTH or not text.isprintable():
             return self._fold(label, INVALID, "invalid_value")
         with self._lock:
             seen = self._seen.setdefault(label, set())

@@ -11,7 +11,8 @@ import pytest
 from mlscope.dashboards import check as dashcheck
 from mlscope.stack.servers import ServerError
 from support import HERE, ROOT
-from support.dashboards import FIXTURES, committed
+from support.dashboards import FIXTURES, committed, shipped_logql
+from support.helpers import require_binary, run_promtool
 from support.prometheus import PrometheusHarness
 
 LOG_STREAM_LABELS = {"app", "model", "model_version", "env", "level"}
@@ -60,25 +61,50 @@ def logql_parse(exprs: list[str]) -> list[dict]:
 
 
 def logql_expressions() -> list[str]:
-    """Every LogQL query the stack ships: Loki panels, panel links, datasource links."""
-    import yaml
-
-    exprs = [q.expr for data in committed().values() for q in dashcheck.queries(data) + dashcheck.link_queries(data)
-             if q.datasource == "loki"]
-    sources = yaml.safe_load((ROOT / "provisioning" / "grafana" / "datasources" / "datasources.yml").read_text())
-    for source in sources["datasources"]:
-        links = source.get("jsonData", {}).get("exemplarTraceIdDestinations", []) + \
-            source.get("jsonData", {}).get("derivedFields", [])
-        exprs += [link["url"].replace("$${__value.raw}", "abc-1") for link in links]
+    """Every LogQL query the stack ships (dashboards, datasource links, alert links), variables filled in."""
+    exprs = [expr.replace("$${__value.raw}", "abc-1").replace("{{$labels.model}}", "m")
+             .replace("{{$labels.model_version}}", "1") for _, expr in shipped_logql()]
     return [dashcheck.substitute(e, VARIABLES) for e in exprs]
 
 
 def test_logql_parses_with_grafanas_grammar_and_uses_only_stream_labels() -> None:
     results = logql_parse(logql_expressions())
-    assert len(results) >= 3
+    assert len(results) >= 10
     for result in results:
         assert result["error"] is None, result
         assert set(result["streamLabels"]) <= LOG_STREAM_LABELS, result
-    bad = logql_parse(['{app="mlscope" |= "x"', '{request_id="abc"}'])
+        assert result["rangeOps"] == [], result  # log volume comes from the shipper's counters, not from Loki
+        assert not any("abc-1" in f for f in result["lineFilters"]), result  # no request id as a substring
+    by_request = [r for r in results if "abc-1" in r["expr"]]
+    assert len(by_request) >= 3  # the dashboard's search, the exemplar link, the derived field
+    for result in by_request:  # Grafana's grammar reads the request id as an equality on the parsed field
+        assert result["parsers"] == ["json"] and result["labelFilters"] == ['request_id="abc-1"'], result
+    bad = logql_parse(['{app="mlscope" |= "x"', '{request_id="abc"}', 'sum(count_over_time({a="b"} |= "abc-1" [1m]))'])
     assert bad[0]["error"] is not None
     assert not set(bad[1]["streamLabels"]) <= LOG_STREAM_LABELS
+    assert bad[2]["rangeOps"] == ["count_over_time"] and bad[2]["lineFilters"] == ['|= "abc-1"']
+
+
+def test_log_volume_panels_read_lines_per_second_on_real_promtool(tmp_path) -> None:
+    """The volume panel's queries, evaluated by promtool on a shipper that sends 300 lines/s for 10 minutes."""
+    import yaml
+
+    require_binary("promtool")
+    logs = committed()["mlscope-logs.json"]
+    (panel,) = [p for p in logs["panels"] if str(p.get("title", "")).startswith("Log lines per second")]
+    exprs = [dashcheck.substitute(t["expr"], rate_interval="1m") for t in panel["targets"]]
+    series = [{"series": 'mlscope_log_lines_sent_total{handler="loki",instance="a:8000",job="svc"}',
+               "values": "0+4500x40"},  # +4500 every 15 s: 300 lines/s
+              {"series": 'mlscope_log_lines_dropped_total{handler="loki",instance="a:8000",job="svc",'
+                         'reason="queue_full"}', "values": "0+15x40"}]  # 1 line/s
+    expected = {"mlscope_log_lines_sent_total": [{"labels": '{handler="loki"}', "value": 300}],
+                "mlscope_log_lines_dropped_total": [{"labels": '{handler="loki",reason="queue_full"}', "value": 1}]}
+    tests = [{"expr": e, "eval_time": "5m", "exp_samples": next(
+        (v for name, v in expected.items() if name in e), [{"labels": "{}", "value": 0}])} for e in exprs]
+    (tmp_path / "rules.yml").write_text("groups: []\n")
+    (tmp_path / "test.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "15s",
+                                                       "tests": [{"interval": "15s", "input_series": series,
+                                                                  "promql_expr_test": tests}]}))
+    result = run_promtool("test", "rules", tmp_path / "test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(tests) >= 3 and sum("lines_sent" in e for e in exprs) == 1

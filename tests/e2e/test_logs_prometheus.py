@@ -1,6 +1,8 @@
-"""A real Prometheus: the shipper's metrics fire the dropping-lines alert; exemplars carry trace ids to the logs."""
+"""A real Prometheus: the shipper's metrics fire the dropping-lines alert; exemplars carry trace ids to the logs
+and their request ids, through the provisioned exemplar link, to exactly their own lines."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -8,6 +10,7 @@ import pytest
 
 from mlscope import ModelMonitor
 from mlscope.logs import PredictionLog
+from support.dashboards import datasource_links
 from support.helpers import Exporter, wait_until
 from support.logs_helpers import JsonLines
 from support.loki_receiver import LokiReceiver
@@ -61,3 +64,29 @@ def test_exemplar_trace_id_leads_to_the_log_line(prometheus: PrometheusHarness, 
     exemplar = wait_until(found)[0]
     (line,) = lines.lines
     assert (exemplar["labels"]["trace_id"], exemplar["labels"]["span_id"]) == (line["trace_id"], line["span_id"])
+
+
+def test_exemplar_link_opens_exactly_its_requests_lines(prometheus: PrometheusHarness, exporter: Exporter,
+                                                        receiver: LokiReceiver, make_handler) -> None:
+    """A real Prometheus exemplar's request id, put into the provisioned exemplar link, selects its own lines
+    in the receiver (LogQL subset), not those of the ids it is a prefix of."""
+    handler, logger, _ = make_handler()
+    monitor = ModelMonitor("e2e-links", "1", registry=exporter.registry,
+                           prediction_log=PredictionLog(logger, sample_rate=1.0))
+    start = time.time() - 1
+    prometheus.scrape("e2e-links", exporter.target)
+    for latency, request_id in ((0.042, "req-e2e-1"), (0.9, "req-e2e-10"), (4.0, "req-e2e-11")):
+        monitor.record_prediction(latency, request_id=request_id)  # one bucket each: one exemplar each
+    assert handler.drain(10)
+
+    def found() -> list:
+        data = prometheus.api.exemplars('mlscope_prediction_latency_seconds_bucket{model="e2e-links"}',
+                                        start, time.time() + 1)
+        return [e["labels"]["request_id"] for series in data for e in series["exemplars"]]
+
+    exemplars = wait_until(lambda: "req-e2e-1" in found() and found())
+    assert {"req-e2e-1", "req-e2e-10"} <= set(exemplars)
+    (link,) = [link for link in datasource_links() if link.get("urlDisplayLabel") == "Logs of this request"]
+    expr = link["url"].replace("$${__value.raw}", "req-e2e-1")  # the exemplar's label value, as Grafana fills it
+    assert [json.loads(e.line)["request_id"] for e in receiver.select(expr)] == ["req-e2e-1"]
+    assert len(receiver.select('{app="mlscope"} |= "req-e2e-1"')) == 3  # the old substring link

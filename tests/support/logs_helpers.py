@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 
 from prometheus_client import CollectorRegistry
 
@@ -28,7 +29,7 @@ def populate_log_metrics(registry: CollectorRegistry) -> LokiHandler:
     """Give every log metric of the catalog a sample in ``registry``, through real use.
 
     One line is oversize (truncated), its push gets a 500 (retried) then a 400
-    (dropped); a prediction log counts one prediction. The returned handler
+    (dropped); one carries a lone surrogate (escaped); a prediction log counts one prediction. The returned handler
     must stay referenced while the registry is scraped (it feeds the gauges).
     """
     from mlscope import ModelMonitor
@@ -42,7 +43,7 @@ def populate_log_metrics(registry: CollectorRegistry) -> LokiHandler:
     logger.addHandler(handler)
     logger.warning("x" * 2000)
     assert handler.drain(10)
-    logger.warning("ok")
+    logger.warning("ok", extra={"file": os.fsdecode(b"\xff.csv")})
     ModelMonitor("logged", "1", registry=registry, prediction_log=PredictionLog(logger)).record_error(ValueError())
     assert handler.drain(10)
     rx.close()

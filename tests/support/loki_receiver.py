@@ -3,9 +3,12 @@
 ``POST /loki/api/v1/push`` with JSON (``application/json``) or snappy-compressed
 protobuf (``application/x-protobuf``, decoded with the ``protobuf`` runtime
 from a descriptor of Loki's ``logproto.PushRequest``, independent of the
-encoder under test). It can be told to answer 204, 400, 429, 500, to hang, or
-to refuse connections, and rejects (400) payloads that break Loki's rules:
-label names and count, nanosecond timestamps in order per stream, line size.
+encoder under test). It can be told to answer 204, 400, 429, 500, to hang, to
+store a push and then hang (a push that lands but times out), or to refuse
+connections, and rejects (400) payloads that break Loki's rules: label names and
+count, nanosecond timestamps in order per stream, line size. A line sent twice
+is stored twice. :meth:`LokiReceiver.select` and :meth:`LokiReceiver.metric`
+answer LogQL of ``support.logql_subset`` over the stored lines.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .helpers import free_port
+from .logql_subset import evaluate, parse_log_query
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 MAX_LABEL_NAMES = 15
@@ -110,7 +114,8 @@ def decode(body: bytes, content_type: str) -> list[tuple[dict, list[tuple[str, s
 
 
 class LokiReceiver:
-    """``mode``: "ok" (204), an int status (400, 429, 500...), "hang"; ``refuse()``/``resume()`` the socket.
+    """``mode``: "ok" (204), an int status (400, 429, 500...), "hang", "store_then_hang";
+    ``refuse()``/``resume()`` the socket.
 
     ``script`` holds answers for the next requests (then ``mode`` applies).
     ``allowed_labels``: stream label names that may appear (None: any valid).
@@ -189,6 +194,10 @@ class LokiReceiver:
     def _handle(self, http: BaseHTTPRequestHandler) -> None:
         body = http.rfile.read(int(http.headers.get("Content-Length", 0)))
         answer = self._answer()
+        if answer == "store_then_hang":  # the lines are stored; the client never hears so and times out
+            with contextlib.suppress(ValueError, KeyError, TypeError, IndexError):
+                self._accept(body, http.headers.get("Content-Type", ""))
+            answer = "hang"
         if answer == "hang":
             self.release.wait(300)
             http.close_connection = True
@@ -257,6 +266,21 @@ class LokiReceiver:
 
     def statuses(self) -> list[int]:
         return [r.status for r in self.requests]
+
+    def select(self, expr: str) -> list[Line]:
+        """The lines a LogQL log query returns: one of identical entries (stream, time, line), as Loki's queriers."""
+        seen: set[tuple] = set()
+        unique = []
+        for entry in list(self.lines):
+            key = (tuple(sorted(entry.labels.items())), entry.ts, entry.line)
+            if key not in seen:
+                seen.add(key)
+                unique.append(entry)
+        return parse_log_query(expr).select(unique)
+
+    def metric(self, expr: str, at_ns: int | None = None) -> dict[tuple[tuple[str, str], ...], float]:
+        """A LogQL metric query (``count_over_time``, ``rate``, ``sum by``) at ``at_ns`` (now by default)."""
+        return evaluate(expr, list(self.lines), time.time_ns() if at_ns is None else at_ns)
 
 
 if __name__ == "__main__":  # a receiver in its own process (benchmarks): prints its port, serves until killed

@@ -48,7 +48,8 @@ def test_structure(name: str) -> None:
     assert data["schemaVersion"] == grafana.SCHEMA_VERSION and data["uid"] == name.removesuffix(".json")
     text = (OUTPUT / name).read_text()
     assert text == grafana.dumps(data)  # sorted keys, stable layout
-    assert '"datasource": "' not in text and "null" not in text
+    assert '"datasource": "' not in text
+    assert "null" not in text.replace('"value": null', "")  # null only as a base threshold step (Grafana's type)
 
 
 @pytest.mark.parametrize("fixture, message", [
@@ -110,3 +111,20 @@ def test_grafana_foundation_sdk_loads_every_dashboard() -> None:
 
 def test_check_refuses_to_pass_without_sources(tmp_path: Path) -> None:
     assert main(["dashboards", "check", "--source", str(tmp_path / "nowhere"), "--output", str(tmp_path)]) == 2
+
+
+def test_log_volume_is_per_second_and_read_from_the_shippers_counters() -> None:
+    """The old logs dashboard's volume panel counted lines per interval in Loki: both are reported."""
+    old = grafana.to_json(grafana.dashboard("old", "old", [[grafana.timeseries(
+        "Log lines per second by level", [grafana.LokiTarget(
+            'sum by (level) (count_over_time({app="mlscope"} [$__auto]))', "{{level}}")], "short")]], variables=[]))
+    found = dashcheck.problems(old)
+    assert any("is not a per-second unit" in p for p in found)
+    assert any("is not a rate" in p for p in found)
+    assert any("counts lines stored in Loki" in p for p in found)
+    logs = committed()["mlscope-logs.json"]
+    volume = [p for p in logs["panels"] if "per second" in p.get("title", "")]
+    assert volume and all(t["datasource"]["uid"] == "prometheus" for p in volume for t in p["targets"])
+    assert any("mlscope_log_lines_sent_total" in t["expr"] for p in volume for t in p["targets"])
+    assert not [q for data in committed().values() for q in dashcheck.queries(data)
+                if q.datasource == "loki" and "_over_time" in q.expr]

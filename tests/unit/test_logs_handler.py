@@ -252,3 +252,21 @@ def test_a_forked_child_keeps_shipping(receiver: LokiReceiver, make_handler) -> 
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert [line["message"] for line in receiver.json_lines()] == ["from parent", "from child"]
+
+
+def test_a_push_that_landed_but_timed_out_is_sent_again_and_counted_once(receiver: LokiReceiver,
+                                                                         make_handler) -> None:
+    """At least once: Loki's metric queries count the re-sent batch twice; the shipper's counter does not."""
+    from mlscope.logs import HttpTransport
+
+    receiver.script = ["store_then_hang"]
+    handler, logger, registry = make_handler(HttpTransport(receiver.url, read_timeout=0.5), batch_lines=300)
+    for i in range(1800):
+        logger.info("line", extra={**CTX, "seq": i})
+    assert handler.drain(20) and receiver.errors == []
+    first = next(r for r in receiver.requests if r.status == 204).lines  # the batch that was sent twice
+    counted = receiver.metric('sum(count_over_time({app="mlscope"} [1h]))')
+    assert counted == {(): 1800 + first} and first > 0                       # what count_over_time reads
+    assert sorted(json.loads(e.line)["seq"] for e in receiver.select('{app="mlscope"}')) == list(range(1800))
+    assert sample(registry, "mlscope_log_lines_sent_total", handler="loki") == 1800  # each line once
+    assert sample(registry, "mlscope_log_push_retries_total", handler="loki", reason="timeout") == 1

@@ -47,20 +47,20 @@ REFERENCE_MISSING = MetricSpec(
     FEATURE, unit="ratio", multiprocess_mode="max")
 DRIFT_THRESHOLD = MetricSpec(
     "mlscope_drift_threshold", "gauge",
-    "Drift threshold calibrated on the reference (mean + 3 sigma of the statistic over reference chunks), "
-    "by statistic (psi, js_distance, ks).",
+    "Drift threshold calibrated on the reference: at most the profile's false-alarm rate (1 % by default) of "
+    "windows without drift holding the alerts' minimum count or more exceed it, by statistic (psi, js_distance, ks).",
     FEATURE + ("statistic",), multiprocess_mode="max")
 SNAPSHOT_KS = MetricSpec(
     "mlscope_drift_snapshot_ks_statistic", "gauge",
-    "Exact two-sample KS statistic (scipy) of the feature's last N values against the reference sample.",
+    "Exact two-sample KS statistic (scipy) of the feature's last N values against the reference's quantiles.",
     FEATURE)
 SNAPSHOT_KS_PVALUE = MetricSpec(
     "mlscope_drift_snapshot_ks_pvalue", "gauge",
-    "p-value of the exact two-sample KS test of the last N values against the reference sample.",
+    "p-value of the exact two-sample KS test of the last N values against the reference's quantiles.",
     FEATURE)
 SNAPSHOT_WASSERSTEIN = MetricSpec(
     "mlscope_drift_snapshot_wasserstein", "gauge",
-    "Wasserstein-1 distance (scipy, in the feature's units) of the last N values to the reference sample.",
+    "Wasserstein-1 distance (scipy, in the feature's units) of the last N values to the reference's quantiles.",
     FEATURE)
 SNAPSHOT_VALUES = MetricSpec(
     "mlscope_drift_snapshot_values", "gauge",

@@ -1,17 +1,36 @@
 """The structured-log pipeline: the Loki stream the services write, the shipper's health, prediction-log volume."""
 from __future__ import annotations
 
+import json
+
 from .spec import MetricSpec, RecordedSpec
 
 # The `app` stream label of every line mlscope ships to Loki: the log handler's default, and what rules,
 # dashboards and the Grafana datasources' links select (tests/unit/test_log_app.py checks the datasources file).
 LOG_APP = "mlscope"
 
+
+def request_id_filter(request_id: str) -> str:
+    """The LogQL stages that keep exactly one request's lines: ``| json | request_id="<id>"``.
+
+    Equality on the line's JSON field: a line filter ``|= "<id>"`` is a substring match, so ``abc-1``
+    also opened the lines of ``abc-10``, ``abc-11``... When the handler also sends ``request_id`` as
+    structured metadata the same label filter matches it (values are equal), and ``| request_id="<id>"``
+    alone (no parser) is the faster form. ``request_id`` may be a Grafana variable (``$request_id``).
+    """
+    return f"| json | request_id={json.dumps(request_id, ensure_ascii=False)}"
+
+
+def request_lines(request_id: str, app: str = LOG_APP) -> str:
+    """LogQL for every line of one request, whatever its model version: ``{app="…"} | json | request_id="…"``."""
+    return f'{{app="{app}"}} {request_id_filter(request_id)}'
+
 HANDLER = ("handler",)
 
 LOG_LINES_SENT = MetricSpec(
     "mlscope_log_lines_sent_total", "counter",
-    "Log lines accepted by Loki (2xx answer to a push).",
+    "Log lines accepted by Loki (2xx answer to a push), each once even when its push was sent again after a "
+    "timeout: the log volume (counting lines in Loki counts such a push twice).",
     HANDLER)
 LOG_PUSH_RETRIES = MetricSpec(
     "mlscope_log_push_retries_total", "counter",
@@ -19,12 +38,17 @@ LOG_PUSH_RETRIES = MetricSpec(
     HANDLER + ("reason",))
 LOG_LINES_DROPPED = MetricSpec(
     "mlscope_log_lines_dropped_total", "counter",
-    "Log lines given up on, by reason (queue_full, spool_full, rejected_<status>, shutdown, encode_error).",
+    "Log lines given up on, by reason (queue_full, spool_full, http_<status>, shutdown, closed, encode_error).",
     HANDLER + ("reason",))
 LOG_LINES_OVERSIZE = MetricSpec(
     "mlscope_log_lines_oversize_total", "counter",
     "Log lines over Loki's line size limit, by what was done (split or truncated).",
     HANDLER + ("action",))
+LOG_LINES_ESCAPED = MetricSpec(
+    "mlscope_log_lines_escaped_total", "counter",
+    "Log lines sent with characters UTF-8 cannot encode escaped, by reason (lone_surrogate: e.g. a file name "
+    "decoded with surrogateescape; the line keeps it as a JSON \\uXXXX escape).",
+    HANDLER + ("reason",))
 LOG_QUEUE_LINES = MetricSpec(
     "mlscope_log_queue_lines", "gauge",
     "Log lines waiting in memory (queue and pending batches) to be pushed to Loki.",
@@ -39,6 +63,6 @@ PREDICTION_LOG_RECORDS = MetricSpec(
     "or only counted.",
     ("model", "model_version", "decision"))
 
-METRICS = (LOG_LINES_SENT, LOG_PUSH_RETRIES, LOG_LINES_DROPPED, LOG_LINES_OVERSIZE, LOG_QUEUE_LINES,
-           LOG_SPOOL_BYTES, PREDICTION_LOG_RECORDS)
+METRICS = (LOG_LINES_SENT, LOG_PUSH_RETRIES, LOG_LINES_DROPPED, LOG_LINES_OVERSIZE, LOG_LINES_ESCAPED,
+           LOG_QUEUE_LINES, LOG_SPOOL_BYTES, PREDICTION_LOG_RECORDS)
 RECORDED: tuple[RecordedSpec, ...] = ()

@@ -2,8 +2,9 @@
 
 What Grafana would only show as a broken panel at run time is caught here:
 duplicate panel ids, overlapping panels, datasources that are strings or not
-provisioned, units Grafana does not know, and metric names missing from the
-catalog. PromQL syntax and data are checked against a real Prometheus by the
+provisioned, units Grafana does not know, "per second" panels that are not
+rates, LogQL metric queries (log volume comes from the shipper's counters), and
+metric names missing from the catalog. PromQL syntax and data are checked against a real Prometheus by the
 tests; LogQL with Grafana's own grammar.
 """
 from __future__ import annotations
@@ -31,6 +32,13 @@ GRAFANA_UNITS = frozenset({
     "hertz", "rotkhz", "rotmhz", "rotghz", "rothz", "rotrpm", "string", "bool", "bool_yes_no", "bool_on_off",
     "dateTimeAsIso", "dateTimeFromNow",
 })
+# Units that are per second: a panel whose title says "per second" (or "/s") must use one of them.
+PER_SECOND_UNITS = frozenset({"pps", "bps", "Bps", "KBs", "MBs", "GBs", "binBps", "binbps", "ops", "reqps", "rps",
+                              "wps", "iops", "cps", "eps", "mps", "rds", "wrps"})
+_SAYS_PER_SECOND = re.compile(r"per second|/s\b", re.IGNORECASE)
+_PER_SECOND = re.compile(r"\b(?:rate|irate|deriv)\s*\(")  # PromQL and LogQL functions that return per-second values
+# LogQL metric queries: they count what Loki stores, where a push re-sent after a timeout is stored twice.
+_LOKI_METRIC = re.compile(r"\b(?:\w+_over_time|rate|bytes_rate|rate_counter)\s*\(")
 _LABEL_VALUES = re.compile(r"label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)")
 
 
@@ -109,6 +117,23 @@ def _overlaps(a: dict[str, int], b: dict[str, int]) -> bool:
             and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"])
 
 
+def _rate_problems(panel: dict[str, Any], where: str, unit: str | None) -> list[str]:
+    """A "per second" panel computes a rate in a per-second unit; no panel counts log lines in Loki."""
+    found = []
+    targets = [t for t in panel.get("targets", []) if t.get("expr")]
+    if _SAYS_PER_SECOND.search(str(panel.get("title", ""))) and targets:
+        if unit not in PER_SECOND_UNITS:
+            found.append(f"{where}: says per second but its unit {unit!r} is not a per-second unit")
+        found += [f"{where}: says per second but {t['expr']!r} is not a rate (a count over an interval is "
+                  "per interval)" for t in targets if not _PER_SECOND.search(t["expr"])]
+    for target in targets:
+        ds = target.get("datasource")
+        if isinstance(ds, dict) and ds.get("uid") == "loki" and _LOKI_METRIC.search(target["expr"]):
+            found.append(f"{where}: {target['expr']!r} counts lines stored in Loki, where a push re-sent after "
+                         "a timeout is stored twice: read the log shipper's counters (gf.log_shipper_rates)")
+    return found
+
+
 def problems(data: dict[str, Any]) -> list[str]:
     """Everything wrong with a dashboard's JSON that can be seen without running Grafana."""
     found: list[str] = []
@@ -132,6 +157,7 @@ def problems(data: dict[str, Any]) -> list[str]:
         unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
         if unit is not None and unit not in GRAFANA_UNITS:
             found.append(f"{where}: unit {unit!r} is not a Grafana unit")
+        found += _rate_problems(panel, where, unit)
     for variable in data.get("templating", {}).get("list", []):
         _uid(variable.get("datasource"), f"variable ${variable.get('name')}", found)
     for query in queries(data):

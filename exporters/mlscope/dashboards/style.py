@@ -1,8 +1,9 @@
 """House style over grafanalib: datasources by fixed uid, units, panel helpers, modern dashboard JSON.
 
-grafanalib 0.7 emits ``schemaVersion`` 12, datasources as plain strings and
-``null`` fields, which current Grafana no longer migrates. :func:`to_json`
-fixes all of that in one place, so dashboard modules stay small and declarative.
+grafanalib 0.7 emits ``schemaVersion`` 12, datasources as plain strings, ``null``
+fields and fields Grafana's own ``Dashboard`` type (``@grafana/schema``) does not
+have. :func:`to_json` fixes all of that in one place, so dashboard modules stay
+small and declarative.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import attr
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
+from ..catalog import logs as log_catalog
 from ..catalog import serving
 from ..rules.config import Links
 
@@ -82,9 +84,12 @@ def timeseries(title: str, targets: list[Any], unit: str = "short", *, descripti
 
 
 def stat(title: str, targets: list[Any], unit: str = "short", *, description: str = "",
-         decimals: int | None = None, **kwargs: Any) -> g.Stat:
+         decimals: int | None = None, steps: dict[str, Any] | None = None, **kwargs: Any) -> g.Stat:
+    """A single value; ``steps`` colours it (default: one green base step)."""
+    steps = steps or BASE
     return g.Stat(title=title, targets=targets, format=unit, description=description, decimals=decimals,
-                  reduceCalc="lastNotNull", graphMode="area", **kwargs)
+                  reduceCalc="lastNotNull", graphMode="area", thresholdType=steps["mode"],
+                  thresholds=steps["steps"], **kwargs)
 
 
 def table(title: str, targets: list[PromTarget], unit: str = "short", *, description: str = "",
@@ -107,6 +112,7 @@ def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
     return {"mode": "absolute", "steps": [{"value": v, "color": c} for v, c in steps]}
 
 
+BASE = thresholds((None, "green"))  # no threshold: one base step, as Grafana's editor writes it
 # Green below the calibrated threshold, red at or above it (for values divided by their threshold).
 BELOW_ONE = thresholds((None, "green"), (0.8, "orange"), (1.0, "red"))
 
@@ -183,6 +189,27 @@ def logs(title: str, expr: str, *, description: str = "", **kwargs: Any) -> g.Lo
     return g.Logs(title=title, targets=[LokiTarget(expr)], description=description, showTime=True,
                   wrapLogMessages=True, enableLogDetails=True, prettifyLogMessage=False,
                   dedupStrategy="none", sortOrder="Descending", **kwargs)
+
+
+def counter_rate(metric: str, by: str) -> str:
+    """Per-second rate by ``by``; 0 where no series exists (nothing went wrong, or no such exporter runs)."""
+    return f"sum by ({by}) (rate({metric}[$__rate_interval])) or on() vector(0)"
+
+
+def log_shipper_rates(title: str = "Log lines sent / retried / dropped per second") -> g.TimeSeries:
+    """The log volume from the shipper's own counters, per second: lines Loki accepted, retries, drops, repairs.
+
+    Each line is counted once, when a push of it is answered 2xx: counting lines in Loki
+    (``count_over_time``) counts a push twice when it timed out after Loki had stored it and was sent again.
+    """
+    return timeseries(title, prom(
+        (counter_rate(log_catalog.LOG_LINES_SENT.name, "handler"), "sent {{handler}}"),
+        (counter_rate(log_catalog.LOG_PUSH_RETRIES.name, "handler, reason"), "retried pushes {{handler}} {{reason}}"),
+        (counter_rate(log_catalog.LOG_LINES_DROPPED.name, "handler, reason"), "dropped {{handler}} {{reason}}"),
+        (counter_rate(log_catalog.LOG_LINES_OVERSIZE.name, "handler, action"), "oversize {{handler}} {{action}}"),
+        (counter_rate(log_catalog.LOG_LINES_ESCAPED.name, "handler, reason"), "escaped {{handler}} {{reason}}")),
+        "ops", description="The log shipper's own counters (each line once, retried or not); counting lines in "
+                           "Loki would count a push retried after a timeout twice.")
 
 
 def log_selector(model: str = "$model", version: str = "$model_version", op: str = "=~", **extra: str) -> str:
@@ -289,11 +316,11 @@ def dashboard(uid: str, title: str, rows: Iterable[Sequence[Any]], *, descriptio
 
 
 def _modernise(node: Any) -> Any:
-    """Datasource strings -> ``{type, uid}`` objects; drop ``null`` fields, recursively."""
+    """Datasource strings -> ``{type, uid}`` objects; drop ``null`` fields (not a base threshold's), recursively."""
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
-            if value is None:
+            if value is None and not (key == "value" and "color" in node):
                 continue
             if key == "datasource" and isinstance(value, str):
                 value = DATASOURCES.get(value, {"uid": value})
@@ -304,13 +331,57 @@ def _modernise(node: Any) -> Any:
     return node
 
 
+# Every field of Grafana's ``DashboardLink`` (panel links are dashboard links in its schema).
+LINK_DEFAULTS: dict[str, Any] = {"asDropdown": False, "icon": "external link", "includeVars": False,
+                                 "keepTime": False, "tags": [], "targetBlank": False, "tooltip": "",
+                                 "type": "link"}
+INTERVAL_FIELDS = ("auto", "auto_count", "auto_min")  # grafanalib writes them on every variable
+LEGACY_PANEL_FIELDS = ("editable", "error", "fontSize", "columns")  # grafanalib's; no field of Grafana's Panel
+FIELD_DEFAULTS = ("color", "mappings")  # grafanalib's table writes them on the panel, Grafana reads fieldConfig
+# grafanalib's export and pre-Grafana-7 fields; none is a field of Grafana's Dashboard
+LEGACY_DASHBOARD_FIELDS = ("__inputs", "hideControls", "sharedCrosshair", "style", "rows", "id")
+ROW_FIELDS = frozenset({"collapsed", "datasource", "gridPos", "id", "panels", "repeat", "title", "type"})
+
+
+def _conform_panel(panel: dict[str, Any]) -> None:
+    if panel.get("type") == "row":
+        for key in set(panel) - ROW_FIELDS:
+            del panel[key]
+        return
+    for key in LEGACY_PANEL_FIELDS:
+        panel.pop(key, None)
+    defaults = panel.setdefault("fieldConfig", {"defaults": {}, "overrides": []})["defaults"]
+    for key in FIELD_DEFAULTS:
+        if key in panel:
+            defaults.setdefault(key, panel.pop(key))
+    if "links" in panel:
+        panel["links"] = [{**LINK_DEFAULTS, **link} for link in panel["links"]]
+
+
+def _conform(data: dict[str, Any]) -> None:
+    """Shape grafanalib's output as Grafana's ``Dashboard`` type: panels and rows with Grafana's fields only,
+    complete links, variables without the removed tag and interval fields, no deprecated
+    ``timepicker.time_options``."""
+    for key in LEGACY_DASHBOARD_FIELDS:
+        data.pop(key, None)
+    data.get("timepicker", {}).pop("time_options", None)
+    for panel in data.get("panels", []):
+        _conform_panel(panel)
+    for variable in data.get("templating", {}).get("list", []):
+        for key in ("useTags", *(() if variable.get("type") == "interval" else INTERVAL_FIELDS)):
+            variable.pop(key, None)
+        for option in [variable.get("current", {}), *variable.get("options", [])]:
+            option.pop("tags", None)
+        if not {"text", "value"} <= variable.get("current", {}).keys():
+            variable.pop("current", None)  # names no option: Grafana picks one, as before
+
+
 def to_json(board: g.Dashboard, version: int = 1) -> dict[str, Any]:
-    """The dashboard as modern Grafana JSON (a plain dict)."""
+    """The dashboard as modern Grafana JSON (a plain dict) of Grafana's ``Dashboard`` type."""
     data: dict[str, Any] = _modernise(json.loads(json.dumps(board.to_json_data(), cls=DashboardEncoder)))
-    data.pop("rows", None)
+    _conform(data)
     data["schemaVersion"] = SCHEMA_VERSION
     data["version"] = version
-    data.pop("id", None)
     return data
 
 

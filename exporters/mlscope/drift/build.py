@@ -1,10 +1,10 @@
 """Build a reference profile from a training or validation set (numpy, data frames, CSV, Parquet).
 
 Everything is vectorised per column: 1M rows x 50 features take seconds. Thresholds
-are calibrated the way NannyML does it: the reference is cut into consecutive
-chunks of about the size a production window holds, each chunk is compared with
-the whole reference, and the threshold is mean + ``sigmas`` standard deviations
-of the chunk statistics.
+keep a stated false-alarm rate for windows of at least ``window_values`` values
+(:mod:`mlscope.drift.calibrate`). Integer-valued features get their edges half-way
+between integers, so Prometheus' right-closed ``le`` bins and numpy's left-closed
+ones count the same.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import stats
+from .calibrate import Calibration, categorical_statistics, chunk_counts, numeric_statistics, thresholds
 from .columns import as_columns, category_column, is_frame, numeric_column
 from .profile import (
     CATEGORICAL,
@@ -34,14 +35,21 @@ DEFAULTS: dict[str, Any] = {
     "psi_bins": 10,           # quantile bins for PSI, JS and chi-square
     "fine_bins": 20,          # quantile bins for KS (a multiple of psi_bins: PSI edges are fine edges)
     "top_k": 20,              # categories kept per categorical feature (the rest is __other__)
-    "sample_size": 1000,      # reference values kept per numeric feature for exact KS / Wasserstein
-    "chunk_size": 5000,       # rows per calibration chunk: what one production window is expected to hold
-    "threshold_sigmas": 3.0,  # threshold = mean + sigmas * std of the chunk statistics
+    "sample_size": 1000,      # reference quantiles kept per numeric feature for exact KS / Wasserstein
+    # The smallest window the thresholds hold for, and the chunk size of leave-one-chunk-out: the alerts'
+    # minimum count, mlscope.rules.config.Thresholds.drift_min_values (a test checks they agree).
+    "window_values": 100,
+    "false_alarm_rate": 0.01,  # share of windows from the reference's distribution above a threshold
+    "simulations": 4000,      # simulated (reference, window) pairs per feature
     "known_categories": 1000,  # categories listed for new-category detection (beyond: not detected)
 }
-MIN_CHUNKS = 10
-MIN_CHUNK_ROWS = 20
+THRESHOLD_METHOD = ("the larger of the 1 - false_alarm_rate quantiles of leave-one-chunk-out statistics (chunks "
+                    "of window_values rows against the rest of the reference, with at least 1 / false_alarm_rate "
+                    "chunks) and of simulated windows of window_values values drawn from the bin probabilities "
+                    "the reference's counts allow (Dirichlet(counts + 1/2)), against the reference's shares")
+MIN_VALUES_PER_BIN = 5  # present reference values per fine bin (or category) below which a feature is refused
 MAX_CATEGORY_LENGTH = 100
+INTEGER_LIMIT = 2.0 ** 52  # beyond, floats are not exact integers and k + 0.5 is not representable
 
 
 def build_profile(data: Any, *, model: str, model_version: str, columns: Sequence[str] | None = None,
@@ -71,9 +79,10 @@ def build_profile(data: Any, *, model: str, model_version: str, columns: Sequenc
     found, _, rows = as_columns(data, names)
     if rows == 0:
         raise ProfileError("cannot build a reference profile from zero rows")
-    cfg["chunk_size"] = min(int(cfg["chunk_size"]), rows // MIN_CHUNKS)
+    calibration = _calibration(cfg)
     rng = np.random.default_rng(seed)
-    features = tuple(_profile_column(name, found[name], name in categorical, cfg, rng) for name in names)
+    features = tuple(_profile_column(name, found[name], name in categorical, cfg, calibration, rng)
+                     for name in names)
     out = None
     if output is not None:
         values = np.asarray(output)
@@ -82,21 +91,58 @@ def build_profile(data: Any, *, model: str, model_version: str, columns: Sequenc
         if output_kind not in ("auto", NUMERIC, CATEGORICAL):
             raise ProfileError(f"output_kind must be 'auto', 'numeric' or 'categorical', got {output_kind!r}")
         as_category = output_kind == CATEGORICAL or (output_kind == "auto" and values.dtype.kind != "f")
-        out = _profile_column(PREDICTION, values, as_category, cfg, rng)
-    return ReferenceProfile(
+        out = _profile_column(PREDICTION, values, as_category, cfg, calibration, rng)
+    cfg["threshold_method"] = THRESHOLD_METHOD
+    cfg["leave_one_chunk_out"] = rows // calibration.window_values >= calibration.min_chunks
+    profile = ReferenceProfile(
         model=model, model_version=model_version, features=features, output=out, rows=rows,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         source_hash=source_hash or array_hash(found, names), settings=cfg)
+    _refuse_too_small(features + ((out,) if out is not None else ()), cfg)
+    return profile
+
+
+def _calibration(cfg: Mapping[str, Any]) -> Calibration:
+    try:
+        return Calibration(rate=float(cfg["false_alarm_rate"]), window_values=int(cfg["window_values"]),
+                           simulations=int(cfg["simulations"]))
+    except ValueError as exc:
+        raise ProfileError(str(exc)) from None
 
 
 def _profile_column(name: str, column: np.ndarray, force_categorical: bool, cfg: Mapping[str, Any],
-                    rng: np.random.Generator) -> Feature:
+                    calibration: Calibration, rng: np.random.Generator) -> Feature:
     if force_categorical or column.dtype.kind not in "fiu":
-        return _categorical(name, column, cfg)
-    return _numeric(name, column, cfg, rng)
+        return _categorical(name, column, cfg, calibration, rng)
+    return _numeric(name, column, cfg, calibration, rng)
 
 
-def _numeric(name: str, column: np.ndarray, cfg: Mapping[str, Any], rng: np.random.Generator) -> NumericFeature:
+def is_integer_valued(values: np.ndarray) -> bool:
+    """Every value is an exactly representable integer (counts, ratings, integer dtypes)."""
+    return bool(values.size) and bool(np.all(np.abs(values) < INTEGER_LIMIT)) and bool(
+        np.all(values == np.round(values)))
+
+
+def quantile_edges(values: np.ndarray, fine_bins: int, psi_bins: int, discrete: bool) -> tuple[np.ndarray, ...]:
+    """(PSI edges, fine edges): quantiles, moved to ``floor(q) + 0.5`` for integer-valued features."""
+    fine_q = np.quantile(values, np.arange(1, fine_bins) / fine_bins)
+    if discrete:  # between observed integers: no value is ever on an edge
+        fine_q = np.floor(fine_q) + 0.5
+    step = fine_bins // psi_bins
+    return np.unique(fine_q[step - 1::step]), np.unique(fine_q)
+
+
+def quantile_sample(ordered: np.ndarray, size: int) -> np.ndarray:
+    """The ``(i + 0.5) / size`` quantiles of sorted values (numpy's ``inverted_cdf``: observed values),
+    or every value when there are fewer."""
+    if ordered.size <= size:
+        return ordered
+    index = np.ceil((np.arange(size) + 0.5) / size * ordered.size).astype(np.int64) - 1
+    return ordered[index]
+
+
+def _numeric(name: str, column: np.ndarray, cfg: Mapping[str, Any], calibration: Calibration,
+             rng: np.random.Generator) -> NumericFeature:
     values, _ = numeric_column(column)
     present = np.isfinite(values)
     v = values if present.all() else values[present]
@@ -104,36 +150,30 @@ def _numeric(name: str, column: np.ndarray, cfg: Mapping[str, Any], rng: np.rand
     missing_ratio = float(1.0 - v.size / rows)
     if v.size == 0:
         return NumericFeature(name, (), (), (1.0,), (), None, None, None, None, missing_ratio, rows)
-    fine_q = np.quantile(v, np.arange(1, cfg["fine_bins"]) / cfg["fine_bins"])
-    step = cfg["fine_bins"] // cfg["psi_bins"]
-    fine_edges = np.unique(fine_q)
-    psi_edges = np.unique(fine_q[step - 1::step])
+    discrete = is_integer_valued(v)
+    ordered = np.sort(v)  # quantiles of sorted values are several times cheaper
+    psi_edges, fine_edges = quantile_edges(ordered, cfg["fine_bins"], cfg["psi_bins"], discrete)
     fine_index = np.searchsorted(fine_edges, v, side="left")
     to_psi = _fine_to_psi(psi_edges, fine_edges)
     fine_counts = np.bincount(fine_index, minlength=fine_edges.size + 1)
     psi_counts = np.bincount(to_psi, weights=fine_counts, minlength=psi_edges.size + 1)
     ref_bins, ref_cdf = stats.proportions(psi_counts), stats.cumulative(fine_counts)
-    chunks = _chunk_counts(np.flatnonzero(present), fine_index, fine_edges.size + 1, rows, cfg["chunk_size"])
-    thresholds = {}
-    if chunks is not None:
-        psi_chunks = np.stack([np.bincount(to_psi, weights=c, minlength=psi_edges.size + 1) for c in chunks])
-        thresholds = _thresholds(cfg, {
-            "psi": stats.psi(stats.proportions(psi_chunks), ref_bins),
-            "js_distance": stats.js_distance(stats.proportions(psi_chunks), ref_bins),
-            "ks": stats.ks_on_edges(stats.cumulative(chunks), ref_cdf),
-        })
-    sample = rng.choice(v, size=min(int(cfg["sample_size"]), v.size), replace=False)
+    chunks = chunk_counts(np.flatnonzero(present), fine_index, fine_edges.size + 1, rows,
+                          calibration.window_values)
+    limits, _ = thresholds(fine_counts, chunks, numeric_statistics(to_psi, psi_edges.size + 1), calibration, rng)
+    sample = quantile_sample(ordered, int(cfg["sample_size"]))
     return NumericFeature(
         name, tuple(psi_edges.tolist()), tuple(fine_edges.tolist()), tuple(ref_bins.tolist()),
         tuple(ref_cdf.tolist()), float(v.min()), float(v.max()), float(v.mean()), float(v.std()),
-        missing_ratio, rows, sample=tuple(sample.tolist()), thresholds=thresholds)
+        missing_ratio, rows, sample=tuple(sample.tolist()), thresholds=limits, discrete=discrete)
 
 
 def _fine_to_psi(psi_edges: np.ndarray, fine_edges: np.ndarray) -> np.ndarray:
     return np.searchsorted(psi_edges, np.append(fine_edges, np.inf), side="left")
 
 
-def _categorical(name: str, column: np.ndarray, cfg: Mapping[str, Any]) -> CategoricalFeature:
+def _categorical(name: str, column: np.ndarray, cfg: Mapping[str, Any], calibration: Calibration,
+                 rng: np.random.Generator) -> CategoricalFeature:
     keys, missing, wrong = category_column(column)
     usable = ~missing if wrong is None else ~(missing | wrong)
     rows = keys.shape[0]
@@ -146,35 +186,30 @@ def _categorical(name: str, column: np.ndarray, cfg: Mapping[str, Any]) -> Categ
     bins = lookup[inverse] if inverse.size else np.empty(0, dtype=np.int64)
     ref_counts = np.bincount(bins, minlength=len(top) + 1)
     ref_bins = stats.proportions(ref_counts)
-    thresholds = {}
-    chunks = _chunk_counts(np.flatnonzero(usable), bins, len(top) + 1, rows, cfg["chunk_size"])
-    if chunks is not None:
-        shares = stats.proportions(chunks)
-        thresholds = _thresholds(cfg, {"psi": stats.psi(shares, ref_bins),
-                                       "js_distance": stats.js_distance(shares, ref_bins)})
+    limits: dict[str, float] = {}
+    if ref_counts.sum():
+        chunks = chunk_counts(np.flatnonzero(usable), bins, len(top) + 1, rows, calibration.window_values)
+        limits, _ = thresholds(ref_counts, chunks, categorical_statistics, calibration, rng)
     known = tuple(str(u) for u in uniques.tolist()) if uniques.size <= cfg["known_categories"] else None
     return CategoricalFeature(name, tuple(top), tuple(ref_bins.tolist()), known,
                               float(1.0 - np.count_nonzero(usable) / rows) if rows else 0.0, rows,
-                              thresholds=thresholds)
+                              thresholds=limits)
 
 
-def _chunk_counts(rows_of_values: np.ndarray, bins: np.ndarray, n_bins: int, rows: int,
-                  chunk_size: int) -> np.ndarray | None:
-    """Bin counts per consecutive chunk of ``chunk_size`` rows (incomplete last chunk dropped), or None."""
-    if chunk_size < MIN_CHUNK_ROWS:
-        return None
-    n_chunks = rows // chunk_size
-    chunk = rows_of_values // chunk_size
-    keep = chunk < n_chunks
-    flat = np.bincount(chunk[keep] * n_bins + bins[keep], minlength=n_chunks * n_bins)
-    counts = flat.reshape(n_chunks, n_bins)
-    counts = counts[counts.sum(axis=1) > 0]
-    return counts if counts.shape[0] >= 2 else None
-
-
-def _thresholds(cfg: Mapping[str, Any], values: Mapping[str, np.ndarray]) -> dict[str, float]:
-    sigmas = float(cfg["threshold_sigmas"])
-    return {k: float(v.mean() + sigmas * v.std()) for k, v in values.items()}
+def _refuse_too_small(features: Sequence[Feature], cfg: Mapping[str, Any]) -> None:
+    """Refuse features with too few reference values for their thresholds to keep the stated rate."""
+    small = []
+    for f in features:
+        present = round(f.rows * (1.0 - f.missing_ratio))
+        bins = cfg["fine_bins"] if f.kind == NUMERIC else len(f.reference_bins)
+        if present < MIN_VALUES_PER_BIN * bins:
+            small.append(f"{f.name} ({present:,} values, needs {MIN_VALUES_PER_BIN * bins:,})")
+    if small:
+        raise ProfileError(
+            f"too few reference values to calibrate drift thresholds that keep a {cfg['false_alarm_rate']:.0%} "
+            f"false-alarm rate (at least {MIN_VALUES_PER_BIN} per bin): {', '.join(small)}. Build the profile "
+            "from more rows, use fewer bins (`--fine-bins 10 --psi-bins 5`, `--top-k 5`), or leave those "
+            "columns out (`--columns`)")
 
 
 def array_hash(columns: Mapping[str, np.ndarray], names: Sequence[str]) -> str:

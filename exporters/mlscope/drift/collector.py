@@ -176,7 +176,7 @@ class DriftCollector(Collector):
             writes = counts.ring_writes[spec.index]
             cached = cache.get(spec.index)
             if cached is None or cached[0] != writes:
-                cached = cache[spec.index] = (writes, exact_statistics(values, spec.sample))
+                cached = cache[spec.index] = (writes, exact_statistics(values, spec.sample, _present(spec.feature)))
             out[spec.index] = cached[1]
         return out
 
@@ -189,6 +189,11 @@ class DriftCollector(Collector):
             except Exception as exc:
                 self._report_error("drift_collect", exc)
         yield from families.by_name.values()
+
+
+def _present(feature: object) -> int | None:
+    """The reference values a numeric feature's sample stands for."""
+    return feature.present if isinstance(feature, NumericFeature) else None
 
 
 _by_registry: PerRegistry[DriftCollector] = PerRegistry()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -17,9 +18,10 @@ def add_reference(p: argparse.ArgumentParser) -> None:
     p.add_argument("--columns", help="comma-separated columns to read (default: all; names for .npy)")
     p.add_argument("--categorical", help="comma-separated numeric columns to treat as categorical")
     p.add_argument("--output-column", help="column holding the model's output on these rows")
-    for name, default in (("psi-bins", 10), ("fine-bins", 20), ("top-k", 20), ("chunk-size", 5000),
-                          ("sample-size", 1000)):
+    for name, default in (("psi-bins", 10), ("fine-bins", 20), ("top-k", 20), ("sample-size", 1000)):
         p.add_argument(f"--{name}", type=int, default=default, help="default: %(default)s")
+    p.add_argument("--false-alarm-rate", type=float, default=0.01,
+                   help="share of windows without drift allowed above a threshold (default: %(default)s)")
     p.set_defaults(func=reference)
 
 
@@ -28,7 +30,6 @@ def reference(args: argparse.Namespace) -> int:
         print("mlscope: reference build needs --model, --model-version and --out or --next-to", file=sys.stderr)
         return 2
     from . import DriftTracker, ProfileError, ReferenceProfile, build_profile, file_hash, read_table
-    from .build import MIN_CHUNKS
     from .collector import series_count
 
     try:
@@ -46,16 +47,19 @@ def reference(args: argparse.Namespace) -> int:
             profile = build_profile(
                 data, model=args.model, model_version=args.model_version, output=output,
                 categorical=args.categorical.split(",") if args.categorical else (), source_hash=file_hash(args.path),
-                psi_bins=args.psi_bins, fine_bins=args.fine_bins, top_k=args.top_k, chunk_size=args.chunk_size,
-                sample_size=args.sample_size)
+                psi_bins=args.psi_bins, fine_bins=args.fine_bins, top_k=args.top_k,
+                sample_size=args.sample_size, false_alarm_rate=args.false_alarm_rate)
             out = Path(args.out) if args.out else Path(args.next_to).with_suffix(".reference.json")
             profile.save(out)
             print(f"wrote {out}")
-            used = min(args.chunk_size, profile.rows // MIN_CHUNKS)
-            if used < args.chunk_size:
-                print(f"mlscope: warning: {profile.rows:,} rows give calibration chunks of {used:,} rows, not "
-                      f"{args.chunk_size:,}: the drift thresholds fit windows of about {used:,} values and are "
-                      "looser than they would be for larger windows; build from more rows if you can",
+            window, rate = int(profile.settings["window_values"]), float(profile.settings["false_alarm_rate"])
+            chunks = math.ceil(1 / rate)
+            if not profile.settings["leave_one_chunk_out"]:
+                print(f"mlscope: note: {profile.rows:,} rows are fewer than the {window * chunks:,} that "
+                      f"leave-one-chunk-out needs ({chunks} chunks of {window} rows for a {rate:.0%} quantile), "
+                      f"so the drift thresholds come from simulated windows alone: they keep their {rate:.0%} "
+                      "false-alarm rate for independent rows, but cannot see how the data vary over time; build "
+                      "from more rows, in time order, if you have them",
                       file=sys.stderr)
     except ProfileError as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
@@ -65,4 +69,8 @@ def reference(args: argparse.Namespace) -> int:
     print(f"{profile.model} {profile.model_version}: {profile.rows:,} rows, {len(profile.features)} features: {kinds}"
           f"{'; output profiled' if profile.output else ''}\ncontent hash {profile.content_hash}, source "
           f"{profile.source_hash}, created {profile.created_at}; {series:,} series per model version")
+    settings = profile.settings
+    print(f"thresholds: at most {settings['false_alarm_rate']:.0%} of windows of at least {settings['window_values']} "
+          f"values without drift above them ({'with' if settings['leave_one_chunk_out'] else 'without'} "
+          "leave-one-chunk-out)")
     return 0

@@ -1,7 +1,9 @@
 """Exact two-sample statistics over raw values, in numpy: Kolmogorov-Smirnov with its p-value, Wasserstein-1.
 
-The drift collector computes them at scrape time over a bounded window of
-recent values against the reference profile's sample. Both statistics are
+The drift collector computes them over a bounded window of recent values
+against the reference profile's sample: the reference's quantiles, which stand
+for every present reference value, so the p-value counts the reference as that
+many values (``reference_size``), not as the sample's length. Both statistics are
 exact (the same numbers as ``scipy.stats.ks_2samp`` and
 ``scipy.stats.wasserstein_distance``); the p-value is scipy's ``method="asymp"``
 one (the one-sample distribution of ``D_n`` at ``n = round(m * k / (m + k))``)
@@ -57,8 +59,13 @@ def wasserstein(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(np.abs(cdf_a - cdf_b) * widths))
 
 
-def exact_statistics(current: np.ndarray, reference_sample: np.ndarray) -> tuple[float, float, float, int]:
-    """(KS statistic, its asymptotic p-value, Wasserstein-1 distance, values in the window)."""
+def exact_statistics(current: np.ndarray, reference_sample: np.ndarray,
+                     reference_size: int | None = None) -> tuple[float, float, float, int]:
+    """(KS statistic, its asymptotic p-value, Wasserstein-1 distance, values in the window).
+
+    ``reference_size``: the values the sample stands for (default: its own length).
+    """
     statistic = ks_statistic(current, reference_sample)
-    return (statistic, ks_pvalue(statistic, current.size, reference_sample.size),
+    size = max(reference_sample.size, reference_size or 0)
+    return (statistic, ks_pvalue(statistic, current.size, size),
             wasserstein(current, reference_sample), int(current.size))

@@ -2,12 +2,15 @@
 
 A profile holds, per numeric feature, the quantile bin edges (a coarse set for
 PSI/JS/chi-square and a finer one for KS), reference proportions, min/max,
-mean/std, missing rate, a bounded sample (for the exact in-process KS and
-Wasserstein) and calibrated thresholds; per categorical feature the top-K
+mean/std, missing rate, a bounded sample (the reference's quantiles, for the exact
+in-process KS and Wasserstein) and calibrated thresholds; per categorical feature the top-K
 categories with their shares plus an ``__other__`` share. The model output is
 profiled the same way under the reserved name ``__prediction__``. The file
 carries a content hash (checked on load), the model name and version, the
 source data's hash and its creation time.
+
+The format is versioned (:data:`FORMAT`): what a saved profile means changes with
+its version, so an older one is refused with the command that rebuilds it.
 """
 from __future__ import annotations
 
@@ -22,7 +25,15 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-FORMAT = "mlscope-reference-profile/1"
+FORMAT_NAME = "mlscope-reference-profile"
+FORMAT_VERSION = 2
+FORMAT = f"{FORMAT_NAME}/{FORMAT_VERSION}"
+# What each version changed, for the message that refuses an older profile.
+CHANGES = {
+    2: "edges between the values of integer-valued features, leave-one-chunk-out thresholds with a stated "
+       "false-alarm rate, the exact snapshot's sample taken at the reference's quantiles, and room for "
+       "the CBPE calibration",
+}
 NUMERIC: Literal["numeric"] = "numeric"
 CATEGORICAL: Literal["categorical"] = "categorical"
 Kind = Literal["numeric", "categorical"]
@@ -35,6 +46,10 @@ class ProfileError(ValueError):
     """A reference profile is malformed, corrupted, or cannot be used as asked."""
 
 
+class ProfileFormatError(ProfileError):
+    """A saved profile has an older (or unknown) format version: it must be rebuilt."""
+
+
 class ProfileMismatchError(ProfileError):
     """The profile's schema or model does not match what the monitor expects."""
 
@@ -45,7 +60,12 @@ class SeriesBudgetError(ProfileError):
 
 @dataclass(frozen=True)
 class NumericFeature:
-    """Reference of one numeric feature. Bins are ``(-inf, e0], (e0, e1], ..., (e_last, +inf)``."""
+    """Reference of one numeric feature. Bins are ``(-inf, e0], (e0, e1], ..., (e_last, +inf)``.
+
+    ``discrete``: every reference value was an integer, so the edges lie half-way between integers
+    (``k + 0.5``) and no value falls on an edge: right-closed bins count as left-closed ones would.
+    ``sample``: the reference's quantiles at ``(i + 0.5) / size`` (or every value, when fewer).
+    """
 
     name: str
     psi_edges: tuple[float, ...]
@@ -60,6 +80,7 @@ class NumericFeature:
     rows: int
     sample: tuple[float, ...] = ()
     thresholds: dict[str, float] = field(default_factory=dict)
+    discrete: bool = False
     kind: ClassVar[Kind] = NUMERIC
 
     def __post_init__(self) -> None:
@@ -76,6 +97,11 @@ class NumericFeature:
         """PSI bin of each fine bin (fine bins nest in PSI bins because PSI edges are fine edges)."""
         fine = np.asarray(self.fine_edges + (math.inf,))
         return np.searchsorted(np.asarray(self.psi_edges), fine, side="left")
+
+    @property
+    def present(self) -> int:
+        """Values of the reference that were present (what the sample stands for)."""
+        return round(self.rows * (1.0 - self.missing_ratio))
 
 
 @dataclass(frozen=True)
@@ -196,8 +222,7 @@ class ReferenceProfile:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReferenceProfile:
         """Rebuild a profile; the stored content hash must match (edited or truncated files are refused)."""
-        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-            raise ProfileError(f"not an mlscope reference profile (expected format {FORMAT!r})")
+        check_format(data)
         try:
             profile = cls(
                 model=str(data["model"]), model_version=str(data["model_version"]),
@@ -222,6 +247,28 @@ class ReferenceProfile:
         except (OSError, json.JSONDecodeError) as exc:
             raise ProfileError(f"cannot read reference profile {path}: {exc}") from exc
         return cls.from_dict(data)
+
+
+def check_format(data: object) -> None:
+    """Raise :class:`ProfileFormatError` unless ``data`` is a profile of the current format version."""
+    if not isinstance(data, Mapping):
+        raise ProfileError(f"not an mlscope reference profile (expected a JSON object of format {FORMAT!r})")
+    found = data.get("format")
+    if found == FORMAT:
+        return
+    name, _, version = str(found).partition("/")
+    if found is not None and name != FORMAT_NAME:
+        raise ProfileError(f"not an mlscope reference profile (format {found!r}, expected {FORMAT!r})")
+    if found is None and not {"features", "model"} <= set(data):
+        raise ProfileError(f"not an mlscope reference profile (no format; expected {FORMAT!r})")
+    what = "has no format version" if found is None else f"has format {found!r}"
+    newer = [v for v in CHANGES if not version.isdigit() or int(version) < v]
+    changed = "; ".join(f"version {v}: {CHANGES[v]}" for v in newer) or "a newer mlscope wrote it"
+    model = f"--model {data.get('model', 'NAME')} --model-version {data.get('model_version', 'VERSION')}"
+    raise ProfileFormatError(
+        f"reference profile {what}; this mlscope reads {FORMAT!r} only ({changed}). Its bins and thresholds "
+        f"mean something else now: rebuild it from the training data with `mlscope reference build "
+        f"TRAINING_DATA {model} --out PROFILE.json` (or `build_profile(...)` in Python)")
 
 
 def _feature_dict(feature: Feature) -> dict[str, Any]:

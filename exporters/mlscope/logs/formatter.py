@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from .. import tracing
 from .privacy import Privacy
+from .timestamps import Clock
 
 # Keys every line has, in this order (null when the record has no value for them).
 FIXED_KEYS = ("ts", "level", "event", "model", "model_version", "request_id", "data_batch_id", "message")
@@ -48,29 +49,45 @@ _STRICT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=
 _LENIENT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default)
 
 
-def dumps(fields: Mapping[str, Any]) -> str:
-    """Compact, strict JSON (no NaN/Infinity tokens: non-finite floats become strings)."""
+def _dumps(fields: Mapping[str, Any]) -> str:
     try:
         return _STRICT.encode(fields)
     except ValueError:
         return _STRICT.encode(_clean(json.loads(_LENIENT.encode(fields))))
 
 
-class _Clock:
-    """RFC 3339 UTC timestamps with microseconds, formatting the date part once per second."""
+# What UTF-8 cannot encode: lone surrogates, as ``surrogateescape`` leaves for undecodable bytes (file names).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-    __slots__ = ("_second", "_prefix")
 
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
-    def format(self, created: float) -> str:
-        second = int(created)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._prefix}.{int((created - second) * 1e6):06d}Z"
+
+def json_line(fields: Mapping[str, Any]) -> tuple[str, bool]:
+    """:func:`dumps` and whether lone surrogates had to be escaped to make the line valid UTF-8.
+
+    They can only occur inside JSON strings, where ``\\udcff`` is the same
+    value (``json.loads`` gives the surrogate back): nothing is lost.
+    """
+    line = _dumps(fields)
+    if line.isascii():
+        return line, False
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(_json_escape, line), True
+    return line, False
+
+
+def dumps(fields: Mapping[str, Any]) -> str:
+    """Compact, strict JSON, valid UTF-8 (non-finite floats become strings, lone surrogates ``\\uXXXX``)."""
+    return json_line(fields)[0]
+
+
+def utf8_text(value: str) -> str:
+    """``value`` with lone surrogates replaced by U+FFFD: for label and metadata values, which are not JSON."""
+    return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
 
 
 class JsonFormatter(logging.Formatter):
@@ -89,7 +106,7 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         self.static = dict(static or {})
         self.privacy = privacy if privacy is not None and privacy.active else None
-        self._clock = _Clock()
+        self._clock = Clock()
 
     def fields(self, record: logging.LogRecord) -> dict[str, Any]:
         """The record as an ordered dictionary of JSON-able fields (privacy applied)."""

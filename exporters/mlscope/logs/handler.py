@@ -26,11 +26,12 @@ from prometheus_client import CollectorRegistry
 
 from ..catalog.logs import LOG_APP
 from ..labels import LabelGuard
-from .formatter import JsonFormatter, dumps
+from .formatter import JsonFormatter, json_line, utf8_text
 from .metrics import log_metrics
-from .payload import Entry, Labels, OversizeAction, encode, fit_line, group, record_time_ns
+from .payload import Entry, Labels, OversizeAction, encode, fit_line, group
 from .privacy import Privacy
 from .spool import Spool
+from .timestamps import record_time_ns
 from .transport import HttpTransport
 
 # The only stream labels: a bounded set, never a request id.
@@ -112,13 +113,16 @@ class LokiHandler(logging.Handler):
             labels = self._labels.get(key)
             if labels is None:
                 labels = self._stream_labels(key)
-            metadata = tuple((k, str(fields[k])) for k in self._metadata_keys
+            metadata = tuple((k, utf8_text(str(fields[k]))) for k in self._metadata_keys
                              if fields.get(k) is not None) if self._metadata_keys else ()
             queue = self._queue
             if len(queue) >= self._queue_lines:
                 self._drop(1, "queue_full")
                 return
-            queue.append((labels, (record_time_ns(record.created), dumps(fields), metadata)))
+            line, escaped = json_line(fields)
+            if escaped:  # a label or metadata value with a lone surrogate is in the line too: counted here
+                self._metrics.escaped.labels(self.name, "lone_surrogate").inc()
+            queue.append((labels, (record_time_ns(record.created), line, metadata)))
             if len(queue) >= self._batch_lines:
                 self._wake.set()
         except Exception:  # logging must never raise into the service
@@ -128,9 +132,9 @@ class LokiHandler(logging.Handler):
         model, version, level = key
         labels = list(self._static_labels)
         if model is not None:
-            labels.append(("model", self._guard.admit("model", model)))
+            labels.append(("model", utf8_text(self._guard.admit("model", model))))
         if version is not None:
-            labels.append(("model_version", self._guard.admit("model_version", version)))
+            labels.append(("model_version", utf8_text(self._guard.admit("model_version", version))))
         labels.append(("level", level))
         found = tuple(labels)
         if len(self._labels) < 10_000:
@@ -175,12 +179,25 @@ class LokiHandler(logging.Handler):
             self._spool_batch(pending)
 
     def _spool_batch(self, pending: list[tuple[Labels, Entry]]) -> None:
+        """Encode and spool a batch; an entry that cannot be encoded is dropped alone, counted."""
         try:
             body = encode(group(pending), self.transport.encoding)
         except Exception:
-            self._drop(len(pending), "encode_error")
+            kept = [item for item in pending if self._encodes(item)]
+            self._drop(len(pending) - len(kept), "encode_error")
+            if 0 < len(kept) < len(pending):
+                self._spool_batch(kept)  # each of these encodes alone
+            elif kept:  # every entry encodes alone but not together: nothing left to isolate
+                self._drop(len(kept), "encode_error")
             return
         self._spool.put(body, len(pending))
+
+    def _encodes(self, item: tuple[Labels, Entry]) -> bool:
+        try:
+            encode(group([item]), self.transport.encoding)
+        except Exception:
+            return False
+        return True
 
     def _send_loop(self) -> None:
         attempt = 0

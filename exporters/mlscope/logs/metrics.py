@@ -47,6 +47,7 @@ class LogMetrics:
         self.retries = cat.LOG_PUSH_RETRIES.create(registry)
         self.dropped = cat.LOG_LINES_DROPPED.create(registry)
         self.oversize = cat.LOG_LINES_OVERSIZE.create(registry)
+        self.escaped = cat.LOG_LINES_ESCAPED.create(registry)
         self.records = cat.PREDICTION_LOG_RECORDS.create(registry)
         self.depth = _DepthCollector()
         registry.register(self.depth)

@@ -19,11 +19,6 @@ Encoding = Literal["json", "protobuf"]
 CONTENT_TYPES: dict[str, str] = {"json": "application/json", "protobuf": "application/x-protobuf"}
 
 
-def record_time_ns(created: float) -> int:
-    """A record's ``created`` (float seconds) as integer nanoseconds, exact to the microsecond."""
-    return round(created * 1e6) * 1000
-
-
 def group(entries: Iterable[tuple[Labels, Entry]]) -> dict[Labels, list[Entry]]:
     """Entries by stream, each stream sorted by timestamp (stable: equal times keep their order)."""
     streams: dict[Labels, list[Entry]] = {}
@@ -50,7 +45,7 @@ def encode_json(streams: Mapping[Labels, Sequence[Entry]]) -> bytes:
             else f'["{ts}",{_string(line)}]'
             for ts, line, md in values)
         parts.append(f'{{"stream":{json.dumps(dict(labels), ensure_ascii=False)},"values":[{entries}]}}')
-    return ('{"streams":[' + ",".join(parts) + "]}").encode("utf-8", "surrogatepass")
+    return ('{"streams":[' + ",".join(parts) + "]}").encode("utf-8")  # valid UTF-8 or an error, as protobuf
 
 
 # -- protobuf (logproto.PushRequest), hand-encoded: four small messages need no protobuf runtime ----------

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client.utils import floatToGoString
+
 from ..catalog import serving as cat
 from .builders import alert, group, record, selector
 from .config import RuleConfig
@@ -34,7 +36,8 @@ def _slow_ratio(cfg: RuleConfig, window: str) -> str:
     slo = cfg.thresholds.latency_slo_seconds
     if slo not in cat.LATENCY_BUCKETS:
         raise ValueError(f"latency_slo_seconds={slo} must be one of the latency buckets {cat.LATENCY_BUCKETS}")
-    le = f'le="{slo}"'
+    # The bucket bound as exposed (prometheus-client) and as Prometheus 3 normalises it: 1 -> "1.0", never "1".
+    le = f'le="{floatToGoString(slo)}"'
     fast_buckets = f"{cat.PREDICTION_LATENCY.name}_bucket{selector(cfg.selectors.model_service, le)}"
     fast = f"sum by ({BY_VERSION}) (rate({fast_buckets}[{window}]))"
     count = _rate(cat.PREDICTION_LATENCY.name + "_count", window, cfg)

@@ -152,8 +152,10 @@ class NativeStack:
         config = promconfig.write_config(self.state_dir / "loki.yml", nativeconf.loki_config(
             self.state_dir, self.ports.loki, servers.free_port()))
         self._say("starting Loki...")
-        server = servers.Server("loki", [binary, f"-config.file={config}"], self.ports.loki,
-                                self.state_dir / "loki.log", ready_path="/ready")
+        # Started in its own data folder: whatever a Loki release writes to a relative path stays there.
+        server = servers.Server("loki", [binary, f"-config.file={config.resolve()}"], self.ports.loki,
+                                self.state_dir / "loki.log", ready_path="/ready",
+                                cwd=nativeconf.loki_root(self.state_dir))
         self._servers.append(server.start(timeout=60))
         return f"127.0.0.1:{self.ports.loki}"
 

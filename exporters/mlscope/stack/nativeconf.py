@@ -26,16 +26,32 @@ GRAFANA_HINT = ("Debian/Ubuntu: `apt-get install grafana` from Grafana's APT rep
                 "grafana.com .deb; macOS: `brew install grafana`; see docs/stack.md")
 
 
+# The volume compose mounts for Loki: provisioning/loki/loki.yml sets every storage and working path under it.
+LOKI_VOLUME = "/loki"
+
+
+def loki_root(state_dir: Path) -> Path:
+    """Where a native Loki keeps everything (absolute: Loki resolves relative paths against its cwd)."""
+    return (state_dir / "loki").resolve()
+
+
+def _relocate(node: Any, root: Path) -> Any:
+    """Every ``/loki`` path in ``node`` moved under ``root``, recursively."""
+    if isinstance(node, dict):
+        return {key: _relocate(value, root) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_relocate(value, root) for value in node]
+    if isinstance(node, str) and (node == LOKI_VOLUME or node.startswith(LOKI_VOLUME + "/")):
+        return str(root / node[len(LOKI_VOLUME):].lstrip("/"))
+    return node
+
+
 def loki_config(state_dir: Path, http_port: int, grpc_port: int) -> dict[str, Any]:
-    """provisioning/loki/loki.yml with its paths under ``state_dir`` and its ports on 127.0.0.1."""
-    config: dict[str, Any] = yaml.safe_load(asset("provisioning/loki/loki.yml").read_text())
-    root = state_dir / "loki"
+    """provisioning/loki/loki.yml with every path under ``state_dir`` and its ports on 127.0.0.1."""
+    config: dict[str, Any] = _relocate(yaml.safe_load(asset("provisioning/loki/loki.yml").read_text()),
+                                       loki_root(state_dir))
     config["server"].update({"http_listen_address": "127.0.0.1", "http_listen_port": http_port,
                              "grpc_listen_address": "127.0.0.1", "grpc_listen_port": grpc_port})
-    config["common"]["path_prefix"] = str(root)
-    config["common"]["storage"]["filesystem"] = {"chunks_directory": str(root / "chunks"),
-                                                 "rules_directory": str(root / "rules")}
-    config["compactor"]["working_directory"] = str(root / "compactor")
     return config
 
 

@@ -78,6 +78,7 @@ class Server:
     log_path: Path
     ready_path: str = "/-/ready"
     env: dict[str, str] | None = field(default=None, repr=False)
+    cwd: Path | None = None  # the working directory (relative paths a server writes land there)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -91,7 +92,9 @@ class Server:
             log.close()
             raise ServerError(f"{self.name}: port 127.0.0.1:{self.port} is already in use")
         env = {**os.environ, **self.env} if self.env else None
-        self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+        if self.cwd is not None:
+            self.cwd.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd,
                                         stdin=subprocess.DEVNULL, start_new_session=True,
                                         preexec_fn=_die_with_parent if _PRCTL is not None else None)
         log.close()

@@ -1,0 +1,72 @@
+"""Grafana's provisioning files (compose and native) use only keys Grafana documents.
+
+Grafana does not run here. Sources of the keys: "Provision Grafana" (grafana/grafana
+docs/sources/administration/provisioning/index.md: data sources, their common jsonData, dashboard providers;
+the same keys in the Grafana 13.2 documentation) and the provisioning examples of the Prometheus, Loki and
+Alertmanager data source pages (exemplarTraceIdDestinations, derivedFields, implementation).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlscope.stack import nativeconf
+from support import ROOT
+from support.loki_reference import ANY, keys, undocumented
+
+PROVISIONING = ROOT / "provisioning" / "grafana"
+_LINK = {"name": ANY, "datasourceUid": ANY, "url": ANY, "urlDisplayLabel": ANY}
+_COMMON_JSON = keys("tlsAuth", "tlsAuthWithCACert", "tlsSkipVerify", "serverName", "timeout", "keepCookies",
+                    "manageAlerts", "alertmanagerUid")
+JSON_DATA: dict[str, dict[str, Any]] = {
+    "prometheus": {**_COMMON_JSON, "httpMethod": ANY, "timeInterval": ANY, "customQueryParameters": ANY,
+                   "prometheusType": ANY, "prometheusVersion": ANY, "cacheLevel": ANY,
+                   "incrementalQuerying": ANY, "incrementalQueryOverlapWindow": ANY,
+                   "disableRecordingRules": ANY, "exemplarTraceIdDestinations": [_LINK]},
+    "loki": {**_COMMON_JSON, "maxLines": ANY,
+             "derivedFields": [{**_LINK, "matcherRegex": ANY, "matcherType": ANY, "targetBlank": ANY}]},
+    "alertmanager": {**_COMMON_JSON, "implementation": ANY, "handleGrafanaManagedAlerts": ANY},
+}
+_DATASOURCE = keys("name", "type", "access", "orgId", "uid", "url", "user", "database", "basicAuth",
+                   "basicAuthUser", "withCredentials", "isDefault", "secureJsonData", "version", "editable")
+PROVIDER = {"name": ANY, "orgId": ANY, "folder": ANY, "folderUid": ANY, "type": ANY, "disableDeletion": ANY,
+            "updateIntervalSeconds": ANY, "allowUiUpdates": ANY,
+            "options": {"path": ANY, "foldersFromFilesStructure": ANY}}
+
+
+def problems(datasources: dict[str, Any], providers: dict[str, Any]) -> list[str]:
+    found = list(undocumented(providers, {"apiVersion": ANY, "providers": [PROVIDER]}))
+    found += undocumented({k: v for k, v in datasources.items() if k != "datasources"},
+                          {"apiVersion": ANY, "deleteDatasources": ANY, "prune": ANY})
+    for source in datasources.get("datasources", []):
+        tree = {**_DATASOURCE, "jsonData": JSON_DATA.get(source.get("type"), {})}
+        found += [f"{source.get('name')}: {key}" for key in undocumented(source, tree)]
+    return found
+
+
+def load(root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    return (yaml.safe_load((root / "datasources" / "datasources.yml").read_text()),
+            yaml.safe_load((root / "dashboards" / "mlscope.yml").read_text()))
+
+
+@pytest.mark.parametrize("where", ["compose", "native"])
+def test_provisioning_uses_only_documented_keys(where: str, tmp_path: Path) -> None:
+    root = PROVISIONING if where == "compose" else nativeconf.grafana_provisioning(
+        tmp_path / "grafana", {"prometheus:9090": "127.0.0.1:1", "loki:3100": "127.0.0.1:2",
+                               "alertmanager:9093": "127.0.0.1:3"})
+    datasources, providers = load(root)
+    assert {s["type"] for s in datasources["datasources"]} == set(JSON_DATA)
+    assert problems(datasources, providers) == []
+
+
+def test_the_check_finds_undocumented_keys() -> None:
+    datasources, providers = load(PROVISIONING)
+    datasources["datasources"][0]["jsonData"]["exemplarTraceIdDestinations"][0]["datasourceUID"] = "loki"
+    datasources["datasources"][1]["jsonData"]["maxlines"] = 10
+    providers["providers"][0]["options"]["foldersFromFileStructure"] = True
+    assert problems(datasources, providers) == [
+        "providers[0].options.foldersFromFileStructure",
+        "Prometheus: jsonData.exemplarTraceIdDestinations[0].datasourceUID", "Loki: jsonData.maxlines"]
