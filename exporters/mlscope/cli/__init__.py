@@ -63,6 +63,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("reference", "build or inspect a drift reference profile", "mlscope.drift.commands"),
     Command("quality-exporter", "join late ground truth with stored predictions; serve quality metrics",
             "mlscope.quality.commands"),
+    Command("quality-register", "register a model version (task, classes, baseline) with a quality exporter",
+            "mlscope.quality.commands"),
     Command("quality-import", "import outcomes from CSV or JSONL (request_id, y_true[, time])",
             "mlscope.quality.commands"),
     Command("logs", "prediction-log settings read by running services (no restart)", "mlscope.logs.commands"),
