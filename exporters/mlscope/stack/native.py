@@ -170,7 +170,7 @@ class NativeStack:
         password = self._grafana_password()
         env = nativeconf.grafana_environment(self.state_dir, self.ports.grafana, provisioning, password)
         argv = [binary, "server"] if Path(binary).name == "grafana" else [binary]
-        home = nativeconf.grafana_homepath()
+        home = nativeconf.grafana_homepath(binary)
         if home:
             argv.append(f"--homepath={home}")
         self._say("starting Grafana...")

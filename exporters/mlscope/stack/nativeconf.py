@@ -101,8 +101,14 @@ def grafana_environment(state_dir: Path, port: int, provisioning: Path, admin_pa
     }
 
 
-def grafana_homepath() -> str | None:
-    for path in GRAFANA_HOMEPATHS:
-        if (Path(path) / "conf" / "defaults.ini").exists():
-            return path
+def grafana_homepath(binary: str | None = None) -> str | None:
+    """Grafana's home (``conf/defaults.ini``): beside its binary (Debian's /usr/sbin -> /usr/share/grafana,
+    Homebrew's Cellar/grafana/V/bin -> share/grafana, a release archive's bin/ -> its root), else a usual place."""
+    near: list[Path] = []
+    if binary:
+        root = Path(binary).resolve().parent.parent
+        near = [root / "share" / "grafana", root]
+    for path in [*near, *map(Path, GRAFANA_HOMEPATHS)]:
+        if (path / "conf" / "defaults.ini").exists():
+            return str(path)
     return None
