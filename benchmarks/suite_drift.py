@@ -1,4 +1,4 @@
-"""Suite `drift`: ingestion rate, per-prediction cost, end-to-end drift against scipy and Evidently."""
+"""Suite `drift`: ingestion rate, per-prediction cost, scrape cost, end-to-end drift against scipy and Evidently."""
 from __future__ import annotations
 
 import time
@@ -10,6 +10,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
 from common import Row, per_call_us
+from drift_scrape import scrape_rows
 from mlscope import ModelMonitor
 
 
@@ -34,7 +35,7 @@ def _scraped_statistics(registry: CollectorRegistry, profile: Any) -> dict[str, 
         shares, ref = counts / counts.sum(), np.asarray(feature.reference_bins)
         out["psi"].append(stats.psi(shares, ref))
         out["js"].append(stats.js_distance(shares, ref))
-        out["chi_square"].append(stats.chi_square(counts, ref))
+        out["chi_square"].append(stats.chi_square(counts, ref * feature.present))
         out["ks"].append(stats.ks_on_edges(np.asarray(cdf[feature.name]) / counts.sum(), feature.reference_cdf))
     return {k: np.asarray(v) for k, v in out.items()}
 
@@ -89,6 +90,7 @@ def suite_drift(quick: bool) -> list[Row]:
     number, repeat = (5_000, 3) if quick else (20_000, 5)
     rows.append(Row("drift", "track() + 20 features per prediction", per_call_us(tracked(with_profile, row), number,
                     repeat), "us", "track() without profile", per_call_us(tracked(plain, None), number, repeat)))
+    rows += scrape_rows(quick)
 
     # End to end: 100k reference vs 1M current rows, 20 features. mlscope: profile + streaming counts +
     # one scrape + every statistic; scipy: ks_2samp per feature on the raw data.

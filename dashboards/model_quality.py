@@ -1,6 +1,7 @@
 """Model quality: realised metrics once ground truth arrives, estimates before, baselines, coverage and delay."""
 from mlscope import grafana as gf
 from mlscope.catalog import quality as cat
+from mlscope.rules import config_for
 
 S = gf.MODEL_SELECTOR
 W = S + ',window="$window"'
@@ -34,6 +35,7 @@ COVERAGE, LABELLED = "mlscope_quality_coverage:ratio", "mlscope_quality_labelled
 MAE, RMSE = "mlscope_quality_absolute_error:mean", "mlscope_quality_squared_error:root_mean"
 DELAY_P50, DELAY_P90 = "mlscope_quality_label_delay_seconds:p50", "mlscope_quality_label_delay_seconds:p90"
 AUC = f"{cat.ROC_AUC_MACRO.name}{{{W},segment=\"\"}}"
+CALIBRATION_MAX = config_for("default").thresholds.calibration_max_error
 PER_CLASS_F1 = cat.recorded_name("model_version", "mlscope_quality_f1:ratio", per_class=True)
 
 dashboard = gf.dashboard(
@@ -70,4 +72,16 @@ dashboard = gf.dashboard(
                                 f"{{{S}}}[$__rate_interval])) or on() vector(0)",
                                 "{{model}} {{model_version}} {{reason}}")), "ops",
                        description="model=__unknown__ when the outcome's request id matches no stored prediction.")],
+        [gf.bargauge("Calibration error on the labelled reference (raw vs calibrated)", gf.prom((
+            f"max by (model, model_version, scores) ({cat.CALIBRATION_ERROR.name}{{{S}}})",
+            "{{model}} {{model_version}} {{scores}}")), "none", max_=0.3,
+            steps=gf.thresholds((None, "green"), (CALIBRATION_MAX, "red")), description=(
+                "Held-out top-label calibration error of the version's reference profile. Estimates use the "
+                f"calibrated probabilities; above {CALIBRATION_MAX:g} (thresholds.calibration_max_error) they "
+                "are refused and the estimated-quality alert is silent.")),
+         gf.timeseries("Estimates refused per second, by reason", gf.prom((
+             f"sum by (model, model_version, reason) (rate({cat.ESTIMATES_REFUSED.name}{{{S}}}"
+             "[$__rate_interval])) or on() vector(0)", "{{model}} {{model_version}} {{reason}}")), "ops",
+             description="Predictions left out of the estimates because the version's reference cannot calibrate "
+                         "the model (the service logs why at start-up); see docs/quality.md.")],
     ])

@@ -1,8 +1,12 @@
 """Bounded label values: a cap per label, with overflow folded and counted."""
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
 
 OVERFLOW = "__overflow__"
 INVALID = "__invalid__"
@@ -71,3 +75,27 @@ class LabelGuard:
         if self.on_fold is not None:
             self.on_fold(label, reason)
         return value
+
+
+def class_label(value: Any) -> str | None:
+    """A class label as the string used in labels and joins, or None when unusable.
+
+    Integral floats become integers (``1.0`` and ``1`` are the same class, as
+    JSON and CSV often turn one into the other); NaN/inf, None, containers and
+    other objects are unusable.
+    """
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.ravel()[0]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        return value if value.strip() else None
+    return None

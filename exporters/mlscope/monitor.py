@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -235,13 +236,19 @@ class ModelMonitor:
 
         Outputs and scores are counted with numpy, without a Python loop per row; so are
         ``features`` (data frame, mapping of columns or 2-D array) when a profile is attached.
-        With ``quality=`` and ``request_ids``, each row is also stored for scoring.
+        With ``quality=`` and ``request_ids``, each row is also stored for scoring. Features
+        without outputs or ``rows`` (a feature job, a model scored later) count drift and data
+        quality, and no prediction.
         """
         try:
+            if rows is None and outputs is None:
+                if features is not None:
+                    self._drift_batch(features, None, None)
+                if features is None or any(x is not None for x in (latency_seconds, scores, request_ids, proba,
+                                                                   segments)):
+                    self._invalid("batch_without_rows")  # what needs a row count: nothing to count it by
+                return
             if rows is None:
-                if outputs is None:
-                    self._invalid("batch_without_rows")
-                    return
                 rows = len(outputs)
             if not isinstance(rows, (int, np.integer)) or isinstance(rows, bool) or rows < 0:
                 self._invalid("batch_rows_invalid")
@@ -276,12 +283,20 @@ class ModelMonitor:
         Options: ``schema`` (feature name -> "numeric"/"categorical" the model expects; a
         mismatch raises), ``series_budget`` (default 5,000 series per version), ``max_versions``
         (versions of this model publishing drift at once, default 3) and ``window_size`` (recent
-        values per feature for the exact snapshot). Errors are raised here, at start-up.
+        values per feature for the exact snapshot). Errors are raised here, at start-up. With
+        ``quality=``, the profile's calibration (if it has one) calibrates the version's estimates.
         """
         from .drift.attach import attach
 
         self.detach_profile()
         tracker = self._drift = attach(self, profile, **options)
+        calibration = tracker.profile.calibration
+        if self.quality is not None and calibration is not None:
+            refused = self.quality.set_calibration(self.model, self.model_version, calibration)
+            if refused is not None:
+                logging.getLogger("mlscope").warning(
+                    "mlscope: no estimated quality for %s %s (%s): %s", self.model, self.model_version, refused,
+                    calibration.explain(refused, self.quality.max_calibration_error))
         return tracker
 
     def detach_profile(self) -> None:

@@ -11,6 +11,7 @@ from mlscope import ModelMonitor
 from mlscope.drift import (
     ReferenceProfile,
     build_profile,
+    refresh_snapshots,
 )
 from mlscope.drift.profile import CategoricalFeature, NumericFeature
 
@@ -29,10 +30,14 @@ def trained(dataset: str = "breast_cancer") -> TrainedModel:
 
 def workload_profile(model: str = "drift", version: str = "1", dataset: str = "breast_cancer",
                      **settings: object) -> ReferenceProfile:
-    """The profile of a bundled data set's training split, with the model's predicted classes as output."""
+    """The profile of a bundled data set's training split, with the model's predicted classes as output.
+
+    Estimates are calibrated on the model's probabilities on the held-out split.
+    """
     t = trained(dataset)
     return build_profile(t.x_train, model=model, model_version=version, columns=t.feature_names,
-                         output=t.pipeline.predict(t.x_train), **settings)
+                         output=t.pipeline.predict(t.x_train), labels=t.y_test,
+                         proba=t.pipeline.predict_proba(t.x_test), classes=t.pipeline.classes_, **settings)
 
 
 def shifted_service(monitor: ModelMonitor, shift_std: float, dataset: str = "breast_cancer",
@@ -44,18 +49,37 @@ def shifted_service(monitor: ModelMonitor, shift_std: float, dataset: str = "bre
     return service
 
 
+def numeric_counts(feature: NumericFeature, values: np.ndarray) -> np.ndarray:
+    """Counts of the finite ``values`` in the PSI bins, by np.digitize (right-closed bins)."""
+    v = values[np.isfinite(values)]
+    return np.bincount(np.digitize(v, feature.psi_edges, right=True), minlength=len(feature.psi_edges) + 1)
+
+
 def numeric_shares(feature: NumericFeature, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(PSI-bin shares, CDF at the fine edges) of ``values``, by np.digitize (right-closed bins)."""
     v = values[np.isfinite(values)]
-    psi = np.bincount(np.digitize(v, feature.psi_edges, right=True), minlength=len(feature.psi_edges) + 1)
     cdf = np.array([np.count_nonzero(v <= e) for e in feature.fine_edges]) / v.size
-    return psi / v.size, cdf
+    return numeric_counts(feature, values) / v.size, cdf
 
 
-def category_shares(feature: CategoricalFeature, values: list[str]) -> np.ndarray:
-    counts = np.array([sum(1 for v in values if v == c) for c in feature.categories]
-                      + [sum(1 for v in values if v not in feature.categories)], dtype=float)
+def category_counts(feature: CategoricalFeature, values: list[str | None]) -> np.ndarray:
+    """Counts per category, then __other__, of the present ``values`` (None is missing)."""
+    present = [v for v in values if v is not None]
+    return np.array([sum(1 for v in present if v == c) for c in feature.categories]
+                    + [sum(1 for v in present if v not in feature.categories)], dtype=float)
+
+
+def category_shares(feature: CategoricalFeature, values: list[str | None]) -> np.ndarray:
+    counts = category_counts(feature, values)
     return counts / counts.sum()
+
+
+def homogeneity(window: np.ndarray, reference: np.ndarray) -> float:
+    """scipy's chi-square homogeneity statistic of two count rows, the columns empty in both left out."""
+    from scipy.stats import chi2_contingency
+
+    table = np.stack([window, reference]).astype(float)
+    return float(chi2_contingency(table[:, table.sum(axis=0) > 0], correction=False).statistic)
 
 
 def monitor_with(profile: ReferenceProfile, registry: CollectorRegistry | None = None,
@@ -83,6 +107,7 @@ def populate_drift(registry: CollectorRegistry) -> ModelMonitor:
                          features={"income": rng.lognormal(10, 0.5, 100), "age": rng.normal(45, 10, 100),
                                    "plan": np.array(["basic", "plus", "gold"] * 33 + ["pro"], dtype=object)})
     monitor.record_features({"income": "not a number", "age": float("inf"), "plan": None, "extra": 1})
+    refresh_snapshots(registry)
     return monitor
 
 

@@ -21,7 +21,7 @@ from mlscope.drift import (
     build_profile,
     series_count,
 )
-from support.drift_support import drift_series, monitor_with, small_profile, workload_profile
+from support.drift_support import drift_series, monitor_with, numeric_counts, small_profile, workload_profile
 from support.helpers import exposition, series
 
 
@@ -190,3 +190,47 @@ def test_build_rejects_unusable_settings() -> None:
         build_profile({"x": np.array([])}, model="m", model_version="1")
     with pytest.raises(ProfileError, match="reserved"):
         build_profile({"__x": np.arange(10.0)}, model="m", model_version="1")
+
+
+def frame_or_mapping(kind: str, rows: int) -> tuple[object, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(4)
+    columns = {"income": rng.lognormal(10, 0.6, rows), "age": rng.normal(40, 12, rows),
+               "plan": rng.choice(["basic", "plus", "pro"], rows).astype(object)}
+    columns["age"][::9] = np.nan
+    return (pd.DataFrame(columns) if kind == "frame" else columns), columns
+
+
+@pytest.mark.parametrize("kind", ["frame", "mapping"])
+def test_features_without_outputs_count_drift_and_no_prediction(kind: str) -> None:
+    data, columns = frame_or_mapping(kind, 300)
+    profile = small_profile()
+    inputs_only, with_outputs = CollectorRegistry(), CollectorRegistry()
+    monitor_with(profile, inputs_only).record_batch(features=data)
+    scores = np.random.default_rng(5).random(300)
+    monitor_with(profile, with_outputs, task="classification").record_batch(
+        np.zeros(300, dtype=int), scores=scores, features=data)
+    income = profile.features[0]
+    for registry in (inputs_only, with_outputs):
+        # The feature counts are numpy's (np.digitize, right-closed bins) on the same values.
+        bins = [value(registry, "mlscope_feature_bin_total", feature="income", bin=str(k))
+                for k in range(len(income.reference_bins))]
+        np.testing.assert_array_equal(bins, numeric_counts(income, columns["income"]))
+        assert value(registry, "mlscope_feature_observations_total", feature="age") == 300
+        assert value(registry, "mlscope_feature_issues_total", feature="age", issue="missing") == \
+            np.isnan(columns["age"]).sum()
+        assert not [k for k in series(registry) if k[0] == "mlscope_invalid_inputs_total"]
+    assert value(inputs_only, "mlscope_predictions_total") == 0 and value(inputs_only, "mlscope_batches_total") == 0
+    assert value(inputs_only, "mlscope_feature_observations_total", feature=PREDICTION) == 0
+    assert value(with_outputs, "mlscope_predictions_total") == 300
+    assert value(with_outputs, "mlscope_feature_observations_total", feature=PREDICTION) == 300
+
+
+def test_what_needs_a_row_count_is_counted_when_a_batch_has_none() -> None:
+    data, _ = frame_or_mapping("frame", 50)
+    registry = CollectorRegistry()
+    monitor = monitor_with(small_profile(), registry)
+    monitor.record_batch(features=data, latency_seconds=0.2)   # features recorded, the latency has no rows
+    monitor.record_batch()                                     # nothing at all
+    assert value(registry, "mlscope_feature_observations_total", feature="income") == 50
+    assert value(registry, "mlscope_invalid_inputs_total", reason="batch_without_rows") == 2
+    assert value(registry, "mlscope_predictions_total") == 0

@@ -8,8 +8,8 @@ from scipy import stats as scipy_stats
 from scipy.spatial.distance import jensenshannon
 
 from mlscope import ModelMonitor
-from mlscope.drift import build_profile, stats
-from support.drift_support import numeric_shares, small_profile
+from mlscope.drift import build_profile, refresh_snapshots, stats
+from support.drift_support import homogeneity, numeric_counts, numeric_shares, small_profile
 from support.helpers import series
 
 RNG = np.random.default_rng(42)
@@ -22,8 +22,9 @@ def test_statistics_match_scipy_on_proportions() -> None:
     p, q = np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.25, 0.25, 0.25, 0.25])
     assert stats.js_distance(p, q) == pytest.approx(jensenshannon(p, q, base=2), rel=1e-12)
     assert stats.psi(p, q) == pytest.approx(symmetric_kl(p, q), rel=1e-12)
-    observed = np.array([10, 20, 30, 40])
-    assert stats.chi_square(observed, q) == pytest.approx(scipy_stats.chisquare(observed, 100 * q).statistic)
+    observed, reference = np.array([10, 20, 30, 40]), np.array([300, 200, 250, 250])
+    assert stats.chi_square(observed, reference) == pytest.approx(
+        scipy_stats.chi2_contingency([observed, reference], correction=False).statistic, rel=1e-12)
     # Known values: identical distributions give 0; disjoint ones the clamped maximum.
     assert stats.psi(q, q) == 0 and stats.js_distance(q, q) == 0
     assert stats.js_distance(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(1.0, abs=1e-3)
@@ -80,10 +81,33 @@ def test_binned_statistics_from_the_monitor_match_numpy_and_scipy(current: np.nd
     exact = scipy_stats.ks_2samp(current, REFERENCE).statistic
     binned = stats.ks_on_edges(cdf, feature.reference_cdf)
     assert binned <= exact + 1e-12 and exact - binned < 0.02
-    # Chi-square of the counts against the reference shares: scipy's statistic.
-    chi = stats.chi_square(bins, ref)
-    assert chi == pytest.approx(scipy_stats.chisquare(bins, bins.sum() * ref).statistic, rel=1e-9)
+    # Chi-square of the counts against the reference's counts: scipy's homogeneity statistic.
+    reference = numeric_counts(feature, REFERENCE)
+    chi = stats.chi_square(bins, reference)
+    assert chi == pytest.approx(homogeneity(bins, reference), rel=1e-9)
     assert (chi > 1000) == (current is SHIFTED)
+
+
+def test_chi_square_is_the_homogeneity_test_of_the_two_count_rows() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        window, reference = rng.poisson(rng.uniform(0, 30, 12)), rng.poisson(rng.uniform(0, 300, 12))
+        window[:2] = reference[:2] = 0  # bins empty in both: left out of the table
+        table = np.stack([window, reference])[:, 2:]
+        assert stats.chi_square(window, reference) == pytest.approx(
+            scipy_stats.chi2_contingency(table, correction=False).statistic, rel=1e-10)
+    # Many windows at once, along the last axis.
+    windows = rng.poisson(20, (5, 6))
+    np.testing.assert_allclose(stats.chi_square(windows, np.full(6, 100)),
+                               [stats.chi_square(w, np.full(6, 100)) for w in windows], rtol=1e-12)
+    # An unchanged constant feature scores 0 (it scored about 5 with the reference share clamped at 1e-4).
+    assert stats.chi_square(np.array([50_000, 0]), np.array([6_000, 0])) == 0
+    # A new category (none in the reference) is bounded by n + N, not millions; no row, no statistic.
+    new_category = stats.chi_square(np.array([380, 20]), np.array([6_000, 0]))
+    assert new_category == pytest.approx(scipy_stats.chi2_contingency([[380, 20], [6_000, 0]],
+                                                                      correction=False).statistic)
+    assert 100 < new_category < 6_400
+    assert np.isnan(stats.chi_square(np.zeros(3), np.ones(3)))
 
 
 def test_exact_snapshot_matches_scipy() -> None:
@@ -92,6 +116,7 @@ def test_exact_snapshot_matches_scipy() -> None:
     monitor = ModelMonitor("small", "1", registry=registry, reference=profile, task="regression")
     recent = np.random.default_rng(3).lognormal(10.3, 0.5, 3000)
     monitor.record_feature_batch({"income": recent})
+    refresh_snapshots(registry)  # what the background thread does every snapshot_interval
     exposed = series(registry)
     key = (("feature", "income"), ("model", "small"), ("model_version", "1"))
     window = recent[-2000:]  # the ring keeps the last 2,000 values

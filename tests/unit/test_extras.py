@@ -45,7 +45,7 @@ def test_the_monitor_drift_quality_and_loki_handler_work_without_any_extra() -> 
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 from mlscope import ModelMonitor
-from mlscope.drift import build_profile
+from mlscope.drift import build_profile, refresh_snapshots
 from mlscope.quality import Quality, MemoryStore
 from mlscope.logs import LokiHandler, JsonFormatter
 from mlscope.exposition import wsgi_app
@@ -55,6 +55,7 @@ rng = np.random.default_rng(0)
 profile = build_profile({"x": rng.normal(size=5000)}, model="m", model_version="1")
 monitor = ModelMonitor("m", "1", registry=registry, reference=profile)
 monitor.record_feature_batch({"x": rng.normal(size=3000)})
+refresh_snapshots(registry)
 with monitor.track(request_id="r1") as t:
     t.output = 1
 handler = LokiHandler("http://127.0.0.1:9/loki/api/v1/push", registry=registry)

@@ -85,7 +85,9 @@ def test_a_record_with_lone_surrogates_costs_no_other_record(receiver: LokiRecei
     lines = {line["seq"]: line for line in receiver.json_lines()}
     assert (lines[100]["file"], lines[200]["request_id"], lines[300]["model"]) == (FILE, REQUEST, MODEL)  # lossless
     by_seq = {json.loads(e.line)["seq"]: e for e in receiver.lines}
-    assert by_seq[200].metadata == {"request_id": "req-\ufffd"} and by_seq[300].labels["model"] == "churn-\ufffd"
+    assert by_seq[200].metadata == {"request_id": "req-\ufffd"}
+    # A model label that is not valid text folds into the label guard's __invalid__, as on /metrics.
+    assert by_seq[300].labels["model"] == "__invalid__"
     assert sample(registry, "mlscope_log_lines_escaped_total", handler="loki", reason="lone_surrogate") == 3
     assert sample(registry, "mlscope_log_lines_dropped_total", handler="loki", reason="encode_error") == 0
     assert sample(registry, "mlscope_log_lines_sent_total", handler="loki") == 501

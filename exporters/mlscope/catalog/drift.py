@@ -41,6 +41,11 @@ REFERENCE_CDF = MetricSpec(
     "mlscope_reference_cumulative_ratio", "gauge",
     "Share of the reference's present values <= each fine bucket edge (edge = le of mlscope_feature_value).",
     FEATURE + ("edge",), unit="ratio", multiprocess_mode="max")
+REFERENCE_VALUES = MetricSpec(
+    "mlscope_reference_values", "gauge",
+    "Present values of a feature in the reference data (its rows minus the missing ones); times "
+    "mlscope_reference_bin_ratio, the reference's count in each bin (the chi-square test's second row).",
+    FEATURE, multiprocess_mode="max")
 REFERENCE_MISSING = MetricSpec(
     "mlscope_reference_missing_ratio", "gauge",
     "Share of missing values of a feature in the reference data.",
@@ -52,19 +57,22 @@ DRIFT_THRESHOLD = MetricSpec(
     FEATURE + ("statistic",), multiprocess_mode="max")
 SNAPSHOT_KS = MetricSpec(
     "mlscope_drift_snapshot_ks_statistic", "gauge",
-    "Exact two-sample KS statistic (scipy) of the feature's last N values against the reference's quantiles.",
+    "Exact two-sample KS statistic (scipy) of the feature's last N values against the reference's quantiles "
+    "(recomputed in the background at most every snapshot_interval, 10 s by default).",
     FEATURE)
 SNAPSHOT_KS_PVALUE = MetricSpec(
     "mlscope_drift_snapshot_ks_pvalue", "gauge",
-    "p-value of the exact two-sample KS test of the last N values against the reference's quantiles.",
+    "p-value of the exact two-sample KS test of the last N values against the reference's quantiles "
+    "(recomputed like the statistic).",
     FEATURE)
 SNAPSHOT_WASSERSTEIN = MetricSpec(
     "mlscope_drift_snapshot_wasserstein", "gauge",
-    "Wasserstein-1 distance (scipy, in the feature's units) of the last N values to the reference's quantiles.",
+    "Wasserstein-1 distance (scipy, in the feature's units) of the last N values to the reference's quantiles "
+    "(recomputed like the KS statistic).",
     FEATURE)
 SNAPSHOT_VALUES = MetricSpec(
     "mlscope_drift_snapshot_values", "gauge",
-    "Number of recent values the exact drift snapshot was computed on.",
+    "Number of recent values the exact drift snapshot was last computed on.",
     FEATURE)
 PROFILE_INFO = MetricSpec(
     "mlscope_reference_profile_info", "gauge",
@@ -73,7 +81,7 @@ PROFILE_INFO = MetricSpec(
     multiprocess_mode="max")
 
 METRICS = (FEATURE_BIN, FEATURE_VALUE, FEATURE_OBSERVATIONS, FEATURE_ISSUES, REFERENCE_BIN, REFERENCE_CDF,
-           REFERENCE_MISSING, DRIFT_THRESHOLD, SNAPSHOT_KS, SNAPSHOT_KS_PVALUE, SNAPSHOT_WASSERSTEIN,
+           REFERENCE_VALUES, REFERENCE_MISSING, DRIFT_THRESHOLD, SNAPSHOT_KS, SNAPSHOT_KS_PVALUE, SNAPSHOT_WASSERSTEIN,
            SNAPSHOT_VALUES, PROFILE_INFO)
 
 WINDOWED = FEATURE + ("window",)
@@ -82,6 +90,10 @@ BIN_SHARE = RecordedSpec(
     FEATURE + ("bin", "window"))
 REFERENCE_BIN_SHARE = RecordedSpec(
     "feature_bin:mlscope_reference_bin:ratio", "Reference share of each bin (one value over all replicas).",
+    FEATURE + ("bin",))
+REFERENCE_BIN_COUNT = RecordedSpec(
+    "feature_bin:mlscope_reference_bin:count",
+    "Reference count of each bin (share x present reference values): the chi-square test's second row.",
     FEATURE + ("bin",))
 BUCKET_CDF = RecordedSpec(
     "feature_le:mlscope_feature_value_bucket:ratio_rate",
@@ -97,7 +109,10 @@ PSI = RecordedSpec(
 JS_DISTANCE = RecordedSpec(
     "feature:mlscope_feature_bin:js_distance", "Jensen-Shannon distance (base 2, in [0, 1]).", WINDOWED)
 CHI_SQUARE = RecordedSpec(
-    "feature:mlscope_feature_bin:chi_square", "Pearson chi-square statistic of the window's counts.", WINDOWED)
+    "feature:mlscope_feature_bin:chi_square",
+    "Pearson chi-square homogeneity statistic of the window's bin counts against the reference's (2 x k "
+    "table, bins empty in both left out, k - 1 degrees of freedom; scipy chi2_contingency, correction=False).",
+    WINDOWED)
 KS = RecordedSpec(
     "feature:mlscope_feature_value_bucket:ks", "KS statistic evaluated at the fine bucket edges.", WINDOWED)
 PSI_THRESHOLD = RecordedSpec(
@@ -117,6 +132,6 @@ ISSUE_RATIO = RecordedSpec(
     "feature_issue:mlscope_feature_issues:ratio_rate", "Share of a feature's rows with each data-quality issue.",
     FEATURE + ("issue", "window"))
 
-RECORDED = (BIN_SHARE, REFERENCE_BIN_SHARE, BUCKET_CDF, REFERENCE_BUCKET_CDF, BIN_INCREASE, PSI, JS_DISTANCE,
-            CHI_SQUARE, KS, PSI_THRESHOLD, JS_THRESHOLD, KS_THRESHOLD, PREDICTION_PSI, PREDICTION_PSI_THRESHOLD,
-            ISSUE_RATIO)
+RECORDED = (BIN_SHARE, REFERENCE_BIN_SHARE, REFERENCE_BIN_COUNT, BUCKET_CDF, REFERENCE_BUCKET_CDF, BIN_INCREASE, PSI,
+            JS_DISTANCE, CHI_SQUARE, KS, PSI_THRESHOLD, JS_THRESHOLD, KS_THRESHOLD, PREDICTION_PSI,
+            PREDICTION_PSI_THRESHOLD, ISSUE_RATIO)

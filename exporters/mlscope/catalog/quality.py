@@ -51,6 +51,17 @@ EXPECTED_CORRECT = MetricSpec(
     "mlscope_quality_expected_correct_total", "counter",
     "Sum of the predicted class's probability over stored predictions, by class (expected diagonal).",
     QV + ("class",))
+ESTIMATES_REFUSED = MetricSpec(
+    "mlscope_quality_estimates_refused_total", "counter",
+    "Stored predictions with probabilities left out of the expected confusion matrix because the version's "
+    "reference cannot calibrate the model, by reason (too_few_labelled_rows, single_class, class_too_rare, "
+    "calibration_error_above_bound, calibration_classes_mismatch): no estimate is published for them.",
+    QV + ("reason",))
+CALIBRATION_ERROR = MetricSpec(
+    "mlscope_quality_calibration_error", "gauge",
+    "Top-label expected calibration error (10 equal-width bins) on held-out folds of the version's labelled "
+    "reference, of the model's raw probabilities (scores=raw) and of the calibrated ones estimates use "
+    "(scores=calibrated).", ("model", "model_version", "scores"))
 REGRESSION_PAIRS = MetricSpec(
     "mlscope_quality_regression_pairs_total", "counter", "Joined regression pairs.", QV)
 ABSOLUTE_ERROR = MetricSpec(
@@ -107,11 +118,11 @@ ROC_AUC_MACRO = MetricSpec(
 
 # Counters and histograms persisted in the store (the custom collector exposes them from there).
 STORED_FAMILIES = (PREDICTIONS_STORED, LABELLED, CONFUSION, CORRECT, CLASS_SCORE, EXPECTED_CONFUSION,
-                   EXPECTED_CORRECT, REGRESSION_PAIRS, ABSOLUTE_ERROR, SQUARED_ERROR,
+                   EXPECTED_CORRECT, ESTIMATES_REFUSED, REGRESSION_PAIRS, ABSOLUTE_ERROR, SQUARED_ERROR,
                    ABSOLUTE_PERCENTAGE_ERROR, ZERO_TARGETS, LABEL_DELAY, OUTCOMES_REJECTED)
 
-METRICS = STORED_FAMILIES + (OUTCOMES_PENDING, STORE_PREDICTIONS, DROPPED, BASELINE, ROC_AUC, ROC_AUC_MAX_ERROR,
-                                     ROC_AUC_MACRO)
+METRICS = STORED_FAMILIES + (OUTCOMES_PENDING, STORE_PREDICTIONS, DROPPED, BASELINE, CALIBRATION_ERROR, ROC_AUC,
+                             ROC_AUC_MAX_ERROR, ROC_AUC_MACRO)
 
 # -- recorded series -----------------------------------------------------------------------------
 # Each is recorded at two levels: per model version, and per model version and segment.

@@ -52,9 +52,31 @@ MODEL_INFO = MetricSpec(
     "mlscope_model_info", "gauge",
     "Always 1: the model version's training data fingerprint and user metadata as labels.",
     MODEL + ("training_data_fingerprint",), unit="info", multiprocess_mode="max")
+#: Every reason ``mlscope_invalid_inputs_total`` can count, and what was skipped (docs/instrumenting.md).
+INVALID_REASONS = {
+    "latency_not_finite_or_negative": "a latency that is NaN, infinite or negative",
+    "latency_wrong_type": "a latency that is not a number",
+    "class_not_finite": "a NaN or infinite class label",
+    "value_not_finite": "a NaN or infinite regression output",
+    "value_wrong_type": "a regression output that is not a number",
+    "score_not_finite": "a NaN or infinite score",
+    "score_wrong_type": "a score that is not a number",
+    "batch_without_rows": ("record_batch() with neither outputs nor rows: its latency, scores and request ids "
+                           "(its features are still recorded)"),
+    "batch_rows_invalid": "record_batch() with rows that is not an integer >= 0",
+    "batch_request_ids_mismatch": "request ids of a batch that do not match its outputs (not stored for quality)",
+    "outcome_without_quality": "record_outcome() on a monitor without quality=",
+    "no_reference_profile": "features given to a monitor without a reference profile",
+    "feature_unknown": "values of features the profile does not have (one per value)",
+    "row_length_mismatch": "a feature row (sequence) whose length is not the profile's number of features",
+    "batch_empty": "a feature batch with no rows",
+    "batch_shape_mismatch": "a feature batch that is not a table of the profile's width (ragged, wrong width)",
+    "drift_version_not_serving": "features of a version whose drift was detached or displaced (max_versions)",
+}
 INVALID_INPUTS = MetricSpec(
     "mlscope_invalid_inputs_total", "counter",
-    "Values handed to the monitor that were rejected (counted and skipped), by reason.",
+    "Values handed to the monitor that were rejected (counted and skipped), by reason: "
+    + ", ".join(INVALID_REASONS) + ".",
     MODEL + ("reason",))
 MONITOR_ERRORS = MetricSpec(
     "mlscope_monitor_errors_total", "counter",

@@ -106,7 +106,9 @@ class DemoService:
             "classification", trained.y_test, trained.pipeline.predict(trained.x_test),
             trained.pipeline.predict_proba(trained.x_test), classes))
         reference = build_profile(trained.x_train, columns=trained.feature_names, model=MODEL, model_version=VERSION,
-                                  output=trained.pipeline.predict(trained.x_train))
+                                  output=trained.pipeline.predict(trained.x_train),
+                                  labels=trained.y_test, proba=trained.pipeline.predict_proba(trained.x_test),
+                                  classes=classes)
         self.log_handler = self._log_handler()
         logging.getLogger(LOGGER).addHandler(self.log_handler)
         logging.getLogger(LOGGER).propagate = False

@@ -3,7 +3,14 @@
 See the README section "Drift and data quality" for which statistic to use when.
 """
 from .build import DEFAULTS, build_profile, file_hash, read_table
-from .collector import DEFAULT_MAX_VERSIONS, DEFAULT_SERIES_BUDGET, DriftCollector, collector_for, series_count
+from .collector import (
+    DEFAULT_MAX_VERSIONS,
+    DEFAULT_SERIES_BUDGET,
+    DriftCollector,
+    collector_for,
+    refresh_snapshots,
+    series_count,
+)
 from .profile import (
                       OTHER,
                       PREDICTION,
@@ -19,6 +26,6 @@ from .stats import EPSILON
 from .tracker import ISSUES, DriftTracker
 
 __all__ = ["DEFAULTS", "build_profile", "file_hash", "read_table", "DEFAULT_MAX_VERSIONS", "DEFAULT_SERIES_BUDGET",
-           "DriftCollector", "collector_for", "series_count", "OTHER", "PREDICTION", "CategoricalFeature",
-           "NumericFeature", "ProfileError", "ProfileMismatchError", "ReferenceProfile", "SeriesBudgetError",
-           "load_profile", "EPSILON", "ISSUES", "DriftTracker"]
+           "DriftCollector", "collector_for", "refresh_snapshots", "series_count", "OTHER", "PREDICTION",
+           "CategoricalFeature", "NumericFeature", "ProfileError", "ProfileMismatchError", "ReferenceProfile",
+           "SeriesBudgetError", "load_profile", "EPSILON", "ISSUES", "DriftTracker"]

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from .collector import DEFAULT_MAX_VERSIONS, DEFAULT_SERIES_BUDGET, collector_for
 from .profile import ProfileMismatchError, ReferenceProfile, load_profile
-from .tracker import DEFAULT_WINDOW, DriftTracker
+from .tracker import DEFAULT_SNAPSHOT_INTERVAL_S, DEFAULT_WINDOW, DriftTracker
 
 log = logging.getLogger("mlscope")
 
@@ -33,7 +33,8 @@ class Monitored(Protocol):
 
 def attach(monitor: Monitored, profile: ReferenceProfile | str | Path, *,
            schema: Mapping[str, str] | None = None, series_budget: int = DEFAULT_SERIES_BUDGET,
-           max_versions: int = DEFAULT_MAX_VERSIONS, window_size: int = DEFAULT_WINDOW) -> DriftTracker:
+           max_versions: int = DEFAULT_MAX_VERSIONS, window_size: int = DEFAULT_WINDOW,
+           snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL_S) -> DriftTracker:
     """Load ``profile`` for ``monitor``, check it, and start publishing its drift series.
 
     Raises ``ProfileError`` (unreadable or corrupted file), ``ProfileMismatchError`` (schema or
@@ -49,7 +50,8 @@ def attach(monitor: Monitored, profile: ReferenceProfile | str | Path, *,
                     profile.model_version, monitor.model_version)
     if schema is not None:
         profile.check_schema(schema)
-    tracker = DriftTracker(profile, monitor.model, monitor.model_version, monitor.count_invalid, window_size)
+    tracker = DriftTracker(profile, monitor.model, monitor.model_version, monitor.count_invalid, window_size,
+                           snapshot_interval)
     collector = collector_for(monitor.registry, monitor.report_internal_error)
     for stale in collector.attach(tracker, series_budget=series_budget, max_versions=max_versions):
         log.warning("mlscope: drift series of %s %s dropped: more than %d versions of %s attached "

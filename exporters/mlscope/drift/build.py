@@ -19,6 +19,7 @@ import numpy as np
 from . import stats
 from .calibrate import Calibration, categorical_statistics, chunk_counts, numeric_statistics, thresholds
 from .columns import as_columns, category_column, is_frame, numeric_column
+from .proba_calibration import fit_calibration
 from .profile import (
     CATEGORICAL,
     NUMERIC,
@@ -54,7 +55,7 @@ INTEGER_LIMIT = 2.0 ** 52  # beyond, floats are not exact integers and k + 0.5 i
 
 def build_profile(data: Any, *, model: str, model_version: str, columns: Sequence[str] | None = None,
                   output: Any = None, output_kind: str = "auto", categorical: Collection[str] = (),
-                  source_hash: str | None = None,
+                  source_hash: str | None = None, labels: Any = None, proba: Any = None, classes: Any = None,
                   seed: int = 0, **settings: Any) -> ReferenceProfile:
     """Profile every column of ``data`` (a data frame, a mapping of columns, or a 2-D array with ``columns``).
 
@@ -63,6 +64,10 @@ def build_profile(data: Any, *, model: str, model_version: str, columns: Sequenc
     categorical, unless ``output_kind`` is ``"numeric"`` or ``"categorical"``. Columns of numeric
     dtype are numeric unless listed in ``categorical``; other dtypes are categorical. ``settings``
     override :data:`DEFAULTS`.
+
+    ``labels`` and ``proba`` (the true classes and the model's ``predict_proba`` on labelled rows it was
+    not trained on, columns in ``classes`` order, by default the sorted labels) fit the probability
+    calibration that quality estimates use (:func:`mlscope.drift.proba_calibration.fit_calibration`).
     """
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
@@ -92,12 +97,15 @@ def build_profile(data: Any, *, model: str, model_version: str, columns: Sequenc
             raise ProfileError(f"output_kind must be 'auto', 'numeric' or 'categorical', got {output_kind!r}")
         as_category = output_kind == CATEGORICAL or (output_kind == "auto" and values.dtype.kind != "f")
         out = _profile_column(PREDICTION, values, as_category, cfg, calibration, rng)
+    if (labels is None) != (proba is None):
+        raise ProfileError("pass both `labels` and `proba` (the labelled predictions to calibrate on), or neither")
     cfg["threshold_method"] = THRESHOLD_METHOD
     cfg["leave_one_chunk_out"] = rows // calibration.window_values >= calibration.min_chunks
     profile = ReferenceProfile(
         model=model, model_version=model_version, features=features, output=out, rows=rows,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        source_hash=source_hash or array_hash(found, names), settings=cfg)
+        source_hash=source_hash or array_hash(found, names), settings=cfg,
+        calibration=None if labels is None else fit_calibration(proba, labels, classes, seed=seed))
     _refuse_too_small(features + ((out,) if out is not None else ()), cfg)
     return profile
 

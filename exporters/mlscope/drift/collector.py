@@ -1,11 +1,12 @@
-"""The Prometheus side of drift: one custom Collector per registry, computing families at scrape time.
+"""The Prometheus side of drift: one custom Collector per registry, publishing every version's series.
 
-Counts come from the trackers' snapshots; reference shares, thresholds and
-the profile info come from the profiles; the exact snapshot statistics (scipy
-KS with p-value, Wasserstein) are computed over each feature's ring of recent
-values and cached until new values arrive. A failure for one model version is
-counted in ``mlscope_monitor_errors_total`` and leaves the others (and the rest
-of ``/metrics``) intact.
+Everything that does not change while serving (label sets, reference shares, thresholds, the
+profile info with its content hash, which fine bin feeds which PSI bin) is laid out once, when a
+version is attached (:class:`_Layout`); a scrape copies the trackers' counts and turns them into
+samples with a few numpy operations. The exact snapshot statistics (KS with p-value, Wasserstein)
+are computed off the scrape path by :mod:`mlscope.drift.snapshots`; a scrape publishes the last
+ones. A failure for one model version is counted in ``mlscope_monitor_errors_total`` and leaves
+the others (and the rest of ``/metrics``) intact.
 """
 from __future__ import annotations
 
@@ -15,99 +16,129 @@ from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from .._promclient import PerRegistry, go_float
 from ..catalog import drift as cat
-from ..catalog.spec import MetricSpec
-from .exact import exact_statistics
+from ..catalog.spec import AnyMetricSpec
 from .profile import NumericFeature, SeriesBudgetError
-from .tracker import CATEGORICAL_ISSUES, ISSUES, NUMERIC_ISSUES, Counts, DriftTracker
+from .snapshots import Exact, Snapshots
+from .tracker import CATEGORICAL_ISSUES, ISSUES, N_ISSUES, NUMERIC_ISSUES, Counts, DriftTracker
 
 DEFAULT_SERIES_BUDGET = 5_000
 DEFAULT_MAX_VERSIONS = 3
-MIN_SNAPSHOT_VALUES = 30
-Exact = dict[int, tuple[float, float, float, int]]
+Samples = dict[str, list[Sample]]  # metric family name -> its samples
 
 
-class _Families:
-    """Metric families of one scrape, created on first use, in catalog order."""
+class _Layout:
+    """Every series of one model version: label sets and constant samples built once, counts per scrape."""
 
-    def __init__(self) -> None:
-        self.by_name: dict[str, Any] = {}
-
-    def _family(self, spec: MetricSpec) -> Any:
-        family = self.by_name.get(spec.name)
-        if family is None:
-            kind = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily,
-                    "histogram": HistogramMetricFamily}[spec.kind]
-            family = self.by_name[spec.name] = kind(spec.name, spec.help, labels=spec.labels)
-        return family
-
-    def add(self, spec: MetricSpec, labels: list[str], value: float) -> None:
-        self._family(spec).add_metric(labels, float(value))
-
-    def add_histogram(self, spec: MetricSpec, labels: list[str], buckets: list[tuple[str, float]],
-                      total: float) -> None:
-        self._family(spec).add_metric(labels, buckets, total)
-
-    def merge(self, other: _Families) -> None:
-        for name, family in other.by_name.items():
-            if name in self.by_name:
-                self.by_name[name].samples.extend(family.samples)
+    def __init__(self, tracker: DriftTracker) -> None:
+        model, version, profile = tracker.model, tracker.model_version, tracker.profile
+        self.static: Samples = {spec.name: [] for spec in cat.METRICS}
+        self._static(cat.PROFILE_INFO, {"model": model, "model_version": version,
+                                        "profile_hash": profile.content_hash,
+                                        "source_hash": profile.source_hash[:80],
+                                        "created_at": profile.created_at}, 1.0)
+        self.observations: list[dict[str, str]] = []
+        issues: list[int] = []
+        self.issue_labels: list[dict[str, str]] = []
+        bin_series: list[int] = []              # series index of each fine bin (categorical: each bin)
+        self.bin_labels: list[dict[str, str]] = []
+        high: list[int] = []                    # cumulative bucket k of a feature at offset o: C[o+k+1] - C[o]
+        low: list[int] = []
+        self.bucket_labels: list[dict[str, str]] = []
+        self.counted: list[tuple[int, int, dict[str, str]]] = []  # (spec, +Inf bucket, labels): _count, _sum
+        self.snapshot_labels: dict[int, dict[str, str]] = {}
+        for spec in tracker.specs:
+            feature, j = spec.feature, spec.index
+            key = {"model": model, "model_version": version, "feature": feature.name}
+            self.observations.append(key)
+            for issue in (NUMERIC_ISSUES if spec.numeric else CATEGORICAL_ISSUES):
+                issues.append(j * N_ISSUES + ISSUES.index(issue))
+                self.issue_labels.append({**key, "issue": issue})
+            self._static(cat.REFERENCE_VALUES, key, feature.present)
+            self._static(cat.REFERENCE_MISSING, key, feature.missing_ratio)
+            for statistic, value in sorted(feature.thresholds.items()):
+                self._static(cat.DRIFT_THRESHOLD, {**key, "statistic": statistic}, value)
+            first = len(self.bin_labels)
+            if isinstance(feature, NumericFeature):
+                labels = [str(k) for k in range(len(feature.reference_bins))]
+                bin_series += (first + spec.fine_to_psi).tolist()
+                finite = [go_float(e) for e in feature.fine_edges]
+                edges = finite + ["+Inf"]
+                for k, edge in enumerate(edges):
+                    high.append(spec.offset + k + 1)
+                    low.append(spec.offset)
+                    self.bucket_labels.append({**key, "le": edge})
+                if float(edges[0]) >= 0:  # prometheus-client's rule: no _count/_sum below a negative bound
+                    self.counted.append((j, len(self.bucket_labels) - 1, key))
+                for edge, share in zip(finite, feature.reference_cdf, strict=True):
+                    self._static(cat.REFERENCE_CDF, {**key, "edge": edge}, share)
+                if spec.ring is not None:
+                    self.snapshot_labels[j] = key
             else:
-                self.by_name[name] = family
+                labels = list(feature.bins)
+                bin_series += range(first, first + len(labels))
+            for label, share in zip(labels, feature.reference_bins, strict=True):
+                self.bin_labels.append({**key, "bin": label})
+                self._static(cat.REFERENCE_BIN, {**key, "bin": label}, share)
+        self.issue_index = np.asarray(issues, dtype=np.intp)
+        self.bin_series = np.asarray(bin_series, dtype=np.intp)
+        self.high, self.low = np.asarray(high, dtype=np.intp), np.asarray(low, dtype=np.intp)
+
+    def _static(self, spec: AnyMetricSpec, labels: dict[str, str], value: float) -> None:
+        self.static[spec.name].append(Sample(spec.name, labels, float(value)))
+
+    def samples(self, counts: Counts, exact: Exact) -> Samples:
+        """The samples of one scrape: the constant ones and those of ``counts`` and ``exact``."""
+        out = {name: list(samples) for name, samples in self.static.items()}
+        _fill(out, cat.FEATURE_OBSERVATIONS.name, self.observations, counts.observations.tolist())
+        _fill(out, cat.FEATURE_ISSUES.name, self.issue_labels, counts.issues.ravel()[self.issue_index].tolist())
+        per_bin = np.bincount(self.bin_series, weights=counts.bins, minlength=len(self.bin_labels))
+        _fill(out, cat.FEATURE_BIN.name, self.bin_labels, per_bin.tolist())
+        cumulative = np.concatenate(([0.0], np.cumsum(counts.bins, dtype=np.float64)))
+        buckets = (cumulative[self.high] - cumulative[self.low]).tolist()
+        name = cat.FEATURE_VALUE.name
+        _fill(out, name, self.bucket_labels, buckets, "_bucket")
+        values = out[name]
+        values += [Sample(name + "_count", labels, buckets[k]) for _, k, labels in self.counted]
+        values += [Sample(name + "_sum", labels, float(counts.sums[j])) for j, _, labels in self.counted]
+        for j, (ks, pvalue, wasserstein, n) in exact.items():
+            labels = self.snapshot_labels[j]
+            for spec, value in ((cat.SNAPSHOT_KS, ks), (cat.SNAPSHOT_KS_PVALUE, pvalue),
+                                (cat.SNAPSHOT_WASSERSTEIN, wasserstein), (cat.SNAPSHOT_VALUES, float(n))):
+                out[spec.name].append(Sample(spec.name, labels, value))
+        return out
 
     def series(self) -> int:
-        return sum(len(f.samples) for f in self.by_name.values())
+        """Series published at most (every exact snapshot present): what the budget limits."""
+        counted = len(self.observations) + len(self.issue_labels) + len(self.bin_labels) + len(self.bucket_labels)
+        return (sum(len(s) for s in self.static.values()) + counted + 2 * len(self.counted)
+                + 4 * len(self.snapshot_labels))
 
 
-def tracker_families(tracker: DriftTracker, counts: Counts, exact: Exact) -> _Families:
-    """Every series of one model version (all bins, zeros included, so rates start from the first scrape)."""
-    out = _Families()
-    model, version = tracker.model, tracker.model_version
-    profile = tracker.profile
-    out.add(cat.PROFILE_INFO, [model, version, profile.content_hash, profile.source_hash[:80],
-                               profile.created_at], 1)
-    for spec in tracker.specs:
-        feature, j = spec.feature, spec.index
-        key = [model, version, feature.name]
-        out.add(cat.FEATURE_OBSERVATIONS, key, counts.observations[j])
-        for issue in (NUMERIC_ISSUES if spec.numeric else CATEGORICAL_ISSUES):
-            out.add(cat.FEATURE_ISSUES, key + [issue], counts.issues[j, ISSUES.index(issue)])
-        out.add(cat.REFERENCE_MISSING, key, feature.missing_ratio)
-        for statistic, value in sorted(feature.thresholds.items()):
-            out.add(cat.DRIFT_THRESHOLD, key + [statistic], value)
-        bins = counts.bins[spec.offset:spec.offset + spec.n_bins]
-        if isinstance(feature, NumericFeature):
-            psi_counts = np.bincount(spec.fine_to_psi, weights=bins, minlength=len(feature.reference_bins))
-            labels = [str(k) for k in range(len(feature.reference_bins))]
-            cumulative = np.cumsum(bins)
-            edges = [go_float(e) for e in feature.fine_edges]
-            out.add_histogram(cat.FEATURE_VALUE, key,
-                              list(zip(edges + ["+Inf"], cumulative.tolist(), strict=True)), counts.sums[j])
-            for edge, share in zip(edges, feature.reference_cdf, strict=True):
-                out.add(cat.REFERENCE_CDF, key + [edge], share)
-        else:
-            psi_counts, labels = bins, list(feature.bins)
-        for label, count, share in zip(labels, psi_counts.tolist(), feature.reference_bins, strict=True):
-            out.add(cat.FEATURE_BIN, key + [label], count)
-            out.add(cat.REFERENCE_BIN, key + [label], share)
-        if j in exact:
-            ks, pvalue, wasserstein, n = exact[j]
-            out.add(cat.SNAPSHOT_KS, key, ks)
-            out.add(cat.SNAPSHOT_KS_PVALUE, key, pvalue)
-            out.add(cat.SNAPSHOT_WASSERSTEIN, key, wasserstein)
-            out.add(cat.SNAPSHOT_VALUES, key, n)
-    return out
+def _fill(out: Samples, name: str, labels: list[dict[str, str]], values: list[float], suffix: str = "") -> None:
+    sample = name + suffix
+    out[name] += [Sample(sample, key, float(value)) for key, value in zip(labels, values, strict=True)]
+
+
+def _families(samples: Samples) -> Iterable[Metric]:
+    """Metric families in catalog order (the empty ones left out)."""
+    for spec in cat.METRICS:
+        found = samples.get(spec.name)
+        if found:
+            family = Metric(spec.name.removesuffix("_total") if spec.kind == "counter" else spec.name,
+                            spec.help, spec.kind)
+            family.samples = found
+            yield family
 
 
 def series_count(tracker: DriftTracker) -> int:
     """Series the tracker publishes at most (every exact snapshot present): what the budget limits."""
-    empty = tracker.snapshot()
-    full: Exact = {s.index: (0.0, 1.0, 0.0, 0) for s in tracker.specs if s.ring is not None}
-    return tracker_families(tracker, empty, full).series()
+    return _Layout(tracker).series()
 
 
 class DriftCollector(Collector):
@@ -115,9 +146,9 @@ class DriftCollector(Collector):
 
     def __init__(self, report_error: Callable[[str, BaseException], None]) -> None:
         self._report_error = report_error
-        self._trackers: dict[tuple[str, str], DriftTracker] = {}
-        self._exact: dict[tuple[str, str], dict[int, tuple[int, tuple[float, float, float, int]]]] = {}
+        self._trackers: dict[tuple[str, str], tuple[DriftTracker, _Layout]] = {}
         self._lock = threading.Lock()
+        self.snapshots = Snapshots(self.trackers, report_error)
 
     def attach(self, tracker: DriftTracker, *, series_budget: int = DEFAULT_SERIES_BUDGET,
                max_versions: int = DEFAULT_MAX_VERSIONS) -> list[DriftTracker]:
@@ -125,7 +156,8 @@ class DriftCollector(Collector):
 
         Raises :class:`SeriesBudgetError` when the profile needs more series than ``series_budget``.
         """
-        needed = series_count(tracker)
+        layout = _Layout(tracker)
+        needed = layout.series()
         if needed > series_budget:
             profile = tracker.profile
             kinds = {k: sum(1 for f in profile.features if f.kind == k) for k in ("numeric", "categorical")}
@@ -142,58 +174,43 @@ class DriftCollector(Collector):
             key = (tracker.model, tracker.model_version)
             old = self._trackers.pop(key, None)
             if old is not None:
-                old.active = False
-            same_model = sorted((t for t in self._trackers.values() if t.model == tracker.model),
+                old[0].active = False
+            same_model = sorted((t for t, _ in self._trackers.values() if t.model == tracker.model),
                                 key=lambda t: t.last_used)
             evicted = same_model[:max(0, len(same_model) - max_versions + 1)]
             for stale in evicted:
                 stale.active = False
                 del self._trackers[(stale.model, stale.model_version)]
-                self._exact.pop((stale.model, stale.model_version), None)
-            self._trackers[key] = tracker
-            self._exact.pop(key, None)
+            self._trackers[key] = (tracker, layout)
+        self.snapshots.ensure_running()
         return evicted
 
     def detach(self, tracker: DriftTracker) -> None:
         with self._lock:
             key = (tracker.model, tracker.model_version)
-            if self._trackers.get(key) is tracker:
+            found = self._trackers.get(key)
+            if found is not None and found[0] is tracker:
                 del self._trackers[key]
-                self._exact.pop(key, None)
             tracker.active = False
 
     def trackers(self) -> list[DriftTracker]:
         with self._lock:
-            return list(self._trackers.values())
-
-    def _exact_for(self, tracker: DriftTracker, counts: Counts) -> Exact:
-        cache = self._exact.setdefault((tracker.model, tracker.model_version), {})
-        out: Exact = {}
-        for spec in tracker.specs:
-            values = counts.rings.get(spec.index)
-            if values is None or values.size < MIN_SNAPSHOT_VALUES:
-                continue
-            writes = counts.ring_writes[spec.index]
-            cached = cache.get(spec.index)
-            if cached is None or cached[0] != writes:
-                cached = cache[spec.index] = (writes, exact_statistics(values, spec.sample, _present(spec.feature)))
-            out[spec.index] = cached[1]
-        return out
+            return [tracker for tracker, _ in self._trackers.values()]
 
     def collect(self) -> Iterable[Any]:
-        families = _Families()
-        for tracker in self.trackers():
+        self.snapshots.ensure_running()  # again in a forked child, where the thread did not survive
+        with self._lock:
+            attached = list(self._trackers.values())
+        samples: Samples = {}
+        for tracker, layout in attached:
             try:
-                counts = tracker.snapshot()
-                families.merge(tracker_families(tracker, counts, self._exact_for(tracker, counts)))
+                mine = layout.samples(tracker.snapshot(), self.snapshots.results(tracker))
             except Exception as exc:
                 self._report_error("drift_collect", exc)
-        yield from families.by_name.values()
-
-
-def _present(feature: object) -> int | None:
-    """The reference values a numeric feature's sample stands for."""
-    return feature.present if isinstance(feature, NumericFeature) else None
+                continue
+            for name, found in mine.items():
+                samples.setdefault(name, []).extend(found)
+        yield from _families(samples)
 
 
 _by_registry: PerRegistry[DriftCollector] = PerRegistry()
@@ -207,3 +224,11 @@ def collector_for(registry: CollectorRegistry, report_error: Callable[[str, Base
         return collector
 
     return _by_registry.get(registry, create)
+
+
+def refresh_snapshots(registry: CollectorRegistry | None) -> None:
+    """Compute the exact snapshots of ``registry``'s drift now (the background thread does it every
+    ``snapshot_interval``); nothing when no profile is attached there."""
+    collector = _by_registry.find(registry)
+    if collector is not None:
+        collector.snapshots.refresh()

@@ -5,6 +5,12 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..calibration import Calibration
 
 
 def add_reference(p: argparse.ArgumentParser) -> None:
@@ -18,6 +24,11 @@ def add_reference(p: argparse.ArgumentParser) -> None:
     p.add_argument("--columns", help="comma-separated columns to read (default: all; names for .npy)")
     p.add_argument("--categorical", help="comma-separated numeric columns to treat as categorical")
     p.add_argument("--output-column", help="column holding the model's output on these rows")
+    p.add_argument("--label-column", help="column of true classes, to calibrate estimates (with --proba-columns); "
+                   "the rows must be ones the model was not trained on")
+    p.add_argument("--proba-columns", help="comma-separated columns of the model's predicted probabilities, one "
+                   "per class in predict_proba order (with --label-column)")
+    p.add_argument("--classes", help="comma-separated class labels of --proba-columns (default: the sorted labels)")
     for name, default in (("psi-bins", 10), ("fine-bins", 20), ("top-k", 20), ("sample-size", 1000)):
         p.add_argument(f"--{name}", type=int, default=default, help="default: %(default)s")
     p.add_argument("--false-alarm-rate", type=float, default=0.01,
@@ -41,11 +52,13 @@ def reference(args: argparse.Namespace) -> int:
             if args.output_column:
                 if args.output_column not in names:
                     raise ProfileError(f"output column {args.output_column!r} is not in {args.path}")
-                output = data[args.output_column]
-                output = output.to_numpy() if hasattr(output, "to_numpy") else output
-                data = {n: data[n] for n in names if n != args.output_column}
+                output = _column(data, args.output_column)
+            labels, proba = _labelled(args, data, names)
+            outside = {args.output_column, args.label_column, *(args.proba_columns or "").split(",")}
+            data = {n: data[n] for n in names if n not in outside}
             profile = build_profile(
-                data, model=args.model, model_version=args.model_version, output=output,
+                data, model=args.model, model_version=args.model_version, output=output, labels=labels, proba=proba,
+                classes=args.classes.split(",") if args.classes else None,
                 categorical=args.categorical.split(",") if args.categorical else (), source_hash=file_hash(args.path),
                 psi_bins=args.psi_bins, fine_bins=args.fine_bins, top_k=args.top_k,
                 sample_size=args.sample_size, false_alarm_rate=args.false_alarm_rate)
@@ -73,4 +86,32 @@ def reference(args: argparse.Namespace) -> int:
     print(f"thresholds: at most {settings['false_alarm_rate']:.0%} of windows of at least {settings['window_values']} "
           f"values without drift above them ({'with' if settings['leave_one_chunk_out'] else 'without'} "
           "leave-one-chunk-out)")
+    if profile.calibration is not None:
+        print(_calibration_line(profile.calibration))
     return 0
+
+
+def _column(data: Any, name: str) -> np.ndarray:
+    values = data[name]
+    return np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
+
+
+def _labelled(args: argparse.Namespace, data: Any, names: list[str]) -> tuple[Any, Any]:
+    """(labels, probabilities) of ``--label-column`` and ``--proba-columns``, or (None, None)."""
+    from .profile import ProfileError
+
+    if not args.label_column and not args.proba_columns:
+        return None, None
+    wanted = [args.label_column or "", *(args.proba_columns or "").split(",")]
+    missing = [c for c in wanted if c not in names]
+    if not args.label_column or not args.proba_columns or missing:
+        raise ProfileError(f"calibrating needs --label-column and --proba-columns naming columns of {args.path}"
+                           f"{f'; not found: {missing}' if missing else ''}")
+    return _column(data, wanted[0]), np.column_stack([_column(data, c).astype(np.float64) for c in wanted[1:]])
+
+
+def _calibration_line(c: Calibration) -> str:
+    if c.refused is not None:
+        return f"estimates refused ({c.refused}): {c.detail}"
+    return (f"estimates calibrated ({c.method}) on {c.rows:,} labelled predictions: held-out calibration error "
+            f"{c.error_raw:.3f} raw, {c.error_calibrated:.3f} calibrated")

@@ -5,7 +5,9 @@ PSI/JS/chi-square and a finer one for KS), reference proportions, min/max,
 mean/std, missing rate, a bounded sample (the reference's quantiles, for the exact
 in-process KS and Wasserstein) and calibrated thresholds; per categorical feature the top-K
 categories with their shares plus an ``__other__`` share. The model output is
-profiled the same way under the reserved name ``__prediction__``. The file
+profiled the same way under the reserved name ``__prediction__``. Built with the model's
+labelled predictions, it also carries the probability calibration quality estimates use
+(:class:`mlscope.calibration.Calibration`, under ``calibration`` at the end). The file
 carries a content hash (checked on load), the model name and version, the
 source data's hash and its creation time.
 
@@ -24,6 +26,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+
+from ..calibration import Calibration, CalibrationError
 
 FORMAT_NAME = "mlscope-reference-profile"
 FORMAT_VERSION = 2
@@ -128,6 +132,11 @@ class CategoricalFeature:
     def bins(self) -> tuple[str, ...]:
         return self.categories + (OTHER,)
 
+    @property
+    def present(self) -> int:
+        """Values of the reference that were present (the count the reference shares are shares of)."""
+        return round(self.rows * (1.0 - self.missing_ratio))
+
 
 Feature = NumericFeature | CategoricalFeature
 
@@ -149,6 +158,8 @@ class ReferenceProfile:
     created_at: str
     source_hash: str
     settings: dict[str, Any] = field(default_factory=dict)
+    # Probability calibration fitted on the reference's labelled predictions (for estimates), or None.
+    calibration: Calibration | None = None
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.features]
@@ -199,6 +210,8 @@ class ReferenceProfile:
             "settings": dict(self.settings),
             "features": [_feature_dict(f) for f in self.features],
             "output": None if self.output is None else _feature_dict(self.output),
+            # Only when present: profiles without one keep their content hash.
+            **({} if self.calibration is None else {"calibration": self.calibration.to_dict()}),
         }
 
     @property
@@ -229,10 +242,13 @@ class ReferenceProfile:
                 features=tuple(_feature_from(f) for f in data["features"]),
                 output=None if data.get("output") is None else _feature_from(data["output"]),
                 rows=int(data["rows"]), created_at=str(data["created_at"]),
-                source_hash=str(data["source_hash"]), settings=dict(data.get("settings") or {}))
+                source_hash=str(data["source_hash"]), settings=dict(data.get("settings") or {}),
+                calibration=None if data.get("calibration") is None else Calibration.from_dict(data["calibration"]))
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ProfileError):
                 raise
+            if isinstance(exc, CalibrationError):
+                raise ProfileError(f"reference profile: {exc}") from exc
             raise ProfileError(f"malformed reference profile: {type(exc).__name__}: {exc}") from exc
         stored = data.get("content_hash")
         if stored != profile.content_hash:

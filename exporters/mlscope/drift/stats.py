@@ -4,8 +4,8 @@ Conventions shared with ``mlscope.rules.drift`` (and the tests' references):
 natural log for PSI, Jensen-Shannon as a *distance* in base 2 (the square root
 of the divergence, in [0, 1]), and every proportion clamped from below at
 ``EPSILON`` (not renormalised) before a log or a division, so empty bins give
-finite values. All functions work along the last axis, so many chunks or
-features are computed at once.
+finite values; chi-square is a homogeneity test of counts (no clamping). All
+functions work along the last axis, so many chunks or features are computed at once.
 """
 from __future__ import annotations
 
@@ -40,11 +40,20 @@ def ks_on_edges(current_cdf: np.ndarray, reference_cdf: np.ndarray) -> np.ndarra
     return np.max(np.abs(np.asarray(current_cdf) - np.asarray(reference_cdf)), axis=-1)
 
 
-def chi_square(observed: np.ndarray, reference: np.ndarray, eps: float = EPSILON) -> np.ndarray:
-    """Pearson's chi-square statistic of observed counts against reference proportions."""
-    observed = np.asarray(observed, dtype=np.float64)
-    expected = observed.sum(axis=-1, keepdims=True) * np.maximum(reference, eps)
-    return np.sum((observed - expected) ** 2 / expected, axis=-1)
+def chi_square(current: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Pearson's chi-square homogeneity statistic of two count vectors (along the last axis).
+
+    The statistic of ``scipy.stats.chi2_contingency([current, reference], correction=False)`` on
+    the 2 x k table of the window's counts and the reference's counts, bins empty in both left
+    out (k - 1 degrees of freedom, k the bins left); NaN when either row is empty. Written as
+    ``sum (o_i N - r_i n)^2 / (n N (o_i + r_i))`` (n, N the row totals), the recording rules' form.
+    """
+    o, r = np.asarray(current, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    n, big_n = o.sum(axis=-1, keepdims=True), r.sum(axis=-1, keepdims=True)
+    both = o + r
+    terms = np.divide((o * big_n - r * n) ** 2, n * big_n * both, out=np.zeros(np.broadcast(o, r).shape),
+                      where=(both > 0) & (n > 0) & (big_n > 0))
+    return np.where((n[..., 0] > 0) & (big_n[..., 0] > 0), terms.sum(axis=-1), np.nan)
 
 
 def cumulative(counts: np.ndarray) -> np.ndarray:

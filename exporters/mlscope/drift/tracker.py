@@ -6,7 +6,8 @@ and list increments, under one lock per row: O(features), nothing else.
 Batches are counted column by column with ``searchsorted`` + ``bincount``, no
 Python loop per row. Counts of both paths are summed at scrape time
 (:mod:`mlscope.drift.collector`). Each numeric feature also keeps its last
-``window_size`` values in a ring for the exact in-process statistics.
+``window_size`` values in a ring for the exact in-process statistics (computed off the
+scrape path, :mod:`mlscope.drift.snapshots`).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ NUMERIC_ISSUES = ISSUES[:4]
 CATEGORICAL_ISSUES = ("missing", "wrong_type", "new_category")
 N_ISSUES = len(ISSUES)
 DEFAULT_WINDOW = 2000
+DEFAULT_SNAPSHOT_INTERVAL_S = 10.0  # how often the exact snapshot of the ring is recomputed, at most
 _INF = math.inf
 _NONE = np.empty(0)
 
@@ -101,8 +103,12 @@ class DriftTracker:
     """
 
     def __init__(self, profile: ReferenceProfile, model: str, model_version: str,
-                 invalid: Callable[[str, int], None], window_size: int = DEFAULT_WINDOW) -> None:
+                 invalid: Callable[[str, int], None], window_size: int = DEFAULT_WINDOW,
+                 snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL_S) -> None:
+        if not snapshot_interval > 0:
+            raise ValueError(f"snapshot_interval must be > 0 seconds, got {snapshot_interval!r}")
         self.profile = profile
+        self.snapshot_interval = float(snapshot_interval)
         self.model = model
         self.model_version = model_version
         self._invalid = invalid
@@ -264,14 +270,18 @@ class DriftTracker:
     # -- reading --------------------------------------------------------------------------------
 
     def snapshot(self) -> Counts:
-        """A consistent copy of every count (both paths summed), for one scrape."""
+        """A consistent copy of every count (both paths summed), for one scrape (no recent values)."""
         with self._lock:
-            rings = {s.index: s.ring.values() for s in self.specs if s.ring is not None}
-            writes = {s.index: s.ring.writes for s in self.specs if s.ring is not None}
             return Counts(self._bins + np.asarray(self._bins1, dtype=np.int64),
                           (self._issues + np.asarray(self._issues1, dtype=np.int64)).reshape(-1, N_ISSUES),
                           self._obs + np.asarray(self._obs1, dtype=np.int64),
-                          self._sums + np.asarray(self._sums1), rings, writes)
+                          self._sums + np.asarray(self._sums1))
+
+    def recent_values(self, seen: Mapping[int, int]) -> dict[int, tuple[int, np.ndarray]]:
+        """``index -> (writes, last values)`` of each ring written since ``seen[index]`` writes."""
+        with self._lock:
+            return {s.index: (s.ring.writes, s.ring.values()) for s in self.specs
+                    if s.ring is not None and s.ring.writes != seen.get(s.index)}
 
 
 @dataclass
@@ -280,8 +290,6 @@ class Counts:
     issues: np.ndarray      # [feature, issue]
     observations: np.ndarray
     sums: np.ndarray
-    rings: dict[int, np.ndarray]
-    ring_writes: dict[int, int]
 
 
 @dataclass

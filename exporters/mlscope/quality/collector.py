@@ -192,10 +192,17 @@ class QualityCollector(Collector):
 
     def _gauges(self) -> list[Metric]:
         baseline = GaugeMetricFamily(cat.BASELINE.name, cat.BASELINE.help, labels=cat.BASELINE.labels)
+        calibration = GaugeMetricFamily(cat.CALIBRATION_ERROR.name, cat.CALIBRATION_ERROR.help,
+                                        labels=cat.CALIBRATION_ERROR.labels)
         for (model, version), info in sorted(self.q.store.versions().items()):
             for metric, value in sorted(info.baseline.items()):
                 baseline.add_metric([model, version, metric], value)
-        return [baseline,
+            fitted = info.calibration
+            for scores, error in (() if fitted is None else (("raw", fitted.error_raw),
+                                                              ("calibrated", fitted.error_calibrated))):
+                if error is not None:
+                    calibration.add_metric([model, version, scores], error)
+        return [baseline, calibration,
                 GaugeMetricFamily(cat.OUTCOMES_PENDING.name, cat.OUTCOMES_PENDING.help, value=self.q.pending),
                 GaugeMetricFamily(cat.STORE_PREDICTIONS.name, cat.STORE_PREDICTIONS.help,
                                   value=self.q.store_size)]

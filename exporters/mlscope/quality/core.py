@@ -18,7 +18,11 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from ..calibration import Calibration
+from ..catalog import quality as cat
 from ..labels import LabelGuard
+from ..rules.config import Thresholds
+from . import scoring
 from .accounting import Accounting
 from .collector import QualityCollector
 from .held import HeldOutcomes
@@ -40,14 +44,17 @@ class Quality:
     itself when it owns the store), so Prometheus does not count pairs twice.
     ``windows`` ({name: seconds}) are the ROC AUC windows; ``pending_ttl_s`` is
     how long an outcome waits for its prediction before it counts as
-    ``unknown_request``.
+    ``unknown_request``. ``max_calibration_error`` (default: the rule configuration's
+    ``thresholds.calibration_max_error``) is the held-out calibration error above which a
+    version's estimates are refused.
     """
 
     def __init__(self, store: Store | str | Path | None = None, *, registry: CollectorRegistry | None = None,
                  expose: bool = True, windows: Mapping[str, float] | None = None,
                  pending_ttl_s: float = 300.0, max_pending: int = 100_000, queue_size: int = 100_000,
                  label_caps: Mapping[str, int] | None = None, flush_interval_s: float = 0.05,
-                 maintenance_interval_s: float = 1.0, max_retries: int = 3, start: bool = True) -> None:
+                 maintenance_interval_s: float = 1.0, max_retries: int = 3, start: bool = True,
+                 max_calibration_error: float | None = None) -> None:
         self.store: Store = store if isinstance(store, Store) else open_store(store)
         self.windows = dict(windows or DEFAULT_WINDOWS_S)
         self.registry = registry if registry is not None else REGISTRY
@@ -56,7 +63,10 @@ class Quality:
                                 on_fold=self.accounting.count_fold)
         self.versions = Versions(self.store, self.guard, self.accounting.report)
         self.held = HeldOutcomes(pending_ttl_s, max_pending)
-        self.joiner = Joiner(self.store, self.versions, self.guard, self.held, self.accounting)
+        self.max_calibration_error = (Thresholds.calibration_max_error if max_calibration_error is None
+                                      else float(max_calibration_error))
+        self.joiner = Joiner(self.store, self.versions, self.guard, self.held, self.accounting,
+                             self.max_calibration_error)
         self.writer = Writer(self.joiner, self.accounting, self.maintain, queue_size=queue_size,
                              flush_interval_s=flush_interval_s, maintenance_interval_s=maintenance_interval_s,
                              max_retries=max_retries)
@@ -86,6 +96,22 @@ class Quality:
     def set_baseline(self, model: str, model_version: str, metrics: Mapping[str, float]) -> None:
         """Publish the version's quality on validation data (see ``scoring.baseline_metrics``)."""
         self.versions.set_baseline(model, model_version, metrics)
+
+    def set_calibration(self, model: str, model_version: str, calibration: Calibration | None) -> str | None:
+        """Estimate the version from probabilities calibrated by ``calibration`` (from its reference profile).
+
+        Returns why its estimates are refused (the reference cannot calibrate the model: the
+        calibration's ``detail`` says why and what to do), or None. Refused predictions are counted in
+        ``mlscope_quality_estimates_refused_total{reason}``, which starts at 0 here.
+        """
+        info = self.versions.set_calibration(model, model_version, calibration)
+        reason = scoring.estimate_refusal(info, self.max_calibration_error)
+        if reason is not None:
+            try:
+                self.store.add({(cat.ESTIMATES_REFUSED.name, (model, model_version, "", reason)): 0.0})
+            except Exception as exc:
+                self.accounting.report(exc)
+        return reason
 
     def version(self, model: str, model_version: str) -> VersionInfo | None:
         """The declared version (here or by another process sharing the store), or None if unknown."""

@@ -31,8 +31,9 @@ class Joiner:
     """Stores predictions and joins outcomes in store transactions; ``store_size`` follows the store."""
 
     def __init__(self, store: Store, versions: Versions, guard: LabelGuard, held: HeldOutcomes,
-                 accounting: Accounting) -> None:
+                 accounting: Accounting, max_calibration_error: float) -> None:
         self.store = store
+        self.max_calibration_error = max_calibration_error
         self.versions = versions
         self.guard = guard
         self.held = held
@@ -59,8 +60,10 @@ class Joiner:
                 del rows[request_id]
                 self.accounting.drop("prediction", "duplicate_request_id")
             counts: Counts = {}
+            calibrated = scoring.calibrated_probabilities(rows.values(), self.versions.get, self.max_calibration_error)
             for row in rows.values():
-                scoring.prediction_counts(row, self.versions.get(row.model, row.model_version), counts)
+                scoring.prediction_counts(row, self.versions.get(row.model, row.model_version), counts,
+                                          self.max_calibration_error, calibrated.get(row.request_id))
             tx.insert(list(rows.values()))
             tx.add(counts)
         self.store_size += len(rows)

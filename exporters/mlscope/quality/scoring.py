@@ -9,41 +9,19 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from .._promclient import go_float
+from ..calibration import CLASSES_MISMATCH
 from ..catalog import quality as cat
+from ..labels import class_label
 from .store import Counts, StoredPrediction, VersionInfo
 
 Labels = tuple[str, ...]
-
-
-def class_label(value: Any) -> str | None:
-    """A class label as the string used in labels and joins, or None when unusable.
-
-    Integral floats become integers (``1.0`` and ``1`` are the same class, as
-    JSON and CSV often turn one into the other); NaN/inf, None, containers and
-    other objects are unusable.
-    """
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.ravel()[0]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        return value if value.strip() else None
-    return None
 
 
 def number(value: Any) -> float | None:
@@ -104,14 +82,57 @@ def _add(out: Counts, key: tuple[str, Labels], value: float) -> None:
     out[key] = out.get(key, 0.0) + value
 
 
-def prediction_counts(row: StoredPrediction, info: VersionInfo | None, out: Counts) -> None:
-    """Counters of a newly stored prediction: coverage denominator and the expected confusion matrix."""
+def estimate_refusal(info: VersionInfo, max_calibration_error: float) -> str | None:
+    """Why the version's estimates are refused (its reference cannot calibrate the model), or None.
+
+    A version without a calibration is estimated from its raw probabilities (and alerts ignore it).
+    """
+    calibration = info.calibration
+    if calibration is None:
+        return None
+    if info.classes is not None and calibration.classes != info.classes:
+        return CLASSES_MISMATCH
+    return calibration.refusal(max_calibration_error)
+
+
+def calibrated_probabilities(rows: Iterable[StoredPrediction], version: Callable[[str, str], VersionInfo | None],
+                             max_calibration_error: float) -> dict[str, list[float]]:
+    """Request id -> calibrated probabilities of the rows whose version estimates them (one numpy call per version)."""
+    groups: dict[tuple[str, str], list[StoredPrediction]] = {}
+    for row in rows:
+        if row.proba is not None and row.predicted is not None:
+            groups.setdefault((row.model, row.model_version), []).append(row)
+    out: dict[str, list[float]] = {}
+    for key, group in groups.items():
+        info = version(*key)
+        if info is None or info.calibration is None or estimate_refusal(info, max_calibration_error) is not None:
+            continue
+        calibrated = info.calibration.apply(np.array([r.proba for r in group])).tolist()
+        out.update(zip([r.request_id for r in group], calibrated, strict=True))
+    return out
+
+
+def prediction_counts(row: StoredPrediction, info: VersionInfo | None, out: Counts,
+                      max_calibration_error: float = math.inf, calibrated: Sequence[float] | None = None) -> None:
+    """Counters of a newly stored prediction: coverage denominator and the expected confusion matrix.
+
+    The expected confusion matrix sums the version's calibrated probabilities (``calibrated`` when
+    computed for a batch already); a version whose reference cannot calibrate the model counts the
+    prediction as refused instead.
+    """
     labels = (row.model, row.model_version, row.segment)
     _add(out, (cat.PREDICTIONS_STORED.name, labels), 1.0)
     if row.proba is None or row.predicted is None or info is None or not info.classes:
         return
+    proba: Sequence[float] = row.proba
+    if info.calibration is not None:
+        refused = estimate_refusal(info, max_calibration_error)
+        if refused is not None:
+            _add(out, (cat.ESTIMATES_REFUSED.name, labels + (refused,)), 1.0)
+            return
+        proba = info.calibration.apply(row.proba).tolist() if calibrated is None else calibrated
     predicted = row.predicted
-    for cls, p in zip(info.classes, row.proba, strict=False):
+    for cls, p in zip(info.classes, proba, strict=False):
         if p:
             _add(out, (cat.EXPECTED_CONFUSION.name, labels + (cls, predicted)), p)
         if cls == predicted:

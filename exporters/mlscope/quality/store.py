@@ -24,10 +24,13 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+
+from ..calibration import Calibration
 
 # (series name, label values [+ le]) -> value
 CounterKey = tuple[str, tuple[str, ...]]
@@ -58,6 +61,7 @@ class VersionInfo:
     task: str
     classes: tuple[str, ...] | None = None
     baseline: dict[str, float] = field(default_factory=dict)
+    calibration: Calibration | None = None  # from the version's reference profile: what estimates apply
 
 
 class StoreError(RuntimeError):
@@ -220,8 +224,24 @@ CREATE INDEX IF NOT EXISTS expired_at ON expired(expired_at);
 CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, labels TEXT NOT NULL, value REAL NOT NULL,
     PRIMARY KEY (name, labels)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS versions (model TEXT NOT NULL, model_version TEXT NOT NULL, task TEXT NOT NULL,
-    classes TEXT, baseline TEXT NOT NULL, PRIMARY KEY (model, model_version)) WITHOUT ROWID;
+    classes TEXT, baseline TEXT NOT NULL, calibration TEXT, PRIMARY KEY (model, model_version)) WITHOUT ROWID;
 """
+_VERSION_COLUMNS = "model, model_version, task, classes, baseline, calibration"
+
+
+@lru_cache(maxsize=256)
+def _calibration(text: str | None) -> Calibration | None:
+    return None if text is None else Calibration.from_dict(json.loads(text))
+
+
+def _add_calibration_column(conn: sqlite3.Connection) -> None:
+    """Stores written before calibrations existed get the column (another process may add it first)."""
+    if all(row[1] != "calibration" for row in conn.execute("PRAGMA table_info(versions)")):
+        try:
+            conn.execute("ALTER TABLE versions ADD COLUMN calibration TEXT")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
 _CHUNK = 500  # ids per IN (...) query, below SQLite's variable limit
 
 
@@ -335,6 +355,7 @@ class SQLiteStore(Store):
                 if result is None or result[0] != "ok":
                     raise sqlite3.DatabaseError(f"database disk image is malformed: {result}")
             self._conn.executescript(_SCHEMA)
+            _add_calibration_column(self._conn)
         except sqlite3.Error as exc:
             self._conn.close()
             raise _store_error(self.path, exc, "open") from exc
@@ -373,18 +394,20 @@ class SQLiteStore(Store):
 
     def versions(self) -> dict[tuple[str, str], VersionInfo]:
         out = {}
-        for model, version, task, classes, baseline in self._read("SELECT * FROM versions"):
+        for model, version, task, classes, baseline, calibration in self._read(
+                f"SELECT {_VERSION_COLUMNS} FROM versions"):
             out[(model, version)] = VersionInfo(model, version, task,
                                                 None if classes is None else tuple(json.loads(classes)),
-                                                json.loads(baseline))
+                                                json.loads(baseline), _calibration(calibration))
         return out
 
     def put_version(self, info: VersionInfo) -> None:
         with self.transaction() as tx:
-            tx.c.execute("INSERT OR REPLACE INTO versions VALUES (?,?,?,?,?)",
+            tx.c.execute(f"INSERT OR REPLACE INTO versions ({_VERSION_COLUMNS}) VALUES (?,?,?,?,?,?)",
                          (info.model, info.model_version, info.task,
                           None if info.classes is None else json.dumps(list(info.classes)),
-                          json.dumps(info.baseline)))
+                          json.dumps(info.baseline),
+                          None if info.calibration is None else json.dumps(info.calibration.to_dict())))
 
     def purge(self, now: float | None = None) -> int:
         now = time.time() if now is None else now

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ..calibration import Calibration
 from ..labels import INVALID, LabelGuard
 from . import scoring
 from .store import Store, StoreError, VersionInfo
@@ -33,8 +34,11 @@ class Versions:
                  classes: Iterable[Any] | None = None) -> VersionInfo:
         """Save a version (its task and, for classifiers, its classes in ``predict_proba`` order)."""
         known = self.store.versions().get((model, model_version))
+        mine = self._known.get((model, model_version))
+        calibration = mine.calibration if mine is not None and mine.calibration is not None else (
+            known.calibration if known else None)
         info = VersionInfo(model, model_version, task, self.class_labels(classes),
-                           dict(known.baseline) if known else {})
+                           dict(known.baseline) if known else {}, calibration)
         self.store.put_version(info)
         self.store.add(scoring.zero_counts(info))
         self._known[(model, model_version)] = info
@@ -60,6 +64,18 @@ class Versions:
         info = self.get(model, model_version) or self.register(model, model_version)
         info.baseline = {str(k): float(v) for k, v in metrics.items()}
         self.store.put_version(info)
+
+    def set_calibration(self, model: str, model_version: str, calibration: Calibration | None) -> VersionInfo:
+        """Use ``calibration`` for the version's estimates; when the store fails, keep it and save it later."""
+        info = self._known.get((model, model_version)) or self.get(model, model_version) or self.register(
+            model, model_version)
+        info.calibration = calibration
+        try:
+            self.store.put_version(info)
+        except StoreError as exc:
+            self._report(exc)
+            self._unsaved.add((model, model_version))
+        return info
 
     def get(self, model: str, model_version: str) -> VersionInfo | None:
         """The version, declared here or by another process sharing the store; None if unknown."""

@@ -91,6 +91,10 @@ class Thresholds:
     quality_max_drop: float = 0.05
     # Labelled outcomes (or predictions, for estimates) in the window below which quality is too noisy to alert.
     quality_min_labelled: int = 100
+    # Estimates need a calibrated reference: held-out top-label calibration error of the calibrated
+    # probabilities at most this (a perfectly calibrated model of 85 % accuracy measures 0.067 or less on 200
+    # labelled rows 19 times in 20). Above it estimates are refused and the estimated-quality alert is silent.
+    calibration_max_error: float = 0.08
     # Regression: MAE this much (relative) above the version's baseline MAE.
     regression_max_error_increase: float = 0.25
     # Ground-truth coverage (labelled / predicted) below which labels are missing.

@@ -2,9 +2,12 @@
 
 The arithmetic is the one of ``mlscope.drift.stats`` (and the tests' numpy
 references): shares clamped from below at EPSILON, natural log for PSI,
-Jensen-Shannon distance in base 2, KS evaluated at the fine bucket edges,
-chi-square from the window's count. Counts are summed over every replica
-before shares are taken, so one value describes the whole fleet of a version.
+Jensen-Shannon distance in base 2, KS evaluated at the fine bucket edges (the
+CDF divided by the ``le="+Inf"`` bucket: prometheus-client publishes no
+``_count`` for a histogram whose first bound is negative), chi-square as the
+homogeneity test of the window's counts against the reference's counts. Counts
+are summed over every replica before shares are taken, so one value describes
+the whole fleet of a version.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ BY_BIN = BY_FEATURE + ", bin"
 BY_LE = BY_FEATURE + ", le"
 BY_WINDOW = BY_FEATURE + ", window"
 DASHBOARD = "mlscope-drift"
+ALL_VALUES = 'le="+Inf"'  # the bucket every value is in: the histogram's count, which negative bounds drop
 
 
 def _metric(cfg: RuleConfig, name: str, *matchers: str) -> str:
@@ -39,16 +43,29 @@ def _share(numerator: str, denominator: str) -> str:
 def reference_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
     """Reference shares, one value per version whatever the number of replicas publishing them."""
     edge_as_le = f'label_replace({_metric(cfg, cat.REFERENCE_CDF.name)}, "le", "$1", "edge", "(.*)")'
+    values = f"max by ({BY_FEATURE}) ({_metric(cfg, cat.REFERENCE_VALUES.name)})"
     return [
         record(cat.REFERENCE_BIN_SHARE, f"max by ({BY_BIN}) ({_metric(cfg, cat.REFERENCE_BIN.name)})"),
+        record(cat.REFERENCE_BIN_COUNT, f"{cat.REFERENCE_BIN_SHARE.name} * on({BY_FEATURE}) group_left() {values}"),
         record(cat.REFERENCE_BUCKET_CDF, f"max by ({BY_LE}) ({edge_as_le})"),
     ]
+
+
+def chi_square(share: str, values: str) -> str:
+    """Chi-square homogeneity statistic of the window (shares ``share``, ``values`` counted) against the
+    reference's counts: ``n N sum (p - q)^2 / (n p + N q)``, over the bins not empty in both."""
+    q, reference = cat.REFERENCE_BIN_SHARE.name, cat.REFERENCE_BIN_COUNT.name
+    window_counts = f"{share} * on({BY_WINDOW}) group_left() {values}"
+    both = f"({window_counts} + on({BY_BIN}) group_left() {reference})"
+    terms = f"({share} - on({BY_BIN}) group_left() {q}) ^ 2 / ({both} > 0)"
+    totals = f"{values} * on({BY_FEATURE}) group_left() sum by ({BY_FEATURE}) ({reference})"
+    return f"sum by ({BY_WINDOW}) ({terms}) * on({BY_WINDOW}) {totals}"
 
 
 def window_rules(cfg: RuleConfig, w: str) -> list[dict[str, Any]]:
     bins = f"rate({_metric(cfg, cat.FEATURE_BIN.name)}[{w}])"
     buckets = f"rate({_metric(cfg, cat.FEATURE_VALUE.name + '_bucket')}[{w}])"
-    values = f"rate({_metric(cfg, cat.FEATURE_VALUE.name + '_count')}[{w}])"
+    values = f"rate({_metric(cfg, cat.FEATURE_VALUE.name + '_bucket', ALL_VALUES)}[{w}])"
     issues = f"rate({_metric(cfg, cat.FEATURE_ISSUES.name)}[{w}])"
     rows = f"rate({_metric(cfg, cat.FEATURE_OBSERVATIONS.name)}[{w}])"
     share, ref = _win(cat.BIN_SHARE.name, w), f"clamp_min({cat.REFERENCE_BIN_SHARE.name}, {EPSILON})"
@@ -57,7 +74,6 @@ def window_rules(cfg: RuleConfig, w: str) -> list[dict[str, Any]]:
     ref_here = f"({p} * 0 + on({BY_BIN}) group_left {ref})"  # reference shares, with the window label
     js = f"0.5 * {p} * log2({p} / {mixture}) + 0.5 * {ref_here} * log2({ref_here} / {mixture})"
     cdf_gap = f"abs({_win(cat.BUCKET_CDF.name, w)} - on({BY_LE}) group_left {cat.REFERENCE_BUCKET_CDF.name})"
-    chi = f"({share} - on({BY_BIN}) group_left {ref}) ^ 2 / on({BY_BIN}) group_left {ref}"
 
     def threshold(statistic: str) -> str:
         matcher = 'statistic="' + statistic + '"'
@@ -74,8 +90,7 @@ def window_rules(cfg: RuleConfig, w: str) -> list[dict[str, Any]]:
         record(cat.PSI, f"sum by ({BY_WINDOW}) (({p} - on({BY_BIN}) group_left {ref}) "
                         f"* ln({p} / on({BY_BIN}) group_left {ref}))", window=w),
         record(cat.JS_DISTANCE, f"sqrt(clamp_min(sum by ({BY_WINDOW}) ({js}), 0))", window=w),
-        record(cat.CHI_SQUARE, f"sum by ({BY_WINDOW}) ({chi}) * on({BY_WINDOW}) {_win(cat.BIN_INCREASE.name, w)}",
-               window=w),
+        record(cat.CHI_SQUARE, chi_square(share, _win(cat.BIN_INCREASE.name, w)), window=w),
         record(cat.KS, f"max by ({BY_WINDOW}) ({cdf_gap})", window=w),
         record(cat.PSI_THRESHOLD, threshold("psi"), window=w),
         record(cat.JS_THRESHOLD, threshold("js_distance"), window=w),

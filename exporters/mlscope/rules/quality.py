@@ -138,6 +138,12 @@ def _guarded(lv: _Level, condition: str, count_op: str, minimum: float) -> str:
     return f"{condition} and {ON} {lv.rec(count_op)} >= {minimum:g}"
 
 
+def calibrated(cfg: RuleConfig) -> str:
+    """Versions whose reference calibrated the model within the bound: the only ones estimates may alert on."""
+    error = cat.CALIBRATION_ERROR.name + selector(cfg.selectors.quality, 'scores="calibrated"')
+    return f"max by (model, model_version) ({error}) <= {cfg.thresholds.calibration_max_error:g}"
+
+
 def alert_rules(cfg: RuleConfig) -> list[Rule]:
     t, p = cfg.thresholds, cfg.profile
     first, last = (_Level(cfg, VERSION, w) for w in (p.quality_windows[0], p.quality_windows[-1]))
@@ -168,11 +174,11 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
              f"{increase:.0%} above the version's validation baseline {enough}"),
         rule("ModelEstimatedQualityBelowBaseline",
              _guarded(first, _vs_baseline(first, "mlscope_quality_estimated_accuracy:ratio", "<", "accuracy", drop),
-                      "mlscope_quality_expected_predictions:increase", least),
+                      "mlscope_quality_expected_predictions:increase", least) + f" and {ON} {calibrated(cfg)}",
              "warning", f"estimated accuracy more than {t.quality_max_drop:g} below its baseline",
              f"Confidence-based estimated accuracy of {who} over the last {first.window} is "
              f"{{{{ $value | printf \"%.3f\" }}}}, more than {t.quality_max_drop:g} below the validation baseline, "
-             "before any label arrived."),
+             "before any label arrived (probabilities calibrated on the version's labelled reference)."),
         rule("ModelGroundTruthCoverageLow",
              _guarded(last, f"{last.rec('mlscope_quality_coverage:ratio')} < {t.quality_min_coverage}",
                       "mlscope_quality_predictions_stored:increase", least),

@@ -1,14 +1,19 @@
 """Bad input: counted and skipped, never raised, never poisoning a sum; the exposition stays valid."""
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
+import mlscope
 from mlscope import ModelMonitor
+from mlscope.catalog.serving import INVALID_INPUTS, INVALID_REASONS
 from mlscope.labels import INVALID
+from support import ROOT
 from support.helpers import exposition, series
 
 
@@ -85,3 +90,26 @@ def test_unhashable_and_odd_outputs_do_not_raise(registry: CollectorRegistry) ->
     assert registry.get_sample_value("mlscope_predictions_total", {"model": "m", "model_version": "1"}) == 4
     assert registry.get_sample_value("mlscope_monitor_errors_total",
                                      {"operation": "record_prediction", "exception": "TypeError"}) is None
+
+
+def counted_reasons() -> set[str]:
+    """Every literal reason the package hands to an invalid-input counter (wrong_type twins of not_finite too)."""
+    found: set[str] = set()
+    for path in Path(mlscope.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            literals = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            if node.func.attr in ("_invalid", "count_invalid"):
+                found.update(literals[:1])
+            elif node.func.attr in ("_observe_one", "_observe_bulk"):
+                found.update(r for reason in literals for r in (reason, reason.replace("not_finite", "wrong_type")))
+    return found
+
+
+def test_every_reason_counted_is_in_the_catalog_help_and_the_docs() -> None:
+    assert counted_reasons() == set(INVALID_REASONS)
+    docs = (ROOT / "docs" / "instrumenting.md").read_text()
+    for reason in INVALID_REASONS:
+        assert f"| `{reason}` |" in docs, reason
+        assert reason in INVALID_INPUTS.help, reason
