@@ -137,3 +137,11 @@ def test_a_bad_registration_setting_is_logged_and_the_service_runs_on(tmp_path: 
     assert proc.returncode == 0 and list(tmp_path.iterdir()) == []
     assert "not registered in MLSCOPE_TARGETS_DIR" in err and "target name 'no/slash'" in err
 
+
+
+def test_up_help_names_scrape_and_reads_right(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["up", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--scrape [NAME=]HOST:PORT" in text
+    assert "rule profile (default: fast): `fast` scrapes every second" in text and "default (production" not in text
