@@ -19,11 +19,11 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.isotonic import IsotonicRegression
 
 from mlscope import ModelMonitor
-from mlscope.calibration import Calibration, calibration_error
 from mlscope.catalog import quality as cat
 from mlscope.cli import main
 from mlscope.drift import ProfileError, ReferenceProfile, build_profile
 from mlscope.drift.proba_calibration import fit_calibration, isotonic
+from mlscope.drift.score_calibration import Calibration, calibration_error
 from mlscope.quality import Quality, estimate
 from mlscope.quality.store import SQLiteStore
 from support.calibration_data import MODELS, split

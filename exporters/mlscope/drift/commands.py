@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..calibration import Calibration
+    from .score_calibration import Calibration
 
 
 def add_reference(p: argparse.ArgumentParser) -> None:

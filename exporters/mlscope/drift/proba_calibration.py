@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..calibration import (
+from ..labels import class_label
+from .profile import ProfileError
+from .score_calibration import (
     CLASS_TOO_RARE,
     IDENTITY,
     ISOTONIC,
@@ -27,8 +29,6 @@ from ..calibration import (
     Curve,
     calibration_error,
 )
-from ..labels import class_label
-from .profile import ProfileError
 
 FOLDS = 5
 MIN_LABELLED_ROWS = 100   # below, even a calibrated model's held-out error is mostly noise (0.03-0.06 at 100)
@@ -109,7 +109,7 @@ def fit_calibration(proba: Any, labels: Any, classes: Any = None, *, folds: int 
     ``classes`` defaults to the sorted distinct labels (scikit-learn's ``classes_``). ``method``
     ``"auto"`` keeps the raw probabilities when isotonic ones are worse on held-out folds;
     ``"isotonic"`` always calibrates. A reference that
-    cannot calibrate the model gives a :class:`~mlscope.calibration.Calibration` with ``refused`` set
+    cannot calibrate the model gives a :class:`~mlscope.drift.score_calibration.Calibration` with ``refused`` set
     and a ``detail`` that says what to do; malformed input raises ``ProfileError``.
     """
     if method not in ("auto", ISOTONIC):

@@ -7,7 +7,7 @@ in-process KS and Wasserstein) and calibrated thresholds; per categorical featur
 categories with their shares plus an ``__other__`` share. The model output is
 profiled the same way under the reserved name ``__prediction__``. Built with the model's
 labelled predictions, it also carries the probability calibration quality estimates use
-(:class:`mlscope.calibration.Calibration`, under ``calibration`` at the end). The file
+(:class:`mlscope.drift.score_calibration.Calibration`, under ``calibration`` at the end). The file
 carries a content hash (checked on load), the model name and version, the
 source data's hash and its creation time.
 
@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ..calibration import Calibration, CalibrationError
+from .score_calibration import Calibration, CalibrationError
 
 FORMAT_NAME = "mlscope-reference-profile"
 FORMAT_VERSION = 2

@@ -18,8 +18,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from ..calibration import Calibration
 from ..catalog import quality as cat
+from ..drift.score_calibration import Calibration
 from ..labels import LabelGuard
 from ..rules.config import Thresholds
 from . import scoring

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from .._promclient import go_float
-from ..calibration import CLASSES_MISMATCH
 from ..catalog import quality as cat
+from ..drift.score_calibration import CLASSES_MISMATCH
 from ..labels import class_label
 from .store import Counts, StoredPrediction, VersionInfo
 

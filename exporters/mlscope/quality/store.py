@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from ..calibration import Calibration
+from ..drift.score_calibration import Calibration
 
 # (series name, label values [+ le]) -> value
 CounterKey = tuple[str, tuple[str, ...]]

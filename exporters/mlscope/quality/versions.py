@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..calibration import Calibration
+from ..drift.score_calibration import Calibration
 from ..labels import INVALID, LabelGuard
 from . import scoring
 from .store import Store, StoreError, VersionInfo
