@@ -1,6 +1,7 @@
 """Stack health: scrape targets, rules, notifications, the log shipper, the quality and resource exporters."""
 from mlscope import grafana as gf
 from mlscope.catalog import alerting as alert_cat
+from mlscope.catalog import drift as drift_cat
 from mlscope.catalog import logs as logs_cat
 from mlscope.catalog import quality as quality_cat
 from mlscope.catalog import resources as res_cat
@@ -71,6 +72,15 @@ dashboard = gf.dashboard(
          gf.timeseries("Monitor internal errors per second", gf.prom(
              (rate(cat.MONITOR_ERRORS.name, 'operation, exception'),
               "{{operation}} {{exception}}")), "ops")],
+        gf.row("Alert warm-up guard"),
+        [gf.table("Model windows warm (1) or warming up (0)", gf.prom(
+            (f"min by (model, model_version, domain, window) ({cat.WINDOW_WARM.name})", "")), "none",
+            sort_by="Value", description="An alert reads a window only once it is warm: it holds the domain's "
+                                         "minimum count and, where the profile asks, its series are a window old."),
+         gf.table("Share of features whose window is warm", gf.prom(
+             (f"avg by (model, model_version, domain, window) ({drift_cat.FEATURE_WINDOW_WARM.name})", "")),
+             "percentunit", sort_by="Value",
+             description="Drift and data-quality alerts of a feature wait for its own window to be warm.")],
         gf.row("Resource exporter"),
         [gf.table("Resource collectors (1 = up)", gf.prom(
             (f"min by (instance, collector) ({res_cat.COLLECTOR_UP.name})", ""),

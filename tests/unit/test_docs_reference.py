@@ -74,7 +74,9 @@ def test_alert_settings_name_real_alerts_and_appear_in_their_expressions() -> No
         exprs = " ".join(r["expr"] for r in rules[alert])
         for path in settings:
             assert path in reference.SETTING_TITLES
-            if path not in derived:
+            if path.startswith("profile.warmup."):  # read through the guard's recorded state of that domain
+                assert f'mlscope_window_warm:bool{{domain="{path.rsplit(".", 1)[1]}"' in exprs, (alert, path)
+            elif path not in derived:
                 assert reference.format_value(reference.setting_value(cfg, path)) in exprs, (alert, path)
 
 
@@ -84,7 +86,8 @@ def test_runbook_shows_both_profiles_and_keeps_numbers_out_of_its_prose() -> Non
     assert "| windows the expression reads | 1h | 1m |" in block
     assert "| `for` | 15m | 5s |" in block
     assert "(`thresholds.drift_psi_floor`) | 0.1 | 0.1 |" in block
-    assert "(`thresholds.drift_min_values`) | 100 | 100 |" in block
+    assert ("(`profile.warmup.drift`) | at least 100, series a whole window old "
+            "| at least 100, series a whole window old |") in block
     prose = text.replace(block, "")
     for hard_coded in ("0.1 floor", "100 values", "`1h` by default"):
         assert hard_coded not in prose

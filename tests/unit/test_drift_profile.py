@@ -16,7 +16,7 @@ from mlscope.cli import main
 from mlscope.drift import ProfileError, ReferenceProfile, build_profile, stats
 from mlscope.drift.build import DEFAULTS
 from mlscope.drift.profile import NumericFeature, ProfileFormatError
-from mlscope.rules.config import Thresholds
+from mlscope.rules.config import PROFILES
 from support.drift_null import margin, snapshot_false_alarms, threshold_false_alarms
 from support.helpers import series
 
@@ -91,7 +91,8 @@ def test_thresholds_take_leave_one_chunk_out_quantiles() -> None:
 
 
 def test_window_values_is_the_alerts_minimum_count() -> None:
-    assert DEFAULTS["window_values"] == Thresholds().drift_min_values
+    for profile in PROFILES.values():  # thresholds promise their rate for windows the drift guard lets through
+        assert DEFAULTS["window_values"] == profile.warmup.drift.min_count
 
 
 @pytest.mark.parametrize("reference_rows", [124, 20_000])

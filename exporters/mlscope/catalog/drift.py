@@ -11,7 +11,7 @@ are computed from the same per-bin counts at scrape time.
 """
 from __future__ import annotations
 
-from .spec import MetricSpec, RecordedSpec
+from .spec import WARM_HELP, MetricSpec, RecordedSpec
 
 FEATURE = ("model", "model_version", "feature")
 
@@ -131,7 +131,10 @@ PREDICTION_PSI_THRESHOLD = RecordedSpec(
 ISSUE_RATIO = RecordedSpec(
     "feature_issue:mlscope_feature_issues:ratio_rate", "Share of a feature's rows with each data-quality issue.",
     FEATURE + ("issue", "window"))
+FEATURE_WINDOW_WARM = RecordedSpec(
+    "feature:mlscope_window_warm:bool", WARM_HELP.format(domain="feature's drift or data-quality"),
+    FEATURE + ("domain", "window"))
 
 RECORDED = (BIN_SHARE, REFERENCE_BIN_SHARE, REFERENCE_BIN_COUNT, BUCKET_CDF, REFERENCE_BUCKET_CDF, BIN_INCREASE, PSI,
             JS_DISTANCE, CHI_SQUARE, KS, PSI_THRESHOLD, JS_THRESHOLD, KS_THRESHOLD, PREDICTION_PSI,
-            PREDICTION_PSI_THRESHOLD, ISSUE_RATIO)
+            PREDICTION_PSI_THRESHOLD, ISSUE_RATIO, FEATURE_WINDOW_WARM)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .spec import MetricSpec, RecordedSpec
+from .spec import WARM_HELP, MetricSpec, RecordedSpec
 
 # The `app` stream label of every line mlscope ships to Loki: the log handler's default, and what rules,
 # dashboards and the Grafana datasources' links select (tests/unit/test_log_app.py checks the datasources file).
@@ -65,4 +65,8 @@ PREDICTION_LOG_RECORDS = MetricSpec(
 
 METRICS = (LOG_LINES_SENT, LOG_PUSH_RETRIES, LOG_LINES_DROPPED, LOG_LINES_OVERSIZE, LOG_LINES_ESCAPED,
            LOG_QUEUE_LINES, LOG_SPOOL_BYTES, PREDICTION_LOG_RECORDS)
-RECORDED: tuple[RecordedSpec, ...] = ()
+HANDLER_WINDOW_WARM = RecordedSpec(
+    "handler:mlscope_window_warm:bool", WARM_HELP.format(domain="log shipper's"),
+    ("job", "instance") + HANDLER + ("domain", "window"))
+
+RECORDED: tuple[RecordedSpec, ...] = (HANDLER_WINDOW_WARM,)

@@ -1,7 +1,7 @@
 """Metrics of the in-process model monitor: traffic, latency, errors, outputs."""
 from __future__ import annotations
 
-from .spec import MetricSpec, RecordedSpec
+from .spec import WARM_HELP, MetricSpec, RecordedSpec
 
 MODEL = ("model", "model_version")
 
@@ -109,4 +109,9 @@ LATENCY_SLOW_RATIO = RecordedSpec(
     "model_version:mlscope_prediction_latency_seconds:slow_ratio_rate",
     "Share of requests slower than the latency SLO threshold (the SLO's error ratio).")
 
-RECORDED = (REQUEST_RATE, ERROR_RATIO, LATENCY_P50, LATENCY_P95, LATENCY_P99, LATENCY_SLOW_RATIO)
+# The warm-up guard's state (mlscope.rules.builders.warm_up), one series per domain and window.
+WINDOW_WARM = RecordedSpec(
+    "model_version:mlscope_window_warm:bool", WARM_HELP.format(domain="model version's"),
+    MODEL + ("domain", "window"))
+
+RECORDED = (REQUEST_RATE, ERROR_RATIO, LATENCY_P50, LATENCY_P95, LATENCY_P99, LATENCY_SLOW_RATIO, WINDOW_WARM)

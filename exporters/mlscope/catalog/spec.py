@@ -102,3 +102,8 @@ class RecordedSpec:
     @property
     def series_names(self) -> frozenset[str]:
         return frozenset({self.name})
+
+
+# Help text of the warm-up guard's recorded state (mlscope.rules.builders.warm_up), at each level.
+WARM_HELP = ("1 when the window holds enough data for the {domain} alerts to read it (the warm-up guard: a minimum "
+             "count, and series as old as the window where it matters), 0 while it warms up; by domain and window.")

@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "top_k": 20,              # categories kept per categorical feature (the rest is __other__)
     "sample_size": 1000,      # reference quantiles kept per numeric feature for exact KS / Wasserstein
     # The smallest window the thresholds hold for, and the chunk size of leave-one-chunk-out: the alerts'
-    # minimum count, mlscope.rules.config.Thresholds.drift_min_values (a test checks they agree).
+    # minimum count, warmup.drift.min_count of every profile in mlscope.rules.config (a test checks they agree).
     "window_values": 100,
     "false_alarm_rate": 0.01,  # share of windows from the reference's distribution above a threshold
     "simulations": 4000,      # simulated (reference, window) pairs per feature

@@ -3,7 +3,7 @@
 The promise: a window of at least ``window_values`` values drawn from the
 reference's distribution exceeds a feature's threshold with probability at most
 ``rate`` (1 % by default). The alert rules judge only windows holding that many
-values (``mlscope.rules.config.Thresholds.drift_min_values``); larger windows
+values (the drift warm-up guard's ``warmup.drift.min_count`` in ``mlscope.rules.config``); larger windows
 are less noisy, so the promise holds for them too. Each threshold is the larger
 of two ``1 - rate`` quantiles, both computed for windows of ``window_values``:
 

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..catalog import RecordedSpec
-from .config import RuleConfig
+from .config import RuleConfig, WindowGuard, duration_seconds
 
 Rule = dict[str, Any]
 
@@ -22,6 +22,32 @@ def record(spec: RecordedSpec, expr: str, **labels: str) -> Rule:
     if labels:
         rule["labels"] = dict(labels)
     return rule
+
+
+def warm_up(spec: RecordedSpec, domain: str, window: str, guard: WindowGuard, *, count: str, age: str,
+            by: str) -> Rule:
+    """The warm-up guard of one domain's ``window``: a recording rule of ``spec`` (``…:mlscope_window_warm:bool``).
+
+    Per group of ``by`` labels that ``count`` (the observations in the window, summed ``by``) returns: 1 when
+    the window holds at least ``guard.min_count`` and a series of ``age`` (a selector) existed
+    ``guard.min_age_share`` of the window's length ago (``age offset …``: no sample back then, no full
+    window yet), else 0. Alerts read it through :func:`when_warm`; a dashboard can show it.
+    """
+    enough = f"({count}) >= bool {guard.min_count:g}"
+    age_s = round(guard.min_age_share * duration_seconds(window))
+    if age_s > 0:
+        old_enough = f"group by ({by}) ({age} offset {age_s}s)"
+        enough = f"({enough}) * on ({by}) {old_enough} or on ({by}) 0 * ({count})"
+    return record(spec, enough, domain=domain, window=window)
+
+
+def when_warm(expr: str, spec: RecordedSpec, domain: str, window: str, by: str, *matchers: str) -> str:
+    """``expr`` only where the warm-up guard (:func:`warm_up`) of its ``window`` says warm (the value is kept).
+
+    ``by``: the labels ``expr`` and the guard share; ``matchers`` narrow the guard's series further.
+    """
+    warm = spec.name + selector(f'domain="{domain}"', f'window="{window}"', *matchers)
+    return f"({expr}) and on ({by}) {warm} == 1"
 
 
 MODEL_VARS = "var-model={{$labels.model}}&var-model_version={{$labels.model_version}}"

@@ -25,6 +25,40 @@ class BurnWindow:
 
 
 @dataclass(frozen=True)
+class WindowGuard:
+    """When a window of one domain is warm enough for an alert to read it (``builders.warm_up``).
+
+    Warm: the window holds at least ``min_count`` observations, and the series it reads existed
+    ``min_age_share`` of the window's length ago (1: a whole window; 0: no age condition).
+    """
+
+    min_count: float
+    min_age_share: float = 1.0
+
+
+@dataclass(frozen=True)
+class WarmUp:
+    """The warm-up guard of every domain: an alert reads a window only while its guard says warm."""
+
+    # Requests in the window (error ratio, latency burn). A ratio of a partly filled window is still that
+    # window's ratio, so no age condition: a new version that fails every request pages without delay.
+    serving: WindowGuard = WindowGuard(15, 0.0)
+    # Present values of the feature (feature and prediction drift): a statistic calibrated on full windows.
+    drift: WindowGuard = WindowGuard(100)
+    # Rows of the feature (data quality).
+    data_quality: WindowGuard = WindowGuard(100)
+    # Labelled outcomes (realised quality, regression error, label delay).
+    quality: WindowGuard = WindowGuard(100)
+    # Predictions with an expected confusion matrix (confidence-based estimates).
+    estimated: WindowGuard = WindowGuard(100)
+    # Predictions stored for scoring (ground-truth coverage: labels lag predictions, so a young window
+    # holds predictions whose labels cannot have arrived yet).
+    coverage: WindowGuard = WindowGuard(100)
+    # Lines a log shipper handled (sent or given up on): a dropped line is a fact, not an estimate.
+    logs: WindowGuard = WindowGuard(1, 0.0)
+
+
+@dataclass(frozen=True)
 class Profile:
     """Time scales of one deployment profile."""
 
@@ -62,6 +96,8 @@ class Profile:
     quality_windows: tuple[str, ...] = ("1h", "1d")
     # 90th percentile label delay (seconds) above which ground truth counts as late.
     label_delay_max_s: float = 86400.0
+    # When each domain's windows hold enough data to alert on (minimum counts, age).
+    warmup: WarmUp = WarmUp()
 
     @property
     def alert_window(self) -> str:
@@ -74,8 +110,6 @@ class Thresholds:
 
     # Share of failed prediction requests over the alert window.
     error_ratio: float = 0.05
-    # Requests per second below which the error ratio is too noisy to alert on.
-    min_request_rate: float = 0.05
     # Latency SLO: `latency_slo_objective` of requests faster than `latency_slo_seconds`
     # (must be a bucket boundary of mlscope_prediction_latency_seconds).
     latency_slo_seconds: float = 0.25
@@ -83,14 +117,10 @@ class Thresholds:
     # Drift alerts fire when the statistic exceeds the feature's threshold calibrated on the reference,
     # but never below this floor (a statistically certain but tiny PSI is not worth a page).
     drift_psi_floor: float = 0.1
-    # Values a feature must have in the alert window before its drift is judged.
-    drift_min_values: int = 100
     # Share of a feature's rows with a data-quality issue (beyond the reference's own missing rate).
     data_quality_ratio: float = 0.05
     # Model quality: realised or estimated accuracy / macro F1 this far (absolute) below the version's baseline.
     quality_max_drop: float = 0.05
-    # Labelled outcomes (or predictions, for estimates) in the window below which quality is too noisy to alert.
-    quality_min_labelled: int = 100
     # Estimates need a calibrated reference: held-out top-label calibration error of the calibrated
     # probabilities at most this (a perfectly calibrated model of 85 % accuracy measures 0.067 or less on 200
     # labelled rows 19 times in 20). Above it estimates are refused and the estimated-quality alert is silent.
@@ -163,7 +193,8 @@ FAST = Profile(
     burn_windows=(BurnWindow("1m", "15s", 14.4, "critical"), BurnWindow("5m", "1m", 6.0, "warning")),
     alert_resend_delay="2s",
     drift_windows=("1m", "5m"), for_drift="5s",
-    quality_windows=("1m", "5m"), label_delay_max_s=30.0)
+    quality_windows=("1m", "5m"), label_delay_max_s=30.0,
+    warmup=WarmUp(serving=WindowGuard(3, 0.0)))
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}
 

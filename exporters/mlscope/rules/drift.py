@@ -16,7 +16,7 @@ from typing import Any
 from ..catalog import drift as cat
 from ..drift.profile import PREDICTION
 from ..drift.stats import EPSILON
-from .builders import alert, group, record, selector
+from .builders import alert, group, record, selector, warm_up, when_warm
 from .config import RuleConfig
 
 BY_FEATURE = "model, model_version, feature"
@@ -118,12 +118,24 @@ def _above_threshold(value: str, threshold: str, floor: float) -> str:
 VERSION = "{{ $labels.model }} {{ $labels.model_version }}"
 
 
-def _drift_alert(cfg: RuleConfig, name: str, psi: str, threshold: str, counted: str, on: str,
-                 summary: str, subject: str) -> dict[str, Any]:
-    """Alert when ``psi`` exceeds its calibrated ``threshold`` (and the floor) over enough values."""
+def warm_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
+    """Warm-up guards per feature and window: ``drift`` counts present values, ``data_quality`` rows."""
+    rules = []
+    for window in cfg.profile.drift_windows:
+        for domain, counter, guard in (("drift", cat.FEATURE_BIN, cfg.profile.warmup.drift),
+                                       ("data_quality", cat.FEATURE_OBSERVATIONS, cfg.profile.warmup.data_quality)):
+            series = _metric(cfg, counter.name)
+            rules.append(warm_up(cat.FEATURE_WINDOW_WARM, domain, window, guard, by=BY_FEATURE, age=series,
+                                 count=f"sum by ({BY_FEATURE}) (increase({series}[{window}]))"))
+    return rules
+
+
+def _drift_alert(cfg: RuleConfig, name: str, psi: str, threshold: str, on: str, summary: str, subject: str,
+                 *matchers: str) -> dict[str, Any]:
+    """Alert when ``psi`` exceeds its calibrated ``threshold`` (and the floor) once its window is warm."""
     t, w = cfg.thresholds, cfg.profile.drift_windows[0]
-    expr = (f"{_above_threshold(psi, threshold, t.drift_psi_floor)} "
-            f"and on({on}) {counted} >= {t.drift_min_values}")
+    expr = when_warm(_above_threshold(psi, threshold, t.drift_psi_floor), cat.FEATURE_WINDOW_WARM, "drift", w, on,
+                     *matchers)
     return alert(cfg, name, expr, severity="warning", for_=cfg.profile.for_drift, dashboard=DASHBOARD,
                  model_scoped=True,
                  summary=f"{VERSION}: {summary}",
@@ -137,18 +149,16 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
     reference_missing = (f"max by ({BY_FEATURE}) ({_metric(cfg, cat.REFERENCE_MISSING.name)}) "
                          f"+ {t.data_quality_ratio}")
     not_missing, missing = _win(ratio, w, 'issue!="missing"'), _win(ratio, w, 'issue="missing"')
-    quality = (f"({not_missing} > {t.data_quality_ratio} "
-               f"or {missing} > on({BY_FEATURE}) group_left() ({reference_missing})) "
-               f"and on({BY_FEATURE}) sum by ({BY_FEATURE}) "
-               f"(increase({_metric(cfg, cat.FEATURE_OBSERVATIONS.name)}[{w}])) >= {t.drift_min_values}")
+    quality = when_warm(f"{not_missing} > {t.data_quality_ratio} "
+                        f"or {missing} > on({BY_FEATURE}) group_left() ({reference_missing})",
+                        cat.FEATURE_WINDOW_WARM, "data_quality", w, BY_FEATURE)
     return [
         _drift_alert(cfg, "FeatureDriftHigh", _win(cat.PSI.name, w, f'feature!="{PREDICTION}"'),
-                     _win(cat.PSI_THRESHOLD.name, w), _win(cat.BIN_INCREASE.name, w), BY_WINDOW,
+                     _win(cat.PSI_THRESHOLD.name, w), BY_FEATURE,
                      "feature {{ $labels.feature }} drifted from its reference", "feature {{ $labels.feature }}"),
         _drift_alert(cfg, "PredictionDriftHigh", _win(cat.PREDICTION_PSI.name, w),
-                     _win(cat.PREDICTION_PSI_THRESHOLD.name, w),
-                     _win(cat.BIN_INCREASE.name, w, f'feature="{PREDICTION}"'), "model, model_version",
-                     "the distribution of predictions drifted", "the model output"),
+                     _win(cat.PREDICTION_PSI_THRESHOLD.name, w), "model, model_version",
+                     "the distribution of predictions drifted", "the model output", f'feature="{PREDICTION}"'),
         alert(cfg, "FeatureDataQualityDegraded", quality,
               severity="warning", for_=cfg.profile.for_drift, dashboard=DASHBOARD, model_scoped=True,
               summary=f"{VERSION}: feature {{{{ $labels.feature }}}} has {{{{ $labels.issue }}}} values",
@@ -160,6 +170,6 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
 
 def groups(cfg: RuleConfig) -> list[dict[str, Any]]:
     return [
-        group("mlscope-drift-recording", cfg, recording_rules(cfg)),
+        group("mlscope-drift-recording", cfg, recording_rules(cfg) + warm_rules(cfg)),
         group("mlscope-drift-alerts", cfg, alert_rules(cfg)),
     ]

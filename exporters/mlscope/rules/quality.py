@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog import quality as cat
-from .builders import Rule, alert, group, record, selector
+from ..catalog.serving import WINDOW_WARM
+from .builders import Rule, alert, group, record, selector, warm_up, when_warm
 from .config import RuleConfig
 
 DASHBOARD = "mlscope-model-quality"
@@ -116,11 +117,26 @@ def regression(lv: _Level) -> list[Rule]:
     ]
 
 
+# Warm-up guard domains of the quality windows and the version-level count each one needs.
+GUARD_COUNTS = {"quality": "mlscope_quality_labelled:increase",
+                "estimated": "mlscope_quality_expected_predictions:increase",
+                "coverage": "mlscope_quality_predictions_stored:increase"}
+BY_VERSION = "model, model_version"
+
+
+def warm_rules(lv: _Level, cfg: RuleConfig) -> list[Rule]:
+    """The version's warm-up guards of one window; its age is the one of its prediction store's counters."""
+    stored = f"{cat.PREDICTIONS_STORED.name}{lv.sel}"
+    return [warm_up(WINDOW_WARM, domain, lv.window, getattr(cfg.profile.warmup, domain), count=lv.rec(op),
+                    age=stored, by=BY_VERSION) for domain, op in GUARD_COUNTS.items()]
+
+
 def recording_rules(cfg: RuleConfig, level: str) -> list[Rule]:
     rules = []
     for window in cfg.profile.quality_windows:
         lv = _Level(cfg, level, window)
         rules += realised(lv) + estimated(lv) + coverage_and_delay(lv) + regression(lv)
+        rules += warm_rules(lv, cfg) if level == VERSION else []
     return rules
 
 
@@ -133,9 +149,9 @@ def _vs_baseline(lv: _Level, op: str, comparison: str, metric: str, change: str)
     return f"{lv.rec(op)} {comparison} {ON} group_left () ({baseline} {change})"
 
 
-def _guarded(lv: _Level, condition: str, count_op: str, minimum: float) -> str:
-    """``condition`` only where the window holds at least ``minimum`` of ``count_op``."""
-    return f"{condition} and {ON} {lv.rec(count_op)} >= {minimum:g}"
+def _guarded(lv: _Level, condition: str, domain: str) -> str:
+    """``condition`` only where the window's warm-up guard of ``domain`` says warm."""
+    return when_warm(condition, WINDOW_WARM, domain, lv.window, BY_VERSION)
 
 
 def calibrated(cfg: RuleConfig) -> str:
@@ -148,16 +164,15 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
     t, p = cfg.thresholds, cfg.profile
     first, last = (_Level(cfg, VERSION, w) for w in (p.quality_windows[0], p.quality_windows[-1]))
     who = "{{ $labels.model }} {{ $labels.model_version }}"
-    drop, least = f"- {t.quality_max_drop:g}", t.quality_min_labelled
-    enough = f"(at least {least} labelled outcomes)."
+    drop, least = f"- {t.quality_max_drop:g}", p.warmup.quality.min_count
+    enough = f"(at least {least:g} labelled outcomes)."
 
     def rule(name: str, expr: str, severity: str, summary: str, description: str, **kw: Any) -> Rule:
         return alert(cfg, name, expr, severity=severity, for_=p.for_symptom, dashboard=DASHBOARD, model_scoped=True,
                      summary=f"{who}: {summary}", description=description, **kw)
 
     rules = [rule("ModelQualityBelowBaseline",
-                  _guarded(first, _vs_baseline(first, op, "<", metric, drop), "mlscope_quality_labelled:increase",
-                           least),
+                  _guarded(first, _vs_baseline(first, op, "<", metric, drop), "quality"),
                   "warning", f"{metric} more than {t.quality_max_drop:g} below its baseline",
                   f"Realised {metric} of {who} over the last {first.window} is {{{{ $value | printf \"%.3f\" }}}}, "
                   f"more than {t.quality_max_drop:g} below the version's validation baseline {enough}",
@@ -168,26 +183,26 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
     return rules + [
         rule("ModelRegressionErrorAboveBaseline",
              _guarded(first, _vs_baseline(first, "mlscope_quality_absolute_error:mean", ">", "mae",
-                                          f"* {1 + increase:g}"), "mlscope_quality_regression_pairs:increase", least),
+                                          f"* {1 + increase:g}"), "quality"),
              "warning", f"MAE more than {increase:.0%} above its baseline",
              f"MAE of {who} over the last {first.window} is {{{{ $value | printf \"%.4g\" }}}}, more than "
              f"{increase:.0%} above the version's validation baseline {enough}"),
         rule("ModelEstimatedQualityBelowBaseline",
              _guarded(first, _vs_baseline(first, "mlscope_quality_estimated_accuracy:ratio", "<", "accuracy", drop),
-                      "mlscope_quality_expected_predictions:increase", least) + f" and {ON} {calibrated(cfg)}",
+                      "estimated") + f" and {ON} {calibrated(cfg)}",
              "warning", f"estimated accuracy more than {t.quality_max_drop:g} below its baseline",
              f"Confidence-based estimated accuracy of {who} over the last {first.window} is "
              f"{{{{ $value | printf \"%.3f\" }}}}, more than {t.quality_max_drop:g} below the validation baseline, "
              "before any label arrived (probabilities calibrated on the version's labelled reference)."),
         rule("ModelGroundTruthCoverageLow",
              _guarded(last, f"{last.rec('mlscope_quality_coverage:ratio')} < {t.quality_min_coverage}",
-                      "mlscope_quality_predictions_stored:increase", least),
+                      "coverage"),
              "info", f"ground truth arrives for less than {t.quality_min_coverage:.0%} of predictions",
              f"Over the last {last.window}, outcomes arrived for {{{{ $value | humanizePercentage }}}} of the "
              f"predictions of {who}: quality metrics describe only that share."),
         rule("ModelLabelsLate",
              _guarded(last, f"{last.rec('mlscope_quality_label_delay_seconds:p90')} > {p.label_delay_max_s:g}",
-                      "mlscope_quality_labelled:increase", least),
+                      "quality"),
              "info", "ground truth arrives late",
              f"90% of the outcomes of {who} joined over the last {last.window} arrived within "
              f"{{{{ $value | humanizeDuration }}}} of their prediction; the limit is {p.label_delay_max_s:g}s."),

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from .. import catalog
-from .config import PROFILES, BurnWindow, RuleConfig, config_for
+from .config import PROFILES, BurnWindow, RuleConfig, WindowGuard, config_for
 from .generate import render
 from .promql import metric_names
 
@@ -33,37 +33,41 @@ DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert re
 
 # The rule-configuration settings each alert's expression is built from (beyond `for`, windows, severity).
 ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
-    "ModelErrorRateHigh": ("thresholds.error_ratio", "thresholds.min_request_rate"),
+    "ModelErrorRateHigh": ("thresholds.error_ratio", "profile.warmup.serving"),
     "ModelNoPredictions": ("profile.for_no_traffic",),
     "ModelLatencySLOBurn": ("thresholds.latency_slo_seconds", "thresholds.latency_slo_objective",
-                            "profile.burn_windows", "thresholds.min_request_rate"),
+                            "profile.burn_windows", "profile.warmup.serving"),
     "MLScopeTargetDown": ("profile.for_target_down",),
-    "FeatureDriftHigh": ("thresholds.drift_psi_floor", "thresholds.drift_min_values"),
-    "PredictionDriftHigh": ("thresholds.drift_psi_floor", "thresholds.drift_min_values"),
-    "FeatureDataQualityDegraded": ("thresholds.data_quality_ratio", "thresholds.drift_min_values"),
-    "ModelQualityBelowBaseline": ("thresholds.quality_max_drop", "thresholds.quality_min_labelled"),
+    "FeatureDriftHigh": ("thresholds.drift_psi_floor", "profile.warmup.drift"),
+    "PredictionDriftHigh": ("thresholds.drift_psi_floor", "profile.warmup.drift"),
+    "FeatureDataQualityDegraded": ("thresholds.data_quality_ratio", "profile.warmup.data_quality"),
+    "ModelQualityBelowBaseline": ("thresholds.quality_max_drop", "profile.warmup.quality"),
     "ModelRegressionErrorAboveBaseline": ("thresholds.regression_max_error_increase",
-                                          "thresholds.quality_min_labelled"),
-    "ModelEstimatedQualityBelowBaseline": ("thresholds.quality_max_drop", "thresholds.quality_min_labelled",
+                                          "profile.warmup.quality"),
+    "ModelEstimatedQualityBelowBaseline": ("thresholds.quality_max_drop", "profile.warmup.estimated",
                                            "thresholds.calibration_max_error"),
-    "ModelGroundTruthCoverageLow": ("thresholds.quality_min_coverage", "thresholds.quality_min_labelled"),
-    "ModelLabelsLate": ("profile.label_delay_max_s", "thresholds.quality_min_labelled"),
+    "ModelGroundTruthCoverageLow": ("thresholds.quality_min_coverage", "profile.warmup.coverage"),
+    "ModelLabelsLate": ("profile.label_delay_max_s", "profile.warmup.quality"),
     "GPUMemoryNearlyFull": ("resources.gpu_memory_used_ratio",),
     "GPUTemperatureHigh": ("resources.gpu_temperature_celsius",),
     "GPUThrottling": ("resources.gpu_throttle_reasons",),
     "HostMemoryPressure": ("resources.host_memory_available_ratio",),
-    "MLScopeLogShipperDroppingLines": ("thresholds.log_drop_rate",),
+    "MLScopeLogShipperDroppingLines": ("thresholds.log_drop_rate", "profile.warmup.logs"),
 }
 SETTING_TITLES: dict[str, str] = {
     "thresholds.error_ratio": "share of failed requests",
-    "thresholds.min_request_rate": "minimum requests per second",
+    "profile.warmup.serving": "warm-up guard: requests in the window, window age",
     "thresholds.latency_slo_seconds": "latency SLO (seconds)",
     "thresholds.latency_slo_objective": "share of requests within the SLO",
     "thresholds.drift_psi_floor": "PSI floor (the calibrated threshold never goes below it)",
-    "thresholds.drift_min_values": "values in the window before drift is judged",
+    "profile.warmup.drift": "warm-up guard: feature values in the window, window age",
+    "profile.warmup.data_quality": "warm-up guard: feature rows in the window, window age",
     "thresholds.data_quality_ratio": "share of rows with an issue (missing: above the reference's own rate)",
     "thresholds.quality_max_drop": "drop below the baseline (absolute)",
-    "thresholds.quality_min_labelled": "labelled outcomes (or predictions) in the window",
+    "profile.warmup.quality": "warm-up guard: labelled outcomes in the window, window age",
+    "profile.warmup.estimated": "warm-up guard: predictions in the window, window age",
+    "profile.warmup.coverage": "warm-up guard: stored predictions in the window, window age",
+    "profile.warmup.logs": "warm-up guard: log lines handled in the window, window age",
     "thresholds.calibration_max_error": "held-out calibration error of the calibrated reference at most",
     "thresholds.regression_max_error_increase": "MAE increase above the baseline (relative)",
     "thresholds.quality_min_coverage": "ground-truth coverage below",
@@ -301,6 +305,10 @@ def setting_value(cfg: RuleConfig, path: str) -> object:
 def format_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, WindowGuard):
+        age = ("no age condition" if value.min_age_share <= 0 else "series a whole window old"
+               if value.min_age_share == 1 else f"series {value.min_age_share:g} of a window old")
+        return f"at least {value.min_count:g}, {age}"
     if isinstance(value, tuple) and value and all(isinstance(v, BurnWindow) for v in value):
         return "; ".join(f"{b.factor:g}x over {b.long} and {b.short} ({b.severity})" for b in value)
     if isinstance(value, tuple):

@@ -6,7 +6,7 @@ from typing import Any
 from prometheus_client.utils import floatToGoString
 
 from ..catalog import serving as cat
-from .builders import alert, group, record, selector
+from .builders import alert, group, record, selector, warm_up, when_warm
 from .config import RuleConfig
 
 BY_VERSION = "model, model_version"
@@ -29,7 +29,20 @@ def recording_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
         for spec, q in ((cat.LATENCY_P50, "0.5"), (cat.LATENCY_P95, "0.95"), (cat.LATENCY_P99, "0.99")):
             rules.append(record(spec, f"histogram_quantile({q}, {buckets})", window=window))
     rules += [record(cat.LATENCY_SLOW_RATIO, _slow_ratio(cfg, w), window=w) for w in cfg.profile.burn_rate_windows]
-    return rules
+    return rules + [_warm(cfg, w) for w in dict.fromkeys(cfg.profile.traffic_windows + cfg.profile.burn_rate_windows)]
+
+
+def _warm(cfg: RuleConfig, window: str) -> dict[str, Any]:
+    """The serving domain's warm-up guard: requests counted in ``window``."""
+    requests = f"{cat.PREDICTIONS.name}{selector(cfg.selectors.model_service)}"
+    return warm_up(cat.WINDOW_WARM, "serving", window, cfg.profile.warmup.serving,
+                   count=f"sum by ({BY_VERSION}) (increase({requests}[{window}]))", age=requests, by=BY_VERSION)
+
+
+def _when_warm(expr: str, *windows: str) -> str:
+    for window in windows:
+        expr = when_warm(expr, cat.WINDOW_WARM, "serving", window, BY_VERSION)
+    return expr
 
 
 def _slow_ratio(cfg: RuleConfig, window: str) -> str:
@@ -53,10 +66,8 @@ def _burn_rate_alerts(cfg: RuleConfig) -> list[dict[str, Any]]:
         ratio = cat.LATENCY_SLOW_RATIO.name
         rules.append(alert(
             cfg, "ModelLatencySLOBurn",
-            f'{ratio}{{window="{burn.long}"}} > {limit}'
-            f' and on ({BY_VERSION}) {ratio}{{window="{burn.short}"}} > {limit}'
-            f' and on ({BY_VERSION}) {cat.REQUEST_RATE.name}{{window="{cfg.profile.alert_window}"}}'
-            f' > {t.min_request_rate}',
+            _when_warm(f'{ratio}{{window="{burn.long}"}} > {limit}'
+                       f' and on ({BY_VERSION}) {ratio}{{window="{burn.short}"}} > {limit}', burn.long, burn.short),
             severity=burn.severity, for_=cfg.profile.evaluation_interval, dashboard=DASHBOARD, model_scoped=True,
             summary="{{ $labels.model }} {{ $labels.model_version }}: latency SLO budget burning "
                     f"{burn.factor:g}x too fast",
@@ -71,9 +82,7 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
     t, w = cfg.thresholds, cfg.profile.alert_window
     win = f'{{window="{w}"}}'
     return [
-        alert(cfg, "ModelErrorRateHigh",
-              f"{cat.ERROR_RATIO.name}{win} > {t.error_ratio} "
-              f"and on ({BY_VERSION}) {cat.REQUEST_RATE.name}{win} > {t.min_request_rate}",
+        alert(cfg, "ModelErrorRateHigh", _when_warm(f"{cat.ERROR_RATIO.name}{win} > {t.error_ratio}", w),
               severity="critical", for_=cfg.profile.for_symptom, dashboard=DASHBOARD, model_scoped=True,
               summary="{{ $labels.model }} {{ $labels.model_version }}: prediction errors above "
                       f"{t.error_ratio:.0%}",
