@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, make_asgi_app, make_w
 from prometheus_client import start_http_server as _start_http_server
 
 from .instruments import instruments_for
+from .targets import register_from_environment
 
 DEFAULT_ADDR = "127.0.0.1"
 
@@ -44,8 +45,14 @@ def exposed_registry(registry: CollectorRegistry | None) -> CollectorRegistry:
 
 def start_metrics_server(port: int, addr: str = DEFAULT_ADDR,
                          registry: CollectorRegistry | None = None) -> tuple[Any, Any]:
-    """Serve ``/metrics`` on ``addr:port`` (loopback by default) in a daemon thread."""
-    return _start_http_server(port, addr=addr, registry=exposed_registry(registry))
+    """Serve ``/metrics`` on ``addr:port`` (loopback by default) in a daemon thread.
+
+    With ``$MLSCOPE_TARGETS_DIR`` set (a stack's targets folder), the server also registers itself there
+    as a scrape target and deregisters at a clean exit (:mod:`mlscope.targets`).
+    """
+    server, thread = _start_http_server(port, addr=addr, registry=exposed_registry(registry))
+    register_from_environment(server.server_port, addr)
+    return server, thread
 
 
 def wsgi_app(registry: CollectorRegistry | None = None) -> Any:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -18,56 +17,15 @@ import requests
 
 from mlscope.dashboards import check as dashcheck
 from mlscope.stack.native import Ports
-from mlscope.stack.servers import PrometheusAPI, ServerError, free_port
+from mlscope.stack.servers import ServerError, free_port
 from support import ROOT
 from support.helpers import require_binary, wait_until
-
-JOBS = {"prometheus", "alertmanager", "mlscope-alert-receiver", "mlscope-quality-exporter",
-        "mlscope-resource-exporter", "mlscope-demo"}
-
-
-@dataclass
-class Up:
-    process: subprocess.Popen[str]
-    ports: Ports
-    state: Path
-
-    @property
-    def api(self) -> PrometheusAPI:
-        return PrometheusAPI(f"http://127.0.0.1:{self.ports.prometheus}")
-
-    def alerts(self, alertname: str, status: str) -> list[dict]:
-        path = self.state / "alerts.jsonl"
-        lines = path.read_text().splitlines() if path.exists() else []
-        return [r for r in map(json.loads, lines) if r["alertname"] == alertname and r["status"] == status]
-
-    def down(self) -> str:
-        result = subprocess.run([sys.executable, "-m", "mlscope.cli", "down", "--state-dir", str(self.state)],
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0 and "stopped" in result.stdout, result.stdout + result.stderr
-        assert self.process.wait(30) == 0
-        return self.process.stdout.read() if self.process.stdout else ""
-
-
-def start_up(tmp_path: Path, ports: Ports) -> Up:
-    args = [a for name, port in vars(ports).items() for a in (f"--{name.replace('_', '-')}-port", str(port))]
-    process = subprocess.Popen([sys.executable, "-m", "mlscope.cli", "up", "--demo", "--state-dir", "state", *args],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    up = Up(process, ports, tmp_path / "state")
-
-    def ready() -> bool:
-        try:
-            return {t["labels"]["job"] for t in up.api.targets() if t["health"] == "up"} >= JOBS
-        except (requests.RequestException, ServerError):
-            return False
-
-    wait_until(ready, timeout=120)
-    return up
+from support.native import Up, free_ports, start_up
 
 
 @pytest.fixture
 def ports() -> Ports:
-    return Ports(**{name: free_port() for name in vars(Ports())})
+    return free_ports()
 
 
 @pytest.fixture

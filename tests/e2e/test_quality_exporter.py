@@ -36,8 +36,10 @@ def test_http_endpoints_authenticate_validate_and_join(server: QualityServer) ->
     quality.register("svc", "2", "classification", ["0", "1"])
     predictions = [{"model": "svc", "model_version": "2", "request_id": f"r{i}", "output": i % 2,
                     "proba": [0.4, 0.6]} for i in range(4)]
-    predictions.append({"model": "ghost", "model_version": "9", "request_id": "g", "output": 1})
-    assert post(server, "/predictions", {"predictions": predictions}).json() == {"stored": 4, "received": 5}
+    ghost = {"model": "ghost", "model_version": "9", "request_id": "g", "output": 1}
+    refused = post(server, "/predictions", {"predictions": [*predictions, ghost]})  # refused whole: resend later
+    assert refused.status_code == 422 and refused.json()["stored"] == 0
+    assert post(server, "/predictions", {"predictions": predictions}).json() == {"stored": 4, "received": 4}
     assert post(server, "/outcomes", {"outcomes": [{"request_id": "r0", "y_true": 0}]}, token=None).status_code == 401
     assert post(server, "/outcomes", {"outcomes": []}, token="wrong").status_code == 401
     response = post(server, "/outcomes", {"outcomes": [{"request_id": "r0", "y_true": 0},

@@ -94,9 +94,10 @@ STORE_PREDICTIONS = MetricSpec(
     "Predictions currently held in the prediction store (bounded by count and age).", ())
 DROPPED = MetricSpec(
     "mlscope_quality_dropped_total", "counter",
-    "Predictions or outcomes the background quality writer did not store, by kind and reason "
-    "(queue_full, store_locked, store_full, store_corrupt, store_error, duplicate_request_id, "
-    "invalid_request_id, unknown_version, invalid_output, invalid_proba: stored without probabilities).",
+    "Predictions or outcomes the quality side did not store, and version registrations it refused (kind "
+    "version: invalid, conflict), by kind and reason (queue_full, store_locked, store_full, store_corrupt, "
+    "store_error, duplicate_request_id, invalid_request_id, unknown_version, invalid_output, invalid_proba: "
+    "stored without probabilities).",
     ("kind", "reason"))
 BASELINE = MetricSpec(
     "mlscope_quality_baseline", "gauge",

@@ -2,10 +2,21 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from .._runtime import wait_for_shutdown
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"an incident lasts a positive number of seconds, got {value}")
+    return seconds
 
 
 def add_workload(p: argparse.ArgumentParser) -> None:
@@ -22,7 +33,8 @@ def add_workload(p: argparse.ArgumentParser) -> None:
 def add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", nargs="?", choices=["run", "inject"], default="run")
     p.add_argument("incident", nargs="?", help="inject: drift, errors, latency or quality")
-    p.add_argument("--seconds", type=float, default=60, help="inject: how long (default: %(default)s)")
+    p.add_argument("--seconds", type=_positive_seconds, default=60.0,
+                   help="inject: how long, in seconds, more than 0 (default: %(default)s)")
     p.add_argument("--url", default="http://127.0.0.1:8000", help="inject: the running demo")
     p.add_argument("--addr", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

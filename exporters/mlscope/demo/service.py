@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -157,6 +158,8 @@ class DemoService:
         """Start incident ``name`` now for ``seconds`` (it ends by itself)."""
         if name not in INCIDENTS:
             raise ValueError(f"unknown incident {name!r}; choose one of {sorted(INCIDENTS)}")
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError(f"an incident lasts a positive number of seconds, got {seconds!r}")
         INCIDENTS[name].apply(self, True)
         self._active[name] = time.monotonic() + seconds
         log.info("demo: %s for %.0fs (%s)", name, seconds, INCIDENTS[name].description)
@@ -249,8 +252,21 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
 
 def inject_remote(url: str, incident: str, seconds: float) -> dict[str, Any]:
     """Ask a running demo (``http://127.0.0.1:8000``) to start an incident."""
-    response = requests.post(url.rstrip("/") + "/faults", json={"incident": incident, "seconds": seconds}, timeout=10)
-    body: dict[str, Any] = response.json()
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"an incident lasts a positive number of seconds, got {seconds!r}")
+    try:
+        response = requests.post(url.rstrip("/") + "/faults", json={"incident": incident, "seconds": seconds},
+                                 timeout=10)
+    except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL):
+        raise ValueError(f"--url {url!r} is not an http:// URL (the demo's is printed by `mlscope up`)") from None
+    except requests.RequestException as exc:
+        reason = "no answer within 10 s" if isinstance(exc, requests.Timeout) else "cannot connect"
+        raise ValueError(f"no demo answers at {url} ({reason}); is `mlscope up --demo` running? Its URL is "
+                         "printed at start") from None
+    try:
+        body: dict[str, Any] = response.json()
+    except ValueError:  # requests' JSONDecodeError: an answer that is not JSON is not the demo's
+        raise ValueError(f"{url} answered {response.status_code} without JSON: is it the demo's URL?") from None
     if response.status_code != 200:
         raise ValueError(body.get("error", response.text))
     return body

@@ -1,9 +1,12 @@
-"""The quality exporter's HTTP server: ``/metrics``, ``POST /outcomes``, ``POST /predictions``.
+"""The quality exporter's HTTP server: ``/metrics``, ``POST /outcomes``, ``POST /predictions``, ``/versions``.
 
 Binds 127.0.0.1 unless told otherwise. With a token, POSTs need
 ``Authorization: Bearer <token>`` (compared in constant time); ``/metrics``
-stays open like every Prometheus target. Bodies are limited in size; a store
-failure answers 503 with the reason and nothing of that batch is counted.
+and ``GET /versions`` stay open like every Prometheus target. Bodies are
+limited in size; a store failure answers 503 with the reason and nothing of
+that batch is counted. A batch of predictions naming a version that is not
+registered (``POST /versions``) is refused whole with 422, so it can be sent
+again once the version is registered.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from prometheus_client.exposition import choose_encoder
 from .core import Quality
 from .items import PredictionItem
 from .outcomes import OutcomeFormatError, parse_batch
+from .registration import RegistrationError, parse, register, unknown_version_error, unknown_versions
 from .store import StoreError
 
 log = logging.getLogger("mlscope.quality")
@@ -44,13 +48,18 @@ class QualityServer(ThreadingHTTPServer):
         self.server_close()
 
 
-def _predictions(server: QualityServer, body: bytes) -> dict[str, int]:
-    """Store ``{"predictions": [{"model", "model_version", "request_id", "output", "proba"?, "segment"?,
-    "time"?}]}`` sent by replicas on other hosts; the version must be registered."""
+def _json_body(body: bytes, expected: str) -> Any:
     try:
-        items = json.loads(body).get("predictions")
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        raise OutcomeFormatError('expected {"predictions": [...]}') from None
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise OutcomeFormatError(f"expected {expected}") from None
+
+
+def _predictions(server: QualityServer, body: bytes) -> tuple[int, dict[str, Any]]:
+    """Store ``{"predictions": [{"model", "model_version", "request_id", "output", "proba"?, "segment"?,
+    "time"?}]}`` sent by replicas on other hosts; every version must be registered, else 422 and none stored."""
+    data = _json_body(body, '{"predictions": [...]}')
+    items = data.get("predictions") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise OutcomeFormatError('expected {"predictions": [...]}')
     rows = []
@@ -61,8 +70,33 @@ def _predictions(server: QualityServer, body: bytes) -> dict[str, int]:
         rows.append(PredictionItem((str(item.get("model")), str(item.get("model_version"))), item.get("request_id"),
                                    float(at) if isinstance(at, (int, float)) else time.time(),
                                    item.get("output"), item.get("proba"), item.get("segment")))
-    # store_predictions counts unknown versions (unknown_version) and unusable ids (invalid_request_id).
-    return {"stored": server.quality.store_predictions(rows), "received": len(items)}
+    unknown = unknown_versions(server.quality, [row.key for row in rows])
+    if unknown:
+        missing = set(unknown)
+        server.quality.accounting.drop("prediction", "unknown_version", sum(row.key in missing for row in rows))
+        return 422, {"error": unknown_version_error(unknown), "stored": 0, "received": len(items),
+                     "unknown_versions": [{"model": m, "model_version": v} for m, v in unknown]}
+    # store_predictions counts unusable ids (invalid_request_id) and duplicates (duplicate_request_id).
+    return 200, {"stored": server.quality.store_predictions(rows), "received": len(items)}
+
+
+def _register(server: QualityServer, body: bytes) -> tuple[int, dict[str, Any]]:
+    """``POST /versions {"model", "model_version", "task"?, "classes"?, "baseline"?, "windows"?}``."""
+    try:
+        answer = register(server.quality, parse(_json_body(body, "a JSON object")))
+    except (RegistrationError, OutcomeFormatError) as exc:
+        server.quality.accounting.drop("version", "conflict" if getattr(exc, "status", 400) == 409 else "invalid")
+        raise
+    return (201 if answer["created"] else 200), answer
+
+
+def _versions(server: QualityServer) -> dict[str, Any]:
+    """``GET /versions``: every registered version and the exporter's windows."""
+    versions = server.quality.store.versions()
+    return {"windows": list(server.quality.windows),
+            "versions": [{"model": i.model, "model_version": i.model_version, "task": i.task,
+                          "classes": list(i.classes) if i.classes is not None else None, "baseline": i.baseline}
+                         for _, i in sorted(versions.items())]}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -87,6 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/metrics":
             encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
             self._send(200, encoder(self.server.registry), content_type)
+        elif path == "/versions":
+            self._json(200, _versions(self.server))
         elif path in ("/-/healthy", "/healthz"):
             self._send(200, b"ok\n", "text/plain")
         else:
@@ -94,8 +130,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
-        handlers = {"/outcomes": lambda body: self.server.quality.record_outcomes(parse_batch(body)),
-                    "/predictions": lambda body: _predictions(self.server, body)}
+        handlers = {"/outcomes": lambda body: (200, self.server.quality.record_outcomes(parse_batch(body))),
+                    "/predictions": lambda body: _predictions(self.server, body),
+                    "/versions": lambda body: _register(self.server, body)}
         if path not in handlers:
             self._json(404, {"error": "not found"})
             return
@@ -116,7 +153,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length)
         try:
-            self._json(200, handlers[path](body))
+            self._json(*handlers[path](body))
+        except RegistrationError as exc:
+            self._json(exc.status, {"error": str(exc)})
         except OutcomeFormatError as exc:
             self._json(400, {"error": str(exc)})
         except StoreError as exc:

@@ -69,7 +69,9 @@ class Profile:
     traffic_windows: tuple[str, ...]
     # `for` of alerts on a symptom that must persist before it pages.
     for_symptom: str
-    # `for` of target-down alerts: at least twice the scrape interval.
+    # `for` of target-down alerts: at least twice the scrape interval, and longer than Prometheus takes to
+    # drop a target removed from service discovery (up to ~6 s: discovery updates are sent every 5 s), so a
+    # service that deregisters as it stops (a targets folder file removed) never raises a false alert.
     for_target_down: str
     # keep_firing_for: how long an alert stays firing after its expression stops
     # returning (a missed scrape must not resolve and re-fire it).
@@ -188,7 +190,7 @@ DEFAULT = Profile(
     burn_windows=(BurnWindow("1h", "5m", 14.4, "critical"), BurnWindow("6h", "30m", 6.0, "warning")))
 FAST = Profile(
     name="fast", scrape_interval="1s", evaluation_interval="1s",
-    traffic_windows=("1m", "5m"), for_symptom="5s", for_target_down="3s", keep_firing_for="5s",
+    traffic_windows=("1m", "5m"), for_symptom="5s", for_target_down="10s", keep_firing_for="5s",
     for_no_traffic="10s",
     burn_windows=(BurnWindow("1m", "15s", 14.4, "critical"), BurnWindow("5m", "1m", 6.0, "warning")),
     alert_resend_delay="2s",

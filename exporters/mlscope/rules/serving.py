@@ -107,9 +107,11 @@ def stack_alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
               description="A dead-man's switch: route it to a receiver that alarms when it stops arriving."),
         alert(cfg, "MLScopeTargetDown", f"up{selector(cfg.selectors.targets)} == 0",
               severity="critical", for_=cfg.profile.for_target_down, dashboard="mlscope-stack-health",
-              summary="{{ $labels.job }} target {{ $labels.instance }} is down",
+              summary="{{ $labels.job }} target {{ $labels.instance }}{{ with $labels.service }} (service {{ . }})"
+                      "{{ end }} is down",
               description="Prometheus could not scrape {{ $labels.instance }} (job {{ $labels.job }}) "
-                          "for " + cfg.profile.for_target_down + "."),
+                          "for " + cfg.profile.for_target_down + ".{{ with $labels.service }} If {{ . }} was "
+                          "retired on purpose: `mlscope targets remove {{ . }}`.{{ end }}"),
         alert(cfg, "AlertmanagerNotificationsFailing",
               f"sum by (integration) (rate(alertmanager_notifications_failed_total[{cfg.profile.alert_window}])) > 0",
               severity="critical", for_=cfg.profile.for_symptom, dashboard="mlscope-stack-health",

@@ -8,14 +8,16 @@ from pathlib import Path
 
 from .._runtime import wait_for_shutdown
 from .native import Ports
+from .targets import scrape_argument
 
 
 def add_up(p: argparse.ArgumentParser) -> None:
     p.add_argument("--demo", action="store_true", help="also run the demo model with live traffic")
     p.add_argument("--state-dir", default=".state", help="runtime config and data (default: %(default)s)")
     p.add_argument("--profile", default="fast", choices=["default", "fast"],
-                   help="rule profile: fast (1 s scrape, minute windows: the default here) "
-                        "or default (production timings)")
+                   help="rule profile (default: %(default)s): `fast` scrapes every second and alerts within "
+                        "minutes, for trying things out; `default` has the production timings")
+    scrape_argument(p)
     for name, port in vars(Ports()).items():
         p.add_argument(f"--{name.replace('_', '-')}-port", type=int, default=port, help="default: %(default)s")
     p.add_argument("--runbook-base-url", default="",
@@ -67,15 +69,16 @@ def add_k8s(p: argparse.ArgumentParser) -> None:
 
 
 def up(args: argparse.Namespace) -> int:
+    from ..targets import TargetError
     from .native import NativeStack
     from .servers import ServerError
 
     ports = Ports(**{name: getattr(args, f"{name}_port") for name in Ports.__dataclass_fields__})
     stack = NativeStack(Path(args.state_dir), demo=args.demo, profile=args.profile, ports=ports,
-                        runbook_base_url=args.runbook_base_url)
+                        runbook_base_url=args.runbook_base_url, scrape=args.scrape)
     try:
         stack.run_forever()
-    except ServerError as exc:
+    except (ServerError, TargetError) as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,12 @@ from ..alerts import AlertStore
 from ..exposition import start_metrics_server
 from ..rules import config_for, render
 from ..rules.config import Links, duration_seconds
+from ..targets import JOB, TARGETS_DIR_ENV, Target
 from . import nativeconf, promconfig, servers
 from .alertreceiver import AlertReceiver, make_server
 from .amconfig import write_alertmanager_config
 from .assets import asset
+from .targets import Listed, TargetsFolder, native_folder
 
 PID_FILE = "mlscope.pid"
 
@@ -54,9 +57,11 @@ class NativeStack:
     rate: float = 20.0
     # Where the alerts' runbook links point ("" = this stack's alert receiver, /runbooks/).
     runbook_base_url: str = ""
+    scrape: Sequence[Target] = ()
     _servers: list[servers.Server] = field(default_factory=list)
     _http: list[Any] = field(default_factory=list)
     _closers: list[Any] = field(default_factory=list)
+    _own_targets: list[Listed] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
@@ -179,7 +184,7 @@ class NativeStack:
         password = self._grafana_password()
         env = nativeconf.grafana_environment(self.state_dir, self.ports.grafana, provisioning, password)
         argv = [binary, "server"] if Path(binary).name == "grafana" else [binary]
-        home = nativeconf.grafana_homepath()
+        home = nativeconf.grafana_homepath(binary)
         if home:
             argv.append(f"--homepath={home}")
         self._say("starting Grafana...")
@@ -211,6 +216,7 @@ class NativeStack:
         found = {name: _has(binaries) for name, binaries in
                  (("loki", nativeconf.LOKI_BINARIES), ("grafana", nativeconf.GRAFANA_BINARIES))}
         self._check_ports(found)
+        targets_dir = self._add_targets()
         profile = config_for(self.profile).profile
         prometheus_target = f"127.0.0.1:{self.ports.prometheus}"
         loki = self._start_loki()  # first: the alert receiver ships its lines there
@@ -225,6 +231,7 @@ class NativeStack:
         if self.demo:
             targets["mlscope-demo"] = self._start_demo(loki)
         jobs = [promconfig.scrape_job(job, targets=[target]) for job, target in targets.items()]
+        jobs.append(promconfig.scrape_job(JOB, file_sd=targets_dir / "*.yml"))
         config = promconfig.write_config(self.state_dir / "prometheus.yml", promconfig.prometheus_config(
             profile, jobs, self._write_rules(), alertmanagers=[alertmanager] if alertmanager else []))
         self._say("starting Prometheus...")
@@ -240,6 +247,14 @@ class NativeStack:
         self._owns_pid_file = True
         self._print_urls(targets, grafana)
 
+    def _add_targets(self) -> Path:
+        """The targets folder with ``--scrape``'s targets added (kept for later starts), before anything starts."""
+        folder = TargetsFolder(native_folder(self.state_dir))
+        for target in self.scrape:
+            folder.add(target)
+        self._own_targets = folder.list()
+        return folder.path
+
     def _print_urls(self, targets: dict[str, str], grafana: str | None) -> None:
         if grafana:
             self._say(f"Grafana           http://{grafana} (admin; password: $MLSCOPE_GRAFANA_ADMIN_PASSWORD or "
@@ -248,6 +263,11 @@ class NativeStack:
             self._say(f"{job:<26} http://{target}")
         self._say(f"alert notifications in {self.state_dir / 'alerts.jsonl'} (one line per state change), "
                   f"their pages and the runbooks on http://{targets['mlscope-alert-receiver']}/")
+        folder = native_folder(self.state_dir)
+        for listed in self._own_targets:
+            self._say(f"{JOB} {listed.name:<11} http://{listed.address} ({listed.path.name})")
+        self._say(f"your services: `mlscope targets add NAME=HOST:PORT --state-dir {self.state_dir}`, or start them "
+                  f"with {TARGETS_DIR_ENV}={folder} (start_metrics_server registers them); no restart needed")
         if self.demo:
             self._say("demo incidents: drift, errors, latency, quality every ~10 minutes; "
                       f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now")

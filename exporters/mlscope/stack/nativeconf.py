@@ -19,8 +19,11 @@ from .assets import asset
 LOKI_BINARIES = ("loki",)
 GRAFANA_BINARIES = ("grafana", "grafana-server")
 GRAFANA_HOMEPATHS = ("/usr/share/grafana", "/usr/local/share/grafana", "/opt/grafana")
-LOKI_HINT = "get it from Grafana's Loki releases (a single `loki` binary) and put it on PATH"
-GRAFANA_HINT = "install Grafana from Grafana's APT/RPM repository or release archive (`grafana` on PATH)"
+# How to get them, said briefly (docs/stack.md has the steps).
+LOKI_HINT = ("Debian/Ubuntu: unzip loki-linux-amd64.zip from github.com/grafana/loki/releases onto PATH as "
+             "`loki`; macOS: `brew install loki`; see docs/stack.md")
+GRAFANA_HINT = ("Debian/Ubuntu: `apt-get install grafana` from Grafana's APT repository (apt.grafana.com) or the "
+                "grafana.com .deb; macOS: `brew install grafana`; see docs/stack.md")
 
 
 # The volume compose mounts for Loki: provisioning/loki/loki.yml sets every storage and working path under it.
@@ -98,8 +101,14 @@ def grafana_environment(state_dir: Path, port: int, provisioning: Path, admin_pa
     }
 
 
-def grafana_homepath() -> str | None:
-    for path in GRAFANA_HOMEPATHS:
-        if (Path(path) / "conf" / "defaults.ini").exists():
-            return path
+def grafana_homepath(binary: str | None = None) -> str | None:
+    """Grafana's home (``conf/defaults.ini``): beside its binary (Debian's /usr/sbin -> /usr/share/grafana,
+    Homebrew's Cellar/grafana/V/bin -> share/grafana, a release archive's bin/ -> its root), else a usual place."""
+    near: list[Path] = []
+    if binary:
+        root = Path(binary).resolve().parent.parent
+        near = [root / "share" / "grafana", root]
+    for path in [*near, *map(Path, GRAFANA_HOMEPATHS)]:
+        if (path / "conf" / "defaults.ini").exists():
+            return str(path)
     return None

@@ -1,0 +1,144 @@
+"""The targets folder of a stack (native or compose), and ``mlscope targets add|remove|list``.
+
+The native stack's folder is ``<state dir>/targets/``; a compose stack's is
+``<stack folder>/provisioning/prometheus/targets/``. Both are read by Prometheus as job
+``model-services`` (file_sd, no restart). Files written by hand (YAML) are listed and checked too.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .. import targets as sd
+from ..targets import Target, TargetError
+
+COMPOSE_TARGETS = Path("provisioning") / "prometheus" / "targets"
+
+
+def native_folder(state_dir: Path) -> Path:
+    return Path(state_dir) / "targets"
+
+
+def compose_folder(stack_dir: Path) -> Path:
+    stack_dir = Path(stack_dir)
+    if not (stack_dir / "provisioning" / "prometheus").is_dir():
+        raise TargetError(f"{stack_dir} is not a compose stack folder (no provisioning/prometheus/); "
+                          "give the folder `mlscope init` wrote, or a checkout's root")
+    return stack_dir / COMPOSE_TARGETS
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A target as found in a file of the folder."""
+
+    name: str
+    address: str
+    path: Path
+
+
+class TargetsFolder:
+    """The ``*.yml`` file_sd files of one folder: list, add (checked against the others), remove."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def list(self) -> list[Listed]:
+        """Every target of every file (a file's ``service`` label, else its file name, names it)."""
+        found: list[Listed] = []
+        for path in sorted(self.path.glob(f"*{sd.SUFFIX}")):
+            try:
+                groups = yaml.safe_load(path.read_text()) or []
+            except (OSError, yaml.YAMLError) as exc:
+                raise TargetError(f"{path}: not a file_sd target list ({exc}); fix or remove it") from None
+            if not isinstance(groups, list):
+                raise TargetError(f"{path}: a file_sd file holds a list of target groups; fix or remove it")
+            for group in groups:
+                if not isinstance(group, dict):
+                    raise TargetError(f"{path}: each target group is a mapping with `targets`; fix or remove it")
+                labels = group.get("labels") or {}
+                name = str(labels.get(sd.SERVICE_LABEL, path.stem))
+                found.extend(Listed(name, str(address), path) for address in group.get("targets") or [])
+        return found
+
+    def add(self, target: Target, *, replace: bool = False) -> tuple[Path, bool]:
+        """Write ``target``'s file; returns (path, changed). Adding the same target again changes nothing.
+
+        Refused (:class:`TargetError`): the name taken by another address (unless ``replace``), or the
+        address already scraped under another name (Prometheus would scrape it twice).
+        """
+        path = sd.path_of(self.path, target.name)
+        for listed in self.list():
+            if listed.address == target.address and listed.path != path:
+                raise TargetError(f"{target.address} is already a target, as {listed.name!r} in {listed.path}; "
+                                  f"remove it first (`mlscope targets remove {listed.path.stem}`)")
+            if listed.path == path and listed.address != target.address and not replace:
+                raise TargetError(f"target {target.name!r} already points at {listed.address}; "
+                                  "use --replace to point it at " + target.address)
+        if path.exists() and path.read_text() == target.file_text():
+            return path, False
+        return sd.write(self.path, target), True
+
+    def remove(self, name: str) -> Path:
+        path = sd.path_of(self.path, name)
+        if not path.exists():
+            known = ", ".join(sorted({p.stem for p in self.path.glob(f"*{sd.SUFFIX}")})) or "none"
+            raise TargetError(f"no target {name!r} in {self.path} (targets: {known})")
+        path.unlink()
+        return path
+
+
+# -- the command ------------------------------------------------------------------------------------
+
+def _spec(value: str) -> Target:
+    try:
+        return sd.parse(value)
+    except TargetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def scrape_argument(p: argparse.ArgumentParser) -> None:
+    """``--scrape [NAME=]HOST:PORT`` (repeatable), shared by ``mlscope up``."""
+    p.add_argument("--scrape", action="append", type=_spec, default=[], metavar="[NAME=]HOST:PORT",
+                   help=f"also scrape your service (job {sd.JOB}), e.g. {sd.EXAMPLE}; repeatable; kept in the "
+                        "state directory's targets/ for later starts (`mlscope targets` manages them)")
+
+
+def add_targets(p: argparse.ArgumentParser) -> None:
+    where = argparse.ArgumentParser(add_help=False)
+    group = where.add_mutually_exclusive_group()
+    group.add_argument("--state-dir", default=".state", help="native stack (`mlscope up`): its state directory "
+                       "(default: %(default)s; targets in STATE_DIR/targets/)")
+    group.add_argument("--stack-dir", help="compose stack folder instead (targets in provisioning/prometheus/targets/)")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", parents=[where], help="add or update targets")
+    add.add_argument("spec", nargs="+", type=_spec, metavar="[NAME=]HOST:PORT")
+    add.add_argument("--replace", action="store_true", help="let an existing name point at a new address")
+    remove = actions.add_parser("remove", parents=[where], help="remove targets by name")
+    remove.add_argument("name", nargs="+")
+    actions.add_parser("list", parents=[where], help="list the targets (name, address, file)")
+    p.set_defaults(func=targets_command)
+
+
+def targets_command(args: argparse.Namespace) -> int:
+    try:
+        folder = TargetsFolder(compose_folder(Path(args.stack_dir)) if args.stack_dir
+                               else native_folder(Path(args.state_dir)))
+        if args.action == "list":
+            for listed in folder.list():
+                print(f"{listed.name:<24} {listed.address:<24} {listed.path}")
+        elif args.action == "add":
+            for target in args.spec:
+                path, changed = folder.add(target, replace=args.replace)
+                print(f"mlscope: {'added' if changed else 'already there:'} {target.name} ({target.address}) "
+                      f"in {path}; Prometheus reads it without a restart (job {sd.JOB})")
+        else:
+            for name in args.name:
+                print(f"mlscope: removed {folder.remove(name)}")
+    except (TargetError, OSError) as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 1
+    return 0

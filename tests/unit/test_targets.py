@@ -1,0 +1,147 @@
+"""Scrape targets of your own services: `[NAME=]HOST:PORT` parsing, the targets folder, `mlscope targets`,
+and a service registering itself through `start_metrics_server` with `$MLSCOPE_TARGETS_DIR`."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from mlscope.cli import main
+from mlscope.stack.targets import TargetsFolder, compose_folder, native_folder
+from mlscope.targets import Target, TargetError, parse
+from support import ROOT
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("my-model=127.0.0.1:8001", Target("my-model", "127.0.0.1", 8001)),
+    ("127.0.0.1:8001", Target("127.0.0.1-8001", "127.0.0.1", 8001)),
+    ("svc_a.v2=model_a:65535", Target("svc_a.v2", "model_a", 65535)),
+    ("v6=[::1]:9000", Target("v6", "::1", 9000)),
+    ("host.docker.internal:1", Target("host.docker.internal-1", "host.docker.internal", 1)),
+])
+def test_specs_parse(spec: str, expected: Target) -> None:
+    assert parse(spec) == expected
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    ("127.0.0.1", "expected [NAME=]HOST:PORT"), ("a=:80", "expected [NAME=]HOST:PORT"),
+    ("a=h:0", "outside 1-65535"), ("a=h:65536", "outside 1-65535"), ("a=h:http", "not a number"),
+    ("a b=h:80", "target name 'a b'"), ("../x=h:80", "target name '../x'"), ("=h:80", "target name ''"),
+    ("a=bad host:80", "neither an IP address nor a host name"), ("a=::1:80", "IPv6 address in brackets"),
+    ("a=h:80/metrics", "not a number"), (f"{'n' * 64}=h:80", "1-63"),
+])
+def test_bad_specs_are_refused_with_the_reason(spec: str, says: str) -> None:
+    with pytest.raises(TargetError) as raised:
+        parse(spec)
+    assert says in str(raised.value)
+
+
+def test_a_file_is_a_file_sd_group_that_yaml_reads(tmp_path: Path) -> None:
+    folder = TargetsFolder(tmp_path)
+    path, changed = folder.add(parse("v6=[::1]:9000"))
+    assert changed and path == tmp_path / "v6.yml"
+    assert yaml.safe_load(path.read_text()) == [{"targets": ["[::1]:9000"], "labels": {"service": "v6"}}]
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+
+
+def test_folder_refuses_duplicates_and_lists_hand_written_files(tmp_path: Path) -> None:
+    folder = TargetsFolder(tmp_path)
+    folder.add(parse("a=127.0.0.1:8001"))
+    assert folder.add(parse("a=127.0.0.1:8001")) == (tmp_path / "a.yml", False)  # again: idempotent
+    with pytest.raises(TargetError, match="already a target, as 'a'"):
+        folder.add(parse("b=127.0.0.1:8001"))
+    with pytest.raises(TargetError, match="use --replace"):
+        folder.add(parse("a=127.0.0.1:8002"))
+    folder.add(parse("a=127.0.0.1:8002"), replace=True)
+    (tmp_path / "by-hand.yml").write_text('- targets: ["svc:8000", "svc:8001"]\n')
+    (tmp_path / "README.md").write_text("not a target file")
+    assert [(t.name, t.address) for t in folder.list()] == [
+        ("a", "127.0.0.1:8002"), ("by-hand", "svc:8000"), ("by-hand", "svc:8001")]
+    with pytest.raises(TargetError, match="as 'by-hand'"):
+        folder.add(parse("c=svc:8001"))
+    (tmp_path / "broken.yml").write_text("targets: [")
+    with pytest.raises(TargetError, match="broken.yml: not a file_sd target list"):
+        folder.list()
+
+
+def test_targets_command_native_and_compose(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "state"
+    assert main(["targets", "add", "--state-dir", str(state), "a=127.0.0.1:8001", "127.0.0.1:8002"]) == 0
+    assert sorted(p.name for p in native_folder(state).iterdir()) == ["127.0.0.1-8002.yml", "a.yml"]
+    assert main(["targets", "list", "--state-dir", str(state)]) == 0
+    listed = capsys.readouterr().out
+    assert "a " in listed and "127.0.0.1:8002" in listed
+    assert main(["targets", "remove", "--state-dir", str(state), "nope"]) == 1
+    assert "no target 'nope'" in capsys.readouterr().err
+    assert main(["targets", "remove", "--state-dir", str(state), "a"]) == 0
+    assert [p.name for p in native_folder(state).iterdir()] == ["127.0.0.1-8002.yml"]
+
+    assert main(["targets", "add", "--stack-dir", str(tmp_path / "nowhere"), "a=svc:8000"]) == 1
+    assert "not a compose stack folder" in capsys.readouterr().err
+    assert main(["init", str(tmp_path / "stack")]) == 0
+    assert main(["targets", "add", "--stack-dir", str(tmp_path / "stack"), "m=my-model:8000"]) == 0
+    written = compose_folder(tmp_path / "stack") / "m.yml"
+    # The compose Prometheus reads exactly this folder's *.yml (mounted at /etc/prometheus/targets/).
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert "./provisioning/prometheus/targets:/etc/prometheus/targets:ro" in compose["services"]["prometheus"][
+        "volumes"]
+    jobs = yaml.safe_load((tmp_path / "stack" / "provisioning" / "prometheus" / "prometheus.yml").read_text())
+    files = next(j for j in jobs["scrape_configs"] if j["job_name"] == "model-services")["file_sd_configs"][0]
+    assert files["files"] == ["/etc/prometheus/targets/*.yml"] and written.exists()
+    with pytest.raises(SystemExit):
+        main(["targets", "add", "--state-dir", str(state), "bad:port:x"])
+
+
+SERVICE = textwrap.dedent("""
+    import sys
+    from mlscope.exposition import start_metrics_server
+    start_metrics_server(0)
+    print("ready", flush=True)
+    sys.stdin.read()  # until the test closes stdin: then a clean exit
+""")
+
+
+def _service(env: dict[str, str]) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", SERVICE], env={**os.environ, **env}, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n", proc.stderr
+    return proc
+
+
+def test_a_service_registers_itself_and_deregisters_at_a_clean_exit(tmp_path: Path) -> None:
+    folder = tmp_path / "targets"
+    proc = _service({"MLSCOPE_TARGETS_DIR": str(folder), "MLSCOPE_TARGET_NAME": "my-model"})
+    (listed,) = TargetsFolder(folder).list()
+    assert listed.name == "my-model" and listed.address.startswith("127.0.0.1:")
+    assert requests.get(f"http://{listed.address}/metrics", timeout=5).status_code == 200
+    proc.communicate("", timeout=30)
+    assert proc.returncode == 0 and not (folder / "my-model.yml").exists()
+
+    crashed = _service({"MLSCOPE_TARGETS_DIR": str(folder)})  # default name from its address
+    (listed,) = TargetsFolder(folder).list()
+    crashed.send_signal(signal.SIGKILL)  # a crash: the target stays, so MLScopeTargetDown tells
+    crashed.wait(10)
+    assert [t.name for t in TargetsFolder(folder).list()] == [listed.name]
+
+
+def test_a_bad_registration_setting_is_logged_and_the_service_runs_on(tmp_path: Path) -> None:
+    proc = _service({"MLSCOPE_TARGETS_DIR": str(tmp_path), "MLSCOPE_TARGET_NAME": "no/slash"})
+    _, err = proc.communicate("", timeout=30)
+    assert proc.returncode == 0 and list(tmp_path.iterdir()) == []
+    assert "not registered in MLSCOPE_TARGETS_DIR" in err and "target name 'no/slash'" in err
+
+
+
+def test_up_help_names_scrape_and_reads_right(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["up", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--scrape [NAME=]HOST:PORT" in text
+    assert "rule profile (default: fast): `fast` scrapes every second" in text and "default (production" not in text
