@@ -32,7 +32,7 @@ def add_workload(p: argparse.ArgumentParser) -> None:
 
 def add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", nargs="?", choices=["run", "inject"], default="run")
-    p.add_argument("incident", nargs="?", help="inject: drift, errors, latency or quality")
+    p.add_argument("incident", nargs="?", help="inject: a registered incident (drift, errors, latency, quality, ...)")
     p.add_argument("--seconds", type=_positive_seconds, default=60.0,
                    help="inject: how long, in seconds, more than 0 (default: %(default)s)")
     p.add_argument("--url", default="http://127.0.0.1:8000", help="inject: the running demo")
@@ -69,7 +69,9 @@ def demo(args: argparse.Namespace) -> int:
 
     if args.action == "inject":
         if not args.incident:
-            print("mlscope: which incident? drift, errors, latency or quality", file=sys.stderr)
+            from . import standard_incidents  # noqa: F401  (registers the standard ones)
+            from .incidents import INCIDENTS
+            print(f"mlscope: which incident? registered: {', '.join(INCIDENTS.names())}", file=sys.stderr)
             return 2
         try:
             body = inject_remote(args.url, args.incident, args.seconds)

@@ -8,16 +8,15 @@ given, else to a JSON-lines file), and resource metrics with simulated GPUs
 (``simulated="true"`` on every GPU series). A schedule injects feature drift,
 an error spike, a latency spike and a quality drop in turn, so every dashboard
 shows data and the main alerts fire and resolve within minutes (fast profile).
-``POST /faults`` on the demo's port injects one on demand (``mlscope demo inject``).
+``POST /faults`` on the demo's port injects one on demand (``mlscope demo inject``). Incidents are
+objects in one registry (:mod:`mlscope.demo.incidents`): a capability registers its own.
 """
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,47 +33,13 @@ from ..monitor import ModelMonitor
 from ..quality import Quality, baseline_metrics
 from ..resources import FakeNVML, ResourceMonitor, start_resource_monitor
 from ..rules.config import config_for, duration_seconds
+from . import standard_incidents  # noqa: F401  (registers drift, errors, latency, quality)
+from .incidents import INCIDENTS, IncidentRunner, console, positive_seconds
 from .workload import LateGroundTruth, SyntheticService, Traffic, train
 
 MODEL, VERSION = "demo-classifier", "1.0.0"
 REGRESSOR = "demo-regressor"  # a second model so the regression panels (MAE, RMSE) show data too
 LOGGER = "mlscope.demo.predictions"
-log = logging.getLogger("mlscope.demo")
-
-
-@dataclass(frozen=True)
-class Incident:
-    """One injectable fault: what it changes on the service (or the ground truth) while it lasts."""
-
-    name: str
-    description: str
-    apply: Callable[[DemoService, bool], None]
-
-
-def _drift(demo: DemoService, on: bool) -> None:
-    demo.service.faults.drift_shift_std = 1.5 if on else 0.0
-
-
-def _errors(demo: DemoService, on: bool) -> None:
-    demo.service.faults.error_rate = 0.3 if on else demo.base_error_rate
-
-
-def _latency(demo: DemoService, on: bool) -> None:
-    demo.service.faults.extra_latency_s = 0.3 if on else 0.0
-
-
-def _quality(demo: DemoService, on: bool) -> None:
-    demo.truth.flip_rate = 0.4 if on else 0.0
-
-
-INCIDENTS = {i.name: i for i in (
-    Incident("drift", "shift every feature by 1.5 training standard deviations", _drift),
-    Incident("errors", "30 % of requests fail", _errors),
-    Incident("latency", "every request takes 300 ms longer", _latency),
-    Incident("quality", "40 % of the late labels disagree with the model (concept drift)", _quality),
-)}
-# (incident, seconds it lasts, seconds of calm after it): one cycle takes about 10 minutes.
-SCHEDULE = (("drift", 90, 60), ("errors", 60, 60), ("latency", 60, 60), ("quality", 120, 60))
 
 
 @dataclass
@@ -92,9 +57,12 @@ class DemoService:
     schedule: bool = True
     base_error_rate: float = 0.01
     bad_input_rate: float = 0.02
-    _active: dict[str, float] = field(default_factory=dict)
+    say: Callable[[str], None] = console  # where the incident lines go
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.incidents = IncidentRunner(self, say=self.say)
 
     def start(self) -> DemoService:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -126,8 +94,10 @@ class DemoService:
         self._start_regressor()
         self.resources: ResourceMonitor = start_resource_monitor(
             self.registry, host=self.host_resources, nvml=FakeNVML.demo(self.simulated_gpus, pids=(os.getpid(),)))
-        for target in ([self._run_schedule] if self.schedule else []) + [self._expire, self._buggy_client]:
-            thread = threading.Thread(target=target, name=f"mlscope-demo-{target.__name__}", daemon=True)
+        loops = ([self.incidents.run_schedule] if self.schedule else []) + [self.incidents.expire]
+        for target in loops + [self._buggy_client]:
+            thread = threading.Thread(target=target, args=(self._stop,), name=f"mlscope-demo-{target.__name__}",
+                                      daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
@@ -155,45 +125,23 @@ class DemoService:
     # -- incidents ------------------------------------------------------------------------------
 
     def inject(self, name: str, seconds: float) -> None:
-        """Start incident ``name`` now for ``seconds`` (it ends by itself)."""
-        if name not in INCIDENTS:
-            raise ValueError(f"unknown incident {name!r}; choose one of {sorted(INCIDENTS)}")
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise ValueError(f"an incident lasts a positive number of seconds, got {seconds!r}")
-        INCIDENTS[name].apply(self, True)
-        self._active[name] = time.monotonic() + seconds
-        log.info("demo: %s for %.0fs (%s)", name, seconds, INCIDENTS[name].description)
+        """Start incident ``name`` (any registered one) now for ``seconds`` (it ends by itself)."""
+        INCIDENTS.get(name)
+        positive_seconds(seconds)
+        self.incidents.inject(name, seconds)
 
     def active(self) -> dict[str, float]:
         """Incidents in progress and the seconds they have left."""
-        now = time.monotonic()
-        return {name: round(end - now, 1) for name, end in self._active.items()}
+        return self.incidents.active()
 
-    def _expire(self) -> None:
-        while not self._stop.wait(0.5):
-            now = time.monotonic()
-            for name, end in list(self._active.items()):
-                if end <= now:
-                    INCIDENTS[name].apply(self, False)
-                    del self._active[name]
-
-    def _buggy_client(self) -> None:
+    def _buggy_client(self, stop: threading.Event) -> None:
         """Now and then a caller hands the monitor garbage: counted as invalid input, never raised."""
         bad_calls = (lambda: self.monitor.record_prediction("n/a"),  # type: ignore[arg-type]  # garbage on purpose
                      lambda: self.monitor.record_prediction(0.01, output=1, score=float("nan")))
         n = 0
-        while not self._stop.wait(5.0):
+        while not stop.wait(5.0):
             bad_calls[n % len(bad_calls)]()
             n += 1
-
-    def _run_schedule(self) -> None:
-        if self._stop.wait(60):  # a calm first minute: the baseline every panel compares with
-            return
-        while not self._stop.is_set():
-            for name, seconds, calm in SCHEDULE:
-                self.inject(name, seconds)
-                if self._stop.wait(seconds + calm):
-                    return
 
     def stop(self) -> None:
         self._stop.set()
@@ -214,8 +162,9 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
                 encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
                 self._reply(200, encoder(demo.registry), content_type)
             elif self.path == "/faults":
-                incidents = {name: incident.description for name, incident in INCIDENTS.items()}
-                self._json(200, {"active": demo.active(), "incidents": incidents})
+                incidents = {incident.name: incident.description for incident in INCIDENTS}
+                schedule = [{"incident": incident.name, "offset_s": offset} for offset, incident in INCIDENTS.plan()]
+                self._json(200, {"active": demo.active(), "incidents": incidents, "schedule": schedule})
             else:
                 self._json(404, {"error": "not found"})
 
@@ -252,8 +201,7 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
 
 def inject_remote(url: str, incident: str, seconds: float) -> dict[str, Any]:
     """Ask a running demo (``http://127.0.0.1:8000``) to start an incident."""
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"an incident lasts a positive number of seconds, got {seconds!r}")
+    positive_seconds(seconds)
     try:
         response = requests.post(url.rstrip("/") + "/faults", json={"incident": incident, "seconds": seconds},
                                  timeout=10)
@@ -272,4 +220,4 @@ def inject_remote(url: str, incident: str, seconds: float) -> dict[str, Any]:
     return body
 
 
-__all__ = ["DemoService", "INCIDENTS", "SCHEDULE", "serve", "inject_remote"]
+__all__ = ["DemoService", "INCIDENTS", "serve", "inject_remote"]

@@ -1,0 +1,20 @@
+"""The demo's four standard incidents (registered on import): drift, errors, latency, quality.
+
+One cycle, after a calm first minute: drift 90 s, errors 60 s, latency 60 s, quality 120 s, each followed
+by a minute of calm (about 10.5 minutes in all).
+"""
+from __future__ import annotations
+
+from .incidents import ScheduleEntry, register, setting
+
+for _incident in (
+    setting("drift", "shift every feature by 1.5 training standard deviations",
+            "service.faults.drift_shift_std", 1.5, 0.0, ScheduleEntry(10, 90)),
+    setting("errors", "30 % of requests fail", "service.faults.error_rate", 0.3, "base_error_rate",
+            ScheduleEntry(20, 60)),
+    setting("latency", "every request takes 300 ms longer", "service.faults.extra_latency_s", 0.3, 0.0,
+            ScheduleEntry(30, 60)),
+    setting("quality", "40 % of the late labels disagree with the model (concept drift)",
+            "truth.flip_rate", 0.4, 0.0, ScheduleEntry(40, 120)),
+):
+    register(_incident)

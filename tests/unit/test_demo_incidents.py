@@ -1,0 +1,107 @@
+"""Demo incidents are pluggable: a registered one runs on the schedule and through `POST /faults` /
+`mlscope demo inject`, with one console line as it starts and one as it ends; the standard four are as before."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import requests
+
+from mlscope.cli import main
+from mlscope.demo.incidents import INCIDENTS, Incident, IncidentRegistry, IncidentRunner, ScheduleEntry
+from mlscope.demo.service import DemoService, serve
+from mlscope.stack.servers import free_port
+
+LINE = re.compile(r"^\d\d:\d\d:\d\d incident canary ")
+
+
+def canary(schedule: ScheduleEntry | None = None) -> Incident:
+    def flip(demo: Any, on: bool) -> str:
+        old, demo.canary_share = getattr(demo, "canary_share", 0.0), 0.5 if on else 0.0
+        return f"canary_share {old:g} -> {demo.canary_share:g}"
+    return Incident("canary", "half the traffic to a canary", lambda d: flip(d, True), lambda d: flip(d, False),
+                    schedule)
+
+
+def wait_for(check: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_registered_incident_runs_on_the_schedule_and_says_so() -> None:
+    registry, lines, target = IncidentRegistry(), [], SimpleNamespace(canary_share=0.0)
+    registry.register(canary(ScheduleEntry(order=1, seconds=0.3, calm_s=10)))
+    runner = IncidentRunner(target, registry=registry, say=lines.append, first_calm_s=0.1, tick_s=0.02)
+    stop = threading.Event()
+    threads = [threading.Thread(target=loop, args=(stop,), daemon=True) for loop in (runner.run_schedule,
+                                                                                     runner.expire)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: target.canary_share == 0.5)
+    assert 0.1 <= time.monotonic() - started < 1.0  # after the first calm
+    wait_for(lambda: target.canary_share == 0.0 and len(lines) == 2)
+    assert time.monotonic() - started >= 0.3  # it lasted its scheduled time
+    stop.set()
+    for thread in threads:
+        thread.join(2)
+    assert all(LINE.match(line) for line in lines), lines
+    assert lines[0].endswith("started for 0.3s: half the traffic to a canary (canary_share 0 -> 0.5)")
+    assert lines[1].endswith("ended (canary_share 0.5 -> 0)")
+
+
+@pytest.fixture
+def demo_http() -> Iterator[tuple[DemoService, str, list[str]]]:
+    INCIDENTS.register(canary())
+    lines: list[str] = []
+    demo = DemoService(say=lines.append)  # not started: only its incidents are exercised
+    port = free_port()
+    server = serve(demo, port)
+    yield demo, f"http://127.0.0.1:{port}", lines
+    server.shutdown()
+    server.server_close()
+    INCIDENTS.unregister("canary")
+
+
+def test_a_registered_incident_is_injected_over_http_and_the_cli(
+        demo_http: tuple[DemoService, str, list[str]], capsys: pytest.CaptureFixture[str]) -> None:
+    demo, url, lines = demo_http
+    listed = requests.get(url + "/faults", timeout=5).json()
+    assert listed["incidents"]["canary"] == "half the traffic to a canary"
+    assert "canary" not in [entry["incident"] for entry in listed["schedule"]]  # inject-only: no schedule entry
+    assert main(["demo", "inject", "canary", "--seconds", "0.2", "--url", url]) == 0
+    assert "'canary'" in capsys.readouterr().out and demo.canary_share == 0.5  # type: ignore[attr-defined]
+    time.sleep(0.25)
+    demo.incidents.end_due()
+    assert demo.canary_share == 0.0 and demo.active() == {}  # type: ignore[attr-defined]
+    assert [LINE.match(line) is not None for line in lines] == [True, True], lines
+    refused = requests.post(url + "/faults", json={"incident": "canery"}, timeout=5)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == ("unknown incident 'canery'; registered: "
+                                       "canary, drift, errors, latency, quality")
+
+
+def test_the_standard_four_keep_their_schedule_and_changes() -> None:
+    # The schedule before incidents were pluggable: (name, seconds, calm) in turn, each change and its calm value.
+    old_schedule = [("drift", 90, 60), ("errors", 60, 60), ("latency", 60, 60), ("quality", 120, 60)]
+    offsets = [0, 150, 270, 390]
+    assert [(offset, i.name, i.schedule.seconds, i.schedule.calm_s) for offset, i in INCIDENTS.plan()  # type: ignore[union-attr]
+            ] == [(o, n, s, c) for o, (n, s, c) in zip(offsets, old_schedule, strict=True)]
+    faults = SimpleNamespace(drift_shift_std=0.0, error_rate=0.01, extra_latency_s=0.0)
+    demo = SimpleNamespace(service=SimpleNamespace(faults=faults), truth=SimpleNamespace(flip_rate=0.0),
+                           base_error_rate=0.01)
+    for name, where, attribute, on, off in [("drift", faults, "drift_shift_std", 1.5, 0.0),
+                                            ("errors", faults, "error_rate", 0.3, 0.01),
+                                            ("latency", faults, "extra_latency_s", 0.3, 0.0),
+                                            ("quality", demo.truth, "flip_rate", 0.4, 0.0)]:
+        INCIDENTS.get(name).apply(demo)
+        assert getattr(where, attribute) == on, name
+        INCIDENTS.get(name).revert(demo)
+        assert getattr(where, attribute) == off, name
