@@ -8,10 +8,11 @@ import subprocess
 
 import pytest
 
+from mlscope.cli import main
 from mlscope.dashboards import check as dashcheck
 from mlscope.stack.servers import ServerError
 from support import HERE, ROOT
-from support.dashboards import FIXTURES, committed, shipped_logql
+from support.dashboards import FIXTURES, OUTPUT, bad_source, committed, shipped_logql
 from support.helpers import require_binary, run_promtool
 from support.prometheus import PrometheusHarness
 
@@ -44,6 +45,29 @@ def test_every_promql_query_parses_on_real_prometheus(prometheus: PrometheusHarn
     errors = [promql_error(prometheus.api, dashcheck.substitute(q.expr, VARIABLES)) for q in dashcheck.queries(bad)
               if q.datasource == "prometheus" and not q.variable]
     assert any(e and "bad_data" in e for e in errors)
+
+
+def test_check_parses_promql_with_promtool_and_runs_it_on_a_prometheus(
+        prometheus: PrometheusHarness, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_binary("promtool")
+    source = bad_source(tmp_path / "src", "sum(rate(mlscope_predictions_total[$__rate_interval])")
+    output = tmp_path / "out"
+    assert main(["dashboards", "build", "--source", str(source.parent), "--output", str(output)]) == 0
+    capsys.readouterr()
+    assert main(["dashboards", "check", "--source", str(source.parent), "--output", str(output),
+                 "--prometheus-url", prometheus.server.url]) == 1
+    out, err = capsys.readouterr()
+    expr = "sum(rate(mlscope_predictions_total[1m])"
+    assert err.splitlines() == [
+        f"mlscope: {source}: panel 1 'Requests': PromQL does not parse (could not parse expression: 1:40: parse "
+        f"error: unclosed left parenthesis): {expr}",
+        f"mlscope: {source}: panel 1 'Requests': {prometheus.server.url} answered bad_data: invalid parameter "
+        f'"query": 1:40: parse error: unclosed left parenthesis: {expr}']
+    assert "parsed with promtool (" in out and f"run on {prometheus.server.url}" in out
+    # The shipped dashboards: every query parses and runs (165 of them), nothing is reported.
+    assert main(["dashboards", "check", "--source", str(ROOT / "dashboards"), "--output", str(OUTPUT),
+                 "--prometheus-url", prometheus.server.url]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def logql_parse(exprs: list[str]) -> list[dict]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 
 from . import HERE, ROOT
 
@@ -52,3 +53,13 @@ def shipped_logql() -> tuple[tuple[str, str], ...]:
                     state = json.loads(unquote(url.split("/explore?left=", 1)[1]))
                     found += [(f"{path.name} {rule['alert']} logs_url", q["expr"]) for q in state["queries"]]
     return tuple(found)
+
+
+def bad_source(folder: Path, expr: str) -> Path:
+    """A dashboards folder holding one source whose only panel queries ``expr``; returns the source."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "bad.py"
+    panel = f"gf.stat('Requests', gf.prom({expr!r}))"
+    source.write_text("from mlscope import grafana as gf\n\n"
+                      f"dashboard = gf.dashboard('mlscope-bad', 'bad', rows=[[{panel}]])\n")
+    return source

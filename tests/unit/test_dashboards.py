@@ -12,12 +12,18 @@ from mlscope.dashboards import check as dashcheck
 from mlscope.dashboards import style as grafana
 from mlscope.dashboards.build import build, stale
 from support import ROOT
-from support.dashboards import FIXTURES, OUTPUT, committed
+from support.dashboards import FIXTURES, OUTPUT, bad_source, committed
 
 SOURCES = ROOT / "dashboards"
 
 
-def test_committed_json_is_fresh() -> None:
+@pytest.fixture
+def no_promtool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dashboards check` without promtool on PATH (a unit test starts no program; tests/e2e parse with it)."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+
+
+def test_committed_json_is_fresh(no_promtool: None) -> None:
     assert committed(), "no generated dashboards committed"
     assert stale(SOURCES, OUTPUT) == [], "run `mlscope dashboards build` and commit"
     assert main(["dashboards", "check", "--source", str(SOURCES), "--output", str(OUTPUT)]) == 0
@@ -128,3 +134,17 @@ def test_log_volume_is_per_second_and_read_from_the_shippers_counters() -> None:
     assert any("mlscope_log_lines_sent_total" in t["expr"] for p in volume for t in p["targets"])
     assert not [q for data in committed().values() for q in dashcheck.queries(data)
                 if q.datasource == "loki" and "_over_time" in q.expr]
+
+
+def test_check_names_a_metric_outside_the_catalog(tmp_path: Path, no_promtool: None,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    source = bad_source(tmp_path / "src", "sum(rate(mlscope_predictons_total[$__rate_interval]))")
+    output = tmp_path / "out"
+    assert main(["dashboards", "build", "--source", str(source.parent), "--output", str(output)]) == 0
+    capsys.readouterr()
+    assert main(["dashboards", "check", "--source", str(source.parent), "--output", str(output)]) == 1
+    out, err = capsys.readouterr()
+    assert err == (f"mlscope: {source}: panel 1 'Requests': metric 'mlscope_predictons_total' is not in the "
+                   "catalog\n")
+    assert "FAILED: 1 dashboards, 3 PromQL queries" in out  # the panel and the two model variables
+    assert "not parsed (no promtool on PATH: only metric names were checked)" in out

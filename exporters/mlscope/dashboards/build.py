@@ -22,6 +22,7 @@ GENERATED_PREFIX = "mlscope-"
 class Built:
     path: Path
     text: str
+    source: Path | None = None
 
 
 def _load_module(path: Path) -> ModuleType:
@@ -34,9 +35,9 @@ def _load_module(path: Path) -> ModuleType:
     return module
 
 
-def load_sources(source_dir: Path) -> dict[str, Any]:
-    """uid -> grafanalib Dashboard for every ``*.py`` in ``source_dir`` (files starting with ``_`` skipped)."""
-    boards: dict[str, Any] = {}
+def load_sources(source_dir: Path) -> dict[str, tuple[Any, Path]]:
+    """uid -> (grafanalib Dashboard, its source) for every ``*.py`` in ``source_dir`` (``_*`` skipped)."""
+    boards: dict[str, tuple[Any, Path]] = {}
     sources = sorted(source_dir.glob("*.py"))
     if not sources:
         raise FileNotFoundError(f"no dashboard sources (*.py) in {source_dir.resolve()}: run from the repository "
@@ -51,7 +52,7 @@ def load_sources(source_dir: Path) -> dict[str, Any]:
             raise ValueError(f"{path}: dashboard uid {board.uid!r} must start with {GENERATED_PREFIX!r}")
         if board.uid in boards:
             raise ValueError(f"{path}: uid {board.uid!r} is used twice")
-        boards[board.uid] = board
+        boards[board.uid] = (board, path)
     return boards
 
 
@@ -62,14 +63,14 @@ def _content(data: dict[str, Any]) -> dict[str, Any]:
 def render(source_dir: Path, output_dir: Path) -> list[Built]:
     """The JSON every source produces, versioned against what is already in ``output_dir``."""
     built = []
-    for uid, board in load_sources(source_dir).items():
+    for uid, (board, source) in load_sources(source_dir).items():
         path = output_dir / f"{uid}.json"
         data = grafana.to_json(board)
         if path.exists():
             previous = json.loads(path.read_text())
             same = _content(previous) == _content(data)
             data["version"] = previous.get("version", 1) if same else previous.get("version", 0) + 1
-        built.append(Built(path, grafana.dumps(data)))
+        built.append(Built(path, grafana.dumps(data), source))
     return built
 
 
