@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from mlscope import __version__
 from mlscope.cli import parser as cli_parser
 from support import ROOT
 from support.compose import (
@@ -147,8 +148,11 @@ def test_stack_files_ship_in_the_wheel_and_init_writes_them(tmp_path: Path) -> N
     names = zipfile.ZipFile(next(wheel_dir.glob("*.whl"))).namelist()
     for required in ("mlscope/stack/docker-compose.yml", "mlscope/stack/env.example",
                      "mlscope/stack/alerting/alertmanager.yml", "mlscope/stack/alerting/rules/mlscope-serving.yml",
-                     "mlscope/stack/provisioning/prometheus/prometheus.yml"):
+                     "mlscope/stack/provisioning/prometheus/prometheus.yml", "mlscope/stack/standalone.Dockerfile",
+                     *(f"mlscope/stack/dashboards/{p.name}" for p in (ROOT / "dashboards").glob("*.py"))):
         assert required in names, f"{required} missing from the wheel"
+    zipfile.ZipFile(next(wheel_dir.glob("*.whl"))).extractall(tmp_path / "site")
+    standalone_folder_from_the_wheel(tmp_path / "site", tmp_path / "own")
     from mlscope.cli import main
 
     target = tmp_path / "stack"
@@ -157,3 +161,35 @@ def test_stack_files_ship_in_the_wheel_and_init_writes_them(tmp_path: Path) -> N
     assert (target / ".env.example").exists() and (target / "alerting" / "rules" / "mlscope-serving.yml").exists()
     assert main(["init", str(target)]) == 1  # no silent overwrite
     assert main(["init", str(target), "--force"]) == 0
+
+
+def standalone_folder_from_the_wheel(site: Path, folder: Path) -> None:
+    """`mlscope init` from the unpacked wheel, outside the repository (its other dependencies: this venv's);
+    then the folder's own dashboards and rules build and check in it, and its image's Dockerfile is there."""
+    env = {"PYTHONPATH": str(site), "PATH": str(Path(sys.executable).parent), "HOME": str(folder.parent)}
+
+    def cli(*args: str, cwd: Path = folder) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mlscope.cli", *args], cwd=cwd, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    assert cli("init", str(folder), cwd=folder.parent).returncode == 0
+    code = "import mlscope.stack.assets as a; print(a.__file__, a.stack_root())"
+    where = subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True,
+                           timeout=60).stdout.split()
+    assert where == [str(site / "mlscope" / "stack" / "assets.py"), str(folder)]  # the wheel's code, the folder's files
+    assert sorted(p.name for p in (folder / "dashboards").glob("*.py")) == sorted(
+        p.name for p in (ROOT / "dashboards").glob("*.py"))
+    checked = cli("dashboards", "check")
+    assert checked.returncode == 0 and "6 dashboards" in checked.stdout, checked.stdout + checked.stderr
+    assert cli("rules", "check").returncode == 0
+    source = folder / "dashboards" / "model_overview.py"  # the folder's own sources are the ones built
+    source.write_text(source.read_text().replace('"Requests/s"', '"Requests each second"'))
+    stale = cli("dashboards", "check")
+    assert stale.returncode == 1
+    assert "stale: provisioning/grafana/dashboards/mlscope-model-overview.json" in stale.stderr
+    assert cli("dashboards", "build").returncode == 0 and cli("dashboards", "check").returncode == 0
+    compose = yaml.safe_load((folder / "docker-compose.yml").read_text())
+    assert compose["x-mlscope"]["build"] == "." and (folder / "Dockerfile").exists()
+    copied = re.findall(r"^COPY (\S+) ", (folder / "Dockerfile").read_text(), re.MULTILINE)
+    assert copied == ["wheels", "alerting", "provisioning"] and all((folder / c).exists() for c in copied)
+    assert f'mlscope[stack,gpu,demo]=={__version__}"' in (folder / "Dockerfile").read_text()

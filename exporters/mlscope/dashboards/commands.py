@@ -21,7 +21,8 @@ def dashboards(args: argparse.Namespace) -> int:
 
     source, output = Path(args.source), Path(args.output)
     if not source.is_dir() or not any(source.glob("*.py")):
-        print(f"mlscope: no dashboard sources in {source.resolve()}: run from the repository root or pass --source",
+        print(f"mlscope: no dashboard sources in {source.resolve()}: run in a stack folder (`mlscope init DIR` writes "
+              "one) or the repository root, or pass --source",
               file=sys.stderr)
         return 2
     if args.action == "build":
