@@ -84,8 +84,10 @@ def test_a_registered_incident_is_injected_over_http_and_the_cli(
     assert [LINE.match(line) is not None for line in lines] == [True, True], lines
     refused = requests.post(url + "/faults", json={"incident": "canery"}, timeout=5)
     assert refused.status_code == 400
-    assert refused.json()["error"] == ("unknown incident 'canery'; registered: "
-                                       "canary, drift, errors, latency, quality")
+    registered = "unknown incident 'canery'; registered: canary, drift, errors, latency, quality"
+    assert refused.json()["error"] == registered
+    assert main(["demo", "inject", "canery", "--url", url]) == 1
+    assert capsys.readouterr().err == f"mlscope: {registered}\n"
 
 
 def test_the_standard_four_keep_their_schedule_and_changes() -> None:
