@@ -22,10 +22,12 @@ def test_odd_label_values_keep_the_exposition_valid(registry: CollectorRegistry,
     text = exposition(registry)
     result = promtool_check_metrics(text)
     assert result.returncode == 0, result.stdout + result.stderr
+    # Control characters (newline, tab) fold into __invalid__: Prometheus 2 and 3 regexes disagree on them.
+    kept = odd if odd.isprintable() else "__invalid__"
     assert registry.get_sample_value("mlscope_predicted_class_total",
-                                     {"model": odd, "model_version": odd, "class": odd}) == 1
+                                     {"model": kept, "model_version": kept, "class": kept}) == 1
     assert registry.get_sample_value("mlscope_prediction_errors_total",
-                                     {"model": odd, "model_version": odd, "error_type": odd}) == 1
+                                     {"model": kept, "model_version": kept, "error_type": kept}) == 1
     # OpenMetrics (with the exemplar) parses back too.
     families = list(parse_openmetrics(openmetrics_latest(registry).decode()))
     exemplars = [s.exemplar for f in families for s in f.samples if s.exemplar]

@@ -31,6 +31,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from mlscope import ModelMonitor
+from mlscope.catalog.alerting import ALERT_EVENT
 from mlscope.dashboards import check as dashcheck
 from mlscope.demo.workload import LateGroundTruth, SyntheticService, Traffic
 from mlscope.exposition import start_metrics_server
@@ -123,6 +124,16 @@ class ModelService:
             self.tabular.record_features({"income": "not a number", "age": 1e9, "plan": None, "extra": 1})
             self.quality.record_outcome(f"nobody-{n}", 1)  # no such prediction: rejected
             self.clf.record_prediction(0.01, output=1, proba=[2.0], request_id=f"bad-proba-{n}")
+
+    def ship_panel_lines(self) -> None:
+        """An error line and an alert notification (the alert receiver's event), after the scripted push failures,
+        for the panels that select them whatever the traffic's random errors and timing gave."""
+        logger = logging.getLogger("mlscope.test.dashboards-live")
+        version = {"model": "dash-clf", "model_version": "1"}
+        logger.error("scoring failed", extra={**version, "event": "prediction_error"})
+        logger.warning("ModelErrorRateHigh firing: dash-clf 1: prediction errors above 5%",
+                       extra={**version, "event": ALERT_EVENT})
+        assert self.handler.drain(10)
 
     @property
     def target(self) -> str:
@@ -228,6 +239,7 @@ def test_every_promql_query_returns_data(live: LiveStack) -> None:
 def test_every_logql_query_selects_shipped_lines(live: LiveStack) -> None:
     """The Loki panels' queries select what the log shipper really sent (the receiver's LogQL subset)."""
     loki = live.service.loki
+    live.service.ship_panel_lines()
     request_id = logged_request_id(loki)
     variables = {"model": ALL, "model_version": ALL, "env": ".*", "request_id": request_id,
                  "__field.labels.model": "dash-clf", "__field.labels.model_version": "1",

@@ -22,7 +22,9 @@ from support import ROOT
 from support.calibration_data import split
 from support.helpers import require_binary, run_promtool, series
 
-FAMILIES = {cat.EXPECTED_CONFUSION.name, cat.EXPECTED_CORRECT.name, cat.BASELINE.name, cat.CALIBRATION_ERROR.name}
+# The estimate, its baseline and calibration, and what the warm-up guard of the estimated window reads.
+FAMILIES = {cat.EXPECTED_CONFUSION.name, cat.EXPECTED_CORRECT.name, cat.BASELINE.name, cat.CALIBRATION_ERROR.name,
+            cat.PREDICTIONS_STORED.name}
 
 
 def _input_series(version: str, calibrated: bool) -> list[dict[str, str]]:
@@ -64,7 +66,7 @@ def test_estimated_quality_alert_is_silent_on_a_calibrated_forest_above_baseline
              "tests": [{"interval": "1s",
                         "input_series": _input_series("calibrated", True) + _input_series("raw", False),
                         "alert_rule_test": [{"eval_time": f"{t}s", "alertname": "ModelEstimatedQualityBelowBaseline",
-                                             "exp_alerts": []} for t in (30, 60, 120)]}]}
+                                             "exp_alerts": []} for t in (90, 120, 140)]}]}  # warm 1m window
     path = tmp_path / "calibration.yml"
     path.write_text(yaml.safe_dump(tests))
     result = run_promtool("test", "rules", path)

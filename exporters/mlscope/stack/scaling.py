@@ -84,14 +84,15 @@ def series_per_model_version(workload: Workload = TYPICAL, *, created: bool = Tr
 def recorded_per_model_version(profile: str = "default") -> int:
     """Series the traffic recording rules produce per model version (independent of the replica count).
 
-    Drift and quality rules add series per feature and per class (see their README sections).
+    Drift and quality rules add series per feature and per class (docs/drift.md, docs/quality.md), and the
+    warm-up guards of other domains (quality, coverage, estimates) only exist where those domains have data.
     """
     from ..rules.generate import FILES
 
     names = {r.name for r in cat.RECORDED if r.labels[:2] == MODEL}
     cfg = config_for(profile)
     return sum(1 for build in FILES.values() for group in build(cfg) for rule in group["rules"]
-               if rule.get("record") in names)
+               if rule.get("record") in names and rule.get("labels", {}).get("domain", "serving") == "serving")
 
 
 @dataclass(frozen=True)
