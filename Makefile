@@ -36,7 +36,7 @@ run: setup
 	$(BIN)/mlscope up --demo
 
 test: setup
-	MLSCOPE_REQUIRE_SERVERS=1 $(BIN)/python -m pytest
+	MLSCOPE_REQUIRE_SERVERS=1 $(BIN)/python -m pytest -n 3 --dist worksteal
 
 # The core's unit tests in a virtual environment holding only `pip install .` and pytest.
 test-core:

@@ -82,10 +82,12 @@ def in_folder(items: list[pytest.Item], folder: Path) -> list[pytest.Item]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """No unit test is marked ``servers`` (tests/e2e/conftest.py marks that folder's tests)."""
+    """No unit test is marked ``servers`` (tests/e2e/conftest.py marks that folder's tests); ``slow`` tests run
+    first, so that with ``-n`` (pytest-xdist, `make test`) the long waits overlap the rest of the suite."""
     for item in in_folder(items, UNIT):
         if item.get_closest_marker("servers"):
             raise pytest.UsageError(f"{item.nodeid} is marked servers: it belongs in tests/e2e/")
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

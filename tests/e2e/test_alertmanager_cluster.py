@@ -48,6 +48,7 @@ def pair(request: pytest.FixtureRequest, tmp_path: Path, exporter: Exporter) -> 
     stack.stop()
 
 
+@pytest.mark.slow
 def test_one_notification_per_group_from_a_pair(pair: AlertingStack, exporter: Exporter) -> None:
     if pair.clustered:
         wait_until(lambda: cluster_ready(pair), timeout=30)

@@ -47,6 +47,7 @@ def dashboard_queries() -> list[tuple[str, str]]:
     return found
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(stack: Up) -> None:
     api = stack.api
     # Drift is injected as soon as the stack is up: its alert fires and resolves over the same minutes the

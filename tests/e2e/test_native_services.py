@@ -61,6 +61,7 @@ def cleanup() -> Iterator[list[subprocess.Popen[str]]]:
             proc.wait(10)
 
 
+@pytest.mark.slow
 def test_services_grafana_loki_and_a_restart(tmp_path: Path, ports: Ports,
                                              cleanup: list[subprocess.Popen[str]]) -> None:
     """One stack start serves both checks (a start costs seconds): Grafana and Loki stand-ins on PATH, and

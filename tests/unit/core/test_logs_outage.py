@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from mlscope.logs import HttpTransport
 from support.logs_helpers import sample
 from support.loki_receiver import LokiReceiver
@@ -20,6 +22,7 @@ OUTAGE_S = float(os.environ.get("MLSCOPE_LOKI_OUTAGE_S", "20"))
 RATE = 50  # lines per second, from two threads
 
 
+@pytest.mark.slow
 def test_no_line_lost_across_an_outage(receiver: LokiReceiver, make_handler, tmp_path: Path) -> None:
     handler, logger, registry = make_handler(
         HttpTransport(receiver.url, read_timeout=1.0), spool_dir=tmp_path, memory_bytes=16_384, batch_lines=50,
