@@ -115,6 +115,11 @@ class ModelMonitor:
         self._bind()
         # Predictions stored for scoring against late ground truth (mlscope.quality.Quality).
         self.quality, self.classes = quality, None if classes is None else list(classes)
+        if quality is not None and quality.registry is not self.registry:
+            logging.getLogger("mlscope").warning(
+                "mlscope: the Quality of %s %s publishes to another registry than the monitor's: pass "
+                "Quality(registry=...) the monitor's registry to see quality series next to its others",
+                self.model, self.model_version)
         self._quality_sink = None if quality is None else quality.sink(self.model, self.model_version, task, classes)
         self._drift: DriftTracker | None = None
         if reference is not None:

@@ -253,7 +253,9 @@ class ReferenceProfile:
         stored = data.get("content_hash")
         if stored != profile.content_hash:
             raise ProfileError(f"reference profile content hash mismatch (stored {stored}, computed "
-                               f"{profile.content_hash}): the file was edited or damaged; rebuild it")
+                               f"{profile.content_hash}): the file was edited or damaged; rebuild it with "
+                               f"`mlscope reference build TRAINING_DATA --model {profile.model} --model-version "
+                               f"{profile.model_version} --out PROFILE.json`")
         return profile
 
     @classmethod
@@ -262,7 +264,12 @@ class ReferenceProfile:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ProfileError(f"cannot read reference profile {path}: {exc}") from exc
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ProfileFormatError:
+            raise
+        except ProfileError as exc:
+            raise ProfileError(f"{path}: {exc}") from exc
 
 
 def check_format(data: object) -> None:
