@@ -37,10 +37,11 @@ def test_rows_and_batches_count_the_same() -> None:
     frame.loc[::7, "age"] = np.nan
     frame.loc[::11, "plan"] = None
     by_row, by_batch = CollectorRegistry(), CollectorRegistry()
-    row_monitor = monitor_with(small_profile(), by_row)
+    profile = small_profile()  # one profile: its creation time is a label of mlscope_reference_profile_info
+    row_monitor = monitor_with(profile, by_row)
     for record in frame.to_dict("records"):
         row_monitor.record_features(record)
-    monitor_with(small_profile(), by_batch).record_feature_batch(frame)
+    monitor_with(profile, by_batch).record_feature_batch(frame)
     rows, batch = drift_series(by_row), drift_series(by_batch)
     rows = {k: v for k, v in rows.items() if "snapshot" not in k[0]}
     batch = {k: v for k, v in batch.items() if "snapshot" not in k[0]}
