@@ -10,6 +10,7 @@ import yaml
 
 from mlscope import __version__
 from mlscope.cli import parser as cli_parser
+from mlscope.stack.nativeconf import linked_uids
 from support import ROOT
 from support.compose import (
     ALERTMANAGER,
@@ -113,7 +114,7 @@ def test_prometheus_targets_match_services_and_ports() -> None:
 def test_datasources_and_alertmanager_point_at_services() -> None:
     svc = services()
     sources = yaml.safe_load(DATASOURCES.read_text())["datasources"]
-    assert {d["uid"] for d in sources} == {"prometheus", "loki", "alertmanager"}
+    assert {d["uid"] for d in sources} == {"prometheus", "loki", "alertmanager", "tempo"}
     for source in sources:
         host, port = host_port(source["url"])
         assert host in svc and port == listen_port(host, svc[host]), source["url"]
@@ -123,6 +124,9 @@ def test_datasources_and_alertmanager_point_at_services() -> None:
     loki = next(d for d in sources if d["uid"] == "loki")
     matcher = loki["jsonData"]["derivedFields"][0]["matcherRegex"]
     assert re.search(matcher, '{"request_id": "abc-1"}').group(1) == "abc-1"
+    for source in sources:  # every link opens a datasource that is provisioned
+        assert set(linked_uids(source)) <= {d["uid"] for d in sources}, source["name"]
+    assert {uid for d in sources for uid in linked_uids(d)} == {"prometheus", "loki", "tempo"}
     webhooks = [w["url"] for r in yaml.safe_load(ALERTMANAGER.read_text())["receivers"]
                 for w in r.get("webhook_configs", [])]
     for url in webhooks:

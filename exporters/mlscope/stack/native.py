@@ -2,8 +2,8 @@
 
 ``mlscope up`` writes its runtime configuration into a state directory (scrape
 jobs only for what actually runs, so no alert fires for what was never
-started), starts Prometheus and Alertmanager from PATH, Loki and Grafana when
-their binaries are found, and mlscope's exporters; prints the URLs and stops
+started), starts Prometheus and Alertmanager from PATH, Loki, Tempo and Grafana
+when their binaries are found, and mlscope's exporters; prints the URLs and stops
 everything on Ctrl-C or ``mlscope down``. Data (Prometheus TSDB, Alertmanager
 silences, the quality store) persists in the state directory.
 """
@@ -46,6 +46,9 @@ class Ports:
     loki: int = 3100
     grafana: int = 3000
     demo: int = 8000
+    tempo: int = 3200
+    tempo_otlp_grpc: int = 4317
+    tempo_otlp_http: int = 4318
 
 
 @dataclass
@@ -92,6 +95,9 @@ class NativeStack:
         if self.demo:
             wanted["demo model"] = self.ports.demo
         wanted.update({name: getattr(self.ports, name) for name, found in optional.items() if found})
+        if optional.get("tempo"):
+            wanted.update({"tempo OTLP gRPC": self.ports.tempo_otlp_grpc,
+                           "tempo OTLP HTTP": self.ports.tempo_otlp_http})
         for name, port in wanted.items():
             if servers.port_in_use(port):
                 raise servers.ServerError(f"port 127.0.0.1:{port} ({name}) is already in use; "
@@ -145,9 +151,10 @@ class NativeStack:
         self._http.append(server)
         return f"127.0.0.1:{self.ports.resource_exporter}"
 
-    def _start_demo(self, loki: str | None) -> str:
+    def _start_demo(self, loki: str | None, tempo: str | None = None) -> str:
         from ..demo.service import DemoService, serve
 
+        self._point_spans_at(tempo)
         self._say("training the demo model (scikit-learn breast_cancer, bundled) and its reference profile...")
         demo = DemoService(state_dir=self.state_dir / "demo", profile=self.profile, rate=self.rate,
                            loki_url=f"http://{loki}/loki/api/v1/push" if loki else None, host_resources=False)
@@ -172,6 +179,34 @@ class NativeStack:
                                 cwd=nativeconf.loki_root(self.state_dir))
         self._servers.append(server.start(timeout=60))
         return f"127.0.0.1:{self.ports.loki}"
+
+    def _point_spans_at(self, tempo: str | None) -> None:
+        """With a native Tempo, the demo (in this process) exports its spans there over OTLP/HTTP, unless the
+        OTEL_EXPORTER_OTLP_* variables already say where; without one, nothing is set."""
+        if tempo is None:
+            return
+        for name, value in nativeconf.otlp_environment(self.ports.tempo_otlp_http).items():
+            os.environ.setdefault(name, value)
+        os.environ.setdefault("OTEL_SERVICE_NAME", "mlscope-demo")
+
+    def _start_tempo(self, prometheus: str) -> str | None:
+        try:
+            binary = servers.find_binary(nativeconf.TEMPO_BINARIES)
+        except servers.ServerError:
+            self._say(f"Tempo not started: no `tempo` binary on PATH ({nativeconf.TEMPO_HINT}); "
+                      "no trace backend: services keep their spans to themselves (no exporter endpoint is set)")
+            return None
+        ports = nativeconf.TempoPorts(http=self.ports.tempo, otlp_grpc=self.ports.tempo_otlp_grpc,
+                                      otlp_http=self.ports.tempo_otlp_http, grpc=servers.free_port(),
+                                      memberlist=servers.free_port())
+        config = promconfig.write_config(self.state_dir / "tempo.yml",
+                                         nativeconf.tempo_config(self.state_dir, ports, prometheus))
+        self._say("starting Tempo...")
+        server = servers.Server("tempo", [binary, f"-config.file={config.resolve()}"], self.ports.tempo,
+                                self.state_dir / "tempo.log", ready_path="/ready",
+                                cwd=nativeconf.tempo_root(self.state_dir))
+        self._servers.append(server.start(timeout=90))
+        return f"127.0.0.1:{self.ports.tempo}"
 
     def _start_grafana(self, hosts: dict[str, str]) -> str | None:
         try:
@@ -214,12 +249,14 @@ class NativeStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._owns_pid_file = False
         found = {name: _has(binaries) for name, binaries in
-                 (("loki", nativeconf.LOKI_BINARIES), ("grafana", nativeconf.GRAFANA_BINARIES))}
+                 (("loki", nativeconf.LOKI_BINARIES), ("grafana", nativeconf.GRAFANA_BINARIES),
+                  ("tempo", nativeconf.TEMPO_BINARIES))}
         self._check_ports(found)
         targets_dir = self._add_targets()
         profile = config_for(self.profile).profile
         prometheus_target = f"127.0.0.1:{self.ports.prometheus}"
         loki = self._start_loki()  # first: the alert receiver ships its lines there
+        tempo = self._start_tempo(prometheus_target)  # before the demo, whose spans go there
         targets = {"prometheus": prometheus_target, "mlscope-alert-receiver": self._start_alert_receiver(loki),
                    "mlscope-quality-exporter": self._start_quality_exporter(),
                    "mlscope-resource-exporter": self._start_resource_exporter()}
@@ -228,19 +265,23 @@ class NativeStack:
             targets["alertmanager"] = alertmanager
         if loki:
             targets["loki"] = loki
+        if tempo:
+            targets["tempo"] = tempo
         if self.demo:
-            targets["mlscope-demo"] = self._start_demo(loki)
+            targets["mlscope-demo"] = self._start_demo(loki, tempo)
         jobs = [promconfig.scrape_job(job, targets=[target]) for job, target in targets.items()]
         jobs.append(promconfig.scrape_job(JOB, file_sd=targets_dir / "*.yml"))
         config = promconfig.write_config(self.state_dir / "prometheus.yml", promconfig.prometheus_config(
             profile, jobs, self._write_rules(), alertmanagers=[alertmanager] if alertmanager else []))
         self._say("starting Prometheus...")
         prometheus = servers.prometheus(config, self.state_dir / "prometheus", self.ports.prometheus,
-                                        lifecycle=True, alert_resend_delay=profile.alert_resend_delay)
+                                        lifecycle=True, alert_resend_delay=profile.alert_resend_delay,
+                                        remote_write_receiver=tempo is not None)
         self._servers.append(prometheus.start())
         hosts = {"prometheus:9090": prometheus_target}
         hosts.update({"alertmanager:9093": alertmanager} if alertmanager else {})
         hosts.update({"loki:3100": loki} if loki else {})
+        hosts.update({"tempo:3200": tempo} if tempo else {})
         grafana = self._start_grafana(hosts)
         self._receiver.grafana_running = grafana is not None  # what an alert's page says of its dashboard link
         (self.state_dir / PID_FILE).write_text(str(os.getpid()))
@@ -268,6 +309,10 @@ class NativeStack:
             self._say(f"{JOB} {listed.name:<11} http://{listed.address} ({listed.path.name})")
         self._say(f"your services: `mlscope targets add NAME=HOST:PORT --state-dir {self.state_dir}`, or start them "
                   f"with {TARGETS_DIR_ENV}={folder} (start_metrics_server registers them); no restart needed")
+        if "tempo" in targets:
+            endpoint = nativeconf.otlp_environment(self.ports.tempo_otlp_http)["OTEL_EXPORTER_OTLP_ENDPOINT"]
+            self._say(f"your services' spans: OTEL_EXPORTER_OTLP_ENDPOINT={endpoint} "
+                      f"(OTLP/HTTP; gRPC on 127.0.0.1:{self.ports.tempo_otlp_grpc})")
         if self.demo:
             self._say("demo incidents: drift, errors, latency, quality every ~10 minutes; "
                       f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now")
