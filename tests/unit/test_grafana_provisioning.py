@@ -100,3 +100,17 @@ def test_every_link_opens_a_provisioned_datasource(running: tuple[str, ...], tmp
         kept = nativeconf.linked_uids(source)
         assert kept == [uid for uid in compose_links[source["uid"]] if uid in uids], source["name"]
     assert ("tempo" in running) == any("tempo" in nativeconf.linked_uids(d) for d in datasources["datasources"])
+
+
+def test_trace_to_metrics_queries_read_the_generators_series() -> None:
+    """The Tempo datasource's metric queries name only series the catalog allows (Tempo's metrics-generator
+    writes traces_spanmetrics_* and traces_service_graph_* into Prometheus) and parse as PromQL names."""
+    from mlscope import catalog
+    from mlscope.rules.promql import metric_names
+
+    (tempo,) = [d for d in load(PROVISIONING)[0]["datasources"] if d["uid"] == "tempo"]
+    queries = [q["query"].replace("$$__tags", 'service="x"') for q in tempo["jsonData"]["tracesToMetrics"]["queries"]]
+    names = {name for q in queries for name in metric_names(q)}
+    assert names == {"traces_spanmetrics_calls_total", "traces_spanmetrics_latency_bucket"}
+    assert all(catalog.is_known(name) for name in names) and not catalog.is_known("traces_other_total")
+    assert tempo["jsonData"]["serviceMap"]["datasourceUid"] == "prometheus"
