@@ -153,6 +153,7 @@ def test_stack_files_ship_in_the_wheel_and_init_writes_them(tmp_path: Path) -> N
     for required in ("mlscope/stack/docker-compose.yml", "mlscope/stack/env.example",
                      "mlscope/stack/alerting/alertmanager.yml", "mlscope/stack/alerting/rules/mlscope-serving.yml",
                      "mlscope/stack/provisioning/prometheus/prometheus.yml", "mlscope/stack/standalone.Dockerfile",
+                     "mlscope/stack/provisioning/tempo/tempo.yml",
                      *(f"mlscope/stack/dashboards/{p.name}" for p in (ROOT / "dashboards").glob("*.py"))):
         assert required in names, f"{required} missing from the wheel"
     zipfile.ZipFile(next(wheel_dir.glob("*.whl"))).extractall(tmp_path / "site")
@@ -163,6 +164,8 @@ def test_stack_files_ship_in_the_wheel_and_init_writes_them(tmp_path: Path) -> N
     assert main(["init", str(target)]) == 0
     assert (target / "docker-compose.yml").read_text() == COMPOSE.read_text()
     assert (target / ".env.example").exists() and (target / "alerting" / "rules" / "mlscope-serving.yml").exists()
+    assert (target / "provisioning" / "tempo" / "tempo.yml").read_text() == (ROOT / "provisioning" / "tempo" /
+                                                                            "tempo.yml").read_text()
     assert main(["init", str(target)]) == 1  # no silent overwrite
     assert main(["init", str(target), "--force"]) == 0
 

@@ -206,7 +206,8 @@ class Traces(_Panel):
     """Grafana's trace view (``traces`` panel) of one Tempo query: a trace id shows that trace's spans."""
 
     def to_json_data(self) -> dict[str, Any]:
-        return self.panel_json({"type": "traces", "datasource": TEMPO, "options": {}})
+        return self.panel_json({"type": "traces", "datasource": TEMPO, "options": {},
+                                "fieldConfig": {"defaults": {}, "overrides": []}})
 
 
 def traces(title: str, query: str, *, description: str = "", **kwargs: Any) -> Traces:
