@@ -162,23 +162,33 @@ class NativeStack:
         self._http.append(serve(demo, self.ports.demo))
         return f"127.0.0.1:{self.ports.demo}"
 
-    def _start_loki(self) -> str | None:
+    def _optional_binary(self, name: str, binaries: tuple[str, ...], hint: str, without: str) -> str | None:
+        """The binary of an optional server; None, after saying how to get it and what runs without it."""
         try:
-            binary = servers.find_binary(nativeconf.LOKI_BINARIES)
+            return servers.find_binary(binaries)
         except servers.ServerError:
-            where = (f"the demo's prediction log goes to {self.state_dir / 'demo' / 'predictions.jsonl'}"
-                     if self.demo else "services' LokiHandler lines are queued and retried until a Loki answers")
-            self._say(f"Loki not started: no `loki` binary on PATH ({nativeconf.LOKI_HINT}); {where}")
+            self._say(f"{name} not started: no `{binaries[0]}` binary on PATH ({hint}); {without}")
             return None
-        config = promconfig.write_config(self.state_dir / "loki.yml", nativeconf.loki_config(
-            self.state_dir, self.ports.loki, servers.free_port()))
-        self._say("starting Loki...")
-        # Started in its own data folder: whatever a Loki release writes to a relative path stays there.
-        server = servers.Server("loki", [binary, f"-config.file={config.resolve()}"], self.ports.loki,
-                                self.state_dir / "loki.log", ready_path="/ready",
-                                cwd=nativeconf.loki_root(self.state_dir))
-        self._servers.append(server.start(timeout=60))
-        return f"127.0.0.1:{self.ports.loki}"
+
+    def _start_in_root(self, name: str, binary: str, config: dict[str, Any], port: int, root: Path,
+                       timeout: float) -> str:
+        """Write ``config`` to ``<state>/<name>.yml`` and start ``binary -config.file=...`` ready on ``/ready``,
+        in its own data folder ``root``: whatever a release writes to a relative path stays there."""
+        path = promconfig.write_config(self.state_dir / f"{name}.yml", config)
+        self._say(f"starting {name.capitalize()}...")
+        server = servers.Server(name, [binary, f"-config.file={path.resolve()}"], port,
+                                self.state_dir / f"{name}.log", ready_path="/ready", cwd=root)
+        self._servers.append(server.start(timeout=timeout))
+        return f"127.0.0.1:{port}"
+
+    def _start_loki(self) -> str | None:
+        where = (f"the demo's prediction log goes to {self.state_dir / 'demo' / 'predictions.jsonl'}"
+                 if self.demo else "services' LokiHandler lines are queued and retried until a Loki answers")
+        binary = self._optional_binary("Loki", nativeconf.LOKI_BINARIES, nativeconf.LOKI_HINT, where)
+        if binary is None:
+            return None
+        config = nativeconf.loki_config(self.state_dir, self.ports.loki, servers.free_port())
+        return self._start_in_root("loki", binary, config, self.ports.loki, nativeconf.loki_root(self.state_dir), 60)
 
     def _point_spans_at(self, tempo: str | None) -> None:
         """With a native Tempo, the demo (in this process) exports its spans there over OTLP/HTTP, unless the
@@ -190,30 +200,22 @@ class NativeStack:
         os.environ.setdefault("OTEL_SERVICE_NAME", "mlscope-demo")
 
     def _start_tempo(self, prometheus: str) -> str | None:
-        try:
-            binary = servers.find_binary(nativeconf.TEMPO_BINARIES)
-        except servers.ServerError:
-            self._say(f"Tempo not started: no `tempo` binary on PATH ({nativeconf.TEMPO_HINT}); "
-                      "no trace backend: services keep their spans to themselves (no exporter endpoint is set)")
+        binary = self._optional_binary("Tempo", nativeconf.TEMPO_BINARIES, nativeconf.TEMPO_HINT,
+                                       "no trace backend: no exporter endpoint is set for the demo")
+        if binary is None:
             return None
         ports = nativeconf.TempoPorts(http=self.ports.tempo, otlp_grpc=self.ports.tempo_otlp_grpc,
                                       otlp_http=self.ports.tempo_otlp_http, grpc=servers.free_port(),
                                       memberlist=servers.free_port())
-        config = promconfig.write_config(self.state_dir / "tempo.yml",
-                                         nativeconf.tempo_config(self.state_dir, ports, prometheus))
-        self._say("starting Tempo...")
-        server = servers.Server("tempo", [binary, f"-config.file={config.resolve()}"], self.ports.tempo,
-                                self.state_dir / "tempo.log", ready_path="/ready",
-                                cwd=nativeconf.tempo_root(self.state_dir))
-        self._servers.append(server.start(timeout=90))
-        return f"127.0.0.1:{self.ports.tempo}"
+        config = nativeconf.tempo_config(self.state_dir, ports, prometheus)
+        return self._start_in_root("tempo", binary, config, self.ports.tempo, nativeconf.tempo_root(self.state_dir),
+                                   90)
 
     def _start_grafana(self, hosts: dict[str, str]) -> str | None:
-        try:
-            binary = servers.find_binary(nativeconf.GRAFANA_BINARIES)
-        except servers.ServerError:
-            self._say(f"Grafana not started: no `grafana` binary on PATH ({nativeconf.GRAFANA_HINT}); "
-                      "the dashboards are in provisioning/grafana/dashboards/ for any Grafana to import")
+        binary = self._optional_binary(
+            "Grafana", nativeconf.GRAFANA_BINARIES, nativeconf.GRAFANA_HINT,
+            "the dashboards are in provisioning/grafana/dashboards/ for any Grafana to import")
+        if binary is None:
             return None
         provisioning = nativeconf.grafana_provisioning(self.state_dir / "grafana" / "provisioning", hosts)
         password = self._grafana_password()
