@@ -153,7 +153,7 @@ def test_stack_files_ship_in_the_wheel_and_init_writes_them(tmp_path: Path) -> N
     for required in ("mlscope/stack/docker-compose.yml", "mlscope/stack/env.example",
                      "mlscope/stack/alerting/alertmanager.yml", "mlscope/stack/alerting/rules/mlscope-serving.yml",
                      "mlscope/stack/provisioning/prometheus/prometheus.yml", "mlscope/stack/standalone.Dockerfile",
-                     "mlscope/stack/provisioning/tempo/tempo.yml",
+                     "mlscope/stack/provisioning/tempo/tempo.yml", "mlscope/stack/docs/drift.md",
                      *(f"mlscope/stack/dashboards/{p.name}" for p in (ROOT / "dashboards").glob("*.py"))):
         assert required in names, f"{required} missing from the wheel"
     zipfile.ZipFile(next(wheel_dir.glob("*.whl"))).extractall(tmp_path / "site")

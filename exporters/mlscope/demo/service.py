@@ -215,6 +215,9 @@ def inject_remote(url: str, incident: str, seconds: float) -> dict[str, Any]:
         body: dict[str, Any] = response.json()
     except ValueError:  # requests' JSONDecodeError: an answer that is not JSON is not the demo's
         raise ValueError(f"{url} answered {response.status_code} without JSON: is it the demo's URL?") from None
+    if response.status_code == 404:  # the demo answers every incident on /faults: another server
+        raise ValueError(f"{url} has no /faults (404: {body.get('error', response.text)}): is it the demo's URL? "
+                         "`mlscope up --demo` prints it")
     if response.status_code != 200:
         raise ValueError(body.get("error", response.text))
     return body

@@ -86,9 +86,26 @@ def reference(args: argparse.Namespace) -> int:
     print(f"thresholds: at most {settings['false_alarm_rate']:.0%} of windows of at least {settings['window_values']} "
           f"values without drift above them ({'with' if settings['leave_one_chunk_out'] else 'without'} "
           "leave-one-chunk-out)")
+    for line in _feature_lines(profile):
+        print(line)
     if profile.calibration is not None:
         print(_calibration_line(profile.calibration))
     return 0
+
+
+def _feature_lines(profile: Any) -> list[str]:
+    """One aligned row per feature (and the output): kind, missing share, range or categories, thresholds."""
+    rows = [("feature", "kind", "missing", "reference", "thresholds (alerts: PSI at least the rules' floor)")]
+    for feature in (*profile.features, *([profile.output] if profile.output else [])):
+        if feature.kind == "numeric":
+            seen = f"{feature.min:.4g} .. {feature.max:.4g}" if feature.min is not None else "no values"
+        else:
+            seen = f"{len(feature.categories)} top categories"
+        limits = " ".join(f"{k}={v:.3f}" for k, v in sorted(feature.thresholds.items())) or "none calibrated"
+        rows.append((feature.name, feature.kind, f"{feature.missing_ratio:.1%}", seen, limits))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+            for row in rows]
 
 
 def _column(data: Any, name: str) -> np.ndarray:

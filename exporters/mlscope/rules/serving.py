@@ -95,7 +95,8 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
               severity="warning", for_=cfg.profile.for_no_traffic, dashboard=DASHBOARD, model_scoped=True,
               summary="{{ $labels.model }} {{ $labels.model_version }} serves no predictions",
               description="{{ $labels.model }} {{ $labels.model_version }} is registered (mlscope_model_info) but "
-                          f"received no request for {cfg.profile.for_no_traffic}."),
+                          f"received no request over the last {w}, for {cfg.profile.for_no_traffic} in a row: its "
+                          f"last request is at least {w} + {cfg.profile.for_no_traffic} old."),
     ] + _burn_rate_alerts(cfg)
 
 

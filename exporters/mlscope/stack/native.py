@@ -214,7 +214,7 @@ class NativeStack:
     def _start_grafana(self, hosts: dict[str, str]) -> str | None:
         binary = self._optional_binary(
             "Grafana", nativeconf.GRAFANA_BINARIES, nativeconf.GRAFANA_HINT,
-            "the dashboards are in provisioning/grafana/dashboards/ for any Grafana to import")
+            f"the dashboards are in {asset('provisioning/grafana/dashboards').resolve()}/ for any Grafana to import")
         if binary is None:
             return None
         provisioning = nativeconf.grafana_provisioning(self.state_dir / "grafana" / "provisioning", hosts)
