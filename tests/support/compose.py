@@ -25,7 +25,7 @@ ALERTMANAGER = ROOT / "alerting" / "alertmanager.yml"
 
 
 # Ports the upstream images listen on inside the network.
-UPSTREAM_PORTS = {"prometheus": 9090, "alertmanager": 9093, "loki": 3100, "grafana": 3000}
+UPSTREAM_PORTS = {"prometheus": 9090, "alertmanager": 9093, "pushgateway": 9091, "loki": 3100, "grafana": 3000}
 
 
 _DEFAULT = re.compile(r"\$\{[A-Z_]+:-([^}]*)\}")
