@@ -67,7 +67,9 @@ def test_alert_settings_name_real_alerts_and_appear_in_their_expressions() -> No
     derived = {"thresholds.latency_slo_seconds", "thresholds.latency_slo_objective",
                "thresholds.regression_max_error_increase", "profile.burn_windows", "profile.for_no_traffic",
                "profile.for_target_down",
-               "resources.gpu_throttle_reasons"}
+               "resources.gpu_throttle_reasons",
+               # durations the pipeline alerts compare in seconds (time() minus a timestamp)
+               "profile.pipeline_expected_interval", "profile.pipeline_max_data_age"}
     cfg = config_for("default")
     for alert, settings in reference.ALERT_SETTINGS.items():
         assert alert in rules, alert

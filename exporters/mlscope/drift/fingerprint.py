@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +48,7 @@ def array_hash(columns: Mapping[str, np.ndarray], names: Sequence[str]) -> str:
     return PREFIX + digest.hexdigest()
 
 
-def file_hash(path: str | Path) -> str:
+def file_hash(path: str | os.PathLike[str]) -> str:
     """``sha256:<hex>`` of a file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

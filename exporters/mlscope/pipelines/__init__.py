@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from ..drift.fingerprint import training_data_fingerprint
 from .checks import BatchCheck, check_batch
-from .monitor import LOGGER, PipelineMonitor, Run, Step
+from .monitor import LOGGER, PipelineMonitor
 from .push import PushResult
+from .runs import Run, Step
 from .training import TrainingRun
 
 __all__ = ["LOGGER", "BatchCheck", "PipelineMonitor", "PushResult", "Run", "Step", "TrainingRun", "check_batch",

@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..catalog import pipelines as cat
 from ..drift.fingerprint import training_data_fingerprint
-from .monitor import Run
+from .runs import Pipeline, Run
 
 if TYPE_CHECKING:
     from ..monitor import ModelMonitor
-    from .monitor import PipelineMonitor
 
 
 class TrainingRun(Run):
@@ -30,7 +29,7 @@ class TrainingRun(Run):
     kind = "training"
     start_event, end_event = cat.TRAINING_START, cat.TRAINING_END
 
-    def __init__(self, monitor: PipelineMonitor, model: str, *, dataset_version: str, training_data: Any = None,
+    def __init__(self, monitor: Pipeline, model: str, *, dataset_version: str, training_data: Any = None,
                  columns: Iterable[str] | None = None, fingerprint: str | None = None,
                  hyperparameters: Mapping[str, Any] | None = None, transformations: Iterable[str] = (),
                  data_batch_id: str | None = None, run_id: str | None = None) -> None:
