@@ -61,6 +61,9 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "PipelineBatchChecksFailing": ("thresholds.data_quality_ratio", "thresholds.drift_psi_floor",
                                    "profile.warmup.drift"),
 }
+# Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
+# configuration), not in the alert's expression: it reads the verdict.
+APPLIED_BY_THE_JOB: frozenset[str] = frozenset({"PipelineBatchChecksFailing"})
 SETTING_TITLES: dict[str, str] = {
     "thresholds.error_ratio": "share of failed requests",
     "profile.warmup.serving": "warm-up guard: requests in the window, window age",
