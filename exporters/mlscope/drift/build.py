@@ -17,7 +17,7 @@ import numpy as np
 
 from . import stats
 from .calibrate import Calibration, categorical_statistics, chunk_counts, numeric_statistics, thresholds
-from .columns import as_columns, category_column, is_frame, numeric_column
+from .columns import as_columns, category_column, column_names, numeric_column
 from .fingerprint import array_hash, file_hash
 from .proba_calibration import fit_calibration
 from .profile import (
@@ -75,12 +75,10 @@ def build_profile(data: Any, *, model: str, model_version: str, columns: Sequenc
     cfg = {**DEFAULTS, **settings}
     if cfg["psi_bins"] < 2 or cfg["fine_bins"] % cfg["psi_bins"]:
         raise ProfileError("fine_bins must be a multiple of psi_bins (>= 2), so PSI edges are also fine edges")
-    if is_frame(data) or isinstance(data, Mapping):
-        names = [str(c) for c in (data.columns if is_frame(data) else data.keys())]
-    elif columns is None:
-        raise ProfileError("pass `columns` (the feature names, in order) with a 2-D array")
-    else:
-        names = [str(c) for c in columns]
+    try:
+        names = column_names(data, columns)
+    except ValueError as exc:
+        raise ProfileError(str(exc)) from None
     found, _, rows = as_columns(data, names)
     if rows == 0:
         raise ProfileError("cannot build a reference profile from zero rows")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .columns import as_columns, is_frame
+from .columns import as_columns, column_names
 
 PREFIX = "sha256:"
 
@@ -28,12 +28,7 @@ def training_data_fingerprint(data: Any, columns: Sequence[str] | None = None) -
     """
     if isinstance(data, (str, os.PathLike)):
         return file_hash(data)
-    if is_frame(data) or isinstance(data, Mapping):
-        names = [str(c) for c in (data.columns if is_frame(data) else data.keys())]
-    elif columns is None:
-        raise ValueError("pass `columns` (the feature names, in order) with a 2-D array")
-    else:
-        names = [str(c) for c in columns]
+    names = column_names(data, columns)
     found, _, _ = as_columns(data, names)
     return array_hash(found, names)
 

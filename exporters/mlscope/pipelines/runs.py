@@ -51,10 +51,9 @@ class Step:
     def __init__(self, run: Run, name: str) -> None:
         self.run, self.monitor = run, run.monitor
         self.name = self.monitor.ins.admit("step", name)
-        self.read = self.written = 0
-        self.rejected: dict[str, int] = {}
-        self.bytes_read: int | None = None
-        self.bytes_written: int | None = None
+        self.record_counts: dict[str, int] = {"in": 0, "out": 0}  # by direction
+        self.rejected: dict[str, int] = {}  # by reason
+        self.byte_counts: dict[str, int] = {}  # by direction, where the job gave them
         self.newest_event: float | None = None
         self.check: BatchCheck | None = None
         self.status: Status | None = None
@@ -74,33 +73,25 @@ class Step:
     def records(self, read: int | None = None, written: int | None = None,
                 rejected: Mapping[str, int] | None = None) -> None:
         """Add records read, written and rejected (reason -> count); bad counts are counted and skipped."""
-        ins, pipeline = self.monitor.ins, self.monitor.pipeline
-        for direction, value in (("in", read), ("out", written)):
-            n = self._count(value, "records")
-            if n is not None:
-                ins.records.labels(pipeline, self.name, direction).inc(n)
-                if direction == "in":
-                    self.read += n
-                else:
-                    self.written += n
+        ins = self.monitor.ins
+        self._add(ins.records, "records", read, written, self.record_counts)
         for reason, value in (rejected or {}).items():
             n = self._count(value, "records")
             if n is not None:
                 label = ins.admit("reason", reason)
-                ins.rejected.labels(pipeline, self.name, label).inc(n)
+                ins.rejected.labels(self.monitor.pipeline, self.name, label).inc(n)
                 self.rejected[label] = self.rejected.get(label, 0) + n
 
     def bytes(self, read: int | None = None, written: int | None = None) -> None:
         """Add bytes read and written, where the job knows them."""
-        ins, pipeline = self.monitor.ins, self.monitor.pipeline
+        self._add(self.monitor.ins.bytes, "bytes", read, written, self.byte_counts)
+
+    def _add(self, counter: Any, unit: str, read: Any, written: Any, totals: dict[str, int]) -> None:
         for direction, value in (("in", read), ("out", written)):
-            n = self._count(value, "bytes")
+            n = self._count(value, unit)
             if n is not None:
-                ins.bytes.labels(pipeline, self.name, direction).inc(n)
-                if direction == "in":
-                    self.bytes_read = (self.bytes_read or 0) + n
-                else:
-                    self.bytes_written = (self.bytes_written or 0) + n
+                counter.labels(self.monitor.pipeline, self.name, direction).inc(n)
+                totals[direction] = totals.get(direction, 0) + n
 
     def event_times(self, times: Any) -> None:
         """Event times of the step's records (Unix seconds, ``datetime64``, ``datetime``): the newest one
@@ -144,17 +135,18 @@ class Step:
         if self.error_type is not None:
             ins.step_failures.labels(pipeline, self.name, ins.admit("error_type", self.error_type)).inc()
         ins.last_step_duration.labels(pipeline, self.name).set(duration)
-        for kind, value in (("in", self.read), ("out", self.written), ("rejected", sum(self.rejected.values()))):
+        counts = {**self.record_counts, "rejected": sum(self.rejected.values())}
+        for kind, value in counts.items():
             ins.last_records.labels(pipeline, self.name, kind).set(value)
         self.run.step_ended(self)
 
     def fields(self) -> dict[str, Any]:
         """What the step's log line carries."""
         out: dict[str, Any] = {"step": self.name, "status": self.status, "error_type": self.error_type,
-                               "duration_seconds": self.duration_seconds, "records_in": self.read,
-                               "records_out": self.written, "records_rejected": dict(self.rejected)}
-        if self.bytes_read is not None or self.bytes_written is not None:
-            out.update(bytes_in=self.bytes_read, bytes_out=self.bytes_written)
+                               "duration_seconds": self.duration_seconds, "records_in": self.record_counts["in"],
+                               "records_out": self.record_counts["out"], "records_rejected": dict(self.rejected)}
+        if self.byte_counts:
+            out.update(bytes_in=self.byte_counts.get("in"), bytes_out=self.byte_counts.get("out"))
         if self.newest_event is not None:
             out.update(newest_event_time=_iso(self.newest_event), freshness_seconds=self.freshness_seconds)
         return out

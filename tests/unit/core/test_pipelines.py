@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from mlscope import ModelMonitor
+from mlscope.catalog import pipelines as cat
 from mlscope.drift import build_profile
 from mlscope.logs import JsonFormatter
 from mlscope.pipelines import LOGGER, PipelineMonitor, check_batch, training_data_fingerprint
@@ -109,6 +110,9 @@ def test_bad_input_is_counted_and_the_job_goes_on() -> None:
     assert invalid == {"records_negative": 1, "records_not_integer": 3, "bytes_negative": 1,
                        "bytes_not_integer": 1, "event_time_invalid": 3, "duration_not_finite_or_negative": 2,
                        "step_not_ended": 1}
+    # With the training metric's reason (test_one_fingerprint...), every reason of the catalog, each in its help.
+    assert set(invalid) | {"metric_not_finite"} == set(cat.INVALID_REASONS)
+    assert all(reason in cat.INVALID_INPUTS.help for reason in cat.INVALID_REASONS)
     assert value(registry, "mlscope_pipeline_records_total", step="s", direction="in") == 4  # the good value kept
     assert value(registry, "mlscope_pipeline_newest_event_timestamp_seconds", step="s") == 1.7e9
     spark = next(s for s in run.steps if s.name == "spark")
