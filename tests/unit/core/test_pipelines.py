@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -35,13 +36,14 @@ class Lines(logging.Handler):
 
 
 @pytest.fixture
-def lines() -> Lines:
+def lines() -> Iterator[Lines]:
     handler = Lines()
     logger = logging.getLogger(LOGGER)
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     yield handler
     logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
