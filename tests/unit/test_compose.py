@@ -10,6 +10,7 @@ import yaml
 
 from mlscope import __version__
 from mlscope.cli import parser as cli_parser
+from mlscope.stack.nativeconf import linked_uids
 from support import ROOT
 from support.compose import (
     ALERTMANAGER,
@@ -117,7 +118,7 @@ def test_prometheus_targets_match_services_and_ports() -> None:
 def test_datasources_and_alertmanager_point_at_services() -> None:
     svc = services()
     sources = yaml.safe_load(DATASOURCES.read_text())["datasources"]
-    assert {d["uid"] for d in sources} == {"prometheus", "loki", "alertmanager"}
+    assert {d["uid"] for d in sources} == {"prometheus", "loki", "alertmanager", "tempo"}
     for source in sources:
         host, port = host_port(source["url"])
         assert host in svc and port == listen_port(host, svc[host]), source["url"]
@@ -127,6 +128,9 @@ def test_datasources_and_alertmanager_point_at_services() -> None:
     loki = next(d for d in sources if d["uid"] == "loki")
     matcher = loki["jsonData"]["derivedFields"][0]["matcherRegex"]
     assert re.search(matcher, '{"request_id": "abc-1"}').group(1) == "abc-1"
+    for source in sources:  # every link opens a datasource that is provisioned
+        assert set(linked_uids(source)) <= {d["uid"] for d in sources}, source["name"]
+    assert {uid for d in sources for uid in linked_uids(d)} == {"prometheus", "loki", "tempo"}
     webhooks = [w["url"] for r in yaml.safe_load(ALERTMANAGER.read_text())["receivers"]
                 for w in r.get("webhook_configs", [])]
     for url in webhooks:
@@ -153,6 +157,7 @@ def test_stack_files_ship_in_the_wheel_and_init_writes_them(tmp_path: Path) -> N
     for required in ("mlscope/stack/docker-compose.yml", "mlscope/stack/env.example",
                      "mlscope/stack/alerting/alertmanager.yml", "mlscope/stack/alerting/rules/mlscope-serving.yml",
                      "mlscope/stack/provisioning/prometheus/prometheus.yml", "mlscope/stack/standalone.Dockerfile",
+                     "mlscope/stack/provisioning/tempo/tempo.yml",
                      *(f"mlscope/stack/dashboards/{p.name}" for p in (ROOT / "dashboards").glob("*.py"))):
         assert required in names, f"{required} missing from the wheel"
     zipfile.ZipFile(next(wheel_dir.glob("*.whl"))).extractall(tmp_path / "site")
@@ -163,6 +168,8 @@ def test_stack_files_ship_in_the_wheel_and_init_writes_them(tmp_path: Path) -> N
     assert main(["init", str(target)]) == 0
     assert (target / "docker-compose.yml").read_text() == COMPOSE.read_text()
     assert (target / ".env.example").exists() and (target / "alerting" / "rules" / "mlscope-serving.yml").exists()
+    assert (target / "provisioning" / "tempo" / "tempo.yml").read_text() == (ROOT / "provisioning" / "tempo" /
+                                                                            "tempo.yml").read_text()
     assert main(["init", str(target)]) == 1  # no silent overwrite
     assert main(["init", str(target), "--force"]) == 0
 

@@ -27,7 +27,10 @@ FOREIGN_NAMES: frozenset[str] = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE", "
                                            "scrape_duration_seconds", "scrape_series_added",
                                            # the Pushgateway's own series of each pushed group
                                            "push_time_seconds", "push_failure_time_seconds"})
-FOREIGN_PREFIXES: tuple[str, ...] = ("prometheus_", "alertmanager_", "loki_", "grafana_", "process_", "python_")
+# Series of the stack's servers; traces_spanmetrics_ and traces_service_graph_ are what Tempo's
+# metrics-generator writes into Prometheus (the Tempo datasource's trace -> metrics queries and service map).
+FOREIGN_PREFIXES: tuple[str, ...] = ("prometheus_", "alertmanager_", "loki_", "grafana_", "process_", "python_",
+                                     "tempo_", "traces_spanmetrics_", "traces_service_graph_")
 
 
 def is_known(name: str, *, family_names: bool = False) -> bool:

@@ -91,7 +91,7 @@ def queries(data: dict[str, Any]) -> list[Query]:
 
 
 def link_queries(data: dict[str, Any]) -> list[Query]:
-    """The Loki queries of every Explore link: panel links, data links and dashboard links."""
+    """The queries of every Explore link (LogQL on Loki, TraceQL on Tempo): panel, data and dashboard links."""
     links = list(data.get("links", []))
     for panel in _panels(data):
         links += panel.get("links", [])
@@ -101,8 +101,8 @@ def link_queries(data: dict[str, Any]) -> list[Query]:
         url = link.get("url", "")
         if "/explore?left=" in url:
             state = json.loads(url.split("/explore?left=", 1)[1])
-            found += [Query(f"link {link.get('title')!r}", (state.get("datasource") or ""), q["expr"])
-                      for q in state.get("queries", [])]
+            found += [Query(f"link {link.get('title')!r}", (state.get("datasource") or ""),
+                            q.get("expr") or q.get("query", "")) for q in state.get("queries", [])]
     return found
 
 

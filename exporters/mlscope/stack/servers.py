@@ -21,6 +21,7 @@ import requests
 PROMETHEUS_BINARIES = ("prometheus",)
 ALERTMANAGER_BINARIES = ("alertmanager", "prometheus-alertmanager")
 PUSHGATEWAY_BINARIES = ("pushgateway", "prometheus-pushgateway")
+PUSHGATEWAY_HINT = "Debian/Ubuntu: `apt-get install prometheus-pushgateway`; or the upstream release on PATH"
 INSTALL_HINT = ("install them with: apt-get update && apt-get install -y --no-install-recommends "
                 "prometheus prometheus-alertmanager prometheus-pushgateway (Debian/Ubuntu), or put the upstream "
                 "binaries on PATH")
@@ -138,11 +139,14 @@ class Server:
 
 def prometheus(config_file: Path, data_dir: Path, port: int | None = None, *,
                exemplars: bool = True, lifecycle: bool = False, retention: str = "15d",
-               alert_resend_delay: str = "1m") -> Server:
+               alert_resend_delay: str = "1m", remote_write_receiver: bool = False) -> Server:
     """A Prometheus server (not yet started) on 127.0.0.1.
 
     ``alert_resend_delay`` also bounds how long a firing alert waits when its
     first send found no Alertmanager yet (service discovery starts throttled).
+    ``remote_write_receiver`` accepts writes on ``/api/v1/write`` (Tempo's metrics-generator): the flag
+    ``--web.enable-remote-write-receiver`` of Prometheus 2.33 and later (2.42's ``--enable-feature=
+    remote-write-receiver`` is deprecated) and of 3.x.
     """
     port = port or free_port()
     argv = [find_binary(PROMETHEUS_BINARIES), f"--config.file={config_file}", f"--storage.tsdb.path={data_dir}",
@@ -152,6 +156,8 @@ def prometheus(config_file: Path, data_dir: Path, port: int | None = None, *,
         argv.append("--enable-feature=exemplar-storage")
     if lifecycle:
         argv.append("--web.enable-lifecycle")
+    if remote_write_receiver:
+        argv.append("--web.enable-remote-write-receiver")
     return Server("prometheus", argv, port, data_dir / "prometheus.log")
 
 
