@@ -46,8 +46,8 @@ class PipelineMonitor:
             raise ValueError(f"expected_interval_s must be a finite number of seconds > 0, got {expected_interval_s!r}")
         if not push_timeout > 0:
             raise ValueError(f"push_timeout must be > 0 seconds, got {push_timeout!r}")
-        self.registry = registry
         self.ins: PipelineInstruments = pipeline_instruments(registry)
+        self.registry = self.ins.registry
         self.pipeline = self.ins.admit("pipeline", pipeline)
         self.owner = owner
         self.log = logging.getLogger(logger) if isinstance(logger, str) else logger

@@ -169,8 +169,6 @@ class Run:
     ``push_result`` says how that went (a failed push is counted and logged, never raised).
     """
 
-    kind = "pipeline"
-
     def __init__(self, monitor: Pipeline, data_batch_id: str | None, *, run_id: str | None = None,
                  model: str | None = None, model_version: str | None = None,
                  fields: Mapping[str, Any] | None = None) -> None:

@@ -26,7 +26,6 @@ class TrainingRun(Run):
     its ``fingerprint`` when it was computed elsewhere with the same function.
     """
 
-    kind = "training"
     start_event, end_event = cat.TRAINING_START, cat.TRAINING_END
 
     def __init__(self, monitor: Pipeline, model: str, *, dataset_version: str, training_data: Any = None,
