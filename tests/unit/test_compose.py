@@ -64,6 +64,7 @@ def test_healthchecks_restart_policies_and_volumes() -> None:
         assert service.get("restart") == "unless-stopped", f"{name} has no restart policy"
     named = set(compose()["volumes"])
     for server, path in (("prometheus", "/prometheus"), ("alertmanager", "/alertmanager"),
+                         ("pushgateway", "/pushgateway"),
                          ("loki", "/loki"), ("grafana", "/var/lib/grafana")):
         volumes = volume_at(compose(), server, path)
         assert volumes and volumes <= named, f"{server} keeps {path} outside a named volume"
@@ -107,6 +108,9 @@ def test_prometheus_targets_match_services_and_ports() -> None:
                 seen.add(host)
     exporters = {n for n, s in svc.items() if s["image"].startswith("mlscope")}
     assert exporters <= seen, f"not scraped: {exporters - seen}"
+    pushed = [job for job in config["scrape_configs"] if job["job_name"] == "pushgateway"]
+    assert len(pushed) == 1 and pushed[0]["honor_labels"] is True, "the Pushgateway's job must keep pushed labels"
+    assert svc["pushgateway"]["image"] == compose()["x-images"]["pushgateway"] == "prom/pushgateway:v1.11.3"
     am_sd = config["alerting"]["alertmanagers"][0]["dns_sd_configs"][0]
     assert (am_sd["names"], am_sd["port"]) == (["alertmanager"], 9093)
 

@@ -88,12 +88,14 @@ def test_service_monitors_cover_the_exporters_with_limits() -> None:
     for profile in ("default", "fast"):
         monitors = by_kind(k8s.render(profile), "ServiceMonitor")
         assert set(monitors) == {"mlscope-model-services", "mlscope-resource-exporter", "mlscope-quality-exporter",
-                                 "mlscope-alert-receiver"}
-        for monitor in monitors.values():
+                                 "mlscope-alert-receiver", "mlscope-pushgateway"}
+        for name, monitor in monitors.items():
             spec = monitor["spec"]
             assert spec["sampleLimit"] == promconfig.SAMPLE_LIMIT and spec["labelLimit"] == promconfig.LABEL_LIMIT
+            # The Pushgateway's groups keep their own job and instance (honor_labels), as in compose and native.
+            pushed = {"honorLabels": True} if name == "mlscope-pushgateway" else {}
             assert spec["endpoints"] == [{"port": "metrics", "path": "/metrics",
-                                          "interval": config_for(profile).profile.scrape_interval}]
+                                          "interval": config_for(profile).profile.scrape_interval, **pushed}]
     assert monitors["mlscope-model-services"]["spec"]["namespaceSelector"] == {"any": True}
 
 

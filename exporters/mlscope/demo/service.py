@@ -83,7 +83,9 @@ class DemoService:
         self.monitor = ModelMonitor(MODEL, VERSION, registry=self.registry, reference=reference,
                                     quality=self.quality, classes=classes,
                                     prediction_log=PredictionLog(LOGGER, sample_rate=0.2, slow_seconds=0.25),
-                                    training_data_fingerprint=reference.content_hash[:16],
+                                    # The training set's fingerprint, as its profile's source_hash records it
+                                    # (mlscope.drift.training_data_fingerprint): not the profile's own hash.
+                                    training_data_fingerprint=reference.source_hash,
                                     metadata={"dataset": "breast_cancer", "owner": "demo", "simulated": "true"})
         self.service = SyntheticService(trained, self.monitor, seed=1)
         self.service.faults.error_rate = self.base_error_rate

@@ -40,7 +40,7 @@ def reference(args: argparse.Namespace) -> int:
     if args.action == "build" and not (args.model and args.model_version and (args.out or args.next_to)):
         print("mlscope: reference build needs --model, --model-version and --out or --next-to", file=sys.stderr)
         return 2
-    from . import DriftTracker, ProfileError, ReferenceProfile, build_profile, file_hash, read_table
+    from . import DriftTracker, ProfileError, ReferenceProfile, build_profile, read_table, training_data_fingerprint
     from .collector import series_count
 
     try:
@@ -59,7 +59,8 @@ def reference(args: argparse.Namespace) -> int:
             profile = build_profile(
                 data, model=args.model, model_version=args.model_version, output=output, labels=labels, proba=proba,
                 classes=args.classes.split(",") if args.classes else None,
-                categorical=args.categorical.split(",") if args.categorical else (), source_hash=file_hash(args.path),
+                categorical=args.categorical.split(",") if args.categorical else (),
+                source_hash=training_data_fingerprint(args.path),
                 psi_bins=args.psi_bins, fine_bins=args.fine_bins, top_k=args.top_k,
                 sample_size=args.sample_size, false_alarm_rate=args.false_alarm_rate)
             out = Path(args.out) if args.out else Path(args.next_to).with_suffix(".reference.json")

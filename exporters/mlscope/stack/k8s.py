@@ -42,6 +42,7 @@ class ScrapeTarget:
     name: str
     selector: Mapping[str, str]
     any_namespace: bool = False  # model services live in their teams' namespaces
+    honor_labels: bool = False  # a Pushgateway: each pushed group keeps its own job and instance labels
 
 
 TARGETS = (
@@ -50,6 +51,9 @@ TARGETS = (
     ScrapeTarget("mlscope-resource-exporter", {**PART_OF, "app.kubernetes.io/component": "resource-exporter"}),
     ScrapeTarget("mlscope-quality-exporter", {**PART_OF, "app.kubernetes.io/component": "quality-exporter"}),
     ScrapeTarget("mlscope-alert-receiver", {**PART_OF, "app.kubernetes.io/component": "alert-receiver"}),
+    # The Pushgateway of short-lived jobs (mlscope.pipelines): label its Service with this.
+    ScrapeTarget("mlscope-pushgateway", {**PART_OF, "app.kubernetes.io/component": "pushgateway"},
+                 honor_labels=True),
 )
 
 
@@ -83,6 +87,8 @@ def service_monitors(profile: str, namespace: str, labels: Mapping[str, str]) ->
         }
         if target.any_namespace:
             spec["namespaceSelector"] = {"any": True}
+        if target.honor_labels:
+            spec["endpoints"][0]["honorLabels"] = True
         monitors.append({"apiVersion": MONITORING_API, "kind": "ServiceMonitor",
                          "metadata": _metadata(target.name, namespace, labels), "spec": spec})
     return monitors

@@ -40,6 +40,7 @@ PID_FILE = "mlscope.pid"
 class Ports:
     prometheus: int = 9090
     alertmanager: int = 9093
+    pushgateway: int = 9091
     alert_receiver: int = 9095
     quality_exporter: int = 9102
     resource_exporter: int = 9839
@@ -129,6 +130,17 @@ class NativeStack:
         server = servers.alertmanager(config, self.state_dir / "alertmanager", self.ports.alertmanager)
         self._servers.append(server.start())
         return f"127.0.0.1:{self.ports.alertmanager}"
+
+    def _start_pushgateway(self) -> str | None:
+        """Short-lived jobs push here (mlscope.pipelines); groups persist in the state directory."""
+        if self._optional_binary("Pushgateway", servers.PUSHGATEWAY_BINARIES, servers.PUSHGATEWAY_HINT,
+                                 "short-lived jobs' pushes fail (counted; the jobs go on); long-running "
+                                 "pipelines can still be scraped") is None:
+            return None
+        self._say("starting the Pushgateway...")
+        server = servers.pushgateway(self.state_dir / "pushgateway", self.ports.pushgateway)
+        self._servers.append(server.start())
+        return f"127.0.0.1:{self.ports.pushgateway}"
 
     def _start_quality_exporter(self) -> str:
         from ..quality import Quality
@@ -252,7 +264,7 @@ class NativeStack:
         self._owns_pid_file = False
         found = {name: _has(binaries) for name, binaries in
                  (("loki", nativeconf.LOKI_BINARIES), ("grafana", nativeconf.GRAFANA_BINARIES),
-                  ("tempo", nativeconf.TEMPO_BINARIES))}
+                  ("tempo", nativeconf.TEMPO_BINARIES), ("pushgateway", servers.PUSHGATEWAY_BINARIES))}
         self._check_ports(found)
         targets_dir = self._add_targets()
         profile = config_for(self.profile).profile
@@ -269,9 +281,13 @@ class NativeStack:
             targets["loki"] = loki
         if tempo:
             targets["tempo"] = tempo
+        pushgateway = self._start_pushgateway()
+        if pushgateway:
+            targets[promconfig.PUSHGATEWAY_JOB] = pushgateway
         if self.demo:
             targets["mlscope-demo"] = self._start_demo(loki, tempo)
-        jobs = [promconfig.scrape_job(job, targets=[target]) for job, target in targets.items()]
+        jobs = [promconfig.pushgateway_job(target) if job == promconfig.PUSHGATEWAY_JOB
+                else promconfig.scrape_job(job, targets=[target]) for job, target in targets.items()]
         jobs.append(promconfig.scrape_job(JOB, file_sd=targets_dir / "*.yml"))
         config = promconfig.write_config(self.state_dir / "prometheus.yml", promconfig.prometheus_config(
             profile, jobs, self._write_rules(), alertmanagers=[alertmanager] if alertmanager else []))

@@ -20,8 +20,11 @@ import requests
 
 PROMETHEUS_BINARIES = ("prometheus",)
 ALERTMANAGER_BINARIES = ("alertmanager", "prometheus-alertmanager")
+PUSHGATEWAY_BINARIES = ("pushgateway", "prometheus-pushgateway")
+PUSHGATEWAY_HINT = "Debian/Ubuntu: `apt-get install prometheus-pushgateway`; or the upstream release on PATH"
 INSTALL_HINT = ("install them with: apt-get update && apt-get install -y --no-install-recommends "
-                "prometheus prometheus-alertmanager (Debian/Ubuntu), or put the upstream binaries on PATH")
+                "prometheus prometheus-alertmanager prometheus-pushgateway (Debian/Ubuntu), or put the upstream "
+                "binaries on PATH")
 
 
 class ServerError(RuntimeError):
@@ -189,6 +192,16 @@ def alertmanager(config_file: Path, data_dir: Path, port: int | None = None, *,
             f"--web.listen-address=127.0.0.1:{port}"]
     argv += cluster.args() if cluster else ["--cluster.listen-address="]
     return Server("alertmanager", argv, port, data_dir / "alertmanager.log")
+
+
+def pushgateway(data_dir: Path, port: int | None = None, *, persistence_interval: str = "1m") -> Server:
+    """A Prometheus Pushgateway (not yet started) on 127.0.0.1, its groups kept in ``data_dir/pushgateway.db``
+    (written every ``persistence_interval`` and at shutdown, read back at start: groups survive a restart)."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [find_binary(PUSHGATEWAY_BINARIES), f"--web.listen-address=127.0.0.1:{port}",
+            f"--persistence.file={data_dir / 'pushgateway.db'}", f"--persistence.interval={persistence_interval}"]
+    return Server("pushgateway", argv, port, data_dir / "pushgateway.log")
 
 
 class PrometheusAPI:
