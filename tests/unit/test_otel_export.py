@@ -14,13 +14,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 pytest.importorskip("opentelemetry.sdk.trace")
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult  # noqa: E402
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from mlscope import ModelMonitor, tracing  # noqa: E402
-from mlscope.otel import configure_tracing, otlp_exporter  # noqa: E402
-from support.helpers import wait_until  # noqa: E402
-from support.otlp_receiver import OTLPReceiver, wait_for_spans  # noqa: E402
+from mlscope import ModelMonitor, tracing
+from mlscope.otel import configure_tracing, otlp_exporter
+from support.helpers import wait_until
+from support.otlp_receiver import OTLPReceiver, wait_for_spans
 
 PREDICTIONS = 400
 

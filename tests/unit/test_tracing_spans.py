@@ -55,9 +55,9 @@ def test_a_prediction_span_is_the_child_of_the_request_span_and_names_the_same_r
                            prediction_log=PredictionLog(lines.logger("spans"), sample_rate=0.0))
     request_tracer = provider.get_tracer("test")
     with request_tracer.start_as_current_span("POST /predict", kind=trace.SpanKind.SERVER) as request:
-        with monitor.track(request_id="req-1", data_batch_id="batch-7") as p:
-            with request_tracer.start_as_current_span("model"):  # a step inside the block: its child
-                p.output = 1
+        with monitor.track(request_id="req-1", data_batch_id="batch-7") as p, \
+                request_tracer.start_as_current_span("model"):  # a step inside the block: its child
+            p.output = 1
         assert trace.get_current_span() is request  # the monitor restored the request's context
     model, predict, server = exporter.get_finished_spans()
     assert predict.name == "predict churn" and predict.kind is trace.SpanKind.INTERNAL
