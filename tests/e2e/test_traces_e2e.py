@@ -87,8 +87,9 @@ def test_a_request_is_a_small_trace_and_incidents_show_where_they_hurt(demo) -> 
     url, receiver, _ = demo
     wait_until(lambda: len(predictions(receiver)) >= 3, timeout=20)
     calm = set(predictions(receiver))
-    inject(url, "latency", 3)
-    inject(url, "errors", 3)
+    # Long enough for a few sampled ones (20 %): a slow request takes 0.3 s; the demo stops with the module.
+    inject(url, "latency", 30)
+    inject(url, "errors", 30)
 
     def incident_traces() -> dict[str, list[Span]]:
         new = {t: s for t, s in predictions(receiver).items() if t not in calm}

@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from .helpers import free_port
+from .local_server import LocalServer
 
 STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 KIND_NAMES = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
@@ -88,7 +89,7 @@ def decode(body: bytes, encoding: str = "") -> list[Span]:
 
 
 @dataclass
-class OTLPReceiver:
+class OTLPReceiver(LocalServer):
     mode: str | int = "ok"
     port: int = field(default_factory=free_port)
     spans: list[Span] = field(default_factory=list)
@@ -115,21 +116,8 @@ class OTLPReceiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._listen(Handler)
         return self
-
-    def refuse(self) -> None:
-        """Close the listening socket: connections are refused from now on."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def close(self) -> None:
-        self.release.set()
-        self.refuse()
 
     def traces(self) -> dict[str, list[Span]]:
         """Spans by trace id."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -24,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from mlscope import ModelMonitor, tracing  # noqa: E402
 from mlscope.otel import ASGITraceContextMiddleware, TraceContextMiddleware  # noqa: E402
-from support.helpers import free_port, wait_until  # noqa: E402
+from support.helpers import free_port, post_status, wait_until  # noqa: E402
 
 CALLER_TRACE, CALLER_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 TRACEPARENT = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
@@ -39,12 +37,7 @@ def traced() -> tuple[TracerProvider, InMemorySpanExporter, ModelMonitor]:
 
 
 def post(url: str, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(url, data=b"{}", headers={"Content-Type": "application/json", **headers})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return post_status(url, b"{}", {"Content-Type": "application/json", **headers}, timeout=10)
 
 
 def check(exporter: InMemorySpanExporter, base: str) -> None:
