@@ -133,7 +133,7 @@ class PredictionSpans:
         if rows is not None:
             attributes[BATCH_ROWS] = rows
         start = None
-        if latency is not None and type(latency) in (float, int) and 0 <= latency < 1e9:
+        if isinstance(latency, (float, int)) and not isinstance(latency, bool) and 0 <= latency < 1e9:
             start = time.time_ns() - int(latency * 1e9)
         span = tracer.start_span(self._name if rows is None else self._batch_name, attributes=attributes,
                                  start_time=start)
