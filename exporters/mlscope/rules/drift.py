@@ -179,7 +179,8 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
               summary=f"{VERSION}: feature {{{{ $labels.feature }}}} has {{{{ $labels.issue }}}} values",
               description=("{{ $value | humanizePercentage }} of the values of feature {{ $labels.feature }} of "
                            + VERSION + " were {{ $labels.issue }} over the last " + w + " (threshold "
-                           f"{t.data_quality_ratio:.0%}, above the reference's own missing rate for missing)."),),
+                           f"{t.data_quality_ratio:.0%}"
+                           '{{ if eq $labels.issue "missing" }} above the reference\'s own missing rate{{ end }}).'),),
     ]
 
 
