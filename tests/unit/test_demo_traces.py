@@ -3,7 +3,9 @@ fault in the named step only, out-of-range features under drift (counted against
 demo says without the otel extra."""
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -28,15 +30,22 @@ def traced_service():
     return SyntheticService(train("breast_cancer"), monitor, seed=3, tracer=provider.get_tracer("demo")), exporter
 
 
+@contextlib.contextmanager
+def fault(service: SyntheticService, name: str, value: float) -> Iterator[None]:
+    """The service's fault ``name`` set to ``value`` inside the block, back to calm after."""
+    setattr(service.faults, name, value)
+    try:
+        yield
+    finally:
+        setattr(service.faults, name, 0.0)
+
+
 def test_steps_are_children_and_the_latency_fault_lands_in_its_step(traced_service) -> None:
     service, exporter = traced_service
     exporter.clear()
-    service.faults.extra_latency_s = 0.05
     x, _ = service.sample(1)
-    try:
+    with fault(service, "extra_latency_s", 0.05):
         service.predict_one(x[0])
-    finally:
-        service.faults.extra_latency_s = 0.0
     *steps, predict = exporter.get_finished_spans()
     assert [s.name for s in steps] == list(STEPS) and predict.name == "predict demo"
     assert all(s.parent.span_id == predict.context.span_id for s in steps)
@@ -47,23 +56,16 @@ def test_steps_are_children_and_the_latency_fault_lands_in_its_step(traced_servi
 def test_drift_shows_as_out_of_range_features_and_errors_as_status(traced_service) -> None:
     service, exporter = traced_service
     exporter.clear()
-    service.faults.drift_shift_std = 4.0
-    x, _ = service.sample(1)
-    try:
+    with fault(service, "drift_shift_std", 4.0):
+        x, _ = service.sample(1)
         service.predict_one(x[0])
-    finally:
-        service.faults.drift_shift_std = 0.0
     expected = int(np.count_nonzero(np.abs(x[0] - service.trained.x_train.mean(axis=0))
                                     > 3 * service.trained.x_train.std(axis=0)))
     preprocessing = next(s for s in exporter.get_finished_spans() if s.name == "preprocessing")
     assert preprocessing.attributes[FEATURES_OUT_OF_RANGE] == expected > 0
     exporter.clear()
-    service.faults.error_rate = 1.0
-    try:
-        with pytest.raises(SimulatedPredictionError):
-            service.predict_one(x[0])
-    finally:
-        service.faults.error_rate = 0.0
+    with fault(service, "error_rate", 1.0), pytest.raises(SimulatedPredictionError):
+        service.predict_one(x[0])
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert "postprocessing" not in spans and spans["model"].status.status_code is StatusCode.ERROR
     assert spans["predict demo"].attributes[tracing.ERROR_TYPE] == "SimulatedPredictionError"
