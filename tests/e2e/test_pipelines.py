@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -108,6 +109,12 @@ def start_job(gateway: servers.Server, name: str, mode: str) -> subprocess.Popen
     return job
 
 
+def firing_by_pipeline(receiver: Any, alertname: str, expected: set[str]) -> dict[str, dict] | None:
+    """The firing alerts of ``alertname`` by pipeline, once every one of ``expected`` is there (else None)."""
+    found = {a["labels"]["pipeline"]: a for _, a in receiver.alerts(alertname, "firing")}
+    return found if expected <= set(found) else None
+
+
 def test_a_failed_and_a_stale_pipeline_alert_the_receiver(stack: tuple[AlertingStack, servers.Server]) -> None:
     alerting, gateway = stack
     first = start_job(gateway, "first-killed", "wait")  # its first run: only its start is pushed
@@ -133,10 +140,7 @@ def test_a_failed_and_a_stale_pipeline_alert_the_receiver(stack: tuple[AlertingS
             ok_run.step("load").end()
         assert ok_run.push_result is not None and ok_run.push_result.ok
     receiver = alerting.receiver
-    failed = wait_until(lambda: {a["labels"]["pipeline"]: a for _, a in receiver.alerts("PipelineRunFailed", "firing")}
-                        if {"failing", "sharded"} <= {a["labels"]["pipeline"] for _, a in
-                                                      receiver.alerts("PipelineRunFailed", "firing")} else None,
-                        timeout=30)
+    failed = wait_until(lambda: firing_by_pipeline(receiver, "PipelineRunFailed", {"failing", "sharded"}), timeout=30)
     labels = failed["failing"]["labels"]
     assert (labels["pipeline"], labels["owner"], labels["severity"]) == ("failing", "ml-platform", "critical")
     assert "with error type OSError" in failed["failing"]["annotations"]["description"]
@@ -145,9 +149,8 @@ def test_a_failed_and_a_stale_pipeline_alert_the_receiver(stack: tuple[AlertingS
     routed = [n.payload["receiver"] for n in receiver.notifications
               if any(a["labels"]["alertname"] == "PipelineRunFailed" for a in n.payload["alerts"])]
     assert routed and set(routed) == {"team-ml-platform"}  # the owner's route, as for model alerts
-    stale_alerts = wait_until(lambda: {a["labels"]["pipeline"]: a for _, a in receiver.alerts("PipelineStale", "firing")}
-                              if len({a["labels"]["pipeline"] for _, a in receiver.alerts("PipelineStale")}) >= 2
-                              else None, timeout=30)
+    stale_alerts = wait_until(lambda: firing_by_pipeline(receiver, "PipelineStale", {"stale", "first-killed"}),
+                              timeout=30)
     assert set(stale_alerts) == {"stale", "first-killed"}
     assert "last reached the Pushgateway" in stale_alerts["stale"]["annotations"]["description"]
     killed = stale_alerts["first-killed"]["annotations"]["description"]

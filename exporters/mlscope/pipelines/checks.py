@@ -76,7 +76,7 @@ def check_batch(profile: ReferenceProfile, data: Any, *, quality_ratio: float = 
     judge_quality = rows >= min_rows
     if not judge_quality:
         reason = f"{rows} rows, fewer than the data-quality warm-up's {min_rows:g}"
-        skipped.update({check: reason for check in QUALITY_CHECKS})
+        skipped.update(dict.fromkeys(QUALITY_CHECKS, reason))
     too_few: list[str] = []
     for spec in tracker.feature_specs:
         feature = spec.feature

@@ -9,6 +9,7 @@ when it starts (its start time, expected interval and owner) and its outcome whe
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -99,7 +100,7 @@ class Step:
         self._add(self.monitor.ins.bytes, "bytes", read, written, self.byte_counts)
 
     def _add(self, counter: Any, unit: str, read: Any, written: Any, totals: dict[str, int]) -> None:
-        for (direction, value), given in zip((("in", read), ("out", written)), ("read", "written")):
+        for direction, value, given in (("in", read, "read"), ("out", written, "written")):
             n = self._count(value, unit, given)
             if n is not None:
                 counter.labels(self.monitor.pipeline, self.label, direction).inc(n)
@@ -187,10 +188,8 @@ class Step:
 
 
 def _remove(gauge: Any, *labels: str) -> None:
-    try:
+    with contextlib.suppress(KeyError):  # never set
         gauge.remove(*labels)
-    except KeyError:
-        pass
 
 
 class Run:

@@ -137,14 +137,15 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
                                    "has never succeeded; its last run started")
                           + f" {{{{ $value | humanizeDuration }}}} ago, more than {stale_factor:g} times its "
                           f"expected interval of {_own_setting(cfg, cat.EXPECTED_INTERVAL, interval_s)} "
-                          f"(threshold {_own_setting(cfg, cat.EXPECTED_INTERVAL, interval_s, stale_factor)})."
+                          f"(threshold {_own_setting(cfg, cat.EXPECTED_INTERVAL, interval_s, stale_factor)}; its "
+                          f"expected_interval_s, else the profile's {p.pipeline_expected_interval})."
                           f"{NOT_ENDED}{LAST_PUSH}"),
         alert(cfg, "PipelineRejectedRecordsHigh", f"max by ({BY}) ({_rejected_ratio(cfg)})",
               severity="warning", for_=p.for_symptom, dashboard=DASHBOARD, pipeline_scoped=True,
               summary=f"pipeline {PIPELINE}: steps reject too many records",
               description=f"{steps_above} step(s) of pipeline {PIPELINE} rejected more than "
-                          f"{t.pipeline_rejected_ratio:.0%} of the records they read in their last run; the worst: "
-                          f"{worst} (a step that counted no records read has no share). The reasons are in "
+                          f"{t.pipeline_rejected_ratio:.0%} of the records they read in their last run, the worst "
+                          f"{{{{ $value | humanizePercentage }}}}: {worst} (a step that counted no records read has no share). The reasons are in "
                           f"{cat.REJECTED.name} and each step's log line."),
         alert(cfg, "PipelineDataFreshnessLag",
               _above_own(f"time() - {_last(cfg, cat.NEWEST_EVENT, BY + ', step')}",
@@ -155,14 +156,14 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
               description=f"The newest event step {{{{ $labels.step }}}} of pipeline {PIPELINE} has seen is "
                           f"{{{{ $value | humanizeDuration }}}} old, above its limit of "
                           f"{_own_setting(cfg, cat.MAX_DATA_AGE, duration_seconds(p.pipeline_max_data_age))} "
-                          "(its max_data_age_s, else the profile's pipeline_max_data_age)."),
+                          f"(its max_data_age_s, else the profile's {p.pipeline_max_data_age})."),
         alert(cfg, "PipelineBatchChecksFailing", checks,
               severity="warning", dashboard=DASHBOARD, pipeline_scoped=True,
               summary=f"pipeline {PIPELINE}: its last batch fails the {{{{ $labels.check }}}} check",
               description=f"{{{{ $value }}}} feature{{{{ if ne $value 1.0 }}}}s{{{{ end }}}} of the last batch of "
                           f"pipeline {PIPELINE} failed the {{{{ $labels.check }}}} check against the reference "
-                          f"profile ({_check_text(t)}): {failed_features} (worst first). The pipeline_batch_check log line has "
-                          "every share and PSI."),
+                          f"profile ({_check_text(t)}): {failed_features} (worst first). The "
+                          "pipeline_batch_check log line has every share and PSI."),
         alert(cfg, "TrainingRunFailed",
               _failed_last(cfg, cat.TRAINING_LAST_FAILURE, cat.TRAINING_LAST_SUCCESS, BY + ", model"),
               severity="warning", dashboard=DASHBOARD, pipeline_scoped=True,

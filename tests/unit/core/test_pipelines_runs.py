@@ -25,7 +25,7 @@ class Fields(logging.Handler):
         self.fields: list[dict] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.fields.append({k: v for k, v in vars(record).items()} | {"message": record.getMessage()})
+        self.fields.append(dict(vars(record)) | {"message": record.getMessage()})
 
     def events(self, event: str) -> list[dict]:
         return [f for f in self.fields if f.get("event") == event]
