@@ -145,8 +145,8 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
               summary=f"pipeline {PIPELINE}: steps reject too many records",
               description=f"{steps_above} step(s) of pipeline {PIPELINE} rejected more than "
                           f"{t.pipeline_rejected_ratio:.0%} of the records they read in their last run, the worst "
-                          f"{{{{ $value | humanizePercentage }}}}: {worst} (a step that counted no records read has no share). The reasons are in "
-                          f"{cat.REJECTED.name} and each step's log line."),
+                          f"{{{{ $value | humanizePercentage }}}}: {worst} (a step that counted no records read has "
+                          f"no share). The reasons are in {cat.REJECTED.name} and each step's log line."),
         alert(cfg, "PipelineDataFreshnessLag",
               _above_own(f"time() - {_last(cfg, cat.NEWEST_EVENT, BY + ', step')}",
                          f"max by (pipeline) ({_metric(cfg, cat.MAX_DATA_AGE.name)})",
