@@ -31,6 +31,7 @@ class PipelineInstruments:
         self.last_failure = cat.LAST_FAILURE.create(registry)
         self.last_start = cat.LAST_START.create(registry)
         self.last_error = cat.LAST_ERROR.create(registry)
+        self.last_error_type: dict[str, str] = {}  # pipeline -> the error type its last_error series names
         self.last_run_duration = cat.LAST_RUN_DURATION.create(registry)
         self.last_step_duration = cat.LAST_STEP_DURATION.create(registry)
         self.newest_event = cat.NEWEST_EVENT.create(registry)

@@ -266,9 +266,7 @@ class Run:
 
     def invalid_value(self, reason: str, count: int, fields: Mapping[str, Any]) -> None:
         """Count a bad value (``mlscope_pipeline_invalid_inputs_total``) and log it with this run's ids."""
-        self.monitor.count_invalid(reason, count, {
-            "run_id": self.run_id, "data_batch_id": self.data_batch_id, "model": self.model,
-            "model_version": self.model_version, "step": None, **fields})
+        self.monitor.count_invalid(reason, count, {**self.ids(), **fields})
 
     def check_batch(self, data: Any, *, step: Step | None = None) -> BatchCheck:
         """Hold a batch to the pipeline's reference profile: missing, infinite, out-of-range, wrong-type and
@@ -356,19 +354,24 @@ class Run:
         ins.runs.labels(pipeline, self.status).inc()
         ins.last_run_duration.labels(pipeline).set(self.duration_seconds)
         (ins.last_success if self.status == "success" else ins.last_failure).labels(pipeline).set(now)
-        if self.error_type is not None:
-            for child in list(ins.last_error._metrics):  # one error type per pipeline: the last one
-                if child[0] == pipeline:
-                    _remove(ins.last_error, *child)
-            ins.last_error.labels(pipeline, ins.admit("error_type", self.error_type)).set(1)
+        if self.error_type is not None:  # one error type per pipeline: the last failure's
+            error_type = ins.admit("error_type", self.error_type)
+            previous = ins.last_error_type.get(pipeline)
+            if previous is not None and previous != error_type:
+                _remove(ins.last_error, pipeline, previous)
+            ins.last_error.labels(pipeline, error_type).set(1)
+            ins.last_error_type[pipeline] = error_type
 
     def end_fields(self) -> dict[str, Any]:
         return {}
 
+    def ids(self) -> dict[str, Any]:
+        """What every line of the run carries (``step`` None unless the line is a step's)."""
+        return {"run_id": self.run_id, "data_batch_id": self.data_batch_id, "model": self.model,
+                "model_version": self.model_version, "step": None}
+
     def emit(self, level: int, event: str, message: str, fields: Mapping[str, Any]) -> None:
-        self.monitor.emit(level, event, message, {
-            "run_id": self.run_id, "data_batch_id": self.data_batch_id, "model": self.model,
-            "model_version": self.model_version, "step": None, **fields})
+        self.monitor.emit(level, event, message, {**self.ids(), **fields})
 
 
 def _unix_seconds(times: Any) -> tuple[np.ndarray, int]:

@@ -165,3 +165,11 @@ def test_a_scoring_jobs_model_monitor_carries_the_pipelines_owner() -> None:
     owners = {dict(ls)["model"]: dict(ls).get("owner") for (n, ls), _ in series(registry).items()
               if n == "mlscope_model_info"}
     assert owners == {"runs": "data-eng", "churn": "growth"}
+
+
+def test_the_last_error_type_is_the_last_failures_only() -> None:
+    registry = CollectorRegistry()
+    monitor = PipelineMonitor("errors", registry=registry)
+    for error in ("KeyError", None, "OSError"):
+        monitor.run().end(error)
+    assert labels_of(registry, "mlscope_pipeline_last_error_info", "error_type") == {"OSError"}
