@@ -60,7 +60,7 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "PipelineRejectedRecordsHigh": ("thresholds.pipeline_rejected_ratio",),
     "PipelineDataFreshnessLag": ("profile.pipeline_max_data_age",),
     "PipelineBatchChecksFailing": ("thresholds.data_quality_ratio", "thresholds.drift_psi_floor",
-                                   "profile.warmup.drift"),
+                                   "profile.warmup.drift", "profile.warmup.data_quality"),
 }
 # Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
 # configuration), not in the alert's expression: it reads the verdict.
