@@ -226,7 +226,7 @@ class Run:
         if self.push_at_start:
             monitor.ins.last_start.labels(monitor.pipeline).set(self.started_at)
             if monitor.pushgateway is not None:
-                self.start_push_result = self._push("start")
+                self.start_push_result = self.push("start")
 
     start_event, end_event = cat.RUN_START, cat.RUN_END
 
@@ -320,10 +320,10 @@ class Run:
         self.emit(logging.INFO if self.status == "success" else logging.ERROR, self.end_event,
                   f"{self.monitor.name} run {self.status}", fields)
         if self.monitor.pushgateway is not None:
-            self.push_result = self._push("end")
+            self.push_result = self.push("end")
         return self.status
 
-    def _push(self, phase: str) -> PushResult:
+    def push(self, phase: str) -> PushResult:
         """Push the pipeline's group now and log how it went (``phase``: start, end, or what pushed again)."""
         result = self.monitor.push()
         self.emit(logging.INFO if result.ok else logging.WARNING, cat.PUSH,

@@ -91,7 +91,7 @@ class TrainingRun(Run):
                                                            training_data_fingerprint=self.fingerprint,
                                                            metadata=metadata, **kwargs)
         if self.status is not None and self.monitor.pushgateway is not None:
-            self.push_result = self._push("model_monitor")
+            self.push_result = self.push("model_monitor")
         return monitor
 
     def record_end(self, now: float) -> None:
