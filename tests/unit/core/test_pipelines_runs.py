@@ -173,3 +173,13 @@ def test_the_last_error_type_is_the_last_failures_only() -> None:
     for error in ("KeyError", None, "OSError"):
         monitor.run().end(error)
     assert labels_of(registry, "mlscope_pipeline_last_error_info", "error_type") == {"OSError"}
+
+
+def test_a_model_monitor_on_another_registry_is_warned_never_pushed(lines: Fields) -> None:
+    monitor = PipelineMonitor("elsewhere", registry=CollectorRegistry(), pushgateway="127.0.0.1:1")
+    other = CollectorRegistry()
+    monitor.model_monitor("m", "1", registry=other)
+    (warning,) = [f for f in lines.fields if f["levelno"] == logging.WARNING]
+    assert "its pushes do not carry it" in warning["message"]
+    assert labels_of(other, "mlscope_model_info", "model") == {"m"}
+    assert labels_of(monitor.registry, "mlscope_model_info", "model") == set()
