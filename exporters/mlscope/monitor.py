@@ -26,6 +26,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from . import tracing
+from .catalog.versions import ROLES
 from ._promclient import add_to_histogram
 from .ids import clean_request_id, new_request_id
 from .instruments import MAX_METADATA_LABELS, Instruments, instruments_for, metadata_label_name
@@ -85,6 +86,8 @@ class ModelMonitor:
     turns on drift and data-quality tracking (see :meth:`attach_profile`).
     ``prediction_log`` (a :class:`mlscope.logs.PredictionLog`) writes one log
     record per prediction, with the request id of the latency exemplar.
+    ``role`` (``"stable"``, ``"canary"`` or ``"shadow"``) declares the version's role for the version
+    comparisons (the ``role`` label of ``mlscope_model_info``; docs/versions.md).
     """
 
     def __init__(self, model: str, model_version: str, *, task: Task = "classification",
@@ -96,7 +99,8 @@ class ModelMonitor:
                  value_buckets: tuple[float, ...] | None = None,
                  reference: ReferenceProfile | str | Path | None = None, quality: Quality | None = None,
                  classes: Any = None,
-                 prediction_log: PredictionLog | None = None) -> None:
+                 prediction_log: PredictionLog | None = None,
+                 role: str | None = None) -> None:
         for name, value in (("model", model), ("model_version", model_version)):
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE_LENGTH:
                 raise ValueError(f"{name} must be a non-empty string of at most {MAX_VALUE_LENGTH} characters, "
@@ -109,6 +113,7 @@ class ModelMonitor:
         self.task: Task = task
         self._training_data_fingerprint = training_data_fingerprint
         self._metadata = dict(metadata or {})
+        self.role = _declared_role(model, model_version, role, self._metadata)
         self._prediction_log = prediction_log
         self.model = self._instruments.guard.admit("model", model)
         self.model_version = self._instruments.guard.admit("model_version", model_version)
@@ -142,8 +147,14 @@ class ModelMonitor:
         self._invalid_children: dict[str, Counter] = {}
         info = {"model": self.model, "model_version": self.model_version,
                 "training_data_fingerprint": str(self._training_data_fingerprint)[:MAX_VALUE_LENGTH]}
+        if self.role is not None:
+            info["role"] = self.role
         for key, value in list(self._metadata.items())[:MAX_METADATA_LABELS]:
             info.setdefault(metadata_label_name(str(key)), str(value)[:MAX_VALUE_LENGTH])
+        registered = ins.model_info.labels_of(self.model, self.model_version)
+        if registered is not None and registered.get("role") != info.get("role"):
+            raise ValueError(f"{self.model} {self.model_version} is declared with two roles on this registry: "
+                             f"{registered.get('role') or 'none'} and {self.role or 'none'}")
         ins.model_info.register(self.model, self.model_version, info)
         self._log = (None if self._prediction_log is None
                      else self._prediction_log.bind(self.model, self.model_version, self.registry))
@@ -489,6 +500,17 @@ class ModelMonitor:
             child = self._instruments.invalid.labels(self.model, self.model_version, reason)
             self._invalid_children[reason] = child
         child.inc(count)
+
+
+def _declared_role(model: str, model_version: str, role: str | None, metadata: Mapping[str, object]) -> str | None:
+    """The version's role from ``role=`` and/or a ``role`` metadata key; a ValueError when it is not one of
+    the roles, or when the two disagree."""
+    given = {str(r) for r in (role, metadata.get("role")) if r is not None}
+    if len(given) > 1:
+        raise ValueError(f"{model} {model_version} is declared with two roles: {' and '.join(sorted(given))}")
+    if given and not given <= set(ROLES):
+        raise ValueError(f"{model} {model_version}: role {given.pop()!r} is not one of {ROLES}")
+    return given.pop() if given else None
 
 
 def _error_name(error: BaseException | type[BaseException] | str) -> str:
