@@ -26,8 +26,8 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from . import tracing
-from .catalog.versions import ROLES
 from ._promclient import add_to_histogram
+from .catalog.versions import ROLES
 from .ids import clean_request_id, new_request_id
 from .instruments import MAX_METADATA_LABELS, Instruments, instruments_for, metadata_label_name
 from .labels import MAX_VALUE_LENGTH

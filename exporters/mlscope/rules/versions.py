@@ -35,6 +35,7 @@ QUALITY = quality_cat.RECORDED_BY_LEVEL["model_version"]
 BASELINE_IS = f"({cat.BASELINE.name} == 1)"
 CANDIDATES = f'max by ({BY}, baseline_version) ({cat.ROLE.name}{{role="canary"}})'
 WHO = "{{ $labels.model }} {{ $labels.model_version }}"
+VALUE = '{{ $value | printf "%.3f" }}'
 
 
 def _string(value: str) -> str:
@@ -253,11 +254,11 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
               f"(limit {v.latency_p95_ratio:g}x)"),
         worse("quality", f"{win(cat.ACCURACY_DIFFERENCE, qw)} < {margin:g} "
                          f"or {win(cat.F1_DIFFERENCE, qw)} < {margin:g}",
-              f"has a realised accuracy or macro F1 that differs by {{{{ $value | printf \"%.3f\" }}}} over the last {qw} "
+              f"has a realised accuracy or macro F1 that differs by {VALUE} over the last {qw} "
               f"(margin {v.quality_margin:g})"),
         worse("estimated_quality", f"{win(cat.ESTIMATED_ACCURACY_DIFFERENCE, qw)} < {margin:g}",
-              f"has a confidence-based estimated accuracy that differs by {{{{ $value | printf \"%.3f\" }}}} over the last "
-              f"{qw} (margin {v.quality_margin:g}), before labels arrive"),
+              f"has a confidence-based estimated accuracy that differs by {VALUE} over the last {qw} "
+              f"(margin {v.quality_margin:g}), before labels arrive"),
         alert(cfg, "ModelCandidateOutputsDiverge", f"{win(cat.OUTPUT_JS, w)} > {v.output_js_distance:g}",
               severity="warning", for_=p.for_versions, dashboard=DASHBOARD, model_scoped=True,
               summary=f"{WHO}: predicted classes diverge from baseline {against}",
