@@ -29,7 +29,7 @@ BEGIN, END = "<!-- thresholds:begin -->", "<!-- thresholds:end -->"
 # Every model-scoped alert joins this for the version's `owner` label; it is not what the alert watches.
 OWNER_JOIN = "max by (model, model_version, owner) (mlscope_model_info)"
 DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert receiver", "resources": "Resources",
-                 "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs"}
+                 "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs", "versions": "Versions compared"}
 
 # The rule-configuration settings each alert's expression is built from (beyond `for`, windows, severity).
 ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -53,6 +53,10 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "GPUThrottling": ("resources.gpu_throttle_reasons",),
     "HostMemoryPressure": ("resources.host_memory_available_ratio",),
     "MLScopeLogShipperDroppingLines": ("thresholds.log_drop_rate", "profile.warmup.logs"),
+    "ModelCandidateWorseThanBaseline": ("versions.error_ratio_margin", "versions.latency_p95_ratio",
+                                        "versions.quality_margin", "profile.warmup.versions_traffic",
+                                        "profile.warmup.versions_labels", "profile.warmup.versions_estimated"),
+    "ModelCandidateOutputsDiverge": ("versions.output_js_distance", "profile.warmup.versions_traffic"),
 }
 SETTING_TITLES: dict[str, str] = {
     "thresholds.error_ratio": "share of failed requests",
@@ -80,6 +84,13 @@ SETTING_TITLES: dict[str, str] = {
     "resources.gpu_temperature_celsius": "GPU temperature above (celsius)",
     "resources.gpu_throttle_reasons": "throttle reasons that count",
     "resources.host_memory_available_ratio": "share of host memory available below",
+    "versions.error_ratio_margin": "candidate's error ratio above the baseline's by more than (absolute)",
+    "versions.latency_p95_ratio": "candidate's p95 latency above this many times the baseline's",
+    "versions.quality_margin": "candidate's accuracy or macro F1 below the baseline's by more than (absolute)",
+    "versions.output_js_distance": "Jensen-Shannon distance between the versions' predicted classes above",
+    "profile.warmup.versions_traffic": "guard: requests of each version in the window",
+    "profile.warmup.versions_labels": "guard: labelled outcomes of each version in the window",
+    "profile.warmup.versions_estimated": "guard: predictions with probabilities of each version in the window",
 }
 
 

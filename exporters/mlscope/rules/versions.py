@@ -62,11 +62,9 @@ def role_rules(cfg: RuleConfig) -> list[Rule]:
     monitors = f"({info} unless {ON} ({conflict}))"
     configured = " or ".join(_constant(d) for d in cfg.versions.roles)
     declared = f"({configured}) or {ON} {monitors}" if configured else monitors
-    rules = [record(cat.ROLE_DECLARED, declared), record(cat.ROLE_CONFLICT, conflict)]
-    if configured:
-        registered = f"{serving_cat.MODEL_INFO.name}{selector(cfg.selectors.model_service)}"
-        rules.append(record(cat.ROLE_UNKNOWN_VERSION, f"({configured}) unless {ON} {registered}"))
-    return rules
+    registered = f"{serving_cat.MODEL_INFO.name}{selector(cfg.selectors.model_service)}"
+    return [record(cat.ROLE_DECLARED, declared), record(cat.ROLE_CONFLICT, conflict),
+            record(cat.ROLE_UNKNOWN_VERSION, f"{cat.ROLE_DECLARED.name} unless {ON} {registered}")]
 
 
 def share_rules(cfg: RuleConfig) -> list[Rule]:
@@ -238,8 +236,10 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
                      dashboard=DASHBOARD, model_scoped=True, labels={"signal": signal},
                      summary=f"{WHO}: {signal} worse than baseline {against}",
                      description=f"Candidate {WHO} {what}, against its baseline {against} "
-                                 f"(for {p.for_versions}, once both hold enough data); the rollback action "
-                                 "returns its traffic to the baseline where it is configured.")
+                                 f"(for {p.for_versions}, once both hold enough data; margins: error ratio "
+                                 f"+{v.error_ratio_margin:.0%}, p95 latency x{v.latency_p95_ratio:g}, accuracy "
+                                 f"and macro F1 -{v.quality_margin:g}); the rollback action returns its traffic "
+                                 "to the baseline where it is configured.")
 
     def win(spec: RecordedSpec, window: str) -> str:
         return f'{spec.name}{{window="{window}"}}'
@@ -247,18 +247,15 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
     margin = -v.quality_margin
     return [
         worse("errors", f"{win(cat.ERROR_RATIO_DIFFERENCE, w)} > {v.error_ratio_margin:g}",
-              f"fails {{{{ $value | humanizePercentage }}}} more requests over the last {w} (margin "
-              f"{v.error_ratio_margin:.0%})"),
+              f"fails {{{{ $value | humanizePercentage }}}} more requests over the last {w}"),
         worse("latency", f"{win(cat.LATENCY_P95_RATIO, w)} > {v.latency_p95_ratio:g}",
-              f"has a p95 latency {{{{ $value | printf \"%.2f\" }}}} times higher over the last {w} "
-              f"(limit {v.latency_p95_ratio:g}x)"),
+              f"has a p95 latency {{{{ $value | printf \"%.2f\" }}}} times higher over the last {w}"),
         worse("quality", f"{win(cat.ACCURACY_DIFFERENCE, qw)} < {margin:g} "
                          f"or {win(cat.F1_DIFFERENCE, qw)} < {margin:g}",
-              f"has a realised accuracy or macro F1 that differs by {VALUE} over the last {qw} "
-              f"(margin {v.quality_margin:g})"),
+              f"has a realised accuracy or macro F1 that differs by {VALUE} over the last {qw}"),
         worse("estimated_quality", f"{win(cat.ESTIMATED_ACCURACY_DIFFERENCE, qw)} < {margin:g}",
-              f"has a confidence-based estimated accuracy that differs by {VALUE} over the last {qw} "
-              f"(margin {v.quality_margin:g}), before labels arrive"),
+              f"has a confidence-based estimated accuracy that differs by {VALUE} over the last {qw}, before "
+              "labels arrive"),
         alert(cfg, "ModelCandidateOutputsDiverge", f"{win(cat.OUTPUT_JS, w)} > {v.output_js_distance:g}",
               severity="warning", for_=p.for_versions, dashboard=DASHBOARD, model_scoped=True,
               summary=f"{WHO}: predicted classes diverge from baseline {against}",
