@@ -1,8 +1,7 @@
 """Versions compared: a model's candidate (canary) beside its baseline, the comparisons, their guards and alerts."""
 from mlscope import grafana as gf
-from mlscope.catalog import RecordedSpec, drift
+from mlscope.catalog import RecordedSpec, drift, serving
 from mlscope.catalog import quality as q
-from mlscope.catalog import serving
 from mlscope.catalog import versions as cat
 
 M = 'model=~"$model"'

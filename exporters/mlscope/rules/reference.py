@@ -29,7 +29,8 @@ BEGIN, END = "<!-- thresholds:begin -->", "<!-- thresholds:end -->"
 # Every model-scoped alert joins this for the version's `owner` label; it is not what the alert watches.
 OWNER_JOIN = "max by (model, model_version, owner) (mlscope_model_info)"
 DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert receiver", "resources": "Resources",
-                 "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs", "versions": "Versions compared"}
+                 "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs",
+                 "versions": "Versions compared"}
 
 # The rule-configuration settings each alert's expression is built from (beyond `for`, windows, severity).
 ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
