@@ -1,4 +1,4 @@
-"""Model overview: traffic, errors, latency (with exemplars -> logs), outputs and active alerts."""
+"""Model overview: traffic, errors, latency (with exemplars -> trace and logs), outputs and active alerts."""
 from mlscope import grafana as gf
 from mlscope.catalog import serving as cat
 
@@ -32,8 +32,10 @@ dashboard = gf.dashboard(
          gf.with_logs(gf.timeseries("Errors per second by type",
                        gf.prom((rate(cat.PREDICTION_ERRORS.name, BY + ", error_type"),
                                 "{{model_version}} {{error_type}}")), "reqps"))],
-        [gf.with_logs(gf.timeseries("Latency p50 / p95 / p99 (exemplars open the request's logs)",
-                       gf.prom(quantile("0.5"), quantile("0.95"), quantile("0.99"), exemplar=True), "s")),
+        [gf.with_logs(gf.timeseries("Latency p50 / p95 / p99 (exemplars open the request's trace and logs)",
+                       gf.prom(quantile("0.5"), quantile("0.95"), quantile("0.99"), exemplar=True), "s",
+                       description="Each exemplar is one request: its trace (Tempo, by trace id) and its log "
+                                   "lines (Loki, by request id) are a click away.")),
          gf.with_logs(gf.timeseries("Error ratio by version",
                        gf.prom((f"{ERRORS} / {REQUESTS}", "{{model}} {{model_version}}")), "percentunit"))],
         [gf.timeseries("Predicted classes (share)",

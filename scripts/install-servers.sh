@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Install Prometheus and Alertmanager from the OS packages when they are missing.
+# Install Prometheus, Alertmanager and the Pushgateway from the OS packages when they are missing.
 # Debian/Ubuntu only; elsewhere (or without root/sudo) it says what to run and exits 0,
 # so that `make run` can still start what is there.
 set -euo pipefail
 have() { command -v "$1" >/dev/null 2>&1; }
-if have prometheus && have promtool && { have alertmanager || have prometheus-alertmanager; } && have amtool; then
+if have prometheus && have promtool && { have alertmanager || have prometheus-alertmanager; } && have amtool \
+    && { have pushgateway || have prometheus-pushgateway; }; then
   exit 0
 fi
-PKGS="prometheus prometheus-alertmanager"
+PKGS="prometheus prometheus-alertmanager prometheus-pushgateway"
 if ! have apt-get; then
   echo "mlscope: Prometheus/Alertmanager missing; install them from your OS packages or the upstream releases" >&2
   exit 0

@@ -20,6 +20,11 @@ DEFAULT_CAPS: Mapping[str, int] = {
     "exception": 50,
     "feature": 500,
     "segment": 50,
+    # Pipelines (mlscope.pipelines): names, steps and rejection reasons are the job's own, bounded here.
+    "pipeline": 50,
+    "step": 50,
+    "reason": 50,
+    "metric": 50,
 }
 FALLBACK_CAP = 100
 

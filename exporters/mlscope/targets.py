@@ -8,7 +8,8 @@ renamed over the target), so Prometheus never reads half a file.
 
 A service can register itself: :func:`register_from_environment` (called by
 :func:`mlscope.exposition.start_metrics_server`) writes its file when ``MLSCOPE_TARGETS_DIR`` names the
-folder and removes it at a clean exit.
+folder and removes it at a clean exit and on SIGTERM (what ``kill``, systemd, ``docker stop`` and
+Kubernetes send, and what Python by default dies of without running ``atexit``).
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ import json
 import logging
 import os
 import re
+import signal
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +92,9 @@ def check_port(port: int | str) -> int:
 
 
 def default_name(host: str, port: int) -> str:
-    """A name derived from the address (``127.0.0.1:8001`` -> ``127.0.0.1-8001``)."""
+    """A name derived from the address (``127.0.0.1:8001`` -> ``127.0.0.1-8001``, ``[::1]:8001`` -> ``ipv6-1-8001``)."""
+    if ":" in host:
+        host = "ipv6-" + "-".join(part for part in host.split(":") if part)
     return check_name((re.sub(r"[^A-Za-z0-9_.-]+", "-", host).strip("-.") or "target") + f"-{port}")
 
 
@@ -132,8 +138,35 @@ def _remove_if_unchanged(path: Path, text: str) -> None:
         pass
 
 
+def _also_on_sigterm(cleanup: Callable[[], None]) -> None:
+    """Run ``cleanup`` on SIGTERM, then what SIGTERM did before (the process's own handler, or dying of it).
+
+    Only from the main thread (where Python allows it), and not when SIGTERM is ignored: a process that
+    ignores it keeps running, so it must stay registered. A server that installs its own handler later
+    (gunicorn, uvicorn) exits gracefully through ``atexit`` instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous in (signal.SIG_IGN, None):
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        cleanup()
+        if callable(previous):
+            previous(signum, frame)  # type: ignore[arg-type]
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # die of it, as without this handler
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
 def register_from_environment(port: int, addr: str) -> Path | None:
-    """Register this process's ``/metrics`` in ``$MLSCOPE_TARGETS_DIR`` (if set); removed at a clean exit.
+    """Register this process's ``/metrics`` in ``$MLSCOPE_TARGETS_DIR`` (if set); removed at exit and SIGTERM.
+
+    :func:`mlscope.exposition.start_metrics_server` calls it; a service that serves ``/metrics`` on its own
+    server (``wsgi_app()``, ``asgi_app()``) calls it once with its port and bind address.
 
     The name is ``$MLSCOPE_TARGET_NAME`` (default: from the address), the host ``$MLSCOPE_TARGET_HOST``
     (default: ``addr``, or 127.0.0.1 when bound to every interface). A bad setting is logged, never raised:
@@ -151,6 +184,8 @@ def register_from_environment(port: int, addr: str) -> Path | None:
     except (TargetError, OSError) as exc:
         log.warning("mlscope: not registered in %s=%s: %s", TARGETS_DIR_ENV, folder, exc)
         return None
-    atexit.register(_remove_if_unchanged, path, target.file_text())
+    text = target.file_text()
+    atexit.register(_remove_if_unchanged, path, text)
+    _also_on_sigterm(lambda: _remove_if_unchanged(path, text))
     log.info("mlscope: registered %s (%s) in %s", target.name, target.address, path)
     return path

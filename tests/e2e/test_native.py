@@ -14,8 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+from prometheus_client import CollectorRegistry
 
 from mlscope.dashboards import check as dashcheck
+from mlscope.pipelines import PipelineMonitor
 from mlscope.stack.native import Ports
 from mlscope.stack.servers import ServerError, free_port
 from support import ROOT
@@ -93,6 +95,12 @@ def test_down_leaves_nothing_and_restart_keeps_data(stack: Up, tmp_path: Path) -
                "createdBy": "test", "comment": "kept across restarts"}
     silence_id = requests.post(am + "/api/v2/silences", json=silence, timeout=10).json()["silenceID"]
     stack.api.wait_for('mlscope_predictions_total{model="demo-classifier"} > 0', timeout=30)
+    # A short-lived job's group, pushed to the native Pushgateway: its persistence file keeps it across the restart.
+    job = PipelineMonitor("native-job", registry=CollectorRegistry(),
+                          pushgateway=f"127.0.0.1:{stack.ports.pushgateway}")
+    with job.run("b") as run:
+        run.step("s").end()
+    assert run.push_result is not None and run.push_result.ok
     before = time.time()
     time.sleep(2)
     children = psutil.Process(stack.process.pid).children(recursive=True)
@@ -111,6 +119,8 @@ def test_down_leaves_nothing_and_restart_keeps_data(stack: Up, tmp_path: Path) -
         assert silence_id in ids
         old = again.api.query('mlscope_predictions_total{model="demo-classifier"}', time_=before)
         assert old and float(old[0]["value"][1]) > 0
+        kept = again.api.wait_for('mlscope_pipeline_runs_total{pipeline="native-job",status="success"}', timeout=15)
+        assert kept[0]["metric"]["job"] == "mlscope-pipelines" and kept[0]["value"][1] == "1"  # honor_labels
     finally:
         again.down()
 

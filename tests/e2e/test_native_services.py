@@ -1,6 +1,7 @@
 """The native stack with your own services and with Grafana and Loki: `mlscope up --scrape`, the persistent
 targets folder, self-registration, no false MLScopeTargetDown across a restart, one clear alert for a service
-really gone; stand-in `grafana`/`loki` executables started with the provisioning `mlscope up` writes."""
+really gone; stand-in `grafana`/`loki`/`tempo` executables started with the configuration and provisioning
+`mlscope up` writes."""
 from __future__ import annotations
 
 import os
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from mlscope.stack.native import Ports
@@ -64,7 +66,7 @@ def cleanup() -> Iterator[list[subprocess.Popen[str]]]:
 @pytest.mark.slow
 def test_services_grafana_loki_and_a_restart(tmp_path: Path, ports: Ports,
                                              cleanup: list[subprocess.Popen[str]]) -> None:
-    """One stack start serves both checks (a start costs seconds): Grafana and Loki stand-ins on PATH, and
+    """One stack start serves both checks (a start costs seconds): Grafana, Loki and Tempo stand-ins on PATH, and
     your services across a restart (no false TargetDown), then one of them gone (one clear TargetDown)."""
     from mlscope.stack.servers import free_port
 
@@ -74,14 +76,17 @@ def test_services_grafana_loki_and_a_restart(tmp_path: Path, ports: Ports,
     b = service(free_port(), MLSCOPE_TARGETS_DIR=str(tmp_path / "state" / "targets"), MLSCOPE_TARGET_NAME="b")
     cleanup.append(b)  # registered by itself (before the stack starts: the folder is made for it)
     record = tmp_path / "record"
-    up = start_up(tmp_path, ports, "--scrape", f"a=127.0.0.1:{a_port}", demo=False, jobs=STACK_JOBS | {"loki"},
-                  env=install(tmp_path / "bin", record))
+    standins = install(tmp_path / "bin", record, ("grafana", "loki", "tempo"))
+    up = start_up(tmp_path, ports, "--scrape", f"a=127.0.0.1:{a_port}", demo=False,
+                  jobs=STACK_JOBS | {"loki", "tempo"}, env=standins)
     cleanup.append(up.process)
     check_grafana_and_loki(record, up.state.resolve(), ports)
+    check_tempo(record, up.state.resolve(), ports)
     wait_until(lambda: model_services(up) == {"a": "up", "b": "up"}, timeout=20)
     first = up.down()
     assert "your services: `mlscope targets add" in first and "model-services a" in first
     assert f"Grafana           http://127.0.0.1:{ports.grafana}" in first
+    assert f"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{ports.tempo_otlp_http}" in first
 
     up = start_up(tmp_path, ports, demo=False, jobs=STACK_JOBS)  # no --scrape: the folder keeps both
     cleanup.append(up.process)
@@ -124,8 +129,25 @@ def check_grafana_and_loki(record: Path, state: Path, ports: Ports) -> None:
     datasources = yaml.safe_load((provisioning / "datasources" / "datasources.yml").read_text())["datasources"]
     assert {d["uid"]: d["url"] for d in datasources} == {
         "prometheus": f"http://127.0.0.1:{ports.prometheus}", "loki": f"http://127.0.0.1:{ports.loki}",
-        "alertmanager": f"http://127.0.0.1:{ports.alertmanager}"}
+        "alertmanager": f"http://127.0.0.1:{ports.alertmanager}", "tempo": f"http://127.0.0.1:{ports.tempo}"}
     providers = yaml.safe_load((provisioning / "dashboards" / "mlscope.yml").read_text())["providers"]
     dashboards = Path(providers[0]["options"]["path"])
     shipped = sorted(p.name for p in (ROOT / "provisioning" / "grafana" / "dashboards").glob("*.json"))
     assert shipped and sorted(p.name for p in dashboards.glob("*.json")) == shipped
+
+
+def check_tempo(record: Path, state: Path, ports: Ports) -> None:
+    """The Tempo stand-in was started with the configuration `mlscope up` wrote: loopback listeners on the chosen
+    ports, data under the state directory, the generator writing into this Prometheus (which accepts writes)."""
+    tempo = recorded(record, "tempo")
+    assert tempo["argv"][1:] == [f"-config.file={state / 'tempo.yml'}"]
+    config = yaml.safe_load((state / "tempo.yml").read_text())
+    assert (config["server"]["http_listen_address"], config["server"]["http_listen_port"]) == ("127.0.0.1", ports.tempo)
+    otlp = config["distributor"]["receivers"]["otlp"]["protocols"]
+    assert otlp == {"grpc": {"endpoint": f"127.0.0.1:{ports.tempo_otlp_grpc}"},
+                    "http": {"endpoint": f"127.0.0.1:{ports.tempo_otlp_http}"}}
+    assert Path(config["storage"]["trace"]["local"]["path"]).is_relative_to(state)
+    (write,) = config["metrics_generator"]["storage"]["remote_write"]
+    assert write["url"] == f"http://127.0.0.1:{ports.prometheus}/api/v1/write"
+    flags = requests.get(f"http://127.0.0.1:{ports.prometheus}/api/v1/status/flags", timeout=10).json()["data"]
+    assert flags["web.enable-remote-write-receiver"] == "true"

@@ -142,6 +142,7 @@ class AlertingStack:
     clustered: bool = True
     profile: Profile = FAST  # FAST: the committed alerting/rules/fast files; any other: generated here
     links: Links | None = None  # of generated rules (another profile than FAST)
+    jobs: list[dict[str, Any]] = field(default_factory=list)  # more scrape jobs (a Pushgateway's)
 
     def _start_alertmanagers(self, config: Path) -> list[servers.Server]:
         gossip = [servers.free_port() for _ in range(self.replicas)]
@@ -166,7 +167,7 @@ class AlertingStack:
         profile = self.profile
         am_targets = [f"127.0.0.1:{am.port}" for am in self.alertmanagers]
         jobs = [promconfig.scrape_job("model-service", targets=self.targets),
-                promconfig.scrape_job("alertmanager", targets=am_targets)]
+                promconfig.scrape_job("alertmanager", targets=am_targets), *self.jobs]
         port = servers.free_port()
         if self.scrape_self:
             jobs.append(promconfig.scrape_job("prometheus", targets=[f"127.0.0.1:{port}"]))

@@ -11,6 +11,7 @@ from mlscope.resources import FakeGPU, FakeNVML, ResourceMonitor
 
 from .drift_support import populate_drift
 from .logs_helpers import populate_log_metrics
+from .pipelines import populate_pipelines
 from .quality_helpers import populate_quality
 
 
@@ -33,6 +34,7 @@ def populated_registry() -> CollectorRegistry:
     resources.sample_once()
     populate_drift(registry)
     populate_quality(registry)
+    populate_pipelines(registry)
     _keep_alive.append(populate_log_metrics(registry))
     return registry
 

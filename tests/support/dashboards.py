@@ -21,15 +21,16 @@ DATASOURCES = ROOT / "provisioning" / "grafana" / "datasources" / "datasources.y
 ALERT_RULES = ROOT / "alerting" / "rules"
 
 
-def datasource_links() -> list[dict]:
-    """The Grafana datasources' links into Loki: exemplar destinations and derived fields."""
+def datasource_links(target: str = "loki") -> list[dict]:
+    """The Grafana datasources' links into ``target`` (a datasource uid): exemplar destinations and derived
+    fields (those into Loki carry LogQL; those into Tempo, a trace id)."""
     import yaml
 
     links = []
     for source in yaml.safe_load(DATASOURCES.read_text())["datasources"]:
         data = source.get("jsonData", {})
         links += data.get("exemplarTraceIdDestinations", []) + data.get("derivedFields", [])
-    return links
+    return [link for link in links if link.get("datasourceUid") == target]
 
 
 @functools.lru_cache(maxsize=1)

@@ -10,7 +10,8 @@ in ``tests/e2e/test_dashboards.py``. The subset:
   outside ``[a-zA-Z0-9_]`` replaced by ``_``, arrays skipped, ``null`` as ``""``, a key that is a stream
   label renamed ``<key>_extracted``; a line that is not a JSON object gets ``__error__="JSONParserErr"``;
 - label filters ``| name op "value"`` (same operators) over stream labels, structured metadata and
-  extracted labels: with structured metadata no parser is needed (``{...} | request_id="abc-1"``);
+  extracted labels: with structured metadata no parser is needed (``{...} | request_id="abc-1"``); one stage
+  may join them with ``or`` (``| trace_id="t" or request_id="r"``: either holds);
 - ``count_over_time(<log query> [range])``, ``rate(<log query> [range])`` (count / range seconds), each
   optionally inside ``sum(...)`` or ``sum by (labels) (...)``, at one instant: entries in ``(at - range, at]``.
 
@@ -185,12 +186,19 @@ class _Parser:
                 self.take()
                 stages.append(lambda e, labels: labels.update(json_labels(e.line, e.labels)) or True)
             else:
-                name, fop = self.take("ident"), self.take("op")
-                if fop not in ("=", "!=", "=~", "!~"):
-                    raise LogQLSubsetError(f"label filter operator {fop!r} in {self.expr!r}")
-                keep = _matcher(fop, _string(self.take("str")))
-                stages.append(lambda _e, labels, name=name, keep=keep: keep(labels.get(name, "")))
+                alternatives = [self.label_filter()]
+                while self.peek() == "or":
+                    self.take()
+                    alternatives.append(self.label_filter())
+                stages.append(lambda _e, labels, alternatives=alternatives: any(
+                    keep(labels.get(name, "")) for name, keep in alternatives))
         return LogQuery(selector, stages)
+
+    def label_filter(self) -> tuple[str, Matcher]:
+        name, fop = self.take("ident"), self.take("op")
+        if fop not in ("=", "!=", "=~", "!~"):
+            raise LogQLSubsetError(f"label filter operator {fop!r} in {self.expr!r}")
+        return name, _matcher(fop, _string(self.take("str")))
 
 
 def parse_log_query(expr: str) -> LogQuery:

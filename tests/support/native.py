@@ -17,8 +17,8 @@ from mlscope.stack.servers import PrometheusAPI, ServerError, free_port
 
 from .helpers import wait_until
 
-DEMO_JOBS = frozenset({"prometheus", "alertmanager", "mlscope-alert-receiver", "mlscope-quality-exporter",
-                       "mlscope-resource-exporter", "mlscope-demo"})
+DEMO_JOBS = frozenset({"prometheus", "alertmanager", "pushgateway", "mlscope-alert-receiver",
+                       "mlscope-quality-exporter", "mlscope-resource-exporter", "mlscope-demo"})
 
 
 @dataclass

@@ -1,8 +1,10 @@
-"""Stand-in `grafana` and `loki` executables: they record how they were started and answer every GET with 200.
+"""Stand-in `grafana`, `loki` and `tempo` executables: they record how they were started and answer every GET
+with 200.
 
-Real Grafana and Loki are not run in the tests. A stand-in writes ``<record dir>/<name>.json`` (argv and the
-``GF_*`` environment), finds its port where the real server would (Loki: ``server.http_listen_port`` of its
-``-config.file``; Grafana: ``GF_SERVER_HTTP_PORT``) and serves ``/ready``, ``/api/health`` and ``/metrics``.
+Real Grafana, Loki and Tempo are not run in the tests. A stand-in writes ``<record dir>/<name>.json`` (argv and
+the ``GF_*`` environment), finds its port where the real server would (Loki and Tempo:
+``server.http_listen_port`` of its ``-config.file``; Grafana: ``GF_SERVER_HTTP_PORT``) and serves ``/ready``,
+``/api/health`` and ``/metrics``.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import yaml
 name = Path(sys.argv[0]).name
 record = {{"argv": sys.argv, "env": {{k: v for k, v in os.environ.items() if k.startswith("GF_")}}}}
 Path(os.environ["{record_env}"], name + ".json").write_text(json.dumps(record))
-if name == "loki":
+if name in ("loki", "tempo"):
     config = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("-config.file="))
     port = yaml.safe_load(Path(config).read_text())["server"]["http_listen_port"]
 else:

@@ -168,11 +168,20 @@ def test_one_server_serves_runbooks_pages_and_the_record() -> None:
         assert book.text == (runbooks / "ModelErrorRateHigh.md").read_text()
         for bad in ("../../pyproject.toml", "NoSuchAlert.md", "..%2f..%2fpyproject.toml"):
             assert requests.get(f"{url}/runbooks/{bad}", timeout=5).status_code == 404
+        # a runbook's link to the docs (../../docs/drift.md from /runbooks/) resolves at the receiver
+        assert "../../docs/drift.md" in (runbooks / "FeatureDriftHigh.md").read_text()
+        docs = requests.get(url + "/docs/drift.md", timeout=5)
+        assert docs.status_code == 200 and docs.text == (ROOT / "docs/drift.md").read_text()
+        for bad in ("../README.md", "Drift.md", "nosuchpage.md"):
+            assert requests.get(f"{url}/docs/{bad}", timeout=5).status_code == 404
         index = requests.get(url + "/", timeout=5).text
         fingerprint = payload["alerts"][0]["fingerprint"]
         assert f"/alerts/{fingerprint}" in index and "/runbooks/MLScopeWatchdog.md" in index
         page = requests.get(f"{url}/alerts/{fingerprint}", timeout=5).text
         assert "mlscope-model-overview" in page and "Grafana is not running here" in page
+        # the dashboards' JSON named in full (relative to a folder the user may not have), no 0001 "end"
+        assert f"{ROOT / 'provisioning/grafana/dashboards'}/mlscope-model-overview.json" in page
+        assert "0001-01-01" not in page and "ended" not in page
         assert "<pre>up == 0</pre>" in page  # the generator URL's PromQL, decoded
         assert "http://127.0.0.1:9090/graph?g0.expr=up+%3D%3D+0" in page
         record = requests.get(f"{url}/api/alerts/{fingerprint}", timeout=5).json()

@@ -10,6 +10,7 @@ import yaml
 
 from mlscope import __version__
 from mlscope.cli import parser as cli_parser
+from mlscope.stack.nativeconf import linked_uids
 from support import ROOT
 from support.compose import (
     ALERTMANAGER,
@@ -63,6 +64,7 @@ def test_healthchecks_restart_policies_and_volumes() -> None:
         assert service.get("restart") == "unless-stopped", f"{name} has no restart policy"
     named = set(compose()["volumes"])
     for server, path in (("prometheus", "/prometheus"), ("alertmanager", "/alertmanager"),
+                         ("pushgateway", "/pushgateway"),
                          ("loki", "/loki"), ("grafana", "/var/lib/grafana")):
         volumes = volume_at(compose(), server, path)
         assert volumes and volumes <= named, f"{server} keeps {path} outside a named volume"
@@ -106,6 +108,9 @@ def test_prometheus_targets_match_services_and_ports() -> None:
                 seen.add(host)
     exporters = {n for n, s in svc.items() if s["image"].startswith("mlscope")}
     assert exporters <= seen, f"not scraped: {exporters - seen}"
+    pushed = [job for job in config["scrape_configs"] if job["job_name"] == "pushgateway"]
+    assert len(pushed) == 1 and pushed[0]["honor_labels"] is True, "the Pushgateway's job must keep pushed labels"
+    assert svc["pushgateway"]["image"] == compose()["x-images"]["pushgateway"] == "prom/pushgateway:v1.11.3"
     am_sd = config["alerting"]["alertmanagers"][0]["dns_sd_configs"][0]
     assert (am_sd["names"], am_sd["port"]) == (["alertmanager"], 9093)
 
@@ -113,7 +118,7 @@ def test_prometheus_targets_match_services_and_ports() -> None:
 def test_datasources_and_alertmanager_point_at_services() -> None:
     svc = services()
     sources = yaml.safe_load(DATASOURCES.read_text())["datasources"]
-    assert {d["uid"] for d in sources} == {"prometheus", "loki", "alertmanager"}
+    assert {d["uid"] for d in sources} == {"prometheus", "loki", "alertmanager", "tempo"}
     for source in sources:
         host, port = host_port(source["url"])
         assert host in svc and port == listen_port(host, svc[host]), source["url"]
@@ -123,6 +128,9 @@ def test_datasources_and_alertmanager_point_at_services() -> None:
     loki = next(d for d in sources if d["uid"] == "loki")
     matcher = loki["jsonData"]["derivedFields"][0]["matcherRegex"]
     assert re.search(matcher, '{"request_id": "abc-1"}').group(1) == "abc-1"
+    for source in sources:  # every link opens a datasource that is provisioned
+        assert set(linked_uids(source)) <= {d["uid"] for d in sources}, source["name"]
+    assert {uid for d in sources for uid in linked_uids(d)} == {"prometheus", "loki", "tempo"}
     webhooks = [w["url"] for r in yaml.safe_load(ALERTMANAGER.read_text())["receivers"]
                 for w in r.get("webhook_configs", [])]
     for url in webhooks:
@@ -149,6 +157,7 @@ def test_stack_files_ship_in_the_wheel_and_init_writes_them(tmp_path: Path) -> N
     for required in ("mlscope/stack/docker-compose.yml", "mlscope/stack/env.example",
                      "mlscope/stack/alerting/alertmanager.yml", "mlscope/stack/alerting/rules/mlscope-serving.yml",
                      "mlscope/stack/provisioning/prometheus/prometheus.yml", "mlscope/stack/standalone.Dockerfile",
+                     "mlscope/stack/provisioning/tempo/tempo.yml", "mlscope/stack/docs/drift.md",
                      *(f"mlscope/stack/dashboards/{p.name}" for p in (ROOT / "dashboards").glob("*.py"))):
         assert required in names, f"{required} missing from the wheel"
     zipfile.ZipFile(next(wheel_dir.glob("*.whl"))).extractall(tmp_path / "site")
@@ -159,6 +168,8 @@ def test_stack_files_ship_in_the_wheel_and_init_writes_them(tmp_path: Path) -> N
     assert main(["init", str(target)]) == 0
     assert (target / "docker-compose.yml").read_text() == COMPOSE.read_text()
     assert (target / ".env.example").exists() and (target / "alerting" / "rules" / "mlscope-serving.yml").exists()
+    assert (target / "provisioning" / "tempo" / "tempo.yml").read_text() == (ROOT / "provisioning" / "tempo" /
+                                                                            "tempo.yml").read_text()
     assert main(["init", str(target)]) == 1  # no silent overwrite
     assert main(["init", str(target), "--force"]) == 0
 

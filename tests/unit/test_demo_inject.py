@@ -28,6 +28,13 @@ def test_non_positive_or_non_numeric_seconds_are_refused(seconds: str, capsys: p
 def not_the_demo() -> Iterator[str]:
     class Html(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            if self.path.startswith("/json/"):  # another JSON server, e.g. the quality exporter
+                body = b'{"error": "not found"}'
+                self.send_response(404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             body = b"<html>hello</html>"
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
@@ -48,7 +55,9 @@ def test_a_wrong_url_is_one_line(not_the_demo: str, capsys: pytest.CaptureFixtur
     nobody = f"http://127.0.0.1:{free_port()}"
     for url, says in [(nobody, f"mlscope: no demo answers at {nobody} (cannot connect)"),
                       ("127.0.0.1:8000", "mlscope: --url '127.0.0.1:8000' is not an http:// URL"),
-                      (not_the_demo, f"mlscope: {not_the_demo} answered 200 without JSON")]:
+                      (not_the_demo, f"mlscope: {not_the_demo} answered 200 without JSON"),
+                      (f"{not_the_demo}/json", f"mlscope: {not_the_demo}/json has no /faults (404: not found): "
+                                               "is it the demo's URL?")]:
         assert main(["demo", "inject", "drift", "--url", url]) == 1
         err = capsys.readouterr().err
         assert err.startswith(says) and err.count("\n") == 1, err

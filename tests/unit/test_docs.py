@@ -23,6 +23,7 @@ from mlscope.stack.servers import free_port
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted([ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").glob("*.md")])
 FRAGMENT = "<!-- fragment -->"
+TUTORIAL_FILE = "<!-- file: "  # a file of a tutorial: tests/e2e/test_tutorial.py writes and runs it
 FENCE = re.compile(r"^(`{3,})([\w-]*)[^\n]*\n(.*?)^\1\s*$", re.S | re.M)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
@@ -34,7 +35,7 @@ def python_blocks(path: Path) -> list[tuple[int, str]]:
     blocks = []
     for match in FENCE.finditer(text):
         before = text[:match.start()].rstrip("\n").rsplit("\n", 1)[-1]
-        if match.group(2) == "python" and before.strip() != FRAGMENT:
+        if match.group(2) == "python" and before.strip() != FRAGMENT and not before.startswith(TUTORIAL_FILE):
             blocks.append((text.count("\n", 0, match.start()) + 1, match.group(3)))
     return blocks
 

@@ -71,13 +71,17 @@ def test_alert_settings_name_real_alerts_and_appear_in_their_expressions() -> No
     derived = {"thresholds.latency_slo_seconds", "thresholds.latency_slo_objective",
                "thresholds.regression_max_error_increase", "profile.burn_windows", "profile.for_no_traffic",
                "profile.for_target_down",
-               "resources.gpu_throttle_reasons"}
+               "resources.gpu_throttle_reasons",
+               # durations the pipeline alerts compare in seconds (time() minus a timestamp)
+               "profile.pipeline_expected_interval", "profile.pipeline_max_data_age"}
     cfg = config_for("default")
     for alert, settings in reference.ALERT_SETTINGS.items():
         assert alert in rules, alert
         exprs = " ".join(r["expr"] for r in rules[alert])
         for path in settings:
             assert path in reference.SETTING_TITLES
+            if alert in reference.APPLIED_BY_THE_JOB:
+                continue  # test_batch_checks_apply_the_rule_configuration
             if path.startswith("profile.warmup.versions_"):  # guarded in the comparisons the alert reads
                 domain = path.removeprefix("profile.warmup.versions_")
                 guarded = {r["record"] for r in comparison_rules(cfg)
@@ -87,6 +91,20 @@ def test_alert_settings_name_real_alerts_and_appear_in_their_expressions() -> No
                 assert f'mlscope_window_warm:bool{{domain="{path.rsplit(".", 1)[1]}"' in exprs, (alert, path)
             elif path not in derived:
                 assert reference.format_value(reference.setting_value(cfg, path)) in exprs, (alert, path)
+
+
+def test_batch_checks_apply_the_rule_configuration() -> None:
+    """The batch checks' defaults are the settings PipelineBatchChecksFailing's runbook shows."""
+    import inspect
+
+    from mlscope.pipelines import check_batch
+
+    defaults = {k: p.default for k, p in inspect.signature(check_batch).parameters.items()}
+    cfg = config_for("default")
+    assert reference.ALERT_SETTINGS["PipelineBatchChecksFailing"] == (
+        "thresholds.data_quality_ratio", "thresholds.drift_psi_floor", "profile.warmup.drift")
+    assert (defaults["quality_ratio"], defaults["psi_floor"], defaults["min_values"]) == (
+        cfg.thresholds.data_quality_ratio, cfg.thresholds.drift_psi_floor, cfg.profile.warmup.drift.min_count)
 
 
 def test_runbook_shows_both_profiles_and_keeps_numbers_out_of_its_prose() -> None:

@@ -159,7 +159,7 @@ def test_a_broken_collector_part_does_not_break_metrics(monkeypatch: pytest.Monk
     assert 'operation="drift_collect"' in exposition(registry)
 
 
-def test_cli_builds_from_csv_and_parquet(tmp_path: Path) -> None:
+def test_cli_builds_from_csv_and_parquet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=3000), "b": rng.integers(0, 3, 3000),
                           "c": rng.choice(["x", "y"], 3000), "y": rng.integers(0, 2, 3000)})
@@ -179,7 +179,12 @@ def test_cli_builds_from_csv_and_parquet(tmp_path: Path) -> None:
     np.testing.assert_allclose(from_parquet.features[0].fine_edges, from_csv.features[0].fine_edges, rtol=1e-12)
     assert from_parquet.features[2].categories == from_csv.features[2].categories  # by share, descending
     assert set(from_csv.features[2].categories) == {"x", "y"}
+    capsys.readouterr()
     assert main(["reference", "show", str(tmp_path / "p.json")]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    a = from_parquet.features[0]  # each feature's calibrated thresholds, as the drift alerts read them
+    assert rows["a"][:3] == ["a", "numeric", "0.0%"] and f"psi={a.thresholds['psi']:.3f}" in rows["a"]
+    assert rows["c"][3:6] == ["2", "top", "categories"] and rows["__prediction__"][1] == "categorical"
     (tmp_path / "bad.json").write_text("{}")
     assert main(["reference", "show", str(tmp_path / "bad.json")]) == 1
 

@@ -1,5 +1,6 @@
 """`mlscope k8s render`: manifests validated against the published schemas vendored in tests/fixtures/k8s-schemas/
-(prometheus-operator CRDs, Kubernetes ConfigMap), rules identical to the generated rule files, promtool-clean."""
+(prometheus-operator CRDs, Kubernetes ConfigMap), rules identical to the generated rule files, promtool-clean;
+the OpenTelemetry Collector's traces pipeline, checked against the keys its components document."""
 from __future__ import annotations
 
 import copy
@@ -17,6 +18,7 @@ from mlscope.rules import config_for
 from mlscope.stack import k8s, promconfig
 from support import HERE, ROOT
 from support.k8s import by_kind
+from support.loki_reference import ANY, keys, undocumented
 
 SCHEMAS = HERE / "fixtures" / "k8s-schemas"
 DASHBOARDS = ROOT / "provisioning" / "grafana" / "dashboards"
@@ -86,17 +88,20 @@ def test_service_monitors_cover_the_exporters_with_limits() -> None:
     for profile in ("default", "fast"):
         monitors = by_kind(k8s.render(profile), "ServiceMonitor")
         assert set(monitors) == {"mlscope-model-services", "mlscope-resource-exporter", "mlscope-quality-exporter",
-                                 "mlscope-alert-receiver"}
-        for monitor in monitors.values():
+                                 "mlscope-alert-receiver", "mlscope-pushgateway"}
+        for name, monitor in monitors.items():
             spec = monitor["spec"]
             assert spec["sampleLimit"] == promconfig.SAMPLE_LIMIT and spec["labelLimit"] == promconfig.LABEL_LIMIT
+            # The Pushgateway's groups keep their own job and instance (honor_labels), as in compose and native.
+            pushed = {"honorLabels": True} if name == "mlscope-pushgateway" else {}
             assert spec["endpoints"] == [{"port": "metrics", "path": "/metrics",
-                                          "interval": config_for(profile).profile.scrape_interval}]
+                                          "interval": config_for(profile).profile.scrape_interval, **pushed}]
     assert monitors["mlscope-model-services"]["spec"]["namespaceSelector"] == {"any": True}
 
 
 def test_dashboard_configmaps_carry_the_generated_json_for_the_sidecar() -> None:
-    maps = by_kind(k8s.render(), "ConfigMap")
+    maps = {name: m for name, m in by_kind(k8s.render(), "ConfigMap").items()
+            if m["metadata"]["labels"].get("grafana_dashboard") == "1"}
     sources = sorted(DASHBOARDS.glob("*.json"))
     assert sorted(maps) == sorted(json.loads(p.read_text())["uid"] for p in sources)
     for path in sources:
@@ -140,3 +145,69 @@ def test_render_replaces_stale_files_and_rejects_bad_arguments(tmp_path: Path) -
     (big / "mlscope-big.json").write_text(json.dumps({"uid": "mlscope-big", "pad": "x" * (1024 * 1024)}))
     with pytest.raises(ValueError, match="ConfigMap"):
         k8s.dashboard_configmaps(big, "monitoring", {})
+
+
+# The keys of the Collector components the traces pipeline uses: core's otlp receiver/exporter (confighttp,
+# configgrpc, exporterhelper's sending_queue/retry_on_failure), memory_limiter, batch, health_check, and
+# contrib's tail_sampling README (policy types status_code, latency, probabilistic).
+_ENDPOINT = {"endpoint": ANY}
+COLLECTOR_KEYS = {
+    "receivers": {"otlp": {"protocols": {"grpc": _ENDPOINT, "http": _ENDPOINT}}},
+    "processors": {"memory_limiter": keys("check_interval", "limit_percentage", "spike_limit_percentage",
+                                          "limit_mib", "spike_limit_mib"),
+                   "batch": keys("send_batch_size", "send_batch_max_size", "timeout"),
+                   "tail_sampling": {**keys("decision_wait", "num_traces", "expected_new_traces_per_sec"),
+                                     "policies": [{"name": ANY, "type": ANY,
+                                                   "status_code": {"status_codes": ANY},
+                                                   "latency": keys("threshold_ms", "upper_threshold_ms"),
+                                                   "probabilistic": keys("sampling_percentage", "hash_salt")}]}},
+    "exporters": {"otlp/tempo": {"endpoint": ANY, "tls": keys("insecure"),
+                                 "sending_queue": keys("enabled", "queue_size", "num_consumers"),
+                                 "retry_on_failure": keys("enabled", "max_elapsed_time", "initial_interval")}},
+    "extensions": {"health_check": _ENDPOINT},
+    "service": {"extensions": ANY, "pipelines": {"traces": keys("receivers", "processors", "exporters")}},
+}
+POLICY_TYPES = {"status_code", "latency", "probabilistic"}
+
+
+def collector_problems(config: dict[str, Any]) -> list[str]:
+    """Undocumented keys, pipeline parts that are not defined, and an order that loses the limit or the batch."""
+    found = list(undocumented(config, COLLECTOR_KEYS))
+    traces = config["service"]["pipelines"]["traces"]
+    for part in ("receivers", "processors", "exporters"):
+        found += [f"{part}: {name} is not defined" for name in traces[part] if name not in config[part]]
+    if traces["processors"][:1] != ["memory_limiter"] or traces["processors"][-1:] != ["batch"]:
+        found.append("memory_limiter must come first and batch last")
+    policies = config["processors"]["tail_sampling"]["policies"]
+    found += [f"policy {p['name']}: type {p['type']}" for p in policies if p["type"] not in POLICY_TYPES]
+    found += [f"policy {p['name']}: no {p['type']} block" for p in policies if p["type"] not in p]
+    return found
+
+
+def test_the_collector_pipeline_tail_samples_and_sends_to_tempo(tmp_path: Path) -> None:
+    assert main(["k8s", "render", str(tmp_path), "--tempo-endpoint", "tempo-distributor.tracing:4317"]) == 0
+    manifest = yaml.safe_load((tmp_path / "traces" / "mlscope-otel-collector.yaml").read_text())
+    assert errors(manifest) == [] and "grafana_dashboard" not in manifest["metadata"]["labels"]
+    config = yaml.safe_load(manifest["data"]["collector.yaml"])
+    assert collector_problems(config) == []
+    assert config["exporters"]["otlp/tempo"]["endpoint"] == "tempo-distributor.tracing:4317"
+    protocols = config["receivers"]["otlp"]["protocols"]
+    assert [protocols[p]["endpoint"].rsplit(":", 1)[1] for p in ("grpc", "http")] == ["4317", "4318"]
+    latency = next(p for p in config["processors"]["tail_sampling"]["policies"] if p["type"] == "latency")
+    assert latency["latency"]["threshold_ms"] == 1000 * config_for("default").thresholds.latency_slo_seconds
+    default = by_kind(k8s.render(namespace="obs"), "ConfigMap")["mlscope-otel-collector"]
+    assert "tempo-distributor.obs.svc.cluster.local:4317" in default["data"]["collector.yaml"]
+
+
+def test_the_collector_check_finds_broken_pipelines() -> None:
+    from mlscope.stack.collector import collector_config
+
+    config = collector_config("tempo:4317")
+    broken = copy.deepcopy(config)
+    broken["service"]["pipelines"]["traces"]["processors"] = ["tail_sampling", "batch", "memory_limiter"]
+    broken["service"]["pipelines"]["traces"]["exporters"] = ["otlp/jaeger"]
+    broken["processors"]["tail_sampling"]["policies"][0]["type"] = "status"
+    broken["processors"]["batch"]["timeout_s"] = 5
+    assert collector_problems(broken) == ["processors.batch.timeout_s", "exporters: otlp/jaeger is not defined",
+                                          "memory_limiter must come first and batch last",
+                                          "policy errors: type status", "policy errors: no status block"]

@@ -88,3 +88,50 @@ def test_no_shipped_query_finds_a_request_by_substring() -> None:
         for match in re.finditer(r'(\|=|\|~)\s*("(?:[^"\\]|\\.)*"|`[^`]*`)', expr):
             assert "request_id" not in match.group(2) and "__value" not in match.group(2), (where, expr)
     assert request_id_filter('a"b') == '| json | request_id="a\\"b"'  # a quote in an id stays inside the string
+
+
+def tempo_to_loki_query() -> str:
+    """The Tempo datasource's "logs for this span" query (``$$`` unescaped as Grafana reads the file)."""
+    import yaml
+
+    from support.dashboards import DATASOURCES
+
+    (tempo,) = [d for d in yaml.safe_load(DATASOURCES.read_text())["datasources"] if d["uid"] == "tempo"]
+    links = tempo["jsonData"]["tracesToLogsV2"]
+    assert links["datasourceUid"] == "loki" and links["customQuery"] is True
+    return str(links["query"]).replace("$$", "$")
+
+
+def test_a_spans_logs_are_its_traces_lines_and_its_requests(make_handler, receiver: LokiReceiver) -> None:
+    """Trace -> logs opens the lines logged in the trace and every line of the span's request id (some are
+    logged outside the span: no trace id), nothing else; without the attribute, the trace's lines only."""
+    from support.tempo_reference import SPAN_REQUEST_ID
+
+    handler, logger, _ = make_handler(batch_lines=2000)
+    trace, other = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7a3ce929d0e0e4736"
+    lines = [("abc-1", trace), ("abc-1", trace), ("abc-1", None), ("abc-10", trace), ("abc-11", other),
+             ("abc-10", None), ("xabc-1", None), (None, trace), (None, None)]
+    for request_id, trace_id in lines:
+        extra = {"model": "churn", "model_version": "1", "request_id": request_id}
+        if trace_id:
+            extra.update(trace_id=trace_id, span_id="00f067aa0ba902b7")
+        logger.info("step", extra=extra)
+    assert handler.drain(10) and receiver.errors == []
+    query = tempo_to_loki_query()
+    assert "${__trace.traceId}" in query and f'${{__span.tags["{SPAN_REQUEST_ID}"]}}' in query
+
+    def selected(request_attribute: str) -> Counter[tuple[str, str]]:
+        expr = query.replace("${__trace.traceId}", trace).replace(
+            f'${{__span.tags["{SPAN_REQUEST_ID}"]}}', request_attribute)
+        return Counter((str((f := json.loads(e.line)).get("request_id")), str(f.get("trace_id")))
+                       for e in receiver.select(expr))
+
+    def expected(*rows: tuple[str | None, str | None]) -> Counter[tuple[str, str]]:
+        return Counter((str(r), str(t)) for r, t in rows)
+
+    assert selected("abc-1") == expected(("abc-1", trace), ("abc-1", trace), ("abc-1", None), ("abc-10", trace))
+    assert selected("") == expected(("abc-1", trace), ("abc-1", trace), ("abc-10", trace))  # no attribute
+    derived = next(link for link in datasource_links("tempo") if "matcherRegex" in link)
+    assert [m.group(1) for e in receiver.lines if (m := re.search(derived["matcherRegex"], e.line))] == [
+        t for _, t in lines if t]  # every line's trace id, whole, opens its trace
+    assert derived["url"] == GRAFANA_VALUE

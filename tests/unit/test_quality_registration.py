@@ -170,12 +170,12 @@ def test_bad_registrations_are_refused_and_counted(shared: Exporter, body: objec
 def test_register_into_a_store_and_a_wrong_url_says_so_in_one_line(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "q.db"
-    assert main(["quality-register", "reg", "1", "--task", "regression", "--baseline", "mae=2.5",
-                 "--store", str(store)]) == 0
+    assert main(["quality-register", "reg", "1", "--task", "regression", "--baseline", "mae=2.5", "rmse=3.5",
+                 "--baseline", "mape=0.1", "--store", str(store)]) == 0  # several after one flag, or repeated
     exporter = Exporter(store, free_port()).start()
     try:
         (version,) = requests.get(exporter.url + "/versions", timeout=10).json()["versions"]
-        assert version["task"] == "regression" and version["baseline"] == {"mae": 2.5}
+        assert version["task"] == "regression" and version["baseline"] == {"mae": 2.5, "rmse": 3.5, "mape": 0.1}
     finally:
         assert exporter.process is not None
         exporter.process.terminate()

@@ -24,6 +24,8 @@ from support import ROOT
     ("127.0.0.1:8001", Target("127.0.0.1-8001", "127.0.0.1", 8001)),
     ("svc_a.v2=model_a:65535", Target("svc_a.v2", "model_a", 65535)),
     ("v6=[::1]:9000", Target("v6", "::1", 9000)),
+    ("[::1]:8005", Target("ipv6-1-8005", "::1", 8005)),            # the name keeps the address's digits
+    ("[fe80::2:1]:80", Target("ipv6-fe80-2-1-80", "fe80::2:1", 80)),
     ("host.docker.internal:1", Target("host.docker.internal-1", "host.docker.internal", 1)),
 ])
 def test_specs_parse(spec: str, expected: Target) -> None:
@@ -131,6 +133,46 @@ def test_a_service_registers_itself_and_deregisters_at_a_clean_exit(tmp_path: Pa
     assert [t.name for t in TargetsFolder(folder).list()] == [listed.name]
 
 
+OWN_SIGTERM_HANDLER = """
+import signal, sys
+signal.signal(signal.SIGTERM, lambda *_: (print("own handler", flush=True), sys.exit(3)))
+"""
+
+
+@pytest.mark.parametrize(("own_handler", "exit_code"), [(False, -signal.SIGTERM), (True, 3)])
+def test_sigterm_deregisters_and_then_does_what_it_did(tmp_path: Path, own_handler: bool, exit_code: int) -> None:
+    """SIGTERM (kill, systemd, docker stop) removed nothing: Python dies of it without `atexit`, and the
+    target left behind fired a false MLScopeTargetDown. The process's own handler still runs after."""
+    folder = tmp_path / "targets"
+    env = {"MLSCOPE_TARGETS_DIR": str(folder), "MLSCOPE_TARGET_NAME": "svc"}
+    code = (OWN_SIGTERM_HANDLER if own_handler else "") + SERVICE
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env}, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n", proc.stderr
+    assert (folder / "svc.yml").exists()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == exit_code and not (folder / "svc.yml").exists()
+    assert ("own handler" in out) is own_handler
+
+
+def test_remove_by_address_and_list_says_what_it_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "state"
+    assert main(["targets", "list", "--state-dir", str(state)]) == 1  # no such stack: not a silent success
+    assert "no stack state in" in capsys.readouterr().err
+    state.mkdir()
+    assert main(["targets", "list", "--state-dir", str(state)]) == 0
+    assert "no targets in" in capsys.readouterr().out
+    assert main(["targets", "add", "--state-dir", str(state), "[::1]:8005",
+                 "a-long-name=host.docker.internal:8001"]) == 0
+    capsys.readouterr()
+    assert main(["targets", "list", "--state-dir", str(state)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [row[:2] for row in rows] == [["a-long-name", "host.docker.internal:8001"], ["ipv6-1-8005", "[::1]:8005"]]
+    assert main(["targets", "remove", "--state-dir", str(state), "[::1]:8005"]) == 0
+    assert [t.name for t in TargetsFolder(native_folder(state)).list()] == ["a-long-name"]
+
+
 def test_a_bad_registration_setting_is_logged_and_the_service_runs_on(tmp_path: Path) -> None:
     proc = _service({"MLSCOPE_TARGETS_DIR": str(tmp_path), "MLSCOPE_TARGET_NAME": "no/slash"})
     _, err = proc.communicate("", timeout=30)
@@ -145,3 +187,11 @@ def test_up_help_names_scrape_and_reads_right(capsys: pytest.CaptureFixture[str]
     text = " ".join(capsys.readouterr().out.split())
     assert "--scrape [NAME=]HOST:PORT" in text
     assert "rule profile (default: fast): `fast` scrapes every second" in text and "default (production" not in text
+
+
+def test_down_outside_a_stack_folder_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`mlscope down` from the wrong folder printed "nothing running" and exited 0: the stack ran on."""
+    assert main(["down", "--state-dir", str(tmp_path / "nowhere")]) == 1
+    assert "no stack state in" in capsys.readouterr().err
+    assert main(["down", "--state-dir", str(tmp_path)]) == 0  # a stack folder whose stack is stopped
+    assert "already stopped" in capsys.readouterr().out

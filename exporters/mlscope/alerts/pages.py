@@ -20,9 +20,13 @@ STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1
          ".firing{color:#b00}.resolved{color:#070}")
 
 
-def runbook_path(folder: Path, name: str) -> Path | None:
-    """``folder/<name>.md`` when ``name`` is an alert name with a runbook there (no path tricks)."""
-    if not RUNBOOK_NAME.match(name):
+DOC_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+
+
+def runbook_path(folder: Path, name: str, pattern: re.Pattern[str] = RUNBOOK_NAME) -> Path | None:
+    """``folder/<name>.md`` when ``name`` matches ``pattern`` (an alert name; :data:`DOC_NAME` for the docs'
+    pages) and the file is there: no path tricks."""
+    if not pattern.match(name):
         return None
     path = folder / f"{name}.md"
     return path if path.is_file() else None
@@ -70,15 +74,21 @@ def index_page(records: Iterable[AlertRecord], runbooks: Iterable[str]) -> str:
         f"metrics: {_link('/metrics')}</p>"))
 
 
-def alert_page(record: AlertRecord, *, grafana_running: bool | None = None, prometheus_url: str = "") -> str:
-    """``GET /alerts/<fingerprint>``: what fired, its number, and every place to look."""
+def alert_page(record: AlertRecord, *, grafana_running: bool | None = None, dashboards: Path | None = None,
+               prometheus_url: str = "") -> str:
+    """``GET /alerts/<fingerprint>``: what fired, its number, and every place to look.
+
+    ``dashboards``: the folder of the dashboards' JSON, named in full for a person without Grafana.
+    """
     a = record.annotations
     uid, expr = dashboard_uid(a.get("dashboard", "")), generator_expr(record.generator_url)
     grafana_note = {True: "", None: " (when Grafana runs there)",
                     False: " &mdash; Grafana is not running here: import the JSON below or use the PromQL"}
+    folder = str(dashboards) if dashboards is not None else "provisioning/grafana/dashboards"
     where = (f"<p>Dashboard uid <code>{html.escape(uid)}</code>: "
-             f"<code>provisioning/grafana/dashboards/{html.escape(uid)}.json</code> to import into any Grafana."
+             f"<code>{html.escape(folder)}/{html.escape(uid)}.json</code> to import into any Grafana."
              "</p>") if uid else ""
+    ends = "" if record.status == "firing" else f"; ended {html.escape(record.ends_at)}"
     query = ""
     if expr:
         graph = record.generator_url
@@ -89,7 +99,7 @@ def alert_page(record: AlertRecord, *, grafana_running: bool | None = None, prom
     labels = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                      for k, v in sorted(record.labels.items()))
     body = (f"<p class='{html.escape(record.status)}'><b>{html.escape(record.status)}</b> since "
-            f"{html.escape(record.starts_at)}; ends {html.escape(record.ends_at)}; "
+            f"{html.escape(record.starts_at)}{ends}; "
             f"{record.notifications} notification(s) received</p>"
             f"<p><b>{html.escape(a.get('summary', ''))}</b></p><p>{html.escape(a.get('description', ''))}</p>"
             f"<h2>Links</h2><ul><li>Runbook: {_link(a.get('runbook_url', ''))}</li>"

@@ -78,16 +78,20 @@ def _generated(output_dir: Path) -> set[Path]:
     return set(output_dir.glob(f"{GENERATED_PREFIX}*.json"))
 
 
-def build(source_dir: Path, output_dir: Path) -> tuple[list[Path], list[Path]]:
-    """Write every dashboard's JSON and remove generated files whose source is gone."""
+def build(source_dir: Path, output_dir: Path) -> tuple[list[Built], list[Path], list[Path]]:
+    """Write every dashboard's JSON that changed, remove generated files whose source is gone.
+
+    Returns (every dashboard built, the files written, the files removed).
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
     built = render(source_dir, output_dir)
-    for item in built:
+    written = [item for item in built if not item.path.exists() or item.path.read_text() != item.text]
+    for item in written:
         item.path.write_text(item.text)
     removed = sorted(_generated(output_dir) - {b.path for b in built})
     for path in removed:
         path.unlink()
-    return [b.path for b in built], removed
+    return built, [item.path for item in written], removed
 
 
 def stale(source_dir: Path, output_dir: Path) -> list[Path]:

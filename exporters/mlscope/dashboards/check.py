@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .. import catalog
@@ -91,7 +92,7 @@ def queries(data: dict[str, Any]) -> list[Query]:
 
 
 def link_queries(data: dict[str, Any]) -> list[Query]:
-    """The Loki queries of every Explore link: panel links, data links and dashboard links."""
+    """The queries of every Explore link (LogQL on Loki, TraceQL on Tempo): panel, data and dashboard links."""
     links = list(data.get("links", []))
     for panel in _panels(data):
         links += panel.get("links", [])
@@ -101,8 +102,8 @@ def link_queries(data: dict[str, Any]) -> list[Query]:
         url = link.get("url", "")
         if "/explore?left=" in url:
             state = json.loads(url.split("/explore?left=", 1)[1])
-            found += [Query(f"link {link.get('title')!r}", (state.get("datasource") or ""), q["expr"])
-                      for q in state.get("queries", [])]
+            found += [Query(f"link {link.get('title')!r}", (state.get("datasource") or ""),
+                            q.get("expr") or q.get("query", "")) for q in state.get("queries", [])]
     return found
 
 
@@ -134,8 +135,27 @@ def _rate_problems(panel: dict[str, Any], where: str, unit: str | None) -> list[
     return found
 
 
-def problems(data: dict[str, Any]) -> list[str]:
-    """Everything wrong with a dashboard's JSON that can be seen without running Grafana."""
+ALLOWED_FILE = "allowed-metrics.txt"
+
+
+def allowed_names(source_dir: Path, extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """Metric names (``NAME``) and prefixes (``PREFIX*``) outside the catalog that dashboards may use: your
+    own service's metrics, listed one per line in ``<sources>/allowed-metrics.txt`` (``#`` comments) and ``extra``."""
+    path = Path(source_dir) / ALLOWED_FILE
+    lines = path.read_text().splitlines() if path.is_file() else []
+    names = [line.split("#", 1)[0].strip() for line in lines]
+    return tuple(n for n in (*names, *extra) if n)
+
+
+def _allowed(name: str, allowed: Sequence[str]) -> bool:
+    return any(name == a or (a.endswith("*") and name.startswith(a[:-1])) for a in allowed)
+
+
+def problems(data: dict[str, Any], allowed: Sequence[str] = ()) -> list[str]:
+    """Everything wrong with a dashboard's JSON that can be seen without running Grafana.
+
+    ``allowed``: names and ``PREFIX*`` outside the catalog that are not problems (:func:`allowed_names`).
+    """
     found: list[str] = []
     if not isinstance(data.get("schemaVersion"), int) or data["schemaVersion"] < 36:
         found.append(f"schemaVersion {data.get('schemaVersion')!r} is older than Grafana 9's 36")
@@ -166,8 +186,9 @@ def problems(data: dict[str, Any]) -> list[str]:
         selector = variable_selector(query.expr) if query.variable else None
         expr = selector[0] if selector else query.expr
         for name in sorted(metric_names(expr)):
-            if not catalog.is_known(name):
-                found.append(f"{query.where}: metric {name!r} is not in the catalog")
+            if not catalog.is_known(name) and not _allowed(name, allowed):
+                found.append(f"{query.where}: metric {name!r} is not in the catalog (a metric of your own? "
+                             f"list it in {ALLOWED_FILE} beside the sources, or pass --allow {name})")
     return found
 
 

@@ -22,8 +22,12 @@ from ..rules.config import Links
 SCHEMA_VERSION = 39  # Grafana 11
 PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
 LOKI = {"type": "loki", "uid": "loki"}
-DATASOURCES = {"prometheus": PROMETHEUS, "loki": LOKI}
-PROVISIONED_UIDS = frozenset({"prometheus", "loki", "alertmanager"})
+TEMPO = {"type": "tempo", "uid": "tempo"}
+DATASOURCES = {"prometheus": PROMETHEUS, "loki": LOKI, "tempo": TEMPO}
+PROVISIONED_UIDS = frozenset({"prometheus", "loki", "alertmanager", "tempo"})
+# The span attribute holding mlscope's request id: trace searches by request id read it (as does the Tempo
+# datasource's trace -> logs query in provisioning/grafana/datasources/datasources.yml).
+SPAN_REQUEST_ID = "mlscope.request_id"
 ROW_HEIGHT = 8
 GRID_WIDTH = 24
 
@@ -64,6 +68,18 @@ class LokiTarget:
     def to_json_data(self) -> dict[str, Any]:
         return {"datasource": LOKI, "expr": self.expr, "refId": self.ref_id, "legendFormat": self.legend,
                 "queryType": "range"}
+
+
+@attr.s
+class TempoTarget:
+    """A TraceQL query, or a trace id (Tempo's trace-id lookup)."""
+
+    query: str = attr.ib()
+    ref_id: str = attr.ib(default="A")
+
+    def to_json_data(self) -> dict[str, Any]:
+        return {"datasource": TEMPO, "query": self.query, "queryType": "traceql", "refId": self.ref_id,
+                "limit": 20}
 
 
 def prom(*queries: tuple[str, str] | str, exemplar: bool = False) -> list[PromTarget]:
@@ -185,6 +201,19 @@ def heatmap(title: str, targets: list[PromTarget], unit: str = "short", *, descr
     return Heatmap(title=title, targets=targets, unit=unit, description=description, **kwargs)
 
 
+@attr.s
+class Traces(_Panel):
+    """Grafana's trace view (``traces`` panel) of one Tempo query: a trace id shows that trace's spans."""
+
+    def to_json_data(self) -> dict[str, Any]:
+        return self.panel_json({"type": "traces", "datasource": TEMPO, "options": {},
+                                "fieldConfig": {"defaults": {}, "overrides": []}})
+
+
+def traces(title: str, query: str, *, description: str = "", **kwargs: Any) -> Traces:
+    return Traces(title=title, targets=[TempoTarget(query)], description=description, **kwargs)
+
+
 def logs(title: str, expr: str, *, description: str = "", **kwargs: Any) -> g.Logs:
     return g.Logs(title=title, targets=[LokiTarget(expr)], description=description, showTime=True,
                   wrapLogMessages=True, enableLogDetails=True, prettifyLogMessage=False,
@@ -224,6 +253,19 @@ def explore_url(expr: str) -> str:
     state = {"datasource": "loki", "range": {"from": "${__from}", "to": "${__to}"},
              "queries": [{"refId": "A", "expr": expr}]}
     return "/explore?left=" + json.dumps(state, separators=(",", ":"))
+
+
+def explore_traces_url(traceql: str) -> str:
+    """Grafana Explore on Tempo searching ``traceql`` over the dashboard's time range."""
+    state = {"datasource": "tempo", "range": {"from": "${__from}", "to": "${__to}"},
+             "queries": [{"refId": "A", "datasource": TEMPO, "queryType": "traceql", "query": traceql}]}
+    return "/explore?left=" + json.dumps(state, separators=(",", ":"))
+
+
+def request_traces_link(request_id: str = "$request_id") -> dict[str, Any]:
+    """A panel link to the traces whose spans carry ``request_id`` (TraceQL on mlscope's span attribute)."""
+    traceql = '{ span."' + SPAN_REQUEST_ID + '" = "' + request_id + '" }'
+    return {"title": f"Traces of request {request_id}", "url": explore_traces_url(traceql), "targetBlank": True}
 
 
 def logs_link(title: str = "Logs of this model version") -> dict[str, Any]:

@@ -99,7 +99,9 @@ class DemoService:
         self.monitor = ModelMonitor(MODEL, VERSION, registry=self.registry, reference=reference,
                                     quality=self.quality, classes=classes,
                                     prediction_log=PredictionLog(LOGGER, sample_rate=0.2, slow_seconds=0.25),
-                                    training_data_fingerprint=reference.content_hash[:16],
+                                    # The training set's fingerprint, as its profile's source_hash records it
+                                    # (mlscope.drift.training_data_fingerprint): not the profile's own hash.
+                                    training_data_fingerprint=reference.source_hash,
                                     metadata={"dataset": "breast_cancer", "owner": "demo", "simulated": "true"},
                                     role="stable")
         self.service = SyntheticService(trained, self.monitor, seed=1)
@@ -254,6 +256,9 @@ def inject_remote(url: str, incident: str, seconds: float) -> dict[str, Any]:
         body: dict[str, Any] = response.json()
     except ValueError:  # requests' JSONDecodeError: an answer that is not JSON is not the demo's
         raise ValueError(f"{url} answered {response.status_code} without JSON: is it the demo's URL?") from None
+    if response.status_code == 404:  # the demo answers every incident on /faults: another server
+        raise ValueError(f"{url} has no /faults (404: {body.get('error', response.text)}): is it the demo's URL? "
+                         "`mlscope up --demo` prints it")
     if response.status_code != 200:
         raise ValueError(body.get("error", response.text))
     return body

@@ -9,7 +9,6 @@ ones count the same.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ import numpy as np
 
 from . import stats
 from .calibrate import Calibration, categorical_statistics, chunk_counts, numeric_statistics, thresholds
-from .columns import as_columns, category_column, is_frame, numeric_column
+from .columns import as_columns, category_column, column_names, numeric_column
+from .fingerprint import array_hash, file_hash
 from .proba_calibration import fit_calibration
 from .profile import (
     CATEGORICAL,
@@ -75,12 +75,10 @@ def build_profile(data: Any, *, model: str, model_version: str, columns: Sequenc
     cfg = {**DEFAULTS, **settings}
     if cfg["psi_bins"] < 2 or cfg["fine_bins"] % cfg["psi_bins"]:
         raise ProfileError("fine_bins must be a multiple of psi_bins (>= 2), so PSI edges are also fine edges")
-    if is_frame(data) or isinstance(data, Mapping):
-        names = [str(c) for c in (data.columns if is_frame(data) else data.keys())]
-    elif columns is None:
-        raise ProfileError("pass `columns` (the feature names, in order) with a 2-D array")
-    else:
-        names = [str(c) for c in columns]
+    try:
+        names = column_names(data, columns)
+    except ValueError as exc:
+        raise ProfileError(str(exc)) from None
     found, _, rows = as_columns(data, names)
     if rows == 0:
         raise ProfileError("cannot build a reference profile from zero rows")
@@ -104,6 +102,7 @@ def build_profile(data: Any, *, model: str, model_version: str, columns: Sequenc
     profile = ReferenceProfile(
         model=model, model_version=model_version, features=features, output=out, rows=rows,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        # training_data_fingerprint(data) of the same table: its inner hash, on the columns already read.
         source_hash=source_hash or array_hash(found, names), settings=cfg,
         calibration=None if labels is None else fit_calibration(proba, labels, classes, seed=seed))
     _refuse_too_small(features + ((out,) if out is not None else ()), cfg)
@@ -218,24 +217,6 @@ def _refuse_too_small(features: Sequence[Feature], cfg: Mapping[str, Any]) -> No
             f"false-alarm rate (at least {MIN_VALUES_PER_BIN} per bin): {', '.join(small)}. Build the profile "
             "from more rows, use fewer bins (`--fine-bins 10 --psi-bins 5`, `--top-k 5`), or leave those "
             "columns out (`--columns`)")
-
-
-def array_hash(columns: Mapping[str, np.ndarray], names: Sequence[str]) -> str:
-    """``sha256:<hex>`` of the columns' names, dtypes and bytes (for data that did not come from a file)."""
-    digest = hashlib.sha256()
-    for name in names:
-        column = np.ascontiguousarray(columns[name])
-        digest.update(f"{name}\0{column.dtype.str}\0".encode())
-        digest.update(column.tobytes() if column.dtype.kind != "O" else repr(column.tolist()).encode())
-    return "sha256:" + digest.hexdigest()
-
-
-def file_hash(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
 
 
 def read_table(path: str | Path, columns: Sequence[str] | None = None) -> tuple[Any, list[str]]:

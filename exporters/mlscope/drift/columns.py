@@ -43,6 +43,15 @@ def _frame_column(series: Any) -> np.ndarray:
     return np.asarray(series.to_numpy())
 
 
+def column_names(data: Any, columns: Sequence[str] | None = None) -> list[str]:
+    """The column names of a table: a data frame's or a mapping's own, else ``columns`` (a 2-D array's)."""
+    if is_frame(data) or isinstance(data, Mapping):
+        return [str(c) for c in (data.columns if is_frame(data) else data.keys())]
+    if columns is None:
+        raise ValueError("pass `columns` (the feature names, in order) with a 2-D array")
+    return [str(c) for c in columns]
+
+
 def as_columns(data: Any, names: Sequence[str]) -> tuple[dict[str, np.ndarray], list[str], int]:
     """``(columns found among names, unknown column names, rows)`` of a batch.
 

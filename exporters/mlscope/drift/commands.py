@@ -40,7 +40,7 @@ def reference(args: argparse.Namespace) -> int:
     if args.action == "build" and not (args.model and args.model_version and (args.out or args.next_to)):
         print("mlscope: reference build needs --model, --model-version and --out or --next-to", file=sys.stderr)
         return 2
-    from . import DriftTracker, ProfileError, ReferenceProfile, build_profile, file_hash, read_table
+    from . import DriftTracker, ProfileError, ReferenceProfile, build_profile, read_table, training_data_fingerprint
     from .collector import series_count
 
     try:
@@ -59,7 +59,8 @@ def reference(args: argparse.Namespace) -> int:
             profile = build_profile(
                 data, model=args.model, model_version=args.model_version, output=output, labels=labels, proba=proba,
                 classes=args.classes.split(",") if args.classes else None,
-                categorical=args.categorical.split(",") if args.categorical else (), source_hash=file_hash(args.path),
+                categorical=args.categorical.split(",") if args.categorical else (),
+                source_hash=training_data_fingerprint(args.path),
                 psi_bins=args.psi_bins, fine_bins=args.fine_bins, top_k=args.top_k,
                 sample_size=args.sample_size, false_alarm_rate=args.false_alarm_rate)
             out = Path(args.out) if args.out else Path(args.next_to).with_suffix(".reference.json")
@@ -86,9 +87,26 @@ def reference(args: argparse.Namespace) -> int:
     print(f"thresholds: at most {settings['false_alarm_rate']:.0%} of windows of at least {settings['window_values']} "
           f"values without drift above them ({'with' if settings['leave_one_chunk_out'] else 'without'} "
           "leave-one-chunk-out)")
+    for line in _feature_lines(profile):
+        print(line)
     if profile.calibration is not None:
         print(_calibration_line(profile.calibration))
     return 0
+
+
+def _feature_lines(profile: Any) -> list[str]:
+    """One aligned row per feature (and the output): kind, missing share, range or categories, thresholds."""
+    rows = [("feature", "kind", "missing", "reference", "thresholds (alerts: PSI at least the rules' floor)")]
+    for feature in (*profile.features, *([profile.output] if profile.output else [])):
+        if feature.kind == "numeric":
+            seen = f"{feature.min:.4g} .. {feature.max:.4g}" if feature.min is not None else "no values"
+        else:
+            seen = f"{len(feature.categories)} top categories"
+        limits = " ".join(f"{k}={v:.3f}" for k, v in sorted(feature.thresholds.items())) or "none calibrated"
+        rows.append((feature.name, feature.kind, f"{feature.missing_ratio:.1%}", seen, limits))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+            for row in rows]
 
 
 def _column(data: Any, name: str) -> np.ndarray:

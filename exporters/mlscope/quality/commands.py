@@ -177,8 +177,9 @@ def add_quality_register(reg: argparse.ArgumentParser) -> None:
     reg.add_argument("model_version")
     reg.add_argument("--task", default="classification", choices=["classification", "regression"])
     reg.add_argument("--classes", nargs="+", metavar="CLASS", help="classifiers: the classes in predict_proba order")
-    reg.add_argument("--baseline", action="append", metavar="METRIC=VALUE",
-                     help="validation metric to publish as the baseline (accuracy, f1_macro, roc_auc, mae...)")
+    reg.add_argument("--baseline", action="extend", nargs="+", metavar="METRIC=VALUE",
+                     help="validation metrics to publish as the baseline (accuracy, f1_macro, roc_auc, mae...), "
+                          "e.g. --baseline accuracy=0.93 f1_macro=0.92")
     reg.add_argument("--windows", nargs="+", metavar="WINDOW",
                      help="the windows you expect (refused when they are not the exporter's)")
     _store_args(reg, store=None)

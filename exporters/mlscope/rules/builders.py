@@ -72,26 +72,40 @@ def stack_logs_url(cfg: RuleConfig) -> str:
     return explore_url(cfg, f'{{app="{cfg.links.log_app}"}}')
 
 
-def with_owner(expr: str) -> str:
-    """``expr`` with the model version's ``owner`` label (set through ModelMonitor metadata) joined in.
+MODEL_OWNER_JOIN = "max by (model, model_version, owner) (mlscope_model_info)"
+PIPELINE_OWNER_JOIN = "max by (pipeline, owner) (mlscope_pipeline_info)"
 
-    Versions whose ``mlscope_model_info`` has no owner, or no info series at all, still alert unchanged.
+
+def with_owner(expr: str, on: str = "model, model_version", info: str = MODEL_OWNER_JOIN) -> str:
+    """``expr`` with the ``owner`` label of its model version (ModelMonitor metadata) or, with ``on="pipeline"``
+    and ``info=PIPELINE_OWNER_JOIN``, of its pipeline (``PipelineMonitor(owner=...)``) joined in.
+
+    Versions or pipelines whose info series has no owner, or that have no info series at all, alert unchanged.
     """
-    info = "max by (model, model_version, owner) (mlscope_model_info)"
-    return f"({expr}) * on (model, model_version) group_left (owner) {info} or on (model, model_version) ({expr})"
+    return f"({expr}) * on ({on}) group_left (owner) {info} or on ({on}) ({expr})"
+
+
+def pipeline_logs_url(cfg: RuleConfig) -> str:
+    """Grafana Explore on the Loki datasource, showing the alert's pipeline's lines (every run and step)."""
+    return explore_url(cfg, f'{{app="{cfg.links.log_app}"}} | json | pipeline="{{{{$labels.pipeline}}}}"')
 
 
 def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str, description: str,
           dashboard: str, for_: str | None = None, keep_firing: bool = True,
-          labels: dict[str, str] | None = None, model_scoped: bool = False) -> Rule:
+          labels: dict[str, str] | None = None, model_scoped: bool = False, pipeline_scoped: bool = False) -> Rule:
     """An alert with the annotations every mlscope alert carries.
 
     ``model_scoped`` alerts carry ``model``/``model_version`` labels: their
     dashboard link selects that version, their ``logs_url`` opens its Loki logs
     (other alerts': every mlscope line), and the version's ``owner`` (from
-    ``mlscope_model_info``) is carried over.
+    ``mlscope_model_info``) is carried over. ``pipeline_scoped`` alerts carry ``pipeline``: the pipeline's
+    ``owner`` (``mlscope_pipeline_info``) is carried over and ``logs_url`` opens the pipeline's lines.
     """
-    rule: Rule = {"alert": name, "expr": with_owner(expr) if model_scoped else expr}
+    if model_scoped:
+        expr = with_owner(expr)
+    elif pipeline_scoped:
+        expr = with_owner(expr, "pipeline", PIPELINE_OWNER_JOIN)
+    rule: Rule = {"alert": name, "expr": expr}
     if for_:
         rule["for"] = for_
     if keep_firing:
@@ -103,7 +117,8 @@ def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str,
         "runbook_url": f"{cfg.links.runbook_base_url}/{name}.md",
         "dashboard": f"{cfg.links.grafana_base_url}/d/{dashboard}" + (f"?{MODEL_VARS}" if model_scoped else ""),
     }
-    rule["annotations"]["logs_url"] = loki_explore_url(cfg) if model_scoped else stack_logs_url(cfg)
+    rule["annotations"]["logs_url"] = (loki_explore_url(cfg) if model_scoped else
+                                       pipeline_logs_url(cfg) if pipeline_scoped else stack_logs_url(cfg))
     return rule
 
 

@@ -48,6 +48,8 @@ def rules(args: argparse.Namespace) -> int:
     stale = stale_files(rules_dir, links)
     for path in stale:
         print(f"stale: {path} (run `mlscope rules build`)", file=sys.stderr)
+    if not stale:
+        print(f"mlscope: ok: the rules in {rules_dir} are what the rule configuration generates")
     return 1 if stale else 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..catalog.logs import LOG_APP
+from ..catalog.pipelines import PUSH_JOB
 from ..catalog.versions import ROLES
 from .promql import duration_seconds as duration_seconds  # re-exported: its callers import it from here
 
@@ -105,6 +106,10 @@ class Profile:
     label_delay_max_s: float = 86400.0
     # When each domain's windows hold enough data to alert on (minimum counts, age).
     warmup: WarmUp = WarmUp()
+    # How often a pipeline that states no expected_interval_s is expected to succeed.
+    pipeline_expected_interval: str = "1d"
+    # Age of a pipeline step's newest event time above which its data counts as late.
+    pipeline_max_data_age: str = "1d"
     # `for` of the version-comparison alerts (candidate worse than its baseline, outputs diverge).
     for_versions: str = "10m"
 
@@ -140,6 +145,10 @@ class Thresholds:
     quality_min_coverage: float = 0.5
     # Log lines per second the Loki shipper may give up on (queue/spool full, rejected) before alerting.
     log_drop_rate: float = 0.0
+    # Share of a pipeline step's records read in its last run that it rejected (every reason).
+    pipeline_rejected_ratio: float = 0.05
+    # A pipeline is stale when its last success is older than this many times its expected interval.
+    pipeline_stale_factor: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,9 @@ class Selectors:
     targets: str = ""
     # Jobs that publish the quality counters (the quality exporter, or services that own their store).
     quality: str = ""
+    # Series pushed by batch jobs through the Pushgateway (its scrape job keeps their job label): a batch
+    # scoring job's model version serves no live traffic, so ModelNoPredictions leaves it out.
+    pushed: str = f'job="{PUSH_JOB}"'
 
 
 @dataclass(frozen=True)
@@ -260,7 +272,7 @@ FAST = Profile(
     quality_windows=("1m", "5m"), label_delay_max_s=30.0,
     warmup=WarmUp(serving=WindowGuard(3, 0.0), versions_traffic=WindowGuard(50, 0.0),
                   versions_labels=WindowGuard(50, 0.0), versions_estimated=WindowGuard(50, 0.0)),
-    for_versions="5s")
+    pipeline_expected_interval="1m", pipeline_max_data_age="2m", for_versions="5s")
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}
 

@@ -130,6 +130,20 @@ def warm_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
     return rules
 
 
+def _threshold_text(threshold: str, on: str, floor: float) -> str:
+    """Template text of the threshold an alert of ``on`` labels crossed: the calibrated one, at least ``floor``.
+
+    Prometheus renders it with the template function ``query``, so a notification states the number the
+    value was compared with, not only where it comes from; the floor alone where nothing was calibrated.
+    """
+    labels = [label.strip() for label in on.split(",")]
+    matchers = ",".join(f'{label}=\\"%s\\"' for label in labels)
+    scoped = threshold[:-1].replace('"', '\\"') + "," + matchers + "}"
+    values = " ".join(f"$labels.{label}" for label in labels)
+    return (f'{{{{ with printf "clamp_min({scoped}, {floor})" {values} | query }}}}'
+            f'{{{{ . | first | value | printf "%.3f" }}}}{{{{ else }}}}{floor}{{{{ end }}}}')
+
+
 def _drift_alert(cfg: RuleConfig, name: str, psi: str, threshold: str, on: str, summary: str, subject: str,
                  *matchers: str) -> dict[str, Any]:
     """Alert when ``psi`` exceeds its calibrated ``threshold`` (and the floor) once its window is warm."""
@@ -140,7 +154,8 @@ def _drift_alert(cfg: RuleConfig, name: str, psi: str, threshold: str, on: str, 
                  model_scoped=True,
                  summary=f"{VERSION}: {summary}",
                  description=(f"PSI of {subject} of {VERSION} is {{{{ $value | printf \"%.3f\" }}}} over the last "
-                              f"{w}, above its threshold calibrated on the reference (at least {t.drift_psi_floor})."))
+                              f"{w}, above its threshold {_threshold_text(threshold, on, t.drift_psi_floor)} "
+                              f"(calibrated on the reference, at least {t.drift_psi_floor})."))
 
 
 def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
@@ -164,7 +179,8 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
               summary=f"{VERSION}: feature {{{{ $labels.feature }}}} has {{{{ $labels.issue }}}} values",
               description=("{{ $value | humanizePercentage }} of the values of feature {{ $labels.feature }} of "
                            + VERSION + " were {{ $labels.issue }} over the last " + w + " (threshold "
-                           f"{t.data_quality_ratio:.0%}, above the reference's own missing rate for missing)."),),
+                           f"{t.data_quality_ratio:.0%}"
+                           '{{ if eq $labels.issue "missing" }} above the reference\'s own missing rate{{ end }}).'),),
     ]
 
 

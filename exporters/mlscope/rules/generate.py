@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from . import drift, logs, quality, resources, serving, versions
+from . import drift, logs, pipelines, quality, resources, serving, versions
 from .config import PROFILES, Links, RuleConfig, config_for
 
 # Each domain contributes one rule file; later domains append their builder here.
@@ -18,6 +18,7 @@ FILES: dict[str, Callable[[RuleConfig], list[dict[str, Any]]]] = {
     "mlscope-drift.yml": drift.groups,
     "mlscope-quality.yml": quality.groups,
     "mlscope-logs.yml": logs.groups,
+    "mlscope-pipelines.yml": pipelines.groups,
     "mlscope-versions.yml": versions.groups,
 }
 

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .. import catalog
+from .builders import MODEL_OWNER_JOIN, PIPELINE_OWNER_JOIN
 from .config import PROFILES, BurnWindow, RuleConfig, WindowGuard, config_for
 from .generate import render
 from .promql import metric_names
@@ -26,11 +27,11 @@ REFERENCE = Path("docs/metrics.md")
 RUNBOOKS = Path("alerting/runbooks")
 DASHBOARDS = Path("provisioning/grafana/dashboards")
 BEGIN, END = "<!-- thresholds:begin -->", "<!-- thresholds:end -->"
-# Every model-scoped alert joins this for the version's `owner` label; it is not what the alert watches.
-OWNER_JOIN = "max by (model, model_version, owner) (mlscope_model_info)"
+# Every model- or pipeline-scoped alert joins one of these for its `owner` label; it is not what the alert watches.
+OWNER_JOINS = (MODEL_OWNER_JOIN, PIPELINE_OWNER_JOIN)
 DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert receiver", "resources": "Resources",
                  "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs",
-                 "versions": "Versions compared"}
+                 "pipelines": "Pipelines, batch jobs and training runs", "versions": "Versions compared"}
 
 # The rule-configuration settings each alert's expression is built from (beyond `for`, windows, severity).
 ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -54,11 +55,19 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "GPUThrottling": ("resources.gpu_throttle_reasons",),
     "HostMemoryPressure": ("resources.host_memory_available_ratio",),
     "MLScopeLogShipperDroppingLines": ("thresholds.log_drop_rate", "profile.warmup.logs"),
+    "PipelineStale": ("thresholds.pipeline_stale_factor", "profile.pipeline_expected_interval"),
+    "PipelineRejectedRecordsHigh": ("thresholds.pipeline_rejected_ratio",),
+    "PipelineDataFreshnessLag": ("profile.pipeline_max_data_age",),
+    "PipelineBatchChecksFailing": ("thresholds.data_quality_ratio", "thresholds.drift_psi_floor",
+                                   "profile.warmup.drift"),
     "ModelCandidateWorseThanBaseline": ("versions.error_ratio_margin", "versions.latency_p95_ratio",
                                         "versions.quality_margin", "profile.warmup.versions_traffic",
                                         "profile.warmup.versions_labels", "profile.warmup.versions_estimated"),
     "ModelCandidateOutputsDiverge": ("versions.output_js_distance", "profile.warmup.versions_traffic"),
 }
+# Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
+# configuration), not in the alert's expression: it reads the verdict.
+APPLIED_BY_THE_JOB: frozenset[str] = frozenset({"PipelineBatchChecksFailing"})
 SETTING_TITLES: dict[str, str] = {
     "thresholds.error_ratio": "share of failed requests",
     "profile.warmup.serving": "warm-up guard: requests in the window, window age",
@@ -77,6 +86,10 @@ SETTING_TITLES: dict[str, str] = {
     "thresholds.regression_max_error_increase": "MAE increase above the baseline (relative)",
     "thresholds.quality_min_coverage": "ground-truth coverage below",
     "thresholds.log_drop_rate": "dropped log lines per second above",
+    "thresholds.pipeline_stale_factor": "times the pipeline's expected interval without a success",
+    "profile.pipeline_expected_interval": "expected interval of a pipeline that states none",
+    "thresholds.pipeline_rejected_ratio": "share of a step's records read that it rejected, above",
+    "profile.pipeline_max_data_age": "age of a step's newest event above",
     "profile.for_no_traffic": "time without a request",
     "profile.for_target_down": "time a target is down",
     "profile.burn_windows": "burn rates (long and short window, both)",
@@ -174,7 +187,10 @@ def collect(boards: list[dict[str, Any]]) -> Uses:
                     if profile == "default":
                         uses.sources[rule["record"]] |= catalog_names(rule["expr"])
                 elif profile == "default":
-                    for name in catalog_names(rule["expr"].replace(OWNER_JOIN, "")):
+                    expr = rule["expr"]
+                    for join in OWNER_JOINS:
+                        expr = expr.replace(join, "")
+                    for name in catalog_names(expr):
                         uses.alerts[name].add(rule["alert"])
     for board in boards:
         title = f"{board['title']}\t{board['uid']}"  # the uid is what runbooks and alert links name
@@ -285,7 +301,8 @@ def render_reference(boards: list[dict[str, Any]]) -> str:
         "their runbooks); and the dashboard panels that query it or them "
         "([`provisioning/grafana/dashboards/`](../provisioning/grafana/dashboards/)). Windows are those of the "
         "production (`default`) and `fast` rule profiles. Every model-scoped alert also joins "
-        "`mlscope_model_info` for the version's `owner` label; that join is not listed.",
+        "`mlscope_model_info` for the version's `owner` label, every pipeline alert `mlscope_pipeline_info` for "
+        "the pipeline's; those joins are not listed.",
         "",
     ]
     domains = [(name, getattr(catalog, name)) for name in DOMAIN_TITLES]

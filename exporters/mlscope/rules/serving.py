@@ -91,15 +91,18 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
                           "{{ $labels.model }} {{ $labels.model_version }} failed over the last " + w
                           + f" (threshold {t.error_ratio:.0%}, once the window holds "
                             f"{cfg.profile.warmup.serving.min_count:g} requests or more)."),
-        # A version its traffic split gives no share (a canary before it goes live, or rolled back) is idle on
-        # purpose: not silent.
+        # A batch scoring job's version (its info pushed by the job, mlscope.pipelines) serves no live traffic, and
+        # a version its traffic split gives no share (a canary before it goes live, or rolled back) is idle on
+        # purpose: neither is silent.
         alert(cfg, "ModelNoPredictions",
-              f"{cat.REQUEST_RATE.name}{win} == 0 and on ({BY_VERSION}) {cat.MODEL_INFO.name} "
-              f"unless on ({BY_VERSION}) {versions_cat.TRAFFIC_WEIGHT.name} == 0",
+              f"{cat.REQUEST_RATE.name}{win} == 0 and on ({BY_VERSION}) {cat.MODEL_INFO.name}"
+              f" unless on ({BY_VERSION}) {cat.MODEL_INFO.name}{selector(cfg.selectors.pushed)}"
+              f" unless on ({BY_VERSION}) {versions_cat.TRAFFIC_WEIGHT.name} == 0",
               severity="warning", for_=cfg.profile.for_no_traffic, dashboard=DASHBOARD, model_scoped=True,
               summary="{{ $labels.model }} {{ $labels.model_version }} serves no predictions",
               description="{{ $labels.model }} {{ $labels.model_version }} is registered (mlscope_model_info) but "
-                          f"received no request for {cfg.profile.for_no_traffic}."),
+                          f"received no request over the last {w}, for {cfg.profile.for_no_traffic} in a row: its "
+                          f"last request is at least {w} + {cfg.profile.for_no_traffic} old."),
     ] + _burn_rate_alerts(cfg)
 
 

@@ -143,6 +143,17 @@ def line_level(alert: Mapping[str, Any]) -> int:
     return logging.INFO if quiet else logging.WARNING
 
 
+PACKAGED_DOCS = Path(__file__).resolve().parent / "docs"
+
+
+def _found(relative: str) -> Path | None:
+    """The stack's folder ``relative`` (absolute: pages and messages name it), or None."""
+    try:
+        return asset(relative).resolve()
+    except FileNotFoundError:
+        return None
+
+
 @dataclass
 class AlertReceiver:
     """Handles notifications; independent of HTTP so it can be tested and embedded.
@@ -152,7 +163,9 @@ class AlertReceiver:
     ``app`` = the catalog's LOG_APP, ``model``, ``model_version``, ``level``); ``page_url`` the receiver's
     own address as a person reaches it (lines link to the alert's page there); ``runbooks`` the folder
     served on ``/runbooks/``; ``grafana_running`` what an alert's page says about its dashboard link
-    (None: unknown); ``prometheus_url`` where its PromQL is opened.
+    (None: unknown); ``dashboards`` the folder of the dashboards' JSON the page points at without Grafana;
+    ``docs`` the documentation pages served on ``/docs/`` (the runbooks link to them);
+    ``prometheus_url`` where its PromQL is opened.
     """
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -163,6 +176,8 @@ class AlertReceiver:
     page_url: str = ""
     runbooks: Path | None = None
     grafana_running: bool | None = None
+    dashboards: Path | None = None
+    docs: Path | None = None
     prometheus_url: str = ""
 
     def __post_init__(self) -> None:
@@ -176,11 +191,9 @@ class AlertReceiver:
         self._formatter = JsonFormatter()
         self._lock = threading.Lock()  # one line at a time on the output
         self.loki = LokiHandler(self.loki_url, name="alert-receiver", registry=self.registry) if self.loki_url else None
-        if self.runbooks is None:
-            try:
-                self.runbooks = asset("alerting/runbooks")
-            except FileNotFoundError:
-                self.runbooks = None
+        self.runbooks = self.runbooks or _found("alerting/runbooks")
+        self.dashboards = self.dashboards or _found("provisioning/grafana/dashboards")
+        self.docs = self.docs or PACKAGED_DOCS  # the package's own: a stack folder holds no docs
 
     def handle(self, body: bytes) -> tuple[int, str]:
         """Process one webhook request body; returns (HTTP status, message)."""
@@ -298,6 +311,8 @@ def run_bounded(argv: Sequence[str], stdin: str, env: Mapping[str, str], timeout
 
 FINGERPRINT = re.compile(r"^[0-9a-f]{1,32}$")
 HTML = "text/html; charset=utf-8"
+# Markdown reads as plain text in any browser (text/markdown would be downloaded).
+MARKDOWN = mimetypes.types_map[".txt"] + "; charset=utf-8"
 
 
 def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
@@ -316,8 +331,13 @@ def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
         found = pages.runbook_path(books, name) if books else None
         if found is None:
             return 404, f"no runbook {name!r} (the index, GET /, lists them)", "text/plain; charset=utf-8"
-        # Markdown reads as plain text in any browser (text/markdown would be downloaded).
-        return 200, found.read_text(encoding="utf-8"), mimetypes.types_map[".txt"] + "; charset=utf-8"
+        return 200, found.read_text(encoding="utf-8"), MARKDOWN
+    if path.startswith("/docs/"):  # the runbooks' links (../../docs/drift.md) resolve here
+        name = path.removeprefix("/docs/").removesuffix(".md")
+        found = pages.runbook_path(receiver.docs, name, pages.DOC_NAME) if receiver.docs else None
+        if found is None:
+            return 404, f"no docs page {name!r}", "text/plain; charset=utf-8"
+        return 200, found.read_text(encoding="utf-8"), MARKDOWN
     if path == "/api/alerts":
         return 200, json.dumps([r.as_dict() for r in receiver.store.records()]), "application/json"
     for prefix in ("/api/alerts/", "/alerts/"):
@@ -332,6 +352,7 @@ def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
                           "commands": [c.__dict__ for c in receiver.store.commands(fingerprint)]}
                 return 200, json.dumps(record), "application/json"
             return 200, pages.alert_page(found_record, grafana_running=receiver.grafana_running,
+                                         dashboards=receiver.dashboards,
                                          prometheus_url=receiver.prometheus_url), HTML
     return 404, "not found", "text/plain; charset=utf-8"
 

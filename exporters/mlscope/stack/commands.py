@@ -90,7 +90,12 @@ def down(args: argparse.Namespace) -> int:
     if stop(Path(args.state_dir)):
         print("mlscope: stopped")
         return 0
-    print(f"mlscope: nothing running for {args.state_dir}")
+    state = Path(args.state_dir)
+    if not state.is_dir():  # not where `mlscope up` ran: say so rather than a quiet success
+        print(f"mlscope: no stack state in {state.resolve()}/: run `mlscope down` in the folder where `mlscope up` "
+              "ran, or give the --state-dir it used", file=sys.stderr)
+        return 1
+    print(f"mlscope: nothing running for {args.state_dir} (already stopped)")
     return 0
 
 

@@ -2,7 +2,9 @@
 
 - ``PrometheusRule`` per rule file, built by the same generator (and profile) as ``alerting/rules/``;
 - ``ServiceMonitor`` per mlscope scrape target, with the same sample/label limits as the compose stack;
-- a ``ConfigMap`` per generated dashboard, labelled for the Grafana sidecar (``grafana_dashboard: "1"``).
+- a ``ConfigMap`` per generated dashboard, labelled for the Grafana sidecar (``grafana_dashboard: "1"``);
+- a ``ConfigMap`` with the OpenTelemetry Collector's traces pipeline (tail sampling, batches, OTLP on to
+  Tempo's distributor: :mod:`mlscope.stack.collector`), for the Collector your services send spans to.
 
 Plus a ``kustomization.yaml`` listing them (``kubectl apply -k DIR``).
 """
@@ -26,6 +28,11 @@ SIDECAR_LABEL = {"grafana_dashboard": "1"}
 FOLDER_ANNOTATION = "grafana_folder"
 CONFIGMAP_MAX_BYTES = 1024 * 1024  # etcd's limit on one object, data included
 SUBDIRS = {"PrometheusRule": "prometheus-rules", "ServiceMonitor": "service-monitors", "ConfigMap": "dashboards"}
+TRACES_SUBDIR = "traces"
+COLLECTOR_CONFIGMAP = "mlscope-otel-collector"
+COLLECTOR_CONFIG_FILE = "collector.yaml"
+# Tempo's distributor in distributed mode (the tempo-distributed chart's Service, release "tempo").
+DEFAULT_TEMPO_ENDPOINT = "tempo-distributor.{namespace}.svc.cluster.local:4317"
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class ScrapeTarget:
     name: str
     selector: Mapping[str, str]
     any_namespace: bool = False  # model services live in their teams' namespaces
+    honor_labels: bool = False  # a Pushgateway: each pushed group keeps its own job and instance labels
 
 
 TARGETS = (
@@ -43,6 +51,9 @@ TARGETS = (
     ScrapeTarget("mlscope-resource-exporter", {**PART_OF, "app.kubernetes.io/component": "resource-exporter"}),
     ScrapeTarget("mlscope-quality-exporter", {**PART_OF, "app.kubernetes.io/component": "quality-exporter"}),
     ScrapeTarget("mlscope-alert-receiver", {**PART_OF, "app.kubernetes.io/component": "alert-receiver"}),
+    # The Pushgateway of short-lived jobs (mlscope.pipelines): label its Service with this.
+    ScrapeTarget("mlscope-pushgateway", {**PART_OF, "app.kubernetes.io/component": "pushgateway"},
+                 honor_labels=True),
 )
 
 
@@ -76,6 +87,8 @@ def service_monitors(profile: str, namespace: str, labels: Mapping[str, str]) ->
         }
         if target.any_namespace:
             spec["namespaceSelector"] = {"any": True}
+        if target.honor_labels:
+            spec["endpoints"][0]["honorLabels"] = True
         monitors.append({"apiVersion": MONITORING_API, "kind": "ServiceMonitor",
                          "metadata": _metadata(target.name, namespace, labels), "spec": spec})
     return monitors
@@ -96,15 +109,36 @@ def dashboard_configmaps(dashboards_dir: Path, namespace: str, labels: Mapping[s
     return maps
 
 
+def collector_configmap(namespace: str, labels: Mapping[str, str], tempo_endpoint: str | None = None,
+                        profile: str = "default") -> dict[str, Any]:
+    """The OpenTelemetry Collector's configuration (``collector.yaml``), its slow-trace policy from the
+    profile's rule configuration."""
+    from .collector import collector_config
+
+    endpoint = tempo_endpoint or DEFAULT_TEMPO_ENDPOINT.format(namespace=namespace)
+    config = collector_config(endpoint, thresholds=config_for(profile).thresholds)
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _metadata(COLLECTOR_CONFIGMAP, namespace, {**labels, "app.kubernetes.io/component":
+                                                                    "otel-collector"}),
+            "data": {COLLECTOR_CONFIG_FILE: yaml.safe_dump(config, sort_keys=False)}}
+
+
 def render(profile: str = "default", namespace: str = "monitoring", labels: Mapping[str, str] | None = None,
-           dashboards_dir: Path | None = None) -> list[dict[str, Any]]:
+           dashboards_dir: Path | None = None, tempo_endpoint: str | None = None) -> list[dict[str, Any]]:
     """Every manifest, in a stable order."""
     from .assets import asset
 
     labels = dict(labels or {})
     dashboards_dir = dashboards_dir or asset("provisioning/grafana/dashboards")
     return (prometheus_rules(profile, namespace, labels) + service_monitors(profile, namespace, labels)
-            + dashboard_configmaps(dashboards_dir, namespace, labels))
+            + dashboard_configmaps(dashboards_dir, namespace, labels)
+            + [collector_configmap(namespace, labels, tempo_endpoint, profile)])
+
+
+def _subdir(manifest: Mapping[str, Any]) -> str:
+    if manifest["kind"] == "ConfigMap" and manifest["metadata"]["name"] == COLLECTOR_CONFIGMAP:
+        return TRACES_SUBDIR
+    return SUBDIRS[manifest["kind"]]
 
 
 class _Dumper(yaml.SafeDumper):
@@ -127,11 +161,11 @@ def write(manifests: Sequence[Mapping[str, Any]], out: Path) -> list[Path]:
     """Write one file per manifest under ``out`` plus a kustomization; remove generated files no longer produced."""
     written = []
     for manifest in manifests:
-        path = out / SUBDIRS[manifest["kind"]] / f"{manifest['metadata']['name']}.yaml"
+        path = out / _subdir(manifest) / f"{manifest['metadata']['name']}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dump(manifest))
         written.append(path)
-    for sub in SUBDIRS.values():
+    for sub in (*SUBDIRS.values(), TRACES_SUBDIR):
         for old in (out / sub).glob("*.yaml"):
             if old not in written:
                 old.unlink()
@@ -160,6 +194,9 @@ def add_arguments(parser: Any) -> None:
                         help="extra label on every manifest, e.g. release=kube-prometheus-stack for the "
                              "Prometheus CR's ruleSelector/serviceMonitorSelector (repeatable)")
     parser.add_argument("--dashboards", help="dashboard JSON folder (default: the stack's provisioning JSON)")
+    parser.add_argument("--tempo-endpoint", help="host:port of Tempo's OTLP gRPC receiver (its distributor) the "
+                        "Collector sends traces to (default: " + DEFAULT_TEMPO_ENDPOINT.format(namespace="NAMESPACE")
+                        + ")")
 
 
 def run(args: Any) -> int:
@@ -167,7 +204,8 @@ def run(args: Any) -> int:
 
     try:
         labels = dict(_label(text) for text in args.label)
-        manifests = render(args.profile, args.namespace, labels, Path(args.dashboards) if args.dashboards else None)
+        manifests = render(args.profile, args.namespace, labels, Path(args.dashboards) if args.dashboards else None,
+                           args.tempo_endpoint)
     except (ValueError, FileNotFoundError) as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 2

@@ -2,8 +2,8 @@
 
 ``mlscope up`` writes its runtime configuration into a state directory (scrape
 jobs only for what actually runs, so no alert fires for what was never
-started), starts Prometheus and Alertmanager from PATH, Loki and Grafana when
-their binaries are found, and mlscope's exporters; prints the URLs and stops
+started), starts Prometheus and Alertmanager from PATH, Loki, Tempo and Grafana
+when their binaries are found, and mlscope's exporters; prints the URLs and stops
 everything on Ctrl-C or ``mlscope down``. Data (Prometheus TSDB, Alertmanager
 silences, the quality store) persists in the state directory.
 """
@@ -40,12 +40,16 @@ PID_FILE = "mlscope.pid"
 class Ports:
     prometheus: int = 9090
     alertmanager: int = 9093
+    pushgateway: int = 9091
     alert_receiver: int = 9095
     quality_exporter: int = 9102
     resource_exporter: int = 9839
     loki: int = 3100
     grafana: int = 3000
     demo: int = 8000
+    tempo: int = 3200
+    tempo_otlp_grpc: int = 4317
+    tempo_otlp_http: int = 4318
 
 
 @dataclass
@@ -92,6 +96,9 @@ class NativeStack:
         if self.demo:
             wanted["demo model"] = self.ports.demo
         wanted.update({name: getattr(self.ports, name) for name, found in optional.items() if found})
+        if optional.get("tempo"):
+            wanted.update({"tempo OTLP gRPC": self.ports.tempo_otlp_grpc,
+                           "tempo OTLP HTTP": self.ports.tempo_otlp_http})
         for name, port in wanted.items():
             if servers.port_in_use(port):
                 raise servers.ServerError(f"port 127.0.0.1:{port} ({name}) is already in use; "
@@ -136,6 +143,17 @@ class NativeStack:
         self._servers.append(server.start())
         return f"127.0.0.1:{self.ports.alertmanager}"
 
+    def _start_pushgateway(self) -> str | None:
+        """Short-lived jobs push here (mlscope.pipelines); groups persist in the state directory."""
+        if self._optional_binary("Pushgateway", servers.PUSHGATEWAY_BINARIES, servers.PUSHGATEWAY_HINT,
+                                 "short-lived jobs' pushes fail (counted; the jobs go on); long-running "
+                                 "pipelines can still be scraped") is None:
+            return None
+        self._say("starting the Pushgateway...")
+        server = servers.pushgateway(self.state_dir / "pushgateway", self.ports.pushgateway)
+        self._servers.append(server.start())
+        return f"127.0.0.1:{self.ports.pushgateway}"
+
     def _start_quality_exporter(self) -> str:
         from ..quality import Quality
         from ..quality.server import QualityServer
@@ -157,9 +175,10 @@ class NativeStack:
         self._http.append(server)
         return f"127.0.0.1:{self.ports.resource_exporter}"
 
-    def _start_demo(self, loki: str | None) -> str:
+    def _start_demo(self, loki: str | None, tempo: str | None = None) -> str:
         from ..demo.service import DemoService, serve
 
+        self._point_spans_at(tempo)
         self._say("training the demo model (scikit-learn breast_cancer, bundled) and its reference profile...")
         demo = DemoService(state_dir=self.state_dir / "demo", profile=self.profile, rate=self.rate,
                            loki_url=f"http://{loki}/loki/api/v1/push" if loki else None, host_resources=False)
@@ -167,30 +186,60 @@ class NativeStack:
         self._http.append(serve(demo, self.ports.demo))
         return f"127.0.0.1:{self.ports.demo}"
 
-    def _start_loki(self) -> str | None:
+    def _optional_binary(self, name: str, binaries: tuple[str, ...], hint: str, without: str) -> str | None:
+        """The binary of an optional server; None, after saying how to get it and what runs without it."""
         try:
-            binary = servers.find_binary(nativeconf.LOKI_BINARIES)
+            return servers.find_binary(binaries)
         except servers.ServerError:
-            where = (f"the demo's prediction log goes to {self.state_dir / 'demo' / 'predictions.jsonl'}"
-                     if self.demo else "services' LokiHandler lines are queued and retried until a Loki answers")
-            self._say(f"Loki not started: no `loki` binary on PATH ({nativeconf.LOKI_HINT}); {where}")
+            self._say(f"{name} not started: no `{binaries[0]}` binary on PATH ({hint}); {without}")
             return None
-        config = promconfig.write_config(self.state_dir / "loki.yml", nativeconf.loki_config(
-            self.state_dir, self.ports.loki, servers.free_port()))
-        self._say("starting Loki...")
-        # Started in its own data folder: whatever a Loki release writes to a relative path stays there.
-        server = servers.Server("loki", [binary, f"-config.file={config.resolve()}"], self.ports.loki,
-                                self.state_dir / "loki.log", ready_path="/ready",
-                                cwd=nativeconf.loki_root(self.state_dir))
-        self._servers.append(server.start(timeout=60))
-        return f"127.0.0.1:{self.ports.loki}"
+
+    def _start_in_root(self, name: str, binary: str, config: dict[str, Any], port: int, root: Path,
+                       timeout: float) -> str:
+        """Write ``config`` to ``<state>/<name>.yml`` and start ``binary -config.file=...`` ready on ``/ready``,
+        in its own data folder ``root``: whatever a release writes to a relative path stays there."""
+        path = promconfig.write_config(self.state_dir / f"{name}.yml", config)
+        self._say(f"starting {name.capitalize()}...")
+        server = servers.Server(name, [binary, f"-config.file={path.resolve()}"], port,
+                                self.state_dir / f"{name}.log", ready_path="/ready", cwd=root)
+        self._servers.append(server.start(timeout=timeout))
+        return f"127.0.0.1:{port}"
+
+    def _start_loki(self) -> str | None:
+        where = (f"the demo's prediction log goes to {self.state_dir / 'demo' / 'predictions.jsonl'}"
+                 if self.demo else "services' LokiHandler lines are queued and retried until a Loki answers")
+        binary = self._optional_binary("Loki", nativeconf.LOKI_BINARIES, nativeconf.LOKI_HINT, where)
+        if binary is None:
+            return None
+        config = nativeconf.loki_config(self.state_dir, self.ports.loki, servers.free_port())
+        return self._start_in_root("loki", binary, config, self.ports.loki, nativeconf.loki_root(self.state_dir), 60)
+
+    def _point_spans_at(self, tempo: str | None) -> None:
+        """With a native Tempo, the demo (in this process) exports its spans there over OTLP/HTTP, unless the
+        OTEL_EXPORTER_OTLP_* variables already say where; without one, nothing is set."""
+        if tempo is None:
+            return
+        for name, value in nativeconf.otlp_environment(self.ports.tempo_otlp_http).items():
+            os.environ.setdefault(name, value)
+        os.environ.setdefault("OTEL_SERVICE_NAME", "mlscope-demo")
+
+    def _start_tempo(self, prometheus: str) -> str | None:
+        binary = self._optional_binary("Tempo", nativeconf.TEMPO_BINARIES, nativeconf.TEMPO_HINT,
+                                       "no trace backend: no exporter endpoint is set for the demo")
+        if binary is None:
+            return None
+        ports = nativeconf.TempoPorts(http=self.ports.tempo, otlp_grpc=self.ports.tempo_otlp_grpc,
+                                      otlp_http=self.ports.tempo_otlp_http, grpc=servers.free_port(),
+                                      memberlist=servers.free_port())
+        config = nativeconf.tempo_config(self.state_dir, ports, prometheus)
+        return self._start_in_root("tempo", binary, config, self.ports.tempo, nativeconf.tempo_root(self.state_dir),
+                                   90)
 
     def _start_grafana(self, hosts: dict[str, str]) -> str | None:
-        try:
-            binary = servers.find_binary(nativeconf.GRAFANA_BINARIES)
-        except servers.ServerError:
-            self._say(f"Grafana not started: no `grafana` binary on PATH ({nativeconf.GRAFANA_HINT}); "
-                      "the dashboards are in provisioning/grafana/dashboards/ for any Grafana to import")
+        binary = self._optional_binary(
+            "Grafana", nativeconf.GRAFANA_BINARIES, nativeconf.GRAFANA_HINT,
+            f"the dashboards are in {asset('provisioning/grafana/dashboards').resolve()}/ for any Grafana to import")
+        if binary is None:
             return None
         provisioning = nativeconf.grafana_provisioning(self.state_dir / "grafana" / "provisioning", hosts)
         password = self._grafana_password()
@@ -226,12 +275,14 @@ class NativeStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._owns_pid_file = False
         found = {name: _has(binaries) for name, binaries in
-                 (("loki", nativeconf.LOKI_BINARIES), ("grafana", nativeconf.GRAFANA_BINARIES))}
+                 (("loki", nativeconf.LOKI_BINARIES), ("grafana", nativeconf.GRAFANA_BINARIES),
+                  ("tempo", nativeconf.TEMPO_BINARIES), ("pushgateway", servers.PUSHGATEWAY_BINARIES))}
         self._check_ports(found)
         targets_dir = self._add_targets()
         profile = config_for(self.profile).profile
         prometheus_target = f"127.0.0.1:{self.ports.prometheus}"
         loki = self._start_loki()  # first: the alert receiver ships its lines there
+        tempo = self._start_tempo(prometheus_target)  # before the demo, whose spans go there
         targets = {"prometheus": prometheus_target, "mlscope-alert-receiver": self._start_alert_receiver(loki),
                    "mlscope-quality-exporter": self._start_quality_exporter(),
                    "mlscope-resource-exporter": self._start_resource_exporter()}
@@ -240,19 +291,27 @@ class NativeStack:
             targets["alertmanager"] = alertmanager
         if loki:
             targets["loki"] = loki
+        if tempo:
+            targets["tempo"] = tempo
+        pushgateway = self._start_pushgateway()
+        if pushgateway:
+            targets[promconfig.PUSHGATEWAY_JOB] = pushgateway
         if self.demo:
-            targets["mlscope-demo"] = self._start_demo(loki)
-        jobs = [promconfig.scrape_job(job, targets=[target]) for job, target in targets.items()]
+            targets["mlscope-demo"] = self._start_demo(loki, tempo)
+        jobs = [promconfig.pushgateway_job(target) if job == promconfig.PUSHGATEWAY_JOB
+                else promconfig.scrape_job(job, targets=[target]) for job, target in targets.items()]
         jobs.append(promconfig.scrape_job(JOB, file_sd=targets_dir / "*.yml"))
         config = promconfig.write_config(self.state_dir / "prometheus.yml", promconfig.prometheus_config(
             profile, jobs, self._write_rules(), alertmanagers=[alertmanager] if alertmanager else []))
         self._say("starting Prometheus...")
         prometheus = servers.prometheus(config, self.state_dir / "prometheus", self.ports.prometheus,
-                                        lifecycle=True, alert_resend_delay=profile.alert_resend_delay)
+                                        lifecycle=True, alert_resend_delay=profile.alert_resend_delay,
+                                        remote_write_receiver=tempo is not None)
         self._servers.append(prometheus.start())
         hosts = {"prometheus:9090": prometheus_target}
         hosts.update({"alertmanager:9093": alertmanager} if alertmanager else {})
         hosts.update({"loki:3100": loki} if loki else {})
+        hosts.update({"tempo:3200": tempo} if tempo else {})
         grafana = self._start_grafana(hosts)
         self._receiver.grafana_running = grafana is not None  # what an alert's page says of its dashboard link
         (self.state_dir / PID_FILE).write_text(str(os.getpid()))
@@ -280,6 +339,10 @@ class NativeStack:
             self._say(f"{JOB} {listed.name:<11} http://{listed.address} ({listed.path.name})")
         self._say(f"your services: `mlscope targets add NAME=HOST:PORT --state-dir {self.state_dir}`, or start them "
                   f"with {TARGETS_DIR_ENV}={folder} (start_metrics_server registers them); no restart needed")
+        if "tempo" in targets:
+            endpoint = nativeconf.otlp_environment(self.ports.tempo_otlp_http)["OTEL_EXPORTER_OTLP_ENDPOINT"]
+            self._say(f"your services' spans: OTEL_EXPORTER_OTLP_ENDPOINT={endpoint} "
+                      f"(OTLP/HTTP; gRPC on 127.0.0.1:{self.ports.tempo_otlp_grpc})")
         if self.demo:
             self._say("demo incidents: drift, errors, latency, quality every ~10 minutes; "
                       f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now")

@@ -16,8 +16,10 @@ LABEL_LIMIT = 30
 
 
 def scrape_job(name: str, *, targets: Sequence[str] = (), file_sd: Path | None = None,
-               interval: str | None = None) -> dict[str, Any]:
+               interval: str | None = None, honor_labels: bool = False) -> dict[str, Any]:
     job: dict[str, Any] = {"job_name": name, "sample_limit": SAMPLE_LIMIT, "label_limit": LABEL_LIMIT}
+    if honor_labels:  # a Pushgateway: its groups' own job and instance labels are kept
+        job["honor_labels"] = True
     if interval:
         job["scrape_interval"] = interval
     if targets:
@@ -25,6 +27,14 @@ def scrape_job(name: str, *, targets: Sequence[str] = (), file_sd: Path | None =
     if file_sd is not None:
         job["file_sd_configs"] = [{"files": [str(file_sd)], "refresh_interval": "1s"}]
     return job
+
+
+def pushgateway_job(target: str) -> dict[str, Any]:
+    """The Pushgateway's scrape job: ``honor_labels`` keeps each pushed group's ``job``/``instance``."""
+    return scrape_job(PUSHGATEWAY_JOB, targets=[target], honor_labels=True)
+
+
+PUSHGATEWAY_JOB = "pushgateway"
 
 
 def prometheus_config(profile: Profile, jobs: Sequence[dict[str, Any]], rule_files: Sequence[Path] = (),

@@ -20,8 +20,11 @@ import requests
 
 PROMETHEUS_BINARIES = ("prometheus",)
 ALERTMANAGER_BINARIES = ("alertmanager", "prometheus-alertmanager")
+PUSHGATEWAY_BINARIES = ("pushgateway", "prometheus-pushgateway")
+PUSHGATEWAY_HINT = "Debian/Ubuntu: `apt-get install prometheus-pushgateway`; or the upstream release on PATH"
 INSTALL_HINT = ("install them with: apt-get update && apt-get install -y --no-install-recommends "
-                "prometheus prometheus-alertmanager (Debian/Ubuntu), or put the upstream binaries on PATH")
+                "prometheus prometheus-alertmanager prometheus-pushgateway (Debian/Ubuntu), or put the upstream "
+                "binaries on PATH")
 
 
 class ServerError(RuntimeError):
@@ -136,11 +139,14 @@ class Server:
 
 def prometheus(config_file: Path, data_dir: Path, port: int | None = None, *,
                exemplars: bool = True, lifecycle: bool = False, retention: str = "15d",
-               alert_resend_delay: str = "1m") -> Server:
+               alert_resend_delay: str = "1m", remote_write_receiver: bool = False) -> Server:
     """A Prometheus server (not yet started) on 127.0.0.1.
 
     ``alert_resend_delay`` also bounds how long a firing alert waits when its
     first send found no Alertmanager yet (service discovery starts throttled).
+    ``remote_write_receiver`` accepts writes on ``/api/v1/write`` (Tempo's metrics-generator): the flag
+    ``--web.enable-remote-write-receiver`` of Prometheus 2.33 and later (2.42's ``--enable-feature=
+    remote-write-receiver`` is deprecated) and of 3.x.
     """
     port = port or free_port()
     argv = [find_binary(PROMETHEUS_BINARIES), f"--config.file={config_file}", f"--storage.tsdb.path={data_dir}",
@@ -150,6 +156,8 @@ def prometheus(config_file: Path, data_dir: Path, port: int | None = None, *,
         argv.append("--enable-feature=exemplar-storage")
     if lifecycle:
         argv.append("--web.enable-lifecycle")
+    if remote_write_receiver:
+        argv.append("--web.enable-remote-write-receiver")
     return Server("prometheus", argv, port, data_dir / "prometheus.log")
 
 
@@ -184,6 +192,16 @@ def alertmanager(config_file: Path, data_dir: Path, port: int | None = None, *,
             f"--web.listen-address=127.0.0.1:{port}"]
     argv += cluster.args() if cluster else ["--cluster.listen-address="]
     return Server("alertmanager", argv, port, data_dir / "alertmanager.log")
+
+
+def pushgateway(data_dir: Path, port: int | None = None, *, persistence_interval: str = "1m") -> Server:
+    """A Prometheus Pushgateway (not yet started) on 127.0.0.1, its groups kept in ``data_dir/pushgateway.db``
+    (written every ``persistence_interval`` and at shutdown, read back at start: groups survive a restart)."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [find_binary(PUSHGATEWAY_BINARIES), f"--web.listen-address=127.0.0.1:{port}",
+            f"--persistence.file={data_dir / 'pushgateway.db'}", f"--persistence.interval={persistence_interval}"]
+    return Server("pushgateway", argv, port, data_dir / "pushgateway.log")
 
 
 class PrometheusAPI:

@@ -83,7 +83,9 @@ class TargetsFolder:
         return sd.write(self.path, target), True
 
     def remove(self, name: str) -> Path:
-        path = sd.path_of(self.path, name)
+        """Remove the target named ``name``, or the file of the target at address ``name`` (``HOST:PORT``)."""
+        by_address = [t.path for t in self.list() if t.address == name]
+        path = by_address[0] if by_address else sd.path_of(self.path, name)
         if not path.exists():
             known = ", ".join(sorted({p.stem for p in self.path.glob(f"*{sd.SUFFIX}")})) or "none"
             raise TargetError(f"no target {name!r} in {self.path} (targets: {known})")
@@ -117,10 +119,25 @@ def add_targets(p: argparse.ArgumentParser) -> None:
     add = actions.add_parser("add", parents=[where], help="add or update targets")
     add.add_argument("spec", nargs="+", type=_spec, metavar="[NAME=]HOST:PORT")
     add.add_argument("--replace", action="store_true", help="let an existing name point at a new address")
-    remove = actions.add_parser("remove", parents=[where], help="remove targets by name")
+    remove = actions.add_parser("remove", parents=[where], help="remove targets by name (or by HOST:PORT)")
     remove.add_argument("name", nargs="+")
     actions.add_parser("list", parents=[where], help="list the targets (name, address, file)")
     p.set_defaults(func=targets_command)
+
+
+def _print_list(folder: TargetsFolder, state_dir: Path | None) -> None:
+    """The targets as aligned columns; says so when there are none, and refuses a state dir that is not one."""
+    if state_dir is not None and not state_dir.is_dir():
+        raise TargetError(f"no stack state in {state_dir}/ (run `mlscope up` there first, or give the "
+                          "--state-dir it uses)")
+    listed = folder.list()
+    if not listed:
+        print(f"mlscope: no targets in {folder.path}")
+        return
+    name_width, address_width = (max(len(x) for x in column) for column in
+                                 zip(*((t.name, t.address) for t in listed), strict=True))
+    for target in listed:
+        print(f"{target.name:<{name_width}}  {target.address:<{address_width}}  {target.path}")
 
 
 def targets_command(args: argparse.Namespace) -> int:
@@ -128,8 +145,7 @@ def targets_command(args: argparse.Namespace) -> int:
         folder = TargetsFolder(compose_folder(Path(args.stack_dir)) if args.stack_dir
                                else native_folder(Path(args.state_dir)))
         if args.action == "list":
-            for listed in folder.list():
-                print(f"{listed.name:<24} {listed.address:<24} {listed.path}")
+            _print_list(folder, Path(args.state_dir) if not args.stack_dir else None)
         elif args.action == "add":
             for target in args.spec:
                 path, changed = folder.add(target, replace=args.replace)

@@ -1,0 +1,94 @@
+"""A training run: hyperparameters, dataset version, transformations, epoch and final metrics, outcome.
+
+Its fingerprint is :func:`mlscope.drift.training_data_fingerprint` of the training set, the value a model
+version's ``mlscope_model_info{training_data_fingerprint}`` carries (:meth:`TrainingRun.model_monitor`) and
+its reference profile's ``source_hash``: the three name the same data.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..catalog import pipelines as cat
+from ..drift.fingerprint import training_data_fingerprint
+from .runs import Pipeline, Run
+
+if TYPE_CHECKING:
+    from ..monitor import ModelMonitor
+
+
+class TrainingRun(Run):
+    """A run of a training pipeline for ``model`` (steps as any run's: ``load``, ``fit``, ``evaluate``...).
+
+    Give the training set (``training_data``, with ``columns`` for a 2-D array; a path hashes the file) or
+    its ``fingerprint`` when it was computed elsewhere with the same function.
+    """
+
+    start_event, end_event = cat.TRAINING_START, cat.TRAINING_END
+
+    def __init__(self, monitor: Pipeline, model: str, *, dataset_version: str, training_data: Any = None,
+                 columns: Iterable[str] | None = None, fingerprint: str | None = None,
+                 hyperparameters: Mapping[str, Any] | None = None, transformations: Iterable[str] = (),
+                 data_batch_id: str | None = None, run_id: str | None = None) -> None:
+        if (training_data is None) == (fingerprint is None):
+            raise ValueError("give the training set (training_data=...) or its fingerprint (fingerprint=...)")
+        self.fingerprint = fingerprint if fingerprint is not None else training_data_fingerprint(
+            training_data, None if columns is None else list(columns))
+        self.dataset_version = str(dataset_version)
+        self.hyperparameters = dict(hyperparameters or {})
+        self.transformations = [str(t) for t in transformations]
+        self.model_label = monitor.ins.admit("model", model)
+        self.epochs: list[dict[str, float]] = []
+        self.final_metrics: dict[str, float] = {}
+        super().__init__(monitor, data_batch_id, run_id=run_id, model=model, fields={
+            "dataset_version": self.dataset_version, "training_data_fingerprint": self.fingerprint,
+            "hyperparameters": self.hyperparameters, "transformations": self.transformations})
+
+    def epoch(self, number: int, **metrics: float) -> None:
+        """Report one epoch's evaluation metrics (``loss=0.3, val_accuracy=0.91``)."""
+        kept = self._metrics(metrics, self.monitor.ins.training_epoch_metric)
+        self.monitor.ins.training_last_epoch.labels(self.monitor.pipeline, self.model_label).set(number)
+        self.epochs.append(kept)
+        self.emit(logging.INFO, cat.TRAINING_EPOCH, f"{self.model} epoch {number}",
+                  {"epoch": number, "metrics": metrics})
+
+    def final(self, **metrics: float) -> None:
+        """Report the final evaluation metrics (``accuracy=0.93, f1=0.9``)."""
+        self.final_metrics.update(self._metrics(metrics, self.monitor.ins.training_final_metric))
+
+    def model_monitor(self, model_version: str, **kwargs: Any) -> ModelMonitor:
+        """The trained version's :class:`~mlscope.ModelMonitor`, its ``training_data_fingerprint`` this
+        run's (``metadata`` gets ``dataset_version``); on ``registry=`` (default: prometheus-client's)."""
+        from ..monitor import ModelMonitor
+
+        self.model_version = model_version
+        metadata = {"dataset_version": self.dataset_version, **dict(kwargs.pop("metadata", None) or {})}
+        return ModelMonitor(str(self.model), model_version, training_data_fingerprint=self.fingerprint,
+                            metadata=metadata, **kwargs)
+
+    def record_end(self, now: float) -> None:
+        ins, labels = self.monitor.ins, (self.monitor.pipeline, self.model_label)
+        assert self.status is not None and self.duration_seconds is not None
+        ins.training_runs.labels(*labels, self.status).inc()
+        ins.training_last_duration.labels(*labels).set(self.duration_seconds)
+        (ins.training_last_success if self.status == "success" else ins.training_last_failure).labels(*labels).set(now)
+
+    def end_fields(self) -> dict[str, Any]:
+        return {"dataset_version": self.dataset_version, "training_data_fingerprint": self.fingerprint,
+                "final_metrics": self.final_metrics, "epochs": len(self.epochs)}
+
+    def _metrics(self, metrics: Mapping[str, Any], gauge: Any) -> dict[str, float]:
+        kept = {}
+        for name, value in metrics.items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            if not math.isfinite(number):
+                self.monitor.count_invalid("metric_not_finite")
+                continue
+            kept[name] = number
+            gauge.labels(self.monitor.pipeline, self.model_label, self.monitor.ins.admit("metric", name)).set(number)
+        return kept
