@@ -199,3 +199,37 @@ def test_a_failing_and_a_hanging_command_are_reported_not_retried(tmp_path: Path
     [run] = failing.store.commands(webhook_payload(WORSE, model="m", model_version="2",
                                                    baseline_version="1")["alerts"][0]["fingerprint"])
     assert (run.result, run.exit_status, run.output) == ("failed", 1, "no route\n")
+
+
+def test_the_demo_canary_goes_live_and_the_demo_receiver_config_rolls_it_back(tmp_path: Path) -> None:
+    from mlscope.demo.canary import CANARY
+    from mlscope.demo.service import CONTROL_TOKEN, MODEL, VERSION, DemoService, serve
+    from mlscope.stack.alertreceiver import load_commands
+    from mlscope.stack.native import demo_receiver_config
+    from mlscope.stack.promconfig import write_config
+
+    demo = DemoService(state_dir=tmp_path / "demo", schedule=False, rate=50, host_resources=False, simulated_gpus=0,
+                       say=lambda line: None).start()
+    server = serve(demo, free_port())
+    try:
+        assert demo.split.shares() == {VERSION: 1.0, CANARY: 0.0}
+        demo.inject("canary-defect", 30)
+        assert demo.split.shares()[CANARY] == pytest.approx(0.2)
+        url = f"http://127.0.0.1:{server.server_port}"
+        token = tmp_path / "demo" / CONTROL_TOKEN
+        config = write_config(tmp_path / "alert-receiver.yml", demo_receiver_config(url, token))
+        rcv = AlertReceiver(registry=CollectorRegistry(), output=(out := io.StringIO()), commands=load_commands(config))
+        rcv.handle(body(webhook_payload(WORSE, model=MODEL, model_version=CANARY, baseline_version=VERSION)))
+        rcv.wait_for_commands()
+        [line] = command_lines(out)
+        assert line["result"] == "done", line
+        assert demo.split.shares() == {VERSION: 1.0, CANARY: 0.0}
+        served = demo.traffic.served + demo.traffic.failed
+        time.sleep(0.5)
+        assert demo.traffic.served + demo.traffic.failed > served  # traffic goes on, all on the baseline
+        assert demo.registry.get_sample_value("mlscope_traffic_weight_ratio",
+                                              {"model": MODEL, "model_version": CANARY}) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+        demo.stop()
