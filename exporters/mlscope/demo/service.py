@@ -30,6 +30,7 @@ import requests
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from .._http import reply, serve_in_thread
 from ..drift import build_profile
 from ..logs import JsonFormatter, LokiHandler, PredictionLog
 from ..monitor import ModelMonitor
@@ -225,19 +226,12 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
             self._reply(status, json.dumps(body).encode(), "application/json")
 
         def _reply(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            reply(self, status, body, content_type)
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((addr, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="mlscope-demo-http", daemon=True).start()
-    return server
+    return serve_in_thread(Handler, port, addr, "mlscope-demo-http")
 
 
 def inject_remote(url: str, incident: str, seconds: float) -> dict[str, Any]:

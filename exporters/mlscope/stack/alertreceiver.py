@@ -33,6 +33,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from .._http import reply as send
 from ..alerts import pages
 from ..alerts.contract import result_of
 from ..alerts.record import AlertStore, Seen
@@ -360,12 +361,7 @@ def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
 def reply(handler: BaseHTTPRequestHandler, status: int, body: str,
           content_type: str = "text/plain; charset=utf-8") -> None:
     """Send one complete response on ``handler``."""
-    data = body.encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(data)))
-    handler.end_headers()
-    handler.wfile.write(data)
+    send(handler, status, body.encode(), content_type)
 
 
 def make_server(receiver: AlertReceiver, port: int, addr: str = "127.0.0.1",

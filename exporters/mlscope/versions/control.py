@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import hmac
 import json
-import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .._http import reply, serve_in_thread
 from .split import TrafficSplit, UnknownVersion
 
 MAX_BODY_BYTES = 65536
@@ -74,19 +74,11 @@ def serve_control(splits: Mapping[str, TrafficSplit], token: str, port: int,
             length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY_BYTES)
             status, answer = control_response(splits, token, self.command, self.path,
                                               self.headers.get("Authorization"), self.rfile.read(length))
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            reply(self, status, json.dumps(answer).encode(), "application/json")
 
         do_GET = do_PUT = do_POST = _answer
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((addr, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="mlscope-traffic-control", daemon=True).start()
-    return server
+    return serve_in_thread(Handler, port, addr, "mlscope-traffic-control")
