@@ -233,3 +233,12 @@ def test_the_demo_canary_goes_live_and_the_demo_receiver_config_rolls_it_back(tm
         server.shutdown()
         server.server_close()
         demo.stop()
+
+
+def test_the_shipped_receiver_config_rolls_the_compose_demo_back() -> None:
+    from mlscope.stack.alertreceiver import load_commands
+    from mlscope.stack.assets import asset
+
+    command = load_commands(asset("alerting/alert-receiver.yml"))[WORSE]
+    assert command.argv[:2] == ("mlscope", "rollback") and command.statuses == ("firing",)
+    assert command.argv[command.argv.index("--url") + 1] == "http://demo:8000"
