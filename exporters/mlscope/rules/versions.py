@@ -33,7 +33,10 @@ DASHBOARD = "mlscope-versions"
 ON = f"on ({BY})"
 QUALITY = quality_cat.RECORDED_BY_LEVEL["model_version"]
 BASELINE_IS = f"({cat.BASELINE.name} == 1)"
-CANDIDATES = f'max by ({BY}, baseline_version) ({cat.ROLE.name}{{role="canary"}})'
+# Candidates: canaries, but not one its traffic split gives no share (rolled back, or not live yet): its window
+# would go on comparing requests from before the rollback.
+CANDIDATES = (f'(max by ({BY}, baseline_version) ({cat.ROLE.name}{{role="canary"}}) '
+              f'unless {ON} {cat.TRAFFIC_WEIGHT.name} == 0)')
 WHO = "{{ $labels.model }} {{ $labels.model_version }}"
 VALUE = '{{ $value | printf "%.3f" }}'
 
