@@ -5,8 +5,9 @@ import logging
 import math
 import random
 import threading
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -26,12 +27,13 @@ class UnknownVersion(KeyError):
 
 @dataclass(frozen=True)
 class Change:
-    """One change of a split: the weights after it, why (``reason``) and for which alert (``fingerprint``)."""
+    """One change of a split: the weights after it, why (``reason``), for which alert (``fingerprint``), when."""
 
     weights: dict[str, float]
     changed: bool
     reason: str
     fingerprint: str
+    at: float = field(default_factory=time.time)
 
 
 def _checked(weights: Mapping[str, float]) -> dict[str, float]:
