@@ -38,6 +38,10 @@ ROLE_UNKNOWN_VERSION = RecordedSpec(
     "model_version:mlscope_version_role:unknown_version",
     "1 for a role the rule configuration declares for a version that no monitor registers "
     "(mlscope_model_info): a typo or a retired version.", MODEL + ("role",))
+ELIGIBLE = RecordedSpec(
+    "model_version:mlscope_version_baseline:eligible_share",
+    "Traffic share (longest traffic window) of the serving versions that may be the model's baseline: those of "
+    "its highest tier (declared stable, else undeclared, else declared canary; never a shadow).", MODEL)
 BASELINE = RecordedSpec(
     "model_version:mlscope_version_baseline:bool",
     "1 for the model's baseline version (the declared stable one, else the one serving most traffic, with "
@@ -87,5 +91,5 @@ FEATURE_PSI_DIFFERENCE = RecordedSpec(
 
 COMPARISONS = (ERROR_RATIO_DIFFERENCE, LATENCY_P95_RATIO, OUTPUT_PSI, OUTPUT_JS, ACCURACY_DIFFERENCE,
                F1_DIFFERENCE, ESTIMATED_ACCURACY_DIFFERENCE, FEATURE_PSI_DIFFERENCE)
-RECORDED = (TRAFFIC_SHARE, ROLE_DECLARED, ROLE_CONFLICT, ROLE_UNKNOWN_VERSION, BASELINE, ROLE, GUARD,
+RECORDED = (TRAFFIC_SHARE, ROLE_DECLARED, ROLE_CONFLICT, ROLE_UNKNOWN_VERSION, ELIGIBLE, BASELINE, ROLE, GUARD,
             CLASS_SHARE) + COMPARISONS

@@ -83,12 +83,17 @@ def share_rules(cfg: RuleConfig) -> list[Rule]:
     return rules
 
 
-def baseline_rule(cfg: RuleConfig) -> Rule:
-    """The baseline per model: tier, hysteresis on the traffic share, tie-breaks (the module's docstring)."""
+def eligible_rule(cfg: RuleConfig) -> Rule:
+    """The share of the versions of each model's highest tier (declared stable 2, undeclared 1, canary 0)."""
     share = f'max by ({BY}) ({cat.TRAFFIC_SHARE.name}{{window="{cfg.profile.traffic_windows[-1]}"}})'
     tier = (f"((2 * {_declared('stable')} and {ON} {share}) or {ON} (0 * {_declared('canary')} "
             f"and {ON} {share}) or {ON} (0 * {share} + 1)) unless {ON} {_declared('shadow')}")
-    eligible = f"({share} and {ON} (({tier}) == on (model) group_left () max by (model) ({tier})))"
+    return record(cat.ELIGIBLE, f"{share} and {ON} (({tier}) == on (model) group_left () max by (model) ({tier}))")
+
+
+def baseline_rule(cfg: RuleConfig) -> Rule:
+    """The baseline per model: hysteresis on the eligible share, tie-breaks (the module's docstring)."""
+    eligible = cat.ELIGIBLE.name
     incumbent = f"({eligible} and {ON} {BASELINE_IS})"
     beaten = (f"(max by (model) ({eligible}) > on (model) "
               f"(max by (model) ({incumbent}) + {cfg.versions.baseline_switch_margin:g}))")
@@ -98,6 +103,7 @@ def baseline_rule(cfg: RuleConfig) -> Rule:
                f"{selector(cfg.selectors.model_service)}) and {ON} {top})")
     oldest = f"({created} == on (model) group_left () min by (model) ({created}))"
     new = f"(topk by (model) (1, {oldest} or ({top} unless on (model) {oldest})) unless on (model) {keep})"
+    share = f'max by ({BY}) ({cat.TRAFFIC_SHARE.name}{{window="{cfg.profile.traffic_windows[-1]}"}})'
     return record(cat.BASELINE, f"(({keep} or {new}) * 0 + 1) or {ON} (0 * {share})")
 
 
@@ -225,7 +231,7 @@ def comparison_rules(cfg: RuleConfig) -> list[Rule]:
 
 
 def recording_rules(cfg: RuleConfig) -> list[Rule]:
-    return (role_rules(cfg) + share_rules(cfg) + [baseline_rule(cfg), effective_role_rule(cfg)]
+    return (role_rules(cfg) + share_rules(cfg) + [eligible_rule(cfg), baseline_rule(cfg), effective_role_rule(cfg)]
             + guard_rules(cfg) + comparison_rules(cfg))
 
 
