@@ -1,7 +1,7 @@
 """Versions compared, through a real Prometheus and Alertmanager.
 
-One stack for the module (rules of the fast profile with 20 s windows, so quality and drift warm up in 20 s),
-one service registry serving two models, each with a stable and a canary version (``for_version``):
+One stack for the module (the committed fast rules), one service registry serving two models, each with a
+stable and a canary version (``for_version``):
 
 * ``cmp``: every half second the same fixed chunk of requests per version (errors, latencies, classes, ground
   truth, a categorical feature). Rates of one target scale every counter alike, so each recorded comparison
@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from mlscope import ModelMonitor
 from mlscope.drift import CategoricalFeature, build_profile
 from mlscope.exposition import start_metrics_server
 from mlscope.quality import Quality
+from mlscope.rules.config import duration_seconds
 from mlscope.stack.alertreceiver import AlertCommand, AlertReceiver
 from mlscope.stack.servers import free_port
 from mlscope.versions import TrafficSplit, serve_control
@@ -37,9 +38,7 @@ from support import alerting_stack
 from support.drift_support import category_counts
 from support.helpers import require_binary, wait_until
 
-PROFILE = replace(alerting_stack.FAST, name="versions", traffic_windows=("20s", "1m"),
-                  quality_windows=("20s", "1m"), drift_windows=("20s", "1m"))
-W = "20s"
+W = alerting_stack.FAST.traffic_windows[0]  # the committed fast rules: 1m windows
 TOKEN = "e2e-control-token"
 WORSE = "ModelCandidateWorseThanBaseline"
 EPSILON = 1e-4
@@ -99,7 +98,8 @@ class Service:
 
     def __init__(self, tmp: Path) -> None:
         self.registry = r = CollectorRegistry()
-        self.quality = Quality(registry=r, windows={"20s": 20.0, "1m": 60.0}, flush_interval_s=0.02)
+        windows = {w: duration_seconds(w) for w in alerting_stack.FAST.quality_windows}
+        self.quality = Quality(registry=r, windows=windows, flush_interval_s=0.02)
         reference = {"plan": np.array(["basic"] * 50 + ["plus"] * 30 + ["pro"] * 20, dtype=object)}
         self.profiles = {v: build_profile(reference, model="cmp", model_version=v) for v in CHUNKS}
         # Classes registered: every quality counter exists from 0 (a class never predicted correctly included).
@@ -179,8 +179,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 str(token))
     output = io.StringIO()
     receiver = AlertReceiver(registry=CollectorRegistry(), output=output, commands={WORSE: AlertCommand(rollback, 30)})
-    alerting = alerting_stack.AlertingStack(tmp, [service.target], receiver=alerting_stack.TestReceiver(receiver),
-                                            profile=PROFILE)
+    alerting = alerting_stack.AlertingStack(tmp, [service.target], receiver=alerting_stack.TestReceiver(receiver))
     try:
         yield Stack(service, alerting.start(), output, started_wall)
     finally:
@@ -236,7 +235,7 @@ def test_every_comparison_equals_numpy_and_scikit_learn(stack: Stack) -> None:
              api.query('model_version:mlscope_version_role:effective{model="cmp"}', at)}
     assert roles == {"1": "stable", "2": "canary"}
     guards = values(stack, f'model_version:mlscope_versions_guard:bool{{model="cmp",window="{W}"}}', at, "domain")
-    assert guards == {"traffic": 1, "labels": 1, "estimated": 0}  # no probabilities: no estimate to compare
+    assert guards == {"traffic": 1, "drift": 1, "labels": 1, "estimated": 0}  # no probabilities: no estimate
     share = values(stack, f'model_version:mlscope_predictions:traffic_share{sel}', at)
     assert share == pytest.approx({"1": len(base.rows) / 30, "2": len(cand.rows) / 30}, rel=TOLERANCE)
 

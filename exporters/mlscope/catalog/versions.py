@@ -54,8 +54,8 @@ ROLE = RecordedSpec(
 GUARD = RecordedSpec(
     "model_version:mlscope_versions_guard:bool",
     "1 when a candidate and its baseline both hold enough data in the window for their comparison "
-    "(domain traffic: requests; labels: labelled outcomes; estimated: predictions with probabilities) and "
-    "both windows are warm, else 0.", MODEL + ("baseline_version", "domain", "window"))
+    "(domain traffic and drift: requests; labels: labelled outcomes; estimated: predictions with "
+    "probabilities), else 0.", MODEL + ("baseline_version", "domain", "window"))
 CLASS_SHARE = RecordedSpec(
     "model_version:mlscope_predicted_class:share",
     "Share of the version's predictions of each class over the window.", MODEL + ("class", "window"))

@@ -62,8 +62,11 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
                                    "profile.warmup.drift"),
     "ModelCandidateWorseThanBaseline": ("versions.error_ratio_margin", "versions.latency_p95_ratio",
                                         "versions.quality_margin", "profile.warmup.versions_traffic",
-                                        "profile.warmup.versions_labels", "profile.warmup.versions_estimated"),
-    "ModelCandidateOutputsDiverge": ("versions.output_js_distance", "profile.warmup.versions_traffic"),
+                                        "profile.warmup.versions_labels", "profile.warmup.versions_estimated",
+                                        "profile.warmup.serving", "profile.warmup.quality",
+                                        "profile.warmup.estimated"),
+    "ModelCandidateOutputsDiverge": ("versions.output_js_distance", "profile.warmup.versions_traffic",
+                                     "profile.warmup.serving"),
 }
 # Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
 # configuration), not in the alert's expression: it reads the verdict.

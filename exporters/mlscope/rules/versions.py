@@ -10,9 +10,10 @@ The construction (docs/versions.md explains it with examples):
   ``baseline_switch_margin``; without an incumbent, the version with the largest share, ties going to the
   oldest (the smallest ``mlscope_predictions_created``), then to ``topk``. A promotion (the canary declared
   stable) moves the baseline at the first evaluation that sees the new declaration: never zero, never two.
-* **Candidates**: every other serving version that is not a shadow (role ``canary``), each compared with the
-  baseline over the same window, each comparison only while the guard (``…:mlscope_versions_guard:bool``)
-  says that both versions hold enough data and their warm-up guards say warm.
+* **Candidates**: every other serving version that is not a shadow (role ``canary``) and that its traffic split
+  (if any) gives a share, each compared with the baseline over the same window, each comparison recorded only
+  while the guard (``…:mlscope_versions_guard:bool``) says both versions hold enough requests, labels or
+  estimated predictions; the alerts read the comparisons where both versions' warm-up guards say warm too.
 """
 from __future__ import annotations
 
@@ -122,12 +123,9 @@ def effective_role_rule(cfg: RuleConfig) -> Rule:
                             f"{with_baseline}")
 
 
-def _count_ok(count: str, guard: WindowGuard, warm_domain: str, window: str) -> str:
-    """Per version: 1 when ``count`` (summed by version) reaches the guard and its warm-up guard says warm."""
-    warm = (f"max by ({BY}) ({serving_cat.WINDOW_WARM.name}"
-            f"{{domain=\"{warm_domain}\",window=\"{window}\"}})")
-    enough = f"(max by ({BY}) ({count}) >= bool {guard.min_count:g})"
-    return f"({enough} * {ON} {warm} or {ON} 0 * {enough})"
+def _enough(count: str, guard: WindowGuard) -> str:
+    """Per version: 1 when ``count`` (summed by version) reaches the guard's minimum, else 0."""
+    return f"(max by ({BY}) ({count}) >= bool {guard.min_count:g})"
 
 
 def guard_rule(domain: str, window: str, ok: str) -> Rule:
@@ -138,16 +136,19 @@ def guard_rule(domain: str, window: str, ok: str) -> Rule:
 
 
 def guard_rules(cfg: RuleConfig) -> list[Rule]:
+    """Minimum requests (every traffic and drift window), labels and estimated predictions (quality windows)."""
     warmup, sel = cfg.profile.warmup, selector(cfg.selectors.model_service)
-    rules = [guard_rule("traffic", w, _count_ok(f"increase({serving_cat.PREDICTIONS.name}{sel}[{w}])",
-                                                warmup.versions_traffic, "serving", w))
-             for w in cfg.profile.traffic_windows]
+
+    def requests(w: str) -> str:
+        return _enough(f"increase({serving_cat.PREDICTIONS.name}{sel}[{w}])", warmup.versions_traffic)
+
+    rules = [guard_rule("traffic", w, requests(w)) for w in cfg.profile.traffic_windows]
+    rules += [guard_rule("drift", w, requests(w)) for w in cfg.profile.drift_windows]
     for w in cfg.profile.quality_windows:
-        for domain, op, guard, warm in (
-                ("labels", "mlscope_quality_labelled:increase", warmup.versions_labels, "quality"),
-                ("estimated", "mlscope_quality_expected_predictions:increase", warmup.versions_estimated,
-                 "estimated")):
-            rules.append(guard_rule(domain, w, _count_ok(f'{QUALITY[op].name}{{window="{w}"}}', guard, warm, w)))
+        for domain, op, guard in (("labels", "mlscope_quality_labelled:increase", warmup.versions_labels),
+                                  ("estimated", "mlscope_quality_expected_predictions:increase",
+                                   warmup.versions_estimated)):
+            rules.append(guard_rule(domain, w, _enough(f'{QUALITY[op].name}{{window="{w}"}}', guard)))
     return rules
 
 
@@ -206,11 +207,8 @@ def divergence_rules(window: str) -> list[Rule]:
 
 def feature_psi_rule(window: str) -> Rule:
     psi = f'{drift_cat.PSI.name}{{window="{window}"}}'
-    warm = f'{drift_cat.FEATURE_WINDOW_WARM.name}{{domain="drift",window="{window}"}} == 1'
-    both_warm = (f"and on ({BY}, feature) ({warm}) and on (model, feature) "
-                 f"{of_baseline(f'({warm})', ', feature')}")
-    expr = f"({candidate(psi)} - on (model, feature) group_left () {of_baseline(psi, ', feature')}) {both_warm}"
-    return record(cat.FEATURE_PSI_DIFFERENCE, expr, window=window)
+    expr = f"{candidate(psi)} - on (model, feature) group_left () {of_baseline(psi, ', feature')}"
+    return record(cat.FEATURE_PSI_DIFFERENCE, _guarded(expr, "drift", window), window=window)
 
 
 def comparison_rules(cfg: RuleConfig) -> list[Rule]:
@@ -235,6 +233,13 @@ def recording_rules(cfg: RuleConfig) -> list[Rule]:
             + guard_rules(cfg) + comparison_rules(cfg))
 
 
+def both_warm(expr: str, domain: str, window: str) -> str:
+    """``expr`` (a candidate's comparison) only where the warm-up guard of ``domain`` says warm for the
+    candidate and for its baseline (``builders.when_warm``)."""
+    warm = f'{serving_cat.WINDOW_WARM.name}{{domain="{domain}",window="{window}"}} == 1'
+    return f"{when_warm(expr, serving_cat.WINDOW_WARM, domain, window, BY)} and on (model) {of_baseline(f'({warm})')}"
+
+
 def alert_rules(cfg: RuleConfig) -> list[Rule]:
     v, p = cfg.versions, cfg.profile
     w, qw = p.traffic_windows[0], p.quality_windows[0]
@@ -255,17 +260,19 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
 
     margin = -v.quality_margin
     return [
-        worse("errors", f"{win(cat.ERROR_RATIO_DIFFERENCE, w)} > {v.error_ratio_margin:g}",
+        worse("errors", both_warm(f"{win(cat.ERROR_RATIO_DIFFERENCE, w)} > {v.error_ratio_margin:g}", "serving", w),
               f"fails {{{{ $value | humanizePercentage }}}} more requests over the last {w}"),
-        worse("latency", f"{win(cat.LATENCY_P95_RATIO, w)} > {v.latency_p95_ratio:g}",
+        worse("latency", both_warm(f"{win(cat.LATENCY_P95_RATIO, w)} > {v.latency_p95_ratio:g}", "serving", w),
               f"has a p95 latency {{{{ $value | printf \"%.2f\" }}}} times higher over the last {w}"),
-        worse("quality", f"{win(cat.ACCURACY_DIFFERENCE, qw)} < {margin:g} "
-                         f"or {win(cat.F1_DIFFERENCE, qw)} < {margin:g}",
+        worse("quality", both_warm(f"{win(cat.ACCURACY_DIFFERENCE, qw)} < {margin:g} "
+                                   f"or {win(cat.F1_DIFFERENCE, qw)} < {margin:g}", "quality", qw),
               f"has a realised accuracy or macro F1 that differs by {VALUE} over the last {qw}"),
-        worse("estimated_quality", f"{win(cat.ESTIMATED_ACCURACY_DIFFERENCE, qw)} < {margin:g}",
+        worse("estimated_quality", both_warm(f"{win(cat.ESTIMATED_ACCURACY_DIFFERENCE, qw)} < {margin:g}",
+                                             "estimated", qw),
               f"has a confidence-based estimated accuracy that differs by {VALUE} over the last {qw}, before "
               "labels arrive"),
-        alert(cfg, "ModelCandidateOutputsDiverge", f"{win(cat.OUTPUT_JS, w)} > {v.output_js_distance:g}",
+        alert(cfg, "ModelCandidateOutputsDiverge",
+              both_warm(f"{win(cat.OUTPUT_JS, w)} > {v.output_js_distance:g}", "serving", w),
               severity="warning", for_=p.for_versions, dashboard=DASHBOARD, model_scoped=True,
               summary=f"{WHO}: predicted classes diverge from baseline {against}",
               description=f"The Jensen-Shannon distance between the predicted-class shares of {WHO} and of its "
