@@ -242,3 +242,16 @@ def test_the_shipped_receiver_config_rolls_the_compose_demo_back() -> None:
     command = load_commands(asset("alerting/alert-receiver.yml"))[WORSE]
     assert command.argv[:2] == ("mlscope", "rollback") and command.statuses == ("firing",)
     assert command.argv[command.argv.index("--url") + 1] == "http://demo:8000"
+
+
+def test_roles_come_from_a_stack_folders_rules_config_too() -> None:
+    from mlscope.rules.overrides import configured
+    from mlscope.rules.versions import role_rules
+
+    cfg = configured("fast", {"versions": {"roles": [{"model": "churn", "model_version": "3.2", "role": "stable"}],
+                                           "error_ratio_margin": 0.05}})
+    assert cfg.versions.roles == (RoleDeclaration("churn", "3.2", "stable"),)
+    assert cfg.versions.error_ratio_margin == 0.05
+    assert 'label_replace(vector(1), "model", "churn"' in role_rules(cfg)[0]["expr"]
+    with pytest.raises(RoleError, match="has the keys model, model_version and role"):
+        configured("fast", {"versions": {"roles": [{"model": "churn", "role": "stable"}]}})

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 def add_rules(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["build", "check"])
     p.add_argument("--dir", default="alerting/rules", help="rules folder (default: %(default)s)")
+    p.add_argument("--config", help="your settings over the built-in rule configuration (default: "
+                   "rules-config.yml beside --dir, e.g. alerting/rules-config.yml, when it exists)")
     add_link_arguments(p)
     p.set_defaults(func=rules)
 
@@ -38,14 +40,21 @@ def links_from(args: argparse.Namespace, **defaults: str) -> Links | None:
 
 def rules(args: argparse.Namespace) -> int:
     from . import build_all, stale_files
+    from .overrides import RulesConfigError, beside, load
 
     rules_dir = Path(args.dir)
     links = links_from(args)
-    if args.action == "build":
-        for path in build_all(rules_dir, links):
-            print(f"wrote {path}" if path.exists() else f"removed {path}")
-        return 0
-    stale = stale_files(rules_dir, links)
+    config = Path(args.config) if args.config else beside(rules_dir)
+    try:
+        overrides = load(config)
+        if args.action == "build":
+            for path in build_all(rules_dir, links, overrides):
+                print(f"wrote {path}" if path.exists() else f"removed {path}")
+            return 0
+        stale = stale_files(rules_dir, links, overrides)
+    except RulesConfigError as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 1
     for path in stale:
         print(f"stale: {path} (run `mlscope rules build`)", file=sys.stderr)
     if not stale:

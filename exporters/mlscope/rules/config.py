@@ -216,6 +216,14 @@ class RoleDeclaration:
                 raise RoleError(f"a role declaration needs a non-empty {name}, got {value!r}")
 
 
+def _declaration(item: object) -> RoleDeclaration:
+    if isinstance(item, RoleDeclaration):
+        return item
+    if isinstance(item, dict) and set(item) == {"model", "model_version", "role"}:
+        return RoleDeclaration(**{k: str(v) for k, v in item.items()})
+    raise RoleError(f"a role declaration has the keys model, model_version and role, got {item!r}")
+
+
 @dataclass(frozen=True)
 class VersionRules:
     """Roles and comparison thresholds of a model's versions (docs/versions.md)."""
@@ -235,6 +243,8 @@ class VersionRules:
     output_js_distance: float = 0.1
 
     def __post_init__(self) -> None:
+        # Also from a stack folder's rules-config.yml (mlscope.rules.overrides): mappings with the three keys.
+        object.__setattr__(self, "roles", tuple(_declaration(r) for r in self.roles))
         seen: dict[tuple[str, str], str] = {}
         stable: dict[str, str] = {}
         for d in self.roles:

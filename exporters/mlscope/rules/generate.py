@@ -1,7 +1,7 @@
 """Write the rule files of every profile from the one configuration, or check they are fresh."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 
 from . import drift, logs, pipelines, quality, resources, serving, versions
-from .config import PROFILES, Links, RuleConfig, config_for
+from .config import PROFILES, Links, RuleConfig
+from .overrides import configured
 
 # Each domain contributes one rule file; later domains append their builder here.
 FILES: dict[str, Callable[[RuleConfig], list[dict[str, Any]]]] = {
@@ -31,22 +32,25 @@ def profile_dir(rules_dir: Path, profile: str) -> Path:
     return rules_dir if profile == "default" else rules_dir / profile
 
 
-def render(profile: str, links: Links | None = None) -> dict[str, str]:
-    """File name -> YAML text of every rule file of ``profile`` (``links``: where notifications point)."""
-    cfg = config_for(profile) if links is None else replace(config_for(profile), links=links)
+def render(profile: str, links: Links | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """File name -> YAML text of every rule file of ``profile`` (``links``: where notifications point;
+    ``overrides``: a stack folder's own settings, :mod:`mlscope.rules.overrides`)."""
+    cfg = configured(profile, overrides or {})
+    cfg = cfg if links is None else replace(cfg, links=links)
     return {name: HEADER.format(profile=profile)
             + yaml.safe_dump({"groups": build(cfg)}, sort_keys=False, width=10**6, allow_unicode=True)
             for name, build in FILES.items()}
 
 
-def render_all(rules_dir: Path, links: Links | None = None) -> dict[Path, str]:
+def render_all(rules_dir: Path, links: Links | None = None,
+               overrides: Mapping[str, Any] | None = None) -> dict[Path, str]:
     return {profile_dir(rules_dir, profile) / name: text
-            for profile in PROFILES for name, text in render(profile, links).items()}
+            for profile in PROFILES for name, text in render(profile, links, overrides).items()}
 
 
-def build_all(rules_dir: Path, links: Links | None = None) -> list[Path]:
+def build_all(rules_dir: Path, links: Links | None = None, overrides: Mapping[str, Any] | None = None) -> list[Path]:
     """Write every profile's rule files and remove generated files no longer produced."""
-    wanted = render_all(rules_dir, links)
+    wanted = render_all(rules_dir, links, overrides)
     for path, text in wanted.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -59,9 +63,10 @@ def build_all(rules_dir: Path, links: Links | None = None) -> list[Path]:
     return sorted(wanted) + removed
 
 
-def stale_files(rules_dir: Path, links: Links | None = None) -> list[Path]:
+def stale_files(rules_dir: Path, links: Links | None = None,
+                overrides: Mapping[str, Any] | None = None) -> list[Path]:
     """Files that differ from a fresh build, are missing, or should not exist."""
-    wanted = render_all(rules_dir, links)
+    wanted = render_all(rules_dir, links, overrides)
     stale = [p for p, text in wanted.items() if not p.exists() or p.read_text() != text]
     for profile in PROFILES:
         stale += [p for p in profile_dir(rules_dir, profile).glob("mlscope-*.yml") if p not in wanted]

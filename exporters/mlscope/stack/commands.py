@@ -69,6 +69,7 @@ def add_k8s(p: argparse.ArgumentParser) -> None:
 
 
 def up(args: argparse.Namespace) -> int:
+    from ..rules.overrides import RulesConfigError
     from ..targets import TargetError
     from .native import NativeStack
     from .servers import ServerError
@@ -78,7 +79,7 @@ def up(args: argparse.Namespace) -> int:
                         runbook_base_url=args.runbook_base_url, scrape=args.scrape)
     try:
         stack.run_forever()
-    except (ServerError, TargetError) as exc:
+    except (ServerError, TargetError, RulesConfigError) as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from ..alerts import AlertStore
 from ..exposition import start_metrics_server
-from ..rules import config_for, render
+from ..rules import RuleConfig, overrides, render
 from ..rules.config import Links, duration_seconds
 from ..targets import JOB, TARGETS_DIR_ENV, Target
 from . import nativeconf, promconfig, servers
@@ -80,11 +80,22 @@ class NativeStack:
         runbooks = self.runbook_base_url or f"http://127.0.0.1:{self.ports.alert_receiver}/runbooks"
         return Links(runbook_base_url=runbooks.rstrip("/"), grafana_base_url=f"http://127.0.0.1:{self.ports.grafana}")
 
+    def _rules_config(self) -> Path | None:
+        """The stack folder's own rule settings (``alerting/rules-config.yml``), when it has them."""
+        try:
+            return asset(f"alerting/{overrides.FILE_NAME}")
+        except FileNotFoundError:
+            return None
+
+    def rule_config(self) -> RuleConfig:
+        """The profile's rule configuration with the stack folder's own settings."""
+        return overrides.configured(self.profile, overrides.load(self._rules_config()))
+
     def _write_rules(self) -> list[Path]:
         rules_dir = self.state_dir / "rules"
         rules_dir.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name, text in render(self.profile, self.links()).items():
+        for name, text in render(self.profile, self.links(), overrides.load(self._rules_config())).items():
             (rules_dir / name).write_text(text)
             paths.append(rules_dir / name)
         return paths
@@ -159,7 +170,7 @@ class NativeStack:
         from ..quality.server import QualityServer
 
         registry = CollectorRegistry()
-        windows = {w: duration_seconds(w) for w in config_for(self.profile).profile.quality_windows}
+        windows = {w: duration_seconds(w) for w in self.rule_config().profile.quality_windows}
         quality = Quality(self.state_dir / "quality-exporter.sqlite", registry=registry, windows=windows)
         self._closers.append(quality)
         server = QualityServer("127.0.0.1", self.ports.quality_exporter, quality, registry).start()
@@ -272,6 +283,7 @@ class NativeStack:
             raise servers.ServerError(f"a stack is already running for {self.state_dir} (pid {running}); "
                                       "stop it with `mlscope down` or use another --state-dir")
         servers.find_binary(servers.PROMETHEUS_BINARIES)  # fail before starting anything
+        profile = self.rule_config().profile  # a bad alerting/rules-config.yml too
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._owns_pid_file = False
         found = {name: _has(binaries) for name, binaries in
@@ -279,7 +291,6 @@ class NativeStack:
                   ("tempo", nativeconf.TEMPO_BINARIES), ("pushgateway", servers.PUSHGATEWAY_BINARIES))}
         self._check_ports(found)
         targets_dir = self._add_targets()
-        profile = config_for(self.profile).profile
         prometheus_target = f"127.0.0.1:{self.ports.prometheus}"
         loki = self._start_loki()  # first: the alert receiver ships its lines there
         tempo = self._start_tempo(prometheus_target)  # before the demo, whose spans go there
