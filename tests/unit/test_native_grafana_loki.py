@@ -55,6 +55,20 @@ def test_up_says_how_to_get_grafana_loki_and_tempo(tmp_path: Path, monkeypatch: 
     assert "see docs/stack.md" in tempo and not (tmp_path / "state" / "tempo.yml").exists()
 
 
+def test_without_tempo_up_says_where_a_users_endpoint_sends_the_spans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:24318")
+    assert NativeStack(tmp_path / "state", demo=False)._start_tempo("127.0.0.1:9090") is None
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    assert NativeStack(tmp_path / "state", demo=False)._start_tempo("127.0.0.1:9090") is None
+    given, unset = (line for line in capsys.readouterr().out.splitlines() if "not started" in line)
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:24318 (passed through)" in given
+    assert "no trace backend" not in given and "no exporter endpoint is set" not in given
+    assert "no trace backend" in unset and "exports no spans" in unset
+
+
 _OTEL = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME")
 
 
