@@ -98,6 +98,8 @@ def test_a_full_queue_drops_and_counts_spans() -> None:
     registry, blocking = CollectorRegistry(), Blocking()
     setup = configure_tracing("q", registry=registry, exporter=blocking, set_global=False, max_queue_size=4,
                               max_export_batch_size=4, schedule_delay_s=30)
+    assert [registry.get_sample_value("mlscope_spans_dropped_total", {"reason": r})  # None: no such series
+            for r in ("queue_full", "export_failed", "shutdown")] == [0.0, 0.0, 0.0]
     monitor = ModelMonitor("m", "1", registry=registry, tracing=setup.provider)
     track_seconds(monitor, 4)  # a full batch: the worker takes it and blocks in export
     assert blocking.entered.wait(5)

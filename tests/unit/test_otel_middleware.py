@@ -7,6 +7,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
@@ -199,12 +200,25 @@ def test_wsgi_excludes_metrics_and_what_it_is_told() -> None:
     (False, 0.0, "01", False), (False, 1.0, "00", True)])  # untrusted: the service's ratio decides
 def test_a_public_endpoint_ignores_the_callers_sampled_flag(trust: bool, ratio: float, flag: str,
                                                              exported: bool) -> None:
+    assert public_request(flag, exported, sampler_ratio=ratio, **({} if trust else {"trust_parent_sampling": False}))
+
+
+@pytest.mark.parametrize(("sampler", "flag", "exported"), [
+    ("parentbased_always_off", "01", False), ("parentbased_traceidratio", "00", True)])
+def test_untrusted_sampling_takes_the_variables_root_sampler(monkeypatch: pytest.MonkeyPatch, sampler: str,
+                                                             flag: str, exported: bool) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", sampler)
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "1.0")
+    assert public_request(flag, exported, trust_parent_sampling=False)
+
+
+def public_request(flag: str, exported: bool, **options: Any) -> bool:
+    """One request with the caller's ``flag`` to a service set up with ``options``: exported as expected?"""
     from mlscope.otel import configure_tracing
 
     memory = InMemorySpanExporter()
-    kwargs = {} if trust else {"trust_parent_sampling": False}
-    tracing_ = configure_tracing("public", registry=CollectorRegistry(), exporter=memory, sampler_ratio=ratio,
-                                 set_global=False, **kwargs)
+    tracing_ = configure_tracing("public", registry=CollectorRegistry(), exporter=memory, set_global=False,
+                                 **options)
     middleware = TraceContextMiddleware(lambda environ, start: [b""], tracing_.provider)
     middleware({"REQUEST_METHOD": "GET", "PATH_INFO": "/predict",
                 "HTTP_TRACEPARENT": f"00-{CALLER_TRACE}-{CALLER_SPAN}-{flag}"}, lambda *a: None).close()
@@ -214,3 +228,4 @@ def test_a_public_endpoint_ignores_the_callers_sampled_flag(trust: bool, ratio: 
     if exported:  # still the caller's trace, under the caller's span
         assert (format(spans[0].context.trace_id, "032x"), format(spans[0].parent.span_id, "016x")) == \
             (CALLER_TRACE, CALLER_SPAN)
+    return True

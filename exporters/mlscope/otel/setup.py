@@ -93,10 +93,11 @@ def configure_tracing(service_name: str | None = None, *, registry: CollectorReg
     (parent-based: a caller's decision is kept); without it the SDK reads ``OTEL_TRACES_SAMPLER`` (default:
     every trace). ``trust_parent_sampling=False`` (for public endpoints) ignores an incoming ``traceparent``'s
     sampled flag: every trace is sampled by its trace id at the ratio (``sampler_ratio``, else the variables'),
-    still in the caller's trace and under its span, so no caller decides trace or log volume. Spans wait in a queue of ``max_queue_size``; a full queue drops spans, counted with export
-    failures in ``registry`` (``mlscope_spans_dropped_total``); queue size, batch size and delay default to
-    the SDK's ``OTEL_BSP_*`` variables (2048 spans, 512, 5 s). ``OTEL_SERVICE_NAME`` overrides
-    ``service_name``. With ``set_global`` the provider becomes the global one, so monitors make spans.
+    still in the caller's trace and under its span, so no caller decides trace or log volume. Spans wait in a
+    queue of ``max_queue_size``; a full queue drops spans, counted with export failures in ``registry``
+    (``mlscope_spans_dropped_total``); queue size, batch size and delay default to the SDK's ``OTEL_BSP_*``
+    variables (2048 spans, 512, 5 s). ``OTEL_SERVICE_NAME`` overrides ``service_name``. With ``set_global`` the
+    provider becomes the global one, so monitors make spans.
     """
     if sampler_ratio is not None and not 0.0 <= sampler_ratio <= 1.0:
         raise ValueError(f"sampler_ratio must be within [0, 1], got {sampler_ratio!r}")
