@@ -257,6 +257,23 @@ class ModelMonitor:
         except Exception as exc:
             self._instruments.report_internal_error("record_error", exc)
 
+    def record_request(self, request_id: str, *, error: BaseException | type[BaseException] | str | None = None,
+                       stored_output: Any = None) -> None:
+        """Count one request a domain recorder timed itself (the generation mode, :mod:`mlscope.genai`).
+
+        It counts in ``mlscope_predictions_total`` (and ``mlscope_prediction_errors_total`` with ``error``), so
+        traffic and error alerts cover it; no latency is observed (the domain has its own histograms). With
+        ``quality=``, ``stored_output`` is stored under ``request_id`` for a later outcome. Never raises.
+        """
+        try:
+            self._predictions.inc()
+            if error is not None:
+                self._count_error(error)
+            elif stored_output is not None and self._quality_sink is not None:
+                self._quality_sink.put(request_id, stored_output, None, None)
+        except Exception as exc:
+            self._instruments.report_internal_error("record_request", exc)
+
     # -- recording: batches ---------------------------------------------------------------------
 
     def record_batch(self, outputs: Any = None, *, latency_seconds: float | None = None,
