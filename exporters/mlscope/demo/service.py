@@ -39,6 +39,7 @@ from ..quality import Quality, baseline_metrics
 from ..resources import FakeNVML, ResourceMonitor, start_resource_monitor
 from ..rules.config import config_for, duration_seconds
 from . import standard_incidents  # noqa: F401  (registers drift, errors, latency, quality)
+from .textgen import start_text_endpoint  # registers ttft
 from .incidents import INCIDENTS, IncidentRunner, console, positive_seconds
 from .workload import LateGroundTruth, SyntheticService, Traffic, train
 
@@ -69,6 +70,8 @@ class DemoService:
     base_error_rate: float = 0.01
     bad_input_rate: float = 0.02
     say: Callable[[str], None] = console  # where the incident lines go
+    # Streams per second of the simulated generative endpoint (mlscope.demo.textgen).
+    text_rate: float = 4.0
     # Export traces over OTLP: None means when an OTLP endpoint variable is set.
     traces: bool | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -112,6 +115,8 @@ class DemoService:
                                      classes=tuple(classes)).start()
         self.traffic = Traffic(self.service, rate=self.rate, on_prediction=self.truth.schedule).start()
         self._start_regressor(provider, tracer)
+        # The simulated streaming text endpoint (mlscope.genai): its feedback joins through the same store.
+        self.text = start_text_endpoint(self.registry, self.quality, rate=self.text_rate, tracing=provider or False)
         self.resources: ResourceMonitor = start_resource_monitor(
             self.registry, host=self.host_resources, nvml=FakeNVML.demo(self.simulated_gpus, pids=(os.getpid(),)))
         loops = ([self.incidents.run_schedule] if self.schedule else []) + [self.incidents.expire]
@@ -183,7 +188,7 @@ class DemoService:
 
     def stop(self) -> None:
         self._stop.set()
-        for running in (self.traffic, self.truth, self.regressor_traffic, self.regressor_truth):
+        for running in (self.traffic, self.truth, self.regressor_traffic, self.regressor_truth, self.text):
             running.stop()
         self.resources.stop()
         logging.getLogger(LOGGER).removeHandler(self.log_handler)

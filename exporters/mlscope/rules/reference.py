@@ -253,7 +253,7 @@ def _metric_entry(spec: catalog.MetricSpec, uses: Uses) -> list[str]:
     lines = [f"### `{spec.name}`", "", " · ".join(facts), "", prose(spec.help), ""]
     if spec.otel_name:
         lines += [f"- OpenTelemetry: `{spec.otel_name}` (GenAI semantic conventions), buckets "
-                  + ", ".join(f"{b:g}" for b in spec.buckets or ()), ""]
+                  + ", ".join(str(int(b)) if float(b).is_integer() else f"{b:g}" for b in spec.buckets or ()), ""]
     lines += _uses_lines(spec.name, uses, uses.derived(spec.name))
     return lines
 
