@@ -38,6 +38,7 @@ class TextFaults:
     extra_ttft_s: float = 0.0  # added to every time to first token (a queue in front of the model)
     error_rate: float = 0.0  # share of streams that fail after a few tokens
     slow_token_factor: float = 1.0  # multiplies every gap between tokens
+    abandon_rate: float = 0.0  # share of clients that go away mid-stream (some before the first token)
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,11 @@ class StreamPlan:
     gaps_s: tuple[float, ...]  # before each token after the first (len = output tokens - 1)
     finish_reason: str
     fail_after: int | None  # tokens yielded before the stream raises (None: it does not)
+    abandon_after: int | None = None  # tokens the client reads before it goes away (None: it reads them all)
 
     @property
     def output_tokens(self) -> int:
-        return len(self.gaps_s) + 1 if self.fail_after is None else self.fail_after
+        return min(len(self.gaps_s) + 1, *(n for n in (self.fail_after, self.abandon_after) if n is not None))
 
 
 @dataclass
@@ -83,8 +85,10 @@ class TextGenerator:
             fails = rng.random() < self.faults.error_rate
             fail_after = int(rng.integers(0, max(output, 1))) if fails else None
             tenant = TENANTS[int(rng.choice(len(TENANTS), p=(0.6, 0.3, 0.1)))]
+            leaves = rng.random() < self.faults.abandon_rate
+            abandon_after = int(rng.integers(0, output)) if leaves else None
         return StreamPlan(f"gen-{self.seed}-{n}", tenant, input_tokens, ttft, tuple(float(g) for g in gaps),
-                          "length" if wanted > self.max_tokens else "stop", fail_after)
+                          "length" if wanted > self.max_tokens else "stop", fail_after, abandon_after)
 
     @staticmethod
     def stream(plan: StreamPlan, sleep: Callable[[float], None] = time.sleep) -> Iterator[tuple[str, str | None]]:
@@ -106,10 +110,18 @@ def finish_reason_of(item: tuple[str, str | None]) -> str | None:
 def serve_plan(gm: GenerationMonitor, plan: StreamPlan, sleep: Callable[[float], None] = time.sleep) -> str:
     """Stream one planned answer through the monitor's iterator wrapper (as a service would); returns the text."""
     generation = gm.generation(input_tokens=plan.input_tokens, tenant=plan.tenant, request_id=plan.request_id)
-    words = []
+    words: list[str] = []
+    if plan.abandon_after == 0:  # the client went away before the first token
+        sleep(plan.ttft_s / 2)
+        generation.close()
+        return ""
+    stream = wrap_stream(generation, TextGenerator.stream(plan, sleep), finish_reason_of=finish_reason_of)
     try:
-        for word, _ in wrap_stream(generation, TextGenerator.stream(plan, sleep), finish_reason_of=finish_reason_of):
+        for word, _ in stream:
             words.append(word)
+            if len(words) == plan.abandon_after:
+                stream.close()  # the client went away mid-stream
+                break
     except SimulatedGenerationError:
         pass
     return "".join(words)
@@ -149,7 +161,7 @@ class TextTraffic:
 
     def _one(self, plan: StreamPlan) -> None:
         serve_plan(self.gm, plan, self._sleep)
-        if plan.fail_after is None:
+        if plan.fail_after is None and plan.abandon_after is None:
             with self._lock:
                 if self._rng.random() < self.feedback_fraction:
                     positive = bool(self._rng.random() < self.positive_rate)
@@ -173,13 +185,17 @@ class TextTraffic:
 
 
 def start_text_endpoint(registry: Any, quality: Any = None, *, rate: float = 4.0, seed: int = 0,
+                        max_tokens: int = 256, error_rate: float = 0.01, abandon_rate: float = 0.02,
                         **monitor: Any) -> TextTraffic:
-    """The demo's generative endpoint: a monitored simulated model served at ``rate`` streams per second."""
+    """The demo's generative endpoint: a monitored simulated model served at ``rate`` streams per second
+    (answers capped at ``max_tokens``, ``error_rate`` of them failing and ``abandon_rate`` abandoned mid-stream)."""
     gm = GenerationMonitor(MODEL, VERSION, registry=registry, prices=PRICES, quality=quality,
                            metadata={"owner": "demo", "simulated": "true"}, **monitor)
     if quality is not None:
         quality.set_baseline(MODEL, VERSION, {"feedback_positive": 0.85})
-    return TextTraffic(gm, TextGenerator(seed=seed), rate=rate, seed=seed).start()
+    generator = TextGenerator(seed=seed, max_tokens=max_tokens, faults=TextFaults(error_rate=error_rate,
+                                                                                  abandon_rate=abandon_rate))
+    return TextTraffic(gm, generator, rate=rate, seed=seed).start()
 
 
 # The endpoint's incident (registered on import, like the standard four): the first token is 2 s late, over the
