@@ -39,8 +39,8 @@ from ..quality import Quality, baseline_metrics
 from ..resources import FakeNVML, ResourceMonitor, start_resource_monitor
 from ..rules.config import config_for, duration_seconds
 from . import standard_incidents  # noqa: F401  (registers drift, errors, latency, quality)
-from .textgen import start_text_endpoint  # registers ttft
 from .incidents import INCIDENTS, IncidentRunner, console, positive_seconds
+from .textgen import start_text_endpoint  # registers ttft
 from .workload import LateGroundTruth, SyntheticService, Traffic, train
 
 if TYPE_CHECKING:

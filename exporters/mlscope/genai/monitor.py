@@ -349,11 +349,11 @@ class Generation:
             end = gm.clock()
             gm._in_flight.dec()
             n_out = self.output_tokens if output_tokens is None else output_tokens
-            first = None if self._first is None else self._first - self._start
+            first_at, last_at, counted = self._first, self._last, self.output_tokens
+            first = None if first_at is None else first_at - self._start
             tpot = None
-            counted = self.output_tokens
-            if first is not None and self._last is not None and counted >= 2 and output_tokens is None:
-                tpot = (self._last - self._first) / (counted - 1)
+            if first_at is not None and last_at is not None and counted >= 2 and output_tokens is None:
+                tpot = (last_at - first_at) / (counted - 1)
             gm._record(self.request_id, self.input_tokens if input_tokens is None else input_tokens, n_out,
                        end - self._start, first, tpot, reason, error, self.tenant, self.prompt, response,
                        self.price_model)

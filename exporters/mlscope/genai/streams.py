@@ -8,7 +8,7 @@ The stream ends as ``error`` when the source raises, and as ``abandoned`` when t
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Generator, Iterable
 from typing import Any, TypeVar
 
 from .monitor import Generation
@@ -27,7 +27,7 @@ def _none(_: Any) -> str | None:
 
 
 def wrap_stream(generation: Generation, source: Iterable[T], tokens_of: TokensOf = _one,
-                finish_reason_of: ReasonOf = _none) -> Iterator[T]:
+                finish_reason_of: ReasonOf = _none) -> Generator[T, None, None]:
     """Yield ``source``'s items, recording each in ``generation`` and ending it once."""
     reason: str | None = None
     try:
@@ -45,7 +45,7 @@ def wrap_stream(generation: Generation, source: Iterable[T], tokens_of: TokensOf
 
 
 async def wrap_async_stream(generation: Generation, source: AsyncIterable[T], tokens_of: TokensOf = _one,
-                            finish_reason_of: ReasonOf = _none) -> AsyncIterator[T]:
+                            finish_reason_of: ReasonOf = _none) -> AsyncGenerator[T, None]:
     """The async form of :func:`wrap_stream` (``async for``); ``aclose()`` or cancellation abandons it."""
     reason: str | None = None
     try:
