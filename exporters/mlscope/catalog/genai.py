@@ -9,7 +9,7 @@ gen_ai_metrics``); that package carries no buckets, so the boundaries are the sp
 from __future__ import annotations
 
 from .serving import MODEL
-from .spec import WARM_HELP, MetricSpec, RecordedSpec
+from .spec import MetricSpec, RecordedSpec
 
 #: Why a generation ended (a bounded set; anything else counts as ``other``). ``abandoned``: the stream was
 #: closed or garbage-collected before it finished (the client went away); ``error``: it raised.
@@ -99,8 +99,6 @@ TTFT_SLOW_RATIO = RecordedSpec(
 TPOT_SLOW_RATIO = RecordedSpec(
     "model_version:mlscope_genai_time_per_output_token_seconds:slow_ratio_rate",
     "Share of generations whose time per output token is above the TPOT SLO threshold.")
-ERROR_RATIO = RecordedSpec(
-    "model_version:mlscope_genai_errors:ratio_rate", "Share of generations that ended in an error.")
 TRUNCATED_RATIO = RecordedSpec(
     "model_version:mlscope_genai_truncated:ratio_rate",
     "Share of generations cut at the token limit (finish_reason=\"length\").")
@@ -115,10 +113,6 @@ TENANT_COST_RATE = RecordedSpec(
 VERSION_COST_RATE = RecordedSpec(
     "model_version:mlscope_genai_cost:rate", "Cost per second per model version, in the price table's currency.",
     MODEL + ("window",))
-WINDOW_WARM = RecordedSpec(
-    "model_version:mlscope_genai_window_warm:bool", WARM_HELP.format(domain="generative model version's"),
-    MODEL + ("domain", "window"))
 
 RECORDED = (GENERATION_RATE, OUTPUT_TOKEN_RATE, TTFT_P50, TTFT_P95, TPOT_P50, TPOT_P95, TTFT_SLOW_RATIO,
-            TPOT_SLOW_RATIO, ERROR_RATIO, TRUNCATED_RATIO, FEEDBACK_POSITIVE, TENANT_COST_RATE, VERSION_COST_RATE,
-            WINDOW_WARM)
+            TPOT_SLOW_RATIO, TRUNCATED_RATIO, FEEDBACK_POSITIVE, TENANT_COST_RATE, VERSION_COST_RATE)

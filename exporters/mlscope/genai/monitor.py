@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from .. import tracing as _tracing
 from ..catalog import genai as cat
 from ..ids import clean_request_id, new_request_id
+from ..instruments import instruments_for
 from ..monitor import ModelMonitor
 from .instruments import GenAIInstruments, genai_instruments
 from .prices import PriceTable
@@ -77,7 +78,7 @@ class GenerationMonitor:
         self.operation = operation
         self.log_text, self.max_text_chars = log_text, max_text_chars
         self.feedback_threshold = feedback_threshold
-        self._guard = self.monitor._instruments.guard
+        self._guard = instruments_for(self.registry).guard
         self._report = self.monitor.report_internal_error
         self._spans = _tracing.PredictionSpans(tracing, self.model, self.model_version)
         self._span_name = f"{operation} {self.model}"

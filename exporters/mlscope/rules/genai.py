@@ -11,6 +11,7 @@ from prometheus_client.utils import floatToGoString
 
 from ..catalog import genai as cat
 from ..catalog import quality as qcat
+from ..catalog.serving import WINDOW_WARM
 from ..catalog.spec import HistogramSpec, RecordedSpec
 from .builders import Rule, alert, group, record, selector, warm_up, when_warm
 from .config import RuleConfig
@@ -38,19 +39,19 @@ def _slow_ratio(spec: HistogramSpec, slo: float, cfg: RuleConfig, window: str) -
 
 def _warm(cfg: RuleConfig, window: str) -> Rule:
     generations = f"{cat.GENERATIONS.name}{selector(cfg.selectors.model_service)}"
-    return warm_up(cat.WINDOW_WARM, "genai", window, cfg.profile.warmup.genai,
+    return warm_up(WINDOW_WARM, "genai", window, cfg.profile.warmup.genai,
                    count=f"sum by ({BY_VERSION}) (increase({generations}[{window}]))", age=generations, by=BY_VERSION)
 
 
 def _feedback_warm(cfg: RuleConfig, window: str) -> Rule:
     labelled = f"{qcat.LABELLED.name}{selector(cfg.selectors.quality)}"
-    return warm_up(cat.WINDOW_WARM, "feedback", window, cfg.profile.warmup.feedback,
+    return warm_up(WINDOW_WARM, "feedback", window, cfg.profile.warmup.feedback,
                    count=f"sum by ({BY_VERSION}) (increase({labelled}[{window}]))", age=labelled, by=BY_VERSION)
 
 
 def _when_warm(expr: str, domain: str, *windows: str) -> str:
     for window in windows:
-        expr = when_warm(expr, cat.WINDOW_WARM, domain, window, BY_VERSION)
+        expr = when_warm(expr, WINDOW_WARM, domain, window, BY_VERSION)
     return expr
 
 
