@@ -3,12 +3,16 @@ TTFT slow ratio and truncation ratio, equal numpy and the price table applied by
 from __future__ import annotations
 
 import math
+import threading
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from prometheus_client.utils import floatToGoString
 
 from mlscope.catalog import genai as cat
+from mlscope.demo.incidents import INCIDENTS
 from mlscope.demo.textgen import PRICES, TextGenerator, serve_plan
 from mlscope.genai import GenerationMonitor
 from mlscope.rules import config_for
@@ -95,3 +99,39 @@ def test_stream_metrics_and_rules_equal_numpy_on_the_planned_timings(prometheus:
         wait_until(settled, timeout=10)
     except pytest.fail.Exception:
         pytest.fail(f"recorded {recorded()}, numpy {expected}")
+
+
+def test_the_demo_ttft_incident_fires_its_alert_and_it_resolves(prometheus: PrometheusHarness,
+                                                                exporter: Exporter) -> None:
+    """The demo's `ttft` incident (first tokens 2 s late) fires GenAITimeToFirstTokenSLOBurn on the fast rules
+    and the page resolves once the incident ends; traffic paced in real time, each stream on a fake clock."""
+    clock, generator = Clock(), TextGenerator(seed=12)
+    gm = GenerationMonitor("e2e-ttft", "1", registry=exporter.registry, clock=clock)
+    demo = SimpleNamespace(text=SimpleNamespace(generator=generator))
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.wait(0.05):
+            serve_plan(gm, generator.plan(), clock.sleep)
+
+    thread = threading.Thread(target=traffic, daemon=True)
+    thread.start()
+    # The page (critical: 1m and 15s windows); the ticket (warning, 5m and 1m) resolves a minute later.
+    firing = ('ALERTS{alertname="GenAITimeToFirstTokenSLOBurn",alertstate="firing",severity="critical",'
+              'model="e2e-ttft"}')
+    try:
+        prometheus.scrape("e2e-ttft", exporter.target)
+        time.sleep(3)  # calm: the windows hold fast first tokens
+        assert not prometheus.api.query(firing)
+        INCIDENTS.get("ttft").apply(demo)
+        started = time.monotonic()
+        wait_until(lambda: prometheus.api.query(firing), timeout=30)
+        fired_after = time.monotonic() - started
+        INCIDENTS.get("ttft").revert(demo)
+        ended = time.monotonic()
+        wait_until(lambda: not prometheus.api.query(firing), timeout=45)
+        print(f"fired {fired_after:.0f} s after the incident started, resolved {time.monotonic() - ended:.0f} s "
+              "after it ended")
+    finally:
+        stop.set()
+        thread.join(5)

@@ -56,7 +56,7 @@ class StreamPlan:
 
     @property
     def output_tokens(self) -> int:
-        return min(len(self.gaps_s) + 1, *(n for n in (self.fail_after, self.abandon_after) if n is not None))
+        return min([len(self.gaps_s) + 1] + [n for n in (self.fail_after, self.abandon_after) if n is not None])
 
 
 @dataclass
