@@ -44,6 +44,11 @@ class ModelInfoCollector(Collector):
     def register(self, model: str, version: str, labels: Mapping[str, str]) -> None:
         self._versions[(model, version)] = dict(labels)
 
+    def labels_of(self, model: str, version: str) -> dict[str, str] | None:
+        """The labels a version was registered with, None if it was not."""
+        found = self._versions.get((model, version))
+        return None if found is None else dict(found)
+
     def versions(self) -> list[tuple[str, str]]:
         """The registered (model, model_version) pairs."""
         return list(self._versions)

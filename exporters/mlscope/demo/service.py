@@ -9,7 +9,9 @@ given, else to a JSON-lines file), and resource metrics with simulated GPUs
 an error spike, a latency spike and a quality drop in turn, so every dashboard
 shows data and the main alerts fire and resolve within minutes (fast profile).
 ``POST /faults`` on the demo's port injects one on demand (``mlscope demo inject``). Incidents are
-objects in one registry (:mod:`mlscope.demo.incidents`): a capability registers its own.
+objects in one registry (:mod:`mlscope.demo.incidents`): a capability registers its own. A canary version
+(:mod:`mlscope.demo.canary`) sits behind a traffic split whose control endpoint (``/traffic``, bearer token
+in ``control-token``) ``mlscope rollback`` calls.
 
 With an OTLP endpoint in the environment (``OTEL_EXPORTER_OTLP_ENDPOINT``, as ``mlscope up`` sets it), each
 request is also a small trace exported to it (:mod:`mlscope.otel`): the prediction span and its steps, the
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,16 +35,19 @@ import requests
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from .._http import reply, serve_in_thread
 from ..drift import build_profile
 from ..logs import JsonFormatter, LokiHandler, PredictionLog
 from ..monitor import ModelMonitor
 from ..quality import Quality, baseline_metrics
 from ..resources import FakeNVML, ResourceMonitor, start_resource_monitor
 from ..rules.config import config_for, duration_seconds
+from ..versions import TrafficSplit, control_response
 from . import standard_incidents  # noqa: F401  (registers drift, errors, latency, quality)
+from .canary import CANARY, Canary
 from .incidents import INCIDENTS, IncidentRunner, console, positive_seconds
 from .textgen import start_text_endpoint  # registers ttft
-from .workload import LateGroundTruth, SyntheticService, Traffic, train
+from .workload import LateGroundTruth, RoutedService, SyntheticService, Traffic, train
 
 if TYPE_CHECKING:
     from ..otel import Tracing
@@ -52,6 +58,16 @@ LOGGER = "mlscope.demo.predictions"
 SAMPLE_RATE = 0.2  # the prediction log's and the trace sampler's: one decision (mlscope.logs.predictions)
 SERVICE_NAME = "mlscope-demo"
 OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+CONTROL_TOKEN = "control-token"  # in the state folder: the bearer token of the demo's /traffic endpoint
+
+
+def control_token(path: Path) -> str:
+    """The token in ``path``, created (random, mode 600) the first time."""
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 @dataclass
@@ -89,13 +105,15 @@ class DemoService:
         classes = [int(c) for c in trained.pipeline.classes_]
         windows = {w: duration_seconds(w) for w in config_for(self.profile).profile.quality_windows}
         self.quality = Quality(self.state_dir / "quality.sqlite", registry=self.registry, windows=windows)
-        self.quality.set_baseline(MODEL, VERSION, baseline_metrics(
-            "classification", trained.y_test, trained.pipeline.predict(trained.x_test),
-            trained.pipeline.predict_proba(trained.x_test), classes))
-        reference = build_profile(trained.x_train, columns=trained.feature_names, model=MODEL, model_version=VERSION,
-                                  output=trained.pipeline.predict(trained.x_train),
-                                  labels=trained.y_test, proba=trained.pipeline.predict_proba(trained.x_test),
-                                  classes=classes)
+        validation = baseline_metrics("classification", trained.y_test, trained.pipeline.predict(trained.x_test),
+                                      trained.pipeline.predict_proba(trained.x_test), classes)
+        references = {version: build_profile(
+            trained.x_train, columns=trained.feature_names, model=MODEL, model_version=version,
+            output=trained.pipeline.predict(trained.x_train), labels=trained.y_test,
+            proba=trained.pipeline.predict_proba(trained.x_test), classes=classes) for version in (VERSION, CANARY)}
+        for version in references:
+            self.quality.set_baseline(MODEL, version, validation)
+        reference = references[VERSION]
         self.log_handler = self._log_handler()
         logging.getLogger(LOGGER).addHandler(self.log_handler)
         logging.getLogger(LOGGER).propagate = False
@@ -107,13 +125,18 @@ class DemoService:
                                     # (mlscope.drift.training_data_fingerprint): not the profile's own hash.
                                     training_data_fingerprint=reference.source_hash,
                                     metadata={"dataset": "breast_cancer", "owner": "demo", "simulated": "true"},
-                                    tracing=provider or False)
+                                    tracing=provider or False, role="stable")
         self.service = SyntheticService(trained, self.monitor, seed=1, tracer=tracer)
         self.service.faults.error_rate = self.base_error_rate
         self.service.faults.missing_rate = self.bad_input_rate
+        self.split = TrafficSplit(MODEL, {VERSION: 1.0, CANARY: 0.0}, registry=self.registry, seed=4)
+        canary = self.monitor.for_version(CANARY, role="canary", reference=references[CANARY])
+        self.canary = Canary(self.split, SyntheticService(trained, canary, seed=3), VERSION)
+        self.control_token = control_token(self.state_dir / CONTROL_TOKEN)
         self.truth = LateGroundTruth(self.monitor.record_outcome, delay_s=5.0, jitter_s=10.0, fraction=0.8,
                                      classes=tuple(classes)).start()
-        self.traffic = Traffic(self.service, rate=self.rate, on_prediction=self.truth.schedule).start()
+        routed = RoutedService({VERSION: self.service, CANARY: self.canary.service}, self.split)
+        self.traffic = Traffic(routed, rate=self.rate, on_prediction=self.truth.schedule).start()
         self._start_regressor(provider, tracer)
         # The simulated streaming text endpoint (mlscope.genai): its feedback joins through the same store.
         self.text = start_text_endpoint(self.registry, self.quality, rate=self.text_rate, tracing=provider or False)
@@ -199,10 +222,25 @@ class DemoService:
 
 
 def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """``GET /metrics`` (text or OpenMetrics), ``GET /faults``, ``POST /faults {"incident", "seconds"}``."""
+    """``GET /metrics`` (text or OpenMetrics), ``GET /faults``, ``POST /faults {"incident", "seconds"}``, and the
+    traffic split's control endpoint on ``/traffic`` (:mod:`mlscope.versions.control`)."""
 
     class Handler(BaseHTTPRequestHandler):
+        def _control(self) -> bool:
+            if not self.path.startswith("/traffic"):
+                return False
+            length = min(int(self.headers.get("Content-Length") or 0), 65536)
+            self._json(*control_response({MODEL: demo.split}, demo.control_token, self.command, self.path,
+                                         self.headers.get("Authorization"), self.rfile.read(length)))
+            return True
+
+        def do_PUT(self) -> None:
+            if not self._control():
+                self._json(404, {"error": "not found"})
+
         def do_GET(self) -> None:
+            if self._control():
+                return
             if self.path.startswith("/metrics"):
                 encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
                 self._reply(200, encoder(demo.registry), content_type)
@@ -214,6 +252,8 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
                 self._json(404, {"error": "not found"})
 
         def do_POST(self) -> None:
+            if self._control():
+                return
             if self.path != "/faults":
                 self._json(404, {"error": "not found"})
                 return
@@ -229,19 +269,12 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
             self._reply(status, json.dumps(body).encode(), "application/json")
 
         def _reply(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            reply(self, status, body, content_type)
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((addr, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="mlscope-demo-http", daemon=True).start()
-    return server
+    return serve_in_thread(Handler, port, addr, "mlscope-demo-http")
 
 
 def inject_remote(url: str, incident: str, seconds: float) -> dict[str, Any]:

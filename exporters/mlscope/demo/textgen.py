@@ -201,4 +201,4 @@ def start_text_endpoint(registry: Any, quality: Any = None, *, rate: float = 4.0
 # The endpoint's incident (registered on import, like the standard four): the first token is 2 s late, over the
 # 1 s TTFT SLO, so GenAITimeToFirstTokenSLOBurn fires, and resolves a short window after it ends.
 register(setting("ttft", "the generative endpoint's first token is 2 s late (a queue in front of the model)",
-                 "text.generator.faults.extra_ttft_s", 2.0, 0.0, ScheduleEntry(50, 60)))
+                 "text.generator.faults.extra_ttft_s", 2.0, 0.0, ScheduleEntry(60, 60)))

@@ -12,9 +12,9 @@ import contextlib
 import heapq
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..monitor import ModelMonitor
+from ..versions import TrafficSplit
 
 Dataset = Literal["breast_cancer", "wine", "diabetes"]
 _LOADERS: dict[str, Callable[..., Any]] = {
@@ -177,6 +178,29 @@ class SyntheticService:
         return y_pred
 
 
+class Servable(Protocol):
+    """What :class:`Traffic` drives: a service that samples requests and serves one."""
+
+    def sample(self, rows: int = 1) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def predict_one(self, x: np.ndarray, y_true: Any = None, request_id: str | None = None) -> Prediction: ...
+
+
+class RoutedService:
+    """Versions of one model behind a :class:`~mlscope.versions.TrafficSplit`: each request goes to the
+    version the split picks (a canary beside the stable version); requests are sampled by the first."""
+
+    def __init__(self, services: Mapping[str, SyntheticService], split: TrafficSplit) -> None:
+        self.services, self.split = dict(services), split
+        self._first = next(iter(self.services.values()))
+
+    def sample(self, rows: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        return self._first.sample(rows)
+
+    def predict_one(self, x: np.ndarray, y_true: Any = None, request_id: str | None = None) -> Prediction:
+        return self.services[self.split.pick()].predict_one(x, y_true, request_id)
+
+
 @dataclass
 class BackgroundLoop:
     """A daemon thread that runs until :meth:`stop`."""
@@ -198,7 +222,7 @@ class BackgroundLoop:
 class Traffic(BackgroundLoop):
     """Drives a service at ``rate`` requests per second in a background thread."""
 
-    service: SyntheticService
+    service: Servable
     rate: float = 20.0
     on_prediction: Callable[[Prediction], None] | None = None
     served: int = 0

@@ -28,7 +28,7 @@ from ..rules import RuleConfig, overrides, render
 from ..rules.config import Links, duration_seconds
 from ..targets import JOB, TARGETS_DIR_ENV, Target
 from . import nativeconf, promconfig, servers
-from .alertreceiver import AlertReceiver, make_server
+from .alertreceiver import AlertReceiver, load_commands, make_server
 from .amconfig import write_alertmanager_config
 from .assets import asset
 from .targets import Listed, TargetsFolder, native_folder
@@ -115,11 +115,23 @@ class NativeStack:
                 raise servers.ServerError(f"port 127.0.0.1:{port} ({name}) is already in use; "
                                           f"stop what uses it or choose another port (see `mlscope up --help`)")
 
+    def _receiver_config(self) -> Path | None:
+        """With the demo, the receiver's configuration: ``mlscope rollback`` on the demo's traffic split."""
+        if not self.demo:
+            return None
+        from ..demo.service import CONTROL_TOKEN
+
+        path = self.state_dir / "alert-receiver.yml"
+        promconfig.write_config(path, demo_receiver_config(f"http://127.0.0.1:{self.ports.demo}",
+                                                           self.state_dir / "demo" / CONTROL_TOKEN))
+        return path
+
     def _start_alert_receiver(self, loki: str | None) -> str:
         out = (self.state_dir / "alerts.jsonl").open("a")
         self._closers.append(out)
         base = f"http://127.0.0.1:{self.ports.alert_receiver}"
         self._receiver = AlertReceiver(
+            commands=load_commands(self._receiver_config()),
             output=out, store=AlertStore(self.state_dir / "alerts.sqlite"),
             loki_url=f"http://{loki}/loki/api/v1/push" if loki else None, page_url=base,
             prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}")
@@ -376,6 +388,13 @@ class NativeStack:
                         stopping.set()
         finally:
             self.stop()
+
+
+def demo_receiver_config(control_url: str, token_file: Path) -> dict[str, Any]:
+    """``alert_commands`` that roll a candidate back through ``mlscope rollback`` (the demo's, or a template)."""
+    rollback = [sys.executable, "-m", "mlscope.cli", "rollback", "--url", control_url, "--token-file", str(token_file)]
+    return {"alert_commands": {"ModelCandidateWorseThanBaseline": {"command": rollback, "timeout": 30,
+                                                                   "on": ["firing"]}}}
 
 
 def _has(binaries: tuple[str, ...]) -> bool:
