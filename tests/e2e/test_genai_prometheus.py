@@ -16,21 +16,12 @@ from mlscope.demo.incidents import INCIDENTS
 from mlscope.demo.textgen import PRICES, TextGenerator, serve_plan
 from mlscope.genai import GenerationMonitor
 from mlscope.rules import config_for
+from support.clock import FakeClock
 from support.helpers import Exporter, wait_until
 from support.prometheus import PrometheusHarness
 
 SLO = config_for("fast").thresholds.genai_ttft_slo_seconds
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def scalar(prometheus: PrometheusHarness, expr: str) -> float | None:
@@ -40,7 +31,7 @@ def scalar(prometheus: PrometheusHarness, expr: str) -> float | None:
 
 def test_stream_metrics_and_rules_equal_numpy_on_the_planned_timings(prometheus: PrometheusHarness,
                                                                       exporter: Exporter) -> None:
-    clock, generator = Clock(), TextGenerator(seed=11)
+    clock, generator = FakeClock(), TextGenerator(seed=11)
     gm = GenerationMonitor("e2e-gen", "1", registry=exporter.registry, prices=PRICES, price_model="demo-assistant",
                            clock=clock)
     first = [generator.plan() for _ in range(300)]
@@ -105,7 +96,7 @@ def test_the_demo_ttft_incident_fires_its_alert_and_it_resolves(prometheus: Prom
                                                                 exporter: Exporter) -> None:
     """The demo's `ttft` incident (first tokens 2 s late) fires GenAITimeToFirstTokenSLOBurn on the fast rules
     and the page resolves once the incident ends; traffic paced in real time, each stream on a fake clock."""
-    clock, generator = Clock(), TextGenerator(seed=12)
+    clock, generator = FakeClock(), TextGenerator(seed=12)
     gm = GenerationMonitor("e2e-ttft", "1", registry=exporter.registry, clock=clock)
     demo = SimpleNamespace(text=SimpleNamespace(generator=generator))
     stop = threading.Event()

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from mlscope.demo.incidents import INCIDENTS
 from mlscope.demo.textgen import TextGenerator, serve_plan
 from mlscope.genai import GenerationMonitor
+from support.clock import FakeClock
 
 sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
@@ -39,16 +40,6 @@ def test_generation_span_has_the_genai_attributes() -> None:
     assert failed.status.status_code == StatusCode.ERROR and failed.attributes["error.type"] == "TimeoutError"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
 
 def test_simulated_endpoint_is_deterministic_and_the_ttft_incident_delays_the_first_token() -> None:
     plans = [TextGenerator(seed=3).plan() for _ in range(2)]
@@ -62,7 +53,7 @@ def test_simulated_endpoint_is_deterministic_and_the_ttft_incident_delays_the_fi
     late = [generator.plan() for _ in range(50)]
     INCIDENTS.get("ttft").revert(demo)
     assert min(p.ttft_s for p in late) > 2.0 and generator.faults.extra_ttft_s == 0.0
-    clock, registry = Clock(), CollectorRegistry()
+    clock, registry = FakeClock(), CollectorRegistry()
     gm = GenerationMonitor("bot", "1", registry=registry, clock=clock)
     text = serve_plan(gm, calm[0], clock.sleep)
     assert text.split() == [f"w{i}" for i in range(calm[0].output_tokens)]

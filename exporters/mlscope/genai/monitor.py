@@ -28,7 +28,7 @@ from .. import tracing as _tracing
 from ..catalog import genai as cat
 from ..ids import clean_request_id, new_request_id
 from ..instruments import instruments_for
-from ..monitor import ModelMonitor
+from ..monitor import ModelMonitor, error_name
 from .instruments import GenAIInstruments, genai_instruments
 from .prices import PriceTable
 
@@ -181,7 +181,7 @@ class GenerationMonitor:
             if error is not None:
                 reason = "error"
                 self._ins.errors.labels(self.model, self.model_version, self._guard.admit(
-                    "error_type", _error_name(error))).inc()
+                    "error_type", error_name(error))).inc()
             elif reason not in _FINISH:
                 self.monitor.count_invalid("finish_reason_unknown")
                 reason = "other"
@@ -258,7 +258,7 @@ class GenerationMonitor:
             for name, text in (("prompt", prompt), ("response", response)):
                 if text is not None:
                     fields[name] = _cut(str(text), self.max_text_chars)
-        self._log.prediction(request_id, seconds, None if error is None else _error_name(error), None, None,
+        self._log.prediction(request_id, seconds, None if error is None else error_name(error), None, None,
                              fields, ids=ids, sampled=None if ids is None else True)
 
 
@@ -369,12 +369,6 @@ def _number(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def _error_name(error: BaseException | type[BaseException] | str) -> str:
-    if isinstance(error, str):
-        return error
-    return (error if isinstance(error, type) else type(error)).__name__
 
 
 def _cut(text: str, limit: int) -> str:

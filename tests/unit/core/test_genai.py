@@ -18,22 +18,11 @@ from mlscope.catalog import genai as cat
 from mlscope.genai import GenerationMonitor, PriceError, PriceTable, length_profile, wrap_async_stream, wrap_stream
 from mlscope.logs import JsonFormatter, PredictionLog, Privacy
 from mlscope.quality import Quality
+from support.clock import FakeClock
 from support.logs_helpers import JsonLines
 
 M = {"model": "bot", "model_version": "1"}
 
-
-class Clock:
-    """A fake monotonic clock: streams advance it instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -49,8 +38,8 @@ def buckets(registry: CollectorRegistry, name: str, bounds: tuple[float, ...]) -
     return [value(registry, name + "_bucket", le=floatToGoString(b)) for b in bounds]
 
 
-def monitor(**kwargs: object) -> tuple[GenerationMonitor, CollectorRegistry, Clock]:
-    registry, clock = CollectorRegistry(), Clock()
+def monitor(**kwargs: object) -> tuple[GenerationMonitor, CollectorRegistry, FakeClock]:
+    registry, clock = CollectorRegistry(), FakeClock(100.0)
     return GenerationMonitor("bot", "1", registry=registry, clock=clock, **kwargs), registry, clock  # type: ignore[arg-type]
 
 
