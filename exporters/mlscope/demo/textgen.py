@@ -86,7 +86,8 @@ class TextGenerator:
             fail_after = int(rng.integers(0, max(output, 1))) if fails else None
             tenant = TENANTS[int(rng.choice(len(TENANTS), p=(0.6, 0.3, 0.1)))]
             leaves = rng.random() < self.faults.abandon_rate
-            abandon_after = int(rng.integers(0, output)) if leaves else None
+            # Half of those who leave do so while waiting for the first token.
+            abandon_after = (0 if rng.random() < 0.5 else int(rng.integers(1, output + 1))) if leaves else None
         return StreamPlan(f"gen-{self.seed}-{n}", tenant, input_tokens, ttft, tuple(float(g) for g in gaps),
                           "length" if wanted > self.max_tokens else "stop", fail_after, abandon_after)
 
