@@ -105,9 +105,11 @@ def test_batch_checks_apply_the_rule_configuration() -> None:
     defaults = {k: p.default for k, p in inspect.signature(check_batch).parameters.items()}
     cfg = config_for("default")
     assert reference.ALERT_SETTINGS["PipelineBatchChecksFailing"] == (
-        "thresholds.data_quality_ratio", "thresholds.drift_psi_floor", "profile.warmup.drift")
-    assert (defaults["quality_ratio"], defaults["psi_floor"], defaults["min_values"]) == (
-        cfg.thresholds.data_quality_ratio, cfg.thresholds.drift_psi_floor, cfg.profile.warmup.drift.min_count)
+        "thresholds.data_quality_ratio", "thresholds.drift_psi_floor", "profile.warmup.drift",
+        "profile.warmup.data_quality")
+    assert (defaults["quality_ratio"], defaults["psi_floor"], defaults["min_values"], defaults["min_rows"]) == (
+        cfg.thresholds.data_quality_ratio, cfg.thresholds.drift_psi_floor, cfg.profile.warmup.drift.min_count,
+        cfg.profile.warmup.data_quality.min_count)
 
 
 def test_runbook_shows_both_profiles_and_keeps_numbers_out_of_its_prose() -> None:

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 MODEL, VERSION = "demo-classifier", "1.0.0"
 REGRESSOR = "demo-regressor"  # a second model so the regression panels (MAE, RMSE) show data too
 LOGGER = "mlscope.demo.predictions"
-SAMPLE_RATE = 0.2  # the prediction log's and the trace sampler's: one decision (mlscope.logs.predictions)
+SAMPLE_RATE = 0.2  # the trace sampler's and the prediction log's own rate (lines: sampled traces + the log's 20 %)
 SERVICE_NAME = "mlscope-demo"
 OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 

@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..monitor import ModelMonitor
+from ..tracing import ERROR_TYPE
 from ..versions import TrafficSplit
 
 Dataset = Literal["breast_cancer", "wine", "diabetes"]
@@ -163,7 +164,12 @@ class SyntheticService:
               else contextlib.nullcontext()) as span:
             if self.faults.extra_latency_s > 0 and name == self.faults.slow_step:
                 time.sleep(self.faults.extra_latency_s)
-            yield span
+            try:
+                yield span
+            except Exception as exc:  # the SDK records the exception and the status; error.type is ours to set
+                if span is not None:
+                    span.set_attribute(ERROR_TYPE, type(exc).__name__)
+                raise
 
     def predict_batch(self, x: np.ndarray, request_ids: list[str] | None = None) -> np.ndarray:
         """Serve a batch through the monitor's batch path (``request_ids`` to store it for scoring)."""

@@ -2,12 +2,16 @@
 
 Its fingerprint is :func:`mlscope.drift.training_data_fingerprint` of the training set, the value a model
 version's ``mlscope_model_info{training_data_fingerprint}`` carries (:meth:`TrainingRun.model_monitor`) and
-its reference profile's ``source_hash``: the three name the same data.
+its reference profile's ``source_hash``: the three name the same data when they are given the data in the same
+form (a file's path hashes its bytes, a table its columns: the same CSV gives two fingerprints). A run whose
+fingerprint is not the pipeline's reference profile's ``source_hash`` logs a warning saying so.
 """
 from __future__ import annotations
 
 import logging
 import math
+import numbers
+import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +31,7 @@ class TrainingRun(Run):
     """
 
     start_event, end_event = cat.TRAINING_START, cat.TRAINING_END
+    push_at_start = False  # no stale alert reads a training run's start
 
     def __init__(self, monitor: Pipeline, model: str, *, dataset_version: str, training_data: Any = None,
                  columns: Iterable[str] | None = None, fingerprint: str | None = None,
@@ -45,11 +50,28 @@ class TrainingRun(Run):
         super().__init__(monitor, data_batch_id, run_id=run_id, model=model, fields={
             "dataset_version": self.dataset_version, "training_data_fingerprint": self.fingerprint,
             "hyperparameters": self.hyperparameters, "transformations": self.transformations})
+        self._compare_with_reference(training_data)
+
+    def _compare_with_reference(self, training_data: Any) -> None:
+        reference = self.monitor.reference
+        if reference is None or not reference.source_hash or reference.source_hash == self.fingerprint:
+            return
+        given = "a file's bytes" if isinstance(training_data, (str, os.PathLike)) else (
+            "a fingerprint given" if training_data is None else "a table's columns")
+        self.emit(logging.WARNING, cat.FINGERPRINT_MISMATCH,
+                  f"{self.model}: training data fingerprint {self.fingerprint[:19]} (of {given}) is not the "
+                  f"reference profile's source_hash {reference.source_hash[:19]}: give both the same form of "
+                  "the data (the file's path to both, or the same table)",
+                  {"training_data_fingerprint": self.fingerprint, "source_hash": reference.source_hash})
 
     def epoch(self, number: int, **metrics: float) -> None:
-        """Report one epoch's evaluation metrics (``loss=0.3, val_accuracy=0.91``)."""
+        """Report one epoch's evaluation metrics (``loss=0.3, val_accuracy=0.91``); ``number`` is an integer
+        >= 0 (else counted as ``epoch_invalid``, logged, and the epoch gauge left as it was)."""
         kept = self._metrics(metrics, self.monitor.ins.training_epoch_metric)
-        self.monitor.ins.training_last_epoch.labels(self.monitor.pipeline, self.model_label).set(number)
+        if isinstance(number, numbers.Integral) and not isinstance(number, bool) and number >= 0:
+            self.monitor.ins.training_last_epoch.labels(self.monitor.pipeline, self.model_label).set(number)
+        else:
+            self.invalid_value("epoch_invalid", 1, {"argument": "epoch", "value": repr(number)[:80]})
         self.epochs.append(kept)
         self.emit(logging.INFO, cat.TRAINING_EPOCH, f"{self.model} epoch {number}",
                   {"epoch": number, "metrics": metrics})
@@ -60,13 +82,17 @@ class TrainingRun(Run):
 
     def model_monitor(self, model_version: str, **kwargs: Any) -> ModelMonitor:
         """The trained version's :class:`~mlscope.ModelMonitor`, its ``training_data_fingerprint`` this
-        run's (``metadata`` gets ``dataset_version``); on ``registry=`` (default: prometheus-client's)."""
-        from ..monitor import ModelMonitor
-
+        run's (``metadata`` gets ``dataset_version`` and the pipeline's ``owner``), on the pipeline's registry
+        so the run's push carries its ``mlscope_model_info`` (see :meth:`PipelineMonitor.model_monitor`).
+        Called after the run ended, it pushes the group again, so the version still reaches the Pushgateway."""
         self.model_version = model_version
         metadata = {"dataset_version": self.dataset_version, **dict(kwargs.pop("metadata", None) or {})}
-        return ModelMonitor(str(self.model), model_version, training_data_fingerprint=self.fingerprint,
-                            metadata=metadata, **kwargs)
+        monitor: ModelMonitor = self.monitor.model_monitor(str(self.model), model_version,
+                                                           training_data_fingerprint=self.fingerprint,
+                                                           metadata=metadata, **kwargs)
+        if self.status is not None and self.monitor.pushgateway is not None:
+            self.push_result = self.push("model_monitor")
+        return monitor
 
     def record_end(self, now: float) -> None:
         ins, labels = self.monitor.ins, (self.monitor.pipeline, self.model_label)
@@ -87,7 +113,7 @@ class TrainingRun(Run):
             except (TypeError, ValueError):
                 number = math.nan
             if not math.isfinite(number):
-                self.monitor.count_invalid("metric_not_finite")
+                self.invalid_value("metric_not_finite", 1, {"argument": name, "value": repr(value)[:80]})
                 continue
             kept[name] = number
             gauge.labels(self.monitor.pipeline, self.model_label, self.monitor.ins.admit("metric", name)).set(number)

@@ -60,7 +60,7 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "PipelineRejectedRecordsHigh": ("thresholds.pipeline_rejected_ratio",),
     "PipelineDataFreshnessLag": ("profile.pipeline_max_data_age",),
     "PipelineBatchChecksFailing": ("thresholds.data_quality_ratio", "thresholds.drift_psi_floor",
-                                   "profile.warmup.drift"),
+                                   "profile.warmup.drift", "profile.warmup.data_quality"),
     "ModelCandidateWorseThanBaseline": ("versions.error_ratio_margin", "versions.latency_p95_ratio",
                                         "versions.quality_margin", "profile.warmup.versions_traffic",
                                         "profile.warmup.versions_labels", "profile.warmup.versions_estimated",

@@ -52,6 +52,16 @@ class Ports:
     tempo_otlp_http: int = 4318
 
 
+def _without_tempo() -> str:
+    """What runs without a native Tempo: the user's own OTLP endpoint, passed through, or no spans."""
+    from ..demo.service import OTLP_ENDPOINT_VARIABLES
+
+    given = [f"{name}={os.environ[name]}" for name in OTLP_ENDPOINT_VARIABLES if os.environ.get(name)]
+    if given:
+        return f"the demo's spans go where you set: {', '.join(given)} (passed through)"
+    return "no trace backend: no exporter endpoint is set, the demo exports no spans"
+
+
 @dataclass
 class NativeStack:
     state_dir: Path
@@ -235,8 +245,7 @@ class NativeStack:
         os.environ.setdefault("OTEL_SERVICE_NAME", "mlscope-demo")
 
     def _start_tempo(self, prometheus: str) -> str | None:
-        binary = self._optional_binary("Tempo", nativeconf.TEMPO_BINARIES, nativeconf.TEMPO_HINT,
-                                       "no trace backend: no exporter endpoint is set for the demo")
+        binary = self._optional_binary("Tempo", nativeconf.TEMPO_BINARIES, nativeconf.TEMPO_HINT, _without_tempo())
         if binary is None:
             return None
         ports = nativeconf.TempoPorts(http=self.ports.tempo, otlp_grpc=self.ports.tempo_otlp_grpc,
@@ -375,6 +384,13 @@ class NativeStack:
         if self._servers or self._http:
             self._say("stopped")
 
+    def exited(self) -> bool:
+        """Whether a supervised server has exited, after saying which and why (the stack then stops)."""
+        ended = [server for server in self._servers if server.process is not None and server.process.poll() is not None]
+        for server in ended:
+            self._say(f"{server.exit_reason()}; stopping the stack")
+        return bool(ended)
+
     def run_forever(self) -> None:
         stopping = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -382,10 +398,8 @@ class NativeStack:
         try:
             self.start()
             while not stopping.wait(1.0):
-                for server in self._servers:
-                    if server.process is not None and server.process.poll() is not None:
-                        self._say(f"{server.name} exited: {server.log_tail()}")
-                        stopping.set()
+                if self.exited():
+                    stopping.set()
         finally:
             self.stop()
 
