@@ -45,6 +45,9 @@ _FINISH = frozenset(cat.FINISH_REASONS)
 _NO_DRIFT = frozenset({"error", "abandoned"})  # their output length is not the response's
 
 
+# At most this many tokens in one generation (far beyond any context window): a larger count is refused.
+MAX_TOKENS = 100_000_000
+
 class GenerationMonitor:
     """Metrics of one generative model version (names in :mod:`mlscope.catalog.genai`).
 
@@ -153,13 +156,16 @@ class GenerationMonitor:
         return found
 
     def _tokens(self, value: Any) -> int | None:
-        if type(value) is int and value >= 0:
+        if type(value) is int and 0 <= value <= MAX_TOKENS:
             return value
         if value is None:
             return None
-        number = value if isinstance(value, float) else _number(value)
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else _number(value)
         if number is None or not math.isfinite(number) or number < 0 or not float(number).is_integer():
             self.monitor.count_invalid("tokens_invalid")
+            return None
+        if number > MAX_TOKENS:  # a provider's garbage count would spoil the token and cost totals for good
+            self.monitor.count_invalid("tokens_implausible")
             return None
         return int(number)
 
@@ -178,6 +184,11 @@ class GenerationMonitor:
         try:
             n_in, n_out = self._tokens(input_tokens), self._tokens(output_tokens)
             seconds, first = self._seconds(duration), self._seconds(ttft)
+            if first is not None and seconds is not None and first > seconds:
+                self.monitor.count_invalid("ttft_after_end")  # inconsistent timings: no TTFT, no TPOT
+                first = None
+            elif first is not None and n_out == 0:
+                first = None  # no output token, so no first token: counted as such below
             if error is not None:
                 reason = "error"
                 self._ins.errors.labels(self.model, self.model_version, self._guard.admit(

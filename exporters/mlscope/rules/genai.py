@@ -37,6 +37,19 @@ def _slow_ratio(spec: HistogramSpec, slo: float, cfg: RuleConfig, window: str) -
     return f"1 - {fast} / {_rate(spec.name + '_count', window, cfg)}"
 
 
+def _ttft_slow_ratio(cfg: RuleConfig, slo: float, window: str) -> str:
+    """Share of generations whose first token came later than ``slo`` or never: a stream abandoned, empty or
+    hung before its first token missed the SLO by definition (errors are the error ratio's)."""
+    spec = cat.TIME_TO_FIRST_TOKEN
+    if slo not in (spec.buckets or ()):
+        raise ValueError(f"the SLO threshold {slo} of {spec.name} must be one of its buckets {spec.buckets}")
+    fast = _rate(spec.name + "_bucket", window, cfg, f'le="{floatToGoString(slo)}"')
+    timed = _rate(spec.name + "_count", window, cfg)
+    never = _rate(cat.NO_FIRST_TOKEN.name, window, cfg, 'finish_reason!="error"')
+    total = f"(({timed} or 0 * {never}) + ({never} or 0 * {timed}))"
+    return f"1 - ({fast} or 0 * {never}) / ({total} > 0)"
+
+
 def _warm(cfg: RuleConfig, window: str) -> Rule:
     generations = f"{cat.GENERATIONS.name}{selector(cfg.selectors.model_service)}"
     return warm_up(WINDOW_WARM, "genai", window, cfg.profile.warmup.genai,
@@ -85,8 +98,8 @@ def recording_rules(cfg: RuleConfig) -> list[Rule]:
         rules.append(record(cat.VERSION_COST_RATE, _rate(cost, window, cfg), window=window))
         rules.append(record(cat.TENANT_COST_RATE, _rate(cost, window, cfg, by="tenant"), window=window))
     for window in p.burn_rate_windows:
-        rules.append(record(cat.TTFT_SLOW_RATIO, _slow_ratio(cat.TIME_TO_FIRST_TOKEN, t.genai_ttft_slo_seconds, cfg,
-                                                             window), window=window))
+        rules.append(record(cat.TTFT_SLOW_RATIO, _ttft_slow_ratio(cfg, t.genai_ttft_slo_seconds, window),
+                            window=window))
         rules.append(record(cat.TPOT_SLOW_RATIO, _slow_ratio(cat.TIME_PER_OUTPUT_TOKEN, t.genai_tpot_slo_seconds,
                                                              cfg, window), window=window))
     rules += [record(cat.FEEDBACK_POSITIVE, _feedback_positive(cfg, w), window=w) for w in p.quality_windows]
@@ -105,7 +118,8 @@ def _burn(cfg: RuleConfig, name: str, ratio: RecordedSpec, what: str, slo: float
             cfg, name, _when_warm(expr, "genai", burn.long, burn.short), severity=burn.severity,
             for_=cfg.profile.evaluation_interval, dashboard=DASHBOARD, model_scoped=True,
             summary=f"{WHO}: {what} SLO budget burning {burn.factor:g}x too fast",
-            description="{{ $value | humanizePercentage }} of generations had a " + what + f" above {slo:g}s over "
+            description="{{ $value | humanizePercentage }} of generations had a " + what + f" above {slo:g}s"
+                        + (" or none at all" if ratio is cat.TTFT_SLOW_RATIO else "") + f" over "
                         f"{burn.long} (SLO: {objective:.2%} within {slo:g}s; alert above {limit:.2%} over both "
                         f"{burn.long} and {burn.short})."))
     return rules

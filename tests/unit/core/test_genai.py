@@ -149,6 +149,21 @@ def test_bad_input_is_counted_and_never_raises() -> None:
     assert value(registry, "mlscope_monitor_errors_total") == 0
 
 
+def test_implausible_counts_and_inconsistent_timings_are_refused() -> None:
+    """10**30 input tokens made the token and cost totals 1e+30 and 2e+24 for good; a first token later than
+    the end was observed as TTFT; a TTFT was observed for a generation without any output token."""
+    gm, registry, _ = monitor(prices=PriceTable({"bot": {"input": 1, "output": 1}}))
+    gm.record_generation(10**30, 5, 1.0)
+    gm.record_generation(1, 5, 1.0, ttft_s=5.0)
+    gm.record_generation(1, 0, 1.0, ttft_s=0.5)
+    assert invalid(registry, "tokens_implausible") == 1 and invalid(registry, "ttft_after_end") == 1
+    assert value(registry, "mlscope_genai_tokens_total", tenant="default", token_type="input") == 2
+    assert value(registry, "mlscope_genai_cost_total", tenant="default", token_type="input") == 2
+    assert value(registry, "mlscope_genai_time_to_first_token_seconds_count") == 0
+    assert value(registry, "mlscope_genai_time_per_output_token_seconds_count") == 0
+    assert value(registry, "mlscope_genai_no_first_token_total", finish_reason="stop") == 1
+
+
 def test_a_failing_clock_is_a_monitor_error_not_the_services() -> None:
     registry = CollectorRegistry()
     calls = iter([1.0, 2.0])
