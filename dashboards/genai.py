@@ -4,6 +4,10 @@ from mlscope.catalog import genai as cat
 from mlscope.catalog import quality as qcat
 from mlscope.catalog.spec import HistogramSpec
 
+# The generative-model alerts by name: a regex of alternatives (`.*` matches newlines in Prometheus 3).
+GENAI_ALERTS = ("GenAITimeToFirstTokenSLOBurn|GenAITimePerOutputTokenSLOBurn|GenAITruncationRatioHigh|"
+                "GenAIFeedbackPositiveLow|GenAITenantCostOverBudget")
+
 S = gf.MODEL_SELECTOR
 BY = "model, model_version"
 V = "{{model}} {{model_version}}"
@@ -77,5 +81,5 @@ dashboard = gf.dashboard(
          gf.timeseries("Feedback delay p90", gf.prom(
              (quality("mlscope_quality_label_delay_seconds:p90"), f"p90 {V}")), "s")],
         [gf.table("Active generative-model alerts",
-                  gf.prom(('ALERTS{alertstate="firing",alertname=~"GenAI.*"}', "")), sort_by="severity")],
+                  gf.prom((f'ALERTS{{alertstate="firing",alertname=~"{GENAI_ALERTS}"}}', "")), sort_by="severity")],
     ])

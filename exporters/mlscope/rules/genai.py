@@ -58,8 +58,10 @@ def _warm(cfg: RuleConfig, window: str) -> Rule:
 
 def _feedback_warm(cfg: RuleConfig, window: str) -> Rule:
     labelled = f"{qcat.LABELLED.name}{selector(cfg.selectors.quality)}"
+    generative = f"group by ({BY_VERSION}) ({cat.GENERATIONS.name})"  # feedback is a generative version's own
     return warm_up(WINDOW_WARM, "feedback", window, cfg.profile.warmup.feedback,
-                   count=f"sum by ({BY_VERSION}) (increase({labelled}[{window}]))", age=labelled, by=BY_VERSION)
+                   count=f"sum by ({BY_VERSION}) (increase({labelled}[{window}])) and {ON} {generative}",
+                   age=labelled, by=BY_VERSION)
 
 
 def _when_warm(expr: str, domain: str, *windows: str) -> str:
