@@ -9,7 +9,7 @@ gen_ai_metrics``); that package carries no buckets, so the boundaries are the sp
 from __future__ import annotations
 
 from .serving import MODEL
-from .spec import MetricSpec, RecordedSpec
+from .spec import WARM_HELP, MetricSpec, RecordedSpec
 
 #: Why a generation ended (a bounded set; anything else counts as ``other``). ``abandoned``: the stream was
 #: closed or garbage-collected before it finished (the client went away); ``error``: it raised.
@@ -114,5 +114,10 @@ VERSION_COST_RATE = RecordedSpec(
     "model_version:mlscope_genai_cost:rate", "Cost per second per model version, in the price table's currency.",
     MODEL + ("window",))
 
+# The cost alert's warm-up guard (mlscope.rules.builders.warm_up), per tenant: a young window dilutes its rate.
+TENANT_WINDOW_WARM = RecordedSpec(
+    "tenant:mlscope_window_warm:bool", WARM_HELP.format(domain="tenant's cost"), ("tenant", "domain", "window"))
+
 RECORDED = (GENERATION_RATE, OUTPUT_TOKEN_RATE, TTFT_P50, TTFT_P95, TPOT_P50, TPOT_P95, TTFT_SLOW_RATIO,
-            TPOT_SLOW_RATIO, TRUNCATED_RATIO, FEEDBACK_POSITIVE, TENANT_COST_RATE, VERSION_COST_RATE)
+            TPOT_SLOW_RATIO, TRUNCATED_RATIO, FEEDBACK_POSITIVE, TENANT_COST_RATE, VERSION_COST_RATE,
+            TENANT_WINDOW_WARM)

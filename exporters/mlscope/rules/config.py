@@ -68,6 +68,9 @@ class WarmUp:
     genai: WindowGuard = WindowGuard(15, 0.0)
     # Feedback joined with generations (the feedback-positive ratio): user feedback is sparse and late.
     feedback: WindowGuard = WindowGuard(50)
+    # A tenant's cost rate: tokens priced in the window, and the window a whole window old (a young window
+    # dilutes the rate, so the budget alert judges full windows only).
+    genai_cost: WindowGuard = WindowGuard(1)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,12 @@ def _feedback_warm(cfg: RuleConfig, window: str) -> Rule:
                    age=labelled, by=BY_VERSION)
 
 
+def _cost_warm(cfg: RuleConfig, window: str) -> Rule:
+    cost = f"{cat.COST.name}{selector(cfg.selectors.model_service)}"
+    return warm_up(cat.TENANT_WINDOW_WARM, "genai_cost", window, cfg.profile.warmup.genai_cost,
+                   count=f"sum by (tenant) (increase({cost}[{window}]) > bool 0)", age=cost, by="tenant")
+
+
 def _when_warm(expr: str, domain: str, *windows: str) -> str:
     for window in windows:
         expr = when_warm(expr, WINDOW_WARM, domain, window, BY_VERSION)
@@ -78,6 +84,14 @@ def _feedback_positive(cfg: RuleConfig, window: str) -> str:
     joined = f"sum by ({BY_VERSION}) (increase({qcat.LABELLED.name}{selector(sel)}[{window}]))"
     generative = f"group by ({BY_VERSION}) ({cat.GENERATIONS.name})"
     return f"({positive} or 0 * {joined}) / ({joined} > 0) and {ON} {generative}"
+
+
+def _baseline_text(baseline: str) -> str:
+    """Template text of the version's feedback baseline, read at notification time with ``query``."""
+    scoped = baseline.replace('"', '\\"').replace(f"max by ({BY_VERSION}) (", "", 1)[:-1]
+    scoped = scoped[:-1] + ',model=\\"%s\\",model_version=\\"%s\\"}'
+    return ('{{ with printf "max(' + scoped + ')" $labels.model $labels.model_version | query }}'
+            '{{ . | first | value | humanizePercentage }}{{ end }}')
 
 
 def recording_rules(cfg: RuleConfig) -> list[Rule]:
@@ -106,7 +120,7 @@ def recording_rules(cfg: RuleConfig) -> list[Rule]:
                                                              cfg, window), window=window))
     rules += [record(cat.FEEDBACK_POSITIVE, _feedback_positive(cfg, w), window=w) for w in p.quality_windows]
     rules += [_warm(cfg, w) for w in dict.fromkeys(p.traffic_windows + p.burn_rate_windows)]
-    return rules + [_feedback_warm(cfg, w) for w in p.quality_windows]
+    return rules + [_feedback_warm(cfg, w) for w in p.quality_windows] + [_cost_warm(cfg, p.traffic_windows[-1])]
 
 
 def _burn(cfg: RuleConfig, name: str, ratio: RecordedSpec, what: str, slo: float, objective: float) -> list[Rule]:
@@ -151,9 +165,12 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
               summary=f"{WHO}: positive feedback below its baseline",
               description="{{ $value | humanizePercentage }} of the user feedback on " + WHO + " over the last " + q
                           + f" was positive, more than {t.genai_feedback_max_drop:g} below the version's baseline "
-                            f"(at least {p.warmup.feedback.min_count:g} feedbacks in the window)."),
+                            + _baseline_text(baseline) + f" (at least {p.warmup.feedback.min_count:g} feedbacks in "
+                            "the window)."),
         alert(cfg, "GenAITenantCostOverBudget",
-              f'{cat.TENANT_COST_RATE.name}{{window="{cost_window}"}} * 3600 > {t.genai_tenant_cost_per_hour:g}',
+              when_warm(f'{cat.TENANT_COST_RATE.name}{{window="{cost_window}"}} * 3600 > '
+                        f'{t.genai_tenant_cost_per_hour:g}', cat.TENANT_WINDOW_WARM, "genai_cost", cost_window,
+                        "tenant"),
               severity="warning", for_=p.for_symptom, dashboard=DASHBOARD,
               summary="Tenant {{ $labels.tenant }} spends above its budget",
               description="Tenant {{ $labels.tenant }} spent at {{ $value | printf \"%.2f\" }} per hour over the "

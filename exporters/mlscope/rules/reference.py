@@ -74,7 +74,7 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
                                        "profile.burn_windows", "profile.warmup.genai"),
     "GenAITruncationRatioHigh": ("thresholds.genai_truncation_ratio", "profile.warmup.genai"),
     "GenAIFeedbackPositiveLow": ("thresholds.genai_feedback_max_drop", "profile.warmup.feedback"),
-    "GenAITenantCostOverBudget": ("thresholds.genai_tenant_cost_per_hour",),
+    "GenAITenantCostOverBudget": ("thresholds.genai_tenant_cost_per_hour", "profile.warmup.genai_cost"),
 }
 # Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
 # configuration), not in the alert's expression: it reads the verdict.
@@ -124,6 +124,7 @@ SETTING_TITLES: dict[str, str] = {
     "thresholds.genai_truncation_ratio": "share of generations cut at the token limit, above",
     "thresholds.genai_feedback_max_drop": "feedback-positive ratio below the baseline (absolute)",
     "profile.warmup.feedback": "warm-up guard: feedbacks joined in the window, window age",
+    "profile.warmup.genai_cost": "warm-up guard: a tenant's tokens priced in the window, window age",
     "thresholds.genai_tenant_cost_per_hour": "cost per tenant per hour above (price table's currency)",
 }
 
