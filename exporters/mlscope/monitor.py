@@ -162,6 +162,11 @@ class ModelMonitor:
         kwargs.update(overrides)
         return ModelMonitor(self.model, model_version, **kwargs)
 
+    def retire(self) -> None:
+        """The version no longer serves (a newer one replaced it): its ``mlscope_model_info`` goes away, so
+        dashboards stop listing it and ``ModelNoPredictions`` does not fire for it; its counters stay."""
+        self._instruments.model_info.unregister(self.model, self.model_version)
+
     # -- recording: single predictions ----------------------------------------------------------
 
     def track(self, request_id: str | None = None) -> PredictionTracker:

@@ -9,10 +9,13 @@ given, else to a JSON-lines file), and resource metrics with simulated GPUs
 an error spike, a latency spike and a quality drop in turn, so every dashboard
 shows data and the main alerts fire and resolve within minutes (fast profile).
 ``POST /faults`` on the demo's port injects one on demand (``mlscope demo inject``). Incidents are
-objects in one registry (:mod:`mlscope.demo.incidents`): a capability registers its own.
+objects in one registry (:mod:`mlscope.demo.incidents`): a capability registers its own. A feature pipeline
+runs on a short schedule (:mod:`mlscope.demo.pipeline`); ``POST /models`` serves a version the retraining job
+(:mod:`mlscope.demo.retrain`, an alert command) trained, in place of the current one.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -30,16 +33,21 @@ from prometheus_client.exposition import choose_encoder
 from ..drift import build_profile
 from ..logs import JsonFormatter, LokiHandler, PredictionLog
 from ..monitor import ModelMonitor
+from ..pipelines import LOGGER as PIPELINE_LOGGER
+from ..pipelines import PipelineMonitor
 from ..quality import Quality, baseline_metrics
 from ..resources import FakeNVML, ResourceMonitor, start_resource_monitor
 from ..rules.config import config_for, duration_seconds
 from . import standard_incidents  # noqa: F401  (registers drift, errors, latency, quality)
 from .incidents import INCIDENTS, IncidentRunner, console, positive_seconds
+from .pipeline import BATCHES, PIPELINE, DemoPipeline
+from .retrain import load_artifact
 from .workload import LateGroundTruth, SyntheticService, Traffic, train
 
 MODEL, VERSION = "demo-classifier", "1.0.0"
 REGRESSOR = "demo-regressor"  # a second model so the regression panels (MAE, RMSE) show data too
 LOGGER = "mlscope.demo.predictions"
+PIPELINE_INTERVAL_S = {"fast": 60.0, "default": 300.0}  # how often the demo's feature pipeline runs
 
 
 @dataclass
@@ -94,15 +102,44 @@ class DemoService:
                                      classes=tuple(classes)).start()
         self.traffic = Traffic(self.service, rate=self.rate, on_prediction=self.truth.schedule).start()
         self._start_regressor()
+        self._start_pipeline(reference)
         self.resources: ResourceMonitor = start_resource_monitor(
             self.registry, host=self.host_resources, nvml=FakeNVML.demo(self.simulated_gpus, pids=(os.getpid(),)))
-        loops = ([self.incidents.run_schedule] if self.schedule else []) + [self.incidents.expire]
+        loops = ([self.incidents.run_schedule] if self.schedule else []) + [self.incidents.expire, self.pipeline.loop]
         for target in loops + [self._buggy_client]:
             thread = threading.Thread(target=target, args=(self._stop,), name=f"mlscope-demo-{target.__name__}",
                                       daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
+
+    def _start_pipeline(self, reference: Any) -> None:
+        interval = PIPELINE_INTERVAL_S.get(self.profile, PIPELINE_INTERVAL_S["default"])
+        logging.getLogger(PIPELINE_LOGGER).addHandler(self.log_handler)
+        logging.getLogger(PIPELINE_LOGGER).setLevel(logging.INFO)
+        monitor = PipelineMonitor(PIPELINE, registry=self.registry, owner="demo", expected_interval_s=interval,
+                                  reference=reference)
+        self.pipeline = DemoPipeline(self.service, monitor, self.state_dir / BATCHES, interval_s=interval)
+
+    def deploy(self, version: str) -> str:
+        """Serve ``version`` (trained by :mod:`mlscope.demo.retrain` into the state folder) in place of the current
+        one: its monitor carries the run's fingerprint; the previous version is retired."""
+        artifact = load_artifact(self.state_dir, version)
+        trained = dataclasses.replace(self.service.trained, pipeline=artifact.pipeline)
+        classes = [int(c) for c in artifact.pipeline.classes_]
+        self.quality.set_baseline(MODEL, version, baseline_metrics(
+            "classification", trained.y_test, artifact.pipeline.predict(trained.x_test),
+            artifact.pipeline.predict_proba(trained.x_test), classes))
+        monitor = self.monitor.for_version(
+            version, reference=artifact.profile, training_data_fingerprint=artifact.profile.source_hash,
+            metadata={"dataset": "breast_cancer", "owner": "demo", "simulated": "true",
+                      "dataset_version": str(artifact.manifest.get("dataset_version", ""))})
+        previous, self.monitor = self.monitor, monitor
+        self.service.monitor, self.service.trained = monitor, trained
+        previous.retire()
+        self.say(f"{MODEL} {version} serves now, in place of {previous.model_version} (training run "
+                 f"{artifact.manifest.get('run_id')}, fingerprint {artifact.profile.source_hash})")
+        return previous.model_version
 
     def _start_regressor(self) -> None:
         trained = train("diabetes")
@@ -151,12 +188,14 @@ class DemoService:
             running.stop()
         self.resources.stop()
         logging.getLogger(LOGGER).removeHandler(self.log_handler)
+        logging.getLogger(PIPELINE_LOGGER).removeHandler(self.log_handler)
         self.log_handler.close()
         self.quality.close()
 
 
 def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """``GET /metrics`` (text or OpenMetrics), ``GET /faults``, ``POST /faults {"incident", "seconds"}``."""
+    """``GET /metrics`` (text or OpenMetrics), ``GET /faults``, ``POST /faults {"incident", "seconds"}``, ``POST
+    /models {"model_version"}`` (serve a version the retraining job trained)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -171,6 +210,9 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
                 self._json(404, {"error": "not found"})
 
         def do_POST(self) -> None:
+            if self.path == "/models":
+                self._deploy()
+                return
             if self.path != "/faults":
                 self._json(404, {"error": "not found"})
                 return
@@ -181,6 +223,15 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
                 self._json(400, {"error": str(exc)})
                 return
             self._json(200, {"active": demo.active()})
+
+        def _deploy(self) -> None:
+            try:
+                body = json.loads(self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 4096)))
+                previous = demo.deploy(str(body["model_version"]))
+            except (ValueError, KeyError, TypeError, OSError) as exc:
+                self._json(400, {"error": f"{type(exc).__name__}: {exc}"})
+                return
+            self._json(200, {"serving": demo.monitor.model_version, "retired": previous})
 
         def _json(self, status: int, body: dict[str, Any]) -> None:
             self._reply(status, json.dumps(body).encode(), "application/json")

@@ -1,0 +1,100 @@
+"""The demo's feedback loop in one process: its feature pipeline's runs and batches, a retraining job started by
+an alert (the receiver's JSON on stdin), the new version served with the fingerprint of what it was trained on,
+and the lineage read back from the JSON-lines files and from the Loki receiver (the same lines)."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlscope.demo import retrain
+from mlscope.demo.pipeline import BATCHES, PIPELINE, batch_id, newest_batches
+from mlscope.demo.service import MODEL, VERSION, DemoService, serve
+from mlscope.demo.workload import train
+from mlscope.lineage import FileSource, LokiSource, trace
+from mlscope.lineage.render import text
+from mlscope.logs import LokiHandler
+from mlscope.pipelines import LOGGER, training_data_fingerprint
+from mlscope.stack.servers import free_port
+from support.helpers import series
+from support.loki_receiver import LokiReceiver
+
+ALERT = {"status": "firing", "labels": {"alertname": "FeatureDriftHigh", "model": MODEL, "model_version": VERSION,
+                                        "feature": "mean radius", "severity": "warning"},
+         "annotations": {"summary": "drift"}, "startsAt": "2026-12-02T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+         "generatorURL": "", "fingerprint": "0f1e2d3c4b5a6978"}
+
+
+def info(registry, name: str) -> dict[str, dict[str, str]]:
+    """The demo classifier's versions in ``name`` and their labels."""
+    return {dict(labels)["model_version"]: dict(labels) for (n, labels), _ in series(registry).items()
+            if n == name and dict(labels)["model"] == MODEL}
+
+
+@pytest.fixture
+def loki() -> LokiReceiver:
+    receiver = LokiReceiver(allowed_labels={"app", "env", "model", "model_version", "level"})
+    yield receiver
+    receiver.close()
+
+
+def test_an_alert_retrains_and_the_new_version_serves_with_its_lineage(tmp_path: Path, loki: LokiReceiver) -> None:
+    shipped = LokiHandler(loki.url, flush_interval=0.05, shutdown_timeout=2.0)
+    logging.getLogger(LOGGER).addHandler(shipped)
+    demo = DemoService(state_dir=tmp_path, schedule=False, rate=5, host_resources=False, simulated_gpus=0,
+                       say=lambda line: None).start()
+    server = serve(demo, port := free_port())
+    try:
+        demo.pipeline.paused = True  # no scheduled runs: the test makes them (one may have run at start)
+        first = batch_id(time.time())
+        statuses = [demo.pipeline.run_once() for _ in range(2)]
+        demo.pipeline.failing = True
+        statuses.append(demo.pipeline.run_once())
+        demo.pipeline.failing = False
+        assert statuses == ["success", "success", "failure"]
+        batches = newest_batches(tmp_path / BATCHES, 5)
+        assert len(batches) >= 2 and all(b[0] >= first for b in batches[-2:])  # the failed run wrote none
+        stdin = io.StringIO(json.dumps(ALERT))
+        assert retrain.main(tmp_path, f"http://127.0.0.1:{port}", None, None, 300.0, stdin=stdin) == retrain.DONE
+        # A second alert of the episode (another feature's drift) retrains nothing.
+        assert retrain.main(tmp_path, f"http://127.0.0.1:{port}", None, None, 300.0,
+                            stdin=io.StringIO(json.dumps({**ALERT, "fingerprint": "aa"}))) == retrain.NOT_APPLICABLE
+        served = info(demo.registry, "mlscope_model_info")
+        assert shipped.drain(10)
+    finally:
+        logging.getLogger(LOGGER).removeHandler(shipped)
+        shipped.close()
+        server.shutdown()
+        server.server_close()
+        demo.stop()
+    # The reference: the fingerprint of the bundled training set and the batch files, computed here.
+    base = train("breast_cancer")
+    x = np.vstack([base.x_train, *(b["x"] for _, b in batches)])
+    x = np.where(np.isnan(x), np.nanmean(base.x_train, axis=0), x)  # the job's mean imputation
+    expected = training_data_fingerprint(x, base.feature_names)
+    assert demo.monitor.model_version == "1.0.1" and VERSION not in served  # 1.0.0 retired: no ModelNoPredictions
+    assert served["1.0.1"]["training_data_fingerprint"] == expected
+    manifest = json.loads((tmp_path / "models" / "1.0.1" / "manifest.json").read_text())
+    assert manifest["training_data_fingerprint"] == expected and manifest["triggered_by"]["fingerprint"] == ALERT[
+        "fingerprint"]
+
+    files = FileSource([tmp_path / "predictions.jsonl", tmp_path / retrain.LOG_FILE])
+    for source in (files, LokiSource(loki.url)):
+        found = trace(MODEL, "1.0.1", logs=[source])
+        (run,) = found.training_runs
+        assert run["status"] == "success" and run["run_id"] == manifest["run_id"], source.name
+        assert run["training_data_fingerprint"] == expected and run["triggered_by"]["fingerprint"] == ALERT[
+            "fingerprint"]
+        assert found.batch_ids == [batch for batch, _ in batches]
+        assert [(r["pipeline"], r["data_batch_id"], r["status"]) for r in found.pipeline_runs] == [
+            (PIPELINE, batch, "success") for batch, _ in batches]
+        assert found.consistent and "triggered by alert FeatureDriftHigh" in text(found)
+    assert any("Prometheus: no --prometheus URL given" in m for m in found.missing)
+    # The lineage can say no: a version nobody trained has no training run in either source.
+    for source in (files, LokiSource(loki.url)):
+        assert trace(MODEL, "9.9.9", logs=[source]).training_runs == []
