@@ -98,3 +98,20 @@ def test_an_alert_retrains_and_the_new_version_serves_with_its_lineage(tmp_path:
     # The lineage can say no: a version nobody trained has no training run in either source.
     for source in (files, LokiSource(loki.url)):
         assert trace(MODEL, "9.9.9", logs=[source]).training_runs == []
+
+
+def test_the_native_demo_receiver_retrains_on_drift_and_quality_alerts(tmp_path: Path) -> None:
+    from mlscope.cli import parser
+    from mlscope.stack.alertreceiver import load_commands
+    from mlscope.stack.native import NativeStack
+
+    stack = NativeStack(tmp_path, demo=True)
+    commands = load_commands(stack._receiver_config("127.0.0.1:3100"))
+    assert set(commands) == set(retrain.TRIGGERS) >= {"FeatureDriftHigh", "PipelineBatchChecksFailing"}
+    argv = commands["FeatureDriftHigh"].argv
+    assert argv[1:3] == ("-m", "mlscope.cli") and commands["FeatureDriftHigh"].statuses == ("firing",)
+    args = parser(only="demo").parse_args(list(argv[3:]))
+    assert (args.action, Path(args.state_dir), args.url) == ("retrain", tmp_path.resolve() / "demo",
+                                                             "http://127.0.0.1:8000")
+    assert args.loki_url == "http://127.0.0.1:3100/loki/api/v1/push"
+    assert NativeStack(tmp_path, demo=False)._receiver_config(None) is None

@@ -28,7 +28,7 @@ from ..rules import RuleConfig, overrides, render
 from ..rules.config import Links, duration_seconds
 from ..targets import JOB, TARGETS_DIR_ENV, Target
 from . import nativeconf, promconfig, servers
-from .alertreceiver import AlertReceiver, make_server
+from .alertreceiver import AlertReceiver, load_commands, make_server
 from .amconfig import write_alertmanager_config
 from .assets import asset
 from .targets import Listed, TargetsFolder, native_folder
@@ -115,11 +115,26 @@ class NativeStack:
                 raise servers.ServerError(f"port 127.0.0.1:{port} ({name}) is already in use; "
                                           f"stop what uses it or choose another port (see `mlscope up --help`)")
 
+    def _receiver_config(self, loki: str | None) -> Path | None:
+        """With the demo, the receiver's configuration (``alert-receiver.yml`` in the state folder): drift and
+        quality alerts run the demo's retraining job (``mlscope demo retrain``)."""
+        if not self.demo:
+            return None
+        from ..demo.retrain import retrain_command
+
+        pushgateway = f"127.0.0.1:{self.ports.pushgateway}" if _has(servers.PUSHGATEWAY_BINARIES) else None
+        commands = retrain_command(self.state_dir / "demo", f"http://127.0.0.1:{self.ports.demo}", pushgateway,
+                                   f"http://{loki}/loki/api/v1/push" if loki else None)
+        path = self.state_dir / "alert-receiver.yml"
+        promconfig.write_config(path, {"alert_commands": commands})
+        return path
+
     def _start_alert_receiver(self, loki: str | None) -> str:
         out = (self.state_dir / "alerts.jsonl").open("a")
         self._closers.append(out)
         base = f"http://127.0.0.1:{self.ports.alert_receiver}"
         self._receiver = AlertReceiver(
+            commands=load_commands(self._receiver_config(loki)),
             output=out, store=AlertStore(self.state_dir / "alerts.sqlite"),
             loki_url=f"http://{loki}/loki/api/v1/push" if loki else None, page_url=base,
             prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}")
@@ -344,7 +359,13 @@ class NativeStack:
                       f"(OTLP/HTTP; gRPC on 127.0.0.1:{self.ports.tempo_otlp_grpc})")
         if self.demo:
             self._say("demo incidents: drift, errors, latency, quality every ~10 minutes; "
-                      f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now")
+                      f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now; "
+                      "pipeline-failure and pipeline-stale on demand")
+            self._say(f"a drift or quality alert retrains the demo model ({self.state_dir / 'alert-receiver.yml'}): "
+                      "`mlscope lineage demo-classifier VERSION --prometheus "
+                      f"http://127.0.0.1:{self.ports.prometheus} --logs {self.state_dir / 'demo' / 'training.jsonl'}"
+                      f" --logs {self.state_dir / 'demo' / 'predictions.jsonl'} --logs {self.state_dir / 'alerts.jsonl'}`"
+                      " prints a version's chain")
         self._say("running; Ctrl-C or `mlscope down` stops everything")
 
     def stop(self) -> None:
