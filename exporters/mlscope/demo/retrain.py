@@ -73,7 +73,7 @@ def next_version(state_dir: Path) -> str:
 def load_artifact(state_dir: Path, version: str) -> Artifact:
     folder = version_folder(state_dir, version)
     with (folder / "model.pkl").open("rb") as handle:  # written by this job into the demo's own state folder
-        pipeline = pickle.load(handle)  # noqa: S301
+        pipeline = pickle.load(handle)
     manifest = json.loads((folder / "manifest.json").read_text())
     return Artifact(version, pipeline, load_profile(folder / "profile.json"), manifest)
 
@@ -160,9 +160,10 @@ class Retraining:
         pushed = "" if run.push_result is None else f"; pushed: {run.push_result.ok}"
         self.say(f"mlscope: trained {MODEL} {version} on {len(x)} rows ({len(ids)} batches), accuracy "
                  f"{accuracy:.3f}, fingerprint {run.fingerprint}, run {run.run_id}{pushed}")
-        (self.state_dir / LAST_RUN).write_text(json.dumps({
-            "ended_at": time.time(), "version": version, "run_id": run.run_id,
-            **({"alertname": self.trigger.alertname, "fingerprint": self.trigger.fingerprint} if self.trigger else {})}))
+        trigger = {} if self.trigger is None else {"alertname": self.trigger.alertname,
+                                                   "fingerprint": self.trigger.fingerprint}
+        (self.state_dir / LAST_RUN).write_text(json.dumps({"ended_at": time.time(), "version": version,
+                                                           "run_id": run.run_id, **trigger}))
         if self.demo_url:
             return self._deploy(version, folder)
         return DONE

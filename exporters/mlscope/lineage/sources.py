@@ -23,7 +23,7 @@ class SourceError(RuntimeError):
 
 def _get_json(url: str, what: str, timeout: float) -> Any:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (an http URL the user gave)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         body = exc.read().decode("utf-8", "replace")[:300]
@@ -38,7 +38,8 @@ def _get_json(url: str, what: str, timeout: float) -> Any:
 class LogSource(Protocol):
     """Log lines (parsed JSON objects) that answer a :class:`LineQuery`, oldest first."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def lines(self, query: LineQuery) -> list[dict[str, Any]]: ...
 

@@ -20,5 +20,5 @@ from .push import PushResult
 from .runs import Run, Step
 from .training import TrainingRun
 
-__all__ = ["LOGGER", "AlertTrigger", "BatchCheck", "NotAnAlert", "PipelineMonitor", "PushResult", "Run", "Step", "TrainingRun", "check_batch",
-           "training_data_fingerprint"]
+__all__ = ["LOGGER", "AlertTrigger", "BatchCheck", "NotAnAlert", "PipelineMonitor", "PushResult", "Run", "Step",
+           "TrainingRun", "check_batch", "training_data_fingerprint"]

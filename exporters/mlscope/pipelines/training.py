@@ -56,6 +56,9 @@ class TrainingRun(Run):
         super().__init__(monitor, data_batch_id, run_id=run_id, model=model, model_version=model_version,
                          fields=self._lineage_fields())
 
+    def __enter__(self) -> TrainingRun:
+        return self
+
     def epoch(self, number: int, **metrics: float) -> None:
         """Report one epoch's evaluation metrics (``loss=0.3, val_accuracy=0.91``)."""
         kept = self._metrics(metrics, self.monitor.ins.training_epoch_metric)

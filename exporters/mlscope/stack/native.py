@@ -361,11 +361,11 @@ class NativeStack:
             self._say("demo incidents: drift, errors, latency, quality every ~10 minutes; "
                       f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now; "
                       "pipeline-failure and pipeline-stale on demand")
+            logs = " ".join(f"--logs {self.state_dir / name}" for name in (
+                "demo/training.jsonl", "demo/predictions.jsonl", "alerts.jsonl"))
             self._say(f"a drift or quality alert retrains the demo model ({self.state_dir / 'alert-receiver.yml'}): "
-                      "`mlscope lineage demo-classifier VERSION --prometheus "
-                      f"http://127.0.0.1:{self.ports.prometheus} --logs {self.state_dir / 'demo' / 'training.jsonl'}"
-                      f" --logs {self.state_dir / 'demo' / 'predictions.jsonl'} --logs {self.state_dir / 'alerts.jsonl'}`"
-                      " prints a version's chain")
+                      f"`mlscope lineage demo-classifier VERSION --prometheus http://127.0.0.1:{self.ports.prometheus}"
+                      f" {logs}` prints a version's chain")
         self._say("running; Ctrl-C or `mlscope down` stops everything")
 
     def stop(self) -> None:
