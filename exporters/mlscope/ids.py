@@ -6,13 +6,16 @@ through :func:`clean_request_id`, so the same id always means the same key.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import numbers
 import os
 import re
 
-# Exemplar label sets are limited to 128 characters in total (OpenMetrics).
-MAX_EXEMPLAR_ID = 128 - len("request_id")
+# Exemplar label sets are limited to 128 characters in total (OpenMetrics); a request id leaves room for the
+# trace and span ids (32 and 16 hex), so an exemplar always keeps all three: 55 characters.
+MAX_REQUEST_ID = 128 - len("request_id") - len("trace_id") - 32 - len("span_id") - 16
+_HASH_CHARS = 12  # a longer id keeps its start and 12 hex of a hash of the whole id (48 bits)
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._:/@+=-]")
 
 _PREFIX = os.urandom(4).hex()
@@ -27,13 +30,16 @@ def new_request_id() -> str:
 def clean_request_id(request_id: object) -> str:
     """A caller's request id made safe for exemplars and log lines: a bounded, quote-free string.
 
-    Ids of letters, digits and ``._:/@+=-`` up to 118 characters (UUIDs, W3C
-    trace ids, ULIDs...) pass unchanged; other characters become ``_``.
-    Idempotent: cleaning a cleaned id changes nothing.
+    Ids of letters, digits and ``._:/@+=-`` up to 55 characters (UUIDs, W3C
+    trace ids, ULIDs...) pass unchanged; other characters become ``_``. A longer
+    id becomes its first 42 characters, ``-`` and 12 hex of a hash of the whole
+    id: distinct long ids stay distinct, and the exemplar keeps room for the
+    trace and span ids. Idempotent: cleaning a cleaned id changes nothing.
     """
     text = request_id if isinstance(request_id, str) else str(request_id)
-    if len(text) > MAX_EXEMPLAR_ID:
-        text = text[:MAX_EXEMPLAR_ID]
+    if len(text) > MAX_REQUEST_ID:
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=_HASH_CHARS // 2).hexdigest()
+        text = f"{text[:MAX_REQUEST_ID - _HASH_CHARS - 1]}-{digest}"
     return _UNSAFE_ID_CHARS.sub("_", text)
 
 

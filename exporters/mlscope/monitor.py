@@ -6,7 +6,8 @@ Three lines to instrument a service::
     with monitor.track() as p:
         p.output = model.predict(x)[0]
 
-Each recording is a few dictionary look-ups and prometheus-client updates. No
+Each recording is a few dictionary look-ups and prometheus-client updates, plus
+one span when tracing is on (see :mod:`mlscope.tracing`). No
 call ever raises into the service: bad values are counted in
 ``mlscope_invalid_inputs_total`` and skipped, and an exception inside the
 monitor is counted in ``mlscope_monitor_errors_total``.
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from . import tracing
+from . import tracing as _tracing
 from ._promclient import add_to_histogram
 from .ids import clean_request_id, new_request_id
 from .instruments import MAX_METADATA_LABELS, Instruments, instruments_for, metadata_label_name
@@ -41,21 +42,23 @@ Task = Literal["classification", "regression"]
 F = TypeVar("F", bound=Callable[..., Any])
 __all__ = ["ModelMonitor", "PredictionTracker", "Task", "clean_request_id"]
 
-_exemplar = tracing.exemplar  # request_id, plus trace_id/span_id when an OpenTelemetry span is active
+_exemplar = _tracing.exemplar  # request_id, plus trace_id/span_id when a sampled OpenTelemetry span is active
 
 
 class PredictionTracker:
     """Context manager for one prediction; set ``output`` (and ``score``) inside the block.
 
     ``log_fields`` (a dict, optional) adds fields to this prediction's log record, if one is written.
+    With tracing on, the block runs inside the prediction's span (spans started in it are its children).
     """
 
-    __slots__ = ("_monitor", "request_id", "output", "score", "features", "proba", "segment", "log_fields",
-                 "_start")
+    __slots__ = ("_monitor", "request_id", "data_batch_id", "output", "score", "features", "proba", "segment",
+                 "log_fields", "_start", "_span")
 
-    def __init__(self, monitor: ModelMonitor, request_id: str | None) -> None:
+    def __init__(self, monitor: ModelMonitor, request_id: str | None, data_batch_id: str | None = None) -> None:
         self._monitor = monitor
         self.request_id = new_request_id() if request_id is None else clean_request_id(request_id)
+        self.data_batch_id = None if data_batch_id is None else clean_request_id(data_batch_id)
         self.output: Any = None
         self.score: Any = None
         self.features: Any = None  # one row (mapping or sequence) for drift, when a profile is attached
@@ -64,14 +67,17 @@ class PredictionTracker:
         self.log_fields: Mapping[str, Any] | None = None
 
     def __enter__(self) -> PredictionTracker:
-        self._monitor._enter()
+        monitor = self._monitor
+        monitor._enter()
+        self._span = monitor._start_span(self.request_id, self.data_batch_id)
         self._start = time.perf_counter()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         latency = time.perf_counter() - self._start
         self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score, features=self.features,
-                            proba=self.proba, segment=self.segment, log_fields=self.log_fields)
+                            proba=self.proba, segment=self.segment, log_fields=self.log_fields, span=self._span,
+                            error=exc, data_batch_id=self.data_batch_id)
         return False
 
 
@@ -85,6 +91,9 @@ class ModelMonitor:
     turns on drift and data-quality tracking (see :meth:`attach_profile`).
     ``prediction_log`` (a :class:`mlscope.logs.PredictionLog`) writes one log
     record per prediction, with the request id of the latency exemplar.
+    ``tracing`` makes one OpenTelemetry span per prediction and per batch call:
+    ``None`` (default) once an SDK tracer provider is set globally, ``True``
+    always, ``False`` never, or a ``TracerProvider`` to use (needs ``mlscope[otel]``).
     """
 
     def __init__(self, model: str, model_version: str, *, task: Task = "classification",
@@ -96,7 +105,7 @@ class ModelMonitor:
                  value_buckets: tuple[float, ...] | None = None,
                  reference: ReferenceProfile | str | Path | None = None, quality: Quality | None = None,
                  classes: Any = None,
-                 prediction_log: PredictionLog | None = None) -> None:
+                 prediction_log: PredictionLog | None = None, tracing: Any = None) -> None:
         for name, value in (("model", model), ("model_version", model_version)):
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE_LENGTH:
                 raise ValueError(f"{name} must be a non-empty string of at most {MAX_VALUE_LENGTH} characters, "
@@ -110,8 +119,10 @@ class ModelMonitor:
         self._training_data_fingerprint = training_data_fingerprint
         self._metadata = dict(metadata or {})
         self._prediction_log = prediction_log
+        self._tracing_option = tracing
         self.model = self._instruments.guard.admit("model", model)
         self.model_version = self._instruments.guard.admit("model_version", model_version)
+        self._spans = _tracing.PredictionSpans(tracing, self.model, self.model_version)
         self._bind()
         # Predictions stored for scoring against late ground truth (mlscope.quality.Quality).
         self.quality, self.classes = quality, None if classes is None else list(classes)
@@ -137,7 +148,7 @@ class ModelMonitor:
         self._value = ins.value.labels(*labels) if self.task == "regression" else None
         self._batches = ins.batches.labels(*labels)
         self._batch_latency = ins.batch_latency.labels(*labels)
-        self._class_children: dict[Any, Counter] = {}
+        self._class_children: dict[Any, tuple[Counter, str]] = {}
         self._error_children: dict[type[BaseException] | str, Counter] = {}
         self._invalid_children: dict[str, Counter] = {}
         info = {"model": self.model, "model_version": self.model_version,
@@ -158,7 +169,7 @@ class ModelMonitor:
         kwargs: dict[str, Any] = dict(task=self.task, registry=self.registry,
                                       training_data_fingerprint=self._training_data_fingerprint,
                                       metadata=self._metadata, quality=self.quality, classes=self.classes,
-                                      prediction_log=self._prediction_log)
+                                      prediction_log=self._prediction_log, tracing=self._tracing_option)
         kwargs.update(overrides)
         return ModelMonitor(self.model, model_version, **kwargs)
 
@@ -169,9 +180,12 @@ class ModelMonitor:
 
     # -- recording: single predictions ----------------------------------------------------------
 
-    def track(self, request_id: str | None = None) -> PredictionTracker:
-        """Context manager timing one prediction; exceptions are recorded and re-raised."""
-        return PredictionTracker(self, request_id)
+    def track(self, request_id: str | None = None, *, data_batch_id: str | None = None) -> PredictionTracker:
+        """Context manager timing one prediction; exceptions are recorded and re-raised.
+
+        ``data_batch_id`` (optional) names the input data's batch on the span and the log line.
+        """
+        return PredictionTracker(self, request_id, data_batch_id)
 
     def instrument(self, func: F | None = None, *,
                    output: Callable[[Any], Any] | None = None) -> F | Callable[[F], F]:
@@ -204,11 +218,18 @@ class ModelMonitor:
 
     def record_prediction(self, latency_seconds: float, *, output: Any = None, score: Any = None,
                           request_id: str | None = None, features: Any = None, proba: Any = None,
-                          segment: Any = None, log_fields: Mapping[str, Any] | None = None) -> str:
-        """Record one prediction served elsewhere; returns its request id."""
+                          segment: Any = None, log_fields: Mapping[str, Any] | None = None,
+                          data_batch_id: str | None = None) -> str:
+        """Record one prediction served elsewhere; returns its request id.
+
+        With tracing on, its span ends now and began ``latency_seconds`` ago (a child of the active span).
+        """
         request_id = new_request_id() if request_id is None else clean_request_id(request_id)
+        batch_id = None if data_batch_id is None else clean_request_id(data_batch_id)
+        span = self._start_span(request_id, batch_id, latency_seconds, current=False)
         self._exit(latency_seconds, request_id, None, output, score, features=features, proba=proba,
-                   segment=segment, log_fields=log_fields, track_in_flight=False)
+                   segment=segment, log_fields=log_fields, track_in_flight=False, span=span,
+                   data_batch_id=batch_id)
         return request_id
 
     def record_outcome(self, request_id: str | int, y_true: Any, *, time: float | None = None) -> None:
@@ -230,10 +251,14 @@ class ModelMonitor:
             self._count_error(error)
             latency = None if latency_seconds is None else self._latency_value(latency_seconds)
             rid = new_request_id() if request_id is None else clean_request_id(request_id)
+            span = self._start_span(rid, None, latency, current=False)
+            ids, sampled = _tracing.span_ids(span)
             if latency is not None:
-                self._latency.observe(latency, _exemplar(rid))
+                self._latency.observe(latency, _exemplar(rid, ids))
             if self._log is not None:
-                self._log.prediction(rid, latency, _error_name(error), fields=log_fields)
+                self._log.prediction(rid, latency, _error_name(error), fields=log_fields, ids=ids, sampled=sampled)
+            if span is not None:
+                self._spans.finish(span, error, None)
         except Exception as exc:
             self._instruments.report_internal_error("record_error", exc)
 
@@ -241,14 +266,14 @@ class ModelMonitor:
 
     def record_batch(self, outputs: Any = None, *, latency_seconds: float | None = None,
                      scores: Any = None, rows: int | None = None, features: Any = None, request_ids: Any = None,
-                     proba: Any = None, segments: Any = None) -> None:
+                     proba: Any = None, segments: Any = None, data_batch_id: str | None = None) -> None:
         """Record a batch prediction call: ``rows`` predictions (default ``len(outputs)``).
 
         Outputs and scores are counted with numpy, without a Python loop per row; so are
         ``features`` (data frame, mapping of columns or 2-D array) when a profile is attached.
         With ``quality=`` and ``request_ids``, each row is also stored for scoring. Features
         without outputs or ``rows`` (a feature job, a model scored later) count drift and data
-        quality, and no prediction.
+        quality, and no prediction. With tracing on, the call is one span (``latency_seconds`` long).
         """
         try:
             if rows is None and outputs is None:
@@ -266,6 +291,10 @@ class ModelMonitor:
             self._predictions.inc(int(rows))
             self._batches.inc()
             latency = None if latency_seconds is None else self._latency_value(latency_seconds)
+            span = self._start_span(None, None if data_batch_id is None else clean_request_id(data_batch_id),
+                                    latency, current=False, rows=int(rows))
+            if span is not None:
+                self._spans.finish(span, None, None)
             if latency is not None:
                 self._batch_latency.observe(latency)
             if outputs is not None:
@@ -363,19 +392,34 @@ class ModelMonitor:
         except Exception as exc:
             self._instruments.report_internal_error("track", exc)
 
+    def _start_span(self, request_id: str | None, data_batch_id: str | None, latency: Any = None, *,
+                    current: bool = True, rows: int | None = None) -> _tracing.SpanHandle | None:
+        """The prediction's (or batch's) span, or None when tracing is off; never raises."""
+        try:
+            return self._spans.start(request_id, data_batch_id, latency, current=current, rows=rows)
+        except Exception as exc:
+            self._instruments.report_internal_error("span", exc)
+            return None
+
     def _exit(self, latency: Any, request_id: str, exc_type: type[BaseException] | None,
               output: Any, score: Any, *, features: Any = None, proba: Any = None, segment: Any = None,
-              log_fields: Mapping[str, Any] | None = None, track_in_flight: bool = True) -> None:
+              log_fields: Mapping[str, Any] | None = None, track_in_flight: bool = True,
+              span: _tracing.SpanHandle | None = None, error: BaseException | None = None,
+              data_batch_id: str | None = None) -> None:
+        predicted_class = None
         try:
             if track_in_flight:
                 self._in_flight.dec()
             self._predictions.inc()
             latency = self._latency_value(latency)
-            # With a prediction log, only logged requests become exemplars: an exemplar always opens log lines.
+            ids, sampled = _tracing.span_ids(span)
+            # With a prediction log, only logged requests become exemplars: an exemplar always opens log lines;
+            # it names the trace only when that trace is sampled, and a sampled prediction span is logged.
             logged = self._log is None or self._log.prediction(
-                request_id, latency, None if exc_type is None else exc_type.__name__, output, score, log_fields)
+                request_id, latency, None if exc_type is None else exc_type.__name__, output, score, log_fields,
+                ids=ids, sampled=sampled, data_batch_id=data_batch_id)
             if latency is not None:
-                self._latency.observe(latency, _exemplar(request_id) if logged else None)
+                self._latency.observe(latency, _exemplar(request_id, ids) if logged else None)
             if self._drift is not None:
                 self._drift_row(self._drift, features, None if exc_type is not None else output, score)
             elif features is not None:
@@ -384,13 +428,19 @@ class ModelMonitor:
                 self._count_error(exc_type)
                 return
             if output is not None:
-                self._count_output(output)
+                predicted_class = self._count_output(output)
                 if self._quality_sink is not None:
                     self._quality_sink.put(request_id, output, proba, segment)
             if score is not None and self._score is not None:
                 self._observe_one(self._score, score, "score_not_finite")
         except Exception as exc:
             self._instruments.report_internal_error("record_prediction", exc)
+        finally:
+            if span is not None:
+                try:
+                    self._spans.finish(span, error if error is not None else exc_type, predicted_class)
+                except Exception as exc:
+                    self._instruments.report_internal_error("span", exc)
 
     def _drift_row(self, drift: DriftTracker, features: Any, output: Any, score: Any) -> None:
         try:
@@ -419,18 +469,21 @@ class ModelMonitor:
             return None
         return self._latency_value(value)
 
-    def _count_output(self, output: Any) -> None:
+    def _count_output(self, output: Any) -> str | None:
+        """Count one output; returns the class label as counted (capped), or None."""
         if self.task == "regression":
             self._observe_one(self._value, output, "value_not_finite")
-            return
-        child = self._class_children.get(output) if _hashable(output) else None
-        if child is None:
-            child = self._class_child(output)
-        if child is not None:
-            child.inc()
+            return None
+        found = self._class_children.get(output) if _hashable(output) else None
+        if found is None:
+            found = self._class_child(output)
+        if found is None:
+            return None
+        found[0].inc()
+        return found[1]
 
-    def _class_child(self, output: Any) -> Counter | None:
-        """The counter child for a class label, or None (counted as invalid) for an unusable one."""
+    def _class_child(self, output: Any) -> tuple[Counter, str] | None:
+        """The counter child for a class label and the label, or None (counted as invalid) for an unusable one."""
         label = output
         if isinstance(label, np.ndarray) and label.size == 1:
             label = label.ravel()[0]
@@ -439,11 +492,11 @@ class ModelMonitor:
         if isinstance(label, float) and not math.isfinite(label):
             self._invalid("class_not_finite")
             return None
-        child = self._instruments.classes.labels(
-            self.model, self.model_version, self._instruments.guard.admit("class", label))
+        admitted = self._instruments.guard.admit("class", label)
+        found = (self._instruments.classes.labels(self.model, self.model_version, admitted), admitted)
         if _hashable(output) and len(self._class_children) < 4 * self._instruments.guard.cap("class"):
-            self._class_children[output] = child
-        return child
+            self._class_children[output] = found
+        return found
 
     def _observe_one(self, child: Histogram | None, value: Any, reason: str) -> None:
         try:
@@ -460,9 +513,9 @@ class ModelMonitor:
     def _count_classes_bulk(self, outputs: Any) -> None:
         values, counts = np.unique(np.asarray(outputs), return_counts=True)
         for value, count in zip(values.tolist(), counts.tolist(), strict=True):
-            child = self._class_child(value)
-            if child is not None:
-                child.inc(count)
+            found = self._class_child(value)
+            if found is not None:
+                found[0].inc(count)
 
     def _observe_bulk(self, child: Histogram | None, values: Any, reason: str) -> None:
         try:

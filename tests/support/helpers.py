@@ -72,6 +72,19 @@ def require_binary(*names: str) -> str:
     pytest.skip(message)
 
 
+def post_status(url: str, body: bytes, headers: dict[str, str], timeout: float = 5.0) -> int:
+    """POST ``body`` to ``url``; the HTTP status, error statuses included."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 at the time of the call."""
     with socket.socket() as sock:

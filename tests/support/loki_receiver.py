@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .helpers import free_port
+from .local_server import LocalServer
 from .logql_subset import LogQLSubsetError, evaluate, parse_log_query
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 MAX_LABEL_NAMES = 15
 MAX_LINE_BYTES = 256 * 1024
-MIN_TS = 1_500_000_000 * 10**9
-QUERY_RANGE = "/loki/api/v1/query_range"  # 2017: anything older is not a nanosecond Unix time
+MIN_TS = 1_500_000_000 * 10**9  # 2017: anything older is not a nanosecond Unix time
+QUERY_RANGE = "/loki/api/v1/query_range"
 
 
 @dataclass
@@ -117,7 +118,7 @@ def decode(body: bytes, content_type: str) -> list[tuple[dict, list[tuple[str, s
     raise ValueError(f"unsupported content type {content_type!r}")
 
 
-class LokiReceiver:
+class LokiReceiver(LocalServer):
     """``mode``: "ok" (204), an int status (400, 429, 500...), "hang", "store_then_hang";
     ``refuse()``/``resume()`` the socket.
 
@@ -169,27 +170,7 @@ class LokiReceiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        for _ in range(50):
-            try:
-                self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"port {self.port} could not be bound again")
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def refuse(self) -> None:
-        """Close the listening socket: connections are refused until ``resume()``."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def close(self) -> None:
-        self.release.set()
-        self.refuse()
+        self._listen(Handler)
 
     # -- the push API -------------------------------------------------------------------------------
 

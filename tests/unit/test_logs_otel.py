@@ -4,10 +4,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.openmetrics.exposition import generate_latest
 
 from mlscope import ModelMonitor, tracing
+from mlscope.ids import clean_request_id
 from mlscope.logs import PredictionLog
 from support.logs_helpers import JsonLines
 
@@ -40,21 +41,25 @@ def test_trace_and_span_ids_next_to_the_request_id(tracer) -> None:
         or f'# {{request_id="req-1",trace_id="{trace_id}",span_id="{span_id}"}}' in text
 
 
-def test_exemplar_stays_within_the_openmetrics_limit(tracer) -> None:
+def test_exemplar_keeps_trace_and_span_ids_and_shortens_the_request_id(tracer) -> None:
+    """A long request id gives way, not the trace id (the old code dropped trace_id and span_id)."""
     long_id = "r" * 100
-    with tracer.start_as_current_span("predict"):
-        labels = tracing.exemplar(long_id)
-        assert labels == {"request_id": long_id}  # the trace ids would not fit in 128 characters
-        short = tracing.exemplar("r-1")
-    assert set(short) == {"request_id", "trace_id", "span_id"}
-    assert sum(len(k) + len(v) for k, v in short.items()) <= 128
-    assert tracing.exemplar("r-1") == {"request_id": "r-1"}
+    with tracer.start_as_current_span("predict") as span:
+        labels = tracing.exemplar(clean_request_id(long_id))
+        unclean = tracing.exemplar(long_id)  # an id that skipped clean_request_id is shortened the same way
+        context = span.get_span_context()
+    assert labels == unclean == {"request_id": clean_request_id(long_id), "trace_id": format(context.trace_id, "032x"),
+                                 "span_id": format(context.span_id, "016x")}
+    assert sum(len(k) + len(v) for k, v in labels.items()) <= 128
+    Histogram("h", "h", registry=CollectorRegistry()).observe(1.0, labels)  # prometheus-client checks the limit
+    assert tracing.exemplar("r-1") == {"request_id": "r-1"}  # no active span
 
 
 def test_exemplar_labels_are_valid_in_the_exposition(tracer) -> None:
     registry = CollectorRegistry()
     monitor = ModelMonitor("m", "1", registry=registry)
     with tracer.start_as_current_span("predict"):
-        monitor.record_prediction(0.01, request_id="x" * 60)
+        rid = monitor.record_prediction(0.01, request_id="x" * 60)
     text = generate_latest(registry).decode()
-    assert re.search(r'# \{request_id="x{60}",trace_id="[0-9a-f]{32}"\}', text), text
+    assert rid == clean_request_id("x" * 60) and len(rid) == 55
+    assert re.search(rf'# \{{request_id="{rid}",span_id="[0-9a-f]{{16}}",trace_id="[0-9a-f]{{32}}"\}}', text), text

@@ -9,6 +9,7 @@ import urllib.request
 import pytest
 
 from mlscope.logs.payload import encode_protobuf
+from support.helpers import post_status
 from support.logql_subset import LogQLSubsetError, evaluate, parse_log_query
 from support.loki_receiver import Line, LokiReceiver, parse_label_string
 
@@ -16,12 +17,7 @@ NOW = time.time_ns()
 
 
 def post(receiver: LokiReceiver, body: bytes, content_type: str = "application/json") -> int:
-    request = urllib.request.Request(receiver.url, data=body, headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return post_status(receiver.url, body, {"Content-Type": content_type})
 
 
 def payload(labels: dict, values: list) -> bytes:

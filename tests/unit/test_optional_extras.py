@@ -195,3 +195,41 @@ def test_without_the_nvml_library_host_and_process_metrics_still_come() -> None:
     text = generate_latest(registry).decode()
     assert "mlscope_host_memory_total_bytes" in text and "mlscope_process_" in text
     assert not [line for line in text.splitlines() if line.startswith("mlscope_gpu_") and "gpu=" in line]
+
+
+def test_without_opentelemetry_spans_asked_for_name_the_extra() -> None:
+    out = run_json("""
+        import json
+        from prometheus_client import CollectorRegistry
+        from mlscope import ModelMonitor
+        try:
+            ModelMonitor("m", "1", registry=CollectorRegistry(), tracing=True)
+            said = None
+        except ImportError as exc:
+            said = str(exc)
+        try:
+            import mlscope.otel
+            otel = None
+        except ImportError as exc:
+            otel = str(exc)
+        print(json.dumps({"said": said, "otel": otel}))
+    """, ("opentelemetry",))
+    assert "pip install 'mlscope[otel]'" in out["said"] and "pip install 'mlscope[otel]'" in out["otel"]
+
+
+def test_without_the_sdk_the_api_alone_makes_no_spans_and_export_names_the_extra() -> None:
+    out = run_json("""
+        import json
+        from prometheus_client import CollectorRegistry
+        from mlscope import ModelMonitor
+        monitor = ModelMonitor("m", "1", registry=CollectorRegistry())
+        with monitor.track() as p:
+            p.output = 1
+        try:
+            import mlscope.otel
+            otel = None
+        except ImportError as exc:
+            otel = str(exc)
+        print(json.dumps({"spans": monitor._spans.tracer() is not None, "otel": otel}))
+    """, ("opentelemetry.sdk",))
+    assert out["spans"] is False and "mlscope[otel]" in out["otel"] and "opentelemetry.sdk" in out["otel"]

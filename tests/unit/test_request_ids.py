@@ -57,7 +57,7 @@ def rejected(registry: CollectorRegistry, reason: str) -> float:
 
 @pytest.mark.parametrize(("given", "key"), [
     ("order 42", "order_42"), ("order_42", "order_42"), (42, "42"), (np.int64(42), "42"),
-    ('a"b\nc', "a_b_c"), ("x" * 200, "x" * 118), ("3f2a-uuid:7/9@x+y=z.", "3f2a-uuid:7/9@x+y=z."),
+    ('a"b\nc', "a_b_c"), ("x" * 200, "x" * 42 + "-9a84c02a613b"), ("3f2a-uuid:7/9@x+y=z.", "3f2a-uuid:7/9@x+y=z."),
     (None, None), ("", None), (True, None), (4.5, None), ([1], None), ({"id": 1}, None),
 ])
 def test_join_key_table(given: object, key: str | None) -> None:
@@ -65,8 +65,17 @@ def test_join_key_table(given: object, key: str | None) -> None:
 
 
 def test_clean_request_id_is_idempotent_and_lives_in_ids() -> None:
-    for text in ("order 42", 'a"b\nc', "x" * 300, "ok-1"):
+    for text in ("order 42", 'a"b\nc', "x" * 300, "ok-1", "y" * 55, "y" * 56):
         assert clean_request_id(clean_request_id(text)) == clean_request_id(text)
+
+
+def test_long_ids_stay_distinct_and_leave_room_for_the_trace_ids() -> None:
+    """Two long ids that share their first 118 characters were one key (truncation); a hash keeps them apart."""
+    a, b = "p" * 120 + "-1", "p" * 120 + "-2"
+    assert clean_request_id(a) != clean_request_id(b)
+    assert clean_request_id("u" * 55) == "u" * 55  # up to 55 characters: unchanged
+    for rid in (clean_request_id(a), clean_request_id("u" * 55)):
+        assert len("request_id") + len(rid) + len("trace_id") + 32 + len("span_id") + 16 <= 128
 
 
 # -- predictions: single and batch, outcomes from the monitor and Quality.record_outcomes ----------

@@ -12,6 +12,11 @@ shows data and the main alerts fire and resolve within minutes (fast profile).
 objects in one registry (:mod:`mlscope.demo.incidents`): a capability registers its own. A feature pipeline
 runs on a short schedule (:mod:`mlscope.demo.pipeline`); ``POST /models`` serves a version the retraining job
 (:mod:`mlscope.demo.retrain`, an alert command) trained, in place of the current one.
+
+With an OTLP endpoint in the environment (``OTEL_EXPORTER_OTLP_ENDPOINT``, as ``mlscope up`` sets it), each
+request is also a small trace exported to it (:mod:`mlscope.otel`): the prediction span and its steps, the
+slowed step in the latency incident, ERROR status in the errors incident, out-of-range features in drift.
+The trace sampler keeps the prediction log's 20 %, so a sampled request has its trace and its log lines.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from prometheus_client import CollectorRegistry
@@ -44,10 +49,16 @@ from .pipeline import BATCHES, PIPELINE, DemoPipeline
 from .retrain import load_artifact
 from .workload import LateGroundTruth, SyntheticService, Traffic, train
 
+if TYPE_CHECKING:
+    from ..otel import Tracing
+
 MODEL, VERSION = "demo-classifier", "1.0.0"
 REGRESSOR = "demo-regressor"  # a second model so the regression panels (MAE, RMSE) show data too
 LOGGER = "mlscope.demo.predictions"
 PIPELINE_INTERVAL_S = {"fast": 60.0, "default": 300.0}  # how often the demo's feature pipeline runs
+SAMPLE_RATE = 0.2  # the prediction log's and the trace sampler's: one decision (mlscope.logs.predictions)
+SERVICE_NAME = "mlscope-demo"
+OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
 @dataclass
@@ -66,6 +77,8 @@ class DemoService:
     base_error_rate: float = 0.01
     bad_input_rate: float = 0.02
     say: Callable[[str], None] = console  # where the incident lines go
+    # Export traces over OTLP: None means when an OTLP endpoint variable is set.
+    traces: bool | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -74,6 +87,9 @@ class DemoService:
 
     def start(self) -> DemoService:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.tracing = self._tracing()
+        provider = None if self.tracing is None else self.tracing.provider
+        tracer = None if provider is None else provider.get_tracer("mlscope.demo")
         trained = train("breast_cancer")
         classes = [int(c) for c in trained.pipeline.classes_]
         windows = {w: duration_seconds(w) for w in config_for(self.profile).profile.quality_windows}
@@ -90,18 +106,20 @@ class DemoService:
         logging.getLogger(LOGGER).propagate = False
         self.monitor = ModelMonitor(MODEL, VERSION, registry=self.registry, reference=reference,
                                     quality=self.quality, classes=classes,
-                                    prediction_log=PredictionLog(LOGGER, sample_rate=0.2, slow_seconds=0.25),
+                                    prediction_log=PredictionLog(LOGGER, sample_rate=SAMPLE_RATE,
+                                                                 slow_seconds=0.25),
                                     # The training set's fingerprint, as its profile's source_hash records it
                                     # (mlscope.drift.training_data_fingerprint): not the profile's own hash.
                                     training_data_fingerprint=reference.source_hash,
-                                    metadata={"dataset": "breast_cancer", "owner": "demo", "simulated": "true"})
-        self.service = SyntheticService(trained, self.monitor, seed=1)
+                                    metadata={"dataset": "breast_cancer", "owner": "demo", "simulated": "true"},
+                                    tracing=provider or False)
+        self.service = SyntheticService(trained, self.monitor, seed=1, tracer=tracer)
         self.service.faults.error_rate = self.base_error_rate
         self.service.faults.missing_rate = self.bad_input_rate
         self.truth = LateGroundTruth(self.monitor.record_outcome, delay_s=5.0, jitter_s=10.0, fraction=0.8,
                                      classes=tuple(classes)).start()
         self.traffic = Traffic(self.service, rate=self.rate, on_prediction=self.truth.schedule).start()
-        self._start_regressor()
+        self._start_regressor(provider, tracer)
         self._start_pipeline(reference)
         self.resources: ResourceMonitor = start_resource_monitor(
             self.registry, host=self.host_resources, nvml=FakeNVML.demo(self.simulated_gpus, pids=(os.getpid(),)))
@@ -141,16 +159,34 @@ class DemoService:
                  f"{artifact.manifest.get('run_id')}, fingerprint {artifact.profile.source_hash})")
         return previous.model_version
 
-    def _start_regressor(self) -> None:
+    def _tracing(self) -> Tracing | None:
+        """Span export when asked (or an OTLP endpoint is set); without the otel extra, a line says so."""
+        wanted = self.traces if self.traces is not None else any(os.environ.get(v) for v in OTLP_ENDPOINT_VARIABLES)
+        if not wanted:
+            return None
+        try:
+            from ..otel import configure_tracing
+        except ImportError as exc:  # MissingExtra: its message names the extra to install
+            self.say(f"traces off: {exc}")
+            return None
+        tracing = configure_tracing(SERVICE_NAME, registry=self.registry, sampler_ratio=SAMPLE_RATE,
+                                    set_global=False)
+        endpoint = next((os.environ[v] for v in reversed(OTLP_ENDPOINT_VARIABLES) if os.environ.get(v)),
+                        "the default endpoint")
+        self.say(f"traces on: OTLP to {endpoint}, {SAMPLE_RATE:.0%} of requests sampled")
+        return tracing
+
+    def _start_regressor(self, provider: Any, tracer: Any) -> None:
         trained = train("diabetes")
         self.quality.set_baseline(REGRESSOR, VERSION, baseline_metrics(
             "regression", trained.y_test, trained.pipeline.predict(trained.x_test)))
         monitor = ModelMonitor(REGRESSOR, VERSION, task="regression", registry=self.registry, quality=self.quality,
-                               prediction_log=PredictionLog(LOGGER, sample_rate=0.2, slow_seconds=0.25),
-                               metadata={"dataset": "diabetes", "owner": "demo", "simulated": "true"})
+                               prediction_log=PredictionLog(LOGGER, sample_rate=SAMPLE_RATE, slow_seconds=0.25),
+                               metadata={"dataset": "diabetes", "owner": "demo", "simulated": "true"},
+                               tracing=provider or False)
         self.regressor_truth = LateGroundTruth(monitor.record_outcome, delay_s=5.0, jitter_s=10.0,
                                                fraction=0.8).start()
-        self.regressor_traffic = Traffic(SyntheticService(trained, monitor, seed=2), rate=self.rate / 4,
+        self.regressor_traffic = Traffic(SyntheticService(trained, monitor, seed=2, tracer=tracer), rate=self.rate / 4,
                                          on_prediction=self.regressor_truth.schedule).start()
 
     def _log_handler(self) -> logging.Handler:
@@ -191,6 +227,8 @@ class DemoService:
         logging.getLogger(PIPELINE_LOGGER).removeHandler(self.log_handler)
         self.log_handler.close()
         self.quality.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
 
 
 def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTTPServer:

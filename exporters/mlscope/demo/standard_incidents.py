@@ -12,7 +12,8 @@ for _incident in (
             "service.faults.drift_shift_std", 1.5, 0.0, ScheduleEntry(10, 90)),
     setting("errors", "30 % of requests fail", "service.faults.error_rate", 0.3, "base_error_rate",
             ScheduleEntry(20, 60)),
-    setting("latency", "every request takes 300 ms longer", "service.faults.extra_latency_s", 0.3, 0.0,
+    setting("latency", "the feature store answers 300 ms late: every request's feature_fetch span is 300 ms "
+            "longer", "service.faults.extra_latency_s", 0.3, 0.0,
             ScheduleEntry(30, 60)),
     setting("quality", "40 % of the late labels disagree with the model (concept drift)",
             "truth.flip_rate", 0.4, 0.0, ScheduleEntry(40, 120)),

@@ -2,14 +2,17 @@
 
 Tests of every part of mlscope, the benchmarks and the demo reuse it instead of
 writing their own. Faults (errors, latency, feature drift) can be changed while
-traffic runs.
+traffic runs. Given an OpenTelemetry tracer, each request is a small trace: the monitor's prediction span
+with the steps of the request as children (``feature_fetch`` -> ``preprocessing`` -> ``model`` ->
+``postprocessing``); the latency fault slows one named step (``Faults.slow_step``).
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -70,6 +73,14 @@ class Faults:
     drift_shift_std: float = 0.0
     # Share of feature values that arrive missing (NaN); the model sees the training mean instead.
     missing_rate: float = 0.0
+    # The step of a request that `extra_latency_s` slows (a feature store answering late, by default).
+    slow_step: str = "feature_fetch"
+
+
+STEPS = ("feature_fetch", "preprocessing", "model", "postprocessing")
+# Attributes of the demo's step spans (mlscope's own keys): what a drifted or degraded input looks like.
+FEATURES_MISSING = "mlscope.features.missing"
+FEATURES_OUT_OF_RANGE = "mlscope.features.out_of_range"  # features more than 3 training std from the mean
 
 
 @dataclass
@@ -84,9 +95,10 @@ class Prediction:
 class SyntheticService:
     """A model service instrumented with a :class:`ModelMonitor`."""
 
-    def __init__(self, trained: TrainedModel, monitor: ModelMonitor, seed: int = 0) -> None:
+    def __init__(self, trained: TrainedModel, monitor: ModelMonitor, seed: int = 0, tracer: Any = None) -> None:
         self.trained = trained
         self.monitor = monitor
+        self.tracer = tracer  # an OpenTelemetry tracer: one span per step of a request
         self.faults = Faults()
         self._rng = np.random.default_rng(seed)
         self._std = trained.x_train.std(axis=0)
@@ -117,21 +129,40 @@ class SyntheticService:
         reference profile is attached); the model sees missing values imputed with the training mean.
         """
         with self.monitor.track(request_id) as tracker:
-            if self.monitor.drift_enabled:
-                tracker.features = x
-            if self.faults.extra_latency_s > 0:
-                time.sleep(self.faults.extra_latency_s)
-            if self._should_fail():
-                raise SimulatedPredictionError("injected fault")
-            row = np.where(np.isnan(x), self._mean, x).reshape(1, -1)
-            y_pred = self.trained.pipeline.predict(row)[0]
-            score = None
-            if self.trained.task == "classification":
-                tracker.proba = self.trained.pipeline.predict_proba(row)[0]
-                score = float(tracker.proba.max())
-                tracker.score = score
-            tracker.output = y_pred.item() if isinstance(y_pred, np.generic) else y_pred
+            with self._step("feature_fetch"):
+                if self.monitor.drift_enabled:
+                    tracker.features = x
+            with self._step("preprocessing") as span:
+                missing = np.isnan(x)
+                row = np.where(missing, self._mean, x).reshape(1, -1)
+                if span is not None:
+                    span.set_attribute(FEATURES_MISSING, int(missing.sum()))
+                    span.set_attribute(FEATURES_OUT_OF_RANGE,
+                                       int(np.count_nonzero(np.abs(row - self._mean) > 3 * self._std)))
+            with self._step("model"):
+                if self._should_fail():
+                    raise SimulatedPredictionError("injected fault")
+                y_pred = self.trained.pipeline.predict(row)[0]
+                proba = (self.trained.pipeline.predict_proba(row)[0] if self.trained.task == "classification"
+                         else None)
+            with self._step("postprocessing"):
+                score = None
+                if proba is not None:
+                    tracker.proba = proba
+                    score = float(proba.max())
+                    tracker.score = score
+                tracker.output = y_pred.item() if isinstance(y_pred, np.generic) else y_pred
         return Prediction(tracker.request_id, x, tracker.output, y_true, score)
+
+    @contextlib.contextmanager
+    def _step(self, name: str) -> Iterator[Any]:
+        """One step of a request: its span when tracing (exceptions recorded, status ERROR), and the latency
+        fault when it is the slowed step."""
+        with (self.tracer.start_as_current_span(name) if self.tracer is not None
+              else contextlib.nullcontext()) as span:
+            if self.faults.extra_latency_s > 0 and name == self.faults.slow_step:
+                time.sleep(self.faults.extra_latency_s)
+            yield span
 
     def predict_batch(self, x: np.ndarray, request_ids: list[str] | None = None) -> np.ndarray:
         """Serve a batch through the monitor's batch path (``request_ids`` to store it for scoring)."""

@@ -4,6 +4,10 @@ Every failed and every slow prediction gets a full record; other predictions
 get one for a sample of request ids (``sample_rate``), and are only counted
 otherwise (``mlscope_prediction_log_records_total{decision}``). The request id
 in the record is the one in the latency histogram's exemplar.
+
+When the prediction has a span (``ModelMonitor(tracing=...)``), the trace's sampling decision is the
+sample (``follow_traces``): a sampled trace has its log lines and an exported trace behind every line's
+``trace_id``, so the request a person lands on from an exemplar, a trace or a line has all three.
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from prometheus_client import CollectorRegistry
 
 from .formatter import RESERVED
 from .metrics import log_metrics
-from .sampling import LogLevels, sampled
+from .sampling import LogLevels
+from .sampling import sampled as in_sample
 
 DEFAULT_LOGGER = "mlscope.predictions"
 DECISIONS = ("error", "slow", "sampled", "debug", "counted")
@@ -27,12 +32,13 @@ class PredictionLog:
     ``logger`` (name or Logger) receives the records: attach a
     :class:`~mlscope.logs.LokiHandler` or a ``StreamHandler`` with a
     :class:`~mlscope.logs.JsonFormatter` to it. Its level is set to DEBUG
-    because ``levels`` decides what is written.
+    because ``levels`` decides what is written. ``follow_traces`` (default) samples a
+    prediction that has a span by its trace's sampling decision instead of ``sample_rate``.
     """
 
     def __init__(self, logger: str | logging.Logger = DEFAULT_LOGGER, *, sample_rate: float = 0.01,
                  slow_seconds: float = 1.0, levels: LogLevels | None = None,
-                 include_output: bool = True) -> None:
+                 include_output: bool = True, follow_traces: bool = True) -> None:
         if not 0.0 <= sample_rate <= 1.0:
             raise ValueError(f"sample_rate must be within [0, 1], got {sample_rate!r}")
         if not slow_seconds > 0:
@@ -43,6 +49,7 @@ class PredictionLog:
         self.slow_seconds = slow_seconds
         self.levels = levels if levels is not None else LogLevels()
         self.include_output = include_output
+        self.follow_traces = follow_traces
 
     def bind(self, model: str, model_version: str, registry: CollectorRegistry | None) -> BoundPredictionLog:
         return BoundPredictionLog(self, model, model_version, registry)
@@ -61,17 +68,21 @@ class BoundPredictionLog:
         self._counts = {d: records.labels(model, model_version, d) for d in DECISIONS}
 
     def prediction(self, request_id: str, latency: float | None, error_type: str | None = None,
-                   output: Any = None, score: Any = None, fields: Mapping[str, Any] | None = None) -> bool:
+                   output: Any = None, score: Any = None, fields: Mapping[str, Any] | None = None, *,
+                   ids: tuple[str, str] | None = None, sampled: bool | None = None,
+                   data_batch_id: str | None = None) -> bool:
         """Count the prediction and, when the decision and level allow, log it with ``fields`` added.
 
-        Returns whether a record was written (the monitor then uses its request id as the exemplar).
+        ``sampled`` is the sampling decision of the prediction's trace (None: it has no span), ``ids`` its
+        trace and span ids when sampled. Returns whether a record was written (the monitor then uses its
+        request id as the exemplar).
         """
         config = self._config
         if error_type is not None:
             level, event, decision = logging.ERROR, "prediction_error", "error"
         elif latency is not None and latency >= config.slow_seconds:
             level, event, decision = logging.WARNING, "prediction_slow", "slow"
-        elif sampled(request_id, config.sample_rate):
+        elif sampled if sampled is not None and config.follow_traces else in_sample(request_id, config.sample_rate):
             level, event, decision = logging.INFO, "prediction", "sampled"
         else:
             level, event, decision = logging.DEBUG, "prediction", "debug"
@@ -84,6 +95,10 @@ class BoundPredictionLog:
             "event": event, "model": self.model, "model_version": self.model_version,
             "request_id": request_id, "latency_seconds": latency,
             "outcome": "error" if error_type is not None else "ok"})
+        if ids is not None:
+            extra["trace_id"], extra["span_id"] = ids
+        if data_batch_id is not None:
+            extra["data_batch_id"] = data_batch_id
         if error_type is not None:
             extra["error_type"] = error_type
         elif config.include_output:

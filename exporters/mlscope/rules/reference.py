@@ -31,7 +31,8 @@ BEGIN, END = "<!-- thresholds:begin -->", "<!-- thresholds:end -->"
 OWNER_JOINS = (MODEL_OWNER_JOIN, PIPELINE_OWNER_JOIN)
 DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert receiver", "resources": "Resources",
                  "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs",
-                 "pipelines": "Pipelines, batch jobs and training runs"}
+                 "pipelines": "Pipelines, batch jobs and training runs",
+                 "tracing": "Traces (span export)"}
 
 # The rule-configuration settings each alert's expression is built from (beyond `for`, windows, severity).
 ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
