@@ -84,7 +84,8 @@ def test_a_registered_incident_is_injected_over_http_and_the_cli(
     assert [LINE.match(line) is not None for line in lines] == [True, True], lines
     refused = requests.post(url + "/faults", json={"incident": "canery"}, timeout=5)
     assert refused.status_code == 400
-    registered = "unknown incident 'canery'; registered: canary, drift, errors, latency, quality"
+    registered = ("unknown incident 'canery'; registered: canary, drift, errors, latency, pipeline-failure, "
+                  "pipeline-stale, quality")
     assert refused.json()["error"] == registered
     assert main(["demo", "inject", "canery", "--url", url]) == 1
     assert capsys.readouterr().err == f"mlscope: {registered}\n"

@@ -51,10 +51,15 @@ class DemoPipeline:
     failing: bool = False
     paused: bool = False
     _poke: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # one run at a time: batch ids in end order
     _rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(5))
 
     def run_once(self) -> str:
-        """One run now; returns its status (a failure is recorded and logged, never raised)."""
+        """One run now (after any run in progress); returns its status (a failure is recorded, never raised)."""
+        with self._lock:
+            return self._run()
+
+    def _run(self) -> str:
         now = time.time()
         batch = batch_id(now)
         try:
