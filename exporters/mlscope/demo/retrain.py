@@ -21,21 +21,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import requests
 from prometheus_client import CollectorRegistry
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from ..drift import build_profile, load_profile
-from ..drift.profile import ReferenceProfile
 from ..logs import JsonFormatter, LokiHandler
 from ..pipelines import LOGGER, AlertTrigger, NotAnAlert, PipelineMonitor
-from .pipeline import BATCHES, newest_batches
-from .workload import train
+
+if TYPE_CHECKING:
+    import numpy as np
+    from sklearn.pipeline import Pipeline
+
+    from ..drift.profile import ReferenceProfile
 
 MODEL, FIRST_VERSION = "demo-classifier", "1.0.0"
 PIPELINE = "demo-retrain"
@@ -71,6 +68,8 @@ def next_version(state_dir: Path) -> str:
 
 
 def load_artifact(state_dir: Path, version: str) -> Artifact:
+    from ..drift import load_profile
+
     folder = version_folder(state_dir, version)
     with (folder / "model.pkl").open("rb") as handle:  # written by this job into the demo's own state folder
         pipeline = pickle.load(handle)
@@ -133,6 +132,15 @@ class Retraining:
             lock.unlink(missing_ok=True)
 
     def _retrain(self) -> int:
+        # Imported here: the other alerts of an episode exit at once, without loading scikit-learn.
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        from .pipeline import BATCHES, newest_batches
+        from .workload import train
+
         base = train("breast_cancer")
         batches = newest_batches(self.state_dir / BATCHES, self.batches)
         x = np.vstack([base.x_train, *(b["x"] for _, b in batches)])
@@ -170,6 +178,8 @@ class Retraining:
 
     def _save(self, version: str, pipeline: Pipeline, x: np.ndarray, base: Any, fingerprint: str,
               manifest: Mapping[str, Any]) -> Path:
+        from ..drift import build_profile
+
         folder = version_folder(self.state_dir, version)
         folder.mkdir(parents=True, exist_ok=True)
         classes = [int(c) for c in pipeline.classes_]
@@ -184,6 +194,8 @@ class Retraining:
         return folder
 
     def _deploy(self, version: str, folder: Path) -> int:
+        import requests
+
         try:
             answer = requests.post(f"{str(self.demo_url).rstrip('/')}/models", json={"model_version": version},
                                    timeout=30)
