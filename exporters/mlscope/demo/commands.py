@@ -33,6 +33,8 @@ def add_workload(p: argparse.ArgumentParser) -> None:
 
 
 def add_demo(p: argparse.ArgumentParser) -> None:
+    from .retrain import COOLDOWN_S  # light: scikit-learn loads only when a retraining runs
+
     p.add_argument("action", nargs="?", choices=["run", "inject", "retrain"], default="run",
                    help="run the demo; inject an incident into it; retrain its model (an alert command: the alert "
                         "as JSON on stdin)")
@@ -49,7 +51,7 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loki-url", help="Loki push URL for the prediction log (default: a JSON-lines file)")
     p.add_argument("--no-schedule", action="store_true", help="no incidents unless injected")
     p.add_argument("--pushgateway", help="retrain: the Pushgateway (host:port) the training run is pushed to")
-    p.add_argument("--cooldown", type=_positive_seconds, default=300.0,
+    p.add_argument("--cooldown", type=_positive_seconds, default=COOLDOWN_S,
                    help="retrain: seconds after a retraining during which another alert retrains nothing "
                         "(default: %(default)s)")
     p.set_defaults(func=demo)

@@ -43,6 +43,10 @@ TRANSFORMATIONS = ["mean_imputation", "standard_scaler"]  # a batch's few missin
 # The alerts whose firing retrains the demo model (the demo's receiver configuration).
 TRIGGERS = ("FeatureDriftHigh", "PredictionDriftHigh", "ModelQualityBelowBaseline", "PipelineBatchChecksFailing")
 _VERSION = re.compile(r"^\d+\.\d+\.(\d+)$")
+# At most one retraining per 15 minutes, longer than the demo's incident cycle (10.5 minutes): its drift is
+# transient, so a version trained on drifted batches drifts itself once the incident ends (its reference holds
+# them); the cooldown keeps that from retraining again within the cycle, and the versions few (20 per model).
+COOLDOWN_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ class Retraining:
     pushgateway: str | None = None
     demo_url: str | None = None
     batches: int = 5
-    cooldown_s: float = 300.0
+    cooldown_s: float = COOLDOWN_S
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     say: Any = print
 
