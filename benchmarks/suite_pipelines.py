@@ -70,6 +70,7 @@ def suite_pipelines(quick: bool) -> list[Row]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(logging.NOTSET)
+    run.end()  # a run left open is warned about (and ended) at exit
     rows = [
         Row("pipelines", "step bookkeeping (records, 1 rejection reason, end; no log handler)", quiet, "µs",
             "raw prometheus-client updates of a step", raw, "< 10x raw"),

@@ -48,6 +48,11 @@ class ModelInfoCollector(Collector):
         """Stop exposing the version (it was retired: it no longer serves)."""
         self._versions.pop((model, version), None)
 
+    def labels_of(self, model: str, version: str) -> dict[str, str] | None:
+        """The labels a version was registered with, None if it was not."""
+        found = self._versions.get((model, version))
+        return None if found is None else dict(found)
+
     def versions(self) -> list[tuple[str, str]]:
         """The registered (model, model_version) pairs."""
         return list(self._versions)

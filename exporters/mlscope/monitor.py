@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from . import tracing as _tracing
 from ._promclient import add_to_histogram
+from .catalog.versions import ROLES
 from .ids import clean_request_id, new_request_id
 from .instruments import MAX_METADATA_LABELS, Instruments, instruments_for, metadata_label_name
 from .labels import MAX_VALUE_LENGTH
@@ -94,6 +95,8 @@ class ModelMonitor:
     ``tracing`` makes one OpenTelemetry span per prediction and per batch call:
     ``None`` (default) once an SDK tracer provider is set globally, ``True``
     always, ``False`` never, or a ``TracerProvider`` to use (needs ``mlscope[otel]``).
+    ``role`` (``"stable"``, ``"canary"`` or ``"shadow"``) declares the version's role for the version
+    comparisons (the ``role`` label of ``mlscope_model_info``; docs/versions.md).
     """
 
     def __init__(self, model: str, model_version: str, *, task: Task = "classification",
@@ -105,7 +108,8 @@ class ModelMonitor:
                  value_buckets: tuple[float, ...] | None = None,
                  reference: ReferenceProfile | str | Path | None = None, quality: Quality | None = None,
                  classes: Any = None,
-                 prediction_log: PredictionLog | None = None, tracing: Any = None) -> None:
+                 prediction_log: PredictionLog | None = None, tracing: Any = None,
+                 role: str | None = None) -> None:
         for name, value in (("model", model), ("model_version", model_version)):
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE_LENGTH:
                 raise ValueError(f"{name} must be a non-empty string of at most {MAX_VALUE_LENGTH} characters, "
@@ -118,6 +122,7 @@ class ModelMonitor:
         self.task: Task = task
         self._training_data_fingerprint = training_data_fingerprint
         self._metadata = dict(metadata or {})
+        self.role = _declared_role(model, model_version, role, self._metadata)
         self._prediction_log = prediction_log
         self._tracing_option = tracing
         self.model = self._instruments.guard.admit("model", model)
@@ -153,8 +158,14 @@ class ModelMonitor:
         self._invalid_children: dict[str, Counter] = {}
         info = {"model": self.model, "model_version": self.model_version,
                 "training_data_fingerprint": str(self._training_data_fingerprint)[:MAX_VALUE_LENGTH]}
+        if self.role is not None:
+            info["role"] = self.role
         for key, value in list(self._metadata.items())[:MAX_METADATA_LABELS]:
             info.setdefault(metadata_label_name(str(key)), str(value)[:MAX_VALUE_LENGTH])
+        registered = ins.model_info.labels_of(self.model, self.model_version)
+        if registered is not None and registered.get("role") != info.get("role"):
+            raise ValueError(f"{self.model} {self.model_version} is declared with two roles on this registry: "
+                             f"{registered.get('role') or 'none'} and {self.role or 'none'}")
         ins.model_info.register(self.model, self.model_version, info)
         self._log = (None if self._prediction_log is None
                      else self._prediction_log.bind(self.model, self.model_version, self.registry))
@@ -549,6 +560,17 @@ class ModelMonitor:
             child = self._instruments.invalid.labels(self.model, self.model_version, reason)
             self._invalid_children[reason] = child
         child.inc(count)
+
+
+def _declared_role(model: str, model_version: str, role: str | None, metadata: Mapping[str, object]) -> str | None:
+    """The version's role from ``role=`` and/or a ``role`` metadata key; a ValueError when it is not one of
+    the roles, or when the two disagree."""
+    given = {str(r) for r in (role, metadata.get("role")) if r is not None}
+    if len(given) > 1:
+        raise ValueError(f"{model} {model_version} is declared with two roles: {' and '.join(sorted(given))}")
+    if given and not given <= set(ROLES):
+        raise ValueError(f"{model} {model_version}: role {given.pop()!r} is not one of {ROLES}")
+    return given.pop() if given else None
 
 
 def _error_name(error: BaseException | type[BaseException] | str) -> str:

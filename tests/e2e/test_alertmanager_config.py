@@ -85,3 +85,31 @@ def test_fast_config_points_at_the_local_receiver_and_checks(tmp_path: Path) -> 
     assert alertmanager_config(CONFIG, "x")["route"]["group_interval"] == "5m"  # the source is untouched
     result = amtool("check-config", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_teams_route_as_the_docs_add_it_routes_its_owner(tmp_path: Path) -> None:
+    """docs/alerting.md's block for a team of its own, applied to the project's file: both severities reach it."""
+    import re
+
+    text = (ROOT / "docs" / "alerting.md").read_text()
+    section = text.split("### Routing to your own team", 1)[1]
+    addition = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))  # type: ignore[union-attr]
+    config = yaml.safe_load(CONFIG.read_text())
+    for added in addition["route"]["routes"]:
+        existing = next(r for r in config["route"]["routes"] if r["matchers"] == added["matchers"])
+        existing["routes"] = [*added["routes"], *existing.get("routes", [])]
+    config["receivers"] += addition["receivers"]
+    edited = tmp_path / "alerting" / "alertmanager.yml"
+    edited.parent.mkdir()
+    edited.write_text(yaml.safe_dump(config, sort_keys=False))
+    (tmp_path / "alerting" / "templates").symlink_to(ROOT / "alerting" / "templates")
+    native = write_alertmanager_config(tmp_path / "native.yml", edited, "http://127.0.0.1:1/alerts", fast=True)
+    for path in (edited, native):
+        assert amtool("check-config", str(path)).returncode == 0
+        for severity in ("critical", "warning"):
+            routed = amtool("config", "routes", "test", f"--config.file={path}", "--verify.receivers=team-data-eng",
+                            f"severity={severity}", "owner=data-eng", "alertname=PipelineRunFailed")
+            assert routed.returncode == 0, routed.stdout + routed.stderr
+    unrouted = amtool("config", "routes", "test", f"--config.file={CONFIG}", "--verify.receivers=team-data-eng",
+                      "severity=critical", "owner=data-eng")
+    assert unrouted.returncode != 0  # the project's file as shipped: mlscope-critical

@@ -46,6 +46,7 @@ from mlscope.rules import config_for
 from mlscope.rules.config import duration_seconds
 from mlscope.stack.alertreceiver import AlertReceiver
 from mlscope.stack.servers import ServerError, free_port
+from mlscope.versions import TrafficSplit
 from support import ROOT, alerting_stack
 from support.drift_support import monitor_with, small_profile, trained, workload_profile
 from support.helpers import require_binary
@@ -87,10 +88,14 @@ class ModelService:
 
         clf = trained("breast_cancer")
         self.clf = ModelMonitor("dash-clf", "1", registry=r, reference=workload_profile("dash-clf", "1"),
-                                quality=self.quality, classes=clf.pipeline.classes_, prediction_log=log)
-        self.quality.set_baseline("dash-clf", "1", baseline_metrics(
-            "classification", clf.y_test, clf.pipeline.predict(clf.x_test), clf.pipeline.predict_proba(clf.x_test),
-            classes=list(clf.pipeline.classes_)))
+                                quality=self.quality, classes=clf.pipeline.classes_, prediction_log=log, role="stable")
+        # A canary of the classifier (the versions dashboard), failing more often than its baseline.
+        canary = self.clf.for_version("2", role="canary", reference=workload_profile("dash-clf", "2"))
+        self.split = TrafficSplit("dash-clf", {"1": 0.6, "2": 0.4}, registry=r)
+        for version in ("1", "2"):
+            self.quality.set_baseline("dash-clf", version, baseline_metrics(
+                "classification", clf.y_test, clf.pipeline.predict(clf.x_test),
+                clf.pipeline.predict_proba(clf.x_test), classes=list(clf.pipeline.classes_)))
         reg = trained("diabetes")
         regressor = ModelMonitor("dash-reg", "1", task="regression", registry=r, quality=self.quality,
                                  prediction_log=log)
@@ -100,11 +105,14 @@ class ModelService:
 
         clf_service = SyntheticService(clf, self.clf, seed=1)
         clf_service.faults.error_rate, clf_service.faults.drift_shift_std = 0.1, 0.5
-        for service, classes in ((clf_service, tuple(int(c) for c in clf.pipeline.classes_)),
-                                 (SyntheticService(reg, regressor, seed=2), ())):
+        canary_service = SyntheticService(clf, canary, seed=3)
+        canary_service.faults.error_rate = 0.4
+        classes = tuple(int(c) for c in clf.pipeline.classes_)
+        for service, labels, rate in ((clf_service, classes, 25), (SyntheticService(reg, regressor, seed=2), (), 25),
+                                      (canary_service, classes, 15)):
             truth = LateGroundTruth(service.monitor.record_outcome, delay_s=1.0, fraction=0.9, flip_rate=0.1,
-                                    classes=classes).start()
-            self.threads += [truth, Traffic(service, rate=25, on_prediction=truth.schedule).start()]
+                                    classes=labels).start()
+            self.threads += [truth, Traffic(service, rate=rate, on_prediction=truth.schedule).start()]
 
         gpus = FakeNVML.demo(2, pids=(os.getpid(),))
         gpus.gpus[1].failures["nvmlDeviceGetFanSpeed"] = pynvml.NVMLError_Unknown
@@ -142,7 +150,7 @@ class ModelService:
                                   reference=profile)
         training = monitor.training_run("dash-clf", dataset_version="2026-12-01", fingerprint="sha256:dash",
                                         data_batch_ids=["dash-b-0"], model_version="2")
-        training.model_monitor("2", registry=r)
+        training.model_monitor("2")
         training.end()
         n = 0
         while not self._stop.wait(0.5):

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,12 +92,50 @@ def test_pushed_values_read_back_equal_what_the_job_recorded(stack: tuple[Alerti
     assert api.query('push_time_seconds{pipeline="values"}')
 
 
+# A job in its own process: a run with an open step, then (mode) `wait` to be killed, or `exit` without ending it.
+JOB = """
+import sys, time
+from prometheus_client import CollectorRegistry
+from mlscope.pipelines import PipelineMonitor
+name, gateway, mode = sys.argv[1:]
+monitor = PipelineMonitor(name, registry=CollectorRegistry(), expected_interval_s=1, pushgateway=gateway)
+run = monitor.run("b1")
+run.step("load")
+print("started", flush=True)
+if mode == "wait":
+    time.sleep(60)
+"""
+
+
+def start_job(gateway: servers.Server, name: str, mode: str) -> subprocess.Popen[str]:
+    job = subprocess.Popen([sys.executable, "-c", JOB, name, address(gateway), mode], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    assert job.stdout is not None and job.stdout.readline().strip() == "started"
+    return job
+
+
+def firing_by_pipeline(receiver: Any, alertname: str, expected: set[str]) -> dict[str, dict] | None:
+    """The firing alerts of ``alertname`` by pipeline, once every one of ``expected`` is there (else None)."""
+    found = {a["labels"]["pipeline"]: a for _, a in receiver.alerts(alertname, "firing")}
+    return found if expected <= set(found) else None
+
+
 def test_a_failed_and_a_stale_pipeline_alert_the_receiver(stack: tuple[AlertingStack, servers.Server]) -> None:
     alerting, gateway = stack
+    first = start_job(gateway, "first-killed", "wait")  # its first run: only its start is pushed
+    first.kill()
     failing = PipelineMonitor("failing", registry=CollectorRegistry(), owner="ml-platform",
                               pushgateway=address(gateway))
     with pytest.raises(OSError, match="source unavailable"), failing.run("b1") as run, run.step("extract"):
         raise OSError("source unavailable")
+    # Shard 0 of a fixed set fails, shard 1 succeeds 0.2 s later: shard 0 still alerts.
+    for shard, error in (("shard-0", OSError("disk full")), ("shard-1", None)):
+        sharded = PipelineMonitor("sharded", registry=CollectorRegistry(), owner="ml-platform", instance=shard,
+                                  pushgateway=address(gateway))
+        shard_run = sharded.run("b1")
+        shard_run.step("s").end(error)
+        assert shard_run.end() == ("failure" if error else "success") and shard_run.push_result.ok  # type: ignore[union-attr]
+        time.sleep(0.2)
     stale = PipelineMonitor("stale", registry=CollectorRegistry(), expected_interval_s=1,
                             pushgateway=address(gateway))
     healthy = PipelineMonitor("healthy", registry=CollectorRegistry(), expected_interval_s=3600,
@@ -105,15 +145,22 @@ def test_a_failed_and_a_stale_pipeline_alert_the_receiver(stack: tuple[AlertingS
             ok_run.step("load").end()
         assert ok_run.push_result is not None and ok_run.push_result.ok
     receiver = alerting.receiver
-    failed = wait_until(lambda: receiver.alerts("PipelineRunFailed", "firing"), timeout=30)
-    labels = failed[0][1]["labels"]
+    failed = wait_until(lambda: firing_by_pipeline(receiver, "PipelineRunFailed", {"failing", "sharded"}), timeout=30)
+    labels = failed["failing"]["labels"]
     assert (labels["pipeline"], labels["owner"], labels["severity"]) == ("failing", "ml-platform", "critical")
+    assert "with error type OSError" in failed["failing"]["annotations"]["description"]
+    assert failed["sharded"]["labels"]["instance"] == "shard-0"
+    assert not [a for _, a in receiver.alerts("PipelineRunFailed") if a["labels"].get("instance") == "shard-1"]
     routed = [n.payload["receiver"] for n in receiver.notifications
               if any(a["labels"]["alertname"] == "PipelineRunFailed" for a in n.payload["alerts"])]
     assert routed and set(routed) == {"team-ml-platform"}  # the owner's route, as for model alerts
-    stale_alerts = wait_until(lambda: receiver.alerts("PipelineStale", "firing"), timeout=30)
-    assert {a["labels"]["pipeline"] for _, a in stale_alerts} == {"stale"}
-    assert "last reached the Pushgateway" in stale_alerts[0][1]["annotations"]["description"]
+    stale_alerts = wait_until(lambda: firing_by_pipeline(receiver, "PipelineStale", {"stale", "first-killed"}),
+                              timeout=30)
+    assert set(stale_alerts) == {"stale", "first-killed"}
+    assert "last reached the Pushgateway" in stale_alerts["stale"]["annotations"]["description"]
+    killed = stale_alerts["first-killed"]["annotations"]["description"]
+    assert "has never succeeded; its last run started" in killed and "has not ended" in killed
+    assert first.wait(5) == -signal.SIGKILL
     notified = {a["labels"].get("pipeline") for n in receiver.notifications for a in n.payload["alerts"]}
     assert "healthy" not in notified
 
@@ -151,6 +198,42 @@ def test_groups_survive_a_pushgateway_restart_and_go_when_deleted(stack: tuple[A
     assert not [k for k in pushed_groups(gateway) if ("pipeline", "kept") in k[1]]
 
 
+def test_a_run_killed_by_sigterm_or_never_ended_pushes_its_failure(stack: tuple[AlertingStack, servers.Server]) -> None:
+    _, gateway = stack
+    terminated, abandoned = start_job(gateway, "terminated", "wait"), start_job(gateway, "abandoned", "exit")
+    terminated.send_signal(signal.SIGTERM)
+    # SIGTERM: the run ends as failed and pushes, then the default action (terminate by the signal).
+    assert terminated.wait(10) == -signal.SIGTERM
+    assert abandoned.wait(10) == 0
+    warning = abandoned.communicate()[1]
+    assert "a run still open when the process exited" in warning and "RunNotEnded" in warning
+    groups = pushed_groups(gateway)
+    for name, error in (("terminated", "SIGTERM"), ("abandoned", "RunNotEnded")):
+        key = (("instance", ""), ("job", "mlscope-pipelines"), ("pipeline", name))
+        assert groups[("mlscope_pipeline_runs_total", key + (("status", "failure"),))] == 1
+        assert groups[("mlscope_pipeline_last_error_info", (("error_type", error),) + key)] == 1
+        assert groups[("mlscope_pipeline_step_failures_total",
+                       (("error_type", "StepNotEnded"),) + key + (("step", "load"),))] == 1
+        started = groups[("mlscope_pipeline_last_start_timestamp_seconds", key)]
+        assert started <= groups[("mlscope_pipeline_last_failure_timestamp_seconds", key)] <= time.time()
+
+
+def test_a_training_runs_model_version_reaches_the_pushgateway(stack: tuple[AlertingStack, servers.Server]) -> None:
+    _, gateway = stack
+    monitor = PipelineMonitor("training", registry=CollectorRegistry(), owner="ml-platform",
+                              pushgateway=address(gateway))
+    with monitor.training_run("wine2", dataset_version="v1", fingerprint="sha256:ab") as run:
+        run.model_monitor("3.2.0")  # no registry=: the pipeline's, so the run's push carries it
+    late = monitor.training_run("wine2", dataset_version="v2", fingerprint="sha256:cd")
+    late.end()
+    late.model_monitor("3.3.0")  # after the end: pushed again
+    assert late.push_result is not None and late.push_result.ok
+    info = {dict(labels)["model_version"]: dict(labels) for (name, labels) in pushed_groups(gateway)
+            if name == "mlscope_model_info" and ("pipeline", "training") in labels}
+    assert {v: (i["training_data_fingerprint"], i["owner"]) for v, i in info.items()} == {
+        "3.2.0": ("sha256:ab", "ml-platform"), "3.3.0": ("sha256:cd", "ml-platform")}
+
+
 def test_lineage_gauges_read_back_through_prometheus(stack: tuple[AlertingStack, servers.Server]) -> None:
     """mlscope_training_info and the version's mlscope_model_info, pushed by a training job, are what `mlscope
     lineage` reads back from Prometheus: equal to what the run recorded."""
@@ -160,7 +243,7 @@ def test_lineage_gauges_read_back_through_prometheus(stack: tuple[AlertingStack,
     data = np.random.default_rng(4).normal(size=(50, 3))
     with monitor.training_run("churn", dataset_version="2026-12-01", training_data=data, columns=["a", "b", "c"],
                               hyperparameters={"C": 0.5}, data_batch_ids=["b-1", "b-2"]) as run:
-        run.model_monitor("3.1.0", registry=registry)
+        run.model_monitor("3.1.0")
     assert run.push_result is not None and run.push_result.ok
     alerting.api.wait_for('mlscope_training_info{model="churn"}', timeout=15)
     found = trace("churn", "3.1.0", prometheus=PrometheusSource(alerting.prometheus.url))

@@ -17,8 +17,8 @@ from .drift_support import small_profile
 def populate_pipelines(registry: CollectorRegistry) -> PipelineMonitor:
     """Runs (a failed one), steps, records, bytes, freshness, a batch check, bad input and a training run."""
     monitor = PipelineMonitor("populated", registry=registry, owner="data-eng", expected_interval_s=3600,
-                              reference=small_profile("populated", "1"), pushgateway="127.0.0.1:1",
-                              push_timeout=0.5)
+                              max_data_age_s=600, reference=small_profile("populated", "1"),
+                              pushgateway="127.0.0.1:1", push_timeout=0.5)
     rng = np.random.default_rng(0)
     with monitor.run("batch-1") as run:
         with run.step("ingest") as step:

@@ -65,5 +65,3 @@ REMOVED = frozenset({"ingester", "ingester_client", "compactor", "metrics_genera
 PROCESSORS = frozenset({"service-graphs", "span-metrics", "host-info"})
 # Where the image keeps its data (grafana/tempo's Dockerfile: /var/tempo, owned by the tempo user 10001).
 VOLUME = "/var/tempo"
-# The span attribute holding mlscope's request id, which trace -> logs searches by (see datasources.yml).
-SPAN_REQUEST_ID = "mlscope.request_id"

@@ -64,7 +64,7 @@ def test_command_runs_with_the_alert_and_times_out(tmp_path: Path) -> None:
     rcv.wait_for_commands()
     assert json.loads(marker.read_text().removesuffix("churn"))["labels"]["alertname"] == "ModelErrorRateHigh"
     get = rcv.registry.get_sample_value
-    assert get("mlscope_alert_commands_total", {"alertname": "ModelErrorRateHigh", "result": "ok"}) == 1
+    assert get("mlscope_alert_commands_total", {"alertname": "ModelErrorRateHigh", "result": "done"}) == 1
     assert get("mlscope_alert_commands_total", {"alertname": "Slow", "result": "timeout"}) == 1
 
 

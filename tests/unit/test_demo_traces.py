@@ -68,6 +68,8 @@ def test_drift_shows_as_out_of_range_features_and_errors_as_status(traced_servic
         service.predict_one(x[0])
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert "postprocessing" not in spans and spans["model"].status.status_code is StatusCode.ERROR
+    assert spans["model"].attributes["error.type"] == "SimulatedPredictionError"  # as docs/tracing.md says
+    assert [e.name for e in spans["model"].events] == ["exception"]
     assert spans["predict demo"].attributes[tracing.ERROR_TYPE] == "SimulatedPredictionError"
 
 

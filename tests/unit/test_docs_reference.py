@@ -9,6 +9,7 @@ import pytest
 from mlscope import catalog
 from mlscope.cli import main
 from mlscope.rules import config_for, reference
+from mlscope.rules.versions import comparison_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS_MD = ROOT / reference.REFERENCE
@@ -58,7 +59,10 @@ def test_recorded_series_name_what_they_are_computed_from() -> None:
 
 def test_the_owner_join_is_not_counted_as_a_read() -> None:
     alerts = next(line for line in entry("mlscope_model_info").splitlines() if line.startswith("- Alerts: "))
-    assert alerts == "- Alerts: [`ModelNoPredictions`](../alerting/runbooks/ModelNoPredictions.md)"
+    # Read by ModelNoPredictions, and by the version comparisons through the declared roles (its role label).
+    assert alerts == ("- Alerts: [`ModelCandidateOutputsDiverge`](../alerting/runbooks/ModelCandidateOutputsDiverge.md)"
+                      ", [`ModelCandidateWorseThanBaseline`](../alerting/runbooks/ModelCandidateWorseThanBaseline.md)"
+                      ", [`ModelNoPredictions`](../alerting/runbooks/ModelNoPredictions.md)")
 
 
 def test_alert_settings_name_real_alerts_and_appear_in_their_expressions() -> None:
@@ -78,7 +82,12 @@ def test_alert_settings_name_real_alerts_and_appear_in_their_expressions() -> No
             assert path in reference.SETTING_TITLES
             if alert in reference.APPLIED_BY_THE_JOB:
                 continue  # test_batch_checks_apply_the_rule_configuration
-            if path.startswith("profile.warmup."):  # read through the guard's recorded state of that domain
+            if path.startswith("profile.warmup.versions_"):  # guarded in the comparisons the alert reads
+                domain = path.removeprefix("profile.warmup.versions_")
+                guarded = {r["record"] for r in comparison_rules(cfg)
+                           if f'mlscope_versions_guard:bool{{domain="{domain}"' in r["expr"]}
+                assert any(name in exprs for name in guarded), (alert, path)
+            elif path.startswith("profile.warmup."):  # read through the guard's recorded state of that domain
                 assert f'mlscope_window_warm:bool{{domain="{path.rsplit(".", 1)[1]}"' in exprs, (alert, path)
             elif path not in derived:
                 assert reference.format_value(reference.setting_value(cfg, path)) in exprs, (alert, path)
@@ -93,9 +102,11 @@ def test_batch_checks_apply_the_rule_configuration() -> None:
     defaults = {k: p.default for k, p in inspect.signature(check_batch).parameters.items()}
     cfg = config_for("default")
     assert reference.ALERT_SETTINGS["PipelineBatchChecksFailing"] == (
-        "thresholds.data_quality_ratio", "thresholds.drift_psi_floor", "profile.warmup.drift")
-    assert (defaults["quality_ratio"], defaults["psi_floor"], defaults["min_values"]) == (
-        cfg.thresholds.data_quality_ratio, cfg.thresholds.drift_psi_floor, cfg.profile.warmup.drift.min_count)
+        "thresholds.data_quality_ratio", "thresholds.drift_psi_floor", "profile.warmup.drift",
+        "profile.warmup.data_quality")
+    assert (defaults["quality_ratio"], defaults["psi_floor"], defaults["min_values"], defaults["min_rows"]) == (
+        cfg.thresholds.data_quality_ratio, cfg.thresholds.drift_psi_floor, cfg.profile.warmup.drift.min_count,
+        cfg.profile.warmup.data_quality.min_count)
 
 
 def test_runbook_shows_both_profiles_and_keeps_numbers_out_of_its_prose() -> None:

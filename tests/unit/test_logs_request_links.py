@@ -124,7 +124,7 @@ def tempo_to_loki_query() -> str:
 def test_a_spans_logs_are_its_traces_lines_and_its_requests(make_handler, receiver: LokiReceiver) -> None:
     """Trace -> logs opens the lines logged in the trace and every line of the span's request id (some are
     logged outside the span: no trace id), nothing else; without the attribute, the trace's lines only."""
-    from support.tempo_reference import SPAN_REQUEST_ID
+    from mlscope.tracing import REQUEST_ID as SPAN_REQUEST_ID
 
     handler, logger, _ = make_handler(batch_lines=2000)
     trace, other = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7a3ce929d0e0e4736"

@@ -55,13 +55,28 @@ def test_up_says_how_to_get_grafana_loki_and_tempo(tmp_path: Path, monkeypatch: 
     assert "see docs/stack.md" in tempo and not (tmp_path / "state" / "tempo.yml").exists()
 
 
+def test_without_tempo_up_says_where_a_users_endpoint_sends_the_spans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:24318")
+    assert NativeStack(tmp_path / "state", demo=False)._start_tempo("127.0.0.1:9090") is None
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    assert NativeStack(tmp_path / "state", demo=False)._start_tempo("127.0.0.1:9090") is None
+    given, unset = (line for line in capsys.readouterr().out.splitlines() if "not started" in line)
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:24318 (passed through)" in given
+    assert "no trace backend" not in given and "no exporter endpoint is set" not in given
+    assert "no trace backend" in unset and "exports no spans" in unset
+
+
 _OTEL = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME")
 
 
 def test_the_demos_spans_go_to_a_native_tempo_and_nowhere_without_one(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _OTEL:
-        monkeypatch.delenv(name, raising=False)
+    for name in _OTEL:  # set, then deleted: monkeypatch restores what _point_spans_at sets in os.environ
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     stack = NativeStack(tmp_path / "state", ports=Ports(tempo_otlp_http=14318))
     stack._point_spans_at(None)  # no Tempo: no endpoint, the SDK's default would export nowhere reachable
     assert not any(name in os.environ for name in _OTEL)

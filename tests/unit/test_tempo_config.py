@@ -132,3 +132,16 @@ def test_native_prometheus_accepts_remote_writes_only_with_tempo(tmp_path: Path)
     with_tempo = servers.prometheus(tmp_path / "p.yml", tmp_path, 1, remote_write_receiver=True).argv
     without = servers.prometheus(tmp_path / "p.yml", tmp_path, 1).argv
     assert flag in with_tempo and flag not in without
+
+
+def test_every_request_id_span_attribute_grafana_reads_is_the_one_spans_carry() -> None:
+    """The Tempo datasource's trace -> logs query and the dashboards' TraceQL read the span attribute the
+    monitor sets (mlscope.tracing.REQUEST_ID): one name, checked in the files Grafana is given."""
+    from mlscope.tracing import REQUEST_ID
+
+    grafana = ROOT / "provisioning" / "grafana"
+    tags = re.findall(r'__span\.tags\["([^"]+)"\]', (grafana / "datasources" / "datasources.yml").read_text())
+    traceql = {name for path in (grafana / "dashboards").rglob("*.json")
+               for name in re.findall(r'span\.[\\"]+([\w.]+)', path.read_text())}
+    assert tags and set(tags) == {REQUEST_ID}
+    assert traceql == {REQUEST_ID}

@@ -3,6 +3,7 @@ the ids the exemplar (parsed with prometheus-client's OpenMetrics parser) and th
 from __future__ import annotations
 
 import time
+import zlib
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -111,23 +112,46 @@ def test_predicted_class_on_the_span_is_the_capped_metric_label() -> None:
     assert [s.attributes[tracing.PREDICTED_CLASS] for s in exporter.get_finished_spans()] == ["a", "b", OVERFLOW]
 
 
-def test_log_lines_exemplars_and_exported_spans_are_the_same_sample() -> None:
-    """One decision: the requests with log lines are exactly those whose span was exported (sampled),
-    and every exemplar names a request with both."""
+def test_log_lines_are_the_sampled_traces_plus_the_logs_own_sample() -> None:
+    """A line for every exported (sampled) trace, and for every request id in the log's own CRC sample; only
+    the lines of exported traces carry their ids, and every exemplar names a logged request."""
     provider, exporter = provider_with_memory(ParentBased(TraceIdRatioBased(0.3)))
     lines = JsonLines()
     registry = CollectorRegistry()
     monitor = ModelMonitor("m", "1", registry=registry, tracing=provider,
-                           prediction_log=PredictionLog(lines.logger("tie"), sample_rate=0.9))
-    for _ in range(300):
-        with monitor.track() as p:
+                           prediction_log=PredictionLog(lines.logger("tie"), sample_rate=0.2))
+    requests = [f"req-{i}" for i in range(300)]
+    for request_id in requests:
+        with monitor.track(request_id=request_id) as p:
             p.output = 1
     exported = {s.attributes[tracing.REQUEST_ID]: hexes(s.context) for s in exporter.get_finished_spans()}
-    logged = {line["request_id"]: (line["trace_id"], line["span_id"]) for line in lines.lines}
-    assert 40 < len(exported) < 150  # about 30 % of 300: the trace sampler's rate, not the log's 90 %
-    assert logged == exported
+    own_sample = {r for r in requests if zlib.crc32(r.encode()) < 0.2 * 2**32}  # the log's CRC-32 sample
+    assert 40 < len(exported) < 150 and 30 < len(own_sample) < 90
+    assert {line["request_id"] for line in lines.lines} == set(exported) | own_sample
+    assert {line["request_id"]: (line["trace_id"], line["span_id"]) for line in lines.lines if "trace_id" in line} \
+        == exported
     exemplars = latency_exemplars(registry)
-    assert exemplars and all(exported[e["request_id"]] == (e["trace_id"], e["span_id"]) for e in exemplars)
+    assert exemplars and all(exported[e["request_id"]] == (e["trace_id"], e["span_id"]) for e in exemplars
+                             if "trace_id" in e)
+
+
+@pytest.mark.parametrize("variable", [("OTEL_SDK_DISABLED", "true"), ("OTEL_TRACES_SAMPLER", "always_off")])
+def test_traces_off_leave_the_log_its_own_rate(monkeypatch: pytest.MonkeyPatch, variable: tuple[str, str]) -> None:
+    """Traces switched off (the SDK disabled, or nothing sampled) never take the log below its own rate."""
+    from mlscope.otel import configure_tracing
+
+    monkeypatch.setenv(*variable)
+    registry = CollectorRegistry()
+    traced = configure_tracing("off", registry=registry, exporter=InMemorySpanExporter(), set_global=False)
+    lines = JsonLines()
+    monitor = ModelMonitor("m", "1", registry=registry, tracing=traced.provider,
+                           prediction_log=PredictionLog(lines.logger("sdk-off"), sample_rate=1.0))
+    for i in range(200):
+        with monitor.track(request_id=f"r{i}") as p:
+            p.output = 1
+    traced.shutdown()
+    assert len(lines.lines) == 200 and not any("trace_id" in line for line in lines.lines)
+    assert latency_exemplars(registry) and all("trace_id" not in e for e in latency_exemplars(registry))
 
 
 def test_an_unsampled_trace_gives_no_trace_id_to_exemplars_or_lines() -> None:

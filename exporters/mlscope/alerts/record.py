@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS alerts (
     starts_at TEXT NOT NULL, ends_at TEXT NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
     last_change REAL NOT NULL, notifications INTEGER NOT NULL, labels TEXT NOT NULL, annotations TEXT NOT NULL,
     generator_url TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS commands (
+    fingerprint TEXT NOT NULL, status TEXT NOT NULL, starts_at TEXT NOT NULL, alertname TEXT NOT NULL,
+    result TEXT NOT NULL, exit_status INTEGER, duration_s REAL NOT NULL, output TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS changes (
     fingerprint TEXT NOT NULL, status TEXT NOT NULL, starts_at TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (fingerprint, status, starts_at));
@@ -76,6 +79,20 @@ class AlertRecord:
 class Change:
     status: str
     starts_at: str
+    at: float
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """One run of an alert's command: for which state change, its result, exit status (None: killed), output."""
+
+    status: str
+    starts_at: str
+    alertname: str
+    result: str
+    exit_status: int | None
+    duration_s: float
+    output: str
     at: float
 
 
@@ -149,6 +166,21 @@ class AlertStore:
             rows = self._db.execute("SELECT status, starts_at, at FROM changes WHERE fingerprint = ? "
                                     "ORDER BY at, status", (fingerprint,)).fetchall()
         return [Change(*row) for row in rows]
+
+    def record_command(self, alert: Mapping[str, Any], result: str, exit_status: int | None, duration_s: float,
+                       output: str, at: float | None = None) -> None:
+        """File the run of the command started for ``alert``'s state change."""
+        with self._lock, self._db:
+            self._db.execute("INSERT INTO commands VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (alert["fingerprint"], alert["status"], alert["startsAt"], alert["labels"]["alertname"],
+                              result, exit_status, duration_s, output, time.time() if at is None else at))
+
+    def commands(self, fingerprint: str) -> list[CommandRun]:
+        """The command runs of one alert, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT status, starts_at, alertname, result, exit_status, duration_s, output, at "
+                                    "FROM commands WHERE fingerprint = ? ORDER BY at", (fingerprint,)).fetchall()
+        return [CommandRun(*row) for row in rows]
 
     def _select(self, sql: str, args: tuple[Any, ...]) -> list[AlertRecord]:
         with self._lock:

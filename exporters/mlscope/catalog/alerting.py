@@ -5,6 +5,8 @@ from .spec import MetricSpec
 
 # The `event` of the receiver's lines (one per alert state change), in its output and in Loki.
 ALERT_EVENT = "alert_notification"
+# The `event` of the line written when a per-alert command ends (done, not_applicable, failed, timeout).
+COMMAND_EVENT = "alert_command"
 
 NOTIFICATIONS = MetricSpec(
     "mlscope_alert_notifications_total", "counter",
@@ -21,7 +23,8 @@ INVALID_PAYLOADS = MetricSpec(
     ("reason",))
 COMMANDS = MetricSpec(
     "mlscope_alert_commands_total", "counter",
-    "Commands run for an alert (alert_commands in the receiver's configuration), by result.",
+    "Commands run for an alert (alert_commands in the receiver's configuration), by result: done (exit 0), "
+    "not_applicable (exit 3), failed (any other exit, or it could not start), timeout (killed).",
     ("alertname", "result"))
 COMMAND_DURATION = MetricSpec(
     "mlscope_alert_command_duration_seconds", "histogram",

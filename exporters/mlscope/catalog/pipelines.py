@@ -14,8 +14,11 @@ TRAINING = ("pipeline", "model")
 TRAINING_INFO_LABELS = TRAINING + ("model_version", "dataset_version", "training_data_fingerprint")
 
 # The `event` of every log line a pipeline run writes (mlscope.pipelines): its run, steps, checks and pushes.
-RUN_START, RUN_END, STEP_END, BATCH_CHECK, PUSH = (
-    "pipeline_run_start", "pipeline_run_end", "pipeline_step_end", "pipeline_batch_check", "pipeline_push")
+RUN_START, RUN_END, STEP_END, BATCH_CHECK, PUSH, INVALID_INPUT = (
+    "pipeline_run_start", "pipeline_run_end", "pipeline_step_end", "pipeline_batch_check", "pipeline_push",
+    "pipeline_invalid_input")
+# A training run whose fingerprint is not the pipeline's reference profile's source_hash (a table against a file).
+FINGERPRINT_MISMATCH = "training_fingerprint_mismatch"
 TRAINING_START, TRAINING_EPOCH, TRAINING_END = "training_run_start", "training_epoch", "training_run_end"
 # The log-line field of a training run started by an alert (its name, fingerprint, status and start), and of
 # the data batches its training set was built from.
@@ -31,8 +34,12 @@ INVALID_REASONS = {
     "duration_not_finite_or_negative": "a step duration given by the caller that is NaN, infinite or negative",
     "event_time_invalid": "an event time that is not a finite number of seconds since the epoch",
     "metric_not_finite": "a training metric that is NaN or infinite (a diverged epoch is logged, not published)",
+    "epoch_invalid": "a training epoch number that is not an integer >= 0 (logged, not published)",
     "step_not_ended": "a step still open when its run ended (recorded as failed, error type StepNotEnded)",
+    "run_not_ended": "a run still open when the process exited (recorded as failed, error type RunNotEnded)",
 }
+# The error type of a run ended by SIGTERM inside it, and of one never ended before the process exited.
+SIGTERM_ERROR, NOT_ENDED_ERROR = "SIGTERM", "RunNotEnded"
 
 RUNS = MetricSpec(
     "mlscope_pipeline_runs_total", "counter",
@@ -70,6 +77,16 @@ LAST_FAILURE = MetricSpec(
     "mlscope_pipeline_last_failure_timestamp_seconds", "gauge",
     "When the pipeline's last failed run ended (Unix time): later than the last success means its last run failed.",
     PIPELINE, unit="seconds", multiprocess_mode="max")
+LAST_START = MetricSpec(
+    "mlscope_pipeline_last_start_timestamp_seconds", "gauge",
+    "When the pipeline's last run started (Unix time; pushed at the start): a pipeline that never succeeded is "
+    "stale from it, and a start later than the last end is a run still going or killed.",
+    PIPELINE, unit="seconds", multiprocess_mode="max")
+LAST_ERROR = MetricSpec(
+    "mlscope_pipeline_last_error_info", "gauge",
+    "Always 1: the error type of the pipeline's last failed run (SIGTERM: terminated inside the run; "
+    "RunNotEnded: never ended before the process exited).",
+    PIPELINE + ("error_type",), unit="info", multiprocess_mode="mostrecent")
 LAST_RUN_DURATION = MetricSpec(
     "mlscope_pipeline_last_run_duration_seconds", "gauge",
     "Duration of the pipeline's last run, whatever its outcome.",
@@ -87,6 +104,11 @@ EXPECTED_INTERVAL = MetricSpec(
     "How often the pipeline is expected to succeed (PipelineMonitor(expected_interval_s=...)): the stale "
     "alert's interval for it.",
     PIPELINE, unit="seconds", multiprocess_mode="max")
+MAX_DATA_AGE = MetricSpec(
+    "mlscope_pipeline_max_data_age_seconds", "gauge",
+    "Age of a step's newest event above which the pipeline's data is late (PipelineMonitor(max_data_age_s=...)): "
+    "the freshness alert's threshold for it.",
+    PIPELINE, unit="seconds", multiprocess_mode="max")
 INFO = MetricSpec(
     "mlscope_pipeline_info", "gauge",
     "Always 1: the pipeline's owner (alerts about the pipeline carry it, for routing).",
@@ -96,6 +118,12 @@ CHECK_FAILURES = MetricSpec(
     "Features of the pipeline's last checked batch that failed a check against the reference profile, by check "
     "(" + ", ".join(CHECKS) + "); 0: the batch passed it.",
     PIPELINE + ("check",), multiprocess_mode="mostrecent")
+CHECK_FEATURE_FAILED = MetricSpec(
+    "mlscope_pipeline_batch_check_feature_failed", "gauge",
+    "Where a feature of the reference profile failed the check on the pipeline's last checked batch, how badly "
+    "(its share of rows with the issue; its PSI for drift; 1 for schema), else 0: one series per profile feature "
+    "and check, what the batch alert names, worst first.",
+    PIPELINE + ("check", "feature"), multiprocess_mode="mostrecent")
 CHECKED_ROWS = MetricSpec(
     "mlscope_pipeline_batch_checked_rows", "gauge",
     "Rows of the pipeline's last batch checked against the reference profile.",
@@ -107,7 +135,8 @@ INVALID_INPUTS = MetricSpec(
     PIPELINE + ("reason",))
 PUSH_FAILURES = MetricSpec(
     "mlscope_pipeline_push_failures_total", "counter",
-    "Pushes to the Pushgateway that failed (the job went on), by reason (connection, timeout, http_<status>).",
+    "Pushes to the Pushgateway that failed (the job went on), by reason (connection, timeout, http_<status>); "
+    "a pushed job's own count never reaches Prometheus (the push failed): see run.exit_code.",
     PIPELINE + ("reason",))
 
 TRAINING_RUNS = MetricSpec(
@@ -145,7 +174,8 @@ TRAINING_INFO = MetricSpec(
     TRAINING_INFO_LABELS, unit="info", multiprocess_mode="max")
 
 METRICS = (RUNS, STEPS, STEP_FAILURES, RECORDS, REJECTED, BYTES, LAST_RECORDS, LAST_SUCCESS, LAST_FAILURE,
-           LAST_RUN_DURATION, LAST_STEP_DURATION, NEWEST_EVENT, EXPECTED_INTERVAL, INFO, CHECK_FAILURES,
-           CHECKED_ROWS, INVALID_INPUTS, PUSH_FAILURES, TRAINING_RUNS, TRAINING_LAST_SUCCESS, TRAINING_LAST_FAILURE,
-           TRAINING_LAST_DURATION, TRAINING_LAST_EPOCH, TRAINING_EPOCH_METRIC, TRAINING_FINAL_METRIC, TRAINING_INFO)
+           LAST_START, LAST_ERROR, LAST_RUN_DURATION, LAST_STEP_DURATION, NEWEST_EVENT, EXPECTED_INTERVAL,
+           MAX_DATA_AGE, INFO, CHECK_FAILURES, CHECK_FEATURE_FAILED, CHECKED_ROWS, INVALID_INPUTS, PUSH_FAILURES,
+           TRAINING_RUNS, TRAINING_LAST_SUCCESS, TRAINING_LAST_FAILURE, TRAINING_LAST_DURATION, TRAINING_LAST_EPOCH,
+           TRAINING_EPOCH_METRIC, TRAINING_FINAL_METRIC, TRAINING_INFO)
 RECORDED: tuple[RecordedSpec, ...] = ()

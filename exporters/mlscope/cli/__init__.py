@@ -72,6 +72,8 @@ COMMANDS: tuple[Command, ...] = (
             "alert behind a retraining", "mlscope.lineage.commands"),
     Command("resource-exporter", "serve host, process and GPU metrics (psutil, NVML)", "mlscope.resources.exporter",
             "resources"),
+    Command("rollback", "send a candidate version's traffic back to its baseline (an alert command)",
+            "mlscope.versions.commands"),
     Command("demo", "run the demo model service, or inject an incident into a running one", "mlscope.demo.commands",
             "demo"),
     Command("workload", "serve a synthetic scikit-learn model with traffic and /metrics", "mlscope.demo.commands",

@@ -18,6 +18,7 @@ from grafanalib._gen import DashboardEncoder
 from ..catalog import logs as log_catalog
 from ..catalog import serving
 from ..rules.config import Links
+from ..tracing import REQUEST_ID
 
 SCHEMA_VERSION = 39  # Grafana 11
 PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
@@ -25,9 +26,9 @@ LOKI = {"type": "loki", "uid": "loki"}
 TEMPO = {"type": "tempo", "uid": "tempo"}
 DATASOURCES = {"prometheus": PROMETHEUS, "loki": LOKI, "tempo": TEMPO}
 PROVISIONED_UIDS = frozenset({"prometheus", "loki", "alertmanager", "tempo"})
-# The span attribute holding mlscope's request id: trace searches by request id read it (as does the Tempo
-# datasource's trace -> logs query in provisioning/grafana/datasources/datasources.yml).
-SPAN_REQUEST_ID = "mlscope.request_id"
+# The span attribute holding mlscope's request id (the one the monitor sets): trace searches by request id read
+# it, as does the Tempo datasource's trace -> logs query in provisioning/grafana/datasources/datasources.yml.
+SPAN_REQUEST_ID = REQUEST_ID
 ROW_HEIGHT = 8
 GRID_WIDTH = 24
 

@@ -168,7 +168,7 @@ class Retraining:
                     "training_data_fingerprint": run.fingerprint, "accuracy": accuracy,
                     "triggered_by": None if self.trigger is None else self.trigger.fields()})
             # The version's mlscope_model_info (fingerprint, dataset version), pushed with the run's group.
-            run.model_monitor(version, registry=self.registry, metadata={"owner": "demo", "simulated": "true"})
+            run.model_monitor(version, metadata={"simulated": "true"})
         pushed = "" if run.push_result is None else f"; pushed: {run.push_result.ok}"
         self.say(f"mlscope: trained {MODEL} {version} on {len(x)} rows ({len(ids)} batches), accuracy "
                  f"{accuracy:.3f}, fingerprint {run.fingerprint}, run {run.run_id}{pushed}")

@@ -9,9 +9,11 @@ given, else to a JSON-lines file), and resource metrics with simulated GPUs
 an error spike, a latency spike and a quality drop in turn, so every dashboard
 shows data and the main alerts fire and resolve within minutes (fast profile).
 ``POST /faults`` on the demo's port injects one on demand (``mlscope demo inject``). Incidents are
-objects in one registry (:mod:`mlscope.demo.incidents`): a capability registers its own. A feature pipeline
-runs on a short schedule (:mod:`mlscope.demo.pipeline`); ``POST /models`` serves a version the retraining job
-(:mod:`mlscope.demo.retrain`, an alert command) trained, in place of the current one.
+objects in one registry (:mod:`mlscope.demo.incidents`): a capability registers its own. A canary version
+(:mod:`mlscope.demo.canary`) sits behind a traffic split whose control endpoint (``/traffic``, bearer token
+in ``control-token``) ``mlscope rollback`` calls. A feature pipeline runs on a
+short schedule (:mod:`mlscope.demo.pipeline`); ``POST /models`` serves a version the retraining job
+(:mod:`mlscope.demo.retrain`, an alert command) trained, in place of the stable one.
 
 With an OTLP endpoint in the environment (``OTEL_EXPORTER_OTLP_ENDPOINT``, as ``mlscope up`` sets it), each
 request is also a small trace exported to it (:mod:`mlscope.otel`): the prediction span and its steps, the
@@ -24,6 +26,7 @@ import dataclasses
 import json
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +38,7 @@ import requests
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from .._http import reply, serve_in_thread
 from ..drift import build_profile
 from ..logs import JsonFormatter, LokiHandler, PredictionLog
 from ..monitor import ModelMonitor
@@ -43,11 +47,13 @@ from ..pipelines import PipelineMonitor
 from ..quality import Quality, baseline_metrics
 from ..resources import FakeNVML, ResourceMonitor, start_resource_monitor
 from ..rules.config import config_for, duration_seconds
+from ..versions import TrafficSplit, control_response
 from . import standard_incidents  # noqa: F401  (registers drift, errors, latency, quality)
+from .canary import CANARY, Canary
 from .incidents import INCIDENTS, IncidentRunner, console, positive_seconds
 from .pipeline import BATCHES, PIPELINE, DemoPipeline
 from .retrain import load_artifact
-from .workload import LateGroundTruth, SyntheticService, Traffic, train
+from .workload import LateGroundTruth, RoutedService, SyntheticService, Traffic, train
 
 if TYPE_CHECKING:
     from ..otel import Tracing
@@ -56,9 +62,19 @@ MODEL, VERSION = "demo-classifier", "1.0.0"
 REGRESSOR = "demo-regressor"  # a second model so the regression panels (MAE, RMSE) show data too
 LOGGER = "mlscope.demo.predictions"
 PIPELINE_INTERVAL_S = {"fast": 60.0, "default": 300.0}  # how often the demo's feature pipeline runs
-SAMPLE_RATE = 0.2  # the prediction log's and the trace sampler's: one decision (mlscope.logs.predictions)
+SAMPLE_RATE = 0.2  # the trace sampler's and the prediction log's own rate (lines: sampled traces + the log's 20 %)
 SERVICE_NAME = "mlscope-demo"
 OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+CONTROL_TOKEN = "control-token"  # in the state folder: the bearer token of the demo's /traffic endpoint
+
+
+def control_token(path: Path) -> str:
+    """The token in ``path``, created (random, mode 600) the first time."""
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 @dataclass
@@ -94,13 +110,15 @@ class DemoService:
         classes = [int(c) for c in trained.pipeline.classes_]
         windows = {w: duration_seconds(w) for w in config_for(self.profile).profile.quality_windows}
         self.quality = Quality(self.state_dir / "quality.sqlite", registry=self.registry, windows=windows)
-        self.quality.set_baseline(MODEL, VERSION, baseline_metrics(
-            "classification", trained.y_test, trained.pipeline.predict(trained.x_test),
-            trained.pipeline.predict_proba(trained.x_test), classes))
-        reference = build_profile(trained.x_train, columns=trained.feature_names, model=MODEL, model_version=VERSION,
-                                  output=trained.pipeline.predict(trained.x_train),
-                                  labels=trained.y_test, proba=trained.pipeline.predict_proba(trained.x_test),
-                                  classes=classes)
+        validation = baseline_metrics("classification", trained.y_test, trained.pipeline.predict(trained.x_test),
+                                      trained.pipeline.predict_proba(trained.x_test), classes)
+        references = {version: build_profile(
+            trained.x_train, columns=trained.feature_names, model=MODEL, model_version=version,
+            output=trained.pipeline.predict(trained.x_train), labels=trained.y_test,
+            proba=trained.pipeline.predict_proba(trained.x_test), classes=classes) for version in (VERSION, CANARY)}
+        for version in references:
+            self.quality.set_baseline(MODEL, version, validation)
+        reference = references[VERSION]
         self.log_handler = self._log_handler()
         logging.getLogger(LOGGER).addHandler(self.log_handler)
         logging.getLogger(LOGGER).propagate = False
@@ -112,13 +130,18 @@ class DemoService:
                                     # (mlscope.drift.training_data_fingerprint): not the profile's own hash.
                                     training_data_fingerprint=reference.source_hash,
                                     metadata={"dataset": "breast_cancer", "owner": "demo", "simulated": "true"},
-                                    tracing=provider or False)
+                                    tracing=provider or False, role="stable")
         self.service = SyntheticService(trained, self.monitor, seed=1, tracer=tracer)
         self.service.faults.error_rate = self.base_error_rate
         self.service.faults.missing_rate = self.bad_input_rate
+        self.split = TrafficSplit(MODEL, {VERSION: 1.0, CANARY: 0.0}, registry=self.registry, seed=4)
+        canary = self.monitor.for_version(CANARY, role="canary", reference=references[CANARY])
+        self.canary = Canary(self.split, SyntheticService(trained, canary, seed=3), VERSION)
+        self.control_token = control_token(self.state_dir / CONTROL_TOKEN)
         self.truth = LateGroundTruth(self.monitor.record_outcome, delay_s=5.0, jitter_s=10.0, fraction=0.8,
                                      classes=tuple(classes)).start()
-        self.traffic = Traffic(self.service, rate=self.rate, on_prediction=self.truth.schedule).start()
+        self.routed = RoutedService({VERSION: self.service, CANARY: self.canary.service}, self.split)
+        self.traffic = Traffic(self.routed, rate=self.rate, on_prediction=self.truth.schedule).start()
         self._start_regressor(provider, tracer)
         self._start_pipeline(reference)
         self.resources: ResourceMonitor = start_resource_monitor(
@@ -150,10 +173,14 @@ class DemoService:
             artifact.pipeline.predict_proba(trained.x_test), classes))
         monitor = self.monitor.for_version(
             version, reference=artifact.profile, training_data_fingerprint=artifact.profile.source_hash,
-            metadata={"dataset": "breast_cancer", "owner": "demo", "simulated": "true",
-                      "dataset_version": str(artifact.manifest.get("dataset_version", ""))})
+            role=self.monitor.role, metadata={"dataset": "breast_cancer", "owner": "demo", "simulated": "true",
+                                              "dataset_version": str(artifact.manifest.get("dataset_version", ""))})
         previous, self.monitor = self.monitor, monitor
         self.service.monitor, self.service.trained = monitor, trained
+        # The split routes the stable share to the new version, under its own name; the canary compares with it.
+        self.routed.services[version] = self.service
+        self.split.replace(previous.model_version, version, reason=f"retrained: {artifact.manifest.get('run_id')}")
+        self.canary.stable = version
         previous.retire()
         self.say(f"{MODEL} {version} serves now, in place of {previous.model_version} (training run "
                  f"{artifact.manifest.get('run_id')}, fingerprint {artifact.profile.source_hash})")
@@ -233,10 +260,25 @@ class DemoService:
 
 def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTTPServer:
     """``GET /metrics`` (text or OpenMetrics), ``GET /faults``, ``POST /faults {"incident", "seconds"}``, ``POST
-    /models {"model_version"}`` (serve a version the retraining job trained)."""
+    /models {"model_version"}`` (serve a version the retraining job trained), and the traffic split's control
+    endpoint on ``/traffic`` (:mod:`mlscope.versions.control`)."""
 
     class Handler(BaseHTTPRequestHandler):
+        def _control(self) -> bool:
+            if not self.path.startswith("/traffic"):
+                return False
+            length = min(int(self.headers.get("Content-Length") or 0), 65536)
+            self._json(*control_response({MODEL: demo.split}, demo.control_token, self.command, self.path,
+                                         self.headers.get("Authorization"), self.rfile.read(length)))
+            return True
+
+        def do_PUT(self) -> None:
+            if not self._control():
+                self._json(404, {"error": "not found"})
+
         def do_GET(self) -> None:
+            if self._control():
+                return
             if self.path.startswith("/metrics"):
                 encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
                 self._reply(200, encoder(demo.registry), content_type)
@@ -248,6 +290,8 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
                 self._json(404, {"error": "not found"})
 
         def do_POST(self) -> None:
+            if self._control():
+                return
             if self.path == "/models":
                 self._deploy()
                 return
@@ -275,19 +319,12 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
             self._reply(status, json.dumps(body).encode(), "application/json")
 
         def _reply(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            reply(self, status, body, content_type)
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((addr, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="mlscope-demo-http", daemon=True).start()
-    return server
+    return serve_in_thread(Handler, port, addr, "mlscope-demo-http")
 
 
 def inject_remote(url: str, incident: str, seconds: float) -> dict[str, Any]:

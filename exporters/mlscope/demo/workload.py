@@ -12,9 +12,9 @@ import contextlib
 import heapq
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
@@ -24,6 +24,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..monitor import ModelMonitor
+from ..tracing import ERROR_TYPE
+from ..versions import TrafficSplit
 
 Dataset = Literal["breast_cancer", "wine", "diabetes"]
 _LOADERS: dict[str, Callable[..., Any]] = {
@@ -162,7 +164,12 @@ class SyntheticService:
               else contextlib.nullcontext()) as span:
             if self.faults.extra_latency_s > 0 and name == self.faults.slow_step:
                 time.sleep(self.faults.extra_latency_s)
-            yield span
+            try:
+                yield span
+            except Exception as exc:  # the SDK records the exception and the status; error.type is ours to set
+                if span is not None:
+                    span.set_attribute(ERROR_TYPE, type(exc).__name__)
+                raise
 
     def predict_batch(self, x: np.ndarray, request_ids: list[str] | None = None) -> np.ndarray:
         """Serve a batch through the monitor's batch path (``request_ids`` to store it for scoring)."""
@@ -175,6 +182,29 @@ class SyntheticService:
                                   request_ids=request_ids, proba=proba,
                                   features=x if self.monitor.drift_enabled else None)
         return y_pred
+
+
+class Servable(Protocol):
+    """What :class:`Traffic` drives: a service that samples requests and serves one."""
+
+    def sample(self, rows: int = 1) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def predict_one(self, x: np.ndarray, y_true: Any = None, request_id: str | None = None) -> Prediction: ...
+
+
+class RoutedService:
+    """Versions of one model behind a :class:`~mlscope.versions.TrafficSplit`: each request goes to the
+    version the split picks (a canary beside the stable version); requests are sampled by the first."""
+
+    def __init__(self, services: Mapping[str, SyntheticService], split: TrafficSplit) -> None:
+        self.services, self.split = dict(services), split
+        self._first = next(iter(self.services.values()))
+
+    def sample(self, rows: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        return self._first.sample(rows)
+
+    def predict_one(self, x: np.ndarray, y_true: Any = None, request_id: str | None = None) -> Prediction:
+        return self.services[self.split.pick()].predict_one(x, y_true, request_id)
 
 
 @dataclass
@@ -198,7 +228,7 @@ class BackgroundLoop:
 class Traffic(BackgroundLoop):
     """Drives a service at ``rate`` requests per second in a background thread."""
 
-    service: SyntheticService
+    service: Servable
     rate: float = 20.0
     on_prediction: Callable[[Prediction], None] | None = None
     served: int = 0

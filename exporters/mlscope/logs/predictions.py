@@ -5,9 +5,11 @@ get one for a sample of request ids (``sample_rate``), and are only counted
 otherwise (``mlscope_prediction_log_records_total{decision}``). The request id
 in the record is the one in the latency histogram's exemplar.
 
-When the prediction has a span (``ModelMonitor(tracing=...)``), the trace's sampling decision is the
-sample (``follow_traces``): a sampled trace has its log lines and an exported trace behind every line's
-``trace_id``, so the request a person lands on from an exemplar, a trace or a line has all three.
+When the prediction has a span (``ModelMonitor(tracing=...)``), a sampled trace is always logged
+(``follow_traces``), on top of the log's own sample: a line is written when the trace is sampled *or* the
+request id is in ``sample_rate``, so a sampled trace has its log lines, and traces that are off or unsampled
+(``OTEL_SDK_DISABLED``, ``always_off``, a caller's unsampled ``traceparent``) never take the log below its own
+rate. Only a line of a sampled trace carries a ``trace_id``, so no link leads nowhere.
 """
 from __future__ import annotations
 
@@ -32,8 +34,8 @@ class PredictionLog:
     ``logger`` (name or Logger) receives the records: attach a
     :class:`~mlscope.logs.LokiHandler` or a ``StreamHandler`` with a
     :class:`~mlscope.logs.JsonFormatter` to it. Its level is set to DEBUG
-    because ``levels`` decides what is written. ``follow_traces`` (default) samples a
-    prediction that has a span by its trace's sampling decision instead of ``sample_rate``.
+    because ``levels`` decides what is written. ``follow_traces`` (default) also logs every
+    prediction whose trace is sampled, beside the ``sample_rate`` share of request ids.
     """
 
     def __init__(self, logger: str | logging.Logger = DEFAULT_LOGGER, *, sample_rate: float = 0.01,
@@ -82,7 +84,7 @@ class BoundPredictionLog:
             level, event, decision = logging.ERROR, "prediction_error", "error"
         elif latency is not None and latency >= config.slow_seconds:
             level, event, decision = logging.WARNING, "prediction_slow", "slow"
-        elif sampled if sampled is not None and config.follow_traces else in_sample(request_id, config.sample_rate):
+        elif (sampled and config.follow_traces) or in_sample(request_id, config.sample_rate):
             level, event, decision = logging.INFO, "prediction", "sampled"
         else:
             level, event, decision = logging.DEBUG, "prediction", "debug"

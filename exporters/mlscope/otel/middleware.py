@@ -4,7 +4,8 @@ The span is current while the application handles the request, so a monitor's pr
 child. Span name and attributes follow the OpenTelemetry HTTP semantic conventions (``{method}``,
 ``http.request.method``, ``url.path``, ``url.scheme``, ``http.response.status_code``; a 5xx answer sets
 ``error.type`` and the ERROR status). Headers are read through the global propagator (W3C trace context
-and baggage unless ``OTEL_PROPAGATORS`` says otherwise).
+and baggage unless ``OTEL_PROPAGATORS`` says otherwise). Requests to ``exclude_paths`` (default: ``/metrics``,
+and anything under it) get no span: a scrape every few seconds is not a trace anyone follows.
 """
 from __future__ import annotations
 
@@ -24,6 +25,19 @@ _KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATC
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+
+EXCLUDE_PATHS = ("/metrics",)
+
+
+def _excluded(prefixes: tuple[str, ...]) -> Callable[[str], bool]:
+    """A path test: the path is one of ``prefixes`` or under one (``/metrics`` takes ``/metrics/``, not
+    ``/metricsx``)."""
+    if any(not p.startswith("/") for p in prefixes):
+        raise ValueError(f"exclude_paths must start with '/': {prefixes!r}")
+    bare = tuple(p.rstrip("/") for p in prefixes)
+    under = tuple(p + "/" for p in bare)
+    return lambda path: path in bare or path.startswith(under)
 
 
 def _tracer(provider: trace.TracerProvider | None) -> trace.Tracer:
@@ -54,10 +68,13 @@ def _failed(span: trace.Span, exc: BaseException) -> None:
 class TraceContextMiddleware:
     """WSGI middleware (Flask: ``app.wsgi_app = TraceContextMiddleware(app.wsgi_app)``)."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], tracer_provider: trace.TracerProvider | None = None):
-        self.app, self._provider = app, tracer_provider
+    def __init__(self, app: Callable[..., Iterable[bytes]], tracer_provider: trace.TracerProvider | None = None,
+                 exclude_paths: Iterable[str] = EXCLUDE_PATHS):
+        self.app, self._provider, self._excluded = app, tracer_provider, _excluded(tuple(exclude_paths))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self._excluded(environ.get("PATH_INFO", "") or "/"):
+            return self.app(environ, start_response)
         carrier = {name: environ[key] for name, key in (("traceparent", "HTTP_TRACEPARENT"),
                                                         ("tracestate", "HTTP_TRACESTATE"),
                                                         ("baggage", "HTTP_BAGGAGE")) if key in environ}
@@ -106,12 +123,13 @@ class _EndsSpan:
 class ASGITraceContextMiddleware:
     """ASGI middleware (FastAPI: ``app.add_middleware(ASGITraceContextMiddleware)``); HTTP scopes only."""
 
-    def __init__(self, app: ASGIApp, tracer_provider: trace.TracerProvider | None = None) -> None:
-        self.app, self._provider = app, tracer_provider
+    def __init__(self, app: ASGIApp, tracer_provider: trace.TracerProvider | None = None,
+                 exclude_paths: Iterable[str] = EXCLUDE_PATHS) -> None:
+        self.app, self._provider, self._excluded = app, tracer_provider, _excluded(tuple(exclude_paths))
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
                        send: Callable[[Message], Awaitable[None]]) -> None:
-        if scope.get("type") != "http":
+        if scope.get("type") != "http" or self._excluded(scope.get("path", "") or "/"):
             await self.app(scope, receive, send)
             return
         carrier: dict[str, str] = {}

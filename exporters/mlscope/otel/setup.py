@@ -11,7 +11,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
 from prometheus_client import CollectorRegistry
 
 from .._runtime import require_extra
@@ -42,6 +42,24 @@ def otlp_exporter(protocol: str | None = None) -> SpanExporter:
     raise ValueError(f"OTLP protocol {protocol!r} is not one mlscope exports: choose one of {', '.join(PROTOCOLS)}")
 
 
+def _sampler(ratio: float | None, trust_parent: bool) -> Sampler | None:
+    """The provider's sampler: None (the SDK's, from ``OTEL_TRACES_SAMPLER``) when the caller's flag is
+    trusted and no ratio is given; otherwise a trace-id ratio, parent-based only when the caller is trusted."""
+    if trust_parent:
+        return None if ratio is None else ParentBased(TraceIdRatioBased(ratio))
+    if ratio is None:  # the variables' root sampler, without the parent-based wrapper
+        name = os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on").strip().lower()
+        if name.endswith("always_off"):
+            return ALWAYS_OFF
+        ratio = 1.0
+        if name.endswith("traceidratio"):
+            try:
+                ratio = min(1.0, max(0.0, float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))))
+            except ValueError:
+                log.warning("mlscope: OTEL_TRACES_SAMPLER_ARG is not a number; sampling every trace")
+    return TraceIdRatioBased(ratio)
+
+
 @dataclass
 class Tracing:
     """What :func:`configure_tracing` set up; :meth:`shutdown` (also run at exit) is bounded."""
@@ -68,15 +86,18 @@ def configure_tracing(service_name: str | None = None, *, registry: CollectorReg
                       exporter: SpanExporter | None = None, sampler_ratio: float | None = None,
                       max_queue_size: int | None = None, max_export_batch_size: int | None = None,
                       schedule_delay_s: float | None = None, shutdown_timeout_s: float = 2.0,
-                      set_global: bool = True) -> Tracing:
+                      trust_parent_sampling: bool = True, set_global: bool = True) -> Tracing:
     """Install a tracer provider that exports spans without ever blocking a prediction.
 
     ``exporter`` defaults to :func:`otlp_exporter`. ``sampler_ratio`` samples that share of new traces
     (parent-based: a caller's decision is kept); without it the SDK reads ``OTEL_TRACES_SAMPLER`` (default:
-    every trace). Spans wait in a queue of ``max_queue_size``; a full queue drops spans, counted with export
-    failures in ``registry`` (``mlscope_spans_dropped_total``); queue size, batch size and delay default to
-    the SDK's ``OTEL_BSP_*`` variables (2048 spans, 512, 5 s). ``OTEL_SERVICE_NAME`` overrides
-    ``service_name``. With ``set_global`` the provider becomes the global one, so monitors make spans.
+    every trace). ``trust_parent_sampling=False`` (for public endpoints) ignores an incoming ``traceparent``'s
+    sampled flag: every trace is sampled by its trace id at the ratio (``sampler_ratio``, else the variables'),
+    still in the caller's trace and under its span, so no caller decides trace or log volume. Spans wait in a
+    queue of ``max_queue_size``; a full queue drops spans, counted with export failures in ``registry``
+    (``mlscope_spans_dropped_total``); queue size, batch size and delay default to the SDK's ``OTEL_BSP_*``
+    variables (2048 spans, 512, 5 s). ``OTEL_SERVICE_NAME`` overrides ``service_name``. With ``set_global`` the
+    provider becomes the global one, so monitors make spans.
     """
     if sampler_ratio is not None and not 0.0 <= sampler_ratio <= 1.0:
         raise ValueError(f"sampler_ratio must be within [0, 1], got {sampler_ratio!r}")
@@ -85,7 +106,7 @@ def configure_tracing(service_name: str | None = None, *, registry: CollectorReg
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") or service_name is None else {SERVICE_NAME: service_name}
     provider = TracerProvider(
         resource=Resource.create(attributes),
-        sampler=None if sampler_ratio is None else ParentBased(TraceIdRatioBased(sampler_ratio)),
+        sampler=_sampler(sampler_ratio, trust_parent_sampling),
         shutdown_on_exit=False)  # the SDK's own exit hook waits up to 30 s on a hanging backend
     metrics = span_metrics(registry)
     options: dict[str, float] = {}

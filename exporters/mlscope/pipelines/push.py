@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import time
 import urllib.error
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -18,6 +19,25 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_PORT = 9091  # the Pushgateway's own default port
+
+
+def gateway_url(address: str) -> str:
+    """The Pushgateway's base URL: ``host`` or ``host:port`` (no port: :data:`DEFAULT_PORT`, not HTTP's 80),
+    or an ``http(s)://`` URL, which keeps its own port (a proxy's 443)."""
+    text = address.strip() if isinstance(address, str) else ""
+    url = text if "://" in text else f"http://{text}"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"pushgateway={address!r:.80} is not host[:port] or an http(s) URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"pushgateway={address!r:.80} is not host[:port] or an http(s) URL "
+                         f"(e.g. 127.0.0.1:{DEFAULT_PORT})")
+    if port is None and "://" not in text:
+        parts = parts._replace(netloc=f"{parts.netloc}:{DEFAULT_PORT}")
+    return urllib.parse.urlunsplit(parts).rstrip("/")
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,15 @@
 """A pipeline's runs and their named steps: what each records, its log line, its end.
 
-Metric labels are the pipeline, the step, a status and a reason, each capped by the registry's label guard;
-run ids, data batch ids and model versions go only into the log lines. Bad values are counted in
-``mlscope_pipeline_invalid_inputs_total`` and skipped, never raised into the job.
+Metric labels are the pipeline, the step, a status and a reason, each capped by the registry's label guard
+(past the cap they fold into ``__overflow__``); the log lines keep the real names, and run ids, data batch
+ids and model versions go only there. Bad values are counted in ``mlscope_pipeline_invalid_inputs_total``,
+logged (``pipeline_invalid_input``) and skipped, never raised into the job. A run pushes a "started" state
+when it starts (its start time, expected interval and owner) and its outcome when it ends; see
+:mod:`.lifecycle` for SIGTERM and runs never ended.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -18,6 +22,7 @@ import numpy as np
 from ..catalog import pipelines as cat
 from ..drift.profile import ReferenceProfile
 from ..ids import new_request_id
+from . import lifecycle
 from .checks import BatchCheck, check_batch
 from .instruments import PipelineInstruments, count_value, seconds_value
 from .push import PushResult
@@ -29,14 +34,21 @@ NOT_ENDED = "StepNotEnded"
 class Pipeline(Protocol):
     """What runs and steps need of their :class:`~mlscope.pipelines.PipelineMonitor`."""
 
-    pipeline: str
+    name: str  # the pipeline's own name (log lines)
+    pipeline: str  # its label (capped)
     ins: PipelineInstruments
     reference: ReferenceProfile | None
     pushgateway: str | None
+    handle_sigterm: bool
 
     def push(self) -> PushResult: ...
-    def count_invalid(self, reason: str, count: int = 1) -> None: ...
+    def model_monitor(self, model: str, model_version: str, **kwargs: Any) -> Any: ...
+    def count_invalid(self, reason: str, count: int = 1, fields: Mapping[str, Any] | None = None) -> None: ...
     def emit(self, level: int, event: str, message: str, fields: Mapping[str, Any]) -> None: ...
+
+
+class RunEndedError(RuntimeError):
+    """A step started, or a record made, on a run that has already ended (and pushed)."""
 
 
 def error_name(error: BaseException | type[BaseException] | str) -> str:
@@ -50,9 +62,11 @@ class Step:
 
     def __init__(self, run: Run, name: str) -> None:
         self.run, self.monitor = run, run.monitor
-        self.name = self.monitor.ins.admit("step", name)
-        self.record_counts: dict[str, int] = {"in": 0, "out": 0}  # by direction
-        self.rejected: dict[str, int] = {}  # by reason
+        self.name = str(name)  # the log lines' name
+        self.label = self.monitor.ins.admit("step", name)  # the metrics' (capped)
+        self.record_counts: dict[str, int] = {}  # by direction, where the job gave a valid count
+        self.rejected: dict[str, int] = {}  # by reason (the job's own names)
+        self.invalid: dict[str, int] = {}  # bad values handed to this step, by reason
         self.byte_counts: dict[str, int] = {}  # by direction, where the job gave them
         self.newest_event: float | None = None
         self.check: BatchCheck | None = None
@@ -76,21 +90,20 @@ class Step:
         ins = self.monitor.ins
         self._add(ins.records, "records", read, written, self.record_counts)
         for reason, value in (rejected or {}).items():
-            n = self._count(value, "records")
+            n = self._count(value, "records", f"rejected[{reason!r}]")
             if n is not None:
-                label = ins.admit("reason", reason)
-                ins.rejected.labels(self.monitor.pipeline, self.name, label).inc(n)
-                self.rejected[label] = self.rejected.get(label, 0) + n
+                ins.rejected.labels(self.monitor.pipeline, self.label, ins.admit("reason", reason)).inc(n)
+                self.rejected[str(reason)] = self.rejected.get(str(reason), 0) + n
 
     def bytes(self, read: int | None = None, written: int | None = None) -> None:
         """Add bytes read and written, where the job knows them."""
         self._add(self.monitor.ins.bytes, "bytes", read, written, self.byte_counts)
 
     def _add(self, counter: Any, unit: str, read: Any, written: Any, totals: dict[str, int]) -> None:
-        for direction, value in (("in", read), ("out", written)):
-            n = self._count(value, unit)
+        for direction, value, given in (("in", read, "read"), ("out", written, "written")):
+            n = self._count(value, unit, given)
             if n is not None:
-                counter.labels(self.monitor.pipeline, self.name, direction).inc(n)
+                counter.labels(self.monitor.pipeline, self.label, direction).inc(n)
                 totals[direction] = totals.get(direction, 0) + n
 
     def event_times(self, times: Any) -> None:
@@ -98,11 +111,11 @@ class Step:
         sets the data's freshness. Values that are not finite times are counted (``event_time_invalid``)."""
         values, bad = _unix_seconds(times)
         if bad:
-            self.monitor.count_invalid("event_time_invalid", bad)
+            self.invalid_value("event_time_invalid", bad, "event_times", f"{bad} of the values")
         if values.size:
             newest = float(values.max())
             self.newest_event = newest if self.newest_event is None else max(self.newest_event, newest)
-            self.monitor.ins.newest_event.labels(self.monitor.pipeline, self.name).set(self.newest_event)
+            self.monitor.ins.newest_event.labels(self.monitor.pipeline, self.label).set(self.newest_event)
 
     def check_batch(self, data: Any) -> BatchCheck:
         """Hold ``data`` to the pipeline's reference profile (see :func:`mlscope.pipelines.check_batch`)."""
@@ -124,50 +137,73 @@ class Step:
         if duration_seconds is not None:
             given = seconds_value(duration_seconds)
             if given is None:
-                self.monitor.count_invalid("duration_not_finite_or_negative")
+                self.invalid_value("duration_not_finite_or_negative", 1, "duration_seconds", duration_seconds)
             else:
                 duration = given
         self.duration_seconds = duration
         self.status = "success" if error is None else "failure"
         self.error_type = None if error is None else error_name(error)
-        ins, pipeline = self.monitor.ins, self.monitor.pipeline
-        ins.steps.labels(pipeline, self.name, self.status).inc()
+        ins, pipeline, step = self.monitor.ins, self.monitor.pipeline, self.label
+        ins.steps.labels(pipeline, step, self.status).inc()
         if self.error_type is not None:
-            ins.step_failures.labels(pipeline, self.name, ins.admit("error_type", self.error_type)).inc()
-        ins.last_step_duration.labels(pipeline, self.name).set(duration)
-        counts = {**self.record_counts, "rejected": sum(self.rejected.values())}
+            ins.step_failures.labels(pipeline, step, ins.admit("error_type", self.error_type)).inc()
+        ins.last_step_duration.labels(pipeline, step).set(duration)
+        # A count the job did not give (or gave only invalid) is no series: "read 0" would be a claim, and
+        # the rejected share of the records read is only defined where they were counted.
+        counts = {"in": self.record_counts.get("in"), "out": self.record_counts.get("out"),
+                  "rejected": sum(self.rejected.values())}
         for kind, value in counts.items():
-            ins.last_records.labels(pipeline, self.name, kind).set(value)
+            if value is not None:
+                ins.last_records.labels(pipeline, step, kind).set(value)
+            else:
+                _remove(ins.last_records, pipeline, step, kind)
         self.run.step_ended(self)
 
     def fields(self) -> dict[str, Any]:
-        """What the step's log line carries."""
+        """What the step's log line carries (records_in/out None: the job gave no valid count)."""
         out: dict[str, Any] = {"step": self.name, "status": self.status, "error_type": self.error_type,
-                               "duration_seconds": self.duration_seconds, "records_in": self.record_counts["in"],
-                               "records_out": self.record_counts["out"], "records_rejected": dict(self.rejected)}
+                               "duration_seconds": self.duration_seconds,
+                               "records_in": self.record_counts.get("in"), "records_out": self.record_counts.get("out"),
+                               "records_rejected": dict(self.rejected)}
+        if self.invalid:
+            out["invalid_inputs"] = dict(self.invalid)
         if self.byte_counts:
             out.update(bytes_in=self.byte_counts.get("in"), bytes_out=self.byte_counts.get("out"))
         if self.newest_event is not None:
             out.update(newest_event_time=_iso(self.newest_event), freshness_seconds=self.freshness_seconds)
         return out
 
-    def _count(self, value: Any, unit: str) -> int | None:
+    def _count(self, value: Any, unit: str, argument: str) -> int | None:
         if value is None:
             return None
         n, reason = count_value(value, unit)
         if reason is not None:
-            self.monitor.count_invalid(reason)
+            self.invalid_value(reason, 1, argument, value)
         return n
+
+    def invalid_value(self, reason: str, count: int, argument: str, value: Any) -> None:
+        """Count and log a bad value handed to this step (it was skipped)."""
+        self.invalid[reason] = self.invalid.get(reason, 0) + count
+        self.run.invalid_value(reason, count, {"step": self.name, "argument": argument, "value": repr(value)[:80]})
+
+
+def _remove(gauge: Any, *labels: str) -> None:
+    with contextlib.suppress(KeyError):  # never set
+        gauge.remove(*labels)
 
 
 class Run:
     """One run of a pipeline over one data batch, made of named steps (a context manager, or :meth:`end`).
 
     The run fails when an exception leaves its ``with`` block, when :meth:`end` is given an error, or when
-    one of its steps failed (a step still open at the end fails with ``StepNotEnded``). When it ends it
-    sets the pipeline's last-run gauges, writes its log line and, with a Pushgateway, pushes the group:
-    ``push_result`` says how that went (a failed push is counted and logged, never raised).
+    one of its steps failed (a step still open at the end fails with ``StepNotEnded``), when SIGTERM arrives
+    inside it (``SIGTERM``) or when the process exits without ending it (``RunNotEnded``). When it starts
+    it sets its start time and, with a Pushgateway, pushes the group (``start_push_result``); when it ends
+    it sets the pipeline's last-run gauges, writes its log line and pushes again: ``push_result`` says how
+    that went (a failed push is counted and logged, never raised; :attr:`exit_code` tells the shell).
     """
+
+    push_at_start = True  # a pipeline run pushes its "started" state (a training run has no stale alert)
 
     def __init__(self, monitor: Pipeline, data_batch_id: str | None, *, run_id: str | None = None,
                  model: str | None = None, model_version: str | None = None,
@@ -181,10 +217,16 @@ class Run:
         self.error_type: str | None = None
         self.duration_seconds: float | None = None
         self.push_result: PushResult | None = None
+        self.start_push_result: PushResult | None = None
         self.started_at = time.time()
         self._start = time.perf_counter()
         self._failed_steps: list[str] = []
-        self.emit(logging.INFO, self.start_event, f"{monitor.pipeline} run started", dict(fields or {}))
+        self.emit(logging.INFO, self.start_event, f"{monitor.name} run started", dict(fields or {}))
+        lifecycle.opened(self, handle_sigterm=monitor.handle_sigterm)
+        if self.push_at_start:
+            monitor.ins.last_start.labels(monitor.pipeline).set(self.started_at)
+            if monitor.pushgateway is not None:
+                self.start_push_result = self.push("start")
 
     start_event, end_event = cat.RUN_START, cat.RUN_END
 
@@ -198,7 +240,11 @@ class Run:
     # -- steps and checks ------------------------------------------------------------------------
 
     def step(self, name: str) -> Step:
-        """Start step ``name`` now (a context manager: an exception leaving it fails the step, and re-raises)."""
+        """Start step ``name`` now (a context manager: an exception leaving it fails the step, and re-raises);
+        :class:`RunEndedError` once the run has ended (its outcome was already recorded and pushed)."""
+        if self.status is not None:
+            raise RunEndedError(f"pipeline {self.monitor.name}: step {name!r:.80} started after run {self.run_id} "
+                                f"ended ({self.status}); start a new run (monitor.run(...))")
         step = Step(self, name)
         self.steps.append(step)
         return step
@@ -216,7 +262,11 @@ class Run:
         if step.status == "failure":
             self._failed_steps.append(step.name)
         self.emit(logging.INFO if step.status == "success" else logging.ERROR, cat.STEP_END,
-                  f"{self.monitor.pipeline} step {step.name}: {step.status}", step.fields())
+                  f"{self.monitor.name} step {step.name}: {step.status}", step.fields())
+
+    def invalid_value(self, reason: str, count: int, fields: Mapping[str, Any]) -> None:
+        """Count a bad value (``mlscope_pipeline_invalid_inputs_total``) and log it with this run's ids."""
+        self.monitor.count_invalid(reason, count, {**self.ids(), **fields})
 
     def check_batch(self, data: Any, *, step: Step | None = None) -> BatchCheck:
         """Hold a batch to the pipeline's reference profile: missing, infinite, out-of-range, wrong-type and
@@ -224,20 +274,25 @@ class Run:
         the job decides what a failed check means (``check.passed``)."""
         reference = self.monitor.reference
         if reference is None:
-            raise ValueError(f"pipeline {self.monitor.pipeline} has no reference profile: "
+            raise ValueError(f"pipeline {self.monitor.name} has no reference profile: "
                              "PipelineMonitor(..., reference=profile or its JSON path)")
         check = check_batch(reference, data)
         ins, pipeline = self.monitor.ins, self.monitor.pipeline
         for name in cat.CHECKS:
-            ins.check_failures.labels(pipeline, name).set(len(check.failures.get(name, ())))
+            failed = check.failures.get(name, ())
+            ins.check_failures.labels(pipeline, name).set(len(failed))
+            for feature in reference.features:
+                ins.check_feature_failed.labels(pipeline, name, feature.name).set(
+                    check.severity(name, feature.name) if feature.name in failed else 0.0)
         ins.checked_rows.labels(pipeline).set(check.rows)
         if step is not None:
             step.check = check
         self.emit(logging.INFO if check.passed else logging.WARNING, cat.BATCH_CHECK,
-                  f"{pipeline} batch {'passed' if check.passed else 'failed'} its data checks",
+                  f"{self.monitor.name} batch {'passed' if check.passed else 'failed'} its data checks"
+                  + (f" ({', '.join(check.skipped)} skipped)" if check.skipped else ""),
                   {"step": None if step is None else step.name, "rows": check.rows, "passed": check.passed,
                    "failures": {k: list(v) for k, v in check.failures.items() if v},
-                   "psi": check.psi, "profile_hash": reference.content_hash})
+                   "skipped": dict(check.skipped), "psi": check.psi, "profile_hash": reference.content_hash})
         return check
 
     # -- ending ----------------------------------------------------------------------------------
@@ -246,9 +301,10 @@ class Run:
         """End the run (the first call counts); returns its status."""
         if self.status is not None:
             return self.status
+        lifecycle.closed(self)
         for step in self.steps:
             if step.status is None:
-                self.monitor.count_invalid("step_not_ended")
+                step.invalid_value("step_not_ended", 1, "step", step.name)
                 step.end(NOT_ENDED)
         self.duration_seconds = time.perf_counter() - self._start
         if error is not None:
@@ -262,15 +318,34 @@ class Run:
                                   "steps": [s.name for s in self.steps]}
         fields.update(self.end_fields())
         self.emit(logging.INFO if self.status == "success" else logging.ERROR, self.end_event,
-                  f"{self.monitor.pipeline} run {self.status}", fields)
+                  f"{self.monitor.name} run {self.status}", fields)
         if self.monitor.pushgateway is not None:
-            self.push_result = result = self.monitor.push()
-            self.emit(logging.INFO if result.ok else logging.WARNING, cat.PUSH,
-                      f"{self.monitor.pipeline} push to {self.monitor.pushgateway}: "
-                      + ("ok" if result.ok else f"failed ({result.reason})"),
-                      {"pushed": result.ok, "push_seconds": result.seconds, "reason": result.reason or None,
-                       "error": result.error or None})
+            self.push_result = self.push("end")
         return self.status
+
+    def push(self, phase: str) -> PushResult:
+        """Push the pipeline's group now and log how it went (``phase``: start, end, or what pushed again)."""
+        result = self.monitor.push()
+        self.emit(logging.INFO if result.ok else logging.WARNING, cat.PUSH,
+                  f"{self.monitor.name} push ({phase}) to {self.monitor.pushgateway}: "
+                  + ("ok" if result.ok else f"failed ({result.reason})"),
+                  {"phase": phase, "pushed": result.ok, "push_seconds": result.seconds,
+                   "reason": result.reason or None, "error": result.error or None})
+        return result
+
+    @property
+    def exit_code(self) -> int:
+        """What the job's process should exit with (``sys.exit(run.exit_code)``): 0 when the run succeeded and
+        its push (if any) went through, 1 when it failed or has not ended, 75 (EX_TEMPFAIL) when it succeeded
+        but its push failed (Prometheus never saw it: retry)."""
+        if self.status != "success":
+            return 1
+        return 75 if self.push_result is not None and not self.push_result.ok else 0
+
+    def abandoned(self) -> None:
+        """The process exits with this run open: warned, counted, ended as failed (``RunNotEnded``), pushed."""
+        self.invalid_value("run_not_ended", 1, {"argument": "run", "value": self.run_id})
+        self.end(cat.NOT_ENDED_ERROR)
 
     def record_end(self, now: float) -> None:
         """The run-level metrics of a pipeline run (a training run has its own)."""
@@ -279,14 +354,24 @@ class Run:
         ins.runs.labels(pipeline, self.status).inc()
         ins.last_run_duration.labels(pipeline).set(self.duration_seconds)
         (ins.last_success if self.status == "success" else ins.last_failure).labels(pipeline).set(now)
+        if self.error_type is not None:  # one error type per pipeline: the last failure's
+            error_type = ins.admit("error_type", self.error_type)
+            previous = ins.last_error_type.get(pipeline)
+            if previous is not None and previous != error_type:
+                _remove(ins.last_error, pipeline, previous)
+            ins.last_error.labels(pipeline, error_type).set(1)
+            ins.last_error_type[pipeline] = error_type
 
     def end_fields(self) -> dict[str, Any]:
         return {}
 
+    def ids(self) -> dict[str, Any]:
+        """What every line of the run carries (``step`` None unless the line is a step's)."""
+        return {"run_id": self.run_id, "data_batch_id": self.data_batch_id, "model": self.model,
+                "model_version": self.model_version, "step": None}
+
     def emit(self, level: int, event: str, message: str, fields: Mapping[str, Any]) -> None:
-        self.monitor.emit(level, event, message, {
-            "run_id": self.run_id, "data_batch_id": self.data_batch_id, "model": self.model,
-            "model_version": self.model_version, "step": None, **fields})
+        self.monitor.emit(level, event, message, {**self.ids(), **fields})
 
 
 def _unix_seconds(times: Any) -> tuple[np.ndarray, int]:

@@ -2,12 +2,16 @@
 
 Its fingerprint is :func:`mlscope.drift.training_data_fingerprint` of the training set, the value a model
 version's ``mlscope_model_info{training_data_fingerprint}`` carries (:meth:`TrainingRun.model_monitor`) and
-its reference profile's ``source_hash``: the three name the same data.
+its reference profile's ``source_hash``: the three name the same data when they are given the data in the same
+form (a file's path hashes its bytes, a table its columns: the same CSV gives two fingerprints). A run whose
+fingerprint is not the pipeline's reference profile's ``source_hash`` logs a warning saying so.
 """
 from __future__ import annotations
 
 import logging
 import math
+import numbers
+import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +37,7 @@ class TrainingRun(Run):
     """
 
     start_event, end_event = cat.TRAINING_START, cat.TRAINING_END
+    push_at_start = False  # no stale alert reads a training run's start
 
     def __init__(self, monitor: Pipeline, model: str, *, dataset_version: str, training_data: Any = None,
                  columns: Iterable[str] | None = None, fingerprint: str | None = None,
@@ -55,14 +60,31 @@ class TrainingRun(Run):
                              else AlertTrigger.from_alert(triggered_by))
         super().__init__(monitor, data_batch_id, run_id=run_id, model=model, model_version=model_version,
                          fields=self._lineage_fields())
+        self._compare_with_reference(training_data)
 
     def __enter__(self) -> TrainingRun:
         return self
 
+    def _compare_with_reference(self, training_data: Any) -> None:
+        reference = self.monitor.reference
+        if reference is None or not reference.source_hash or reference.source_hash == self.fingerprint:
+            return
+        given = "a file's bytes" if isinstance(training_data, (str, os.PathLike)) else (
+            "a fingerprint given" if training_data is None else "a table's columns")
+        self.emit(logging.WARNING, cat.FINGERPRINT_MISMATCH,
+                  f"{self.model}: training data fingerprint {self.fingerprint[:19]} (of {given}) is not the "
+                  f"reference profile's source_hash {reference.source_hash[:19]}: give both the same form of "
+                  "the data (the file's path to both, or the same table)",
+                  {"training_data_fingerprint": self.fingerprint, "source_hash": reference.source_hash})
+
     def epoch(self, number: int, **metrics: float) -> None:
-        """Report one epoch's evaluation metrics (``loss=0.3, val_accuracy=0.91``)."""
+        """Report one epoch's evaluation metrics (``loss=0.3, val_accuracy=0.91``); ``number`` is an integer
+        >= 0 (else counted as ``epoch_invalid``, logged, and the epoch gauge left as it was)."""
         kept = self._metrics(metrics, self.monitor.ins.training_epoch_metric)
-        self.monitor.ins.training_last_epoch.labels(self.monitor.pipeline, self.model_label).set(number)
+        if isinstance(number, numbers.Integral) and not isinstance(number, bool) and number >= 0:
+            self.monitor.ins.training_last_epoch.labels(self.monitor.pipeline, self.model_label).set(number)
+        else:
+            self.invalid_value("epoch_invalid", 1, {"argument": "epoch", "value": repr(number)[:80]})
         self.epochs.append(kept)
         self.emit(logging.INFO, cat.TRAINING_EPOCH, f"{self.model} epoch {number}",
                   {"epoch": number, "metrics": metrics})
@@ -73,13 +95,19 @@ class TrainingRun(Run):
 
     def model_monitor(self, model_version: str, **kwargs: Any) -> ModelMonitor:
         """The trained version's :class:`~mlscope.ModelMonitor`, its ``training_data_fingerprint`` this
-        run's (``metadata`` gets ``dataset_version``); on ``registry=`` (default: prometheus-client's)."""
-        from ..monitor import ModelMonitor
-
+        run's (``metadata`` gets ``dataset_version`` and the pipeline's ``owner``), on the pipeline's registry
+        so the run's push carries its ``mlscope_model_info`` (see :meth:`PipelineMonitor.model_monitor`).
+        Called after the run ended, it pushes the group again, so the version still reaches the Pushgateway."""
         self.model_version = model_version
         metadata = {"dataset_version": self.dataset_version, **dict(kwargs.pop("metadata", None) or {})}
-        return ModelMonitor(str(self.model), model_version, training_data_fingerprint=self.fingerprint,
-                            metadata=metadata, **kwargs)
+        monitor: ModelMonitor = self.monitor.model_monitor(str(self.model), model_version,
+                                                           training_data_fingerprint=self.fingerprint,
+                                                           metadata=metadata, **kwargs)
+        if self.status == "success":
+            self._record_training_info()  # the run ended before it named its version
+        if self.status is not None and self.monitor.pushgateway is not None:
+            self.push_result = self.push("model_monitor")
+        return monitor
 
     def record_end(self, now: float) -> None:
         ins, labels = self.monitor.ins, (self.monitor.pipeline, self.model_label)
@@ -87,10 +115,18 @@ class TrainingRun(Run):
         ins.training_runs.labels(*labels, self.status).inc()
         ins.training_last_duration.labels(*labels).set(self.duration_seconds)
         (ins.training_last_success if self.status == "success" else ins.training_last_failure).labels(*labels).set(now)
-        if self.status == "success" and self.model_version is not None:
-            ins.training_info.labels(*labels, ins.admit("model_version", self.model_version),
-                                     ins.admit("dataset_version", self.dataset_version[:MAX_VALUE_LENGTH]),
-                                     ins.admit("training_data_fingerprint", self.fingerprint)).set(1)
+        if self.status == "success":
+            self._record_training_info()
+
+    def _record_training_info(self) -> None:
+        """``mlscope_training_info`` of the version this successful run produced, once it is named."""
+        if self.model_version is None:
+            return
+        ins = self.monitor.ins
+        ins.training_info.labels(self.monitor.pipeline, self.model_label,
+                                 ins.admit("model_version", self.model_version),
+                                 ins.admit("dataset_version", self.dataset_version[:MAX_VALUE_LENGTH]),
+                                 ins.admit("training_data_fingerprint", self.fingerprint)).set(1)
 
     def _lineage_fields(self) -> dict[str, Any]:
         """What both the start and the end line carry: the end line alone answers a lineage question."""
@@ -113,7 +149,7 @@ class TrainingRun(Run):
             except (TypeError, ValueError):
                 number = math.nan
             if not math.isfinite(number):
-                self.monitor.count_invalid("metric_not_finite")
+                self.invalid_value("metric_not_finite", 1, {"argument": name, "value": repr(value)[:80]})
                 continue
             kept[name] = number
             gauge.labels(self.monitor.pipeline, self.model_label, self.monitor.ins.admit("metric", name)).set(number)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..catalog.logs import LOG_APP
 from ..catalog.pipelines import PUSH_JOB
+from ..catalog.versions import ROLES
 from .promql import duration_seconds as duration_seconds  # re-exported: its callers import it from here
 
 
@@ -57,6 +58,12 @@ class WarmUp:
     coverage: WindowGuard = WindowGuard(100)
     # Lines a log shipper handled (sent or given up on): a dropped line is a fact, not an estimate.
     logs: WindowGuard = WindowGuard(1, 0.0)
+    # Version comparisons: requests of the candidate and of its baseline in the window (a canary at 1 % of
+    # traffic is judged once it served this many); labelled outcomes of each (realised quality); predictions
+    # with probabilities of each (estimated quality). No age condition: both read the same, partly filled window.
+    versions_traffic: WindowGuard = WindowGuard(200, 0.0)
+    versions_labels: WindowGuard = WindowGuard(100, 0.0)
+    versions_estimated: WindowGuard = WindowGuard(100, 0.0)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ class Profile:
     pipeline_expected_interval: str = "1d"
     # Age of a pipeline step's newest event time above which its data counts as late.
     pipeline_max_data_age: str = "1d"
+    # `for` of the version-comparison alerts (candidate worse than its baseline, outputs diverge).
+    for_versions: str = "10m"
 
     @property
     def alert_window(self) -> str:
@@ -186,6 +195,68 @@ class ResourceRules:
     host_memory_available_ratio: float = 0.10
 
 
+class RoleError(ValueError):
+    """A role declaration the rule configuration refuses (unknown role, a version with two roles...)."""
+
+
+@dataclass(frozen=True)
+class RoleDeclaration:
+    """``model_version`` of ``model`` plays ``role`` (stable, canary or shadow); wins over the monitor's."""
+
+    model: str
+    model_version: str
+    role: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise RoleError(f"{self.model} {self.model_version}: role {self.role!r} is not one of {ROLES}")
+        for name in ("model", "model_version"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise RoleError(f"a role declaration needs a non-empty {name}, got {value!r}")
+
+
+def _declaration(item: object) -> RoleDeclaration:
+    if isinstance(item, RoleDeclaration):
+        return item
+    if isinstance(item, dict) and set(item) == {"model", "model_version", "role"}:
+        return RoleDeclaration(**{k: str(v) for k, v in item.items()})
+    raise RoleError(f"a role declaration has the keys model, model_version and role, got {item!r}")
+
+
+@dataclass(frozen=True)
+class VersionRules:
+    """Roles and comparison thresholds of a model's versions (docs/versions.md)."""
+
+    # Roles declared here (they win over the monitors' role=); a model has at most one stable version here.
+    roles: tuple[RoleDeclaration, ...] = ()
+    # Hysteresis of the traffic-derived baseline: another version takes over only once its traffic share
+    # exceeds the incumbent's by this much (absolute), so a 50/50 split never flips it back and forth.
+    baseline_switch_margin: float = 0.1
+    # Candidate worse than its baseline: error ratio higher by more than this (absolute)...
+    error_ratio_margin: float = 0.02
+    # ...p95 latency more than this many times the baseline's...
+    latency_p95_ratio: float = 1.5
+    # ...realised or estimated accuracy / macro F1 lower by more than this (absolute).
+    quality_margin: float = 0.05
+    # Outputs diverge: Jensen-Shannon distance (base 2) between the versions' predicted-class shares above this.
+    output_js_distance: float = 0.1
+
+    def __post_init__(self) -> None:
+        # Also from a stack folder's rules-config.yml (mlscope.rules.overrides): mappings with the three keys.
+        object.__setattr__(self, "roles", tuple(_declaration(r) for r in self.roles))
+        seen: dict[tuple[str, str], str] = {}
+        stable: dict[str, str] = {}
+        for d in self.roles:
+            key = (d.model, d.model_version)
+            if key in seen and seen[key] != d.role:
+                raise RoleError(f"{d.model} {d.model_version} is declared with two roles: {seen[key]} and {d.role}")
+            seen[key] = d.role
+            if d.role == "stable" and stable.setdefault(d.model, d.model_version) != d.model_version:
+                raise RoleError(f"{d.model} has two stable versions declared: {stable[d.model]} and "
+                                f"{d.model_version} (declare the new one stable and the old one canary, or drop it)")
+
+
 @dataclass(frozen=True)
 class RuleConfig:
     profile: Profile
@@ -193,6 +264,7 @@ class RuleConfig:
     selectors: Selectors = field(default_factory=Selectors)
     links: Links = field(default_factory=Links)
     resources: ResourceRules = field(default_factory=ResourceRules)
+    versions: VersionRules = field(default_factory=VersionRules)
 
 
 DEFAULT = Profile(
@@ -208,8 +280,9 @@ FAST = Profile(
     alert_resend_delay="2s",
     drift_windows=("1m", "5m"), for_drift="5s",
     quality_windows=("1m", "5m"), label_delay_max_s=30.0,
-    warmup=WarmUp(serving=WindowGuard(3, 0.0)),
-    pipeline_expected_interval="1m", pipeline_max_data_age="2m")
+    warmup=WarmUp(serving=WindowGuard(3, 0.0), versions_traffic=WindowGuard(50, 0.0),
+                  versions_labels=WindowGuard(50, 0.0), versions_estimated=WindowGuard(50, 0.0)),
+    pipeline_expected_interval="1m", pipeline_max_data_age="2m", for_versions="5s")
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}
 

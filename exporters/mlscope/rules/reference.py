@@ -32,7 +32,7 @@ OWNER_JOINS = (MODEL_OWNER_JOIN, PIPELINE_OWNER_JOIN)
 DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert receiver", "resources": "Resources",
                  "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs",
                  "pipelines": "Pipelines, batch jobs and training runs",
-                 "tracing": "Traces (span export)"}
+                 "tracing": "Traces (span export)", "versions": "Versions compared"}
 
 # The rule-configuration settings each alert's expression is built from (beyond `for`, windows, severity).
 ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -60,7 +60,14 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "PipelineRejectedRecordsHigh": ("thresholds.pipeline_rejected_ratio",),
     "PipelineDataFreshnessLag": ("profile.pipeline_max_data_age",),
     "PipelineBatchChecksFailing": ("thresholds.data_quality_ratio", "thresholds.drift_psi_floor",
-                                   "profile.warmup.drift"),
+                                   "profile.warmup.drift", "profile.warmup.data_quality"),
+    "ModelCandidateWorseThanBaseline": ("versions.error_ratio_margin", "versions.latency_p95_ratio",
+                                        "versions.quality_margin", "profile.warmup.versions_traffic",
+                                        "profile.warmup.versions_labels", "profile.warmup.versions_estimated",
+                                        "profile.warmup.serving", "profile.warmup.quality",
+                                        "profile.warmup.estimated"),
+    "ModelCandidateOutputsDiverge": ("versions.output_js_distance", "profile.warmup.versions_traffic",
+                                     "profile.warmup.serving"),
 }
 # Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
 # configuration), not in the alert's expression: it reads the verdict.
@@ -95,6 +102,13 @@ SETTING_TITLES: dict[str, str] = {
     "resources.gpu_temperature_celsius": "GPU temperature above (celsius)",
     "resources.gpu_throttle_reasons": "throttle reasons that count",
     "resources.host_memory_available_ratio": "share of host memory available below",
+    "versions.error_ratio_margin": "candidate's error ratio above the baseline's by more than (absolute)",
+    "versions.latency_p95_ratio": "candidate's p95 latency above this many times the baseline's",
+    "versions.quality_margin": "candidate's accuracy or macro F1 below the baseline's by more than (absolute)",
+    "versions.output_js_distance": "Jensen-Shannon distance between the versions' predicted classes above",
+    "profile.warmup.versions_traffic": "guard: requests of each version in the window",
+    "profile.warmup.versions_labels": "guard: labelled outcomes of each version in the window",
+    "profile.warmup.versions_estimated": "guard: predictions with probabilities of each version in the window",
 }
 
 

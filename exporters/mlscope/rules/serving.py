@@ -6,6 +6,7 @@ from typing import Any
 from prometheus_client.utils import floatToGoString
 
 from ..catalog import serving as cat
+from ..catalog import versions as versions_cat
 from .builders import alert, group, record, selector, warm_up, when_warm
 from .config import RuleConfig
 
@@ -90,10 +91,13 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
                           "{{ $labels.model }} {{ $labels.model_version }} failed over the last " + w
                           + f" (threshold {t.error_ratio:.0%}, once the window holds "
                             f"{cfg.profile.warmup.serving.min_count:g} requests or more)."),
-        # A batch scoring job's version (its info pushed by the job, mlscope.pipelines) serves no live traffic.
+        # A batch scoring job's version (its info pushed by the job, mlscope.pipelines) serves no live traffic, and
+        # a version its traffic split gives no share (a canary before it goes live, or rolled back) is idle on
+        # purpose: neither is silent.
         alert(cfg, "ModelNoPredictions",
               f"{cat.REQUEST_RATE.name}{win} == 0 and on ({BY_VERSION}) {cat.MODEL_INFO.name}"
-              f" unless on ({BY_VERSION}) {cat.MODEL_INFO.name}{selector(cfg.selectors.pushed)}",
+              f" unless on ({BY_VERSION}) {cat.MODEL_INFO.name}{selector(cfg.selectors.pushed)}"
+              f" unless on ({BY_VERSION}) {versions_cat.TRAFFIC_WEIGHT.name} == 0",
               severity="warning", for_=cfg.profile.for_no_traffic, dashboard=DASHBOARD, model_scoped=True,
               summary="{{ $labels.model }} {{ $labels.model_version }} serves no predictions",
               description="{{ $labels.model }} {{ $labels.model_version }} is registered (mlscope_model_info) but "

@@ -12,11 +12,13 @@ receiver's own metrics.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import mimetypes
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -31,7 +33,9 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from .._http import reply as send
 from ..alerts import pages
+from ..alerts.contract import result_of
 from ..alerts.record import AlertStore, Seen
 from ..catalog import alerting as cat
 from ..labels import LabelGuard
@@ -221,11 +225,14 @@ class AlertReceiver:
     def _log(self, payload: Mapping[str, Any], alert: Mapping[str, Any]) -> None:
         labels, annotations = alert["labels"], alert.get("annotations") or {}
         level = line_level(alert)
-        record = logging.makeLogRecord({
+        self._emit(logging.makeLogRecord({
             "name": "mlscope.alerts", "levelno": level, "levelname": logging.getLevelName(level),
             "msg": f"{labels['alertname']} {alert['status']}: {annotations.get('summary', '')}",
             "event": cat.ALERT_EVENT, "model": labels.get("model"), "model_version": labels.get("model_version"),
-            **line_fields(payload, alert, self.page_url)})
+            **line_fields(payload, alert, self.page_url)}))
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        """One JSON line on the output (and to Loki)."""
         with self._lock:
             stream = self.output or sys.stdout
             stream.write(self._formatter.format(record) + "\n")
@@ -245,28 +252,62 @@ class AlertReceiver:
         thread.start()
 
     def _run_command(self, name: str, command: AlertCommand, alert: Mapping[str, Any]) -> None:
-        env = {**os.environ, "MLSCOPE_ALERTNAME": name, "MLSCOPE_ALERT_STATUS": alert["status"]}
+        """Run one command under the contract of :mod:`mlscope.alerts.contract`; record, count and log it."""
+        env = {**os.environ, "MLSCOPE_ALERTNAME": name, "MLSCOPE_ALERT_STATUS": alert["status"],
+               "MLSCOPE_FINGERPRINT": alert["fingerprint"], "MLSCOPE_STARTS_AT": alert["startsAt"]}
         env.update({f"MLSCOPE_LABEL_{k.upper()}": str(v) for k, v in alert["labels"].items() if k.isidentifier()})
         label = self.guard.admit("alertname", name)
         start = time.monotonic()
+        status: int | None = None
         try:
-            done = subprocess.run(list(command.argv), input=json.dumps(alert), text=True, env=env,
-                                  capture_output=True, timeout=command.timeout_s)
-            result = "ok" if done.returncode == 0 else "failed"
-            if done.returncode:
-                log.warning("alert command for %s exited %s: %s", name, done.returncode, done.stderr[-500:])
-        except subprocess.TimeoutExpired:
-            result = "timeout"
-            log.warning("alert command for %s timed out after %ss", name, command.timeout_s)
+            status, output = run_bounded(command.argv, json.dumps(alert), env, command.timeout_s)
+            result = "timeout" if status is None else result_of(status)
         except OSError as exc:
-            result = "failed"
-            log.warning("alert command for %s could not start: %s", name, exc)
-        self.command_duration.labels(label).observe(time.monotonic() - start)
+            result, output = "failed", f"could not start: {exc}"
+        duration = time.monotonic() - start
+        self.command_duration.labels(label).observe(duration)
         self.command_runs.labels(label, result).inc()
+        self.store.record_command(alert, result, status, duration, output)
+        self._log_command(alert, command, result, status, duration, output)
+
+    def _log_command(self, alert: Mapping[str, Any], command: AlertCommand, result: str, status: int | None,
+                     duration: float, output: str) -> None:
+        labels = alert["labels"]
+        level = logging.INFO if result in ("done", "not_applicable") else logging.WARNING
+        timing = f"killed after its {command.timeout_s:g}s timeout" if status is None else f"exited {status}"
+        self._emit(logging.makeLogRecord({
+            "name": "mlscope.alerts", "levelno": level, "levelname": logging.getLevelName(level),
+            "msg": f"alert command for {labels['alertname']} {alert['fingerprint']}: {result} ({timing})",
+            "event": cat.COMMAND_EVENT, "model": labels.get("model"), "model_version": labels.get("model_version"),
+            "alertname": labels["alertname"], "fingerprint": alert["fingerprint"], "status": alert["status"],
+            "starts_at": alert["startsAt"], "command": list(command.argv), "result": result, "exit_status": status,
+            "duration_s": round(duration, 3), "output": output, "labels": labels}))
 
     def wait_for_commands(self, timeout: float = 30.0) -> None:
         for thread in list(self._threads):
             thread.join(timeout)
+
+
+OUTPUT_TAIL = 500  # characters of a command's stdout and stderr kept in its record and log line
+
+
+def run_bounded(argv: Sequence[str], stdin: str, env: Mapping[str, str], timeout_s: float) -> tuple[int | None, str]:
+    """Run ``argv`` in its own process group; (exit status, the tail of its output), or (None, ...) when it
+    outlived ``timeout_s``: then the whole group is killed, so a shell's children cannot hold it open."""
+    process = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=dict(env), start_new_session=True)
+    try:
+        output, _ = process.communicate(stdin, timeout=timeout_s)
+        return process.returncode, output[-OUTPUT_TAIL:]
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        try:
+            output, _ = process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:  # a descendant left the group and holds the pipe: stop reading it
+            process.kill()
+            output = ""
+        return None, (output or "")[-OUTPUT_TAIL:]
 
 
 FINGERPRINT = re.compile(r"^[0-9a-f]{1,32}$")
@@ -307,8 +348,9 @@ def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
             if found_record is None:
                 return 404, f"no alert with fingerprint {fingerprint!r} on record", "text/plain; charset=utf-8"
             if prefix == "/api/alerts/":
-                record = {**found_record.as_dict(), "changes": [c.__dict__ for c in
-                                                                receiver.store.changes(fingerprint)]}
+                record = {**found_record.as_dict(),
+                          "changes": [c.__dict__ for c in receiver.store.changes(fingerprint)],
+                          "commands": [c.__dict__ for c in receiver.store.commands(fingerprint)]}
                 return 200, json.dumps(record), "application/json"
             return 200, pages.alert_page(found_record, grafana_running=receiver.grafana_running,
                                          dashboards=receiver.dashboards,
@@ -319,12 +361,7 @@ def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
 def reply(handler: BaseHTTPRequestHandler, status: int, body: str,
           content_type: str = "text/plain; charset=utf-8") -> None:
     """Send one complete response on ``handler``."""
-    data = body.encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(data)))
-    handler.end_headers()
-    handler.wfile.write(data)
+    send(handler, status, body.encode(), content_type)
 
 
 def make_server(receiver: AlertReceiver, port: int, addr: str = "127.0.0.1",

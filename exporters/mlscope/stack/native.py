@@ -52,6 +52,16 @@ class Ports:
     tempo_otlp_http: int = 4318
 
 
+def _without_tempo() -> str:
+    """What runs without a native Tempo: the user's own OTLP endpoint, passed through, or no spans."""
+    from ..demo.service import OTLP_ENDPOINT_VARIABLES
+
+    given = [f"{name}={os.environ[name]}" for name in OTLP_ENDPOINT_VARIABLES if os.environ.get(name)]
+    if given:
+        return f"the demo's spans go where you set: {', '.join(given)} (passed through)"
+    return "no trace backend: no exporter endpoint is set, the demo exports no spans"
+
+
 @dataclass
 class NativeStack:
     state_dir: Path
@@ -116,17 +126,21 @@ class NativeStack:
                                           f"stop what uses it or choose another port (see `mlscope up --help`)")
 
     def _receiver_config(self, loki: str | None) -> Path | None:
-        """With the demo, the receiver's configuration (``alert-receiver.yml`` in the state folder): drift and
-        quality alerts run the demo's retraining job (``mlscope demo retrain``)."""
+        """With the demo, the receiver's configuration (``alert-receiver.yml`` in the state folder): ``mlscope
+        rollback`` on the demo's traffic split, and the demo's retraining job (``mlscope demo retrain``) on drift
+        and quality alerts."""
         if not self.demo:
             return None
         from ..demo.retrain import retrain_command
+        from ..demo.service import CONTROL_TOKEN
 
+        config = demo_receiver_config(f"http://127.0.0.1:{self.ports.demo}", self.state_dir / "demo" / CONTROL_TOKEN)
         pushgateway = f"127.0.0.1:{self.ports.pushgateway}" if _has(servers.PUSHGATEWAY_BINARIES) else None
-        commands = retrain_command(self.state_dir / "demo", f"http://127.0.0.1:{self.ports.demo}", pushgateway,
-                                   f"http://{loki}/loki/api/v1/push" if loki else None)
+        config["alert_commands"].update(retrain_command(
+            self.state_dir / "demo", f"http://127.0.0.1:{self.ports.demo}", pushgateway,
+            f"http://{loki}/loki/api/v1/push" if loki else None))
         path = self.state_dir / "alert-receiver.yml"
-        promconfig.write_config(path, {"alert_commands": commands})
+        promconfig.write_config(path, config)
         return path
 
     def _start_alert_receiver(self, loki: str | None) -> str:
@@ -238,8 +252,7 @@ class NativeStack:
         os.environ.setdefault("OTEL_SERVICE_NAME", "mlscope-demo")
 
     def _start_tempo(self, prometheus: str) -> str | None:
-        binary = self._optional_binary("Tempo", nativeconf.TEMPO_BINARIES, nativeconf.TEMPO_HINT,
-                                       "no trace backend: no exporter endpoint is set for the demo")
+        binary = self._optional_binary("Tempo", nativeconf.TEMPO_BINARIES, nativeconf.TEMPO_HINT, _without_tempo())
         if binary is None:
             return None
         ports = nativeconf.TempoPorts(http=self.ports.tempo, otlp_grpc=self.ports.tempo_otlp_grpc,
@@ -384,6 +397,13 @@ class NativeStack:
         if self._servers or self._http:
             self._say("stopped")
 
+    def exited(self) -> bool:
+        """Whether a supervised server has exited, after saying which and why (the stack then stops)."""
+        ended = [server for server in self._servers if server.process is not None and server.process.poll() is not None]
+        for server in ended:
+            self._say(f"{server.exit_reason()}; stopping the stack")
+        return bool(ended)
+
     def run_forever(self) -> None:
         stopping = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -391,12 +411,17 @@ class NativeStack:
         try:
             self.start()
             while not stopping.wait(1.0):
-                for server in self._servers:
-                    if server.process is not None and server.process.poll() is not None:
-                        self._say(f"{server.name} exited: {server.log_tail()}")
-                        stopping.set()
+                if self.exited():
+                    stopping.set()
         finally:
             self.stop()
+
+
+def demo_receiver_config(control_url: str, token_file: Path) -> dict[str, Any]:
+    """``alert_commands`` that roll a candidate back through ``mlscope rollback`` (the demo's, or a template)."""
+    rollback = [sys.executable, "-m", "mlscope.cli", "rollback", "--url", control_url, "--token-file", str(token_file)]
+    return {"alert_commands": {"ModelCandidateWorseThanBaseline": {"command": rollback, "timeout": 30,
+                                                                   "on": ["firing"]}}}
 
 
 def _has(binaries: tuple[str, ...]) -> bool:

@@ -83,6 +83,7 @@ class Server:
     env: dict[str, str] | None = field(default=None, repr=False)
     cwd: Path | None = None  # the working directory (relative paths a server writes land there)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _log_start: int = field(default=0, repr=False)  # where this run's output begins in the (appended) log
 
     @property
     def url(self) -> str:
@@ -91,6 +92,7 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        self._log_start = self.log_path.stat().st_size
         if port_in_use(self.port):
             log.close()
             raise ServerError(f"{self.name}: port 127.0.0.1:{self.port} is already in use")
@@ -104,7 +106,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServerError(f"{self.name} exited with {self.process.returncode}: {self.log_tail()}")
+                raise ServerError(self.exit_reason())
             try:
                 if requests.get(self.url + self.ready_path, timeout=1).status_code == 200:
                     return self
@@ -115,10 +117,29 @@ class Server:
         raise ServerError(f"{self.name} not ready on {self.url} after {timeout:.0f}s: {self.log_tail()}")
 
     def log_tail(self, lines: int = 5) -> str:
+        """The last ``lines`` of what this run wrote to its log, joined by `` | ``; a note when it wrote none."""
         try:
-            return " | ".join(self.log_path.read_text(errors="replace").strip().splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_start)
+                text = log.read().decode(errors="replace")
+        except OSError as exc:
+            return f"its log {self.log_path} cannot be read ({exc.strerror})"
+        tail = text.strip().splitlines()[-lines:]
+        return " | ".join(tail) if tail else f"it wrote nothing to its log {self.log_path}"
+
+    def exit_reason(self) -> str:
+        """Why the process ended: its exit status (or signal) and the last lines of its log."""
+        code = None if self.process is None else self.process.poll()
+        if code is None:
+            status = "has not exited"
+        elif code < 0:
+            try:
+                status = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                status = f"was killed by signal {-code}"
+        else:
+            status = f"exited with code {code}"
+        return f"{self.name} {status}: {self.log_tail()}"
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -112,8 +112,9 @@ def test_bad_input_is_counted_and_the_job_goes_on() -> None:
     assert invalid == {"records_negative": 1, "records_not_integer": 3, "bytes_negative": 1,
                        "bytes_not_integer": 1, "event_time_invalid": 3, "duration_not_finite_or_negative": 2,
                        "step_not_ended": 1}
-    # With the training metric's reason (test_one_fingerprint...), every reason of the catalog, each in its help.
-    assert set(invalid) | {"metric_not_finite"} == set(cat.INVALID_REASONS)
+    # With the training run's reasons (test_one_fingerprint...) and the run never ended (tests/e2e), every reason
+    # of the catalog, each in its help.
+    assert set(invalid) | {"metric_not_finite", "epoch_invalid", "run_not_ended"} == set(cat.INVALID_REASONS)
     assert all(reason in cat.INVALID_INPUTS.help for reason in cat.INVALID_REASONS)
     assert value(registry, "mlscope_pipeline_records_total", step="s", direction="in") == 4  # the good value kept
     assert value(registry, "mlscope_pipeline_newest_event_timestamp_seconds", step="s") == 1.7e9
@@ -154,9 +155,10 @@ def test_batch_checks_match_numpy_and_the_model_alerts_thresholds() -> None:
     assert failed.failures["new_category"] == ("plan",) and failed.failures["schema"] == ("extra",)
     assert failed.failures["out_of_range"] == ("income",)  # tripled incomes beyond the reference maximum
     assert not failed.passed and failed.failed_checks == ["missing", "out_of_range", "new_category", "schema", "drift"]
-    # A few rows: no drift verdict (the drift warm-up guard's minimum), a data-quality one still.
+    # A few rows: no drift nor data-quality verdict (the warm-up guards' minimums), said in ``skipped``; schema still.
     few = check_batch(PROFILE, {k: v[:20] for k, v in bad.items()})
-    assert "income" not in few.psi and few.failures["missing"] == ("age",)
+    assert "income" not in few.psi and few.failures["missing"] == () and few.failures["schema"] == ("extra",)
+    assert set(few.skipped) == {"missing", "infinite", "out_of_range", "wrong_type", "new_category", "drift"}
     assert check_batch(PROFILE, np.zeros((5, 2))).failures["schema"] == ("__batch__",)
 
 
@@ -191,7 +193,7 @@ def test_one_fingerprint_from_the_data_to_model_info() -> None:
         run.epoch(1, loss=0.7, accuracy=0.6)
         run.epoch(2, loss=float("nan"))
         run.final(accuracy=0.91)
-        monitor = run.model_monitor("1", registry=registry)
+        monitor = run.model_monitor("1")  # on the pipeline's registry by default: its push carries it
     assert isinstance(monitor, ModelMonitor) and run.fingerprint == fingerprint
     info = [dict(ls) for (n, ls), _ in series(registry).items() if n == "mlscope_model_info"]
     assert info == [{"model": "m", "model_version": "1", "training_data_fingerprint": fingerprint,
@@ -217,13 +219,16 @@ def test_a_push_while_the_pushgateway_is_down_or_hung_ends_the_job_and_says_so(l
     down = PipelineMonitor("down", registry=registry, pushgateway=f"127.0.0.1:{port}")
     with down.run("b") as run:
         pass
-    assert run.push_result.reason == "connection"
-    assert value(registry, "mlscope_pipeline_push_failures_total", pipeline="hung", reason="timeout") == 1
-    assert value(registry, "mlscope_pipeline_push_failures_total", pipeline="down", reason="connection") == 1
+    assert run.push_result.reason == "connection" and run.start_push_result.reason == "connection"
+    # Each run pushes twice, when it starts ("started") and when it ends: both failed, both counted.
+    assert value(registry, "mlscope_pipeline_push_failures_total", pipeline="hung", reason="timeout") == 2
+    assert value(registry, "mlscope_pipeline_push_failures_total", pipeline="down", reason="connection") == 2
     push_lines = [f for f in lines.fields if f["event"] == "pipeline_push"]
-    assert [(f["pipeline"], f["pushed"], f["reason"]) for f in push_lines] == [
-        ("hung", False, "timeout"), ("down", False, "connection")]
-    assert [f["level"] for f in push_lines] == ["warning", "warning"]
+    assert [(f["pipeline"], f["phase"], f["pushed"], f["reason"]) for f in push_lines] == [
+        ("hung", "start", False, "timeout"), ("hung", "end", False, "timeout"),
+        ("down", "start", False, "connection"), ("down", "end", False, "connection")]
+    assert {f["level"] for f in push_lines} == {"warning"}
+    assert run.exit_code == 75  # it succeeded, but Prometheus never saw it: the job's exit status says so
 
 
 def test_pipeline_names_and_reasons_are_capped() -> None:

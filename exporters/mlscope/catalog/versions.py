@@ -1,0 +1,95 @@
+"""Model versions compared: roles, the baseline, the candidate-vs-baseline comparisons, traffic weights.
+
+Every comparison is recorded for a candidate version (``model_version``) against the baseline of its model
+(``baseline_version``), both over the same ``window``; see docs/versions.md for each formula.
+"""
+from __future__ import annotations
+
+from .spec import MetricSpec, RecordedSpec
+
+#: The roles a model version can carry (declared on the monitor or in the rule configuration).
+ROLES = ("stable", "canary", "shadow")
+
+MODEL = ("model", "model_version")
+COMPARED = MODEL + ("baseline_version", "window")
+
+TRAFFIC_WEIGHT = MetricSpec(
+    "mlscope_traffic_weight_ratio", "gauge",
+    "Share of the model's requests a traffic split (mlscope.versions.TrafficSplit) sends to this version; "
+    "a rollback sets the candidate's to 0.",
+    MODEL, unit="ratio", multiprocess_mode="max")
+
+METRICS = (TRAFFIC_WEIGHT,)
+
+# -- roles and the baseline ------------------------------------------------------------------------------
+TRAFFIC_SHARE = RecordedSpec(
+    "model_version:mlscope_predictions:traffic_share",
+    "Share of the model's requests this version served over the window.", MODEL + ("window",))
+ROLE_DECLARED = RecordedSpec(
+    "model_version:mlscope_version_role:declared",
+    "1 for the role declared for the version: in the rule configuration (it wins), else on its monitor "
+    "(mlscope_model_info's role label); a version whose monitors declare two roles has none here.",
+    MODEL + ("role",))
+ROLE_CONFLICT = RecordedSpec(
+    "model_version:mlscope_version_role:conflict",
+    "Number of different roles the version's monitors declare, where more than one (the version is then "
+    "treated as undeclared).", MODEL)
+ROLE_UNKNOWN_VERSION = RecordedSpec(
+    "model_version:mlscope_version_role:unknown_version",
+    "1 for a role the rule configuration declares for a version that no monitor registers "
+    "(mlscope_model_info): a typo or a retired version.", MODEL + ("role",))
+ELIGIBLE = RecordedSpec(
+    "model_version:mlscope_version_baseline:eligible_share",
+    "Traffic share (longest traffic window) of the serving versions that may be the model's baseline: those of "
+    "its highest tier (declared stable, else undeclared, else declared canary; never a shadow).", MODEL)
+BASELINE = RecordedSpec(
+    "model_version:mlscope_version_baseline:bool",
+    "1 for the model's baseline version (the declared stable one, else the one serving most traffic, with "
+    "tie-breaking and hysteresis), 0 for its other serving versions.", MODEL)
+ROLE = RecordedSpec(
+    "model_version:mlscope_version_role:effective",
+    "1 for the role each serving version plays now: stable (the baseline), canary (a candidate compared "
+    "with the baseline) or shadow; baseline_version names the model's baseline.",
+    MODEL + ("role", "baseline_version"))
+GUARD = RecordedSpec(
+    "model_version:mlscope_versions_guard:bool",
+    "1 when a candidate and its baseline both hold enough data in the window for their comparison "
+    "(domain traffic and drift: requests; labels: labelled outcomes; estimated: predictions with "
+    "probabilities), else 0.", MODEL + ("baseline_version", "domain", "window"))
+CLASS_SHARE = RecordedSpec(
+    "model_version:mlscope_predicted_class:share",
+    "Share of the version's predictions of each class over the window.", MODEL + ("class", "window"))
+
+# -- comparisons (candidate against baseline) --------------------------------------------------------------
+ERROR_RATIO_DIFFERENCE = RecordedSpec(
+    "model_version:mlscope_versions_error_ratio:difference",
+    "Candidate's error ratio minus its baseline's over the window.", COMPARED)
+LATENCY_P95_RATIO = RecordedSpec(
+    "model_version:mlscope_versions_latency_p95:ratio",
+    "Candidate's p95 latency divided by its baseline's over the window.", COMPARED)
+OUTPUT_PSI = RecordedSpec(
+    "model_version:mlscope_versions_predicted_class:psi",
+    "PSI between the candidate's and the baseline's predicted-class shares over the window.", COMPARED)
+OUTPUT_JS = RecordedSpec(
+    "model_version:mlscope_versions_predicted_class:js_distance",
+    "Jensen-Shannon distance (base 2) between the candidate's and the baseline's predicted-class shares.",
+    COMPARED)
+ACCURACY_DIFFERENCE = RecordedSpec(
+    "model_version:mlscope_versions_accuracy:difference",
+    "Candidate's realised accuracy minus its baseline's over the window (late ground truth).", COMPARED)
+F1_DIFFERENCE = RecordedSpec(
+    "model_version:mlscope_versions_f1_macro:difference",
+    "Candidate's realised macro F1 minus its baseline's over the window (late ground truth).", COMPARED)
+ESTIMATED_ACCURACY_DIFFERENCE = RecordedSpec(
+    "model_version:mlscope_versions_estimated_accuracy:difference",
+    "Candidate's confidence-based estimated accuracy minus its baseline's over the window (no labels).",
+    COMPARED)
+FEATURE_PSI_DIFFERENCE = RecordedSpec(
+    "feature:mlscope_versions_feature_psi:difference",
+    "Candidate's PSI of the feature against its reference minus the baseline's against its own.",
+    MODEL + ("feature", "baseline_version", "window"))
+
+COMPARISONS = (ERROR_RATIO_DIFFERENCE, LATENCY_P95_RATIO, OUTPUT_PSI, OUTPUT_JS, ACCURACY_DIFFERENCE,
+               F1_DIFFERENCE, ESTIMATED_ACCURACY_DIFFERENCE, FEATURE_PSI_DIFFERENCE)
+RECORDED = (TRAFFIC_SHARE, ROLE_DECLARED, ROLE_CONFLICT, ROLE_UNKNOWN_VERSION, ELIGIBLE, BASELINE, ROLE, GUARD,
+            CLASS_SHARE) + COMPARISONS

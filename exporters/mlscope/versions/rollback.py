@@ -1,0 +1,86 @@
+"""``mlscope rollback``: the containment action for "candidate worse than baseline".
+
+Run by the alert receiver (``alert_commands``; the contract in :mod:`mlscope.alerts.contract`): it reads the
+alert (JSON on stdin, else the ``MLSCOPE_*`` environment), asks the service's control endpoint
+(:mod:`mlscope.versions.control`) to send the candidate's (``model_version``) traffic to the baseline
+(``baseline_version``), prints one JSON line saying what happened, and exits DONE (also when the traffic was
+already on the baseline: idempotent), NOT_APPLICABLE (the alert names no two versions, or the service does not
+split that model or version) or FAILED (no answer, a wrong token, any other answer).
+"""
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..alerts.contract import DONE, FAILED, NOT_APPLICABLE
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    line: dict[str, Any]
+
+
+def alert_from(stdin_text: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The alert the receiver handed over: its JSON on stdin, else rebuilt from the environment."""
+    if stdin_text.strip():
+        alert = json.loads(stdin_text)
+        if not isinstance(alert, dict):
+            raise ValueError("the alert on stdin is not a JSON object")
+        return alert
+    labels = {k.removeprefix("MLSCOPE_LABEL_").lower(): v for k, v in environ.items()
+              if k.startswith("MLSCOPE_LABEL_")}
+    return {"labels": labels, "fingerprint": environ.get("MLSCOPE_FINGERPRINT", "")}
+
+
+def rollback(url: str, token: str, alert: Mapping[str, Any], timeout_s: float = 10.0) -> Outcome:
+    """Send the alert's candidate traffic back to its baseline through the control endpoint at ``url``."""
+    labels = alert.get("labels") or {}
+    model, candidate, baseline = (labels.get(k) for k in ("model", "model_version", "baseline_version"))
+    fingerprint = str(alert.get("fingerprint") or "")
+    line: dict[str, Any] = {"action": "rollback", "fingerprint": fingerprint, "model": model,
+                            "candidate": candidate, "baseline": baseline}
+    if not (model and candidate and baseline):
+        return Outcome(NOT_APPLICABLE, {**line, "result": "not_applicable",
+                                        "reason": "the alert has no model, model_version and baseline_version"})
+    body = json.dumps({"candidate": candidate, "baseline": baseline, "fingerprint": fingerprint}).encode()
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/traffic/{urllib.parse.quote(str(model), safe='')}/rollback", data=body, method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            answer = json.loads(response.read() or b"{}")
+            return Outcome(DONE, {**line, "result": "done", "changed": answer.get("changed"),
+                                  "weights": answer.get("weights")})
+    except urllib.error.HTTPError as exc:
+        reason = _error_text(exc)
+        if exc.code in (404, 409):
+            return Outcome(NOT_APPLICABLE, {**line, "result": "not_applicable", "reason": reason})
+        return Outcome(FAILED, {**line, "result": "failed", "reason": f"HTTP {exc.code}: {reason}"})
+    except (OSError, ValueError) as exc:  # refused, unreachable, timed out, not JSON
+        return Outcome(FAILED, {**line, "result": "failed", "reason": f"{type(exc).__name__}: {exc}"})
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    try:
+        return str(json.loads(exc.read()).get("error", exc.reason))
+    except (OSError, ValueError, AttributeError):
+        return str(exc.reason)
+
+
+def token_from(token_file: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """The bearer token: the file's first line, else ``MLSCOPE_CONTROL_TOKEN``; a ValueError when neither."""
+    if token_file:
+        with open(token_file, encoding="utf-8") as handle:
+            token = handle.readline().strip()
+    else:
+        token = environ.get("MLSCOPE_CONTROL_TOKEN", "").strip()
+    if not token:
+        raise ValueError("no control token: pass --token-file or set MLSCOPE_CONTROL_TOKEN")
+    return token
