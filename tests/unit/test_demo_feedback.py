@@ -65,6 +65,8 @@ def test_an_alert_retrains_and_the_new_version_serves_with_its_lineage(tmp_path:
         assert retrain.main(tmp_path, f"http://127.0.0.1:{port}", None, None, 300.0,
                             stdin=io.StringIO(json.dumps({**ALERT, "fingerprint": "aa"}))) == retrain.NOT_APPLICABLE
         served = info(demo.registry, "mlscope_model_info")
+        weights = info(demo.registry, "mlscope_traffic_weight_ratio")
+        shares = demo.split.shares()
         retired = {name for (name, labels), _ in series(demo.registry).items()
                    if ("model", MODEL) in labels and ("model_version", VERSION) in labels}
         assert shipped.drain(10)
@@ -82,7 +84,9 @@ def test_an_alert_retrains_and_the_new_version_serves_with_its_lineage(tmp_path:
     assert demo.monitor.model_version == "1.0.1" and VERSION not in served  # 1.0.0 retired: no ModelNoPredictions
     assert "mlscope_predictions_total" in retired  # its counters stay; its drift series went with its info
     assert not {name for name in retired if name.startswith("mlscope_feature_")}, retired
-    assert served["1.0.1"]["training_data_fingerprint"] == expected
+    assert served["1.0.1"]["training_data_fingerprint"] == expected and served["1.0.1"]["role"] == "stable"
+    # The split sends the stable share to the new version under its own name; the canary compares with it.
+    assert shares["1.0.1"] == 1.0 and VERSION not in shares and VERSION not in weights and demo.canary.stable == "1.0.1"
     manifest = json.loads((tmp_path / "models" / "1.0.1" / "manifest.json").read_text())
     assert manifest["training_data_fingerprint"] == expected and manifest["triggered_by"]["fingerprint"] == ALERT[
         "fingerprint"]

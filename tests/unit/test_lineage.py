@@ -47,6 +47,12 @@ def recorded(make_handler, receiver: LokiReceiver, tmp_path: Path) -> dict:
     with trainer.training_run("churn", dataset_version="d-40", fingerprint="sha256:40", data_batch_ids=["b-10"],
                               model_version="40"):
         pass
+    late = trainer.training_run("churn", dataset_version="d-41", fingerprint="sha256:41")
+    late.end()
+    late.model_monitor("41")  # named after the run ended: its training info still set
+    info = {(s.labels["model_version"], s.labels["dataset_version"], s.labels["training_data_fingerprint"])
+            for f in registry.collect() for s in f.samples if s.name == "mlscope_training_info"}
+    assert info == {("4", "d-4", "sha256:4"), ("40", "d-40", "sha256:40"), ("41", "d-41", "sha256:41")}
     served = ModelMonitor("churn", "4", registry=registry, training_data_fingerprint="sha256:4")
     logger.info("prediction", extra={"event": "prediction", "model": "churn", "model_version": "4",
                                      "request_id": "req-1", "data_batch_id": "b-2"})
