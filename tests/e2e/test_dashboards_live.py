@@ -148,9 +148,9 @@ class ModelService:
         profile = small_profile("dash-pipeline", "1")
         monitor = PipelineMonitor("dash-features", registry=r, owner="data-eng", expected_interval_s=60,
                                   reference=profile)
-        training = monitor.training_run("dash-clf", dataset_version="2026-12-01", fingerprint="sha256:dash",
-                                        data_batch_ids=["dash-b-0"], model_version="2")
-        training.model_monitor("2")
+        training = monitor.training_run("dash-trained", dataset_version="2026-12-01", fingerprint="sha256:dash",
+                                        data_batch_ids=["dash-b-0"], model_version="1")
+        training.model_monitor("1")
         training.end()
         n = 0
         while not self._stop.wait(0.5):
