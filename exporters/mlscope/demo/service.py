@@ -53,6 +53,7 @@ from .canary import CANARY, Canary
 from .incidents import INCIDENTS, IncidentRunner, console, positive_seconds
 from .pipeline import BATCHES, PIPELINE, DemoPipeline
 from .retrain import load_artifact
+from .textgen import start_text_endpoint  # registers ttft
 from .workload import LateGroundTruth, RoutedService, SyntheticService, Traffic, train
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ class DemoService:
     base_error_rate: float = 0.01
     bad_input_rate: float = 0.02
     say: Callable[[str], None] = console  # where the incident lines go
+    # Streams per second of the simulated generative endpoint (mlscope.demo.textgen).
+    text_rate: float = 4.0
     # Export traces over OTLP: None means when an OTLP endpoint variable is set.
     traces: bool | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -144,6 +147,8 @@ class DemoService:
         self.traffic = Traffic(self.routed, rate=self.rate, on_prediction=self.truth.schedule).start()
         self._start_regressor(provider, tracer)
         self._start_pipeline(reference)
+        # The simulated streaming text endpoint (mlscope.genai): its feedback joins through the same store.
+        self.text = start_text_endpoint(self.registry, self.quality, rate=self.text_rate, tracing=provider or False)
         self.resources: ResourceMonitor = start_resource_monitor(
             self.registry, host=self.host_resources, nvml=FakeNVML.demo(self.simulated_gpus, pids=(os.getpid(),)))
         loops = ([self.incidents.run_schedule] if self.schedule else []) + [self.incidents.expire, self.pipeline.loop]
@@ -247,7 +252,7 @@ class DemoService:
 
     def stop(self) -> None:
         self._stop.set()
-        for running in (self.traffic, self.truth, self.regressor_traffic, self.regressor_truth):
+        for running in (self.traffic, self.truth, self.regressor_traffic, self.regressor_truth, self.text):
             running.stop()
         self.resources.stop()
         logging.getLogger(LOGGER).removeHandler(self.log_handler)
