@@ -44,6 +44,10 @@ class ModelInfoCollector(Collector):
     def register(self, model: str, version: str, labels: Mapping[str, str]) -> None:
         self._versions[(model, version)] = dict(labels)
 
+    def unregister(self, model: str, version: str) -> None:
+        """Stop exposing the version (it was retired: it no longer serves)."""
+        self._versions.pop((model, version), None)
+
     def labels_of(self, model: str, version: str) -> dict[str, str] | None:
         """The labels a version was registered with, None if it was not."""
         found = self._versions.get((model, version))

@@ -184,6 +184,13 @@ class ModelMonitor:
         kwargs.update(overrides)
         return ModelMonitor(self.model, model_version, **kwargs)
 
+    def retire(self) -> None:
+        """The version no longer serves (a newer one replaced it): its ``mlscope_model_info`` and its drift series
+        go away, so dashboards stop listing it, ``ModelNoPredictions`` does not fire for it and its drift alerts
+        resolve (its last window would hold them firing); its counters stay."""
+        self._instruments.model_info.unregister(self.model, self.model_version)
+        self.detach_profile()
+
     # -- recording: single predictions ----------------------------------------------------------
 
     def track(self, request_id: str | None = None, *, data_batch_id: str | None = None) -> PredictionTracker:

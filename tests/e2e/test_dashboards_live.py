@@ -6,7 +6,9 @@ service that runs, in-process, what the dashboards show: a classifier with a dri
 ground truth and injected errors and drift; a regressor with late ground truth; a tabular model fed bad
 inputs (missing, out-of-range, wrong types, new categories, label overflow); the prediction log shipping to a
 local Loki receiver through LokiHandler (with a retried, a rejected and an oversize push); a ResourceMonitor on
-this host with simulated GPUs (one failing an NVML call, one reporting an XID error).
+this host with simulated GPUs (one failing an NVML call, one reporting an XID error); a scraped pipeline running
+every half second (rejects, freshness, a batch check, every fourth run failing) and a training run that names
+its version (mlscope_training_info, the version's mlscope_model_info), their lines shipped to the receiver.
 
 Every PromQL expression of every panel and variable is sent to Prometheus's HTTP API with the template
 variables substituted as Grafana's "All" does and ``$__rate_interval``/``$__interval`` as Grafana computes them;
@@ -37,6 +39,8 @@ from mlscope.demo.textgen import start_text_endpoint
 from mlscope.demo.workload import LateGroundTruth, SyntheticService, Traffic
 from mlscope.exposition import start_metrics_server
 from mlscope.logs import LokiHandler, PredictionLog
+from mlscope.pipelines import LOGGER as PIPELINE_LOGGER
+from mlscope.pipelines import PipelineMonitor
 from mlscope.quality import Quality, baseline_metrics
 from mlscope.resources import FakeNVML, ResourceMonitor
 from mlscope.rules import config_for
@@ -124,6 +128,10 @@ class ModelService:
         self._stop = threading.Event()
         self._bad_inputs = threading.Thread(target=self._feed_bad_inputs, daemon=True)
         self._bad_inputs.start()
+        logging.getLogger(PIPELINE_LOGGER).addHandler(self.handler)
+        logging.getLogger(PIPELINE_LOGGER).setLevel(logging.INFO)
+        self._pipeline = threading.Thread(target=self._run_pipeline, daemon=True)
+        self._pipeline.start()
         self.server, _ = start_metrics_server(free_port(), registry=r)
         return self
 
@@ -138,6 +146,28 @@ class ModelService:
             self.tabular.record_features({"income": "not a number", "age": 1e9, "plan": None, "extra": 1})
             self.quality.record_outcome(f"nobody-{n}", 1)  # no such prediction: rejected
             self.clf.record_prediction(0.01, output=1, proba=[2.0], request_id=f"bad-proba-{n}")
+
+    def _run_pipeline(self) -> None:
+        """A scraped pipeline: runs with rejects, freshness and a batch check, every fourth one failing; and a
+        training run that produced a version served beside it."""
+        r, rng = self.registry, np.random.default_rng(4)
+        profile = small_profile("dash-pipeline", "1")
+        monitor = PipelineMonitor("dash-features", registry=r, owner="data-eng", expected_interval_s=60,
+                                  reference=profile)
+        training = monitor.training_run("dash-trained", dataset_version="2026-12-01", fingerprint="sha256:dash",
+                                        data_batch_ids=["dash-b-0"], model_version="1")
+        training.model_monitor("1")
+        training.end()
+        n = 0
+        while not self._stop.wait(0.5):
+            n += 1
+            with monitor.run(f"dash-b-{n}") as run:
+                with run.step("ingest") as step:
+                    step.records(read=100, written=92, rejected={"bad_schema": 5, "duplicate": 3})
+                    step.event_times(time.time() - rng.uniform(1, 30, 100))
+                    step.check_batch({"income": rng.lognormal(10, 0.5, 200), "age": rng.normal(40, 10, 200),
+                                      "plan": rng.choice(["basic", "plus", "pro"], 200).astype(object)})
+                run.step("load").end("ConnectionError" if n % 4 == 0 else None)
 
     def ship_panel_lines(self) -> None:
         """An error line and an alert notification (the alert receiver's event), after the scripted push failures,
@@ -158,6 +188,8 @@ class ModelService:
         for thread in self.threads:
             thread.stop()
         self._bad_inputs.join(5)
+        self._pipeline.join(5)
+        logging.getLogger(PIPELINE_LOGGER).removeHandler(self.handler)
         self.resources.stop()
         self.quality.close()
         self.handler.close()
@@ -230,7 +262,7 @@ def logged_request_id(loki: LokiReceiver) -> str:
 def test_every_promql_query_returns_data(live: LiveStack) -> None:
     live.alerting.api.wait_for('count(up{job="model-service"} == 1) == 2', timeout=30)
     variables = {"model": ALL, "model_version": ALL, "window": PROFILE.quality_windows[0], "feature": ALL,
-                 "instance": ALL, "gpu": ALL}
+                 "instance": ALL, "gpu": ALL, "pipeline": ALL}
     assert PROFILE.quality_windows[0] == PROFILE.drift_windows[0]
     queries = prometheus_queries(variables)
     assert len(queries) > 150 and {w.split()[0] for w, _ in queries} == set(committed())
@@ -255,7 +287,9 @@ def test_every_logql_query_selects_shipped_lines(live: LiveStack) -> None:
     loki = live.service.loki
     live.service.ship_panel_lines()
     request_id = logged_request_id(loki)
-    variables = {"model": ALL, "model_version": ALL, "env": ".*", "request_id": request_id,
+    run_id = next(json.loads(e.line)["run_id"] for e in loki.lines if '"pipeline_run_end"' in e.line)
+    variables = {"model": ALL, "model_version": ALL, "env": ".*", "request_id": request_id, "run_id": run_id,
+                 "pipeline": ALL,
                  "__field.labels.model": "dash-clf", "__field.labels.model_version": "1",
                  "__data.fields.model": "dash-clf", "__data.fields.model_version": "1"}
     checked = 0
@@ -268,6 +302,9 @@ def test_every_logql_query_selects_shipped_lines(live: LiveStack) -> None:
             assert lines, f"{uid} {query.where}: {expr} selects none of the {len(loki.lines)} lines shipped"
             if "request_id" in expr:
                 assert {json.loads(e.line)["request_id"] for e in lines} == {request_id}, expr
+            if "run_id=" in expr:  # the run's lines, all of them and only them
+                assert {json.loads(e.line)["run_id"] for e in lines} == {run_id}, expr
+                assert len(lines) == sum(f'"run_id":"{run_id}"' in e.line for e in loki.lines), expr
             checked += 1
     assert checked >= 5
     assert not loki.select('{app="mlscope",model=~"nope"}')  # the matcher can say no

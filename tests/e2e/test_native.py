@@ -1,6 +1,7 @@
 """`mlscope up --demo` end to end with real Prometheus and Alertmanager: targets up, every dashboard query
-returns data, an injected drift reaches the alert receiver with its runbook and resolves, `mlscope down`
-leaves nothing behind, and a restart keeps Prometheus data and Alertmanager silences."""
+returns data, an injected drift reaches the alert receiver with its runbook, retrains the demo model (a new
+version serving, its training run pushed) and resolves, `mlscope down` leaves nothing behind, and a restart
+keeps Prometheus data and Alertmanager silences."""
 from __future__ import annotations
 
 import json
@@ -65,11 +66,15 @@ def test_demo_end_to_end(stack: Up) -> None:
                              "120", "--url", f"http://127.0.0.1:{stack.ports.demo}"],
                             capture_output=True, text=True, timeout=30)
     assert canary.returncode == 0, canary.stderr
+    failure = subprocess.run([sys.executable, "-m", "mlscope.cli", "demo", "inject", "pipeline-failure", "--seconds",
+                              "3", "--url", f"http://127.0.0.1:{stack.ports.demo}"],
+                             capture_output=True, text=True, timeout=30)  # a failed run at once, for its panels
+    assert failure.returncode == 0, failure.stderr
 
     # Every dashboard query returns data once the fast windows (1m) have filled: each at some point, since the
     # canary's comparisons end with its rollback.
     variables = {"model": ".+", "model_version": ".+", "window": "1m", "request_id": ".+", "feature": ".+",
-                 "instance": ".+", "gpu": ".+", "env": ".*"}
+                 "instance": ".+", "gpu": ".+", "env": ".*", "pipeline": ".+", "run_id": ".+"}
 
     def missing(queries: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """The queries of ``queries`` that return no data now."""
@@ -96,6 +101,13 @@ def test_demo_end_to_end(stack: Up) -> None:
     firing = wait_until(lambda: stack.alerts("FeatureDriftHigh", "firing"), timeout=120)[0]
     assert firing["model"] == "demo-classifier" and firing["runbook_url"].endswith("/FeatureDriftHigh.md")
     print(f"\ndrift injected -> FeatureDriftHigh at the receiver: {time.time() - injected:.1f} s")
+    # The feedback loop: the receiver's command retrained the model; the new version serves, with the fingerprint
+    # its training run pushed.
+    served = api.wait_for('mlscope_model_info{job="mlscope-demo",model="demo-classifier",model_version="1.0.1"}',
+                          timeout=120)
+    trained = api.wait_for('mlscope_training_info{model="demo-classifier",model_version="1.0.1"}', timeout=30)
+    assert served[0]["metric"]["training_data_fingerprint"] == trained[0]["metric"]["training_data_fingerprint"]
+    print(f"drift injected -> 1.0.1 serving: {time.time() - injected:.1f} s")
     wait_until(lambda: stack.alerts("FeatureDriftHigh", "resolved"), timeout=240)
     print(f"drift injected -> resolved: {time.time() - injected:.1f} s")
 

@@ -1,7 +1,9 @@
 """Pipelines end to end: a real Pushgateway (Debian's, persistence file) and Prometheus with the fast rules,
-Alertmanager and the alert receiver. One stack for the module."""
+Alertmanager and the alert receiver. One stack for the module: pushes, alerts, lineage gauges and the feedback
+loop from a drift alert to a retrained version."""
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -17,9 +19,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlscope.pipelines import PipelineMonitor
+from mlscope.demo import retrain
+from mlscope.lineage import FileSource, PrometheusSource, trace
+from mlscope.pipelines import PipelineMonitor, training_data_fingerprint
 from mlscope.pipelines.push import PipelineGroup
 from mlscope.stack import promconfig, servers
+from mlscope.stack.alertreceiver import AlertCommand
 from support import ROOT
 from support.alerting_stack import AlertingStack
 from support.drift_support import small_profile
@@ -227,3 +232,74 @@ def test_a_training_runs_model_version_reaches_the_pushgateway(stack: tuple[Aler
             if name == "mlscope_model_info" and ("pipeline", "training") in labels}
     assert {v: (i["training_data_fingerprint"], i["owner"]) for v, i in info.items()} == {
         "3.2.0": ("sha256:ab", "ml-platform"), "3.3.0": ("sha256:cd", "ml-platform")}
+
+
+def test_lineage_gauges_read_back_through_prometheus(stack: tuple[AlertingStack, servers.Server]) -> None:
+    """mlscope_training_info and the version's mlscope_model_info, pushed by a training job, are what `mlscope
+    lineage` reads back from Prometheus: equal to what the run recorded."""
+    alerting, gateway = stack
+    registry = CollectorRegistry()
+    monitor = PipelineMonitor("trainer", registry=registry, owner="ml-platform", pushgateway=address(gateway))
+    data = np.random.default_rng(4).normal(size=(50, 3))
+    with monitor.training_run("churn", dataset_version="2026-12-01", training_data=data, columns=["a", "b", "c"],
+                              hyperparameters={"C": 0.5}, data_batch_ids=["b-1", "b-2"]) as run:
+        run.model_monitor("3.1.0")
+    assert run.push_result is not None and run.push_result.ok
+    alerting.api.wait_for('mlscope_training_info{model="churn"}', timeout=15)
+    found = trace("churn", "3.1.0", prometheus=PrometheusSource(alerting.prometheus.url))
+    assert [(s["pipeline"], s["dataset_version"], s["training_data_fingerprint"]) for s in found.trained] == [
+        ("trainer", "2026-12-01", run.fingerprint)]
+    assert [s["training_data_fingerprint"] for s in found.serving] == [run.fingerprint]
+    assert run.fingerprint == training_data_fingerprint(data, ["a", "b", "c"]) and found.consistent
+    assert trace("churn", "9.9.9", prometheus=PrometheusSource(alerting.prometheus.url)).trained == []
+
+
+RETRAIN_BUDGET_S = 45.0  # alert rule evaluation + Alertmanager's group_wait + the job (imports, fit, push) + scrape
+
+
+def test_a_drift_alert_retrains_and_the_new_version_appears(stack: tuple[AlertingStack, servers.Server],
+                                                            tmp_path: Path) -> None:
+    """The feedback loop end to end: a batch fails its drift check -> PipelineBatchChecksFailing -> Alertmanager
+    -> the receiver's per-alert command (the demo's retraining job, the alert on stdin) -> a training run
+    pushed -> the new version's mlscope_model_info in Prometheus, its lineage naming the alert."""
+    alerting, gateway = stack
+    receiver = alerting.receiver.receiver
+    argv = (sys.executable, "-m", "mlscope.cli", "demo", "retrain", "--state-dir", str(tmp_path),
+            "--pushgateway", address(gateway))
+    receiver.commands = {"PipelineBatchChecksFailing": AlertCommand(argv, timeout_s=RETRAIN_BUDGET_S)}
+    try:
+        profile = small_profile("scored", "1")
+        monitor = PipelineMonitor("drifting", registry=CollectorRegistry(), reference=profile,
+                                  pushgateway=address(gateway))
+        rng = np.random.default_rng(9)
+        start = time.monotonic()
+        with monitor.run("b-drift") as run:
+            check = run.check_batch({"income": rng.lognormal(13, 0.5, 400), "age": rng.normal(40, 10, 400),
+                                     "plan": rng.choice(["basic", "plus", "pro"], 400).astype(object)})
+        assert "drift" in check.failed_checks and run.push_result is not None and run.push_result.ok
+        found = alerting.api.wait_for(f'mlscope_model_info{{model="{retrain.MODEL}",model_version="1.0.1"}}',
+                                      timeout=RETRAIN_BUDGET_S)
+        elapsed = time.monotonic() - start
+        receiver.wait_for_commands(RETRAIN_BUDGET_S)
+    finally:
+        receiver.commands = {}
+    fired = [a for _, a in alerting.receiver.alerts("PipelineBatchChecksFailing", "firing")
+             if a["labels"]["pipeline"] == "drifting"]
+    assert fired and elapsed < RETRAIN_BUDGET_S
+    manifest = json.loads((tmp_path / "models" / "1.0.1" / "manifest.json").read_text())
+    assert found[0]["metric"]["training_data_fingerprint"] == manifest["training_data_fingerprint"]
+    assert manifest["triggered_by"]["fingerprint"] in {a["fingerprint"] for a in fired}
+    lineage = trace(retrain.MODEL, "1.0.1", prometheus=PrometheusSource(alerting.prometheus.url),
+                    logs=[FileSource([tmp_path / retrain.LOG_FILE])])
+    (training,) = lineage.training_runs
+    assert training["triggered_by"]["alertname"] == "PipelineBatchChecksFailing" and lineage.consistent
+    assert [s["pipeline"] for s in lineage.trained] == [retrain.PIPELINE]
+    # Every drift and data-quality alert of the batch ran the command; one retrained, the others had nothing to do.
+    results = {dict(labels)["result"]: value for (name, labels), value in series_of(receiver.registry).items()
+               if name == "mlscope_alert_commands_total" and dict(labels)["alertname"] == "PipelineBatchChecksFailing"}
+    assert sum(v for k, v in results.items() if k in ("ok", "done")) == 1, results  # "done": the command contract
+    print(f"alert -> retrained version in Prometheus: {elapsed:.1f} s")
+
+
+def series_of(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in registry.collect() for s in f.samples}

@@ -8,7 +8,9 @@ store a push and then hang (a push that lands but times out), or to refuse
 connections, and rejects (400) payloads that break Loki's rules: label names and
 count, nanosecond timestamps in order per stream, line size. A line sent twice
 is stored twice. :meth:`LokiReceiver.select` and :meth:`LokiReceiver.metric`
-answer LogQL of ``support.logql_subset`` over the stored lines.
+answer LogQL of ``support.logql_subset`` over the stored lines, and ``GET /loki/api/v1/query_range``
+answers a log query as Loki's HTTP API does (``query``, ``start``/``end`` in nanoseconds, ``limit``,
+``direction``; a ``streams`` result), for clients that read Loki (``mlscope lineage``).
 """
 from __future__ import annotations
 
@@ -19,17 +21,19 @@ import re
 import socket
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .helpers import free_port
 from .local_server import LocalServer
-from .logql_subset import evaluate, parse_log_query
+from .logql_subset import LogQLSubsetError, evaluate, parse_log_query
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 MAX_LABEL_NAMES = 15
 MAX_LINE_BYTES = 256 * 1024
 MIN_TS = 1_500_000_000 * 10**9  # 2017: anything older is not a nanosecond Unix time
+QUERY_RANGE = "/loki/api/v1/query_range"
 
 
 @dataclass
@@ -155,8 +159,10 @@ class LokiReceiver(LocalServer):
                 receiver._handle(self)
 
             def do_GET(self) -> None:
-                body = json.dumps({"lines": len(receiver.lines), "errors": len(receiver.errors)}).encode()
-                self.send_response(200)
+                status, answer = (receiver.query_range(self.path) if self.path.startswith(QUERY_RANGE) else
+                                  (200, {"lines": len(receiver.lines), "errors": len(receiver.errors)}))
+                body = json.dumps(answer).encode()
+                self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -258,6 +264,24 @@ class LokiReceiver(LocalServer):
                 seen.add(key)
                 unique.append(entry)
         return parse_log_query(expr).select(unique)
+
+    def query_range(self, path: str) -> tuple[int, dict]:
+        """``GET /loki/api/v1/query_range?...``: (status, body) as Loki answers a log query."""
+        params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query))
+        now = time.time_ns()
+        try:
+            lines = self.select(params["query"])
+            start, end = int(params.get("start", now - 3600 * 10**9)), int(params.get("end", now))
+            limit = int(params.get("limit", 100))
+        except (KeyError, ValueError, LogQLSubsetError) as exc:
+            return 400, {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+        lines = sorted((e for e in lines if start <= e.ts < end), key=lambda e: e.ts,
+                       reverse=params.get("direction", "backward") == "backward")[:limit]
+        streams: dict[tuple, dict] = {}
+        for entry in lines:
+            stream = streams.setdefault(tuple(sorted(entry.labels.items())), {"stream": entry.labels, "values": []})
+            stream["values"].append([str(entry.ts), entry.line])
+        return 200, {"status": "success", "data": {"resultType": "streams", "result": list(streams.values())}}
 
     def metric(self, expr: str, at_ns: int | None = None) -> dict[tuple[tuple[str, str], ...], float]:
         """A LogQL metric query (``count_over_time``, ``rate``, ``sum by``) at ``at_ns`` (now by default)."""

@@ -78,10 +78,22 @@ def test_alert_links_and_model_variables() -> None:
               for path in (ROOT / "alerting" / "rules").glob("*.yml")
               for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"] if "alert" in rule}
     assert linked and linked <= uids, linked - uids
-    for data in committed().values():
-        names = {v["name"] for v in data["templating"]["list"]}
-        if data["uid"] != "mlscope-stack-health":
-            assert {"model", "model_version"} <= names, data["uid"]
+    variables = {data["uid"]: {v["name"] for v in data["templating"]["list"]} for data in committed().values()}
+    for uid, names in variables.items():
+        if uid == "mlscope-pipelines":  # pipeline-scoped: its alerts select their pipeline
+            assert "pipeline" in names
+        elif uid != "mlscope-stack-health":
+            assert {"model", "model_version"} <= names, uid
+    # Every variable an alert's dashboard link sets (var-NAME=...) is one of that dashboard's.
+    for path in (ROOT / "alerting" / "rules").glob("*.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in (r for r in group["rules"] if "alert" in r):
+                uid, _, query = rule["annotations"]["dashboard"].split("/d/", 1)[1].partition("?")
+                chosen = {part.split("=", 1)[0].removeprefix("var-") for part in query.split("&") if part}
+                assert chosen <= variables[uid], (rule["alert"], chosen - variables[uid])
+    pipeline_links = [r["annotations"]["dashboard"] for r in yaml.safe_load(
+        (ROOT / "alerting" / "rules" / "mlscope-pipelines.yml").read_text())["groups"][0]["rules"]]
+    assert pipeline_links and all("/d/mlscope-pipelines?var-pipeline=" in link for link in pipeline_links)
 
 
 def test_links_to_logs_are_found_and_carry_the_series_version() -> None:

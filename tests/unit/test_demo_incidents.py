@@ -85,7 +85,7 @@ def test_a_registered_incident_is_injected_over_http_and_the_cli(
     refused = requests.post(url + "/faults", json={"incident": "canery"}, timeout=5)
     assert refused.status_code == 400
     registered = ("unknown incident 'canery'; registered: canary, canary-defect, drift, errors, latency, "
-                  "quality, ttft")
+                  "pipeline-failure, pipeline-stale, quality, ttft")
     assert refused.json()["error"] == registered
     assert main(["demo", "inject", "canery", "--url", url]) == 1
     assert capsys.readouterr().err == f"mlscope: {registered}\n"

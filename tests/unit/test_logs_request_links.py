@@ -43,7 +43,7 @@ def request_id_queries(request_id: str) -> list[tuple[str, str]]:
     """Every shipped query that selects a request's lines, with ``request_id`` filled in as Grafana would."""
     found = []
     for where, expr in shipped_logql():
-        if GRAFANA_VALUE in expr:
+        if GRAFANA_VALUE in expr and "request_id=" in expr:
             found.append((where, expr.replace(GRAFANA_VALUE, request_id)))
         elif "$request_id" in expr:
             found.append((where, dashcheck.substitute(expr, {**VARIABLES, "request_id": request_id})))
@@ -72,13 +72,32 @@ def test_every_request_id_link_selects_exactly_its_request(make_handler, receive
 
 
 def test_derived_field_captures_the_whole_id_and_links_with_the_catalogs_filter() -> None:
-    links = datasource_links()
+    links = [link for link in datasource_links() if link.get("name", "request_id") == "request_id"]
     assert len(links) >= 2
     for link in links:
         assert link["url"] == f'{{app="{LOG_APP}"}} {request_id_filter(GRAFANA_VALUE)}', link
         if "matcherRegex" in link:  # Grafana runs it over the line: the id, whole
             line = '{"ts":"x","request_id":"abc-10","data_batch_id":null}'
             assert re.search(link["matcherRegex"], line).group(1) == "abc-10"
+
+
+@pytest.mark.parametrize("field", ["run_id", "data_batch_id"])
+def test_run_and_batch_links_select_exactly_their_run_or_batch(make_handler, receiver: LokiReceiver,
+                                                              field: str) -> None:
+    """The derived fields of pipeline lines: a run's (or a batch's) id, whole, opens its lines and no other's."""
+    (link,) = [link for link in datasource_links() if link.get("name") == field]
+    handler, logger, _ = make_handler(batch_lines=2000)
+    values = ["r-1", "r-10", "r-11", "xr-1"]
+    for n, value in enumerate(values):
+        for _ in range(1 + n):
+            logger.info("pipeline_step_end", extra={"model": "churn", "model_version": "1", field: value,
+                                                     "event": "pipeline_step_end"})
+    assert handler.drain(10) and receiver.errors == []
+    captured = [m.group(1) for e in receiver.lines if (m := re.search(link["matcherRegex"], e.line))]
+    assert captured == [v for n, v in enumerate(values) for _ in range(1 + n)]
+    for n, value in enumerate(values):
+        selected = receiver.select(link["url"].replace(GRAFANA_VALUE, value))
+        assert [json.loads(e.line)[field] for e in selected] == [value] * (1 + n), value
 
 
 def test_no_shipped_query_finds_a_request_by_substring() -> None:

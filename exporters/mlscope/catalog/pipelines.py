@@ -8,6 +8,10 @@ PUSH_JOB = "mlscope-pipelines"
 PIPELINE = ("pipeline",)
 STEP = ("pipeline", "step")
 TRAINING = ("pipeline", "model")
+# The lineage of a model version that Prometheus holds: one series per version trained (bounded by the
+# model_version cap). Run ids, data batch ids, hyperparameters and the alert that caused a retraining stay
+# in the log lines (docs/pipelines.md, "Lineage").
+TRAINING_INFO_LABELS = TRAINING + ("model_version", "dataset_version", "training_data_fingerprint")
 
 # The `event` of every log line a pipeline run writes (mlscope.pipelines): its run, steps, checks and pushes.
 RUN_START, RUN_END, STEP_END, BATCH_CHECK, PUSH, INVALID_INPUT = (
@@ -16,6 +20,9 @@ RUN_START, RUN_END, STEP_END, BATCH_CHECK, PUSH, INVALID_INPUT = (
 # A training run whose fingerprint is not the pipeline's reference profile's source_hash (a table against a file).
 FINGERPRINT_MISMATCH = "training_fingerprint_mismatch"
 TRAINING_START, TRAINING_EPOCH, TRAINING_END = "training_run_start", "training_epoch", "training_run_end"
+# The log-line field of a training run started by an alert (its name, fingerprint, status and start), and of
+# the data batches its training set was built from.
+TRIGGERED_BY, DATA_BATCH_IDS = "triggered_by", "data_batch_ids"
 # The checks a batch is held to against its reference profile (the drift domain's issues, schema and drift).
 CHECKS = ("missing", "infinite", "out_of_range", "wrong_type", "new_category", "schema", "drift")
 #: Every reason ``mlscope_pipeline_invalid_inputs_total`` counts (the value was skipped, the job went on).
@@ -160,10 +167,15 @@ TRAINING_FINAL_METRIC = MetricSpec(
     "mlscope_training_final_metric", "gauge",
     "A final evaluation metric of the last finished training run, by metric name.",
     TRAINING + ("metric",), multiprocess_mode="mostrecent")
+TRAINING_INFO = MetricSpec(
+    "mlscope_training_info", "gauge",
+    "Always 1: a model version a training run of the pipeline produced, with its dataset version and "
+    "training-data fingerprint (the value mlscope_model_info{training_data_fingerprint} of the version carries).",
+    TRAINING_INFO_LABELS, unit="info", multiprocess_mode="max")
 
 METRICS = (RUNS, STEPS, STEP_FAILURES, RECORDS, REJECTED, BYTES, LAST_RECORDS, LAST_SUCCESS, LAST_FAILURE,
            LAST_START, LAST_ERROR, LAST_RUN_DURATION, LAST_STEP_DURATION, NEWEST_EVENT, EXPECTED_INTERVAL,
            MAX_DATA_AGE, INFO, CHECK_FAILURES, CHECK_FEATURE_FAILED, CHECKED_ROWS, INVALID_INPUTS, PUSH_FAILURES,
            TRAINING_RUNS, TRAINING_LAST_SUCCESS, TRAINING_LAST_FAILURE, TRAINING_LAST_DURATION, TRAINING_LAST_EPOCH,
-           TRAINING_EPOCH_METRIC, TRAINING_FINAL_METRIC)
+           TRAINING_EPOCH_METRIC, TRAINING_FINAL_METRIC, TRAINING_INFO)
 RECORDED: tuple[RecordedSpec, ...] = ()

@@ -68,6 +68,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("quality-import", "import outcomes from CSV or JSONL (request_id, y_true[, time])",
             "mlscope.quality.commands"),
     Command("logs", "prediction-log settings read by running services (no restart)", "mlscope.logs.commands"),
+    Command("lineage", "a model version's (or a prediction's) training run, data batches, pipeline runs and the "
+            "alert behind a retraining", "mlscope.lineage.commands"),
     Command("resource-exporter", "serve host, process and GPU metrics (psutil, NVML)", "mlscope.resources.exporter",
             "resources"),
     Command("rollback", "send a candidate version's traffic back to its baseline (an alert command)",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from .._runtime import wait_for_shutdown
 
+DEMO_URL = "http://127.0.0.1:8000"
+
 
 def _positive_seconds(value: str) -> float:
     try:
@@ -31,11 +33,16 @@ def add_workload(p: argparse.ArgumentParser) -> None:
 
 
 def add_demo(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", nargs="?", choices=["run", "inject"], default="run")
+    from .retrain import COOLDOWN_S  # light: scikit-learn loads only when a retraining runs
+
+    p.add_argument("action", nargs="?", choices=["run", "inject", "retrain"], default="run",
+                   help="run the demo; inject an incident into it; retrain its model (an alert command: the alert "
+                        "as JSON on stdin)")
     p.add_argument("incident", nargs="?", help="inject: a registered incident (drift, errors, latency, quality, ...)")
     p.add_argument("--seconds", type=_positive_seconds, default=60.0,
                    help="inject: how long, in seconds, more than 0 (default: %(default)s)")
-    p.add_argument("--url", default="http://127.0.0.1:8000", help="inject: the running demo")
+    p.add_argument("--url", help=f"inject: the running demo (default: {DEMO_URL}); retrain: the demo the new "
+                                  "version is deployed to (left out: trained and reported only)")
     p.add_argument("--addr", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--state-dir", default=".state/demo")
@@ -43,6 +50,10 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=20.0, help="requests per second")
     p.add_argument("--loki-url", help="Loki push URL for the prediction log (default: a JSON-lines file)")
     p.add_argument("--no-schedule", action="store_true", help="no incidents unless injected")
+    p.add_argument("--pushgateway", help="retrain: the Pushgateway (host:port) the training run is pushed to")
+    p.add_argument("--cooldown", type=_positive_seconds, default=COOLDOWN_S,
+                   help="retrain: seconds after a retraining during which another alert retrains nothing "
+                        "(default: %(default)s)")
     p.set_defaults(func=demo)
 
 
@@ -65,6 +76,10 @@ def workload(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
+    if args.action == "retrain":
+        from .retrain import main
+
+        return main(Path(args.state_dir), args.url, args.pushgateway, args.loki_url, args.cooldown)
     from .service import DemoService, inject_remote, serve
 
     if args.action == "inject":
@@ -74,7 +89,7 @@ def demo(args: argparse.Namespace) -> int:
             print(f"mlscope: which incident? registered: {', '.join(INCIDENTS.names())}", file=sys.stderr)
             return 2
         try:
-            body = inject_remote(args.url, args.incident, args.seconds)
+            body = inject_remote(args.url or DEMO_URL, args.incident, args.seconds)
         except (ValueError, OSError) as exc:
             print(f"mlscope: {exc}", file=sys.stderr)
             return 1

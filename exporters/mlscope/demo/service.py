@@ -11,7 +11,9 @@ shows data and the main alerts fire and resolve within minutes (fast profile).
 ``POST /faults`` on the demo's port injects one on demand (``mlscope demo inject``). Incidents are
 objects in one registry (:mod:`mlscope.demo.incidents`): a capability registers its own. A canary version
 (:mod:`mlscope.demo.canary`) sits behind a traffic split whose control endpoint (``/traffic``, bearer token
-in ``control-token``) ``mlscope rollback`` calls.
+in ``control-token``) ``mlscope rollback`` calls. A feature pipeline runs on a
+short schedule (:mod:`mlscope.demo.pipeline`); ``POST /models`` serves a version the retraining job
+(:mod:`mlscope.demo.retrain`, an alert command) trained, in place of the stable one.
 
 With an OTLP endpoint in the environment (``OTEL_EXPORTER_OTLP_ENDPOINT``, as ``mlscope up`` sets it), each
 request is also a small trace exported to it (:mod:`mlscope.otel`): the prediction span and its steps, the
@@ -20,6 +22,7 @@ The trace sampler keeps the prediction log's 20 %, so a sampled request has its 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -39,6 +42,8 @@ from .._http import reply, serve_in_thread
 from ..drift import build_profile
 from ..logs import JsonFormatter, LokiHandler, PredictionLog
 from ..monitor import ModelMonitor
+from ..pipelines import LOGGER as PIPELINE_LOGGER
+from ..pipelines import PipelineMonitor
 from ..quality import Quality, baseline_metrics
 from ..resources import FakeNVML, ResourceMonitor, start_resource_monitor
 from ..rules.config import config_for, duration_seconds
@@ -46,6 +51,8 @@ from ..versions import TrafficSplit, control_response
 from . import standard_incidents  # noqa: F401  (registers drift, errors, latency, quality)
 from .canary import CANARY, Canary
 from .incidents import INCIDENTS, IncidentRunner, console, positive_seconds
+from .pipeline import BATCHES, PIPELINE, DemoPipeline
+from .retrain import load_artifact
 from .textgen import start_text_endpoint  # registers ttft
 from .workload import LateGroundTruth, RoutedService, SyntheticService, Traffic, train
 
@@ -55,6 +62,7 @@ if TYPE_CHECKING:
 MODEL, VERSION = "demo-classifier", "1.0.0"
 REGRESSOR = "demo-regressor"  # a second model so the regression panels (MAE, RMSE) show data too
 LOGGER = "mlscope.demo.predictions"
+PIPELINE_INTERVAL_S = {"fast": 60.0, "default": 300.0}  # how often the demo's feature pipeline runs
 SAMPLE_RATE = 0.2  # the trace sampler's and the prediction log's own rate (lines: sampled traces + the log's 20 %)
 SERVICE_NAME = "mlscope-demo"
 OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -135,20 +143,53 @@ class DemoService:
         self.control_token = control_token(self.state_dir / CONTROL_TOKEN)
         self.truth = LateGroundTruth(self.monitor.record_outcome, delay_s=5.0, jitter_s=10.0, fraction=0.8,
                                      classes=tuple(classes)).start()
-        routed = RoutedService({VERSION: self.service, CANARY: self.canary.service}, self.split)
-        self.traffic = Traffic(routed, rate=self.rate, on_prediction=self.truth.schedule).start()
+        self.routed = RoutedService({VERSION: self.service, CANARY: self.canary.service}, self.split)
+        self.traffic = Traffic(self.routed, rate=self.rate, on_prediction=self.truth.schedule).start()
         self._start_regressor(provider, tracer)
+        self._start_pipeline(reference)
         # The simulated streaming text endpoint (mlscope.genai): its feedback joins through the same store.
         self.text = start_text_endpoint(self.registry, self.quality, rate=self.text_rate, tracing=provider or False)
         self.resources: ResourceMonitor = start_resource_monitor(
             self.registry, host=self.host_resources, nvml=FakeNVML.demo(self.simulated_gpus, pids=(os.getpid(),)))
-        loops = ([self.incidents.run_schedule] if self.schedule else []) + [self.incidents.expire]
+        loops = ([self.incidents.run_schedule] if self.schedule else []) + [self.incidents.expire, self.pipeline.loop]
         for target in loops + [self._buggy_client]:
             thread = threading.Thread(target=target, args=(self._stop,), name=f"mlscope-demo-{target.__name__}",
                                       daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
+
+    def _start_pipeline(self, reference: Any) -> None:
+        interval = PIPELINE_INTERVAL_S.get(self.profile, PIPELINE_INTERVAL_S["default"])
+        logging.getLogger(PIPELINE_LOGGER).addHandler(self.log_handler)
+        logging.getLogger(PIPELINE_LOGGER).setLevel(logging.INFO)
+        monitor = PipelineMonitor(PIPELINE, registry=self.registry, owner="demo", expected_interval_s=interval,
+                                  reference=reference)
+        self.pipeline = DemoPipeline(self.service, monitor, self.state_dir / BATCHES, interval_s=interval)
+
+    def deploy(self, version: str) -> str:
+        """Serve ``version`` (trained by :mod:`mlscope.demo.retrain` into the state folder) in place of the current
+        one: its monitor carries the run's fingerprint; the previous version is retired."""
+        artifact = load_artifact(self.state_dir, version)
+        trained = dataclasses.replace(self.service.trained, pipeline=artifact.pipeline)
+        classes = [int(c) for c in artifact.pipeline.classes_]
+        self.quality.set_baseline(MODEL, version, baseline_metrics(
+            "classification", trained.y_test, artifact.pipeline.predict(trained.x_test),
+            artifact.pipeline.predict_proba(trained.x_test), classes))
+        monitor = self.monitor.for_version(
+            version, reference=artifact.profile, training_data_fingerprint=artifact.profile.source_hash,
+            role=self.monitor.role, metadata={"dataset": "breast_cancer", "owner": "demo", "simulated": "true",
+                                              "dataset_version": str(artifact.manifest.get("dataset_version", ""))})
+        previous, self.monitor = self.monitor, monitor
+        self.service.monitor, self.service.trained = monitor, trained
+        # The split routes the stable share to the new version, under its own name; the canary compares with it.
+        self.routed.services[version] = self.service
+        self.split.replace(previous.model_version, version, reason=f"retrained: {artifact.manifest.get('run_id')}")
+        self.canary.stable = version
+        previous.retire()
+        self.say(f"{MODEL} {version} serves now, in place of {previous.model_version} (training run "
+                 f"{artifact.manifest.get('run_id')}, fingerprint {artifact.profile.source_hash})")
+        return previous.model_version
 
     def _tracing(self) -> Tracing | None:
         """Span export when asked (or an OTLP endpoint is set); without the otel extra, a line says so."""
@@ -215,6 +256,7 @@ class DemoService:
             running.stop()
         self.resources.stop()
         logging.getLogger(LOGGER).removeHandler(self.log_handler)
+        logging.getLogger(PIPELINE_LOGGER).removeHandler(self.log_handler)
         self.log_handler.close()
         self.quality.close()
         if self.tracing is not None:
@@ -222,8 +264,9 @@ class DemoService:
 
 
 def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """``GET /metrics`` (text or OpenMetrics), ``GET /faults``, ``POST /faults {"incident", "seconds"}``, and the
-    traffic split's control endpoint on ``/traffic`` (:mod:`mlscope.versions.control`)."""
+    """``GET /metrics`` (text or OpenMetrics), ``GET /faults``, ``POST /faults {"incident", "seconds"}``, ``POST
+    /models {"model_version"}`` (serve a version the retraining job trained), and the traffic split's control
+    endpoint on ``/traffic`` (:mod:`mlscope.versions.control`)."""
 
     class Handler(BaseHTTPRequestHandler):
         def _control(self) -> bool:
@@ -254,6 +297,9 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
         def do_POST(self) -> None:
             if self._control():
                 return
+            if self.path == "/models":
+                self._deploy()
+                return
             if self.path != "/faults":
                 self._json(404, {"error": "not found"})
                 return
@@ -264,6 +310,15 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
                 self._json(400, {"error": str(exc)})
                 return
             self._json(200, {"active": demo.active()})
+
+        def _deploy(self) -> None:
+            try:
+                body = json.loads(self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 4096)))
+                previous = demo.deploy(str(body["model_version"]))
+            except (ValueError, KeyError, TypeError, OSError) as exc:
+                self._json(400, {"error": f"{type(exc).__name__}: {exc}"})
+                return
+            self._json(200, {"serving": demo.monitor.model_version, "retired": previous})
 
         def _json(self, status: int, body: dict[str, Any]) -> None:
             self._reply(status, json.dumps(body).encode(), "application/json")

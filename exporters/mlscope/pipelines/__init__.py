@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from ..drift.fingerprint import training_data_fingerprint
 from .checks import BatchCheck, check_batch
+from .feedback import AlertTrigger, NotAnAlert
 from .monitor import LOGGER, PipelineMonitor
 from .push import PushResult
 from .runs import Run, Step
 from .training import TrainingRun
 
-__all__ = ["LOGGER", "BatchCheck", "PipelineMonitor", "PushResult", "Run", "Step", "TrainingRun", "check_batch",
-           "training_data_fingerprint"]
+__all__ = ["LOGGER", "AlertTrigger", "BatchCheck", "NotAnAlert", "PipelineMonitor", "PushResult", "Run", "Step",
+           "TrainingRun", "check_batch", "training_data_fingerprint"]

@@ -50,6 +50,7 @@ class PipelineInstruments:
         self.training_last_epoch = cat.TRAINING_LAST_EPOCH.create(registry)
         self.training_epoch_metric = cat.TRAINING_EPOCH_METRIC.create(registry)
         self.training_final_metric = cat.TRAINING_FINAL_METRIC.create(registry)
+        self.training_info = cat.TRAINING_INFO.create(registry)
 
     def admit(self, label: str, value: object) -> str:
         """``value`` as a bounded label value (folded into ``__overflow__``/``__invalid__`` past the cap)."""

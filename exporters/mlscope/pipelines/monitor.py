@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from ..catalog import pipelines as cat
 from ..catalog.pipelines import PUSH_JOB
 from . import push as pushing
+from .feedback import AlertTrigger
 from .instruments import PipelineInstruments, pipeline_instruments, seconds_value
 from .runs import Run
 from .training import TrainingRun
@@ -80,11 +81,14 @@ class PipelineMonitor:
     def training_run(self, model: str, *, dataset_version: str, training_data: Any = None,
                      columns: Iterable[str] | None = None, fingerprint: str | None = None,
                      hyperparameters: Mapping[str, Any] | None = None, transformations: Iterable[str] = (),
-                     data_batch_id: str | None = None, run_id: str | None = None) -> TrainingRun:
+                     data_batch_id: str | None = None, run_id: str | None = None, model_version: str | None = None,
+                     data_batch_ids: Iterable[str] = (), triggered_by: AlertTrigger | Mapping[str, Any] | None = None
+                     ) -> TrainingRun:
         """Start a training run of ``model`` (see :class:`mlscope.pipelines.TrainingRun`)."""
         return TrainingRun(self, model, dataset_version=dataset_version, training_data=training_data,
                            columns=columns, fingerprint=fingerprint, hyperparameters=hyperparameters,
-                           transformations=transformations, data_batch_id=data_batch_id, run_id=run_id)
+                           transformations=transformations, data_batch_id=data_batch_id, run_id=run_id,
+                           model_version=model_version, data_batch_ids=data_batch_ids, triggered_by=triggered_by)
 
     def model_monitor(self, model: str, model_version: str, *, registry: CollectorRegistry | None = None,
                       **kwargs: Any) -> ModelMonitor:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..catalog import pipelines as cat
 from ..drift.fingerprint import training_data_fingerprint
+from ..labels import MAX_VALUE_LENGTH
+from .feedback import AlertTrigger
 from .runs import Pipeline, Run
 
 if TYPE_CHECKING:
@@ -27,7 +29,11 @@ class TrainingRun(Run):
     """A run of a training pipeline for ``model`` (steps as any run's: ``load``, ``fit``, ``evaluate``...).
 
     Give the training set (``training_data``, with ``columns`` for a 2-D array; a path hashes the file) or
-    its ``fingerprint`` when it was computed elsewhere with the same function.
+    its ``fingerprint`` when it was computed elsewhere with the same function. ``model_version`` is the
+    version the run produces (or :meth:`model_monitor` names it): a successful run sets
+    ``mlscope_training_info`` for it. ``data_batch_ids`` are the batches the training set was built from and
+    ``triggered_by`` the alert that started the run (:class:`~mlscope.pipelines.AlertTrigger`, or the alert's
+    JSON object): both go into the run's log lines only (unbounded values), for lineage.
     """
 
     start_event, end_event = cat.TRAINING_START, cat.TRAINING_END
@@ -36,7 +42,9 @@ class TrainingRun(Run):
     def __init__(self, monitor: Pipeline, model: str, *, dataset_version: str, training_data: Any = None,
                  columns: Iterable[str] | None = None, fingerprint: str | None = None,
                  hyperparameters: Mapping[str, Any] | None = None, transformations: Iterable[str] = (),
-                 data_batch_id: str | None = None, run_id: str | None = None) -> None:
+                 data_batch_id: str | None = None, run_id: str | None = None, model_version: str | None = None,
+                 data_batch_ids: Iterable[str] = (), triggered_by: AlertTrigger | Mapping[str, Any] | None = None
+                 ) -> None:
         if (training_data is None) == (fingerprint is None):
             raise ValueError("give the training set (training_data=...) or its fingerprint (fingerprint=...)")
         self.fingerprint = fingerprint if fingerprint is not None else training_data_fingerprint(
@@ -47,10 +55,15 @@ class TrainingRun(Run):
         self.model_label = monitor.ins.admit("model", model)
         self.epochs: list[dict[str, float]] = []
         self.final_metrics: dict[str, float] = {}
-        super().__init__(monitor, data_batch_id, run_id=run_id, model=model, fields={
-            "dataset_version": self.dataset_version, "training_data_fingerprint": self.fingerprint,
-            "hyperparameters": self.hyperparameters, "transformations": self.transformations})
+        self.data_batch_ids = [str(b) for b in data_batch_ids]
+        self.triggered_by = (triggered_by if isinstance(triggered_by, AlertTrigger) or triggered_by is None
+                             else AlertTrigger.from_alert(triggered_by))
+        super().__init__(monitor, data_batch_id, run_id=run_id, model=model, model_version=model_version,
+                         fields=self._lineage_fields())
         self._compare_with_reference(training_data)
+
+    def __enter__(self) -> TrainingRun:
+        return self
 
     def _compare_with_reference(self, training_data: Any) -> None:
         reference = self.monitor.reference
@@ -90,6 +103,8 @@ class TrainingRun(Run):
         monitor: ModelMonitor = self.monitor.model_monitor(str(self.model), model_version,
                                                            training_data_fingerprint=self.fingerprint,
                                                            metadata=metadata, **kwargs)
+        if self.status == "success":
+            self._record_training_info()  # the run ended before it named its version
         if self.status is not None and self.monitor.pushgateway is not None:
             self.push_result = self.push("model_monitor")
         return monitor
@@ -100,10 +115,31 @@ class TrainingRun(Run):
         ins.training_runs.labels(*labels, self.status).inc()
         ins.training_last_duration.labels(*labels).set(self.duration_seconds)
         (ins.training_last_success if self.status == "success" else ins.training_last_failure).labels(*labels).set(now)
+        if self.status == "success":
+            self._record_training_info()
+
+    def _record_training_info(self) -> None:
+        """``mlscope_training_info`` of the version this successful run produced, once it is named."""
+        if self.model_version is None:
+            return
+        ins = self.monitor.ins
+        ins.training_info.labels(self.monitor.pipeline, self.model_label,
+                                 ins.admit("model_version", self.model_version),
+                                 ins.admit("dataset_version", self.dataset_version[:MAX_VALUE_LENGTH]),
+                                 ins.admit("training_data_fingerprint", self.fingerprint)).set(1)
+
+    def _lineage_fields(self) -> dict[str, Any]:
+        """What both the start and the end line carry: the end line alone answers a lineage question."""
+        fields: dict[str, Any] = {
+            "dataset_version": self.dataset_version, "training_data_fingerprint": self.fingerprint,
+            "hyperparameters": self.hyperparameters, "transformations": self.transformations,
+            cat.DATA_BATCH_IDS: self.data_batch_ids}
+        if self.triggered_by is not None:
+            fields[cat.TRIGGERED_BY] = self.triggered_by.fields()
+        return fields
 
     def end_fields(self) -> dict[str, Any]:
-        return {"dataset_version": self.dataset_version, "training_data_fingerprint": self.fingerprint,
-                "final_metrics": self.final_metrics, "epochs": len(self.epochs)}
+        return {**self._lineage_fields(), "final_metrics": self.final_metrics, "epochs": len(self.epochs)}
 
     def _metrics(self, metrics: Mapping[str, Any], gauge: Any) -> dict[str, float]:
         kept = {}

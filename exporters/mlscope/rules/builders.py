@@ -51,6 +51,7 @@ def when_warm(expr: str, spec: RecordedSpec, domain: str, window: str, by: str, 
 
 
 MODEL_VARS = "var-model={{$labels.model}}&var-model_version={{$labels.model_version}}"
+PIPELINE_VARS = "var-pipeline={{$labels.pipeline}}"
 
 
 def loki_explore_url(cfg: RuleConfig) -> str:
@@ -115,7 +116,8 @@ def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str,
         "summary": summary,
         "description": description,
         "runbook_url": f"{cfg.links.runbook_base_url}/{name}.md",
-        "dashboard": f"{cfg.links.grafana_base_url}/d/{dashboard}" + (f"?{MODEL_VARS}" if model_scoped else ""),
+        "dashboard": f"{cfg.links.grafana_base_url}/d/{dashboard}" + (f"?{MODEL_VARS}" if model_scoped else
+                                                                      f"?{PIPELINE_VARS}" if pipeline_scoped else ""),
     }
     rule["annotations"]["logs_url"] = (loki_explore_url(cfg) if model_scoped else
                                        pipeline_logs_url(cfg) if pipeline_scoped else stack_logs_url(cfg))

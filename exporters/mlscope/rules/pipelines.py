@@ -17,8 +17,8 @@ from ..catalog import pipelines as cat
 from .builders import alert, group, selector
 from .config import RuleConfig, duration_seconds
 
-# The alerts link the stack-health dashboard until the pipeline-health dashboard exists (issue 22).
-DASHBOARD = "mlscope-stack-health"
+# The "Data pipeline health" dashboard (dashboards/pipelines.py); pipeline-scoped alerts select their pipeline.
+DASHBOARD = "mlscope-pipelines"
 PIPELINE = "{{ $labels.pipeline }}{{ with $labels.instance }} (instance {{ . }}){{ end }}"
 BY = "pipeline, instance"
 # Template arguments and PromQL matchers of the alert's own pipeline and instance (an absent instance is "").

@@ -125,15 +125,22 @@ class NativeStack:
                 raise servers.ServerError(f"port 127.0.0.1:{port} ({name}) is already in use; "
                                           f"stop what uses it or choose another port (see `mlscope up --help`)")
 
-    def _receiver_config(self) -> Path | None:
-        """With the demo, the receiver's configuration: ``mlscope rollback`` on the demo's traffic split."""
+    def _receiver_config(self, loki: str | None) -> Path | None:
+        """With the demo, the receiver's configuration (``alert-receiver.yml`` in the state folder): ``mlscope
+        rollback`` on the demo's traffic split, and the demo's retraining job (``mlscope demo retrain``) on drift
+        and quality alerts."""
         if not self.demo:
             return None
+        from ..demo.retrain import retrain_command
         from ..demo.service import CONTROL_TOKEN
 
+        config = demo_receiver_config(f"http://127.0.0.1:{self.ports.demo}", self.state_dir / "demo" / CONTROL_TOKEN)
+        pushgateway = f"127.0.0.1:{self.ports.pushgateway}" if _has(servers.PUSHGATEWAY_BINARIES) else None
+        config["alert_commands"].update(retrain_command(
+            self.state_dir / "demo", f"http://127.0.0.1:{self.ports.demo}", pushgateway,
+            f"http://{loki}/loki/api/v1/push" if loki else None))
         path = self.state_dir / "alert-receiver.yml"
-        promconfig.write_config(path, demo_receiver_config(f"http://127.0.0.1:{self.ports.demo}",
-                                                           self.state_dir / "demo" / CONTROL_TOKEN))
+        promconfig.write_config(path, config)
         return path
 
     def _start_alert_receiver(self, loki: str | None) -> str:
@@ -141,7 +148,7 @@ class NativeStack:
         self._closers.append(out)
         base = f"http://127.0.0.1:{self.ports.alert_receiver}"
         self._receiver = AlertReceiver(
-            commands=load_commands(self._receiver_config()),
+            commands=load_commands(self._receiver_config(loki)),
             output=out, store=AlertStore(self.state_dir / "alerts.sqlite"),
             loki_url=f"http://{loki}/loki/api/v1/push" if loki else None, page_url=base,
             prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}")
@@ -365,7 +372,13 @@ class NativeStack:
                       f"(OTLP/HTTP; gRPC on 127.0.0.1:{self.ports.tempo_otlp_grpc})")
         if self.demo:
             self._say("demo incidents: drift, errors, latency, quality every ~10 minutes; "
-                      f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now")
+                      f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now; "
+                      "pipeline-failure and pipeline-stale on demand")
+            logs = " ".join(f"--logs {self.state_dir / name}" for name in (
+                "demo/training.jsonl", "demo/predictions.jsonl", "alerts.jsonl"))
+            self._say(f"a drift or quality alert retrains the demo model ({self.state_dir / 'alert-receiver.yml'}): "
+                      f"`mlscope lineage demo-classifier VERSION --prometheus http://127.0.0.1:{self.ports.prometheus}"
+                      f" {logs}` prints a version's chain")
         self._say("running; Ctrl-C or `mlscope down` stops everything")
 
     def stop(self) -> None:

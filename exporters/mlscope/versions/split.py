@@ -103,6 +103,17 @@ class TrafficSplit:
             self._weights[candidate] = 0.0
         return self._record(moved > 0, f"rollback {candidate} -> {baseline}", fingerprint)
 
+    def replace(self, old: str, new: str, *, reason: str = "replaced", fingerprint: str = "") -> Change:
+        """``new`` takes ``old``'s place and share (a retrained version in place of the one it replaces);
+        ``old``'s weight series goes."""
+        with self._lock:
+            if old not in self._weights or new in self._weights:
+                raise UnknownVersion(f"{self.model}: cannot replace {old} by {new} "
+                                     f"(versions in the split: {', '.join(self._weights)})")
+            self._weights = {new if v == old else v: w for v, w in self._weights.items()}
+        self._gauge.remove(self.model, old)
+        return self._record(True, f"{old} replaced by {new}" + (f" ({reason})" if reason else ""), fingerprint)
+
     def _record(self, changed: bool, reason: str, fingerprint: str) -> Change:
         change = Change(self.shares(), changed, reason, fingerprint)
         self.changes.append(change)

@@ -1,0 +1,126 @@
+"""Where lineage is read from: Prometheus's HTTP API (the info gauges), Loki's query API and JSON-lines files
+(the log lines). Standard library only (urllib); every failure is a :class:`SourceError` naming the source."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .queries import LOG_APP, LineQuery
+
+TIMEOUT_S = 10.0
+
+
+class SourceError(RuntimeError):
+    """A source that could not answer (unreachable, an error status, an answer that is not its API's)."""
+
+
+def _get_json(url: str, what: str, timeout: float) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode("utf-8", "replace")[:300]
+        raise SourceError(f"{what} answered HTTP {exc.code}: {body}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SourceError(f"{what} did not answer ({reason})") from None
+    except ValueError:
+        raise SourceError(f"{what} answered something that is not JSON: is it the right URL?") from None
+
+
+class LogSource(Protocol):
+    """Log lines (parsed JSON objects) that answer a :class:`LineQuery`, oldest first."""
+
+    @property
+    def name(self) -> str: ...
+
+    def lines(self, query: LineQuery) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class PrometheusSource:
+    """Instant queries on Prometheus's HTTP API (``/api/v1/query``)."""
+
+    url: str
+    timeout: float = TIMEOUT_S
+
+    @property
+    def name(self) -> str:
+        return f"Prometheus at {self.url}"
+
+    def series(self, expr: str) -> list[dict[str, str]]:
+        """The label sets of an instant vector query."""
+        query = urllib.parse.urlencode({"query": expr})
+        body = _get_json(f"{self.url.rstrip('/')}/api/v1/query?{query}", self.name, self.timeout)
+        if not isinstance(body, dict) or body.get("status") != "success":
+            raise SourceError(f"{self.name} refused {expr}: {body.get('error') if isinstance(body, dict) else body}")
+        return [dict(sample["metric"]) for sample in body["data"]["result"]]
+
+
+@dataclass
+class LokiSource:
+    """Log queries on Loki's HTTP API (``/loki/api/v1/query_range``) over the last ``since_s`` seconds."""
+
+    url: str
+    since_s: float = 7 * 86400.0
+    limit: int = 1000
+    app: str = LOG_APP
+    timeout: float = TIMEOUT_S
+
+    @property
+    def name(self) -> str:
+        return f"Loki at {self.url}"
+
+    def lines(self, query: LineQuery) -> list[dict[str, Any]]:
+        now = time.time_ns()
+        params = urllib.parse.urlencode({"query": query.logql(self.app), "start": now - int(self.since_s * 1e9),
+                                         "end": now, "limit": self.limit, "direction": "forward"})
+        base = self.url.rstrip("/").removesuffix("/loki/api/v1/push")  # the push URL a service was given works
+        body = _get_json(f"{base}/loki/api/v1/query_range?{params}", self.name, self.timeout)
+        if not isinstance(body, dict) or body.get("status") != "success":
+            raise SourceError(f"{self.name} refused {query.logql(self.app)}: {body}")
+        entries = [(int(ts), line) for stream in body["data"]["result"] for ts, line in stream["values"]]
+        return [parsed for _, line in sorted(entries) if (parsed := _parse(line)) is not None]
+
+
+@dataclass
+class FileSource:
+    """JSON-lines files (one JSON object per line, as :class:`mlscope.logs.JsonFormatter` writes them): the
+    fallback when no Loki runs (the demo's ``predictions.jsonl``, the receiver's ``alerts.jsonl``...)."""
+
+    paths: tuple[Path, ...]
+
+    def __init__(self, paths: Iterable[str | Path]) -> None:
+        self.paths = tuple(Path(p) for p in paths)
+
+    @property
+    def name(self) -> str:
+        return "files " + ", ".join(str(p) for p in self.paths)
+
+    def lines(self, query: LineQuery) -> list[dict[str, Any]]:
+        found = []
+        for path in self.paths:
+            try:
+                with path.open(encoding="utf-8", errors="replace") as handle:
+                    for text in handle:
+                        parsed = _parse(text)
+                        if parsed is not None and query.matches(parsed):
+                            found.append(parsed)
+            except OSError as exc:
+                raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+        return sorted(found, key=lambda line: str(line.get("ts", "")))
+
+
+def _parse(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None  # not a JSON line (a plain log line in the same file): not lineage
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,116 @@
+"""Lineage from log lines: one query answers the same in Loki (the test receiver, Loki's HTTP API) and in the
+JSON-lines fallback, exactly (ids that are prefixes of others); ``mlscope lineage`` prints the chain the runs
+recorded and says what is missing."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from mlscope.cli import main
+from mlscope.lineage import FileSource, LokiSource, from_prediction, trace
+from mlscope.lineage import queries as q
+from mlscope.logs import JsonFormatter
+from mlscope.monitor import ModelMonitor
+from mlscope.pipelines import PipelineMonitor
+from mlscope.stack.servers import free_port
+from support.loki_receiver import LokiReceiver
+
+ALERT = {"labels": {"alertname": "FeatureDriftHigh", "model": "churn"}, "fingerprint": "9a8b7c6d5e4f3a2b",
+         "status": "firing", "startsAt": "2026-12-02T00:00:00Z"}
+
+
+@pytest.fixture
+def recorded(make_handler, receiver: LokiReceiver, tmp_path: Path) -> dict:
+    """Pipeline runs over b-1, b-10, b-2 (b-2 failed), a training run of churn 4 on b-1 and b-2 started by an
+    alert, another of churn 40 on b-10, and a prediction of churn 4 on batch b-2: to Loki and to a file."""
+    handler, logger, _ = make_handler(batch_lines=500)
+    path = tmp_path / "job.jsonl"
+    to_file = logging.FileHandler(path)
+    to_file.setFormatter(JsonFormatter())
+    logger.addHandler(to_file)
+    registry = CollectorRegistry()
+    features = PipelineMonitor("features", registry=registry, logger=logger)
+    runs = {}
+    for batch in ("b-1", "b-10", "b-2"):
+        with features.run(batch) as run:
+            run.step("load").end("OSError" if batch == "b-2" else None)
+        runs[batch] = (run.run_id, run.status)
+    trainer = PipelineMonitor("trainer", registry=registry, logger=logger)
+    with trainer.training_run("churn", dataset_version="d-4", fingerprint="sha256:4", data_batch_ids=["b-1", "b-2"],
+                              hyperparameters={"C": 2.0}, transformations=["scaler"], triggered_by=ALERT,
+                              model_version="4") as four:
+        four.final(auc=0.9)
+    with trainer.training_run("churn", dataset_version="d-40", fingerprint="sha256:40", data_batch_ids=["b-10"],
+                              model_version="40"):
+        pass
+    late = trainer.training_run("churn", dataset_version="d-41", fingerprint="sha256:41")
+    late.end()
+    late.model_monitor("41")  # named after the run ended: its training info still set
+    info = {(s.labels["model_version"], s.labels["dataset_version"], s.labels["training_data_fingerprint"])
+            for f in registry.collect() for s in f.samples if s.name == "mlscope_training_info"}
+    assert info == {("4", "d-4", "sha256:4"), ("40", "d-40", "sha256:40"), ("41", "d-41", "sha256:41")}
+    served = ModelMonitor("churn", "4", registry=registry, training_data_fingerprint="sha256:4")
+    logger.info("prediction", extra={"event": "prediction", "model": "churn", "model_version": "4",
+                                     "request_id": "req-1", "data_batch_id": "b-2"})
+    logger.info("prediction", extra={"event": "prediction", "model": "churn", "model_version": "4",
+                                     "request_id": "req-10", "data_batch_id": "b-10"})
+    assert handler.drain(10) and receiver.errors == [] and served.model_version == "4"
+    to_file.close()
+    return {"file": FileSource([path]), "loki": LokiSource(receiver.url), "runs": runs, "four": four, "path": path}
+
+
+@pytest.mark.parametrize("source", ["file", "loki"])
+def test_a_version_traces_to_its_training_run_batches_pipeline_runs_and_alert(recorded: dict, source: str) -> None:
+    found = trace("churn", "4", logs=[recorded[source]])
+    (run,) = found.training_runs
+    four, runs = recorded["four"], recorded["runs"]
+    assert (run["run_id"], run["dataset_version"], run["training_data_fingerprint"]) == (
+        four.run_id, "d-4", "sha256:4")
+    assert run["hyperparameters"] == {"C": 2.0} and run["triggered_by"]["fingerprint"] == ALERT["fingerprint"]
+    assert found.batch_ids == ["b-1", "b-2"]  # not b-10: ids that are prefixes select exactly
+    assert [(r["data_batch_id"], r["run_id"], r["status"]) for r in found.pipeline_runs] == [
+        (b, *runs[b]) for b in ("b-1", "b-2")]
+    assert any("alert 9a8b7c6d5e4f3a2b: no alert receiver line" in m for m in found.missing)
+    assert [r["run_id"] for r in trace("churn", "40", logs=[recorded[source]]).training_runs] != [four.run_id]
+
+
+@pytest.mark.parametrize("source", ["file", "loki"])
+def test_a_prediction_traces_back_through_its_version_and_batch(recorded: dict, source: str) -> None:
+    found = from_prediction("req-1", logs=[recorded[source]])
+    assert found.prediction is not None and found.prediction["data_batch_id"] == "b-2"
+    assert (found.model, found.model_version) == ("churn", "4")
+    assert found.batch_ids == ["b-1", "b-2"]
+    assert from_prediction("req", logs=[recorded[source]]).prediction is None  # a prefix of req-1 and req-10
+
+
+def test_the_loki_query_and_the_file_match_select_the_same_lines(recorded: dict, receiver: LokiReceiver) -> None:
+    lines = [json.loads(text) for text in recorded["path"].read_text().splitlines()]
+    for query in (q.training_runs("churn", "4"), q.pipeline_runs(("b-1", "b-2")), q.prediction("req-1"),
+                  q.alert_lines(ALERT["fingerprint"]), q.pipeline_runs(("b-1",))):
+        in_loki = [json.loads(e.line) for e in receiver.select(query.logql())]
+        assert in_loki == [line for line in lines if query.matches(line)], query.logql()
+    assert len(receiver.select(q.pipeline_runs(("b-1",)).logql())) == 1
+
+
+def test_the_command_prints_the_chain_and_says_what_is_missing(recorded: dict, capsys: pytest.CaptureFixture[str]
+                                                               ) -> None:
+    assert main(["lineage", "churn", "4", "--logs", str(recorded["path"])]) == 0
+    out = capsys.readouterr().out
+    assert f"training run {recorded['four'].run_id} of pipeline trainer: success" in out
+    assert "triggered by alert FeatureDriftHigh (firing, fingerprint 9a8b7c6d5e4f3a2b" in out
+    assert "data batches: b-1, b-2" in out and "batch b-2: run" in out
+    assert "missing: Prometheus: no --prometheus URL given" in out
+    nobody = f"http://127.0.0.1:{free_port()}"
+    assert main(["lineage", "churn", "4", "--loki", nobody, "--prometheus", nobody]) == 1
+    out = capsys.readouterr().out
+    assert f"Loki at {nobody} did not answer" in out and f"Prometheus at {nobody} did not answer" in out
+    assert main(["lineage", "churn"]) == 2
+    assert "give MODEL VERSION, or --request-id ID" in capsys.readouterr().err
+    assert main(["lineage", "--request-id", "req-10", "--logs", str(recorded["path"]), "--json"]) == 0
+    chain = json.loads(capsys.readouterr().out)  # the version's batches, then the prediction's own
+    assert chain["data_batch_ids"] == ["b-1", "b-2", "b-10"] and chain["prediction"]["request_id"] == "req-10"
+    assert [r["data_batch_id"] for r in chain["pipeline_runs"]] == ["b-1", "b-10", "b-2"]  # in the order they ran
