@@ -40,6 +40,7 @@ CANDIDATES = (f'(max by ({BY}, baseline_version) ({cat.ROLE.name}{{role="canary"
               f'unless {ON} {cat.TRAFFIC_WEIGHT.name} == 0)')
 WHO = "{{ $labels.model }} {{ $labels.model_version }}"
 VALUE = '{{ $value | printf "%.3f" }}'
+DIVERGE = "ModelCandidateOutputsDiverge"
 
 
 def _string(value: str) -> str:
@@ -129,9 +130,13 @@ def _enough(count: str, guard: WindowGuard) -> str:
 
 
 def guard_rule(domain: str, window: str, ok: str) -> Rule:
-    """The comparison guard of each candidate: its ``ok`` times its baseline's (0 where either is missing)."""
+    """The comparison guard of each candidate: its ``ok`` times its baseline's (0 where either is missing), and 0
+    while its window reaches back to when its split gave it no share: a canary turned back on after a rollback is
+    judged on the requests it served since, never on the failures that rolled it back."""
     baseline_ok = f"max by (model) ({ok} and {ON} {BASELINE_IS})"
-    both = f"{CANDIDATES} * {ON} group_left () {ok} * on (model) group_left () {baseline_ok}"
+    off = f"min_over_time({cat.TRAFFIC_WEIGHT.name}[{window}]) == 0"
+    both = (f"({CANDIDATES} * {ON} group_left () {ok} * on (model) group_left () {baseline_ok}) "
+            f"unless {ON} ({off})")
     return record(cat.GUARD, f"({both}) or {ON} (0 * {CANDIDATES})", domain=domain, window=window)
 
 
@@ -240,6 +245,18 @@ def both_warm(expr: str, domain: str, window: str) -> str:
     return f"{when_warm(expr, serving_cat.WINDOW_WARM, domain, window, BY)} and on (model) {of_baseline(f'({warm})')}"
 
 
+def p95_difference(window: str) -> str:
+    """A candidate's p95 latency minus its baseline's (seconds) over ``window``."""
+    p95 = f'{serving_cat.LATENCY_P95.name}{{window="{window}"}}'
+    return f"({candidate(p95)} - on (model) group_left () {of_baseline(p95)})"
+
+
+def diverging(js: str, limit: float, resolve_below: float) -> str:
+    """``js`` above ``limit``, or above ``resolve_below`` while the alert fires (hysteresis: it resolves below that)."""
+    firing = f'ALERTS{{alertname="{DIVERGE}",alertstate="firing"}}'
+    return f"{js} > {limit:g} or ({js} > {resolve_below:g} and {ON} {firing})"
+
+
 def alert_rules(cfg: RuleConfig) -> list[Rule]:
     v, p = cfg.versions, cfg.profile
     w, qw = p.traffic_windows[0], p.quality_windows[0]
@@ -251,7 +268,8 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
                      summary=f"{WHO}: {signal} worse than baseline {against}",
                      description=f"Candidate {WHO} {what}, against its baseline {against} "
                                  f"(for {p.for_versions}, once both hold enough data; margins: error ratio "
-                                 f"+{v.error_ratio_margin:.0%}, p95 latency x{v.latency_p95_ratio:g}, accuracy "
+                                 f"+{v.error_ratio_margin:.0%}, p95 latency x{v.latency_p95_ratio:g} and "
+                                 f"+{v.latency_p95_min_difference_s:g}s, accuracy "
                                  f"and macro F1 -{v.quality_margin:g}); the rollback action returns its traffic "
                                  "to the baseline where it is configured.")
 
@@ -259,10 +277,12 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
         return f'{spec.name}{{window="{window}"}}'
 
     margin = -v.quality_margin
+    resolve_below = max(v.output_js_distance - v.output_js_hysteresis, 0)
     return [
         worse("errors", both_warm(f"{win(cat.ERROR_RATIO_DIFFERENCE, w)} > {v.error_ratio_margin:g}", "serving", w),
               f"fails {{{{ $value | humanizePercentage }}}} more requests over the last {w}"),
-        worse("latency", both_warm(f"{win(cat.LATENCY_P95_RATIO, w)} > {v.latency_p95_ratio:g}", "serving", w),
+        worse("latency", both_warm(f"{win(cat.LATENCY_P95_RATIO, w)} > {v.latency_p95_ratio:g} and {ON} "
+                                   f"{p95_difference(w)} >= {v.latency_p95_min_difference_s:g}", "serving", w),
               f"has a p95 latency {{{{ $value | printf \"%.2f\" }}}} times higher over the last {w}"),
         worse("quality", both_warm(f"{win(cat.ACCURACY_DIFFERENCE, qw)} < {margin:g} "
                                    f"or {win(cat.F1_DIFFERENCE, qw)} < {margin:g}", "quality", qw),
@@ -271,13 +291,14 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
                                              "estimated", qw),
               f"has a confidence-based estimated accuracy that differs by {VALUE} over the last {qw}, before "
               "labels arrive"),
-        alert(cfg, "ModelCandidateOutputsDiverge",
-              both_warm(f"{win(cat.OUTPUT_JS, w)} > {v.output_js_distance:g}", "serving", w),
+        alert(cfg, DIVERGE, both_warm(diverging(win(cat.OUTPUT_JS, w), v.output_js_distance, resolve_below),
+                                      "serving", w),
               severity="warning", for_=p.for_versions, dashboard=DASHBOARD, model_scoped=True,
               summary=f"{WHO}: predicted classes diverge from baseline {against}",
               description=f"The Jensen-Shannon distance between the predicted-class shares of {WHO} and of its "
                           f"baseline {against} is {{{{ $value | printf \"%.3f\" }}}} over the last {w} (limit "
-                          f"{v.output_js_distance:g}): the candidate answers differently on the same traffic."),
+                          f"{v.output_js_distance:g}, resolved below {resolve_below:g}): "
+                          "the candidate answers differently on the same traffic."),
     ]
 
 

@@ -95,7 +95,12 @@ def load_commands(path: Path | None) -> dict[str, AlertCommand]:
     """Read ``alert_commands: {AlertName: {command: [...], timeout: 60, on: [firing]}}`` from YAML."""
     if path is None:
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not YAML ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("alert_commands") or {}, dict):
+        raise ValueError(f"{path}: expected alert_commands: {{AlertName: {{command: [...], timeout: 60}}}}")
     commands = {}
     for name, spec in (data.get("alert_commands") or {}).items():
         where = f"{path}: alert_commands.{name}"
