@@ -18,6 +18,7 @@ The construction (docs/versions.md explains it with examples):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..catalog import drift as drift_cat
@@ -245,6 +246,20 @@ def both_warm(expr: str, domain: str, window: str) -> str:
     return f"{when_warm(expr, serving_cat.WINDOW_WARM, domain, window, BY)} and on (model) {of_baseline(f'({warm})')}"
 
 
+def judged(condition: Callable[[str], str], windows: Sequence[str], domain: str = "traffic") -> str:
+    """``condition`` over the first of ``windows`` whose comparison guard says enough requests, else over the
+    next: a canary too small for the short window (1 % of 38 requests a second is 23 a minute) is judged over the
+    longer one rather than never; each term behind both versions' warm-up guards (the alert's ``window`` says
+    which window judged it)."""
+    terms = []
+    for i, window in enumerate(windows):
+        term = both_warm(condition(window), "serving", window)
+        for shorter in windows[:i]:
+            term = f'({term}) unless {ON} {cat.GUARD.name}{{domain="{domain}",window="{shorter}"}} == 1'
+        terms.append(f"({term})")
+    return " or ".join(terms)
+
+
 def p95_difference(window: str) -> str:
     """A candidate's p95 latency minus its baseline's (seconds) over ``window``."""
     p95 = f'{serving_cat.LATENCY_P95.name}{{window="{window}"}}'
@@ -259,7 +274,7 @@ def diverging(js: str, limit: float, resolve_below: float) -> str:
 
 def alert_rules(cfg: RuleConfig) -> list[Rule]:
     v, p = cfg.versions, cfg.profile
-    w, qw = p.traffic_windows[0], p.quality_windows[0]
+    qw = p.quality_windows[0]
     against = "{{ $labels.baseline_version }}"
 
     def worse(signal: str, expr: str, what: str) -> Rule:
@@ -278,12 +293,13 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
 
     margin = -v.quality_margin
     resolve_below = max(v.output_js_distance - v.output_js_hysteresis, 0)
+    windows, over = p.traffic_windows, "over the last {{ $labels.window }}"
     return [
-        worse("errors", both_warm(f"{win(cat.ERROR_RATIO_DIFFERENCE, w)} > {v.error_ratio_margin:g}", "serving", w),
-              f"fails {{{{ $value | humanizePercentage }}}} more requests over the last {w}"),
-        worse("latency", both_warm(f"{win(cat.LATENCY_P95_RATIO, w)} > {v.latency_p95_ratio:g} and {ON} "
-                                   f"{p95_difference(w)} >= {v.latency_p95_min_difference_s:g}", "serving", w),
-              f"has a p95 latency {{{{ $value | printf \"%.2f\" }}}} times higher over the last {w}"),
+        worse("errors", judged(lambda x: f"{win(cat.ERROR_RATIO_DIFFERENCE, x)} > {v.error_ratio_margin:g}", windows),
+              f"fails {{{{ $value | humanizePercentage }}}} more requests {over}"),
+        worse("latency", judged(lambda x: f"{win(cat.LATENCY_P95_RATIO, x)} > {v.latency_p95_ratio:g} and {ON} "
+                                          f"{p95_difference(x)} >= {v.latency_p95_min_difference_s:g}", windows),
+              f"has a p95 latency {{{{ $value | printf \"%.2f\" }}}} times higher {over}"),
         worse("quality", both_warm(f"{win(cat.ACCURACY_DIFFERENCE, qw)} < {margin:g} "
                                    f"or {win(cat.F1_DIFFERENCE, qw)} < {margin:g}", "quality", qw),
               f"has a realised accuracy or macro F1 that differs by {VALUE} over the last {qw}"),
@@ -291,12 +307,12 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
                                              "estimated", qw),
               f"has a confidence-based estimated accuracy that differs by {VALUE} over the last {qw}, before "
               "labels arrive"),
-        alert(cfg, DIVERGE, both_warm(diverging(win(cat.OUTPUT_JS, w), v.output_js_distance, resolve_below),
-                                      "serving", w),
+        alert(cfg, DIVERGE, judged(lambda x: diverging(win(cat.OUTPUT_JS, x), v.output_js_distance, resolve_below),
+                                   windows),
               severity="warning", for_=p.for_versions, dashboard=DASHBOARD, model_scoped=True,
               summary=f"{WHO}: predicted classes diverge from baseline {against}",
               description=f"The Jensen-Shannon distance between the predicted-class shares of {WHO} and of its "
-                          f"baseline {against} is {{{{ $value | printf \"%.3f\" }}}} over the last {w} (limit "
+                          f"baseline {against} is {{{{ $value | printf \"%.3f\" }}}} {over} (limit "
                           f"{v.output_js_distance:g}, resolved below {resolve_below:g}): "
                           "the candidate answers differently on the same traffic."),
     ]
