@@ -109,3 +109,13 @@ def test_the_standard_four_keep_their_schedule_and_changes() -> None:
         assert getattr(where, attribute) == on, name
         INCIDENTS.get(name).revert(demo)
         assert getattr(where, attribute) == off, name
+
+
+def test_the_console_reads_the_schedule_from_the_registry() -> None:
+    from mlscope.demo.incidents import schedule_summary
+
+    # Offsets from the plan itself (drift 90 s, errors 60 s, latency 60 s, quality 120 s, each with 60 s calm).
+    assert schedule_summary() == ("drift at 1m00s, errors at 3m30s, latency at 5m30s, quality at 7m30s, "
+                                  "canary-defect at 10m30s after the start, then again every 12m30s")
+    assert [i.name for _, i in INCIDENTS.plan()][-1] == "canary-defect"
+    assert schedule_summary(IncidentRegistry()).startswith("no scheduled incidents")

@@ -201,6 +201,19 @@ def test_a_failing_and_a_hanging_command_are_reported_not_retried(tmp_path: Path
     assert (run.result, run.exit_status, run.output) == ("failed", 1, "no route\n")
 
 
+def test_a_command_that_cannot_start_says_why_and_its_alert_resolves_after_it(tmp_path: Path) -> None:
+    rcv, out = receiver(tmp_path, [str(tmp_path / "no-such-command")], timeout_s=5)
+    labels = {"model": "m", "model_version": "2", "baseline_version": "1"}
+    rcv.handle(body(webhook_payload(WORSE, **labels)))
+    rcv.wait_for_commands()
+    [line] = command_lines(out)
+    assert line["result"] == "failed" and line["exit_status"] is None
+    assert "(could not start: [Errno 2]" in line["message"] and "timeout" not in line["message"]  # was "killed after"
+    rcv.handle(body(webhook_payload(WORSE, "resolved", **labels)))
+    resolved = json.loads(out.getvalue().splitlines()[-1])
+    assert resolved["message"].startswith(f"{WORSE} resolved after its command failed: ")
+
+
 def test_the_demo_canary_goes_live_and_the_demo_receiver_config_rolls_it_back(tmp_path: Path) -> None:
     from mlscope.demo.canary import CANARY
     from mlscope.demo.service import CONTROL_TOKEN, MODEL, VERSION, DemoService, serve

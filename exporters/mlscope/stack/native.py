@@ -388,7 +388,9 @@ class NativeStack:
             self._say(f"your services' spans: OTEL_EXPORTER_OTLP_ENDPOINT={endpoint} "
                       f"(OTLP/HTTP; gRPC on 127.0.0.1:{self.ports.tempo_otlp_grpc})")
         if self.demo:
-            self._say("demo incidents: drift, errors, latency, quality every ~10 minutes; "
+            from ..demo.incidents import schedule_summary
+
+            self._say(f"demo incidents: {schedule_summary()}; "
                       f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now")
         self._say("running; Ctrl-C or `mlscope down` stops everything")
 
