@@ -333,3 +333,57 @@ def test_mlscope_rules_build_reports_a_bad_role_in_one_line(tmp_path: Path, caps
     assert main(["rules", "build", "--dir", str(tmp_path / "rules")]) == 1
     assert capsys.readouterr().err == ("mlscope: rules-config.yml: versions: roles: wine 2.0 is declared with two "
                                        "roles: stable and canary\n")
+
+
+def test_mlscope_rollback_names_the_alert_when_it_fails_early_and_warns_of_a_shared_token(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+        control: tuple[str, TrafficSplit]) -> None:
+    from argparse import Namespace
+
+    from mlscope.versions.commands import run
+
+    url, split = control
+    for key, value in {"MLSCOPE_FINGERPRINT": "f00", "MLSCOPE_LABEL_MODEL": "churn",
+                       "MLSCOPE_LABEL_MODEL_VERSION": "2", "MLSCOPE_LABEL_BASELINE_VERSION": "1"}.items():
+        monkeypatch.setenv(key, value)
+    token = tmp_path / "token"
+
+    def once(stdin: str) -> dict:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        run(Namespace(url=url, token_file=str(token), timeout=5))
+        return json.loads(capsys.readouterr().out)
+
+    bad = once("Expecting an alert")  # not JSON: was "Expecting value: line 1 column 1 (char 0)", no fingerprint
+    assert (bad["result"], bad["fingerprint"], bad["model"], bad["candidate"]) == ("failed", "f00", "churn", "2")
+    assert bad["reason"].startswith("stdin is not the alert's JSON")
+    candidate = alert(model="churn", model_version="2", baseline_version="1")
+    missing = once(json.dumps(candidate))  # no token file
+    assert missing["fingerprint"] == candidate["fingerprint"] and "No such file" in missing["reason"]
+    token.write_text(TOKEN + "\n")
+    token.chmod(0o644)
+    shared = once(json.dumps(candidate))
+    assert shared["result"] == "done" and "has mode 644: others can read the token" in shared["warning"]
+    token.chmod(0o600)
+    assert "warning" not in once(json.dumps(candidate))
+
+
+def test_a_refused_token_is_logged_and_a_gone_client_is_counted_not_a_traceback(
+        control: tuple[str, TrafficSplit], caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from mlscope._http import client_disconnects, reply
+
+    url, _ = control
+    with caplog.at_level("WARNING", logger="mlscope.versions"):
+        assert rollback(url, "wrong", alert(model="churn", model_version="2", baseline_version="1")).status == FAILED
+    assert "refused POST /traffic/churn/rollback from 127.0.0.1 (missing or wrong bearer token)" in caplog.text
+
+    def gone(*args: object) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    handler = SimpleNamespace(command="GET", path="/metrics", send_response=lambda status: None,
+                              send_header=lambda *a: None, end_headers=lambda: None,
+                              wfile=SimpleNamespace(write=gone), close_connection=False)
+    before = client_disconnects()
+    reply(handler, 200, b"x", "text/plain")  # type: ignore[arg-type]  # raised BrokenPipeError before
+    assert client_disconnects() == before + 1 and handler.close_connection
