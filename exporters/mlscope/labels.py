@@ -25,6 +25,8 @@ DEFAULT_CAPS: Mapping[str, int] = {
     "step": 50,
     "reason": 50,
     "metric": 50,
+    # Generation mode (mlscope.genai): who a request is billed to.
+    "tenant": 50,
 }
 FALLBACK_CAP = 100
 

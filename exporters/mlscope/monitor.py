@@ -262,11 +262,28 @@ class ModelMonitor:
             if latency is not None:
                 self._latency.observe(latency, _exemplar(rid, ids))
             if self._log is not None:
-                self._log.prediction(rid, latency, _error_name(error), fields=log_fields, ids=ids, sampled=sampled)
+                self._log.prediction(rid, latency, error_name(error), fields=log_fields, ids=ids, sampled=sampled)
             if span is not None:
                 self._spans.finish(span, error, None)
         except Exception as exc:
             self._instruments.report_internal_error("record_error", exc)
+
+    def record_request(self, request_id: str, *, error: BaseException | type[BaseException] | str | None = None,
+                       stored_output: Any = None) -> None:
+        """Count one request a domain recorder timed itself (the generation mode, :mod:`mlscope.genai`).
+
+        It counts in ``mlscope_predictions_total`` (and ``mlscope_prediction_errors_total`` with ``error``), so
+        traffic and error alerts cover it; no latency is observed (the domain has its own histograms). With
+        ``quality=``, ``stored_output`` is stored under ``request_id`` for a later outcome. Never raises.
+        """
+        try:
+            self._predictions.inc()
+            if error is not None:
+                self._count_error(error)
+            elif stored_output is not None and self._quality_sink is not None:
+                self._quality_sink.put(request_id, stored_output, None, None)
+        except Exception as exc:
+            self._instruments.report_internal_error("record_request", exc)
 
     # -- recording: batches ---------------------------------------------------------------------
 
@@ -541,7 +558,7 @@ class ModelMonitor:
         key = error if isinstance(error, (type, str)) else type(error)
         child = self._error_children.get(key)
         if child is None:
-            name = _error_name(key)
+            name = error_name(key)
             child = self._instruments.errors.labels(
                 self.model, self.model_version, self._instruments.guard.admit("error_type", name))
             self._error_children[key] = child
@@ -566,7 +583,8 @@ def _declared_role(model: str, model_version: str, role: str | None, metadata: M
     return given.pop() if given else None
 
 
-def _error_name(error: BaseException | type[BaseException] | str) -> str:
+def error_name(error: BaseException | type[BaseException] | str) -> str:
+    """The name an error is counted under: the string itself, or the exception's class name."""
     if isinstance(error, str):
         return error
     return (error if isinstance(error, type) else type(error)).__name__

@@ -39,6 +39,16 @@ BATCH_ROWS = "mlscope.batch.rows"
 SPAN_PREDICT = "predict"  # span names: "predict <model>", "predict_batch <model>" (bounded: model names are)
 SPAN_PREDICT_BATCH = "predict_batch"
 INSTRUMENTATION = "mlscope"
+# A generation's span (mlscope.genai): OpenTelemetry GenAI semantic-conventions attributes, named
+# "{gen_ai.operation.name} {gen_ai.request.model}" as the conventions say.
+GEN_AI_OPERATION = "gen_ai.operation.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+GEN_AI_COST = "mlscope.genai.cost"  # no convention prices a generation
+TENANT = "mlscope.tenant"
 
 Ids = tuple[str, str]  # (trace_id, span_id) as W3C lower-case hex
 SpanHandle = tuple[Any, Any]  # (span, context token or None) of PredictionSpans.start
@@ -116,8 +126,9 @@ class PredictionSpans:
         return self._tracer
 
     def start(self, request_id: str | None, data_batch_id: str | None, latency: Any = None, *,
-              current: bool = True, rows: int | None = None) -> SpanHandle | None:
-        """Start a prediction's span (a batch's with ``rows``), a child of the active span; None when off.
+              current: bool = True, rows: int | None = None, name: str | None = None) -> SpanHandle | None:
+        """Start a prediction's span (a batch's with ``rows``; ``name`` instead of ``predict <model>``), a child
+        of the active span; None when off.
 
         ``current`` makes it the active span until :meth:`finish`; ``latency`` (seconds, for a prediction
         recorded after the fact) starts it that long ago.
@@ -135,7 +146,8 @@ class PredictionSpans:
         start = None
         if isinstance(latency, (float, int)) and not isinstance(latency, bool) and 0 <= latency < 1e9:
             start = time.time_ns() - int(latency * 1e9)
-        span = tracer.start_span(self._name if rows is None else self._batch_name, attributes=attributes,
+        span_name = name if name is not None else self._name if rows is None else self._batch_name
+        span = tracer.start_span(span_name, attributes=attributes,
                                  start_time=start)
         if not current:
             return span, None
@@ -152,6 +164,19 @@ class PredictionSpans:
             if token is not None:
                 assert _otel_context is not None
                 _otel_context.detach(token)
+
+    def record(self, name: str, request_id: str, latency: float | None, attributes: dict[str, Any],
+               error: BaseException | type[BaseException] | str | None) -> Ids | None:
+        """A finished span named ``name`` that began ``latency`` seconds ago, with ``attributes``; its ids when
+        sampled (None when tracing is off or it is not sampled)."""
+        handle = self.start(request_id, None, latency, current=False, name=name)
+        if handle is None:
+            return None
+        span = handle[0]
+        span.set_attributes(attributes)
+        ids = _sampled_ids(span.get_span_context())
+        _end(span, error, None)
+        return ids
 
 
 def span_ids(handle: SpanHandle | None) -> tuple[Ids | None, bool | None]:

@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry
 from mlscope import ModelMonitor
 from mlscope.catalog.alerting import ALERT_EVENT
 from mlscope.dashboards import check as dashcheck
+from mlscope.demo.textgen import start_text_endpoint
 from mlscope.demo.workload import LateGroundTruth, SyntheticService, Traffic
 from mlscope.exposition import start_metrics_server
 from mlscope.logs import LokiHandler, PredictionLog
@@ -110,6 +111,11 @@ class ModelService:
                                     classes=labels).start()
             self.threads += [truth, Traffic(service, rate=rate, on_prediction=truth.schedule).start()]
 
+        # The generative endpoint (mlscope.genai): answers capped at 60 tokens, so most finish with `length` and
+        # GenAITruncationRatioHigh fires (the generative dashboard's alert table); some fail, some are abandoned.
+        self.text = start_text_endpoint(r, self.quality, rate=6, seed=5, max_tokens=60, error_rate=0.05,
+                                        abandon_rate=0.1)
+        self.threads.append(self.text)
         gpus = FakeNVML.demo(2, pids=(os.getpid(),))
         gpus.gpus[1].failures["nvmlDeviceGetFanSpeed"] = pynvml.NVMLError_Unknown
         gpus.gpus[0].pending_xids.append(79)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mlscope.demo.service import MODEL, VERSION
 from mlscope.rules.config import duration_seconds
 from support.alerting_stack import FAST
 from support.helpers import require_binary, wait_until
@@ -37,11 +38,13 @@ def test_normal_traffic_raises_nothing_but_the_watchdog_then_drift_fires(soak: S
     api = soak.stack.api
     api.wait_for('count(up{job="model-service"} == 1) == 2', timeout=30)
     time.sleep(NORMAL_S)
-    # Every 1m window is warm now (the guards say so), so the quiet below is the rules' verdict, not the guard's.
-    warm = api.query('min by (domain) (model_version:mlscope_window_warm:bool{window="1m",model="demo-classifier"})')
+    # Every 1m window of the serving version is warm now (the guards say so), so the quiet below is the rules'
+    # verdict, not the guard's. The demo's canary is registered with no traffic until its incident: cold.
+    serving = f'window="1m",model="{MODEL}",model_version="{VERSION}"'
+    warm = api.query(f"min by (domain) (model_version:mlscope_window_warm:bool{{{serving}}})")
     assert {r["metric"]["domain"]: r["value"][1] for r in warm} == {
         "serving": "1", "quality": "1", "estimated": "1", "coverage": "1"}
-    assert api.query('min(feature:mlscope_window_warm:bool{window="1m",model="demo-classifier"})')[0]["value"][1] == "1"
+    assert api.query(f"min(feature:mlscope_window_warm:bool{{{serving}}})")[0]["value"][1] == "1"
     raised, notified = soak.firing(), soak.notified()
     print(f"\nsoak {NORMAL_S:.0f} s: firing besides the Watchdog: {describe(raised)}; "
           f"notified: {describe([a['labels'] for a in notified])}")

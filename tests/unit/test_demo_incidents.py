@@ -85,7 +85,7 @@ def test_a_registered_incident_is_injected_over_http_and_the_cli(
     refused = requests.post(url + "/faults", json={"incident": "canery"}, timeout=5)
     assert refused.status_code == 400
     registered = ("unknown incident 'canery'; registered: canary, canary-defect, drift, errors, latency, "
-                  "quality")
+                  "quality, ttft")
     assert refused.json()["error"] == registered
     assert main(["demo", "inject", "canery", "--url", url]) == 1
     assert capsys.readouterr().err == f"mlscope: {registered}\n"
@@ -93,9 +93,10 @@ def test_a_registered_incident_is_injected_over_http_and_the_cli(
 
 def test_the_standard_four_keep_their_schedule_and_changes() -> None:
     # The schedule before incidents were pluggable: (name, seconds, calm) in turn, each change and its calm value.
+    # The demo's canary (mlscope.demo.canary) and the generative endpoint's ttft (mlscope.demo.textgen) come after.
     old_schedule = [("drift", 90, 60), ("errors", 60, 60), ("latency", 60, 60), ("quality", 120, 60),
-                    ("canary-defect", 120, 60)]  # the demo's canary (mlscope.demo.canary) comes after them
-    offsets = [0, 150, 270, 390, 570]
+                    ("canary-defect", 120, 60), ("ttft", 60, 60)]
+    offsets = [0, 150, 270, 390, 570, 750]
     assert [(offset, i.name, i.schedule.seconds, i.schedule.calm_s) for offset, i in INCIDENTS.plan()  # type: ignore[union-attr]
             ] == [(o, n, s, c) for o, (n, s, c) in zip(offsets, old_schedule, strict=True)]
     faults = SimpleNamespace(drift_shift_std=0.0, error_rate=0.01, extra_latency_s=0.0)

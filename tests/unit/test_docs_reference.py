@@ -72,6 +72,9 @@ def test_alert_settings_name_real_alerts_and_appear_in_their_expressions() -> No
                "thresholds.regression_max_error_increase", "profile.burn_windows", "profile.for_no_traffic",
                "profile.for_target_down",
                "resources.gpu_throttle_reasons",
+               # the generative SLOs: a bucket of a recorded series and a burn-rate product, as latency's
+               "thresholds.genai_ttft_slo_seconds", "thresholds.genai_ttft_slo_objective",
+               "thresholds.genai_tpot_slo_seconds", "thresholds.genai_tpot_slo_objective",
                # durations the pipeline alerts compare in seconds (time() minus a timestamp)
                "profile.pipeline_expected_interval", "profile.pipeline_max_data_age"}
     cfg = config_for("default")

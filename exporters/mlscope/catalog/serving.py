@@ -72,6 +72,14 @@ INVALID_REASONS = {
     "batch_empty": "a feature batch with no rows",
     "batch_shape_mismatch": "a feature batch that is not a table of the profile's width (ragged, wrong width)",
     "drift_version_not_serving": "features of a version whose drift was detached or displaced (max_versions)",
+    # Generation mode (mlscope.genai)
+    "tokens_invalid": "a token count that is negative, NaN, infinite, fractional or not a number (not recorded)",
+    "tokens_implausible": "a token count above 100,000,000 in one generation (not recorded: it would spoil the totals)",
+    "ttft_after_end": "a time to first token longer than the whole generation (no TTFT or TPOT recorded)",
+    "price_unknown_model": "tokens of a model the price table has no price for (counted, not priced)",
+    "stream_closed_twice": "a generation ended again after it had ended (ignored)",
+    "finish_reason_unknown": "a finish reason outside the bounded set (counted as other)",
+    "feedback_invalid": "feedback that is neither positive/negative nor a score within [0, 1]",
 }
 INVALID_INPUTS = MetricSpec(
     "mlscope_invalid_inputs_total", "counter",

@@ -32,6 +32,8 @@ class MetricSpec(Generic[Kind]):
     unit: str = ""
     buckets: tuple[float, ...] | None = None
     multiprocess_mode: GaugeMode = "livesum"
+    #: The OpenTelemetry semantic-conventions metric this family maps one to one onto ("" when none does).
+    otel_name: str = ""
 
     def __post_init__(self) -> None:
         if not self.name.startswith(PREFIX):

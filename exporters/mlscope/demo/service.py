@@ -46,6 +46,7 @@ from ..versions import TrafficSplit, control_response
 from . import standard_incidents  # noqa: F401  (registers drift, errors, latency, quality)
 from .canary import CANARY, Canary
 from .incidents import INCIDENTS, IncidentRunner, console, positive_seconds
+from .textgen import start_text_endpoint  # registers ttft
 from .workload import LateGroundTruth, RoutedService, SyntheticService, Traffic, train
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ class DemoService:
     base_error_rate: float = 0.01
     bad_input_rate: float = 0.02
     say: Callable[[str], None] = console  # where the incident lines go
+    # Streams per second of the simulated generative endpoint (mlscope.demo.textgen).
+    text_rate: float = 4.0
     # Export traces over OTLP: None means when an OTLP endpoint variable is set.
     traces: bool | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -135,6 +138,8 @@ class DemoService:
         routed = RoutedService({VERSION: self.service, CANARY: self.canary.service}, self.split)
         self.traffic = Traffic(routed, rate=self.rate, on_prediction=self.truth.schedule).start()
         self._start_regressor(provider, tracer)
+        # The simulated streaming text endpoint (mlscope.genai): its feedback joins through the same store.
+        self.text = start_text_endpoint(self.registry, self.quality, rate=self.text_rate, tracing=provider or False)
         self.resources: ResourceMonitor = start_resource_monitor(
             self.registry, host=self.host_resources, nvml=FakeNVML.demo(self.simulated_gpus, pids=(os.getpid(),)))
         loops = ([self.incidents.run_schedule] if self.schedule else []) + [self.incidents.expire]
@@ -206,7 +211,7 @@ class DemoService:
 
     def stop(self) -> None:
         self._stop.set()
-        for running in (self.traffic, self.truth, self.regressor_traffic, self.regressor_truth):
+        for running in (self.traffic, self.truth, self.regressor_traffic, self.regressor_truth, self.text):
             running.stop()
         self.resources.stop()
         logging.getLogger(LOGGER).removeHandler(self.log_handler)

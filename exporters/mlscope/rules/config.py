@@ -65,6 +65,10 @@ class WarmUp:
     versions_traffic: WindowGuard = WindowGuard(200, 0.0)
     versions_labels: WindowGuard = WindowGuard(100, 0.0)
     versions_estimated: WindowGuard = WindowGuard(100, 0.0)
+    # Generations in the window (TTFT/TPOT burn, truncation ratio): a ratio, no age condition (as serving).
+    genai: WindowGuard = WindowGuard(15, 0.0)
+    # Feedback joined with generations (the feedback-positive ratio): user feedback is sparse and late.
+    feedback: WindowGuard = WindowGuard(50)
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,20 @@ class Thresholds:
     pipeline_rejected_ratio: float = 0.05
     # A pipeline is stale when its last success is older than this many times its expected interval.
     pipeline_stale_factor: float = 1.5
+    # Generative models (mlscope.genai). Time to first token SLO: `genai_ttft_slo_objective` of first tokens
+    # within `genai_ttft_slo_seconds` (a bucket bound of mlscope_genai_time_to_first_token_seconds).
+    genai_ttft_slo_seconds: float = 1.0
+    genai_ttft_slo_objective: float = 0.99
+    # Time per output token SLO (a bucket bound of mlscope_genai_time_per_output_token_seconds).
+    genai_tpot_slo_seconds: float = 0.1
+    genai_tpot_slo_objective: float = 0.99
+    # Share of generations cut at the token limit (finish_reason="length") above which answers are truncated.
+    genai_truncation_ratio: float = 0.1
+    # Feedback-positive ratio this far (absolute) below the version's baseline (quality baseline
+    # metric "feedback_positive").
+    genai_feedback_max_drop: float = 0.1
+    # Cost budget per tenant, in the price table's currency per hour.
+    genai_tenant_cost_per_hour: float = 50.0
 
 
 @dataclass(frozen=True)
@@ -312,7 +330,8 @@ FAST = Profile(
     drift_windows=("1m", "5m"), for_drift="5s",
     quality_windows=("1m", "5m"), label_delay_max_s=30.0,
     warmup=WarmUp(serving=WindowGuard(3, 0.0), versions_traffic=WindowGuard(50, 0.0),
-                  versions_labels=WindowGuard(50, 0.0), versions_estimated=WindowGuard(50, 0.0)),
+                  versions_labels=WindowGuard(50, 0.0), versions_estimated=WindowGuard(50, 0.0),
+                  genai=WindowGuard(3, 0.0), feedback=WindowGuard(10)),
     pipeline_expected_interval="1m", pipeline_max_data_age="2m", for_versions="5s")
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}

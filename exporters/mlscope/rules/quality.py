@@ -13,11 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog import quality as cat
+from ..catalog.genai import GENERATIONS as GENAI_GENERATIONS
 from ..catalog.serving import WINDOW_WARM
 from .builders import Rule, alert, group, record, selector, warm_up, when_warm
 from .config import RuleConfig
 
 DASHBOARD = "mlscope-model-quality"
+# Generative versions (mlscope.genai): their outcomes are user feedback, sparse by nature, so their coverage
+# is shown (mlscope-genai dashboard) and not alerted on.
+GENERATIVE = f"group by (model, model_version) ({GENAI_GENERATIONS.name})"
 VERSION = "model_version"
 
 
@@ -196,7 +200,7 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
              "before any label arrived (probabilities calibrated on the version's labelled reference)."),
         rule("ModelGroundTruthCoverageLow",
              _guarded(last, f"{last.rec('mlscope_quality_coverage:ratio')} < {t.quality_min_coverage}",
-                      "coverage"),
+                      "coverage") + f" unless {ON} {GENERATIVE}",
              "info", f"ground truth arrives for less than {t.quality_min_coverage:.0%} of predictions",
              f"Over the last {last.window}, outcomes arrived for {{{{ $value | humanizePercentage }}}} of the "
              f"predictions of {who} (threshold {t.quality_min_coverage:.0%}): quality metrics describe only "

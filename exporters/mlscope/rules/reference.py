@@ -32,7 +32,7 @@ OWNER_JOINS = (MODEL_OWNER_JOIN, PIPELINE_OWNER_JOIN)
 DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert receiver", "resources": "Resources",
                  "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs",
                  "pipelines": "Pipelines, batch jobs and training runs",
-                 "tracing": "Traces (span export)", "versions": "Versions compared"}
+                 "tracing": "Traces (span export)", "versions": "Versions compared", "genai": "Generative models"}
 
 # The rule-configuration settings each alert's expression is built from (beyond `for`, windows, severity).
 ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -68,6 +68,13 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
                                         "profile.warmup.estimated"),
     "ModelCandidateOutputsDiverge": ("versions.output_js_distance", "profile.warmup.versions_traffic",
                                      "profile.warmup.serving"),
+    "GenAITimeToFirstTokenSLOBurn": ("thresholds.genai_ttft_slo_seconds", "thresholds.genai_ttft_slo_objective",
+                                     "profile.burn_windows", "profile.warmup.genai"),
+    "GenAITimePerOutputTokenSLOBurn": ("thresholds.genai_tpot_slo_seconds", "thresholds.genai_tpot_slo_objective",
+                                       "profile.burn_windows", "profile.warmup.genai"),
+    "GenAITruncationRatioHigh": ("thresholds.genai_truncation_ratio", "profile.warmup.genai"),
+    "GenAIFeedbackPositiveLow": ("thresholds.genai_feedback_max_drop", "profile.warmup.feedback"),
+    "GenAITenantCostOverBudget": ("thresholds.genai_tenant_cost_per_hour",),
 }
 # Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
 # configuration), not in the alert's expression: it reads the verdict.
@@ -109,6 +116,15 @@ SETTING_TITLES: dict[str, str] = {
     "profile.warmup.versions_traffic": "guard: requests of each version in the window",
     "profile.warmup.versions_labels": "guard: labelled outcomes of each version in the window",
     "profile.warmup.versions_estimated": "guard: predictions with probabilities of each version in the window",
+    "thresholds.genai_ttft_slo_seconds": "time to first token SLO (seconds)",
+    "thresholds.genai_ttft_slo_objective": "share of first tokens within the SLO",
+    "thresholds.genai_tpot_slo_seconds": "time per output token SLO (seconds)",
+    "thresholds.genai_tpot_slo_objective": "share of generations within the SLO",
+    "profile.warmup.genai": "warm-up guard: generations in the window, window age",
+    "thresholds.genai_truncation_ratio": "share of generations cut at the token limit, above",
+    "thresholds.genai_feedback_max_drop": "feedback-positive ratio below the baseline (absolute)",
+    "profile.warmup.feedback": "warm-up guard: feedbacks joined in the window, window age",
+    "thresholds.genai_tenant_cost_per_hour": "cost per tenant per hour above (price table's currency)",
 }
 
 
@@ -249,6 +265,9 @@ def _metric_entry(spec: catalog.MetricSpec, uses: Uses) -> list[str]:
     facts = [spec.kind, f"unit `{spec.unit}`" if spec.unit else "no unit",
              "labels " + (", ".join(f"`{label}`" for label in spec.labels) if spec.labels else "none")]
     lines = [f"### `{spec.name}`", "", " · ".join(facts), "", prose(spec.help), ""]
+    if spec.otel_name:
+        lines += [f"- OpenTelemetry: `{spec.otel_name}` (GenAI semantic conventions), buckets "
+                  + ", ".join(str(int(b)) if float(b).is_integer() else f"{b:g}" for b in spec.buckets or ()), ""]
     lines += _uses_lines(spec.name, uses, uses.derived(spec.name))
     return lines
 
@@ -317,6 +336,10 @@ def render_reference(boards: list[dict[str, Any]]) -> str:
         recorded = tuple(sorted(module.RECORDED, key=lambda s: s.name))
         doc = (module.__doc__ or "").strip().splitlines()[0]
         lines += [f"## {DOMAIN_TITLES[name]}", "", doc, "", *_domain_table(metrics, recorded)]
+        attributes: dict[str, str] = getattr(module, "OTEL_ATTRIBUTES", {})
+        if attributes:
+            lines += ["| label | OpenTelemetry attribute (metrics and spans) |", "|---|---|"]
+            lines += [f"| `{label}` | `{attribute}` |" for label, attribute in attributes.items()] + [""]
         for spec in metrics:
             lines += _metric_entry(spec, uses)
         for rec in recorded:

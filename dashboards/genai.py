@@ -1,0 +1,81 @@
+"""Generative models: tokens, time to first token, time per output token, tokens/s, cost, finish reasons, feedback."""
+from mlscope import grafana as gf
+from mlscope.catalog import genai as cat
+from mlscope.catalog import quality as qcat
+from mlscope.catalog.spec import HistogramSpec
+
+S = gf.MODEL_SELECTOR
+BY = "model, model_version"
+V = "{{model}} {{model_version}}"
+GENERATIVE = f"group by ({BY}) ({cat.GENERATIONS.name}{{{S}}})"
+QUALITY = qcat.RECORDED_BY_LEVEL["model_version"]
+
+
+def rate(metric: str, by: str = BY, extra: str = "") -> str:
+    return f"sum by ({by}) (rate({metric}{{{S}{extra}}}[$__rate_interval]))"
+
+
+def quantile(spec: HistogramSpec, q: str, by: str = BY) -> str:
+    return f"histogram_quantile({q}, {rate(spec.name + '_bucket', by + ', le')})"
+
+
+def quality(metric_op: str) -> str:
+    """A per-version recorded quality series over $window, for generative versions only (their feedback)."""
+    return f'{QUALITY[metric_op].name}{{{S},window="$window"}} and on ({BY}) {GENERATIVE}'
+
+
+GENERATIONS = rate(cat.GENERATIONS.name)
+OUTPUT_TOKENS = rate(cat.TOKENS.name, BY, ',token_type="output"')
+FEEDBACK = f'{cat.FEEDBACK_POSITIVE.name}{{{S},window="$window"}}'
+BASELINE = f'max by ({BY}) ({qcat.BASELINE.name}{{{S},metric="feedback_positive"}})'
+
+dashboard = gf.dashboard(
+    "mlscope-genai", "mlscope / Generative models",
+    description="Tokens, time to first token, time per output token, tokens per second, cost per version and "
+                "tenant, finish reasons and user feedback of generative model versions (mlscope.genai).",
+    variables=[gf.label_variable("model", "Model", cat.GENERATIONS.name),
+               gf.label_variable("model_version", "Version", cat.GENERATIONS.name, 'model=~"$model"'),
+               gf.window_variable(cat.FEEDBACK_POSITIVE.name)],
+    rows=[
+        [gf.stat("Generations/s", gf.prom(f"sum({GENERATIONS})"), "reqps"),
+         gf.stat("Output tokens/s", gf.prom(f"sum({OUTPUT_TOKENS})"),
+                 "ops"),
+         gf.stat("p95 time to first token", gf.prom(f"max({quantile(cat.TIME_TO_FIRST_TOKEN, '0.95')})"), "s"),
+         gf.stat("p95 time per output token", gf.prom(f"max({quantile(cat.TIME_PER_OUTPUT_TOKEN, '0.95')})"),
+                 "s"),
+         gf.stat("Cost per hour", gf.prom(f"3600 * sum({rate(cat.COST.name)})"), "short",
+                 description="In the price table's currency, priced when each generation was recorded.")],
+        [gf.with_logs(gf.timeseries("Time to first token p50 / p95 / p99", gf.prom(
+            *((quantile(cat.TIME_TO_FIRST_TOKEN, q), f"p{q[2:]} {V}") for q in ("0.5", "0.95", "0.99"))), "s")),
+         gf.with_logs(gf.timeseries("Time per output token p50 / p95", gf.prom(
+             *((quantile(cat.TIME_PER_OUTPUT_TOKEN, q), f"p{q[2:]} {V}") for q in ("0.5", "0.95"))), "s"))],
+        [gf.timeseries("Tokens per second by type", gf.prom(
+            (rate(cat.TOKENS.name, BY + ", token_type"), "{{model_version}} {{token_type}}")), "ops"),
+         gf.timeseries("Tokens per generation p50 / p95 by type", gf.prom(
+             *((quantile(cat.TOKEN_USAGE, q, BY + ", token_type"), f"p{q[2:]} {{{{model_version}}}} {{{{token_type}}}}")
+               for q in ("0.5", "0.95"))), "short"),
+         gf.timeseries("Decode speed: median output tokens/s of a generation", gf.prom(
+             (quantile(cat.OUTPUT_TOKENS_PER_SECOND, "0.5"), V)), "ops")],
+        [gf.timeseries("Cost per hour by version", gf.prom((f"3600 * {rate(cat.COST.name)}", V)), "short"),
+         gf.timeseries("Cost per hour by tenant", gf.prom(
+             (f"3600 * {rate(cat.COST.name, 'tenant')}", "{{tenant}}")), "short", stacked=True)],
+        [gf.timeseries("Finish reasons (share)", gf.prom(
+            (f"{rate(cat.GENERATIONS.name, BY + ', finish_reason')} / ignoring (finish_reason) group_left "
+             f"{GENERATIONS}", "{{model_version}} {{finish_reason}}")), "percentunit", stacked=True),
+         gf.timeseries("Streams in flight", gf.prom(
+             (f"sum by ({BY}) ({cat.STREAMS_IN_FLIGHT.name}{{{S}}})", f"in flight {V}")), "short"),
+         gf.timeseries("Generations without a first token per second", gf.prom(
+             (rate(cat.NO_FIRST_TOKEN.name, BY + ", finish_reason"), "{{model_version}} {{finish_reason}}")),
+             "reqps")],
+        [gf.timeseries("Feedback-positive ratio and baseline", gf.prom(
+            (FEEDBACK, f"positive {V}"), (f"{BASELINE} and on ({BY}) {GENERATIVE}", f"baseline {V}")),
+            "percentunit", description="Share of the user feedback joined over $window that was positive, "
+                                       "next to the version's feedback_positive baseline."),
+         gf.timeseries("Feedback coverage and delay", gf.prom(
+             (quality("mlscope_quality_coverage:ratio"), f"coverage {V}")), "percentunit",
+             description="Coverage: generations with feedback / generations stored over $window."),
+         gf.timeseries("Feedback delay p90", gf.prom(
+             (quality("mlscope_quality_label_delay_seconds:p90"), f"p90 {V}")), "s")],
+        [gf.table("Active generative-model alerts",
+                  gf.prom(('ALERTS{alertstate="firing",alertname=~"GenAI.*"}', "")), sort_by="severity")],
+    ])
