@@ -2,17 +2,35 @@
 one complete response per request, and a threaded server on its own daemon thread. Standard library only."""
 from __future__ import annotations
 
+import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+log = logging.getLogger("mlscope.http")
+_lock = threading.Lock()
+_disconnects = 0
+
+
+def client_disconnects() -> int:
+    """How many answers found their client gone (a scrape that timed out, a closed browser tab) in this process."""
+    return _disconnects
+
 
 def reply(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str) -> None:
-    """Send one complete response on ``handler``."""
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
+    """Send one complete response on ``handler``; a client that has gone away is counted and logged at debug
+    level, not a traceback on the console (its answer has no one to go to)."""
+    global _disconnects
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError) as exc:
+        with _lock:
+            _disconnects += 1
+        handler.close_connection = True
+        log.debug("%s %s: the client disconnected before its answer (%s)", handler.command, handler.path, exc)
 
 
 def serve_in_thread(handler: type[BaseHTTPRequestHandler], port: int, addr: str, name: str) -> ThreadingHTTPServer:

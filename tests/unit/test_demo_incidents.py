@@ -110,3 +110,23 @@ def test_the_standard_four_keep_their_schedule_and_changes() -> None:
         assert getattr(where, attribute) == on, name
         INCIDENTS.get(name).revert(demo)
         assert getattr(where, attribute) == off, name
+
+
+def test_the_console_reads_the_schedule_from_the_registry() -> None:
+    from mlscope.demo.incidents import schedule_summary
+
+    # Each start is the first calm plus the durations and calms before it (drift 90 s, errors 60 s, latency 60 s,
+    # quality 120 s, each with 60 s of calm: the canary at 10m30s, which the console omitted).
+    start, expected = 60.0, []
+    for _, incident in INCIDENTS.plan():
+        assert incident.schedule is not None
+        expected.append(f"{incident.name} at {int(start // 60)}m{int(start % 60):02d}s")
+        start += incident.schedule.seconds + incident.schedule.calm_s
+    cycle = start - 60
+    summary = schedule_summary()
+    on_demand = sorted(i.name for i in INCIDENTS if not i.schedule)
+    assert on_demand == ["pipeline-failure", "pipeline-stale"]
+    assert summary == (f"{', '.join(expected)} after the start, then again every "
+                       f"{int(cycle // 60)}m{int(cycle % 60):02d}s; on demand: {', '.join(on_demand)}")
+    assert "quality at 7m30s, canary-defect at 10m30s" in summary
+    assert schedule_summary(IncidentRegistry()).startswith("no scheduled incidents")

@@ -76,7 +76,9 @@ def test_alert_settings_name_real_alerts_and_appear_in_their_expressions() -> No
                "thresholds.genai_ttft_slo_seconds", "thresholds.genai_ttft_slo_objective",
                "thresholds.genai_tpot_slo_seconds", "thresholds.genai_tpot_slo_objective",
                # durations the pipeline alerts compare in seconds (time() minus a timestamp)
-               "profile.pipeline_expected_interval", "profile.pipeline_max_data_age"}
+               "profile.pipeline_expected_interval", "profile.pipeline_max_data_age",
+               # the divergence's resolve level: output_js_distance minus it
+               "versions.output_js_hysteresis"}
     cfg = config_for("default")
     for alert, settings in reference.ALERT_SETTINGS.items():
         assert alert in rules, alert

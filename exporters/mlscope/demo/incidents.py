@@ -88,6 +88,24 @@ class IncidentRegistry:
 
 
 INCIDENTS = IncidentRegistry()
+FIRST_CALM_S = 60.0  # a calm first minute: the baseline every panel compares with
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def schedule_summary(registry: IncidentRegistry = INCIDENTS, first_calm_s: float = FIRST_CALM_S) -> str:
+    """The schedule as the console says it, from the registry: when each incident starts, how long a cycle is."""
+    planned = registry.plan()
+    if not planned:
+        return "no scheduled incidents (inject one with `mlscope demo inject NAME`)"
+    cycle = sum(i.schedule.seconds + i.schedule.calm_s for _, i in planned if i.schedule)
+    starts = ", ".join(f"{incident.name} at {_clock(first_calm_s + offset)}" for offset, incident in planned)
+    on_demand = sorted(i.name for i in registry if not i.schedule)
+    return (f"{starts} after the start, then again every {_clock(cycle)}"
+            + (f"; on demand: {', '.join(on_demand)}" if on_demand else ""))
 
 
 def register(incident: Incident, *, replace: bool = False) -> Incident:
@@ -107,7 +125,7 @@ class IncidentRunner:
     target: Any
     registry: IncidentRegistry = field(default_factory=lambda: INCIDENTS)
     say: Callable[[str], None] = console
-    first_calm_s: float = 60.0  # a calm first minute: the baseline every panel compares with
+    first_calm_s: float = FIRST_CALM_S
     tick_s: float = 0.5
     _active: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

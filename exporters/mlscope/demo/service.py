@@ -274,7 +274,8 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
                 return False
             length = min(int(self.headers.get("Content-Length") or 0), 65536)
             self._json(*control_response({MODEL: demo.split}, demo.control_token, self.command, self.path,
-                                         self.headers.get("Authorization"), self.rfile.read(length)))
+                                         self.headers.get("Authorization"), self.rfile.read(length),
+                                         client=self.client_address[0]))
             return True
 
         def do_PUT(self) -> None:

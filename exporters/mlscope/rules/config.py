@@ -8,6 +8,7 @@ minute-scale windows) for tests and the demo.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..catalog.logs import LOG_APP
@@ -241,8 +242,28 @@ def _declaration(item: object) -> RoleDeclaration:
     if isinstance(item, RoleDeclaration):
         return item
     if isinstance(item, dict) and set(item) == {"model", "model_version", "role"}:
-        return RoleDeclaration(**{k: str(v) for k, v in item.items()})
+        for key, value in item.items():
+            if not isinstance(value, str):  # YAML reads 3.20 as the float 3.2: str() would lose the version
+                raise RoleError(f"{key} {value!r} is not a string: quote it as written in the file (YAML reads "
+                                f"an unquoted 3.20 as the number 3.2), e.g. {key}: \"3.20\"")
+        return RoleDeclaration(**item)
     raise RoleError(f"a role declaration has the keys model, model_version and role, got {item!r}")
+
+
+def _declarations(items: tuple[object, ...]) -> tuple[RoleDeclaration, ...]:
+    declarations = []
+    for i, item in enumerate(items):
+        try:
+            declarations.append(_declaration(item))
+        except RoleError as exc:
+            raise RoleError(f"roles[{i}]: {exc}") from None
+    return tuple(declarations)
+
+
+# The range of each VersionRules threshold (a negative margin would fire on a candidate better than its baseline).
+_RANGES = (("baseline_switch_margin", 0.0, 1.0), ("error_ratio_margin", 0.0, 1.0), ("latency_p95_ratio", 1.0, math.inf),
+           ("latency_p95_min_difference_s", 0.0, math.inf), ("quality_margin", 0.0, 1.0),
+           ("output_js_distance", 0.0, 1.0), ("output_js_hysteresis", 0.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -256,25 +277,35 @@ class VersionRules:
     baseline_switch_margin: float = 0.1
     # Candidate worse than its baseline: error ratio higher by more than this (absolute)...
     error_ratio_margin: float = 0.02
-    # ...p95 latency more than this many times the baseline's...
+    # ...p95 latency more than this many times the baseline's and higher by at least this many seconds (a 1 ms
+    # p95 that becomes 1.6 ms is noise, not a regression)...
     latency_p95_ratio: float = 1.5
+    latency_p95_min_difference_s: float = 0.05
     # ...realised or estimated accuracy / macro F1 lower by more than this (absolute).
     quality_margin: float = 0.05
     # Outputs diverge: Jensen-Shannon distance (base 2) between the versions' predicted-class shares above this.
     output_js_distance: float = 0.1
+    # ...and, once firing, it resolves only below output_js_distance minus this (hysteresis: two fixed models
+    # whose distance hovers at the limit do not flap).
+    output_js_hysteresis: float = 0.03
 
     def __post_init__(self) -> None:
+        for name, low, high in _RANGES:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
         # Also from a stack folder's rules-config.yml (mlscope.rules.overrides): mappings with the three keys.
-        object.__setattr__(self, "roles", tuple(_declaration(r) for r in self.roles))
+        object.__setattr__(self, "roles", _declarations(self.roles))
         seen: dict[tuple[str, str], str] = {}
         stable: dict[str, str] = {}
         for d in self.roles:
             key = (d.model, d.model_version)
             if key in seen and seen[key] != d.role:
-                raise RoleError(f"{d.model} {d.model_version} is declared with two roles: {seen[key]} and {d.role}")
+                raise RoleError(f"roles: {d.model} {d.model_version} is declared with two roles: {seen[key]} and "
+                                f"{d.role}")
             seen[key] = d.role
             if d.role == "stable" and stable.setdefault(d.model, d.model_version) != d.model_version:
-                raise RoleError(f"{d.model} has two stable versions declared: {stable[d.model]} and "
+                raise RoleError(f"roles: {d.model} has two stable versions declared: {stable[d.model]} and "
                                 f"{d.model_version} (declare the new one stable and the old one canary, or drop it)")
 
 

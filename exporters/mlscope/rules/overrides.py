@@ -75,7 +75,10 @@ def _merged(obj: Any, data: Any, where: str, skip: frozenset[str] | set[str] = f
         if key not in names:
             raise RulesConfigError(f"{where}{key}: unknown key; expected one of {names}")
         changes[key] = _value(getattr(obj, key), value, f"{where}{key}")
-    return dataclasses.replace(obj, **changes)
+    try:
+        return dataclasses.replace(obj, **changes)
+    except ValueError as exc:  # the section's own checks (RoleError, a setting out of its range)
+        raise RulesConfigError(f"{where.rstrip('. ')}: {exc}") from None
 
 
 def _value(current: Any, value: Any, where: str) -> Any:

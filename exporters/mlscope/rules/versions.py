@@ -18,6 +18,7 @@ The construction (docs/versions.md explains it with examples):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..catalog import drift as drift_cat
@@ -40,6 +41,7 @@ CANDIDATES = (f'(max by ({BY}, baseline_version) ({cat.ROLE.name}{{role="canary"
               f'unless {ON} {cat.TRAFFIC_WEIGHT.name} == 0)')
 WHO = "{{ $labels.model }} {{ $labels.model_version }}"
 VALUE = '{{ $value | printf "%.3f" }}'
+DIVERGE = "ModelCandidateOutputsDiverge"
 
 
 def _string(value: str) -> str:
@@ -129,9 +131,13 @@ def _enough(count: str, guard: WindowGuard) -> str:
 
 
 def guard_rule(domain: str, window: str, ok: str) -> Rule:
-    """The comparison guard of each candidate: its ``ok`` times its baseline's (0 where either is missing)."""
+    """The comparison guard of each candidate: its ``ok`` times its baseline's (0 where either is missing), and 0
+    while its window reaches back to when its split gave it no share: a canary turned back on after a rollback is
+    judged on the requests it served since, never on the failures that rolled it back."""
     baseline_ok = f"max by (model) ({ok} and {ON} {BASELINE_IS})"
-    both = f"{CANDIDATES} * {ON} group_left () {ok} * on (model) group_left () {baseline_ok}"
+    off = f"min_over_time({cat.TRAFFIC_WEIGHT.name}[{window}]) == 0"
+    both = (f"({CANDIDATES} * {ON} group_left () {ok} * on (model) group_left () {baseline_ok}) "
+            f"unless {ON} ({off})")
     return record(cat.GUARD, f"({both}) or {ON} (0 * {CANDIDATES})", domain=domain, window=window)
 
 
@@ -240,9 +246,35 @@ def both_warm(expr: str, domain: str, window: str) -> str:
     return f"{when_warm(expr, serving_cat.WINDOW_WARM, domain, window, BY)} and on (model) {of_baseline(f'({warm})')}"
 
 
+def judged(condition: Callable[[str], str], windows: Sequence[str], domain: str = "traffic") -> str:
+    """``condition`` over the first of ``windows`` whose comparison guard says enough requests, else over the
+    next: a canary too small for the short window (1 % of 38 requests a second is 23 a minute) is judged over the
+    longer one rather than never; each term behind both versions' warm-up guards (the alert's ``window`` says
+    which window judged it)."""
+    terms = []
+    for i, window in enumerate(windows):
+        term = both_warm(condition(window), "serving", window)
+        for shorter in windows[:i]:
+            term = f'({term}) unless {ON} {cat.GUARD.name}{{domain="{domain}",window="{shorter}"}} == 1'
+        terms.append(f"({term})")
+    return " or ".join(terms)
+
+
+def p95_difference(window: str) -> str:
+    """A candidate's p95 latency minus its baseline's (seconds) over ``window``."""
+    p95 = f'{serving_cat.LATENCY_P95.name}{{window="{window}"}}'
+    return f"({candidate(p95)} - on (model) group_left () {of_baseline(p95)})"
+
+
+def diverging(js: str, limit: float, resolve_below: float) -> str:
+    """``js`` above ``limit``, or above ``resolve_below`` while the alert fires (hysteresis: it resolves below that)."""
+    firing = f'ALERTS{{alertname="{DIVERGE}",alertstate="firing"}}'
+    return f"{js} > {limit:g} or ({js} > {resolve_below:g} and {ON} {firing})"
+
+
 def alert_rules(cfg: RuleConfig) -> list[Rule]:
     v, p = cfg.versions, cfg.profile
-    w, qw = p.traffic_windows[0], p.quality_windows[0]
+    qw = p.quality_windows[0]
     against = "{{ $labels.baseline_version }}"
 
     def worse(signal: str, expr: str, what: str) -> Rule:
@@ -251,7 +283,8 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
                      summary=f"{WHO}: {signal} worse than baseline {against}",
                      description=f"Candidate {WHO} {what}, against its baseline {against} "
                                  f"(for {p.for_versions}, once both hold enough data; margins: error ratio "
-                                 f"+{v.error_ratio_margin:.0%}, p95 latency x{v.latency_p95_ratio:g}, accuracy "
+                                 f"+{v.error_ratio_margin:.0%}, p95 latency x{v.latency_p95_ratio:g} and "
+                                 f"+{v.latency_p95_min_difference_s:g}s, accuracy "
                                  f"and macro F1 -{v.quality_margin:g}); the rollback action returns its traffic "
                                  "to the baseline where it is configured.")
 
@@ -259,11 +292,14 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
         return f'{spec.name}{{window="{window}"}}'
 
     margin = -v.quality_margin
+    resolve_below = max(v.output_js_distance - v.output_js_hysteresis, 0)
+    windows, over = p.traffic_windows, "over the last {{ $labels.window }}"
     return [
-        worse("errors", both_warm(f"{win(cat.ERROR_RATIO_DIFFERENCE, w)} > {v.error_ratio_margin:g}", "serving", w),
-              f"fails {{{{ $value | humanizePercentage }}}} more requests over the last {w}"),
-        worse("latency", both_warm(f"{win(cat.LATENCY_P95_RATIO, w)} > {v.latency_p95_ratio:g}", "serving", w),
-              f"has a p95 latency {{{{ $value | printf \"%.2f\" }}}} times higher over the last {w}"),
+        worse("errors", judged(lambda x: f"{win(cat.ERROR_RATIO_DIFFERENCE, x)} > {v.error_ratio_margin:g}", windows),
+              f"fails {{{{ $value | humanizePercentage }}}} more requests {over}"),
+        worse("latency", judged(lambda x: f"{win(cat.LATENCY_P95_RATIO, x)} > {v.latency_p95_ratio:g} and {ON} "
+                                          f"{p95_difference(x)} >= {v.latency_p95_min_difference_s:g}", windows),
+              f"has a p95 latency {{{{ $value | printf \"%.2f\" }}}} times higher {over}"),
         worse("quality", both_warm(f"{win(cat.ACCURACY_DIFFERENCE, qw)} < {margin:g} "
                                    f"or {win(cat.F1_DIFFERENCE, qw)} < {margin:g}", "quality", qw),
               f"has a realised accuracy or macro F1 that differs by {VALUE} over the last {qw}"),
@@ -271,13 +307,14 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
                                              "estimated", qw),
               f"has a confidence-based estimated accuracy that differs by {VALUE} over the last {qw}, before "
               "labels arrive"),
-        alert(cfg, "ModelCandidateOutputsDiverge",
-              both_warm(f"{win(cat.OUTPUT_JS, w)} > {v.output_js_distance:g}", "serving", w),
+        alert(cfg, DIVERGE, judged(lambda x: diverging(win(cat.OUTPUT_JS, x), v.output_js_distance, resolve_below),
+                                   windows),
               severity="warning", for_=p.for_versions, dashboard=DASHBOARD, model_scoped=True,
               summary=f"{WHO}: predicted classes diverge from baseline {against}",
               description=f"The Jensen-Shannon distance between the predicted-class shares of {WHO} and of its "
-                          f"baseline {against} is {{{{ $value | printf \"%.3f\" }}}} over the last {w} (limit "
-                          f"{v.output_js_distance:g}): the candidate answers differently on the same traffic."),
+                          f"baseline {against} is {{{{ $value | printf \"%.3f\" }}}} {over} (limit "
+                          f"{v.output_js_distance:g}, resolved below {resolve_below:g}): "
+                          "the candidate answers differently on the same traffic."),
     ]
 
 

@@ -95,7 +95,12 @@ def load_commands(path: Path | None) -> dict[str, AlertCommand]:
     """Read ``alert_commands: {AlertName: {command: [...], timeout: 60, on: [firing]}}`` from YAML."""
     if path is None:
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not YAML ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("alert_commands") or {}, dict):
+        raise ValueError(f"{path}: expected alert_commands: {{AlertName: {{command: [...], timeout: 60}}}}")
     commands = {}
     for name, spec in (data.get("alert_commands") or {}).items():
         where = f"{path}: alert_commands.{name}"
@@ -227,9 +232,18 @@ class AlertReceiver:
         level = line_level(alert)
         self._emit(logging.makeLogRecord({
             "name": "mlscope.alerts", "levelno": level, "levelname": logging.getLevelName(level),
-            "msg": f"{labels['alertname']} {alert['status']}: {annotations.get('summary', '')}",
+            "msg": f"{labels['alertname']} {alert['status']}{self._after_command(alert)}: "
+                   f"{annotations.get('summary', '')}",
             "event": cat.ALERT_EVENT, "model": labels.get("model"), "model_version": labels.get("model_version"),
             **line_fields(payload, alert, self.page_url)}))
+
+    def _after_command(self, alert: Mapping[str, Any]) -> str:
+        """For a resolved alert whose firing ran a command (a rollback resolves the alert it answers): say so."""
+        if alert["status"] != "resolved":
+            return ""
+        runs = [r for r in self.store.commands(alert["fingerprint"])
+                if r.status == "firing" and r.starts_at == alert["startsAt"]]
+        return f" after its command {runs[-1].result}" if runs else ""
 
     def _emit(self, record: logging.LogRecord) -> None:
         """One JSON line on the output (and to Loki)."""
@@ -262,22 +276,23 @@ class AlertReceiver:
         try:
             status, output = run_bounded(command.argv, json.dumps(alert), env, command.timeout_s)
             result = "timeout" if status is None else result_of(status)
+            how = f"killed after its {command.timeout_s:g}s timeout" if status is None else f"exited {status}"
         except OSError as exc:
             result, output = "failed", f"could not start: {exc}"
+            how = output  # not a timeout: it never ran
         duration = time.monotonic() - start
         self.command_duration.labels(label).observe(duration)
         self.command_runs.labels(label, result).inc()
         self.store.record_command(alert, result, status, duration, output)
-        self._log_command(alert, command, result, status, duration, output)
+        self._log_command(alert, command, result, status, duration, output, how)
 
     def _log_command(self, alert: Mapping[str, Any], command: AlertCommand, result: str, status: int | None,
-                     duration: float, output: str) -> None:
+                     duration: float, output: str, how: str) -> None:
         labels = alert["labels"]
         level = logging.INFO if result in ("done", "not_applicable") else logging.WARNING
-        timing = f"killed after its {command.timeout_s:g}s timeout" if status is None else f"exited {status}"
         self._emit(logging.makeLogRecord({
             "name": "mlscope.alerts", "levelno": level, "levelname": logging.getLevelName(level),
-            "msg": f"alert command for {labels['alertname']} {alert['fingerprint']}: {result} ({timing})",
+            "msg": f"alert command for {labels['alertname']} {alert['fingerprint']}: {result} ({how})",
             "event": cat.COMMAND_EVENT, "model": labels.get("model"), "model_version": labels.get("model_version"),
             "alertname": labels["alertname"], "fingerprint": alert["fingerprint"], "status": alert["status"],
             "starts_at": alert["startsAt"], "command": list(command.argv), "result": result, "exit_status": status,

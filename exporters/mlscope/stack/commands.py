@@ -23,6 +23,10 @@ def add_up(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runbook-base-url", default="",
                    help="base of the alerts' runbook links, e.g. your team's wiki (default: this stack's alert "
                         "receiver, http://127.0.0.1:<alert-receiver-port>/runbooks)")
+    p.add_argument("--receiver-config", help="the alert receiver's per-alert commands (YAML alert_commands, as "
+                   "`mlscope alert-receiver --config`), e.g. `mlscope rollback` on your service's traffic split "
+                   "(default: the stack folder's alerting/alert-receiver.yml; with --demo, merged with the demo's "
+                   "rollback, yours winning per alert name)")
     p.set_defaults(func=up)
 
 
@@ -76,7 +80,8 @@ def up(args: argparse.Namespace) -> int:
 
     ports = Ports(**{name: getattr(args, f"{name}_port") for name in Ports.__dataclass_fields__})
     stack = NativeStack(Path(args.state_dir), demo=args.demo, profile=args.profile, ports=ports,
-                        runbook_base_url=args.runbook_base_url, scrape=args.scrape)
+                        runbook_base_url=args.runbook_base_url, scrape=args.scrape,
+                        receiver_config=Path(args.receiver_config) if args.receiver_config else None)
     try:
         stack.run_forever()
     except (ServerError, TargetError, RulesConfigError) as exc:

@@ -28,12 +28,15 @@ from ..rules import RuleConfig, overrides, render
 from ..rules.config import Links, duration_seconds
 from ..targets import JOB, TARGETS_DIR_ENV, Target
 from . import nativeconf, promconfig, servers
-from .alertreceiver import AlertReceiver, load_commands, make_server
+from .alertreceiver import AlertCommand, AlertReceiver, load_commands, make_server
 from .amconfig import write_alertmanager_config
 from .assets import asset
 from .targets import Listed, TargetsFolder, native_folder
 
 PID_FILE = "mlscope.pid"
+RECEIVER_CONFIG = "alerting/alert-receiver.yml"
+# The compose demo's control endpoint (alerting/alert-receiver.yml as shipped): no such host natively.
+COMPOSE_DEMO_URL = "http://demo:8000"
 
 
 @dataclass
@@ -72,6 +75,8 @@ class NativeStack:
     # Where the alerts' runbook links point ("" = this stack's alert receiver, /runbooks/).
     runbook_base_url: str = ""
     scrape: Sequence[Target] = ()
+    # The user's alert commands (None: the stack folder's alerting/alert-receiver.yml, when it has one).
+    receiver_config: Path | None = None
     _servers: list[servers.Server] = field(default_factory=list)
     _http: list[Any] = field(default_factory=list)
     _closers: list[Any] = field(default_factory=list)
@@ -125,30 +130,49 @@ class NativeStack:
                 raise servers.ServerError(f"port 127.0.0.1:{port} ({name}) is already in use; "
                                           f"stop what uses it or choose another port (see `mlscope up --help`)")
 
-    def _receiver_config(self, loki: str | None) -> Path | None:
-        """With the demo, the receiver's configuration (``alert-receiver.yml`` in the state folder): ``mlscope
-        rollback`` on the demo's traffic split, and the demo's retraining job (``mlscope demo retrain``) on drift
-        and quality alerts."""
-        if not self.demo:
+    def _own_receiver_config(self) -> Path | None:
+        """The user's alert commands: ``--receiver-config``, else the stack folder's ``alerting/alert-receiver.yml``."""
+        if self.receiver_config is not None:
+            return Path(self.receiver_config)
+        try:
+            return asset(RECEIVER_CONFIG)
+        except FileNotFoundError:
             return None
-        from ..demo.retrain import retrain_command
-        from ..demo.service import CONTROL_TOKEN
 
-        config = demo_receiver_config(f"http://127.0.0.1:{self.ports.demo}", self.state_dir / "demo" / CONTROL_TOKEN)
-        pushgateway = f"127.0.0.1:{self.ports.pushgateway}" if _has(servers.PUSHGATEWAY_BINARIES) else None
-        config["alert_commands"].update(retrain_command(
-            self.state_dir / "demo", f"http://127.0.0.1:{self.ports.demo}", pushgateway,
-            f"http://{loki}/loki/api/v1/push" if loki else None))
-        path = self.state_dir / "alert-receiver.yml"
-        promconfig.write_config(path, config)
-        return path
+    def receiver_commands(self, loki: str | None = None) -> dict[str, AlertCommand]:
+        """The receiver's alert commands: with the demo, ``mlscope rollback`` on the demo's traffic split and the
+        demo's retraining job (``mlscope demo retrain``) on drift and quality alerts (written to the state
+        folder's ``alert-receiver.yml``); then the user's, which win per alert name. The user's entries that
+        address the compose demo (``http://demo:8000``, the shipped file's) are the compose network's and left
+        out here."""
+        commands: dict[str, AlertCommand] = {}
+        if self.demo:
+            from ..demo.retrain import retrain_command
+            from ..demo.service import CONTROL_TOKEN
+
+            demo = f"http://127.0.0.1:{self.ports.demo}"
+            config = demo_receiver_config(demo, self.state_dir / "demo" / CONTROL_TOKEN)
+            pushgateway = f"127.0.0.1:{self.ports.pushgateway}" if _has(servers.PUSHGATEWAY_BINARIES) else None
+            config["alert_commands"].update(retrain_command(
+                self.state_dir / "demo", demo, pushgateway, f"http://{loki}/loki/api/v1/push" if loki else None))
+            path = self.state_dir / "alert-receiver.yml"
+            promconfig.write_config(path, config)
+            commands.update(load_commands(path))
+        own = self._own_receiver_config()
+        if own is not None:
+            try:
+                mine = load_commands(own)
+            except (OSError, ValueError) as exc:
+                raise servers.ServerError(f"the alert receiver's configuration {own}: {exc}") from None
+            commands.update({name: c for name, c in mine.items() if COMPOSE_DEMO_URL not in c.argv})
+        return commands
 
     def _start_alert_receiver(self, loki: str | None) -> str:
         out = (self.state_dir / "alerts.jsonl").open("a")
         self._closers.append(out)
         base = f"http://127.0.0.1:{self.ports.alert_receiver}"
         self._receiver = AlertReceiver(
-            commands=load_commands(self._receiver_config(loki)),
+            commands=self.receiver_commands(loki),
             output=out, store=AlertStore(self.state_dir / "alerts.sqlite"),
             loki_url=f"http://{loki}/loki/api/v1/push" if loki else None, page_url=base,
             prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}")
@@ -371,9 +395,10 @@ class NativeStack:
             self._say(f"your services' spans: OTEL_EXPORTER_OTLP_ENDPOINT={endpoint} "
                       f"(OTLP/HTTP; gRPC on 127.0.0.1:{self.ports.tempo_otlp_grpc})")
         if self.demo:
-            self._say("demo incidents: drift, errors, latency, quality every ~10 minutes; "
-                      f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now; "
-                      "pipeline-failure and pipeline-stale on demand")
+            from ..demo.incidents import schedule_summary
+
+            self._say(f"demo incidents: {schedule_summary()}; "
+                      f"`mlscope demo inject drift --url http://127.0.0.1:{self.ports.demo}` for one now")
             logs = " ".join(f"--logs {self.state_dir / name}" for name in (
                 "demo/training.jsonl", "demo/predictions.jsonl", "alerts.jsonl"))
             self._say(f"a drift or quality alert retrains the demo model ({self.state_dir / 'alert-receiver.yml'}): "

@@ -18,14 +18,17 @@ def add_rollback(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .rollback import alert_from, rollback, token_from
+    from .rollback import alert_from, alert_from_environment, line_for, rollback, token_file_warning, token_from
 
+    alert = alert_from_environment(os.environ)  # what a failure names when stdin cannot be read
     try:
-        token = token_from(args.token_file)
         alert = alert_from("" if sys.stdin.isatty() else sys.stdin.read(), os.environ)
+        token = token_from(args.token_file)
+        warning = token_file_warning(args.token_file)
     except (OSError, ValueError) as exc:
-        print(json.dumps({"action": "rollback", "result": "failed", "reason": str(exc)}), flush=True)
+        print(json.dumps({**line_for(alert), "result": "failed", "reason": str(exc)}, sort_keys=True), flush=True)
         return FAILED
     outcome = rollback(args.url, token, alert, args.timeout)
-    print(json.dumps(outcome.line, sort_keys=True), flush=True)
+    line = {**outcome.line, "warning": warning} if warning else outcome.line
+    print(json.dumps(line, sort_keys=True), flush=True)  # one line: the receiver keeps stdout and stderr together
     return outcome.status

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from .._http import reply, serve_in_thread
 from .split import TrafficSplit, UnknownVersion
 
+log = logging.getLogger("mlscope.versions")
 MAX_BODY_BYTES = 65536
 PREFIX = "/traffic"
 
@@ -31,9 +33,12 @@ def _authorised(token: str, header: str | None) -> bool:
 
 
 def control_response(splits: Mapping[str, TrafficSplit], token: str, method: str, path: str,
-                     authorization: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
-    """Answer one control request: (HTTP status, JSON body). Independent of the HTTP server."""
+                     authorization: str | None, body: bytes, *, client: str = "") -> tuple[int, dict[str, Any]]:
+    """Answer one control request: (HTTP status, JSON body). Independent of the HTTP server; a refused token is
+    logged (a warning on the ``mlscope.versions`` logger, with the ``client`` address when given)."""
     if not _authorised(token, authorization):
+        log.warning("traffic control: refused %s %s from %s (missing or wrong bearer token)", method,
+                    path.split("?", 1)[0], client or "a client")
         return 401, {"error": "missing or wrong bearer token"}
     parts = path.split("?", 1)[0].rstrip("/").split("/")[1:]
     if parts[:1] != [PREFIX.strip("/")]:
@@ -73,7 +78,8 @@ def serve_control(splits: Mapping[str, TrafficSplit], token: str, port: int,
         def _answer(self) -> None:
             length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY_BYTES)
             status, answer = control_response(splits, token, self.command, self.path,
-                                              self.headers.get("Authorization"), self.rfile.read(length))
+                                              self.headers.get("Authorization"), self.rfile.read(length),
+                                              client=self.client_address[0])
             reply(self, status, json.dumps(answer).encode(), "application/json")
 
         do_GET = do_PUT = do_POST = _answer

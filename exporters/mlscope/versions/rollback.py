@@ -30,22 +30,34 @@ class Outcome:
 def alert_from(stdin_text: str, environ: Mapping[str, str]) -> dict[str, Any]:
     """The alert the receiver handed over: its JSON on stdin, else rebuilt from the environment."""
     if stdin_text.strip():
-        alert = json.loads(stdin_text)
+        try:
+            alert = json.loads(stdin_text)
+        except ValueError as exc:
+            raise ValueError(f"stdin is not the alert's JSON (the alert receiver writes it there; {exc})") from None
         if not isinstance(alert, dict):
             raise ValueError("the alert on stdin is not a JSON object")
         return alert
+    return alert_from_environment(environ)
+
+
+def alert_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The alert's labels and fingerprint as the receiver also puts them in the environment."""
     labels = {k.removeprefix("MLSCOPE_LABEL_").lower(): v for k, v in environ.items()
               if k.startswith("MLSCOPE_LABEL_")}
     return {"labels": labels, "fingerprint": environ.get("MLSCOPE_FINGERPRINT", "")}
 
 
+def line_for(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """The start of the JSON line: the action and what the alert names (also on a failure before the request)."""
+    labels = alert.get("labels") or {}
+    return {"action": "rollback", "fingerprint": str(alert.get("fingerprint") or ""), "model": labels.get("model"),
+            "candidate": labels.get("model_version"), "baseline": labels.get("baseline_version")}
+
+
 def rollback(url: str, token: str, alert: Mapping[str, Any], timeout_s: float = 10.0) -> Outcome:
     """Send the alert's candidate traffic back to its baseline through the control endpoint at ``url``."""
-    labels = alert.get("labels") or {}
-    model, candidate, baseline = (labels.get(k) for k in ("model", "model_version", "baseline_version"))
-    fingerprint = str(alert.get("fingerprint") or "")
-    line: dict[str, Any] = {"action": "rollback", "fingerprint": fingerprint, "model": model,
-                            "candidate": candidate, "baseline": baseline}
+    line = line_for(alert)
+    model, candidate, baseline, fingerprint = line["model"], line["candidate"], line["baseline"], line["fingerprint"]
     if not (model and candidate and baseline):
         return Outcome(NOT_APPLICABLE, {**line, "result": "not_applicable",
                                         "reason": "the alert has no model, model_version and baseline_version"})
@@ -72,6 +84,16 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
         return str(json.loads(exc.read()).get("error", exc.reason))
     except (OSError, ValueError, AttributeError):
         return str(exc.reason)
+
+
+def token_file_warning(token_file: str | None) -> str | None:
+    """A warning when the token file is readable or writable by others than its owner (it should be mode 600)."""
+    if not token_file:
+        return None
+    mode = os.stat(token_file).st_mode & 0o777
+    if mode & 0o077:
+        return f"the token file {token_file} has mode {mode:o}: others can read the token (chmod 600 {token_file})"
+    return None
 
 
 def token_from(token_file: str | None, environ: Mapping[str, str] = os.environ) -> str:

@@ -50,6 +50,11 @@ def _checked(weights: Mapping[str, float]) -> dict[str, float]:
     return clean
 
 
+def _normalised(weights: Mapping[str, float]) -> dict[str, float]:
+    total = sum(weights.values())
+    return {v: w / total for v, w in weights.items()}
+
+
 class TrafficSplit:
     """Weights of ``model``'s versions; :meth:`pick` chooses the version of one request (thread-safe).
 
@@ -76,19 +81,20 @@ class TrafficSplit:
     def shares(self) -> dict[str, float]:
         """Each version's share of requests (weights normalised to sum 1)."""
         with self._lock:
-            total = sum(self._weights.values())
-            return {v: w / total for v, w in self._weights.items()}
+            return _normalised(self._weights)
 
     def set_weights(self, weights: Mapping[str, float], *, reason: str = "set", fingerprint: str = "") -> Change:
-        """Replace the weights (every version named must be one of the split's)."""
+        """Set the weights: every version named must be one of the split's; a version not named gets 0 (a
+        body naming one version sends all traffic to it, it never merges with the weights in place)."""
         clean = _checked(weights)
         unknown = sorted(set(clean) - set(self._weights))
         if unknown:
             raise UnknownVersion(f"{self.model} has no version {', '.join(unknown)} in its split "
                                  f"(versions: {', '.join(self._weights)})")
         with self._lock:
-            changed = any(self._weights[v] != w for v, w in clean.items())
-            self._weights.update(clean)
+            new = {v: clean.get(v, 0.0) for v in self._weights}
+            changed = _normalised(new) != _normalised(self._weights)  # the shares: {"1": 5} is {"1": 1}
+            self._weights = new
         return self._record(changed, reason, fingerprint)
 
     def rollback(self, candidate: str, baseline: str, *, fingerprint: str = "") -> Change:
