@@ -14,6 +14,10 @@ from mlscope.catalog import alerting as alert_cat
 from mlscope.catalog import pipelines as cat
 from mlscope.catalog import serving
 
+# The pipeline alerts by name: a regex of alternatives (`.*` matches newlines in Prometheus 3).
+PIPELINE_ALERTS = ("PipelineRunFailed|PipelineStale|PipelineRejectedRecordsHigh|PipelineDataFreshnessLag|"
+                   "PipelineBatchChecksFailing|TrainingRunFailed")
+
 P = 'pipeline=~"$pipeline"'
 M = 'model=~"$model"'
 
@@ -48,7 +52,7 @@ dashboard = gf.dashboard(
              "* 0)) or on() vector(0)"), "short", steps=gf.thresholds((None, "green"), (1, "red"))),
          gf.stat("Longest since a success", gf.prom(f"max({AGE})"), "s"),
          gf.stat("Pipeline alerts firing", gf.prom(
-             'count(ALERTS{alertstate="firing",alertname=~"Pipeline.*|TrainingRunFailed"}) or on() vector(0)'),
+             f'count(ALERTS{{alertstate="firing",alertname=~"{PIPELINE_ALERTS}"}}) or on() vector(0)'),
              "short", steps=gf.thresholds((None, "green"), (1, "orange")))],
         [gf.table("Last run per pipeline", gf.prom(
             (AGE, ""), (last(cat.LAST_RUN_DURATION), ""), (last(cat.EXPECTED_INTERVAL), ""),
@@ -61,11 +65,11 @@ dashboard = gf.dashboard(
              (f"{last(cat.LAST_SUCCESS)} * 1000", ""), (f"{last(cat.LAST_FAILURE)} * 1000", "")),
              "dateTimeAsIso", columns=["last success", "last failure"], sort_by="last success")],
         [gf.timeseries("Successful runs (each interval)", gf.prom(
-            (runs_ended(cat.LAST_SUCCESS, "$__interval"), "{{pipeline}}")), "short", stacked=True,
+            (runs_ended(cat.LAST_SUCCESS, "$__rate_interval"), "{{pipeline}}")), "short", stacked=True,
             description="Counted from the last-success time, which each successful run sets anew: right for pushed "
                         "jobs (whose counters restart in every process) and scraped ones alike."),
          gf.timeseries("Failed runs (each interval)", gf.prom(
-             (runs_ended(cat.LAST_FAILURE, "$__interval"), "{{pipeline}}")), "short", stacked=True),
+             (runs_ended(cat.LAST_FAILURE, "$__rate_interval"), "{{pipeline}}")), "short", stacked=True),
          gf.table("Runs over the dashboard's range", gf.prom(
              (runs_ended(cat.LAST_SUCCESS, "$__range"), ""), (runs_ended(cat.LAST_FAILURE, "$__range"), "")),
              "short", columns=["successful", "failed"], sort_by="failed")],
@@ -120,7 +124,7 @@ dashboard = gf.dashboard(
         [gf.logs("Training runs (dataset version, data batches, hyperparameters, triggering alert)",
                  lines(cat.TRAINING_END, 'model=~"$model"')),
          gf.timeseries("Retraining and other alert commands run by the receiver (each interval)", gf.prom(
-             (f"sum by (alertname, result) (increase({alert_cat.COMMANDS.name}[$__interval])) or on() vector(0)",
+             (f"sum by (alertname, result) (increase({alert_cat.COMMANDS.name}[$__rate_interval])) or on() vector(0)",
               "{{alertname}} {{result}}")), "short",
              description="The feedback loop: a drift or quality alert runs its alert_commands entry (retraining); "
                          "`mlscope lineage MODEL VERSION` prints the chain back to the alert.")],

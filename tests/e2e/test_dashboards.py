@@ -102,7 +102,9 @@ def test_logql_parses_with_grafanas_grammar_and_uses_only_stream_labels() -> Non
     by_request = [r for r in results if "abc-1" in r["expr"]]
     assert len(by_request) >= 3  # the dashboard's search, the exemplar link, the derived field
     for result in by_request:  # Grafana's grammar reads the request id as an equality on the parsed field
-        assert result["parsers"] == ["json"] and result["labelFilters"] == ['request_id="abc-1"'], result
+        # an equality on the parsed id field: a request's, a pipeline run's or a data batch's (derived fields)
+        assert result["parsers"] == ["json"] and result["labelFilters"] in (
+            [f'{field}="abc-1"'] for field in ("request_id", "run_id", "data_batch_id")), result
     bad = logql_parse(['{app="mlscope" |= "x"', '{request_id="abc"}', 'sum(count_over_time({a="b"} |= "abc-1" [1m]))'])
     assert bad[0]["error"] is not None
     assert not set(bad[1]["streamLabels"]) <= LOG_STREAM_LABELS

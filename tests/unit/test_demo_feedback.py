@@ -114,7 +114,8 @@ def test_the_native_demo_receiver_retrains_on_drift_and_quality_alerts(tmp_path:
     from mlscope.stack.native import NativeStack
 
     stack = NativeStack(tmp_path, demo=True)
-    commands = load_commands(stack._receiver_config("127.0.0.1:3100"))
+    stack.receiver_commands("127.0.0.1:3100")  # writes the state folder's alert-receiver.yml
+    commands = load_commands(tmp_path / "alert-receiver.yml")
     assert set(commands) == {*retrain.TRIGGERS, "ModelCandidateWorseThanBaseline"}  # retraining beside the rollback
     assert {"FeatureDriftHigh", "PipelineBatchChecksFailing"} <= set(retrain.TRIGGERS)
     argv = commands["FeatureDriftHigh"].argv
@@ -123,4 +124,6 @@ def test_the_native_demo_receiver_retrains_on_drift_and_quality_alerts(tmp_path:
     assert (args.action, Path(args.state_dir), args.url) == ("retrain", tmp_path.resolve() / "demo",
                                                              "http://127.0.0.1:8000")
     assert args.loki_url == "http://127.0.0.1:3100/loki/api/v1/push"
-    assert NativeStack(tmp_path, demo=False)._receiver_config(None) is None
+    assert not (tmp_path / "other").exists()
+    NativeStack(tmp_path / "other", demo=False).receiver_commands()
+    assert not (tmp_path / "other" / "alert-receiver.yml").exists()  # without the demo nothing is written
