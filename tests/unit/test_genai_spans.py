@@ -59,3 +59,14 @@ def test_simulated_endpoint_is_deterministic_and_the_ttft_incident_delays_the_fi
     assert text.split() == [f"w{i}" for i in range(calm[0].output_tokens)]
     assert registry.get_sample_value("mlscope_genai_time_to_first_token_seconds_sum", {
         "model": "bot", "model_version": "1"}) == pytest.approx(calm[0].ttft_s)
+
+
+def test_the_demos_normal_traffic_stays_below_the_truncation_alert() -> None:
+    """The demo cut 14 % of its answers at 256 tokens: GenAITruncationRatioHigh fired in normal traffic."""
+    from mlscope.demo.textgen import TextGenerator
+    from mlscope.rules.config import Thresholds
+
+    generator = TextGenerator(seed=0)
+    plans = [generator.plan() for _ in range(5000)]
+    truncated = sum(p.finish_reason == "length" for p in plans) / len(plans)
+    assert truncated < Thresholds().genai_truncation_ratio / 2, truncated
