@@ -66,6 +66,10 @@ def test_demo_end_to_end(stack: Up) -> None:
                              "120", "--url", f"http://127.0.0.1:{stack.ports.demo}"],
                             capture_output=True, text=True, timeout=30)
     assert canary.returncode == 0, canary.stderr
+    # And slow first tokens on the text endpoint: the Generative models dashboard's alerts panel has its page.
+    ttft = subprocess.run([sys.executable, "-m", "mlscope.cli", "demo", "inject", "ttft", "--seconds", "60",
+                           "--url", f"http://127.0.0.1:{stack.ports.demo}"], capture_output=True, text=True, timeout=30)
+    assert ttft.returncode == 0, ttft.stderr
     failure = subprocess.run([sys.executable, "-m", "mlscope.cli", "demo", "inject", "pipeline-failure", "--seconds",
                               "3", "--url", f"http://127.0.0.1:{stack.ports.demo}"],
                              capture_output=True, text=True, timeout=30)  # a failed run at once, for its panels
