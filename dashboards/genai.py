@@ -3,10 +3,11 @@ from mlscope import grafana as gf
 from mlscope.catalog import genai as cat
 from mlscope.catalog import quality as qcat
 from mlscope.catalog.spec import HistogramSpec
+from mlscope.rules import genai as genai_rules
+from mlscope.rules.config import config_for
 
-# The generative-model alerts by name: a regex of alternatives (`.*` matches newlines in Prometheus 3).
-GENAI_ALERTS = ("GenAITimeToFirstTokenSLOBurn|GenAITimePerOutputTokenSLOBurn|GenAITruncationRatioHigh|"
-                "GenAIFeedbackPositiveLow|GenAITenantCostOverBudget")
+# Its alerts by name, from the rule generator: a regex of alternatives (`.*` matches newlines in Prometheus 3).
+GENAI_ALERTS = "|".join(dict.fromkeys(r["alert"] for r in genai_rules.alert_rules(config_for("default"))))
 
 S = gf.MODEL_SELECTOR
 BY = "model, model_version"

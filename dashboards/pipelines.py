@@ -13,10 +13,11 @@ from mlscope import grafana as gf
 from mlscope.catalog import alerting as alert_cat
 from mlscope.catalog import pipelines as cat
 from mlscope.catalog import serving
+from mlscope.rules import pipelines as pipelines_rules
+from mlscope.rules.config import config_for
 
-# The pipeline alerts by name: a regex of alternatives (`.*` matches newlines in Prometheus 3).
-PIPELINE_ALERTS = ("PipelineRunFailed|PipelineStale|PipelineRejectedRecordsHigh|PipelineDataFreshnessLag|"
-                   "PipelineBatchChecksFailing|TrainingRunFailed")
+# Its alerts by name, from the rule generator: a regex of alternatives (`.*` matches newlines in Prometheus 3).
+PIPELINE_ALERTS = "|".join(dict.fromkeys(r["alert"] for r in pipelines_rules.alert_rules(config_for("default"))))
 
 P = 'pipeline=~"$pipeline"'
 M = 'model=~"$model"'
