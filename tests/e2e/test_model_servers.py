@@ -22,7 +22,7 @@ from mlscope.rules.config import BurnWindow
 from mlscope.stack import promconfig, servers
 from mlscope.stack.modelservers import UNVERSIONED, model_server_relabelling
 from support.helpers import ROOT, require_binary, wait_until
-from support.model_servers import FIXTURES, Family, FakeServer, nvml_side
+from support.model_servers import FIXTURES, FakeServer, Family, nvml_side
 
 # The fast profile with second-scale windows (rate() divides by the whole window: a 1m window would need a minute
 # of samples to read the fixtures' rates exactly). 5m: the window the dashboard's GPU panels read.
@@ -125,19 +125,18 @@ def test_recorded_series_equal_numpy_on_the_fixtures(prom: servers.PrometheusAPI
     for spec, expected in expected_rates.items():
         got = values(prom, spec.name + sel)
         assert got == pytest.approx(expected, rel=1e-2, abs=1e-9), spec.name
+    ttft = ((v1, "vllm-0.11.0", "vllm:time_to_first_token_seconds"),
+            (v0, "vllm-0.6.3", "vllm:time_to_first_token_seconds"),
+            (sgl, "sglang-0.4.6", "sglang:time_to_first_token_seconds"))
     exact = {
         cat.FAILED: {v1: 0.1, v0: 0.0},
         cat.QUEUE_TIME: {v1: 0.2, sgl: 0.3},
-        cat.TTFT_P50: {k: quantile(family(f, n), 0.5) for k, f, n in (
-            (v1, "vllm-0.11.0", "vllm:time_to_first_token_seconds"), (v0, "vllm-0.6.3", "vllm:time_to_first_token_seconds"),
-            (sgl, "sglang-0.4.6", "sglang:time_to_first_token_seconds"))},
+        cat.TTFT_P50: {k: quantile(family(f, n), 0.5) for k, f, n in ttft},
         cat.ITL_P95: {k: quantile(family(f, n), 0.95) for k, f, n in (
             (v1, "vllm-0.11.0", "vllm:inter_token_latency_seconds"),
             (v0, "vllm-0.6.3", "vllm:time_per_output_token_seconds"),
             (sgl, "sglang-0.4.6", "sglang:inter_token_latency_seconds"))},
-        cat.TTFT_SLOW: {k: slow_ratio(family(f, n), t.genai_ttft_slo_seconds) for k, f, n in (
-            (v1, "vllm-0.11.0", "vllm:time_to_first_token_seconds"), (v0, "vllm-0.6.3", "vllm:time_to_first_token_seconds"),
-            (sgl, "sglang-0.4.6", "sglang:time_to_first_token_seconds"))},
+        cat.TTFT_SLOW: {k: slow_ratio(family(f, n), t.genai_ttft_slo_seconds) for k, f, n in ttft},
         cat.ITL_SLOW: {k: slow_ratio(family(f, n), t.genai_tpot_slo_seconds) for k, f, n in (
             (v1, "vllm-0.11.0", "vllm:inter_token_latency_seconds"),
             (v0, "vllm-0.6.3", "vllm:time_per_output_token_seconds"),

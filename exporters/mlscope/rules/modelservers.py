@@ -158,7 +158,7 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
     return burn_alerts(cfg, "ModelServerTimeToFirstTokenSLOBurn", cat.TTFT_SLOW, "server time to first token",
                        t.genai_ttft_slo_seconds, t.genai_ttft_slo_objective, domain=DOMAIN,
                        subject="the server's first tokens") + burn_alerts(
-        cfg, "ModelServerInterTokenLatencySLOBurn", cat.ITL_SLOW, "inter-token latency", t.genai_tpot_slo_seconds,
+        cfg, "ModelServerInterTokenLatencySLOBurn", cat.ITL_SLOW, "per-token latency", t.genai_tpot_slo_seconds,
         t.genai_tpot_slo_objective, domain=DOMAIN, subject="the server's output tokens") + [
         scoped("ModelServerRequestsFailing",
                when_warm_all(f"{at(cat.FAILED)} > {m.failed_ratio:g}", DOMAIN, w),
@@ -188,8 +188,8 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
                "The model servers of " + WHO + " preempted {{ $value | printf \"%.2f\" }} requests per second over "
                f"the last {w} (threshold {m.preemptions_per_second:g}/s): the KV cache is too small for the load."),
         scoped("ModelServerThroughputCollapse",
-               when_warm_all(f"{at(cat.OUTPUT_TOKENS)} < {ON} {m.throughput_drop_ratio:g} * {at(cat.OUTPUT_TOKENS, long)}"
-                             f" and {ON} {demand}", DOMAIN, long),
+               when_warm_all(f"{at(cat.OUTPUT_TOKENS)} < {ON} {m.throughput_drop_ratio:g} * "
+                             f"{at(cat.OUTPUT_TOKENS, long)} and {ON} {demand}", DOMAIN, long),
                "output token throughput collapsed",
                "The model servers of " + WHO + " produced {{ $value | printf \"%.1f\" }} output tokens per second "
                f"over the last {w}, below {m.throughput_drop_ratio:.0%} of their rate over {long}, while requests "
