@@ -165,10 +165,8 @@ ITL_SLOW = RecordedSpec("model_version:mlscope_server_inter_token_latency_second
                         _TW)
 GPU_SHARE = RecordedSpec("model_version_gpu:mlscope_server_gpu_share:ratio",
                          "Share of a GPU a model version holds: its processes' GPU memory over every watched "
-                         "process's on that GPU (1: the GPU is its own), or a configured assignment.", _GPU)
-GPU_ASSIGNED = RecordedSpec("model_version_gpu:mlscope_server_gpu_assigned:ratio",
-                            "A GPU assigned to a model version in the rule configuration (model_servers.gpus), "
-                            "for servers whose processes the resource exporter does not watch.", _GPU)
+                         "process's on that GPU (1: the GPU is its own), or its configured share (model_servers.gpus) where the resource "
+                         "exporter attributes no process to the version.", _GPU)
 TOKENS_PER_GPU_SECOND = RecordedSpec(
     "model_version_gpu:mlscope_server_output_tokens_per_gpu_second:rate",
     "Output tokens per GPU-second, on each GPU of a version: its token rate over the GPU-seconds it holds "
@@ -182,5 +180,5 @@ ENERGY_PER_TOKEN = RecordedSpec(
     "Joules per output token of a version: the energy of its GPU shares over its output tokens.", _TW)
 
 RECORDED = (RUNNING, WAITING, KV_CACHE, PREEMPTIONS, OUTPUT_TOKENS, PROMPT_TOKENS, REQUESTS, FAILED, TTFT_P50,
-            TTFT_P95, ITL_P50, ITL_P95, QUEUE_TIME, TTFT_SLOW, ITL_SLOW, GPU_SHARE, GPU_ASSIGNED,
+            TTFT_P95, ITL_P50, ITL_P95, QUEUE_TIME, TTFT_SLOW, ITL_SLOW, GPU_SHARE,
             TOKENS_PER_GPU_SECOND, ENERGY_PER_TOKEN_GPU, ENERGY_PER_TOKEN)

@@ -16,7 +16,7 @@ from ..catalog import resources as rcat
 from ..catalog.modelservers import ServerSeries
 from ..catalog.serving import WINDOW_WARM
 from .builders import Rule, alert, group, record, selector, warm_up
-from .config import RuleConfig
+from .config import GPUAssignment, RuleConfig
 from .genai import BY_VERSION, DASHBOARD, ON, WHO, burn_alerts, when_warm_all
 
 BY_GPU = "instance, gpu"
@@ -117,15 +117,24 @@ def _power(cfg: RuleConfig, window: str) -> str:
                   f"sum by ({BY_GPU}) (avg_over_time({rcat.GPU_POWER.name}{sel}[{window}]))")
 
 
+def _assigned(g: GPUAssignment) -> str:
+    """A configured GPU assignment as a one-sample vector with its labels (values checked: no quotes)."""
+    expr = f"vector({g.share:g})"
+    for label in ("model", "model_version", "instance", "gpu"):
+        expr = f'label_replace({expr}, "{label}", "{getattr(g, label)}", "", "")'
+    return expr
+
+
 def gpu_rules(cfg: RuleConfig) -> list[Rule]:
     """Which GPUs serve a version (per-process GPU memory, else the configured assignments) and their output
     tokens per GPU-second and joules per output token."""
     memory = rcat.GPU_PROCESS_MEMORY.name + selector(cfg.resources.selector, 'model!=""')
     by_version = f"sum by ({BY_VERSION_GPU}) ({memory})"
     share = f"{by_version} / on ({BY_GPU}) group_left () sum by ({BY_GPU}) ({memory})"
-    rules = [record(cat.GPU_ASSIGNED, f"vector({g.share:g})", model=g.model, model_version=g.model_version,
-                    instance=g.instance, gpu=g.gpu) for g in cfg.model_servers.gpus]
-    rules.append(record(cat.GPU_SHARE, either(share, f"{cat.GPU_ASSIGNED.name} unless on ({BY_VERSION}) ({share})")))
+    assigned = [_assigned(g) for g in cfg.model_servers.gpus]
+    if assigned:  # configured GPUs count for versions whose processes the resource exporter does not attribute
+        share = either(share, f"({either(*assigned)}) unless on ({BY_VERSION}) ({share})")
+    rules = [record(cat.GPU_SHARE, share)]
     held = f"sum by ({BY_VERSION}) ({cat.GPU_SHARE.name})"  # GPU-seconds per second
     for w in cfg.profile.traffic_windows:
         tokens = f'sum by ({BY_VERSION}) ({cat.OUTPUT_TOKENS.name}{{window="{w}"}})'
