@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spec import MetricKind, RecordedSpec
+from .spec import MetricKind, RecordedSpec, exposed_series
 
 VLLM_V0, VLLM_V1, SGLANG = "vllm-0.6.3", "vllm-0.11.0", "sglang-0.4.6"
 #: Every server version the fixtures, rules and dashboards are tested against.
@@ -36,11 +36,7 @@ class ServerSeries:
 
     @property
     def series_names(self) -> frozenset[str]:
-        if self.kind == "histogram":
-            return frozenset(f"{self.name}_{s}" for s in ("bucket", "sum", "count", "created"))
-        if self.kind == "counter":
-            return frozenset({self.name, self.name.removesuffix("_total") + "_created"})
-        return frozenset({self.name})
+        return exposed_series(self.name, self.kind)
 
     def labels_in(self, version: str) -> tuple[str, ...]:
         """Labels in ``version``: vLLM v1 adds ``engine``, SGLang's scheduler gauges ``engine_type``."""
@@ -165,8 +161,9 @@ ITL_SLOW = RecordedSpec("model_version:mlscope_server_inter_token_latency_second
                         _TW)
 GPU_SHARE = RecordedSpec("model_version_gpu:mlscope_server_gpu_share:ratio",
                          "Share of a GPU a model version holds: its processes' GPU memory over every watched "
-                         "process's on that GPU (1: the GPU is its own), or its configured share (model_servers.gpus) where the resource "
-                         "exporter attributes no process to the version.", _GPU)
+                         "process's on that GPU (1: the GPU is its own), or its configured share "
+                         "(model_servers.gpus) where the resource exporter attributes no process to the version.",
+                         _GPU)
 TOKENS_PER_GPU_SECOND = RecordedSpec(
     "model_version_gpu:mlscope_server_output_tokens_per_gpu_second:rate",
     "Output tokens per GPU-second, on each GPU of a version: its token rate over the GPU-seconds it holds "
