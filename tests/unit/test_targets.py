@@ -218,5 +218,6 @@ def test_model_server_targets_carry_their_kind_and_mapping(tmp_path: Path,
 
 def test_the_compose_job_relabels_model_servers_as_the_generator_does() -> None:
     config = yaml.safe_load((ROOT / "provisioning" / "prometheus" / "prometheus.yml").read_text())
-    job = next(j for j in config["scrape_configs"] if j["job_name"] == "model-services")
-    assert job["metric_relabel_configs"] == model_server_relabelling()
+    for name in ("model-services", "model-servers"):
+        job = next(j for j in config["scrape_configs"] if j["job_name"] == name)
+        assert job["metric_relabel_configs"] == model_server_relabelling(), name
