@@ -334,6 +334,23 @@ def _domain_table(metrics: tuple[catalog.MetricSpec, ...], recorded: tuple[catal
     return [*rows, ""]
 
 
+def _server_table(server_series: Iterable[Any]) -> list[str]:
+    """The model servers' own series (read, not published): versions, and the recorded series that read them."""
+    read_by: dict[str, set[str]] = defaultdict(set)
+    for group in rule_groups("default"):
+        for rule in group["rules"]:
+            if "record" in rule:
+                for name in metric_names(rule["expr"]):
+                    read_by[name].add(rule["record"])
+    rows = ["| server series (read, not published) | type | labels | versions | recorded into |",
+            "|---|---|---|---|---|"]
+    for s in server_series:
+        into = sorted(set().union(*(read_by[n] for n in s.series_names)))
+        rows.append(f"| `{s.name}` | {s.kind} | {', '.join(s.labels)} | {', '.join(s.versions)} | "
+                    + ", ".join(_code_link(r) for r in into) + " |")
+    return [*rows, ""]
+
+
 def render_reference(boards: list[dict[str, Any]]) -> str:
     """The text of ``docs/metrics.md``."""
     uses = collect(boards)
@@ -367,9 +384,7 @@ def render_reference(boards: list[dict[str, Any]]) -> str:
             lines += [f"| `{label}` | `{attribute}` |" for label, attribute in attributes.items()] + [""]
         server_series = getattr(module, "SERVER_SERIES", ())
         if server_series:
-            lines += ["| server series (read, not published) | type | versions | buckets |", "|---|---|---|---|"]
-            lines += [f"| `{s.name}` | {s.kind} | {', '.join(s.versions)} | {len(s.buckets) or ''} |"
-                      for s in server_series] + [""]
+            lines += _server_table(server_series)
         for spec in metrics:
             lines += _metric_entry(spec, uses)
         for rec in recorded:
