@@ -14,15 +14,14 @@ import numpy as np
 import pytest
 import yaml
 
-from mlscope import targets as sd
 from mlscope.catalog import modelservers as cat
 from mlscope.dashboards import check as dashcheck
 from mlscope.rules import config_for, modelservers
 from mlscope.rules.config import BurnWindow, GPUAssignment, ModelServerRules
 from mlscope.stack import promconfig, servers
-from mlscope.stack.modelservers import UNVERSIONED, model_server_relabelling
+from mlscope.stack.modelservers import UNVERSIONED
 from support.helpers import ROOT, require_binary, wait_until
-from support.model_servers import FIXTURES, FakeServer, Family, nvml_side
+from support.model_servers import FIXTURES, MAPPING, Family, start_model_servers
 
 # The fast profile with second-scale windows (rate() divides by the whole window: a 1m window would need a minute
 # of samples to read the fixtures' rates exactly). 5m: the window the dashboard's GPU panels read.
@@ -33,8 +32,7 @@ CFG = replace(FAST, profile=replace(FAST.profile, traffic_windows=("4s", "5m"), 
     BurnWindow("8s", "4s", 14.4, "critical"), BurnWindow("8s", "4s", 6.0, "warning"))),
     model_servers=ModelServerRules(gpus=GPUS))
 W = CFG.profile.alert_window
-# fixture -> (server kind, the target's model/model_version mapping, the labels its series get)
-TARGETS = {"vllm-0.11.0": ("vllm", "chat", "2"), "vllm-0.6.3": ("vllm", "", ""), "sglang-0.4.6": ("sglang", "qa", "1")}
+# fixture -> the model and version its series get (MAPPING: the target's own mapping, or none)
 EXPECTED_LABELS = {"vllm-0.11.0": ("chat", "2"), "vllm-0.6.3": ("llama-v0", UNVERSIONED), "sglang-0.4.6": ("qa", "1")}
 
 
@@ -42,13 +40,7 @@ EXPECTED_LABELS = {"vllm-0.11.0": ("chat", "2"), "vllm-0.6.3": ("llama-v0", UNVE
 def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.PrometheusAPI]:
     require_binary("prometheus")
     tmp = tmp_path_factory.mktemp("model-servers")
-    fakes = {name: FakeServer(build()) for name, build in FIXTURES.items()}
-    fakes["nvml"] = FakeServer(nvml_side())
-    folder = tmp / "targets"
-    for name, fake in fakes.items():
-        plain = sd.parse(f"{name}={fake.target}")
-        sd.write(folder, sd.server_target(plain, *TARGETS[name]) if name in TARGETS else plain)
-    job = promconfig.scrape_job(sd.JOB, file_sd=folder / "*.yml", metric_relabel_configs=model_server_relabelling())
+    job, fakes = start_model_servers(tmp / "targets")
     rules = tmp / "mlscope-model-servers.yml"
     rules.write_text(yaml.safe_dump({"groups": modelservers.groups(CFG)}, sort_keys=False))
     config = promconfig.prometheus_config(CFG.profile, [job], [rules])
@@ -60,7 +52,7 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Prometheu
     wait_until(lambda: _span(api) >= 10, timeout=20)  # every window but 5m full
     yield api
     server.stop()
-    for fake in fakes.values():
+    for fake in fakes:
         fake.close()
 
 
@@ -110,7 +102,7 @@ def test_model_name_is_mapped_onto_model_and_version(prom: servers.PrometheusAPI
         name = "vllm:num_requests_running" if fixture.startswith("vllm") else "sglang:num_running_reqs"
         found = prom.query(f'{name}{{model="{model}",model_version="{version}"}}')
         assert len(found) == 1, (fixture, found)
-        assert found[0]["metric"]["server"] == TARGETS[fixture][0]
+        assert found[0]["metric"]["server"] == MAPPING[fixture][0]
     # the NVML target is no model server: its series keep their own labels (no model_version invented)
     assert {m["metric"]["model"] for m in prom.query("mlscope_gpu_process_memory_bytes")} == {"chat", "qa", "llama-v0"}
 

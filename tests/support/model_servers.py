@@ -12,8 +12,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 from prometheus_client.utils import floatToGoString
+
+from mlscope import targets as sd
+from mlscope.stack import promconfig
+from mlscope.stack.modelservers import model_server_relabelling
 
 
 @dataclass(frozen=True)
@@ -178,3 +184,21 @@ class FakeServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+#: fixture -> (server kind, the target's model/model_version mapping: "" lets the job map model_name)
+MAPPING = {"vllm-0.11.0": ("vllm", "chat", "2"), "vllm-0.6.3": ("vllm", "", ""), "sglang-0.4.6": ("sglang", "qa", "1")}
+
+
+def start_model_servers(folder: Path) -> tuple[dict[str, Any], list[FakeServer]]:
+    """A fake server per fixture and one with the NVML-side series, their file_sd files in ``folder`` (servers
+    marked with their kind and mapping, as ``mlscope targets add --kind`` writes them), and the scrape job that
+    reads them with the model-server relabelling."""
+    fakes = {name: FakeServer(build()) for name, build in FIXTURES.items()}
+    fakes["nvml"] = FakeServer(nvml_side())
+    for name, fake in fakes.items():
+        plain = sd.parse(f"{name}={fake.target}")
+        sd.write(folder, sd.server_target(plain, *MAPPING[name]) if name in MAPPING else plain)
+    job = promconfig.scrape_job("model-servers", file_sd=folder / "*.yml",
+                                metric_relabel_configs=model_server_relabelling())
+    return job, list(fakes.values())
