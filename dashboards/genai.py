@@ -72,6 +72,8 @@ SERVER_ROWS = [
          description=f"NVML energy (or power) of each GPU times the version's share, per output token, over "
                      f"{GPU_WINDOW}.")],
 ]
+# The versions of the application's generations and of the model servers (a server no application reports).
+VERSIONS = f'__name__=~"{cat.GENERATIONS.name}|{srv.RUNNING.name}"'
 GENERATIONS = rate(cat.GENERATIONS.name)
 OUTPUT_TOKENS = rate(cat.TOKENS.name, BY, ',token_type="output"')
 FEEDBACK = f'{cat.FEEDBACK_POSITIVE.name}{{{S},window="$window"}}'
@@ -81,8 +83,8 @@ dashboard = gf.dashboard(
     "mlscope-genai", "mlscope / Generative models",
     description="Tokens, time to first token, time per output token, tokens per second, cost per version and "
                 "tenant, finish reasons and user feedback of generative model versions (mlscope.genai).",
-    variables=[gf.label_variable("model", "Model", cat.GENERATIONS.name),
-               gf.label_variable("model_version", "Version", cat.GENERATIONS.name, 'model=~"$model"'),
+    variables=[gf.label_variable("model", "Model", "", VERSIONS),
+               gf.label_variable("model_version", "Version", "", f'{VERSIONS},model=~"$model"'),
                gf.window_variable(cat.FEEDBACK_POSITIVE.name)],
     rows=[
         [gf.stat("Generations/s", gf.prom(f"sum({GENERATIONS})"), "reqps"),
