@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import serving as serving_cat
+from ..rules import config_for
+from ..rules.config import duration_seconds
 from . import signals
 from .fetch import promql_string, step_for
 from .page import Page, duration, iso
@@ -44,9 +46,15 @@ class Episode:
         return {**self.__dict__, "detect_s": self.detect_s, "resolve_s": self.resolve_s}
 
 
+def alerts_query(matchers: str, reach_s: float) -> str:
+    """``ALERTS`` over the last ``reach_s`` at each step (no 5-minute look-back stretching an episode)."""
+    return f"max_over_time({ALERTS}{{{matchers}}}[{int(reach_s)}s])"
+
+
 def episodes(series: list[dict[str, Any]], step: float, end: float) -> list[Episode]:
-    """Alert episodes from a range query of ``ALERTS``: samples of one alert (its labels without ``alertstate``)
-    no more than two steps apart belong to one episode; it resolved a step after its last firing sample."""
+    """Alert episodes from a range query of :func:`alerts_query`: samples of one alert (its labels without
+    ``alertstate``) no more than two steps apart belong to one episode; it resolved a step after its last firing
+    sample."""
     timeline: dict[tuple[tuple[str, str], ...], list[tuple[float, str]]] = {}
     for s in series:
         labels = {k: v for k, v in s["metric"].items() if k not in ("alertstate", "__name__")}
@@ -103,10 +111,11 @@ def build(sources: Sources, model: str, start: float, end: float, version: str |
         lineage_rows.append(lineage_row)
         lineage_twin.append(chain)
     step = step_for(start, end, ALERT_POINTS)
+    reach = max(step, duration_seconds(config_for(sources.profile).profile.evaluation_interval))
     matchers = f"model={promql_string(model)}" + (f",model_version={promql_string(version)}" if version else "")
     found: list[Episode] = []
     try:
-        found = episodes(sources.fetcher.range(f"{ALERTS}{{{matchers}}}", start, end, step), step, end)
+        found = episodes(sources.fetcher.range(alerts_query(matchers, reach), start, end, step), reach, end)
     except SourceError as exc:
         missing.append(f"alerts of the period ({ALERTS}): {exc}")
     rows = [{"alertname": e.alertname, "status": "resolved" if e.resolved_at else
@@ -120,9 +129,10 @@ def build(sources: Sources, model: str, start: float, end: float, version: str |
     missing = sources.missing() + missing
     twin = {"model": model, "model_version": version, "generated_at": written,
             "period": {"start": start, "end": end}, "versions": twins, "lineage": lineage_twin,
-            "alerts": {"step_s": step, "episodes": [e.as_dict() for e in found]}, "missing": missing}
+            "alerts": {"step_s": step, "reach_s": reach, "episodes": [e.as_dict() for e in found]}, "missing": missing}
     context = {"alerts": rows, "alerts_title": "Alerts in the period",
-               "alerts_note": f"From {ALERTS}{{alertstate}} sampled every {step:g}s: times are within a step. "
+               "alerts_note": f"From {ALERTS}{{alertstate}} sampled every {step:g}s over {reach:g}s: times are "
+                              "within that. "
                               "Time to detect: pending to firing; time to resolve: firing to resolved."
                               + ("" if rows else " No alert was pending or firing in the period."),
                "versions": contexts, "lineage": lineage_rows, "missing": missing}
