@@ -55,12 +55,12 @@ def page_requests(net_log: Path) -> list[str]:
 
 
 def open_page(binary: str, page: Path, folder: Path, size: str = "1200,2400") -> Opened:
-    """Open ``page`` twice: a screenshot with the net log and console, then the DOM."""
+    """Open ``page`` once: its DOM (stdout), a screenshot, the net log and the console (stderr)."""
     folder.mkdir(parents=True, exist_ok=True)
     shot, net = folder / f"{page.stem}.png", folder / f"{page.stem}.netlog.json"
-    first = _run(binary, page, folder, f"--screenshot={shot}", f"--window-size={size}", f"--log-net-log={net}")
-    dom = _run(binary, page, folder, "--dump-dom")
-    console = [m.group("text") for m in CONSOLE.finditer(first.stderr + dom.stderr)]
+    run = _run(binary, page, folder, "--dump-dom", f"--screenshot={shot}", f"--window-size={size}",
+               f"--log-net-log={net}")
     if not shot.exists():
-        raise AssertionError(f"chromium wrote no screenshot (exit {first.returncode}): {first.stderr[-2000:]}")
-    return Opened(dom.stdout, shot, console, page_requests(net))
+        raise AssertionError(f"chromium wrote no screenshot (exit {run.returncode}): {run.stderr[-2000:]}")
+    console = [m.group("text") for m in CONSOLE.finditer(run.stderr)]
+    return Opened(run.stdout, shot, console, page_requests(net))

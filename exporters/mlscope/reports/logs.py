@@ -65,9 +65,11 @@ def excerpt(loki: LokiSource | None, fetcher: Fetcher, model: str, version: str,
         return out
     if not lines:
         out.missing.append(f"log lines: none of {model} {version} in {loki.name} in this window")
-    wanted = set(out.request_ids)
-    ordered = [x for x in lines if str(x.get("request_id")) in wanted] + \
-              [x for x in lines if str(x.get("request_id")) not in wanted]
+    rank = {rid: i for i, rid in enumerate(out.request_ids)}
+    wanted = set(rank)
+    ordered = sorted((x for x in lines if str(x.get("request_id")) in wanted),
+                     key=lambda x: rank[str(x.get("request_id"))]) + \
+        [x for x in lines if str(x.get("request_id")) not in wanted]
     out.truncated = max(0, len(ordered) - limit)
     for line in ordered[:limit]:
         clean = redact(line, privacy)
