@@ -105,7 +105,7 @@ def render(page: Page) -> str:
     context = {"alerts": [], "alerts_title": "Alerts", "alerts_note": "", "versions": [], "lineage": [],
                "logs": None, "runbooks": [], "links": [], "missing": [], **page.context}
     context["missing"] = list(context["missing"]) + page.notes
-    twin = clean({**page.twin, "kind": page.kind, "title": page.title, "mlscope_version": __version__,
+    twin = clean({**page.twin, "kind": page.kind, "title": page.title, "written_by": f"mlscope {__version__}",
                    "budget_notes": page.notes})
     return environment().get_template("page.html.j2").render(
         kind=page.kind, title=page.title, subtitle=page.subtitle, version=__version__,
