@@ -32,10 +32,11 @@ class Scenario:
     fingerprint: str = "sha256:5e1f0c"
     owner: str = "team-fraud"
     profile: str = "default"
+    step_s: int = STEP_S
     incident: int = field(init=False)
 
     def __post_init__(self) -> None:
-        self.incident = self.start + (self.end - self.start) * 2 // 3 // STEP_S * STEP_S
+        self.incident = self.start + (self.end - self.start) * 2 // 3 // self.step_s * self.step_s
 
     @property
     def pending_until(self) -> int:
@@ -94,7 +95,7 @@ class Scenario:
         for name, values in self.families():
             out.append(f"# TYPE {name} gauge")
             series: dict[tuple[tuple[str, str], ...], list[str]] = {}
-            for t in range(self.start, self.end, STEP_S):
+            for t in range(self.start, self.end, self.step_s):
                 for labels, value in values(t):
                     series.setdefault(tuple(sorted(labels.items())), []).append(f"{value!r} {t}")
             for key, samples in series.items():
