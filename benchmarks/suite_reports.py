@@ -10,11 +10,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from common import Row  # noqa: E402
-from mlscope.reports import page, period, snapshot  # noqa: E402
-from mlscope.reports.sources import Sources  # noqa: E402
-from mlscope.stack import servers  # noqa: E402
-from support.reports_data import Scenario, backfill  # noqa: E402 - the tests' support package, once on sys.path
+from common import Row
+from mlscope.reports import page, period, snapshot
+from mlscope.reports.sources import Sources
+from mlscope.stack import servers
+from support.reports_data import Scenario, backfill
 
 RUNBOOKS = Path(__file__).resolve().parent.parent / "alerting" / "runbooks"
 

@@ -159,7 +159,8 @@ def test_a_firing_then_resolved_group_gets_its_snapshot_page(stack: Stack, tmp_p
     worker = snapshot_worker(tmp_path / "snapshots", prometheus_url=stack.prometheus, loki_url=stack.loki.url,
                              privacy=privacy_of(drop=["user_email"]), runbooks=RUNBOOKS,
                              receiver_url="http://127.0.0.1:9095")
-    receiver = AlertReceiver(registry=worker.registry, store=AlertStore(), output=open(tmp_path / "lines", "w"),
+    lines = (tmp_path / "lines").open("w")
+    receiver = AlertReceiver(registry=worker.registry, store=AlertStore(), output=lines,
                              page_url="http://127.0.0.1:9095", snapshots=worker, runbooks=RUNBOOKS)
     began = time.perf_counter()
     assert receiver.handle(json.dumps(_payload(s, "firing")).encode()) == (200, "ok")
@@ -210,6 +211,7 @@ def test_a_firing_then_resolved_group_gets_its_snapshot_page(stack: Stack, tmp_p
     assert main(["report", "--verify", str(tmp_path / "snapshots")]) == 1
     assert worker.written.labels("firing")._value.get() == 1 and worker.written.labels("resolved")._value.get() == 1
     receiver.close()
+    lines.close()
 
 
 def test_the_period_report_numbers_alerts_and_twin(stack: Stack, tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def page_requests(net_log: Path) -> list[str]:
         if "file://" in str(params.get("network_isolation_key", "")):
             sources = [e for e in events if e.get("source", {}).get("id") == event["source"]["id"]]
             urls += [str(e["params"]["url"]) for e in sources if "url" in (e.get("params") or {})]
-    return sorted(set(u for u in urls if not u.startswith(("file:", "data:"))))
+    return sorted({u for u in urls if not u.startswith(("file:", "data:"))})
 
 
 def open_page(binary: str, page: Path, folder: Path, size: str = "1200,2400") -> Opened:

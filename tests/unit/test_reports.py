@@ -62,7 +62,7 @@ def test_the_manifest_keeps_each_hash_prunes_old_pages_and_catches_changes(tmp_p
     assert not (tmp_path / "0123456789abcdef-1.html").exists()
     assert list(store.manifest()["pages"]) == ["fedcba9876543210-2.html"]
     assert store.path("../manifest.json") is None and store.path("fedcba9876543210-2.html") is not None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a page name"):
         store.write("../x", "", "firing")
 
 
@@ -102,8 +102,8 @@ def test_the_receiver_hands_state_changes_to_the_worker_and_serves_pages_behind_
         return f"<p>{payload['status']}</p>"
 
     worker = SnapshotWorker(PageStore(tmp_path), build)
-    receiver = AlertReceiver(output=open(tmp_path / "lines", "w"), snapshots=worker, token="s3cret",
-                             page_url="http://127.0.0.1:1")
+    lines = (tmp_path / "lines").open("w")
+    receiver = AlertReceiver(output=lines, snapshots=worker, token="s3cret", page_url="http://127.0.0.1:1")
     body = json.dumps(_payload()).encode()
     receiver.handle(body)
     receiver.handle(body)  # a re-send: no state change, no snapshot
@@ -128,6 +128,7 @@ def test_the_receiver_hands_state_changes_to_the_worker_and_serves_pages_behind_
         server.shutdown()
         server.server_close()
         receiver.close()
+        lines.close()
 
 
 def test_an_alert_gets_its_family_panels_and_an_unknown_one_the_serving_ones() -> None:
@@ -163,7 +164,7 @@ def test_log_lines_put_the_exemplars_first_and_pass_the_privacy_rules() -> None:
 
 def test_a_page_over_its_budget_drops_samples_then_logs_and_says_so() -> None:
     data = PanelData(panels(config_for("default"))["traffic"],
-                     lines=[Line("requests/s", "x", [(float(t), 1.0) for t in range(0, 240)])])
+                     lines=[Line("requests/s", "x", [(float(t), 1.0) for t in range(240)])])
     built = page.Page("report", "t", "s", {"versions": [{"model": "m", "model_version": "v",
                                                          "panels": [page.panel_context(data, draw=False)]}],
                                            "logs": {"lines": [{"ts": "", "exemplar": False, "text": "y" * 5000}] * 40,
