@@ -192,3 +192,20 @@ def test_the_report_command_names_its_missing_extra(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(_runtime, "_importable", lambda name: name not in ("jinja2", "matplotlib"))
     assert main(["report", "--model", "m"]) == 2
     assert "pip install 'mlscope[reports]'" in capsys.readouterr().err
+
+
+def test_the_receiver_command_builds_its_worker_from_its_options(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from mlscope.cli import parser
+    from mlscope.stack.commands import _snapshots
+
+    args = parser(only="alert-receiver").parse_args(
+        ["alert-receiver", "--snapshots", str(tmp_path), "--snapshot-retention", "30d", "--snapshot-interval", "10",
+         "--redact-drop", "email"])
+    worker = _snapshots(args, "http://127.0.0.1:9095", CollectorRegistry())
+    try:
+        assert worker.store.retention_s == 30 * 86400 and worker.min_interval_s == 10
+    finally:
+        worker.close()
+    assert _snapshots(parser(only="alert-receiver").parse_args(["alert-receiver"]), "", CollectorRegistry()) is None
