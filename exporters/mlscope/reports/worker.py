@@ -126,16 +126,14 @@ def snapshot_worker(folder: Path, *, prometheus_url: str, loki_url: str = "", pr
     from . import EXTRA, MODULES
 
     require_extra(EXTRA, "incident snapshots", *MODULES)
-    import dataclasses
 
-    from .page import within_budget
-    from .snapshot import build
-    from .sources import Sources
+    def page(payload: Mapping[str, Any]) -> str:
+        # Imported on the first page (matplotlib takes a second): a receiver that never pages never loads it.
+        from .page import within_budget
+        from .snapshot import build
+        from .sources import Sources
 
-    sources = Sources(prometheus_url, loki_url, profile, privacy, timeout_s)
-
-    def page(payload: Mapping[str, Any]) -> str:  # a fresh Fetcher per page: one page's outage is not the next's
-        return within_budget(build(payload, dataclasses.replace(sources), runbooks=runbooks,
-                                   receiver_url=receiver_url))
+        sources = Sources(prometheus_url, loki_url, profile, privacy, timeout_s)  # one page's outage is its own
+        return within_budget(build(payload, sources, runbooks=runbooks, receiver_url=receiver_url))
 
     return SnapshotWorker(PageStore(folder, retention_s), page, registry or CollectorRegistry(), min_interval_s)
