@@ -75,6 +75,7 @@ class Scenario:
                           ("mlscope_quality_coverage:ratio", 0.7), ("mlscope_quality_label_delay_seconds:p50", 40.0),
                           ("mlscope_quality_label_delay_seconds:p90", 95.0)):
             yield Q[op].name, lambda t, v=value: [({**mv, "window": w_q}, v)]
+        yield quality_cat.BASELINE.name, lambda t: [({**mv, "metric": "accuracy"}, 0.93)]
         yield serving_cat.MODEL_INFO.name, lambda t: [({**mv, "training_data_fingerprint": self.fingerprint,
                                                         "owner": self.owner}, 1.0)]
         yield pipelines_cat.TRAINING_INFO.name, lambda t: [({**mv, "training_data_fingerprint": self.fingerprint,

@@ -76,7 +76,9 @@ def panels(cfg: RuleConfig) -> dict[str, Panel]:
                                                 ',segment=""')),
                Query("macro F1", _rec(Q["mlscope_quality_f1:macro"].name, w_q, ',segment=""')),
                Query("estimated macro F1", _rec(Q["mlscope_quality_estimated_f1:macro"].name, w_q,
-                                                ',segment=""')))),
+                                                ',segment=""'))),
+              f'max by (model, model_version) ({quality_cat.BASELINE.name}{{{{sel}},metric="accuracy"}}) '
+              f"- {t.quality_max_drop:g}", f"baseline accuracy - quality_max_drop {t.quality_max_drop:g}"),
         Panel("coverage", f"Ground-truth coverage ({w_q})", "ratio",
               (Query("coverage", _rec(Q["mlscope_quality_coverage:ratio"].name, w_q, ',segment=""')),),
               t.quality_min_coverage, "quality_min_coverage"),

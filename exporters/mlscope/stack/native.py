@@ -404,7 +404,9 @@ class NativeStack:
         for job, target in targets.items():
             self._say(f"{job:<26} http://{target}")
         self._say(f"alert notifications in {self.state_dir / 'alerts.jsonl'} (one line per state change), "
-                  f"their pages and the runbooks on http://{targets['mlscope-alert-receiver']}/")
+                  f"their pages and the runbooks on http://{targets['mlscope-alert-receiver']}/"
+                  + (f", incident snapshots in {self.state_dir / 'snapshots'} and on "
+                     f"http://{targets['mlscope-alert-receiver']}/snapshots/" if self._receiver.snapshots else ""))
         folder = native_folder(self.state_dir)
         for listed in self._own_targets:
             self._say(f"{JOB} {listed.name:<11} http://{listed.address} ({listed.path.name})")
