@@ -231,6 +231,7 @@ def test_the_period_report_numbers_alerts_and_twin(stack: Stack, tmp_path: Path)
     assert numbers.values[("errors", "error ratio", "threshold")] == pytest.approx(0.05)
     assert numbers.values[("coverage", "coverage", "last")] == pytest.approx(0.7)
     assert numbers.values[("quality", "accuracy", "threshold")] == pytest.approx(0.93 - 0.05)  # baseline - max drop
+    assert ("quality", "macro F1", "threshold") not in numbers.values
     assert numbers.values[("label_delay", "p90", "mean")] == pytest.approx(95.0)
     twin_errors = twin["versions"][0]["panels"][1]
     assert twin_errors["key"] == "errors" and twin_errors["lines"][0]["stats"]["max"] == pytest.approx(max(errors))

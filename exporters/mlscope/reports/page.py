@@ -45,6 +45,8 @@ def duration(seconds: float | None) -> str:
 
 
 def _threshold_of(data: PanelData, line: Line) -> float | None:
+    if data.panel.threshold_for and line.label not in data.panel.threshold_for:
+        return None
     for candidate in data.thresholds:
         owner = candidate.label.removeprefix("threshold").strip()
         if not data.panel.by or owner == line.label.split(" ")[0] or len(data.thresholds) == 1:

@@ -39,6 +39,7 @@ class Panel:
     threshold_label: str = ""
     by: str = ""          # a label that splits a query into one line per value (feature, issue)
     top: int = 0          # rank the lines by their largest value and draw the first ``top``
+    threshold_for: tuple[str, ...] = ()  # the queries the threshold is about (default: every one)
 
 
 def _rec(name: str, window: str, extra: str = "") -> str:
@@ -78,7 +79,8 @@ def panels(cfg: RuleConfig) -> dict[str, Panel]:
                Query("estimated macro F1", _rec(Q["mlscope_quality_estimated_f1:macro"].name, w_q,
                                                 ',segment=""'))),
               f'max by (model, model_version) ({quality_cat.BASELINE.name}{{{{sel}},metric="accuracy"}}) '
-              f"- {t.quality_max_drop:g}", f"baseline accuracy - quality_max_drop {t.quality_max_drop:g}"),
+              f"- {t.quality_max_drop:g}", f"baseline accuracy - quality_max_drop {t.quality_max_drop:g}",
+              threshold_for=("accuracy", "estimated accuracy")),
         Panel("coverage", f"Ground-truth coverage ({w_q})", "ratio",
               (Query("coverage", _rec(Q["mlscope_quality_coverage:ratio"].name, w_q, ',segment=""')),),
               t.quality_min_coverage, "quality_min_coverage"),
