@@ -31,6 +31,11 @@ MIN_INTERVAL_S = 300.0
 MAX_GROUPS = 10_000  # groups remembered for the rate limit
 
 
+def status_of(payload: Mapping[str, Any]) -> str:
+    """The group's status as a bounded label: ``resolved`` or ``firing``."""
+    return "resolved" if payload.get("status") == "resolved" else "firing"
+
+
 @dataclass
 class SnapshotWorker:
     store: PageStore
@@ -55,7 +60,7 @@ class SnapshotWorker:
     def submit(self, payload: Mapping[str, Any], at: float | None = None) -> bool:
         """Queue one notification's snapshot (never blocks); False when rate-limited or the queue is full."""
         now = time.monotonic() if at is None else at
-        key, status = page_id(payload), str(payload.get("status", ""))
+        key, status = page_id(payload), status_of(payload)
         with self._lock:
             last = self._last.get(key)
             if last is not None and last[1] == status and now - last[0] < self.min_interval_s:
@@ -96,12 +101,12 @@ class SnapshotWorker:
             log.exception("snapshot %s could not be built", ident)
             return
         try:
-            self.store.write(ident, html, str(payload.get("status", "")))
+            self.store.write(ident, html, status_of(payload))
         except OSError as exc:
             self.failures.labels("write").inc()
             log.error("snapshot %s could not be written in %s: %s", ident, self.store.folder, exc)
             return
-        self.written.labels(str(payload.get("status", ""))).inc()
+        self.written.labels(status_of(payload)).inc()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until every queued snapshot is written (tests, shutdown)."""

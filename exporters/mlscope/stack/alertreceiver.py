@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import html
 import json
 import logging
 import mimetypes
@@ -404,7 +405,7 @@ def snapshot_page(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
     route, _, query = path.removeprefix(snapshot_ids.PATH).partition("?")
     if route in ("", "/"):
         pages_ = sorted(store.manifest().get("pages", {}).items(), key=lambda kv: -float(kv[1]["written_at"]))
-        rows = "".join(f"<li><a href='{snapshot_ids.PATH}/{name}'>{name}</a> {entry['status']}</li>"
+        rows = "".join(f"<li><a href='{snapshot_ids.PATH}/{name}'>{name}</a> {html.escape(str(entry['status']))}</li>"
                        for name, entry in pages_[:500])
         return 200, (f"<!doctype html><meta charset='utf-8'><title>snapshots</title><h1>Incident snapshots</h1>"
                      f"<ul>{rows or '<li>none yet</li>'}</ul><p><a href='{snapshot_ids.PATH}/manifest.json'>"
