@@ -1,9 +1,10 @@
 """Snapshots off the notification path: the receiver hands each state-changing notification to
 :meth:`SnapshotWorker.submit`, which never blocks; one background thread builds and writes the pages.
 
-Per group (its key), at most one page per ``min_interval_s`` while its status stays the same (a group that
-grows re-notifies every group interval); a change of status (fired, then resolved) always gets its page. A full
-queue drops the newest and counts it. Standard library only: the page builder is passed in.
+Per page name (a group and its start: :mod:`mlscope.reports.ids`), at most one write per ``min_interval_s`` while
+its status stays the same (a duplicate from an Alertmanager pair, a repeat); a change of status (fired, then
+resolved) always rewrites it, and a new name always gets its page, so every link a notification carried leads to
+one. A full queue drops the newest and counts it. Standard library only: the page builder is passed in.
 """
 from __future__ import annotations
 
