@@ -130,8 +130,9 @@ def _labels(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
-def exposition(families: list[Family], seconds: float) -> str:
-    """The text exposition ``seconds`` after the start (prometheus-client's formatting of names and ``le``)."""
+def exposition(families: list[Family], seconds: float, timestamp_ms: int | None = None) -> str:
+    """The text exposition ``seconds`` after the start (prometheus-client's formatting of names and ``le``), each
+    sample stamped ``timestamp_ms`` when given (Prometheus then takes the value's own time, not the scrape's)."""
     lines: list[str] = []
     typed: set[str] = set()
     for f in families:
@@ -154,20 +155,26 @@ def exposition(families: list[Family], seconds: float) -> str:
             lines.append(f"{f.name}_bucket{_labels({**f.labels, 'le': '+Inf'})} {cumulative * seconds!r}")
             lines.append(f"{f.name}_count{_labels(f.labels)} {cumulative * seconds!r}")
             lines.append(f"{f.name}_sum{_labels(f.labels)} {f.sum_per_second * seconds!r}")
+    if timestamp_ms is not None:
+        lines = [line if line.startswith("#") else f"{line} {timestamp_ms}" for line in lines]
     return "\n".join(lines) + "\n"
 
 
 class FakeServer:
-    """Serves ``families`` on a free loopback port (``/metrics``), growing from the moment it starts."""
+    """Serves ``families`` on a free loopback port (``/metrics``), growing from the moment it starts.
+
+    Samples carry the time their value was computed: on a loaded machine a scrape's own timestamp may lag the
+    moment the server answered by tens of milliseconds, which is a few per cent of a 1 s scrape interval's rate."""
 
     def __init__(self, families: list[Family]) -> None:
         self.families = families
-        self.started = time.monotonic()
+        self.started = time.time()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                body = exposition(outer.families, time.monotonic() - outer.started).encode()
+                now_ms = int(time.time() * 1000)  # the value at exactly the stamped millisecond
+                body = exposition(outer.families, now_ms / 1000 - outer.started, now_ms).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
