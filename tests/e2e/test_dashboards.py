@@ -134,3 +134,35 @@ def test_log_volume_panels_read_lines_per_second_on_real_promtool(tmp_path) -> N
     result = run_promtool("test", "rules", tmp_path / "test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(tests) >= 3 and sum("lines_sent" in e for e in exprs) == 1
+
+
+def test_pipeline_run_counts_include_each_pipelines_first_run_on_real_promtool(tmp_path) -> None:
+    """The run-count panels on promtool: pipeline "first" succeeds at 2m and 4m and fails at 3m (its gauges appear
+    with those runs), "old" had succeeded before and succeeds again at 3m. Over 5m: 2, 1 and 1 runs (changes()
+    alone counted 1, 0 and 1); over the 1m rate interval at 2m: first's first success."""
+    import yaml
+
+    require_binary("promtool")
+    panels = committed()["mlscope-pipelines.json"]["panels"]
+    titles = ("Successful runs (each interval)", "Failed runs (each interval)", "Runs over the dashboard's range")
+    targets = {p["title"]: [t["expr"] for t in p["targets"]] for p in panels if p.get("title") in titles}
+    (ok_each,), (failed_each,), (ok_range, failed_range) = (targets[t] for t in titles)
+    series = [{"series": 'mlscope_pipeline_last_success_timestamp_seconds{pipeline="first"}', "values": "_ _ 120 120 240 240"},
+              {"series": 'mlscope_pipeline_last_failure_timestamp_seconds{pipeline="first"}', "values": "_ _ _ 180 180 180"},
+              {"series": 'mlscope_pipeline_last_success_timestamp_seconds{pipeline="old"}', "values": "0 0 0 180 180 180"}]
+
+    def case(expr: str, at: str, window: str, want: dict[str, int]) -> dict:
+        expr = dashcheck.substitute(expr, {"pipeline": ".*"}, rate_interval=window, range_=window)
+        return {"expr": expr, "eval_time": at,
+                "exp_samples": [{"labels": f'{{pipeline="{p}"}}', "value": v} for p, v in want.items()]}
+
+    tests = [case(ok_range, "5m", "5m", {"first": 2, "old": 1}), case(failed_range, "5m", "5m", {"first": 1}),
+             case(ok_each, "2m", "1m", {"first": 1, "old": 0}), case(failed_each, "3m", "1m", {"first": 1})]
+    (tmp_path / "rules.yml").write_text("groups: []\n")
+    (tmp_path / "test.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m",
+                                                       "tests": [{"interval": "1m", "input_series": series,
+                                                                  "promql_expr_test": tests}]}))
+    result = run_promtool("test", "rules", tmp_path / "test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    variable = next(v for v in committed()["mlscope-pipelines.json"]["templating"]["list"] if v["name"] == "pipeline")
+    assert "mlscope_pipeline_last_success_timestamp_seconds" in json.dumps(variable)  # pipelines that ran

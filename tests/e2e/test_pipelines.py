@@ -249,7 +249,8 @@ def test_lineage_gauges_read_back_through_prometheus(stack: tuple[AlertingStack,
     found = trace("churn", "3.1.0", prometheus=PrometheusSource(alerting.prometheus.url))
     assert [(s["pipeline"], s["dataset_version"], s["training_data_fingerprint"]) for s in found.trained] == [
         ("trainer", "2026-12-01", run.fingerprint)]
-    assert [s["training_data_fingerprint"] for s in found.serving] == [run.fingerprint]
+    # Pushed by the training job: registered, not serving (no service exposes it).
+    assert [s["training_data_fingerprint"] for s in found.pushed] == [run.fingerprint] and found.serving == []
     assert run.fingerprint == training_data_fingerprint(data, ["a", "b", "c"]) and found.consistent
     assert trace("churn", "9.9.9", prometheus=PrometheusSource(alerting.prometheus.url)).trained == []
 
