@@ -201,8 +201,9 @@ class Retraining:
         import requests
 
         try:
-            answer = requests.post(f"{str(self.demo_url).rstrip('/')}/models", json={"model_version": version},
-                                   timeout=30)
+            fingerprint = "" if self.trigger is None else self.trigger.fingerprint  # the split's log names it
+            answer = requests.post(f"{str(self.demo_url).rstrip('/')}/models",
+                                   json={"model_version": version, "fingerprint": fingerprint}, timeout=30)
         except requests.RequestException as exc:
             self.say(f"mlscope: trained {version} ({folder}) but the demo at {self.demo_url} did not answer: {exc}")
             return FAILED
