@@ -289,7 +289,11 @@ def test_a_drift_alert_retrains_and_the_new_version_appears(stack: tuple[Alertin
     assert fired and elapsed < RETRAIN_BUDGET_S
     manifest = json.loads((tmp_path / "models" / "1.0.1" / "manifest.json").read_text())
     assert found[0]["metric"]["training_data_fingerprint"] == manifest["training_data_fingerprint"]
-    assert manifest["triggered_by"]["fingerprint"] in {a["fingerprint"] for a in fired}
+    # The batch failed its drift and its out_of_range checks: one alert each, at once. Only the drift check's
+    # retrains (deterministic: not whichever reaches the receiver first); the other has nothing to do.
+    (drift,) = [a for a in fired if a["labels"]["check"] == "drift"]
+    assert manifest["triggered_by"]["fingerprint"] == drift["fingerprint"]
+    assert {a["labels"]["check"] for a in fired} >= {"drift", "out_of_range"}
     lineage = trace(retrain.MODEL, "1.0.1", prometheus=PrometheusSource(alerting.prometheus.url),
                     logs=[FileSource([tmp_path / retrain.LOG_FILE])])
     (training,) = lineage.training_runs
@@ -298,7 +302,7 @@ def test_a_drift_alert_retrains_and_the_new_version_appears(stack: tuple[Alertin
     # Every drift and data-quality alert of the batch ran the command; one retrained, the others had nothing to do.
     results = {dict(labels)["result"]: value for (name, labels), value in series_of(receiver.registry).items()
                if name == "mlscope_alert_commands_total" and dict(labels)["alertname"] == "PipelineBatchChecksFailing"}
-    assert sum(v for k, v in results.items() if k in ("ok", "done")) == 1, results  # "done": the command contract
+    assert results.get("done") == 1 and results.get("not_applicable", 0) >= 1 and "failed" not in results, results
     print(f"alert -> retrained version in Prometheus: {elapsed:.1f} s")
 
 

@@ -124,6 +124,21 @@ def test_cooldown_0_means_no_cooldown_and_a_negative_one_names_its_flag(tmp_path
     assert "cooldown 300 s" in str(retrain.Retraining(tmp_path, cooldown_s=300).not_applicable())
 
 
+def test_only_a_batchs_drift_check_retrains_not_its_data_quality_checks(tmp_path: Path) -> None:
+    from mlscope.pipelines import AlertTrigger
+
+    def check(name: str) -> AlertTrigger:
+        return AlertTrigger("PipelineBatchChecksFailing", f"fp-{name}", labels={
+            "alertname": "PipelineBatchChecksFailing", "pipeline": PIPELINE, "check": name})
+
+    said: list[str] = []
+    job = retrain.Retraining(tmp_path, check("out_of_range"), say=said.append)
+    assert job.run() == retrain.NOT_APPLICABLE and not (tmp_path / retrain.MODELS).exists()
+    assert "is the batch's out_of_range check: only a drift check retrains" in said[0]
+    assert retrain.Retraining(tmp_path, check("drift")).not_applicable() is None
+    assert retrain.Retraining(tmp_path, retrain.AlertTrigger("FeatureDriftHigh", "f")).not_applicable() is None
+
+
 def test_the_native_demo_receiver_retrains_on_drift_and_quality_alerts(tmp_path: Path) -> None:
     from mlscope.cli import parser
     from mlscope.stack.alertreceiver import load_commands
