@@ -137,6 +137,11 @@ def test_only_a_batchs_drift_check_retrains_not_its_data_quality_checks(tmp_path
     assert "is the batch's out_of_range check: only a drift check retrains" in said[0]
     assert retrain.Retraining(tmp_path, check("drift")).not_applicable() is None
     assert retrain.Retraining(tmp_path, retrain.AlertTrigger("FeatureDriftHigh", "f")).not_applicable() is None
+    # The compose receiver runs the job on every model's and pipeline's alerts: only the demo's retrain.
+    other = retrain.AlertTrigger("FeatureDriftHigh", "o", labels={"alertname": "FeatureDriftHigh", "model": "churn"})
+    assert "is about churn, not the demo's demo-classifier" in str(retrain.Retraining(tmp_path, other).not_applicable())
+    theirs = retrain.AlertTrigger("PipelineBatchChecksFailing", "p", labels={"pipeline": "etl", "check": "drift"})
+    assert "is about pipeline etl" in str(retrain.Retraining(tmp_path, theirs).not_applicable())
 
 
 def test_the_native_demo_receiver_retrains_on_drift_and_quality_alerts(tmp_path: Path) -> None:

@@ -21,9 +21,10 @@ import numpy as np
 
 from ..pipelines import PipelineMonitor
 from .incidents import Incident, register
+from .retrain import FEATURE_PIPELINE
 from .workload import SyntheticService
 
-PIPELINE = "demo-features"
+PIPELINE = FEATURE_PIPELINE
 BATCHES = "batches"
 log = logging.getLogger("mlscope.demo")
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 MODEL, FIRST_VERSION = "demo-classifier", "1.0.0"
 PIPELINE = "demo-retrain"
+FEATURE_PIPELINE = "demo-features"  # the demo's feature pipeline (mlscope.demo.pipeline), whose batches it trains on
 MODELS, LAST_RUN, LOCK, LOG_FILE = "models", "retrain-last.json", "retrain.lock", "training.jsonl"
 DONE, FAILED, NOT_APPLICABLE = 0, 1, 3  # the alert receiver's command contract
 HYPERPARAMETERS = {"C": 1.0, "max_iter": 2000}
@@ -113,6 +114,11 @@ class Retraining:
     def not_applicable(self) -> str | None:
         """Why there is nothing to do now (a data-quality check's alert, a recent retraining), or None."""
         trigger = self.trigger
+        model, pipeline = (None, None) if trigger is None else (trigger.labels.get("model"),
+                                                                trigger.labels.get("pipeline"))
+        if trigger is not None and ((model and model != MODEL) or (pipeline and pipeline != FEATURE_PIPELINE)):
+            return (f"alert {trigger.alertname} {trigger.fingerprint} is about {model or 'pipeline ' + str(pipeline)}, "
+                    f"not the demo's {MODEL} or its pipeline {FEATURE_PIPELINE}")
         if trigger is not None and "check" in trigger.labels and trigger.labels["check"] not in RETRAINING_CHECKS:
             return (f"alert {trigger.alertname} {trigger.fingerprint} is the batch's {trigger.labels['check']} check: "
                     f"only a {' or '.join(RETRAINING_CHECKS)} check retrains (the data is broken, not changed)")
