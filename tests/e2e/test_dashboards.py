@@ -147,9 +147,11 @@ def test_pipeline_run_counts_include_each_pipelines_first_run_on_real_promtool(t
     titles = ("Successful runs (each interval)", "Failed runs (each interval)", "Runs over the dashboard's range")
     targets = {p["title"]: [t["expr"] for t in p["targets"]] for p in panels if p.get("title") in titles}
     (ok_each,), (failed_each,), (ok_range, failed_range) = (targets[t] for t in titles)
-    series = [{"series": 'mlscope_pipeline_last_success_timestamp_seconds{pipeline="first"}', "values": "_ _ 120 120 240 240"},
-              {"series": 'mlscope_pipeline_last_failure_timestamp_seconds{pipeline="first"}', "values": "_ _ _ 180 180 180"},
-              {"series": 'mlscope_pipeline_last_success_timestamp_seconds{pipeline="old"}', "values": "0 0 0 180 180 180"}]
+    success = "mlscope_pipeline_last_success_timestamp_seconds"
+    failure = "mlscope_pipeline_last_failure_timestamp_seconds"
+    series = [{"series": f'{success}{{pipeline="first"}}', "values": "_ _ 120 120 240 240"},
+              {"series": f'{failure}{{pipeline="first"}}', "values": "_ _ _ 180 180 180"},
+              {"series": f'{success}{{pipeline="old"}}', "values": "0 0 0 180 180 180"}]
 
     def case(expr: str, at: str, window: str, want: dict[str, int]) -> dict:
         expr = dashcheck.substitute(expr, {"pipeline": ".*"}, rate_interval=window, range_=window)

@@ -140,6 +140,7 @@ def test_only_a_batchs_drift_check_retrains_not_its_data_quality_checks(tmp_path
     # The compose receiver runs the job on every model's and pipeline's alerts: only the demo's retrain.
     other = retrain.AlertTrigger("FeatureDriftHigh", "o", labels={"alertname": "FeatureDriftHigh", "model": "churn"})
     assert "is about churn, not the demo's demo-classifier" in str(retrain.Retraining(tmp_path, other).not_applicable())
+    assert retrain.FEATURE_PIPELINE == PIPELINE
     theirs = retrain.AlertTrigger("PipelineBatchChecksFailing", "p", labels={"pipeline": "etl", "check": "drift"})
     assert "is about pipeline etl" in str(retrain.Retraining(tmp_path, theirs).not_applicable())
 

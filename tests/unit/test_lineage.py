@@ -141,7 +141,8 @@ def test_serving_means_scraped_from_a_service_now() -> None:
     strip = [{k: v for k, v in s.items() if k != "__name__"} for s in (demo, pushed, gone)]
     assert (found.serving, found.pushed, found.not_serving) == ([strip[0]], [strip[1]], [strip[2]])
     out = render_text(found)
-    assert "serving now (mlscope_model_info scraped from a service): training_data_fingerprint=sha256:4, job=demo" in out
+    assert "serving now (mlscope_model_info scraped from a service): training_data_fingerprint=sha256:4, job=demo" \
+        in out
     assert "registered by a training job, not serving (mlscope_model_info pushed)" in out
     assert "not serving now (mlscope_model_info seen, gone now: retired or stopped)" in out
     # One source names the fingerprint: nothing to compare, and it says so (never "agree").

@@ -21,10 +21,9 @@ import numpy as np
 
 from ..pipelines import PipelineMonitor
 from .incidents import Incident, register
-from .retrain import FEATURE_PIPELINE
 from .workload import SyntheticService
 
-PIPELINE = FEATURE_PIPELINE
+PIPELINE = "demo-features"  # retrain.FEATURE_PIPELINE names it too (retrain imports this module only when training)
 BATCHES = "batches"
 log = logging.getLogger("mlscope.demo")
 

@@ -69,7 +69,8 @@ class Lineage:
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "model_version": self.model_version, "serving": self.serving,
-                "pushed": self.pushed, "not_serving": self.not_serving, "trained": self.trained, "training_runs": self.training_runs, "alerts": self.alerts,
+                "pushed": self.pushed, "not_serving": self.not_serving, "trained": self.trained,
+                "training_runs": self.training_runs, "alerts": self.alerts,
                 "data_batch_ids": self.batch_ids, "pipeline_runs": self.pipeline_runs,
                 "prediction": self.prediction, "fingerprints_agree": self.consistent,
                 "fingerprint_sources": len(self.fingerprints), "missing": self.missing, "warnings": self.warnings}
@@ -194,6 +195,6 @@ def _lines(found: Lineage, logs: Sequence[LogSource], query: queries.LineQuery,
 
 def _read_warnings(found: Lineage, logs: Sequence[LogSource]) -> None:
     for source in logs:
-        for warning in getattr(source, "warnings", lambda: [])():
+        for warning in getattr(source, "warnings", list)():
             if warning not in found.warnings:
                 found.warnings.append(warning)

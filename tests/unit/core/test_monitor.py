@@ -140,10 +140,14 @@ def test_for_version_shares_registry(monitor: ModelMonitor, registry: CollectorR
 def test_retire_removes_the_versions_series_and_names_it_retired(monitor: ModelMonitor,
                                                                    registry: CollectorRegistry) -> None:
     new = monitor.for_version("3.3.0")
-    for m in (monitor, new):
-        with pytest.raises(ValueError), m.track() as p:
+    def fail(m: ModelMonitor) -> None:
+        with m.track() as p:
             p.output = 1
             raise ValueError("bad row")
+
+    for m in (monitor, new):
+        with pytest.raises(ValueError, match="bad row"):
+            fail(m)
         m.record_prediction(0.01, output=1)
     monitor.retire()
     old, kept = L, {"model": "churn", "model_version": "3.3.0"}
