@@ -164,6 +164,27 @@ def test_the_command_refuses_a_url_without_scheme_and_diagnoses_only_sources_tha
     assert main(["lineage", "churn", "999", "--loki", nobody, "--logs", str(recorded["path"])]) == 1
     out = capsys.readouterr().out
     assert f"no training_run_end line of churn 999 in files {recorded['path']}:" in out  # the file answered
+    # An error page of several lines (a proxy's, Loki's "parse error ...\n") is one line of the output.
+    from http.server import BaseHTTPRequestHandler
+
+    from mlscope._http import reply, serve_in_thread
+
+    class ErrorPage(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            reply(self, 400, b"<html>\n<body>bad query\n</body>\n</html>\n", "text/html")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = serve_in_thread(ErrorPage, port := free_port(), "127.0.0.1", "error-page")
+    try:
+        assert main(["lineage", "churn", "4", "--loki", f"http://127.0.0.1:{port}",
+                     "--prometheus", f"http://127.0.0.1:{port}"]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert "answered HTTP 400: <html> <body>bad query </body> </html>" in out
     assert "" not in out.rstrip("\n").split("\n")  # no blank line
 
 
