@@ -270,7 +270,8 @@ def test_a_drift_alert_retrains_and_the_new_version_appears(stack: tuple[Alertin
     receiver.commands = {"PipelineBatchChecksFailing": AlertCommand(argv, timeout_s=RETRAIN_BUDGET_S)}
     try:
         profile = small_profile("scored", "1")
-        monitor = PipelineMonitor("drifting", registry=CollectorRegistry(), reference=profile,
+        # The demo's feature pipeline by name: the demo's job leaves other pipelines' alerts alone.
+        monitor = PipelineMonitor(retrain.FEATURE_PIPELINE, registry=CollectorRegistry(), reference=profile,
                                   pushgateway=address(gateway))
         rng = np.random.default_rng(9)
         start = time.monotonic()
@@ -285,7 +286,7 @@ def test_a_drift_alert_retrains_and_the_new_version_appears(stack: tuple[Alertin
     finally:
         receiver.commands = {}
     fired = [a for _, a in alerting.receiver.alerts("PipelineBatchChecksFailing", "firing")
-             if a["labels"]["pipeline"] == "drifting"]
+             if a["labels"]["pipeline"] == retrain.FEATURE_PIPELINE]
     assert fired and elapsed < RETRAIN_BUDGET_S
     manifest = json.loads((tmp_path / "models" / "1.0.1" / "manifest.json").read_text())
     assert found[0]["metric"]["training_data_fingerprint"] == manifest["training_data_fingerprint"]
