@@ -3,6 +3,9 @@ from mlscope import grafana as gf
 from mlscope.catalog import RecordedSpec, drift, serving
 from mlscope.catalog import quality as q
 from mlscope.catalog import versions as cat
+from mlscope.rules import agreement as agreement_rules
+from mlscope.rules import versions as versions_rules
+from mlscope.rules.config import config_for
 
 M = 'model=~"$model"'
 W = M + ',window="$window"'
@@ -10,7 +13,8 @@ C = W + ',model_version=~"$model_version"'  # comparisons: the candidate is the 
 V = "{{model_version}}"
 VS = V + " vs {{baseline_version}}"
 QUALITY = q.RECORDED_BY_LEVEL["model_version"]
-ALERTS = "ModelCandidateWorseThanBaseline|ModelCandidateOutputsDiverge|ModelShadowDisagreementHigh|ModelAttributionRankChanged"
+ALERTS = "|".join(dict.fromkeys(r["alert"] for r in versions_rules.alert_rules(config_for("default"))
+                                + agreement_rules.alert_rules(config_for("default"))))
 PAIR = "{{model_version}} vs shadow {{shadow_version}}"
 DISAGREEING = (f"topk(10, sum by (model_version, shadow_version, served_class, shadow_class) "
                f"(increase({cat.SHADOW_DISAGREEMENTS.name}{{{M}}}[$__range])))")

@@ -77,8 +77,8 @@ class BoundPredictionLog:
 
         ``sampled`` is the sampling decision of the prediction's trace (None: it has no span), ``ids`` its
         trace and span ids when sampled; ``attributions`` its largest attributions ([feature, value], written as
-        ``top_attributions`` with the output, under ``include_output``). Returns whether a record was written (the monitor then uses its
-        request id as the exemplar).
+        ``top_attributions`` with the output, under ``include_output``). Returns whether a record was written
+        (the monitor then uses its request id as the exemplar).
         """
         config = self._config
         if error_type is not None:
