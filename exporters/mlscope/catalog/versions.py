@@ -137,7 +137,7 @@ SHADOW_COMPARED = RecordedSpec(
     "model_version:mlscope_shadow_comparisons:increase",
     "Shadow answers compared over the window (the alert's minimum-traffic guard reads it).", SHADOW + ("window",))
 SHADOW_WARM = RecordedSpec(
-    "model_version:mlscope_shadow_window_warm:bool",
+    "shadow_pair:mlscope_window_warm:bool",
     WARM_HELP.format(domain="shadow agreement"), SHADOW + ("domain", "window"))
 ATTRIBUTION_MEAN = RecordedSpec(
     "feature:mlscope_feature_attribution_abs:mean",
