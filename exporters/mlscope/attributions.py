@@ -3,7 +3,8 @@
 A prediction may carry attributions (feature name -> value: SHAP values, a linear model's contributions, ...).
 The version's :class:`AttributionTracker` adds each finite value's absolute value and a count per feature, for
 the features of the version's reference profile (or the first :data:`MAX_FEATURES` names without one); one
-custom collector per registry publishes them as counters, so Prometheus records the mean |attribution| per
+custom collector per registry publishes them as counters (every feature of the profile, from the first
+prediction that carried attributions), so Prometheus records the mean |attribution| per
 feature and window. A background thread (every :data:`REFRESH_S` seconds, off the scrape path) keeps snapshots
 of those sums, takes the difference over the monitor's ``attribution_window_s`` and publishes the Spearman rank
 correlation between the window's mean |attribution| and the reference's of the reference's top
@@ -88,6 +89,7 @@ class AttributionTracker:
         self._history: deque[tuple[float, np.ndarray, np.ndarray]] = deque()
         self._history.append((time.monotonic(), np.zeros(self.capacity), np.zeros(self.capacity)))
         self.rank_agreement: float | None = None
+        self.used = False  # no series until a prediction carried attributions: most versions never send any
 
     def record(self, attributions: Any, top: bool = False) -> list[list[Any]] | None:
         """Add one prediction's attributions; with ``top``, returns its :data:`LOG_TOP` largest by |value|."""
@@ -115,6 +117,7 @@ class AttributionTracker:
                 continue
             kept.append((i, number))
         with self._lock:
+            self.used = self.used or bool(kept)
             sums, counts = self._sums, self._counts
             for i, number in kept:
                 sums[i] += abs(number)
@@ -227,7 +230,7 @@ class AttributionCollector(Collector):
         for tracker in self.trackers():
             try:
                 model, version = tracker.model, tracker.model_version
-                names, sums, counts = tracker.snapshot()
+                names, sums, counts = tracker.snapshot() if tracker.used else ([], np.zeros(0), np.zeros(0))
                 for name, total, count in zip(names, sums.tolist(), counts.tolist(), strict=True):
                     labels = {"model": model, "model_version": version, "feature": name}
                     out[cat.ATTRIBUTION_ABS.name].append(Sample(cat.ATTRIBUTION_ABS.name, labels, total))

@@ -101,6 +101,7 @@ def test_attribution_means_bad_input_and_the_log_line(caplog: pytest.LogCaptureF
                             model_version="1")
     log = PredictionLog("mlscope.test.attr", sample_rate=1.0)
     monitor = ModelMonitor("m", "1", registry=registry, reference=profile, prediction_log=log)
+    assert not values(registry, "mlscope_feature_attributions_total")  # none sent yet: no series
     rng = np.random.default_rng(1)
     table = rng.normal(size=(50, 4))
     with caplog.at_level(logging.INFO, logger="mlscope.test.attr"):
