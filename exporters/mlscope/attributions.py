@@ -271,12 +271,7 @@ _by_registry: PerRegistry[AttributionCollector] = PerRegistry()
 def collector_for(registry: CollectorRegistry,
                   report_error: Callable[[str, BaseException], None]) -> AttributionCollector:
     """The registry's attribution collector, registered on first use."""
-    def create(target: CollectorRegistry) -> AttributionCollector:
-        collector = AttributionCollector(report_error)
-        target.register(collector)
-        return collector
-
-    return _by_registry.get(registry, create)
+    return _by_registry.collector(registry, lambda: AttributionCollector(report_error))
 
 
 def refresh_attributions(registry: CollectorRegistry | None) -> None:
