@@ -11,9 +11,11 @@ and the attribution ranking against the reference's (docs/versions.md).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ..catalog import serving as serving_cat
 from ..catalog import versions as cat
-from .builders import Rule, alert, record, selector, warm_up, when_warm
+from .builders import Rule, alert, group, record, selector, warm_up, when_warm
 from .config import RuleConfig
 
 BY = "model, model_version"
@@ -83,3 +85,8 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
                           f"{{{{ $value | printf \"%.2f\" }}}} only (limit {v.attribution_rank_min:g}): {WHO} "
                           "now decides on other features than on its reference data."),
     ]
+
+
+def groups(cfg: RuleConfig) -> list[dict[str, Any]]:
+    return [group("mlscope-agreement-recording", cfg, recording_rules(cfg)),
+            group("mlscope-agreement-alerts", cfg, alert_rules(cfg))]

@@ -27,7 +27,6 @@ from ..catalog import serving as serving_cat
 from ..catalog import versions as cat
 from ..catalog.spec import RecordedSpec
 from ..drift.stats import EPSILON
-from . import agreement
 from .builders import Rule, alert, group, record, selector, when_warm
 from .config import RoleDeclaration, RuleConfig, WindowGuard
 
@@ -321,6 +320,4 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
 
 def groups(cfg: RuleConfig) -> list[dict[str, Any]]:
     return [group("mlscope-versions-recording", cfg, recording_rules(cfg)),
-            group("mlscope-versions-alerts", cfg, alert_rules(cfg)),
-            group("mlscope-versions-agreement-recording", cfg, agreement.recording_rules(cfg)),
-            group("mlscope-versions-agreement-alerts", cfg, agreement.alert_rules(cfg))]
+            group("mlscope-versions-alerts", cfg, alert_rules(cfg))]
