@@ -122,6 +122,10 @@ def test_attribution_means_bad_input_and_the_log_line(caplog: pytest.LogCaptureF
     assert invalid(registry, "attributions_too_many") == 1 and invalid(registry, "attributions_wrong_type") == 1
     assert counts[(("feature", "c"), ("model", "m"), ("model_version", "1"))] + 1 == total(
         registry, "mlscope_feature_attributions_total", feature="c")
+    with monitor.track("t1") as p:  # the context manager's field
+        p.output, p.attributions = 1, {"d": -3.0}
+    assert total(registry, "mlscope_feature_attribution_abs_total", feature="d") == pytest.approx(
+        np.abs(table[:, 3]).sum() + 3.0, rel=1e-12)
     free = ModelMonitor("free", "1", registry=registry)  # no profile: the first MAX_FEATURES names
     free.record_prediction(0.01, attributions={f"g{i}": 1.0 for i in range(MAX_FEATURES)})
     free.record_prediction(0.01, attributions={"new": 1.0})
