@@ -204,4 +204,4 @@ def standalone_folder_from_the_wheel(site: Path, folder: Path) -> None:
     assert compose["x-mlscope"]["build"] == "." and (folder / "Dockerfile").exists()
     copied = re.findall(r"^COPY (\S+) ", (folder / "Dockerfile").read_text(), re.MULTILINE)
     assert copied == ["wheels", "alerting", "provisioning"] and all((folder / c).exists() for c in copied)
-    assert f'mlscope[stack,gpu,demo]=={__version__}"' in (folder / "Dockerfile").read_text()
+    assert f'mlscope[stack,gpu,demo,reports]=={__version__}"' in (folder / "Dockerfile").read_text()
