@@ -3,13 +3,19 @@ rules): the recorded agreement ratio and mean |attribution| equal numpy on the d
 gauge equals scipy's Spearman correlation.
 
 Every half second the same chunk is fed, so every counter grows by the same multiple of its chunk count between
-scrapes: increase() extrapolation scales a ratio's numerator and denominator alike and the ratios are exact.
+scrapes: increase() extrapolation scales a ratio's numerator and denominator alike and the ratios are exact. A
+scrape never sees half a chunk: the exporter serves the monitor's registry under the lock each chunk holds.
 """
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterable
 
 import numpy as np
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from scipy.stats import spearmanr
 
 from mlscope import ModelMonitor
@@ -23,6 +29,17 @@ FEATURES = [f"f{i}" for i in range(12)]
 MODEL = "e2e-agree"
 
 
+class Locked(Collector):
+    """A collector serving ``registry`` while holding ``lock``."""
+
+    def __init__(self, registry: CollectorRegistry, lock: threading.Lock) -> None:
+        self.registry, self.lock = registry, lock
+
+    def collect(self) -> Iterable[Metric]:
+        with self.lock:
+            return list(self.registry.collect())
+
+
 def test_agreement_attribution_means_and_rank_agreement_equal_numpy_and_scipy(prometheus: PrometheusHarness,
                                                                              exporter: Exporter) -> None:
     rng = np.random.default_rng(7)
@@ -30,7 +47,9 @@ def test_agreement_attribution_means_and_rank_agreement_equal_numpy_and_scipy(pr
     weights = np.linspace(3.0, 0.25, len(FEATURES))
     profile = build_profile(reference_rows, columns=FEATURES, model=MODEL, model_version="1",
                             attributions=reference_rows * weights)
-    monitor = ModelMonitor(MODEL, "1", registry=exporter.registry, reference=profile, shadow_pending=1000,
+    registry, lock = CollectorRegistry(), threading.Lock()
+    exporter.registry.register(Locked(registry, lock))
+    monitor = ModelMonitor(MODEL, "1", registry=registry, reference=profile, shadow_pending=1000,
                            attribution_window_s=60.0)
     n = 40
     served = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
@@ -41,22 +60,23 @@ def test_agreement_attribution_means_and_rank_agreement_equal_numpy_and_scipy(pr
     prometheus.scrape(MODEL, exporter.target)
     deadline, fed = time.monotonic() + 5, 0
     while time.monotonic() < deadline:
-        for i in range(n):
-            rid = f"r{fed}-{i}"
-            monitor.record_prediction(0.01, output=str(served[i]), request_id=rid,
-                                      attributions=dict(zip(FEATURES, chunk[i].tolist(), strict=True)))
-            monitor.shadow(rid, version="2", prediction=str(shadow[i]))
+        with lock:
+            for i in range(n):
+                rid = f"r{fed}-{i}"
+                monitor.record_prediction(0.01, output=str(served[i]), request_id=rid,
+                                          attributions=dict(zip(FEATURES, chunk[i].tolist(), strict=True)))
+                monitor.shadow(rid, version="2", prediction=str(shadow[i]))
         fed += 1
         time.sleep(0.5)
-    refresh_attributions(exporter.registry)
+    refresh_attributions(registry)
     sel = f'{{model="{MODEL}",window="1m"}}'
 
-    agreement = prometheus.api.wait_for(f"model_version:mlscope_shadow_agreement:ratio{sel}", timeout=15)
+    agreement = prometheus.api.wait_for(f"model_version:mlscope_shadow_agreement:ratio{sel}", timeout=30)
     assert agreement[0]["metric"]["shadow_version"] == "2"
     assert abs(float(agreement[0]["value"][1]) - np.mean(served == shadow)) < TOLERANCE
 
     means = {r["metric"]["feature"]: float(r["value"][1]) for r in prometheus.api.wait_for(
-        f"feature:mlscope_feature_attribution_abs:mean{sel}", lambda r: len(r) == len(FEATURES), timeout=15)}
+        f"feature:mlscope_feature_attribution_abs:mean{sel}", lambda r: len(r) == len(FEATURES), timeout=30)}
     expected = np.nanmean(np.abs(chunk), axis=0)
     assert np.allclose([means[f] for f in FEATURES], expected, rtol=TOLERANCE, atol=0)
 
@@ -64,7 +84,7 @@ def test_agreement_attribution_means_and_rank_agreement_equal_numpy_and_scipy(pr
     assert np.allclose(reference, np.abs(reference_rows * weights).mean(axis=0))
     top = np.argsort(-reference)[:TOP_K]
     rho = spearmanr(reference[top], expected[top]).statistic
-    gauge = prometheus.api.wait_for(f'mlscope_attribution_rank_agreement{{model="{MODEL}"}}', timeout=15)
+    gauge = prometheus.api.wait_for(f'mlscope_attribution_rank_agreement{{model="{MODEL}"}}', timeout=30)
     assert gauge[0]["metric"]["window"] == "1m"
     assert abs(float(gauge[0]["value"][1]) - rho) < 1e-12
     assert rho < 0.9  # the chunk's order differs: the check can tell
