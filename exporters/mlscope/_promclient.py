@@ -75,6 +75,15 @@ class PerRegistry(Generic[T]):
                 found = self._objects[registry] = create(registry)
             return found
 
+    def collector(self, registry: CollectorRegistry | None, create: Callable[[], T]) -> T:
+        """The registry's collector; ``create()`` makes it and it is registered there the first time."""
+        def make(target: CollectorRegistry) -> T:
+            made = create()
+            target.register(made)  # type: ignore[arg-type]  # T is a Collector here
+            return made
+
+        return self.get(registry, make)
+
     def find(self, registry: CollectorRegistry | None) -> T | None:
         """The registry's object if one was created, without creating it."""
         return self._objects.get(REGISTRY if registry is None else registry)

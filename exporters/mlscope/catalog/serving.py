@@ -84,6 +84,16 @@ INVALID_REASONS = {
     "stream_closed_twice": "a generation ended again after it had ended (ignored)",
     "finish_reason_unknown": "a finish reason outside the bounded set (counted as other)",
     "feedback_invalid": "feedback that is neither positive/negative nor a score within [0, 1]",
+    # Shadow agreement and attributions (docs/versions.md)
+    "shadow_not_enabled": "a shadow answer to a monitor without shadow_pending= (nothing to compare it with)",
+    "shadow_unknown_request": ("a shadow answer for a request id with no served answer waiting (never served, "
+                               "failed, evicted, or answered by this shadow version already)"),
+    "shadow_answer_invalid": "a shadow answer that is not a usable class (classifier) or finite number (regression)",
+    "attributions_wrong_type": "attributions that are not a mapping of feature name to number (all skipped)",
+    "attributions_too_many": "attributions with more features than the profile (or the cap) holds (all skipped)",
+    "attribution_feature_unknown": ("an attribution of a feature outside the profile (or beyond the cap without "
+                                    "one), one per value"),
+    "attribution_not_finite": "a NaN, infinite or non-numeric attribution (one per value)",
 }
 INVALID_INPUTS = MetricSpec(
     "mlscope_invalid_inputs_total", "counter",

@@ -78,6 +78,11 @@ class WarmUp:
     # A model server's gauges (waiting requests, KV cache) over the alert window: a server that hangs finishes no
     # request, so these guards count samples of the gauge, and the gauge must be as old as the window.
     model_server_state: WindowGuard = WindowGuard(1)
+    # Shadow answers compared in the window (shadow agreement), per served and shadow version pair: the minimum
+    # traffic, and the comparisons as old as the window (a shadow just switched on is not judged on a few).
+    shadow: WindowGuard = WindowGuard(100)
+    # Predictions with attributions in the window (the attribution rank agreement), and the window's age.
+    attributions: WindowGuard = WindowGuard(100)
 
 
 @dataclass(frozen=True)
@@ -337,7 +342,8 @@ def _declarations(items: tuple[object, ...]) -> tuple[RoleDeclaration, ...]:
 # The range of each VersionRules threshold (a negative margin would fire on a candidate better than its baseline).
 _RANGES = (("baseline_switch_margin", 0.0, 1.0), ("error_ratio_margin", 0.0, 1.0), ("latency_p95_ratio", 1.0, math.inf),
            ("latency_p95_min_difference_s", 0.0, math.inf), ("quality_margin", 0.0, 1.0),
-           ("output_js_distance", 0.0, 1.0), ("output_js_hysteresis", 0.0, 1.0))
+           ("output_js_distance", 0.0, 1.0), ("output_js_hysteresis", 0.0, 1.0),
+           ("shadow_disagreement_max", 0.0, 1.0), ("attribution_rank_min", -1.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -362,6 +368,11 @@ class VersionRules:
     # ...and, once firing, it resolves only below output_js_distance minus this (hysteresis: two fixed models
     # whose distance hovers at the limit do not flap).
     output_js_hysteresis: float = 0.03
+    # A shadow disagrees too often: share of its answers that differ from the served version's above this.
+    shadow_disagreement_max: float = 0.1
+    # Attributions changed: Spearman correlation between the window's and the reference's ranking of the
+    # reference's top features below this (1 is the same order).
+    attribution_rank_min: float = 0.5
 
     def __post_init__(self) -> None:
         for name, low, high in _RANGES:
@@ -409,7 +420,8 @@ FAST = Profile(
     quality_windows=("1m", "5m"), label_delay_max_s=30.0,
     warmup=WarmUp(serving=WindowGuard(3, 0.0), versions_traffic=WindowGuard(50, 0.0),
                   versions_labels=WindowGuard(50, 0.0), versions_estimated=WindowGuard(50, 0.0),
-                  genai=WindowGuard(3, 0.0), feedback=WindowGuard(10), model_server=WindowGuard(3, 0.0)),
+                  genai=WindowGuard(3, 0.0), feedback=WindowGuard(10), model_server=WindowGuard(3, 0.0),
+                  shadow=WindowGuard(50), attributions=WindowGuard(50)),
     pipeline_expected_interval="1m", pipeline_max_data_age="2m", for_versions="5s")
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from . import drift, genai, logs, modelservers, pipelines, quality, resources, serving, versions
+from . import agreement, drift, genai, logs, modelservers, pipelines, quality, resources, serving, versions
 from .config import PROFILES, Links, RuleConfig
 from .overrides import configured
 
@@ -21,6 +21,7 @@ FILES: dict[str, Callable[[RuleConfig], list[dict[str, Any]]]] = {
     "mlscope-logs.yml": logs.groups,
     "mlscope-pipelines.yml": pipelines.groups,
     "mlscope-versions.yml": versions.groups,
+    "mlscope-agreement.yml": agreement.groups,
     "mlscope-genai.yml": genai.groups,
     "mlscope-model-servers.yml": modelservers.groups,
 }
