@@ -11,8 +11,8 @@ correlation between the window's mean |attribution| and the reference's of the r
 ``TOP_K`` features (``mlscope_attribution_rank_agreement``), once each of them has :data:`MIN_PREDICTIONS`
 values in the window. Where Spearman is undefined because the window's means are all equal (the features stopped
 contributing: all 0), the agreement is 0 (no agreement, so the alert fires); a reference whose top features are
-all equal has no ranking to compare, and no gauge. ``mlscope_attribution_window_seconds`` says how many seconds
-of this process's data the window holds (a restarted process starts at 0). numpy only: the light core.
+all equal has no ranking to compare, and no gauge. ``mlscope_attribution_window_coverage_ratio`` says how much
+of the window this process's data covers (a restarted process starts at 0). numpy only: the light core.
 """
 from __future__ import annotations
 
@@ -187,9 +187,9 @@ class AttributionTracker:
         return self.rank_agreement
 
     def coverage(self, now: float | None = None) -> float:
-        """Seconds of this process's data in the window: since the tracker started, at most ``window_s``."""
+        """Share of the window this process's data covers: the seconds since the tracker started, at most 1."""
         now = time.monotonic() if now is None else now
-        return min(now - self.started, self.window_s)
+        return min((now - self.started) / self.window_s, 1.0)
 
 
 def _padded(values: np.ndarray, size: int) -> np.ndarray:
@@ -254,7 +254,7 @@ class AttributionCollector(Collector):
                 labels = {"model": model, "model_version": version, "window": window_label(tracker.window_s)}
                 if tracker.used:
                     out[cat.ATTRIBUTION_WINDOW.name].append(
-                        Sample(cat.ATTRIBUTION_WINDOW.name, labels, round(tracker.coverage(), 3)))
+                        Sample(cat.ATTRIBUTION_WINDOW.name, labels, round(tracker.coverage(), 4)))
                 if tracker.rank_agreement is not None:
                     out[cat.ATTRIBUTION_RANK_AGREEMENT.name].append(
                         Sample(cat.ATTRIBUTION_RANK_AGREEMENT.name, labels, tracker.rank_agreement))

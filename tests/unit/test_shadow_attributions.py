@@ -187,7 +187,7 @@ def test_constant_window_attributions_rank_as_no_agreement_where_scipy_is_undefi
     for _ in range(40):
         flat.record(dict(zip(names, [1.0, 2.0, 3.0, 4.0], strict=True)))
     assert flat.refresh(now=flat.started + 30) is None  # a reference without a ranking: nothing to compare
-    assert tracker.coverage(tracker.started + 25) == 25 and tracker.coverage(tracker.started + 600) == 60
+    assert tracker.coverage(tracker.started + 15) == 0.25 and tracker.coverage(tracker.started + 600) == 1
 
 
 def test_window_coverage_is_published_and_retire_removes_shadow_and_attribution_series() -> None:
@@ -195,9 +195,9 @@ def test_window_coverage_is_published_and_retire_removes_shadow_and_attribution_
     monitor = ModelMonitor("m", "1", registry=registry, shadow_pending=10, attribution_window_s=60)
     monitor.record_prediction(0.01, output=1, request_id="r", attributions={"a": 1.0})
     assert monitor.shadow("r", version="2", prediction=0) is False
-    covered = values(registry, "mlscope_attribution_window_seconds")
+    covered = values(registry, "mlscope_attribution_window_coverage_ratio")
     assert list(covered) == [(("model", "m"), ("model_version", "1"), ("window", "1m"))]
-    assert 0 <= next(iter(covered.values())) < 60
+    assert 0 <= next(iter(covered.values())) < 1
     monitor.retire()
     left = {n for n, _ in series(registry) if "shadow" in n or "attribution" in n}
     assert left == set(), left

@@ -58,9 +58,9 @@ ATTRIBUTION_RANK_AGREEMENT = MetricSpec(
     "those features are all equal, e.g. all 0: they stopped contributing); computed off the scrape path.",
     MODEL + ("window",), multiprocess_mode="max")
 ATTRIBUTION_WINDOW = MetricSpec(
-    "mlscope_attribution_window_seconds", "gauge",
-    "Seconds of this process's data the in-process attribution window holds (at most the window's length: a "
-    "restarted process starts again at 0); the rank alert waits for a full window.",
+    "mlscope_attribution_window_coverage_ratio", "gauge",
+    "Share of the in-process attribution window that this process's data covers (1: a full window; a restarted "
+    "process starts again at 0); the rank alert waits for warmup.attributions.min_age_share of it.",
     MODEL + ("window",), multiprocess_mode="min")
 
 METRICS = (TRAFFIC_WEIGHT, SHADOW_COMPARISONS, SHADOW_DISAGREEMENTS, SHADOW_PENDING_EVICTED, ATTRIBUTION_ABS,

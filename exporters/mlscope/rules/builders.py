@@ -26,18 +26,22 @@ def record(spec: RecordedSpec, expr: str, **labels: str) -> Rule:
 
 
 def warm_up(spec: RecordedSpec, domain: str, window: str, guard: WindowGuard, *, count: str, age: str,
-            by: str) -> Rule:
+            by: str, no_reset: bool = False) -> Rule:
     """The warm-up guard of one domain's ``window``: a recording rule of ``spec`` (``…:mlscope_window_warm:bool``).
 
     Per group of ``by`` labels that ``count`` (the observations in the window, summed ``by``) returns: 1 when
     the window holds at least ``guard.min_count`` and a series of ``age`` (a selector) existed
     ``guard.min_age_share`` of the window's length ago (``age offset …``: no sample back then, no full
-    window yet), else 0. Alerts read it through :func:`when_warm`; a dashboard can show it.
+    window yet), else 0. With ``no_reset`` (``age`` a counter), the age is the process's: a counter reset
+    (a restarted process) within those seconds makes it cold again, so an alert judges the new process's
+    window, not the old process's series across the restart.
     """
     enough = f"({count}) >= bool {guard.min_count:g}"
     age_s = round(guard.min_age_share * duration_seconds(window))
     if age_s > 0:
         old_enough = f"group by ({by}) ({age} offset {age_s}s)"
+        if no_reset:
+            old_enough = f"({old_enough} unless on ({by}) sum by ({by}) (resets({age}[{age_s}s])) > 0)"
         enough = f"({enough}) * on ({by}) {old_enough} or on ({by}) 0 * ({count})"
     return record(spec, enough, domain=domain, window=window)
 
