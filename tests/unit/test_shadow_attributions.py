@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import ConstantInputWarning, rankdata, spearmanr
 
 from mlscope import ModelMonitor, shadow
 from mlscope.attributions import MAX_FEATURES, AttributionTracker, rank, spearman
@@ -178,7 +178,7 @@ def test_constant_window_attributions_rank_as_no_agreement_where_scipy_is_undefi
                                  window_s=60, count_invalid=lambda r, n: None)
     for _ in range(40):  # the top features stopped contributing: every attribution 0
         tracker.record(dict.fromkeys(names, 0.0))
-    with pytest.warns(Warning):  # scipy: undefined (a constant input), NaN
+    with pytest.warns(ConstantInputWarning, match="constant"):  # scipy: undefined, NaN
         assert np.isnan(spearmanr([4.0, 3.0, 2.0, 1.0], [0.0] * 4).statistic)
     assert np.isnan(spearman(np.array([4.0, 3.0, 2.0, 1.0]), np.zeros(4)))
     assert tracker.refresh(now=tracker.started + 30) == 0.0  # published: no agreement, the alert's case
