@@ -31,5 +31,15 @@ COMMAND_DURATION = MetricSpec(
     "Run time of commands started for alerts.",
     ("alertname",), unit="seconds", buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300))
 
-METRICS = (NOTIFICATIONS, STATE_CHANGES, INVALID_PAYLOADS, COMMANDS, COMMAND_DURATION)
+FALSE_POSITIVES = MetricSpec(
+    "mlscope_alert_false_positives_total", "counter",
+    "Notifications a person marked as false positives (POST /feedback/false-positive on the receiver), by alert "
+    "name: divided by mlscope_alert_state_changes_total{status=\"firing\"}, the alert's false-positive rate.",
+    ("alertname",))
+FEEDBACK_REJECTED = MetricSpec(
+    "mlscope_alert_feedback_rejected_total", "counter",
+    "False-positive reports refused, by reason (unauthorised, no_token, invalid, unknown_alert).",
+    ("reason",))
+
+METRICS = (NOTIFICATIONS, STATE_CHANGES, INVALID_PAYLOADS, COMMANDS, COMMAND_DURATION, FALSE_POSITIVES, FEEDBACK_REJECTED)
 RECORDED = ()
