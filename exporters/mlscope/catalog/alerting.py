@@ -7,6 +7,8 @@ from .spec import MetricSpec
 ALERT_EVENT = "alert_notification"
 # The `event` of the line written when a per-alert command ends (done, not_applicable, failed, timeout).
 COMMAND_EVENT = "alert_command"
+# The `event` of the line written when a person marks a notification a false positive.
+FALSE_POSITIVE_EVENT = "alert_false_positive"
 
 NOTIFICATIONS = MetricSpec(
     "mlscope_alert_notifications_total", "counter",
@@ -41,5 +43,6 @@ FEEDBACK_REJECTED = MetricSpec(
     "False-positive reports refused, by reason (unauthorised, no_token, invalid, unknown_alert).",
     ("reason",))
 
-METRICS = (NOTIFICATIONS, STATE_CHANGES, INVALID_PAYLOADS, COMMANDS, COMMAND_DURATION, FALSE_POSITIVES, FEEDBACK_REJECTED)
+METRICS = (NOTIFICATIONS, STATE_CHANGES, INVALID_PAYLOADS, COMMANDS, COMMAND_DURATION, FALSE_POSITIVES,
+           FEEDBACK_REJECTED)
 RECORDED = ()

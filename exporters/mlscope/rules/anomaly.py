@@ -1,13 +1,13 @@
 """Adaptive alerts: each signal judged against its own seasonal baseline (docs/adaptive-alerts.md).
 
-Per signal and model version (drift: per feature), in one recording group evaluated in order:
-``value`` (the signal as its static alert reads it), ``smoothed`` (average over the smoothing window),
-``baseline`` (median of ``smoothed`` at the same time each offset ago: ``label_replace`` tags each offset's
-copy and ``quantile without (offset)`` combines whichever exist, so an offset with no history is skipped),
-``residual`` (|smoothed - baseline|), ``spread`` (1.4826 x the median residual over the spread window: a robust
-standard deviation, never below the absolute and relative floors), ``zscore``, the ``upper``/``lower`` bands and ``history_ready`` (the
-warm-up guard: history as old as the largest offset). Alerts read the z-score in the signal's direction, once
-warm and above the signal's minimum traffic.
+Per signal and model version (drift: per feature), in one recording group evaluated in order: ``value`` (the signal
+as its static alert reads it), ``smoothed`` (average over the smoothing window), ``baseline`` (median of
+``smoothed`` at the same time each offset ago: ``label_replace`` tags each offset's copy and ``quantile without
+(offset)`` combines whichever exist, so an offset with no history is skipped), ``residual`` (|smoothed - baseline|),
+``spread`` (1.4826 x the median residual over the spread window: a robust standard deviation, never below the
+absolute and relative floors), ``zscore``, the ``upper``/``lower`` bands and ``history_ready`` (the warm-up guard:
+history as old as the largest offset). Alerts read the z-score in the signal's direction, once warm and above the
+signal's minimum traffic.
 """
 from __future__ import annotations
 

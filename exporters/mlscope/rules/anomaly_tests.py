@@ -63,7 +63,8 @@ def inputs(cfg: RuleConfig, signal: str) -> tuple[Inputs, str]:
         "quality": (Inputs(q["mlscope_quality_accuracy:ratio"].name, False, 0.9, quality_traffic["quality"], 1000.0,
                            10.0, 0.9), _w(p.quality_windows[0])),
         "estimated_quality": (Inputs(q["mlscope_quality_estimated_accuracy:ratio"].name, False, 0.9,
-                                     quality_traffic["estimated_quality"], 1000.0, 10.0, 0.9), _w(p.quality_windows[0])),
+                                     quality_traffic["estimated_quality"], 1000.0, 10.0, 0.9),
+                              _w(p.quality_windows[0])),
     }
     return table[signal]
 
@@ -134,7 +135,8 @@ def test_case(cfg: RuleConfig, source: Source) -> dict[str, Any]:
 
     window_s = duration_seconds(a.smoothing_of(s)) + duration_seconds(s.for_duration)  # a step fires after this
     judged_at = onset + window_s + 60
-    gap_labels = {"model": "m", "model_version": "gap", "signal": source.signal, **feature}
+    gap = {"model": "m", "model_version": "gap", "signal": source.signal, **feature}
+    gap_labels, baseline = ",".join(f'{k}="{v}"' for k, v in sorted(gap.items())), source.spec("baseline")
     return {
         "interval": f"{STEP_S}s",
         "input_series": series,
@@ -143,11 +145,9 @@ def test_case(cfg: RuleConfig, source: Source) -> dict[str, Any]:
             {"eval_time": f"{round(judged_at)}s", "alertname": source.alert,
              "exp_alerts": [expected(v) for v in firing]},
         ],
-        "promql_expr_test": [
-            {"expr": f'{source.spec("baseline")}{{signal="{source.signal}",model_version="gap"}}', "eval_time": f"{round(oldest - STEP_S)}s",
-             "exp_samples": [{"labels": source.spec("baseline") + "{" + ",".join(
-                 f'{k}="{v}"' for k, v in sorted(gap_labels.items())) + "}", "value": 1.5 * b}]},
-        ],
+        "promql_expr_test": [{"expr": f'{baseline}{{signal="{source.signal}",model_version="gap"}}',
+                              "eval_time": f"{round(oldest - STEP_S)}s",
+                              "exp_samples": [{"labels": baseline + "{" + gap_labels + "}", "value": 1.5 * b}]}],
     }
 
 

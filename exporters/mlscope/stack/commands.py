@@ -49,6 +49,8 @@ def add_alert_receiver(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prometheus-url", default="", help="where an alert's page opens its PromQL "
                    "(default: Prometheus's own generator URL)")
     p.add_argument("--runbooks", help="folder served on /runbooks/ (default: the stack's alerting/runbooks)")
+    p.add_argument("--feedback-token-file", help="file holding the bearer token of POST /feedback/false-positive "
+                   "(without it the endpoint refuses every report)")
     p.set_defaults(func=alert_receiver)
 
 
@@ -111,6 +113,7 @@ def alert_receiver(args: argparse.Namespace) -> int:
 
     try:
         commands = load_commands(Path(args.config) if args.config else None)
+        token = Path(args.feedback_token_file).read_text().strip() if args.feedback_token_file else None
     except (OSError, ValueError) as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 2
@@ -119,7 +122,7 @@ def alert_receiver(args: argparse.Namespace) -> int:
                              store=AlertStore(args.store) if args.store else AlertStore(),
                              loki_url=args.loki_url, page_url=args.public_url or f"http://{args.addr}:{args.port}",
                              prometheus_url=args.prometheus_url,
-                             runbooks=Path(args.runbooks) if args.runbooks else None)
+                             runbooks=Path(args.runbooks) if args.runbooks else None, feedback_token=token)
     server = make_server(receiver, args.port, args.addr)
     threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
     print(f"mlscope: alert receiver on http://{args.addr}:{args.port}/alerts "
