@@ -71,7 +71,6 @@ def _history(n: int, now: float, offsets: list[float]) -> dict[int, list[str]]:
 
 def measure(n: int) -> dict[str, float]:
     import scale_harness
-
     from mlscope.rules import anomaly
     from mlscope.rules.config import DEFAULT, RuleConfig, duration_seconds
 

@@ -21,9 +21,9 @@ import numpy as np
 import requests
 import yaml
 
+from mlscope.rules.config import DEFAULT
 from mlscope.rules.promql import duration_seconds, metric_names
 from mlscope.stack import promconfig, servers
-from mlscope.rules.config import DEFAULT
 
 MAX_POINTS = 10_000  # Prometheus refuses range queries of more than 11,000 points per series
 Series = tuple[str, tuple[tuple[str, str], ...]]  # name, sorted labels

@@ -102,7 +102,7 @@ def timeseries(title: str, targets: list[Any], unit: str = "short", *, descripti
 
 def anomaly_band(title: str, signal: str, unit: str, *, level: str = "model_version",
                  legend: str = "{{model_version}}") -> g.TimeSeries:
-    """The adaptive alert's view of one signal: its smoothed value inside the seasonal band (docs/adaptive-alerts.md)."""
+    """One signal as its adaptive alert sees it: the smoothed value inside its band (docs/adaptive-alerts.md)."""
     from ..catalog.anomaly import RECORDED_BY_LEVEL
 
     def series(op: str) -> str:
