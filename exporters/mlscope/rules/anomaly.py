@@ -40,6 +40,9 @@ class Source:
     traffic: Callable[[RuleConfig], str]  # compared with min_traffic (labels of `by`)
     traffic_what: str
     dashboard: str
+    # The counting noise of the smoothed value, as a standard deviation (a spread bound: a ratio of few requests
+    # is noisy, so at night its band widens); None where the signal is not a ratio of counted events.
+    noise: Callable[[RuleConfig], str] | None = None
 
     @property
     def by(self) -> str:
@@ -64,6 +67,16 @@ def _baseline_of(signal: str) -> Callable[[RuleConfig], str]:
     return lambda cfg: f'{cat.RECORDED_BY_LEVEL["model_version"]["baseline"].name}{{signal="{signal}"}}'
 
 
+def _binomial_noise(signal: str, cfg: RuleConfig) -> str:
+    """Standard deviation of a ratio p of n requests, sqrt(p (1 - p) / n), n the requests the smoothed value
+    averages (the smoothing window plus the alert window, at the request rate)."""
+    a = cfg.profile.anomaly
+    seconds = duration_seconds(a.smoothing_of(getattr(a, signal))) + duration_seconds(cfg.profile.alert_window)
+    baseline = f'{cat.RECORDED_BY_LEVEL["model_version"]["baseline"].name}{{signal="{signal}"}}'
+    return (f"sqrt(clamp_min({baseline}, 0) * (1 - {baseline}) / on ({BY_VERSION}) group_left () "
+            f"({_request_rate(cfg)} * {seconds:g}))")
+
+
 def _request_rate(cfg: RuleConfig) -> str:
     return f"sum by ({BY_VERSION}) ({serving_cat.REQUEST_RATE.name}{_win(cfg)})"
 
@@ -73,7 +86,7 @@ SOURCES: tuple[Source, ...] = (
            _baseline_of("traffic"), "expected requests per second (the baseline)", "mlscope-model-overview"),
     Source("errors", "ModelErrorRatioAnomalous", "model_version", "error ratio",
            lambda cfg: f"max by ({BY_VERSION}) ({serving_cat.ERROR_RATIO.name}{_win(cfg)})", _request_rate,
-           "requests per second", "mlscope-model-overview"),
+           "requests per second", "mlscope-model-overview", noise=lambda cfg: _binomial_noise("errors", cfg)),
     Source("latency", "ModelLatencyAnomalous", "model_version", "p95 latency",
            lambda cfg: f"max by ({BY_VERSION}) ({serving_cat.LATENCY_P95.name}{_win(cfg)})", _request_rate,
            "requests per second", "mlscope-model-overview"),
@@ -123,7 +136,7 @@ MAD_TO_SIGMA = 1.4826
 def spread_expr(source: Source, cfg: RuleConfig) -> str:
     """The residual's median absolute deviation over the spread window as a standard deviation (robust: an
     anomaly filling less than half the window does not widen its own band), never below the absolute floor nor
-    the floor ratio x the baseline."""
+    the floor ratio x the baseline, nor (ratios of counted events) the counting noise."""
     s, window = setting(cfg, source), cfg.profile.anomaly.spread_window
     baseline = source.series("baseline")
     observed = f'{MAD_TO_SIGMA} * quantile_over_time(0.5, {source.series("residual")}[{window}])'
@@ -131,6 +144,8 @@ def spread_expr(source: Source, cfg: RuleConfig) -> str:
               f'label_replace(0 * {baseline} + {s.spread_floor:g}, "bound", "floor", "", "")']
     if s.spread_floor_ratio:
         bounds.append(f'label_replace({s.spread_floor_ratio:g} * {baseline}, "bound", "ratio", "", "")')
+    if source.noise is not None:
+        bounds.append(f'label_replace({source.noise(cfg)}, "bound", "noise", "", "")')
     return f"max without (bound) ({' or '.join(bounds)})"
 
 

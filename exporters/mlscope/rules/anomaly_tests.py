@@ -55,7 +55,8 @@ def inputs(cfg: RuleConfig, signal: str) -> tuple[Inputs, str]:
                        "estimated_quality": q["mlscope_quality_expected_predictions:increase"].name}
     table = {
         "traffic": (Inputs(rate, False, 10.0, "", 0, 0, 0.2), _w(p.alert_window)),
-        "errors": (Inputs(serving_cat.ERROR_RATIO.name, False, 0.01, rate, 10.0, 0.1, 0.01), _w(p.alert_window)),
+        # 2000 req/s: the ratio's binomial noise (a spread bound) stays under its floor, which sets the band.
+        "errors": (Inputs(serving_cat.ERROR_RATIO.name, False, 0.01, rate, 2000.0, 0.1, 0.01), _w(p.alert_window)),
         "latency": (Inputs(serving_cat.LATENCY_P95.name, False, 0.1, rate, 10.0, 0.1, 0.1), _w(p.alert_window)),
         "log_volume": (Inputs(logs_cat.PREDICTION_LOG_RECORDS.name, True, 2.0, "", 0, 0, 0.05), 'decision="sampled"'),
         "drift": (Inputs(drift_cat.PSI.name, False, 0.3, drift_cat.BIN_INCREASE.name, 1000.0, 10.0, 0.3),

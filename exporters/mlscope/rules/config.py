@@ -126,11 +126,12 @@ class AnomalyRules:
     traffic: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor_ratio=0.05, min_traffic=0.5,
                                            direction="both")
     # Requests per second (now) below which the error ratio and the latency are not judged.
-    errors: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.0005, min_traffic=0.5)
+    # (its spread is also never below the binomial noise of the ratio at the current request rate)
+    errors: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.0003, min_traffic=0.5)
     latency: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor_ratio=0.04, spread_floor=0.001,
                                            min_traffic=0.5)
     # Present feature values in the drift window below which PSI is not judged.
-    drift: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.02, min_traffic=100)
+    drift: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.01, min_traffic=100)
     # Labelled outcomes / predictions with probabilities in the quality window.
     quality: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.02, min_traffic=100, direction="down",
                                            for_duration="15m")
