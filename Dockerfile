@@ -14,7 +14,7 @@ COPY provisioning ./provisioning
 # The extras its services use: stack (alert receiver), resources/gpu (resource exporter), demo (the demo model).
 # DL3013 asks for pinned versions: this installs the checkout itself, whose pyproject.toml bounds its dependencies.
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir ".[stack,gpu,demo]" \
+RUN pip install --no-cache-dir ".[stack,gpu,demo,reports]" \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mlscope
 
 USER 10001

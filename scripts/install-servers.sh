@@ -5,10 +5,10 @@
 set -euo pipefail
 have() { command -v "$1" >/dev/null 2>&1; }
 if have prometheus && have promtool && { have alertmanager || have prometheus-alertmanager; } && have amtool \
-    && { have pushgateway || have prometheus-pushgateway; }; then
+    && { have pushgateway || have prometheus-pushgateway; } && have chromium; then
   exit 0
 fi
-PKGS="prometheus prometheus-alertmanager prometheus-pushgateway"
+PKGS="prometheus prometheus-alertmanager prometheus-pushgateway chromium"  # chromium: the pages' browser tests
 if ! have apt-get; then
   echo "mlscope: Prometheus/Alertmanager missing; install them from your OS packages or the upstream releases" >&2
   exit 0

@@ -24,7 +24,7 @@ TESTS = Path(__file__).resolve().parent
 UNIT, CORE = TESTS / "unit", TESTS / "unit" / "core"
 # The external programs only tests marked `servers` may start (directly, or through a child process).
 SERVER_BINARIES = frozenset({"prometheus", "promtool", "alertmanager", "prometheus-alertmanager", "amtool",
-                             "hadolint", "node", "loki", "grafana-server", "grafana"})
+                             "hadolint", "node", "loki", "grafana-server", "grafana", "chromium"})
 GUARD_EXIT = 97
 
 

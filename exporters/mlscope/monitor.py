@@ -185,10 +185,14 @@ class ModelMonitor:
         return ModelMonitor(self.model, model_version, **kwargs)
 
     def retire(self) -> None:
-        """The version no longer serves (a newer one replaced it): its ``mlscope_model_info`` and its drift series
-        go away, so dashboards stop listing it, ``ModelNoPredictions`` does not fire for it and its drift alerts
-        resolve (its last window would hold them firing); its counters stay."""
-        self._instruments.model_info.unregister(self.model, self.model_version)
+        """The version no longer serves (a newer one replaced it): its ``mlscope_model_info``, drift series and
+        serving series (predictions, errors, latency, classes, invalid inputs) go away, so dashboards stop listing
+        it and ``ModelNoPredictions`` does not fire for it; ``mlscope_model_retired_info`` names it instead, so no
+        per-version alert (drift, data quality, quality, version comparisons) judges it while its windows still
+        hold its last requests (docs/versions.md)."""
+        from .exposition import multiprocess_enabled
+
+        self._instruments.retire(self.model, self.model_version, multiprocess=multiprocess_enabled())
         self.detach_profile()
 
     # -- recording: single predictions ----------------------------------------------------------

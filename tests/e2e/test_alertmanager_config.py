@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
 
+from mlscope.reports import ids
 from mlscope.stack.amconfig import FAST_TIMINGS, alertmanager_config, write_alertmanager_config
 from support import ROOT
 from support.alerting_helpers import webhook_payload
@@ -69,6 +71,11 @@ def test_template_renders_runbook_dashboard_and_logs_links(tmp_path: Path) -> No
     for line in ("*CRITICAL* s", "12% failed", "Runbook: https://x/runbooks/ModelErrorRateHigh.md",
                  "Dashboard: http://127.0.0.1:3000/d/x", "Logs: http://127.0.0.1:3000/explore?left=x"):
         assert line in text.stdout
+    # The snapshot link names the page the receiver writes for this notification (docs/reports.md).
+    link = urlsplit(text.stdout.split("Snapshot: ", 1)[1].split()[0])
+    query = parse_qs(link.query)
+    assert link.path == "/snapshots/group"
+    assert ids.snapshot_id(query["labels"][0], float(query["start"][0])) == ids.page_id(data)
 
 
 def test_fast_config_points_at_the_local_receiver_and_checks(tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ from support import ROOT, alerting_stack
 from support.drift_support import monitor_with, small_profile, trained, workload_profile
 from support.helpers import require_binary
 from support.loki_receiver import LokiReceiver
+from support.model_servers import start_model_servers
 
 DASHBOARDS = ROOT / "provisioning" / "grafana" / "dashboards"
 PROFILE = config_for("fast").profile
@@ -215,7 +216,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     receiver_server, _ = start_metrics_server(free_port(), registry=alert_registry)
     receiver = alerting_stack.TestReceiver(receiver=AlertReceiver(registry=alert_registry, output=io.StringIO()))
     targets = [service.target, f"127.0.0.1:{receiver_server.server_port}"]
-    alerting = alerting_stack.AlertingStack(tmp, targets, receiver=receiver, scrape_self=True)
+    # vLLM/SGLang fixture servers and NVML-side series (the generative dashboard's model-server rows)
+    servers_job, fake_servers = start_model_servers(tmp / "model-servers")
+    alerting = alerting_stack.AlertingStack(tmp, targets, receiver=receiver, scrape_self=True, jobs=[servers_job])
     try:
         yield LiveStack(service, alerting.start(), receiver_server)
     finally:
@@ -223,6 +226,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         receiver_server.shutdown()
         receiver_server.server_close()
         service.stop()
+        for fake in fake_servers:
+            fake.close()
 
 
 def prometheus_queries(variables: dict[str, str]) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ def populated_registry() -> CollectorRegistry:
     clf.record_batch(np.array([0, 1]), scores=np.array([0.2, 0.8]), latency_seconds=0.1)
     reg.record_batch(np.array([1.5, -3.0]), latency_seconds=0.1)
     ModelMonitor("capped", "1", registry=registry, label_caps={"class": 1}).record_batch(["a", "b"])
+    ModelMonitor("clf", "0", registry=registry).retire()  # a version a newer one replaced
     clf._instruments.report_internal_error("test", RuntimeError())
     # Resources: a simulated GPU with an XID, a PID that cannot exist (an error), a device cap of 1 (drops).
     gpus = FakeNVML([FakeGPU(pending_xids=[79], processes=[(os.getpid(), 2**30)])])

@@ -112,7 +112,7 @@ def test_every_extra_a_command_needs_brings_the_modules_it_checks() -> None:
     import importlib.metadata as md
 
     top_level = {"PyYAML": "yaml", "requests": "requests", "grafanalib": "grafanalib", "psutil": "psutil",
-                 "nvidia-ml-py": "pynvml", "scikit-learn": "sklearn"}
+                 "nvidia-ml-py": "pynvml", "scikit-learn": "sklearn", "jinja2": "jinja2", "matplotlib": "matplotlib"}
     for extra, modules in EXTRA_MODULES.items():
         provided = {top_level.get(re.split(r"[<>=!\[ ]", r)[0]) for e in closure(extra) for r in EXTRAS[e]}
         assert set(modules) <= provided, (extra, set(modules) - provided)

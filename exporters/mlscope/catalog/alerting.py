@@ -32,6 +32,25 @@ COMMAND_DURATION = MetricSpec(
     "mlscope_alert_command_duration_seconds", "histogram",
     "Run time of commands started for alerts.",
     ("alertname",), unit="seconds", buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300))
+SNAPSHOTS = MetricSpec(
+    "mlscope_alert_snapshots_total", "counter",
+    "Incident snapshot pages written by the receiver (one per alert group notification that changed state, "
+    "rate-limited per group), by the group's status.",
+    ("status",))
+SNAPSHOTS_SKIPPED = MetricSpec(
+    "mlscope_alert_snapshots_skipped_total", "counter",
+    "Snapshots not built, by reason: rate_limited (the group had one within the configured interval), "
+    "queue_full (the background worker's bounded queue was full), disabled (the mlscope[reports] extra is missing).",
+    ("reason",))
+SNAPSHOT_FAILURES = MetricSpec(
+    "mlscope_alert_snapshot_failures_total", "counter",
+    "Snapshots that failed, by stage: build (an error while reading or rendering), write (the page or manifest "
+    "could not be written). A page whose sources did not answer is still written and not counted here.",
+    ("stage",))
+SNAPSHOT_DURATION = MetricSpec(
+    "mlscope_alert_snapshot_duration_seconds", "histogram",
+    "Time to build and write one snapshot page, off the notification path.",
+    (), unit="seconds", buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 
 FALSE_POSITIVES = MetricSpec(
     "mlscope_alert_false_positives_total", "counter",
@@ -43,6 +62,6 @@ FEEDBACK_REJECTED = MetricSpec(
     "False-positive reports refused, by reason (unauthorised, no_token, invalid, unknown_alert).",
     ("reason",))
 
-METRICS = (NOTIFICATIONS, STATE_CHANGES, INVALID_PAYLOADS, COMMANDS, COMMAND_DURATION, FALSE_POSITIVES,
-           FEEDBACK_REJECTED)
+METRICS = (NOTIFICATIONS, STATE_CHANGES, INVALID_PAYLOADS, COMMANDS, COMMAND_DURATION, SNAPSHOTS,
+           SNAPSHOTS_SKIPPED, SNAPSHOT_FAILURES, SNAPSHOT_DURATION, FALSE_POSITIVES, FEEDBACK_REJECTED)
 RECORDED = ()

@@ -52,6 +52,10 @@ MODEL_INFO = MetricSpec(
     "mlscope_model_info", "gauge",
     "Always 1: the model version's training data fingerprint and user metadata as labels.",
     MODEL + ("training_data_fingerprint",), unit="info", multiprocess_mode="max")
+MODEL_RETIRED = MetricSpec(
+    "mlscope_model_retired_info", "gauge",
+    "Always 1: a version this process retired (a newer one replaced it); no per-version alert fires for it.",
+    MODEL, unit="info", multiprocess_mode="max")
 #: Every reason ``mlscope_invalid_inputs_total`` can count, and what was skipped (docs/instrumenting.md).
 INVALID_REASONS = {
     "latency_not_finite_or_negative": "a latency that is NaN, infinite or negative",
@@ -97,7 +101,7 @@ LABEL_OVERFLOW = MetricSpec(
 
 METRICS = (
     PREDICTIONS, PREDICTION_ERRORS, PREDICTION_LATENCY, PREDICTIONS_IN_FLIGHT, PREDICTED_CLASSES,
-    PREDICTION_SCORE, PREDICTION_VALUE, BATCHES, BATCH_LATENCY, MODEL_INFO, INVALID_INPUTS,
+    PREDICTION_SCORE, PREDICTION_VALUE, BATCHES, BATCH_LATENCY, MODEL_INFO, MODEL_RETIRED, INVALID_INPUTS,
     MONITOR_ERRORS, LABEL_OVERFLOW,
 )
 

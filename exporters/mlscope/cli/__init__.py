@@ -21,6 +21,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "stack": ("yaml", "requests", "grafanalib", "psutil"),
     "demo": ("sklearn", "yaml", "requests", "psutil", "pynvml"),
     "resources": ("psutil", "pynvml"),
+    "reports": ("jinja2", "matplotlib"),
 }
 
 
@@ -70,6 +71,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("logs", "prediction-log settings read by running services (no restart)", "mlscope.logs.commands"),
     Command("lineage", "a model version's (or a prediction's) training run, data batches, pipeline runs and the "
             "alert behind a retraining", "mlscope.lineage.commands"),
+    Command("report", "a model health report for a period (self-contained HTML and its JSON twin), or "
+            "--verify a folder of snapshots against its manifest", "mlscope.reports.commands"),
     Command("resource-exporter", "serve host, process and GPU metrics (psutil, NVML)", "mlscope.resources.exporter",
             "resources"),
     Command("rollback", "send a candidate version's traffic back to its baseline (an alert command)",

@@ -167,9 +167,10 @@ class DemoService:
                                   reference=reference)
         self.pipeline = DemoPipeline(self.service, monitor, self.state_dir / BATCHES, interval_s=interval)
 
-    def deploy(self, version: str) -> str:
+    def deploy(self, version: str, fingerprint: str = "") -> str:
         """Serve ``version`` (trained by :mod:`mlscope.demo.retrain` into the state folder) in place of the current
-        one: its monitor carries the run's fingerprint; the previous version is retired."""
+        one: its monitor carries the run's fingerprint; the previous version is retired. ``fingerprint``: the
+        alert's that caused the retraining (the split's change names it)."""
         artifact = load_artifact(self.state_dir, version)
         trained = dataclasses.replace(self.service.trained, pipeline=artifact.pipeline)
         classes = [int(c) for c in artifact.pipeline.classes_]
@@ -184,7 +185,8 @@ class DemoService:
         self.service.monitor, self.service.trained = monitor, trained
         # The split routes the stable share to the new version, under its own name; the canary compares with it.
         self.routed.services[version] = self.service
-        self.split.replace(previous.model_version, version, reason=f"retrained: {artifact.manifest.get('run_id')}")
+        self.split.replace(previous.model_version, version, reason=f"retrained: {artifact.manifest.get('run_id')}",
+                           fingerprint=fingerprint)
         self.canary.stable = version
         previous.retire()
         self.say(f"{MODEL} {version} serves now, in place of {previous.model_version} (training run "
@@ -315,7 +317,7 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
         def _deploy(self) -> None:
             try:
                 body = json.loads(self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 4096)))
-                previous = demo.deploy(str(body["model_version"]))
+                previous = demo.deploy(str(body["model_version"]), str(body.get("fingerprint") or ""))
             except (ValueError, KeyError, TypeError, OSError) as exc:
                 self._json(400, {"error": f"{type(exc).__name__}: {exc}"})
                 return

@@ -26,7 +26,7 @@ def _get_json(url: str, what: str, timeout: float) -> Any:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        body = exc.read().decode("utf-8", "replace")[:300]
+        body = " ".join(exc.read().decode("utf-8", "replace").split())[:300]  # one line: an HTML page has many
         raise SourceError(f"{what} answered HTTP {exc.code}: {body}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -57,11 +57,29 @@ class PrometheusSource:
 
     def series(self, expr: str) -> list[dict[str, str]]:
         """The label sets of an instant vector query."""
-        query = urllib.parse.urlencode({"query": expr})
-        body = _get_json(f"{self.url.rstrip('/')}/api/v1/query?{query}", self.name, self.timeout)
+        return [dict(sample["metric"]) for sample in self.query(expr)]
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query's result (``metric`` and ``value`` of each sample), at ``at`` (Unix s) or now."""
+        params: dict[str, Any] = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+        return self._api("query", params, expr)
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        """A range query's result (``metric`` and ``values`` of each series)."""
+        return self._api("query_range", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}",
+                                         "step": f"{step:g}"}, expr)
+
+    def exemplars(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
+        """The exemplars of ``expr``'s series between ``start`` and ``end``."""
+        return self._api("query_exemplars", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}"}, expr)
+
+    def _api(self, endpoint: str, params: dict[str, Any], expr: str) -> list[dict[str, Any]]:
+        url = f"{self.url.rstrip('/')}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
+        body = _get_json(url, self.name, self.timeout)
         if not isinstance(body, dict) or body.get("status") != "success":
             raise SourceError(f"{self.name} refused {expr}: {body.get('error') if isinstance(body, dict) else body}")
-        return [dict(sample["metric"]) for sample in body["data"]["result"]]
+        data = body["data"]
+        return list(data if endpoint == "query_exemplars" else data["result"])
 
 
 @dataclass
@@ -78,9 +96,11 @@ class LokiSource:
     def name(self) -> str:
         return f"Loki at {self.url}"
 
-    def lines(self, query: LineQuery) -> list[dict[str, Any]]:
-        now = time.time_ns()
-        params = urllib.parse.urlencode({"query": query.logql(self.app), "start": now - int(self.since_s * 1e9),
+    def lines(self, query: LineQuery, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
+        """The lines answering ``query`` between ``start`` and ``end`` (Unix s; default the last ``since_s``)."""
+        now = time.time_ns() if end is None else int(end * 1e9)
+        since = now - int(self.since_s * 1e9) if start is None else int(start * 1e9)
+        params = urllib.parse.urlencode({"query": query.logql(self.app), "start": since,
                                          "end": now, "limit": self.limit, "direction": "forward"})
         base = self.url.rstrip("/").removesuffix("/loki/api/v1/push")  # the push URL a service was given works
         body = _get_json(f"{base}/loki/api/v1/query_range?{params}", self.name, self.timeout)
@@ -99,6 +119,18 @@ class FileSource:
 
     def __init__(self, paths: Iterable[str | Path]) -> None:
         self.paths = tuple(Path(p) for p in paths)
+        self.skipped: dict[Path, tuple[int, int]] = {}  # path -> (lines that are not JSON objects, lines)
+
+    def warnings(self) -> list[str]:
+        """Each file with lines that are not JSON objects (skipped), counted; one with none is not JSON lines."""
+        out = []
+        for path, (skipped, total) in self.skipped.items():
+            if skipped and skipped == total:
+                out.append(f"{path} is not a JSON-lines file: none of its {total} lines is a JSON object "
+                           "(all skipped; give the JSON lines mlscope's JsonFormatter writes)")
+            elif skipped:
+                out.append(f"{path}: {skipped} of {total} lines are not JSON objects (skipped)")
+        return out
 
     @property
     def name(self) -> str:
@@ -107,12 +139,18 @@ class FileSource:
     def lines(self, query: LineQuery) -> list[dict[str, Any]]:
         found = []
         for path in self.paths:
+            skipped = total = 0
             try:
                 with path.open(encoding="utf-8", errors="replace") as handle:
                     for text in handle:
+                        if not text.strip():
+                            continue
+                        total += 1
                         parsed = _parse(text)
+                        skipped += parsed is None
                         if parsed is not None and query.matches(parsed):
                             found.append(parsed)
+                self.skipped[path] = (skipped, total)
             except OSError as exc:
                 raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
         return sorted(found, key=lambda line: str(line.get("ts", "")))

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..catalog import RecordedSpec
+from ..catalog import serving as serving_cat
 from .config import RuleConfig, WindowGuard, duration_seconds
 
 Rule = dict[str, Any]
@@ -73,6 +74,15 @@ def stack_logs_url(cfg: RuleConfig) -> str:
     return explore_url(cfg, f'{{app="{cfg.links.log_app}"}}')
 
 
+RETIRED = serving_cat.MODEL_RETIRED.name
+
+
+def not_retired(expr: str) -> str:
+    """``expr`` without the versions their process retired (``ModelMonitor.retire()``): a replaced version's
+    windows hold its last requests for a window's length, and it no longer serves."""
+    return f"({expr}) unless on (model, model_version) {RETIRED}"
+
+
 MODEL_OWNER_JOIN = "max by (model, model_version, owner) (mlscope_model_info)"
 PIPELINE_OWNER_JOIN = "max by (pipeline, owner) (mlscope_pipeline_info)"
 
@@ -98,12 +108,13 @@ def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str,
 
     ``model_scoped`` alerts carry ``model``/``model_version`` labels: their
     dashboard link selects that version, their ``logs_url`` opens its Loki logs
-    (other alerts': every mlscope line), and the version's ``owner`` (from
-    ``mlscope_model_info``) is carried over. ``pipeline_scoped`` alerts carry ``pipeline``: the pipeline's
+    (other alerts': every mlscope line), the version's ``owner`` (from
+    ``mlscope_model_info``) is carried over, and a retired version never fires (:func:`not_retired`).
+    ``pipeline_scoped`` alerts carry ``pipeline``: the pipeline's
     ``owner`` (``mlscope_pipeline_info``) is carried over and ``logs_url`` opens the pipeline's lines.
     """
     if model_scoped:
-        expr = with_owner(expr)
+        expr = with_owner(not_retired(expr))
     elif pipeline_scoped:
         expr = with_owner(expr, "pipeline", PIPELINE_OWNER_JOIN)
     rule: Rule = {"alert": name, "expr": expr}

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from . import anomaly, anomaly_tests, drift, genai, logs, pipelines, quality, resources, serving, versions
+from . import anomaly, anomaly_tests, drift, genai, logs, modelservers, pipelines, quality, resources, serving, versions
 from .config import PROFILES, Links, RuleConfig
 from .overrides import configured
 
@@ -22,6 +22,7 @@ FILES: dict[str, Callable[[RuleConfig], list[dict[str, Any]]]] = {
     "mlscope-pipelines.yml": pipelines.groups,
     "mlscope-versions.yml": versions.groups,
     "mlscope-genai.yml": genai.groups,
+    "mlscope-model-servers.yml": modelservers.groups,
     "mlscope-anomaly.yml": anomaly.groups,
 }
 

@@ -13,6 +13,8 @@ receiver's own metrics.
 from __future__ import annotations
 
 import contextlib
+import hmac
+import html
 import json
 import logging
 import mimetypes
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
@@ -40,6 +43,9 @@ from ..alerts.record import AlertStore, Seen
 from ..catalog import alerting as cat
 from ..labels import LabelGuard
 from ..logs import JsonFormatter, LokiHandler
+from ..reports import ids as snapshot_ids
+from ..reports.store import PageStore
+from ..reports.worker import SnapshotWorker
 from .assets import asset
 
 log = logging.getLogger("mlscope.alert_receiver")
@@ -127,9 +133,12 @@ def load_commands(path: Path | None) -> dict[str, AlertCommand]:
 QUIET_SEVERITIES = ("none", "info")
 
 
-def line_fields(payload: Mapping[str, Any], alert: Mapping[str, Any], page_url: str = "") -> dict[str, Any]:
-    """What one alert's line carries beyond the formatter's fixed keys (``ts``, ``level``, ``model``...)."""
+def line_fields(payload: Mapping[str, Any], alert: Mapping[str, Any], page_url: str = "",
+                snapshots: bool = False) -> dict[str, Any]:
+    """What one alert's line carries beyond the formatter's fixed keys (``ts``, ``level``, ``model``...);
+    ``snapshots``: the receiver writes incident snapshots, so the line names its group's page."""
     labels, annotations = alert["labels"], alert.get("annotations") or {}
+    snapshot = snapshot_ids.page_url(page_url, snapshot_ids.page_id(payload)) if snapshots and page_url else ""
     return {
         "alertname": labels["alertname"], "status": alert["status"], "severity": labels.get("severity", ""),
         "owner": labels.get("owner", ""), "summary": annotations.get("summary", ""),
@@ -138,6 +147,7 @@ def line_fields(payload: Mapping[str, Any], alert: Mapping[str, Any], page_url: 
         "dashboard_uid": pages.dashboard_uid(annotations.get("dashboard", "")),
         "logs_url": annotations.get("logs_url", ""),
         "page_url": f"{page_url.rstrip('/')}/alerts/{alert['fingerprint']}" if page_url else "",
+        "snapshot_url": snapshot,
         "starts_at": alert["startsAt"], "ends_at": alert["endsAt"], "fingerprint": alert["fingerprint"],
         "receiver": payload["receiver"], "group_key": payload["groupKey"], "labels": labels,
     }
@@ -171,7 +181,9 @@ class AlertReceiver:
     served on ``/runbooks/``; ``grafana_running`` what an alert's page says about its dashboard link
     (None: unknown); ``dashboards`` the folder of the dashboards' JSON the page points at without Grafana;
     ``docs`` the documentation pages served on ``/docs/`` (the runbooks link to them);
-    ``prometheus_url`` where its PromQL is opened.
+    ``prometheus_url`` where its PromQL is opened; ``snapshots`` the worker that writes an incident snapshot
+    per state-changing group notification (:func:`mlscope.reports.worker.snapshot_worker`), off this path;
+    ``token`` a bearer token the snapshot pages are served behind ("" = none).
     """
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -185,8 +197,10 @@ class AlertReceiver:
     dashboards: Path | None = None
     docs: Path | None = None
     prometheus_url: str = ""
-    # The bearer token of POST /feedback/false-positive (None: the endpoint refuses every report).
+    # The bearer token of POST /feedback/false-positive (None: the receiver's `token`; neither: it refuses every report).
     feedback_token: str | None = None
+    snapshots: SnapshotWorker | None = None
+    token: str = ""
 
     def __post_init__(self) -> None:
         self.notifications = cat.NOTIFICATIONS.create(self.registry)
@@ -214,6 +228,7 @@ class AlertReceiver:
             log.warning("rejected webhook payload: %s", exc)
             return 400, str(exc)
         receiver = self.guard.admit("receiver", payload["receiver"])
+        changed = False
         for alert in payload["alerts"]:
             name = alert["labels"]["alertname"]
             label = self.guard.admit("alertname", name)
@@ -225,16 +240,19 @@ class AlertReceiver:
                              alert["fingerprint"], alert["startsAt"])
                 continue
             self.state_changes.labels(label, alert["status"]).inc()
+            changed = True
             self._log(payload, alert)
             command = self.commands.get(name)
             if command is not None and alert["status"] in command.statuses:
                 self._start_command(name, command, alert)
+        if changed and self.snapshots is not None:
+            self.snapshots.submit(payload)  # never blocks: a bounded queue, rate-limited per group
         return 200, "ok"
 
     def false_positive(self, body: bytes, authorization: str | None) -> tuple[int, str]:
         """A person's report that a notification was a false alarm (:mod:`mlscope.alerts.feedback`)."""
         try:
-            report = feedback.parse(body, authorization, self.feedback_token, self.store)
+            report = feedback.parse(body, authorization, self.feedback_token or self.token or None, self.store)
         except feedback.FeedbackRejected as exc:
             self.feedback_rejected.labels(exc.reason).inc()
             log.warning("refused a false-positive report: %s", exc)
@@ -255,7 +273,7 @@ class AlertReceiver:
             "msg": f"{labels['alertname']} {alert['status']}{self._after_command(alert)}: "
                    f"{annotations.get('summary', '')}",
             "event": cat.ALERT_EVENT, "model": labels.get("model"), "model_version": labels.get("model_version"),
-            **line_fields(payload, alert, self.page_url)}))
+            **line_fields(payload, alert, self.page_url, self.snapshots is not None)}))
 
     def _after_command(self, alert: Mapping[str, Any]) -> str:
         """For a resolved alert whose firing ran a command (a rollback resolves the alert it answers): say so."""
@@ -276,6 +294,8 @@ class AlertReceiver:
 
     def close(self) -> None:
         """Deliver what the Loki handler holds (within its shutdown timeout), close the record."""
+        if self.snapshots is not None:
+            self.snapshots.close()
         if self.loki is not None:
             self.loki.close()
         self.store.close()
@@ -352,7 +372,7 @@ MARKDOWN = mimetypes.types_map[".txt"] + "; charset=utf-8"
 
 def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
     """Answer a GET of the receiver's server: (status, body, content type)."""
-    path = path.split("?", 1)[0]
+    full_path, path = path, path.split("?", 1)[0]
     if path == "/metrics":
         return 200, generate_latest(receiver.registry).decode(), CONTENT_TYPE_LATEST
     if path in ("/-/ready", "/-/healthy"):
@@ -373,6 +393,8 @@ def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
         if found is None:
             return 404, f"no docs page {name!r}", "text/plain; charset=utf-8"
         return 200, found.read_text(encoding="utf-8"), MARKDOWN
+    if path.startswith(snapshot_ids.PATH):
+        return snapshot_page(receiver, full_path)
     if path == "/api/alerts":
         return 200, json.dumps([r.as_dict() for r in receiver.store.records()]), "application/json"
     for prefix in ("/api/alerts/", "/alerts/"):
@@ -390,6 +412,44 @@ def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
                                          dashboards=receiver.dashboards,
                                          prometheus_url=receiver.prometheus_url), HTML
     return 404, "not found", "text/plain; charset=utf-8"
+
+
+def snapshot_page(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
+    """``/snapshots/`` (the manifest's list), ``/snapshots/<id>.html``, ``/snapshots/manifest.json`` and
+    ``/snapshots/group?labels=NAME%3DVALUE%2C...&start=EPOCH`` (the page a notification template names)."""
+    text = "text/plain; charset=utf-8"
+    if receiver.snapshots is None:
+        return 404, "this receiver writes no snapshots (start it with --snapshots DIR)", text
+    store: PageStore = receiver.snapshots.store
+    route, _, query = path.removeprefix(snapshot_ids.PATH).partition("?")
+    if route in ("", "/"):
+        pages_ = sorted(store.manifest().get("pages", {}).items(), key=lambda kv: -float(kv[1]["written_at"]))
+        rows = "".join(f"<li><a href='{snapshot_ids.PATH}/{name}'>{name}</a> {html.escape(str(entry['status']))}</li>"
+                       for name, entry in pages_[:500])
+        return 200, (f"<!doctype html><meta charset='utf-8'><title>snapshots</title><h1>Incident snapshots</h1>"
+                     f"<ul>{rows or '<li>none yet</li>'}</ul><p><a href='{snapshot_ids.PATH}/manifest.json'>"
+                     "manifest.json</a> (sha256 of each page)</p>"), HTML
+    if route == "/manifest.json":
+        return 200, json.dumps(store.manifest(), sort_keys=True), "application/json"
+    name = route.removeprefix("/")
+    if route == "/group":
+        args = parse_qs(query)
+        try:
+            start = float(args["start"][0])
+            name = f"{snapshot_ids.snapshot_id(args.get('labels', [''])[0], start)}.html"
+        except (KeyError, IndexError, ValueError):
+            return 400, "expected /snapshots/group?labels=NAME=VALUE,...&start=EPOCH_SECONDS", text
+    found = store.path(name)
+    if found is None:
+        return 404, f"no snapshot {name!r} (yet: it is written shortly after the notification)", text
+    return 200, found.read_text(encoding="utf-8"), HTML
+
+
+def authorized(receiver: AlertReceiver, path: str, header: str | None) -> bool:
+    """Snapshots are behind the receiver's bearer token when one is set; everything else is not."""
+    if not receiver.token or not path.startswith(snapshot_ids.PATH):
+        return True
+    return hmac.compare_digest((header or "").encode(), f"Bearer {receiver.token}".encode())
 
 
 def reply(handler: BaseHTTPRequestHandler, status: int, body: str,
@@ -421,6 +481,9 @@ def make_server(receiver: AlertReceiver, port: int, addr: str = "127.0.0.1",
             self._reply(*receiver.handle(self.rfile.read(length)))
 
         def do_GET(self) -> None:
+            if not authorized(receiver, self.path, self.headers.get("Authorization")):
+                self._reply(401, "this page needs the receiver's bearer token (Authorization: Bearer ...)")
+                return
             self._reply(*get(receiver, self.path))
 
         def _reply(self, status: int, body: str, content_type: str = "text/plain; charset=utf-8") -> None:

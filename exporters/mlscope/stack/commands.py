@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from .._runtime import wait_for_shutdown
 from .native import Ports
@@ -51,6 +53,19 @@ def add_alert_receiver(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runbooks", help="folder served on /runbooks/ (default: the stack's alerting/runbooks)")
     p.add_argument("--feedback-token-file", help="file holding the bearer token of POST /feedback/false-positive "
                    "(without it the endpoint refuses every report)")
+    p.add_argument("--snapshots", metavar="DIR", help="write an incident snapshot per alert group notification "
+                   "into DIR (with manifest.json) and serve them on /snapshots/; needs mlscope[reports]")
+    p.add_argument("--snapshot-prometheus", default="", help="the Prometheus the snapshots read, as the receiver "
+                   "reaches it (default: --prometheus-url, else http://127.0.0.1:9090)")
+    p.add_argument("--snapshot-retention", default="365d", help="how long a snapshot is kept (default: %(default)s)")
+    p.add_argument("--snapshot-interval", type=float, default=300.0, help="seconds between two snapshots of one "
+                   "group in the same status (default: %(default)s)")
+    p.add_argument("--snapshot-profile", default="default", choices=["default", "fast"],
+                   help="the rule profile whose windows the snapshots' panels read (default: %(default)s)")
+    p.add_argument("--redact-drop", action="append", default=[], metavar="FIELD",
+                   help="a log line field the snapshots leave out (the prediction log's privacy rules; repeat)")
+    p.add_argument("--redact-hash", action="append", default=[], metavar="FIELD",
+                   help="a log line field the snapshots replace by its HMAC (key in MLSCOPE_LOG_HMAC_KEY; repeat)")
     p.set_defaults(func=alert_receiver)
 
 
@@ -82,7 +97,7 @@ def up(args: argparse.Namespace) -> int:
 
     ports = Ports(**{name: getattr(args, f"{name}_port") for name in Ports.__dataclass_fields__})
     stack = NativeStack(Path(args.state_dir), demo=args.demo, profile=args.profile, ports=ports,
-                        runbook_base_url=args.runbook_base_url, scrape=args.scrape,
+                        runbook_base_url=args.runbook_base_url, scrape=args.scrape + args.scrape_servers,
                         receiver_config=Path(args.receiver_config) if args.receiver_config else None)
     try:
         stack.run_forever()
@@ -108,6 +123,8 @@ def down(args: argparse.Namespace) -> int:
 
 
 def alert_receiver(args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry
+
     from ..alerts import AlertStore
     from .alertreceiver import AlertReceiver, load_commands, make_server
 
@@ -117,21 +134,52 @@ def alert_receiver(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 2
+    page_url = args.public_url or f"http://{args.addr}:{args.port}"
+    registry = CollectorRegistry()
+    try:
+        snapshots = _snapshots(args, page_url, registry)
+    except (ImportError, ValueError) as exc:
+        print(f"mlscope: {exc}", file=sys.stderr)
+        return 2
     output = open(args.output, "a", encoding="utf-8") if args.output else None  # noqa: SIM115 - lives as long as the server
-    receiver = AlertReceiver(commands=commands, output=output,
+    receiver = AlertReceiver(registry=registry, commands=commands, output=output,
                              store=AlertStore(args.store) if args.store else AlertStore(),
-                             loki_url=args.loki_url, page_url=args.public_url or f"http://{args.addr}:{args.port}",
+                             loki_url=args.loki_url, page_url=page_url,
                              prometheus_url=args.prometheus_url,
-                             runbooks=Path(args.runbooks) if args.runbooks else None, feedback_token=token)
+                             runbooks=Path(args.runbooks) if args.runbooks else None, snapshots=snapshots,
+                             feedback_token=token,
+                             token=os.environ.get("MLSCOPE_RECEIVER_TOKEN", ""))
     server = make_server(receiver, args.port, args.addr)
     threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
+    where = f"; snapshots in {args.snapshots}, on {page_url}/snapshots/" if snapshots else ""
     print(f"mlscope: alert receiver on http://{args.addr}:{args.port}/alerts "
-          f"({len(commands)} alert command(s))", file=sys.stderr, flush=True)
+          f"({len(commands)} alert command(s){where})", file=sys.stderr, flush=True)
     wait_for_shutdown()
     server.shutdown()
     server.server_close()
     receiver.close()
     return 0
+
+
+def _snapshots(args: argparse.Namespace, page_url: str, registry: Any) -> Any:
+    """The snapshot worker ``--snapshots`` asks for (None without it)."""
+    if not args.snapshots:
+        return None
+    from ..reports.logs import privacy_of
+    from ..reports.worker import snapshot_worker
+    from ..rules.config import duration_seconds
+    from .assets import asset
+
+    try:
+        runbooks = Path(args.runbooks) if args.runbooks else asset("alerting/runbooks")
+    except FileNotFoundError:
+        runbooks = None
+    privacy = privacy_of(args.redact_drop, args.redact_hash, os.environ.get("MLSCOPE_LOG_HMAC_KEY"))
+    return snapshot_worker(Path(args.snapshots), prometheus_url=args.snapshot_prometheus or args.prometheus_url
+                           or "http://127.0.0.1:9090", loki_url=args.loki_url or "", profile=args.snapshot_profile,
+                           privacy=privacy, runbooks=runbooks, receiver_url=page_url, registry=registry,
+                           retention_s=duration_seconds(args.snapshot_retention),
+                           min_interval_s=args.snapshot_interval)
 
 
 def init(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from . import nativeconf, promconfig, servers
 from .alertreceiver import AlertCommand, AlertReceiver, load_commands, make_server
 from .amconfig import write_alertmanager_config
 from .assets import asset
+from .modelservers import model_server_relabelling
 from .targets import Listed, TargetsFolder, native_folder
 
 PID_FILE = "mlscope.pid"
@@ -171,16 +172,36 @@ class NativeStack:
         out = (self.state_dir / "alerts.jsonl").open("a")
         self._closers.append(out)
         base = f"http://127.0.0.1:{self.ports.alert_receiver}"
+        registry = CollectorRegistry()
         self._receiver = AlertReceiver(
             commands=self.receiver_commands(loki),
             output=out, store=AlertStore(self.state_dir / "alerts.sqlite"),
             loki_url=f"http://{loki}/loki/api/v1/push" if loki else None, page_url=base,
-            prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}", feedback_token=self._feedback_token())
+            prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}", registry=registry,
+            snapshots=self._snapshot_worker(loki, base, registry), feedback_token=self._feedback_token())
         self._closers.append(self._receiver)
         server = make_server(self._receiver, self.ports.alert_receiver)
         threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
         self._http.append(server)
         return f"127.0.0.1:{self.ports.alert_receiver}"
+
+    def _snapshot_worker(self, loki: str | None, base: str, registry: CollectorRegistry) -> Any:
+        """Incident snapshots in the state directory's snapshots/ (None, said, without mlscope[reports])."""
+        from .._runtime import MissingExtra
+        from ..reports.worker import snapshot_worker
+
+        try:
+            runbooks: Path | None = asset("alerting/runbooks")
+        except FileNotFoundError:
+            runbooks = None
+        try:
+            return snapshot_worker(self.state_dir / "snapshots", prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}",
+                                   loki_url=f"http://{loki}" if loki else "", profile=self.profile,
+                                   runbooks=runbooks, receiver_url=base, registry=registry,
+                                   min_interval_s=30.0 if self.profile == "fast" else 300.0)
+        except MissingExtra as exc:
+            self._say(f"no incident snapshots: {exc}")
+            return None
 
     def _start_alertmanager(self, receiver: str) -> str | None:
         try:
@@ -359,7 +380,8 @@ class NativeStack:
             targets["mlscope-demo"] = self._start_demo(loki, tempo)
         jobs = [promconfig.pushgateway_job(target) if job == promconfig.PUSHGATEWAY_JOB
                 else promconfig.scrape_job(job, targets=[target]) for job, target in targets.items()]
-        jobs.append(promconfig.scrape_job(JOB, file_sd=targets_dir / "*.yml"))
+        jobs.append(promconfig.scrape_job(JOB, file_sd=targets_dir / "*.yml",
+                                          metric_relabel_configs=model_server_relabelling()))
         config = promconfig.write_config(self.state_dir / "prometheus.yml", promconfig.prometheus_config(
             profile, jobs, self._write_rules(), alertmanagers=[alertmanager] if alertmanager else []))
         self._say("starting Prometheus...")
@@ -392,7 +414,9 @@ class NativeStack:
         for job, target in targets.items():
             self._say(f"{job:<26} http://{target}")
         self._say(f"alert notifications in {self.state_dir / 'alerts.jsonl'} (one line per state change), "
-                  f"their pages and the runbooks on http://{targets['mlscope-alert-receiver']}/")
+                  f"their pages and the runbooks on http://{targets['mlscope-alert-receiver']}/"
+                  + (f", incident snapshots in {self.state_dir / 'snapshots'} and on "
+                     f"http://{targets['mlscope-alert-receiver']}/snapshots/" if self._receiver.snapshots else ""))
         folder = native_folder(self.state_dir)
         for listed in self._own_targets:
             self._say(f"{JOB} {listed.name:<11} http://{listed.address} ({listed.path.name})")

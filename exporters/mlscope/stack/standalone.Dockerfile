@@ -11,7 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /opt/mlscope
 COPY wheels ./wheels
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir --find-links ./wheels "mlscope[stack,gpu,demo]=={version}" \
+RUN pip install --no-cache-dir --find-links ./wheels "mlscope[stack,gpu,demo,reports]=={version}" \
     && rm -rf ./wheels \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mlscope
 COPY alerting ./alerting

@@ -1,0 +1,93 @@
+"""Where a page reads from, and the parts every page shares: a model version's panels and its lineage."""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import lineage
+from ..lineage.sources import LokiSource, PrometheusSource
+from ..logs.privacy import Privacy
+from ..rules import config_for
+from . import signals
+from .fetch import Fetcher, PanelData, selector
+from .page import panel_context
+
+TIMEOUT_S = 5.0
+
+
+@dataclass
+class Sources:
+    """Prometheus and Loki (either may be absent), the rule profile whose windows the panels read, the privacy
+    rules log lines pass through, each query's timeout."""
+
+    prometheus_url: str = ""
+    loki_url: str = ""
+    profile: str = "default"
+    privacy: Privacy | None = None
+    timeout_s: float = TIMEOUT_S
+    fetcher: Fetcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        prom = PrometheusSource(self.prometheus_url, self.timeout_s) if self.prometheus_url else None
+        self.fetcher = Fetcher(prom)
+
+    @property
+    def loki(self) -> LokiSource | None:
+        return LokiSource(self.loki_url, timeout=self.timeout_s) if self.loki_url else None
+
+    def missing(self) -> list[str]:
+        """What the page lacks because a source is absent or stopped answering (call once the page is read)."""
+        if not self.prometheus_url:
+            return ["Prometheus: no URL given, so no panels, exemplars or lineage gauges"]
+        if self.fetcher.down:
+            return [f"{self.fetcher.down}: the panels, exemplars and lineage gauges it did not answer are "
+                    "missing (the page was written all the same)"]
+        return []
+
+
+def version_panels(sources: Sources, model: str, version: str, keys: Sequence[str], start: float, end: float,
+                   marks: tuple[float, ...] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(template context, JSON twin) of one model version's panels over ``[start, end]``."""
+    known = signals.panels(config_for(sources.profile))
+    read: list[PanelData] = []
+    for key in keys:
+        if sources.fetcher.prometheus is None:
+            break
+        read.append(sources.fetcher.panel(known[key], selector(model, version), start, end))
+    context = {"model": model, "model_version": version, "panels": [panel_context(p, marks) for p in read]}
+    twin = {"model": model, "model_version": version, "start": start, "end": end,
+            "panels": [p.as_dict() for p in read]}
+    return context, twin
+
+
+SHOWN_LINEAGE = ("training_data_fingerprint", "owner", "dataset_version", "pipeline", "job", "instance")
+
+
+def lineage_of(sources: Sources, model: str, version: str, since: str = "30d") -> tuple[dict[str, Any], dict[str, Any]]:
+    """(context, twin) of a version's lineage: its serving and training gauges, training runs, batches."""
+    prometheus = None if sources.fetcher.down else sources.fetcher.prometheus
+    found = lineage.trace(model, version, prometheus=prometheus,
+                          logs=[sources.loki] if sources.loki else [], since=since)
+    rows: list[tuple[str, str]] = []
+    for where, sets in (("serving (mlscope_model_info)", found.serving),
+                        ("training (mlscope_training_info)", found.trained)):
+        for labels in sets:
+            shown = [f"{k}={labels[k]}" for k in SHOWN_LINEAGE if labels.get(k)]
+            rest = [f"{k}={v}" for k, v in sorted(labels.items())
+                    if k not in SHOWN_LINEAGE and k not in ("model", "model_version")]
+            rows.append((where, ", ".join(shown + rest)))
+    for run in found.training_runs:
+        rows.append(("training run", f"{run.get('run_id')}: {run.get('status')}, ended {run.get('ts')}"))
+    if found.batch_ids:
+        rows.append(("data batches", ", ".join(found.batch_ids)))
+    rows.append(("fingerprints agree", "yes" if found.consistent else "NO: " + str(found.fingerprints)))
+    if sources.fetcher.down:
+        rows.append(("missing", f"mlscope_model_info, mlscope_training_info: not asked: {sources.fetcher.down}"))
+    rows += [("missing", note) for note in found.missing]
+    return {"model": model, "model_version": version, "rows": rows}, found.as_dict()
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,211 @@
+"""The parts of snapshots and reports that need no server: names, the manifest and retention, the worker's rate
+limit and bounded queue, the receiver's routes and token, the size budget, the missing extra."""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlscope import _runtime
+from mlscope.cli import main
+from mlscope.reports import ids, page, period
+from mlscope.reports.fetch import Fetcher, Line, PanelData
+from mlscope.reports.logs import excerpt, privacy_of
+from mlscope.reports.signals import panels, panels_for
+from mlscope.reports.store import PageStore, verify
+from mlscope.reports.worker import SnapshotWorker
+from mlscope.rules import config_for
+from mlscope.stack.alertreceiver import AlertReceiver, make_server
+
+START = "2026-12-01T10:00:00.5Z"
+
+
+def _payload(status: str = "firing", key: str = "g", alertname: str = "ModelErrorRateHigh") -> dict[str, Any]:
+    return {"version": "4", "groupKey": key, "status": status, "receiver": "r", "groupLabels": {"alertname": key},
+            "commonLabels": {}, "alerts": [{"status": status, "labels": {"alertname": alertname}, "annotations": {},
+                                            "startsAt": START, "endsAt": "0001-01-01T00:00:00Z",
+                                            "fingerprint": "ab" + key.encode().hex()[:10]}]}
+
+
+def test_the_page_name_is_what_the_template_computes() -> None:
+    """sha256 of ``name=value,`` sorted by name (``range .GroupLabels.SortedPairs``) and the epoch of the first
+    alert's start (``.StartsAt.Unix``: whole seconds)."""
+    payload = {**_payload(), "groupLabels": {"model": "m", "alertname": "A"}}
+    digest = hashlib.sha256(b"alertname=A,model=m,").hexdigest()[:16]
+    assert ids.page_id(payload) == f"{digest}-1796119200"
+    assert ids.parse_time("2026-12-01T11:00:00.999999999+01:00") == pytest.approx(1796119200.999999999)
+    template = (Path(__file__).resolve().parents[2] / "alerting" / "templates" / "mlscope.tmpl").read_text()
+    assert "range .GroupLabels.SortedPairs" in template and "(index .Alerts 0).StartsAt.Unix" in template
+
+
+def test_the_manifest_keeps_each_hash_prunes_old_pages_and_catches_changes(tmp_path: Path) -> None:
+    store = PageStore(tmp_path, retention_s=100)
+    store.write("0123456789abcdef-1", "<p>firing</p>", "firing", at=1000)
+    store.write("0123456789abcdef-1", "<p>resolved</p>", "resolved", at=1010)
+    store.write("fedcba9876543210-2", "<p>other</p>", "firing", at=1050)
+    entry = store.manifest()["pages"]["0123456789abcdef-1.html"]
+    assert entry["sha256"] == hashlib.sha256(b"<p>resolved</p>").hexdigest()
+    assert [h["status"] for h in entry["history"]] == ["firing"]
+    assert verify(tmp_path) == []
+    (tmp_path / "0123456789abcdef-1.html").write_text("<p>edited</p>")
+    (tmp_path / "1111111111111111-3.html").write_text("<p>stray</p>")
+    assert verify(tmp_path) == ["0123456789abcdef-1.html: changed since it was written (sha256 differs from the "
+                                "manifest's)", "1111111111111111-3.html: not in the manifest"]
+    store.write("fedcba9876543210-2", "<p>other</p>", "resolved", at=1101)  # the first page is 101 s old
+    assert not (tmp_path / "0123456789abcdef-1.html").exists()
+    assert list(store.manifest()["pages"]) == ["fedcba9876543210-2.html"]
+    assert store.path("../manifest.json") is None and store.path("fedcba9876543210-2.html") is not None
+    with pytest.raises(ValueError, match="not a page name"):
+        store.write("../x", "", "firing")
+
+
+def test_the_worker_never_blocks_rate_limits_per_group_and_counts(tmp_path: Path) -> None:
+    gate = threading.Event()
+
+    def build(payload: Any) -> str:
+        gate.wait(10)
+        if payload["groupKey"] == "broken":
+            raise RuntimeError("no")
+        return "<p>page</p>"
+
+    worker = SnapshotWorker(PageStore(tmp_path), build, min_interval_s=60, queue_size=2)
+    began = time.perf_counter()
+    assert worker.submit(_payload(key="a"), at=0)
+    assert not worker.submit(_payload(key="a"), at=30)            # same group, same status, within 60 s
+    assert worker.submit(_payload("resolved", key="a"), at=31)    # a change of status always gets its page
+    results = [worker.submit(_payload(key=k), at=32) for k in ("b", "c", "broken")]
+    assert time.perf_counter() - began < 0.5
+    gate.set()
+    assert worker.wait_idle(10)
+    skipped = {r: worker.skipped.labels(r)._value.get() for r in ("rate_limited", "queue_full")}
+    assert skipped["rate_limited"] == 1 and skipped["queue_full"] == results.count(False) >= 1
+    pages = PageStore(tmp_path).manifest()["pages"].values()
+    assert worker.written.labels("firing")._value.get() + worker.written.labels("resolved")._value.get() \
+        == sum(1 + len(entry["history"]) for entry in pages)  # a resolved group rewrites its page
+    assert worker.submit(_payload(key="broken"), at=200) and worker.wait_idle(10)
+    assert worker.failures.labels("build")._value.get() >= 1
+    worker.close()
+
+
+def test_the_receiver_hands_state_changes_to_the_worker_and_serves_pages_behind_its_token(tmp_path: Path) -> None:
+    written: list[str] = []
+
+    def build(payload: Any) -> str:
+        written.append(payload["status"])
+        return f"<p>{payload['status']}</p>"
+
+    worker = SnapshotWorker(PageStore(tmp_path), build)
+    lines = (tmp_path / "lines").open("w")
+    receiver = AlertReceiver(output=lines, snapshots=worker, token="s3cret", page_url="http://127.0.0.1:1")
+    body = json.dumps(_payload()).encode()
+    receiver.handle(body)
+    receiver.handle(body)  # a re-send: no state change, no snapshot
+    assert worker.wait_idle(10) and written == ["firing"]
+    ident = ids.page_id(_payload())
+    assert json.loads((tmp_path / "lines").read_text())["snapshot_url"] == f"http://127.0.0.1:1/snapshots/{ident}.html"
+    server = make_server(receiver, 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    group = f"{base}/snapshots/group?labels=alertname%3Dg%2C&start=1796119200"
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(group, timeout=5)
+        assert refused.value.code == 401
+        for url in (group, f"{base}/snapshots/{ident}.html"):
+            request = urllib.request.Request(url, headers={"Authorization": "Bearer s3cret"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                assert response.read() == b"<p>firing</p>"
+        with urllib.request.urlopen(f"{base}/-/ready", timeout=5) as response:  # the rest needs no token
+            assert response.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        receiver.close()
+        lines.close()
+
+
+def test_an_alert_gets_its_family_panels_and_an_unknown_one_the_serving_ones() -> None:
+    assert panels_for("FeatureDriftHigh") == ("drift", ("drift", "prediction_drift", "traffic"))
+    assert panels_for("ModelGroundTruthCoverageLow")[1][:2] == ("quality", "coverage")
+    assert panels_for("SomebodysAlert") == ("unknown", ("traffic", "errors", "latency"))
+    fast = panels(config_for("fast"))
+    assert 'window="1m"' in fast["errors"].queries[0].expr and fast["errors"].threshold == 0.05
+
+
+class _Fetcher(Fetcher):
+    def exemplars(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
+        return [{"exemplars": [{"labels": {"request_id": "fast"}, "value": "0.01"},
+                               {"labels": {"request_id": "slow"}, "value": "2.5"}]}]
+
+
+class _Loki:
+    name = "loki"
+
+    def lines(self, query: Any, start: float, end: float) -> list[dict[str, Any]]:
+        return [{"request_id": r, "email": "a@b.c", "user": "ann", "ts": str(i), "payload": "x" * (900 if i else 1)}
+                for i, r in enumerate(("other", "fast", "slow"))]
+
+
+def test_log_lines_put_the_exemplars_first_and_pass_the_privacy_rules() -> None:
+    got = excerpt(_Loki(), _Fetcher(None), "m", "v", 0, 1,  # type: ignore[arg-type]
+                  privacy_of(drop=["email"], hash_=["user"], key="k"))
+    assert [x["request_id"] for x in got.lines] == ["slow", "fast", "other"]
+    assert [x["exemplar"] for x in got.lines] == [True, True, False]
+    assert "a@b.c" not in json.dumps(got.as_dict()) and "ann" not in json.dumps(got.as_dict())
+    assert "hmac-sha256:" in got.lines[2]["text"] and got.truncated == 2  # two lines cut to MAX_LINE_CHARS
+
+
+def test_a_page_over_its_budget_drops_samples_then_logs_and_says_so() -> None:
+    data = PanelData(panels(config_for("default"))["traffic"],
+                     lines=[Line("requests/s", "x", [(float(t), 1.0) for t in range(240)])])
+    built = page.Page("report", "t", "s", {"versions": [{"model": "m", "model_version": "v",
+                                                         "panels": [page.panel_context(data, draw=False)]}],
+                                           "logs": {"lines": [{"ts": "", "exemplar": False, "text": "y" * 5000}] * 40,
+                                                    "request_ids": [], "missing": [], "truncated": 0}},
+                      {"versions": [{"panels": [data.as_dict()]}]})
+    html = page.within_budget(built, budget=30_000)
+    assert len(html.encode()) <= 30_000
+    assert "the JSON twin&#39;s samples were left out" in html and "log lines were left out" in html
+    assert "40 line(s) left out" in html
+
+
+def test_alert_episodes_from_alerts_samples() -> None:
+    def series(state: str, times: range) -> dict[str, Any]:
+        return {"metric": {"alertname": "A", "alertstate": state, "model": "m"}, "values": [[t, "1"] for t in times]}
+
+    found = period.episodes([series("pending", range(100, 400, 15)), series("firing", range(400, 1000, 15)),
+                             series("firing", range(5000, 5100, 15))], 15, 6000)
+    assert [(e.detect_s, e.resolve_s) for e in found] == [(300.0, 600.0), (0.0, 105.0)]
+    still = period.episodes([series("firing", range(100, 400, 15))], 15, 400)
+    assert still[0].resolved_at is None and still[0].resolve_s is None
+
+
+def test_the_report_command_names_its_missing_extra(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(_runtime, "_importable", lambda name: name not in ("jinja2", "matplotlib"))
+    assert main(["report", "--model", "m"]) == 2
+    assert "pip install 'mlscope[reports]'" in capsys.readouterr().err
+
+
+def test_the_receiver_command_builds_its_worker_from_its_options(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from mlscope.cli import parser
+    from mlscope.stack.commands import _snapshots
+
+    args = parser(only="alert-receiver").parse_args(
+        ["alert-receiver", "--snapshots", str(tmp_path), "--snapshot-retention", "30d", "--snapshot-interval", "10",
+         "--redact-drop", "email"])
+    worker = _snapshots(args, "http://127.0.0.1:9095", CollectorRegistry())
+    try:
+        assert worker.store.retention_s == 30 * 86400 and worker.min_interval_s == 10
+    finally:
+        worker.close()
+    assert _snapshots(parser(only="alert-receiver").parse_args(["alert-receiver"]), "", CollectorRegistry()) is None
