@@ -197,7 +197,7 @@ class AlertReceiver:
     dashboards: Path | None = None
     docs: Path | None = None
     prometheus_url: str = ""
-    # The bearer token of POST /feedback/false-positive (None: the receiver's `token`; neither: it refuses every report).
+    # The bearer token of POST /feedback/false-positive (None: the receiver's `token`; neither: refuse all).
     feedback_token: str | None = None
     snapshots: SnapshotWorker | None = None
     token: str = ""
