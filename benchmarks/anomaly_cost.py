@@ -82,7 +82,7 @@ def measure(n: int) -> dict[str, float]:
         (tmp / "anomaly.yml").write_text(yaml.safe_dump({"groups": groups}))
         now = time.time()
         replay = h.Replay(tmp, now, now, rule_files=[tmp / "anomaly.yml"])
-        replay.extra = {"scrape_interval": INTERVAL}
+        replay.extra = {"scrape_interval": INTERVAL, "scrape_timeout": INTERVAL}
         offsets = [duration_seconds(o) for o in cfg.profile.anomaly.offsets]
         job = {"job_name": "inputs", "static_configs": [{"targets": [f"127.0.0.1:{target.server_address[1]}"]}]}
         try:
