@@ -15,7 +15,7 @@ import yaml
 from mlscope.cli import main
 from mlscope.rules import PROFILES, build_all, config_for, modelservers, stale_files
 from mlscope.rules.config import GPUAssignment, ModelServerError
-from mlscope.rules.reference import ALERT_SETTINGS, alert_rules
+from mlscope.rules.reference import ALERT_SETTINGS, alert_rules, setting_value
 from support import ROOT
 from support.rules import RULE_FILES, RULES
 
@@ -124,8 +124,7 @@ def test_every_description_has_its_value_and_its_threshold(profile: str) -> None
             settings = ALERT_SETTINGS.get(name, ())
             if not settings:
                 continue
-            section, attribute = settings[0].split(".")
-            value = getattr(getattr(cfg, section), attribute)
+            value = setting_value(cfg, settings[0])
             if isinstance(value, tuple):  # a set of reasons: the description names the one that fired
                 continue
             assert any(text in description for text in renderings(value)), (

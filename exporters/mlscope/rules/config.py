@@ -9,7 +9,7 @@ minute-scale windows) for tests and the demo.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 from ..catalog.logs import LOG_APP
 from ..catalog.pipelines import PUSH_JOB
@@ -85,6 +85,98 @@ class WarmUp:
     attributions: WindowGuard = WindowGuard(100)
 
 
+DIRECTIONS = ("up", "down", "both")
+
+
+@dataclass(frozen=True)
+class AnomalySignal:
+    """One signal's adaptive alert (``rules.anomaly``): judged against its own seasonal baseline.
+
+    ``offsets``/``smoothing`` empty: the section's (:class:`AnomalyRules`). The spread a z-score divides by is
+    never below ``spread_floor`` (absolute) nor ``spread_floor_ratio`` x the baseline, so a flat series does not
+    fire on its first wobble; below ``min_traffic`` (the signal's traffic measure) it is not judged.
+    """
+
+    enabled: bool = True
+    z_threshold: float = 3.0
+    spread_floor: float = 0.0
+    spread_floor_ratio: float = 0.0
+    min_traffic: float = 0.0
+    # up: only a rise alerts; down: only a fall; both.
+    direction: str = "up"
+    for_duration: str = "5m"
+    smoothing: str = ""
+    offsets: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
+        if self.z_threshold <= 0 or self.spread_floor < 0 or self.spread_floor_ratio < 0 or self.min_traffic < 0:
+            raise ValueError("z_threshold must be positive; spread_floor, spread_floor_ratio and min_traffic "
+                             "at least 0")
+        for text in self.offsets + ((self.smoothing,) if self.smoothing else ()) + (self.for_duration,):
+            duration_seconds(text)
+
+
+@dataclass(frozen=True)
+class AnomalyRules:
+    """Seasonal baselines and anomaly bands (docs/adaptive-alerts.md): one section, a signal per field.
+
+    The baseline is the median of the smoothed signal at the same time ``offsets`` ago (absent ones skipped);
+    the spread the standard deviation of the signal's residual (value - baseline) over ``spread_window``.
+    Prometheus must keep more history than the largest offset (the stack's retention, ``RETENTION``).
+    """
+
+    enabled: bool = True
+    offsets: tuple[str, ...] = ("1d", "1w", "2w")
+    smoothing: str = "10m"
+    spread_window: str = "1d"
+    # The anomaly groups' own evaluation interval (a 1-day window read every 15 s would cost 4x for nothing).
+    evaluation_interval: str = "1m"
+    # Requests per second expected (the baseline) below which traffic is not judged.
+    traffic: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor_ratio=0.05, min_traffic=0.5,
+                                           direction="both")
+    # Requests per second (now) below which the error ratio and the latency are not judged.
+    # (its spread is also never below the binomial noise of the ratio at the current request rate)
+    errors: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.0003, min_traffic=0.5)
+    latency: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor_ratio=0.04, spread_floor=0.001,
+                                           min_traffic=0.5)
+    # Present feature values in the drift window below which PSI is not judged.
+    drift: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.01, min_traffic=100)
+    # Labelled outcomes / predictions with probabilities in the quality window.
+    quality: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.02, min_traffic=100, direction="down",
+                                           for_duration="15m")
+    estimated_quality: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.02, min_traffic=100,
+                                                     direction="down", for_duration="15m")
+    # Prediction-log lines per second expected below which the log volume is not judged.
+    log_volume: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor_ratio=0.1, min_traffic=0.1,
+                                              direction="both", for_duration="15m")
+
+    def __post_init__(self) -> None:
+        if not self.offsets:
+            raise ValueError("offsets: at least one")
+        for text in (*self.offsets, self.smoothing, self.spread_window, self.evaluation_interval):
+            duration_seconds(text)
+
+    def offsets_of(self, signal: AnomalySignal) -> tuple[str, ...]:
+        return signal.offsets or self.offsets
+
+    def smoothing_of(self, signal: AnomalySignal) -> str:
+        return signal.smoothing or self.smoothing
+
+    @property
+    def history_needed(self) -> str:
+        """The largest offset of any enabled signal: the history Prometheus must keep (plus smoothing)."""
+        signals = [getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), AnomalySignal)]
+        return max((o for s in signals if s.enabled for o in self.offsets_of(s)), key=duration_seconds,
+                   default=self.offsets[0])
+
+
+# Prometheus's retention in the stacks (compose, native): the largest default offset (2w) plus a week, so a
+# third weekly offset ("3w") fits without changing it.
+RETENTION = "22d"
+
+
 @dataclass(frozen=True)
 class Profile:
     """Time scales of one deployment profile."""
@@ -131,6 +223,8 @@ class Profile:
     pipeline_max_data_age: str = "1d"
     # `for` of the version-comparison alerts (candidate worse than its baseline, outputs diverge).
     for_versions: str = "10m"
+    # Adaptive alerts: seasonal baselines, spreads and bands per signal (docs/adaptive-alerts.md).
+    anomaly: AnomalyRules = AnomalyRules()
 
     @property
     def alert_window(self) -> str:
@@ -405,6 +499,13 @@ class RuleConfig:
     model_servers: ModelServerRules = field(default_factory=ModelServerRules)
 
 
+def _scaled_anomaly(rules: AnomalyRules, for_duration: str, **scales: object) -> AnomalyRules:
+    """``rules`` on other time scales: every signal's ``for`` set to ``for_duration`` (the fast profile)."""
+    signals = {f.name: replace(getattr(rules, f.name), for_duration=for_duration) for f in fields(rules)
+               if isinstance(getattr(rules, f.name), AnomalySignal)}
+    return replace(rules, **signals, **scales)  # type: ignore[arg-type]
+
+
 DEFAULT = Profile(
     name="default", scrape_interval="15s", evaluation_interval="15s",
     traffic_windows=("5m", "1h"), for_symptom="10m", for_target_down="2m", keep_firing_for="5m",
@@ -422,7 +523,10 @@ FAST = Profile(
                   versions_labels=WindowGuard(50, 0.0), versions_estimated=WindowGuard(50, 0.0),
                   genai=WindowGuard(3, 0.0), feedback=WindowGuard(10), model_server=WindowGuard(3, 0.0),
                   shadow=WindowGuard(50), attributions=WindowGuard(50)),
-    pipeline_expected_interval="1m", pipeline_max_data_age="2m", for_versions="5s")
+    pipeline_expected_interval="1m", pipeline_max_data_age="2m", for_versions="5s",
+    # Minute-scale offsets: the mechanics (warm-up, median, floors, direction), not a real seasonality.
+    anomaly=_scaled_anomaly(AnomalyRules(), offsets=("5m", "10m", "15m"), smoothing="1m", spread_window="10m",
+                            evaluation_interval="10s", for_duration="30s"))
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}
 

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .. import catalog
+from . import anomaly as _anomaly
 from .builders import MODEL_OWNER_JOIN, PIPELINE_OWNER_JOIN
 from .config import PROFILES, BurnWindow, RuleConfig, WindowGuard, config_for
 from .generate import render
@@ -33,7 +34,8 @@ DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert re
                  "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs",
                  "pipelines": "Pipelines, batch jobs and training runs",
                  "tracing": "Traces (span export)", "versions": "Versions compared", "genai": "Generative models",
-                 "modelservers": "Model servers (vLLM, SGLang)"}
+                 "modelservers": "Model servers (vLLM, SGLang)",
+                 "anomaly": "Adaptive alerts (seasonal baselines and bands)"}
 
 # The rule-configuration settings each alert's expression is built from (beyond `for`, windows, severity).
 ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -92,6 +94,12 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "ModelServerPreempting": ("model_servers.preemptions_per_second", "profile.warmup.model_server"),
     "ModelServerThroughputCollapse": ("model_servers.throughput_drop_ratio", "profile.warmup.model_server"),
 }
+# The adaptive alerts (mlscope.rules.anomaly): each signal's own settings, then the section's time scales.
+_ANOMALY_FIELDS = ("z_threshold", "spread_floor", "spread_floor_ratio", "min_traffic", "direction", "for_duration")
+_ANOMALY_SHARED = ("profile.anomaly.offsets", "profile.anomaly.smoothing", "profile.anomaly.spread_window")
+for _source in _anomaly.SOURCES:
+    ALERT_SETTINGS[_source.alert] = tuple(dict.fromkeys(ALERT_SETTINGS.get(_source.alert, ()) + tuple(
+        f"profile.anomaly.{_source.signal}.{name}" for name in _ANOMALY_FIELDS) + _ANOMALY_SHARED))
 # Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
 # configuration), not in the alert's expression: it reads the verdict.
 APPLIED_BY_THE_JOB: frozenset[str] = frozenset({"PipelineBatchChecksFailing"})
@@ -146,6 +154,16 @@ SETTING_TITLES: dict[str, str] = {
     "thresholds.genai_truncation_ratio": "share of generations cut at the token limit, above",
     "thresholds.genai_feedback_max_drop": "feedback-positive ratio below the baseline (absolute)",
     "profile.warmup.feedback": "warm-up guard: feedbacks joined in the window, window age",
+    **{f"profile.anomaly.{_s.signal}.{name}": f"{_s.signal}: {title}" for _s in _anomaly.SOURCES
+       for name, title in (("z_threshold", "band half-width in spreads (z-score threshold)"),
+                           ("spread_floor", "spread floor (absolute)"),
+                           ("spread_floor_ratio", "spread floor (share of the baseline)"),
+                           ("min_traffic", f"judged from this much {_s.traffic_what}"),
+                           ("direction", "direction that alerts (up, down, both)"),
+                           ("for_duration", "`for`"))},
+    "profile.anomaly.offsets": "seasonal offsets (the baseline is their median)",
+    "profile.anomaly.smoothing": "smoothing window (average)",
+    "profile.anomaly.spread_window": "window of the spread (median absolute residual)",
     "profile.warmup.genai_cost": "warm-up guard: a tenant's tokens priced in the window, window age",
     "thresholds.genai_tenant_cost_per_hour": "cost per tenant per hour above (price table's currency)",
     "profile.warmup.model_server": "warm-up guard: requests the servers finished in the window, window age",

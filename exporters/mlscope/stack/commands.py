@@ -51,6 +51,8 @@ def add_alert_receiver(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prometheus-url", default="", help="where an alert's page opens its PromQL "
                    "(default: Prometheus's own generator URL)")
     p.add_argument("--runbooks", help="folder served on /runbooks/ (default: the stack's alerting/runbooks)")
+    p.add_argument("--feedback-token-file", help="file holding the bearer token of POST /feedback/false-positive "
+                   "(without it the endpoint refuses every report)")
     p.add_argument("--snapshots", metavar="DIR", help="write an incident snapshot per alert group notification "
                    "into DIR (with manifest.json) and serve them on /snapshots/; needs mlscope[reports]")
     p.add_argument("--snapshot-prometheus", default="", help="the Prometheus the snapshots read, as the receiver "
@@ -128,6 +130,7 @@ def alert_receiver(args: argparse.Namespace) -> int:
 
     try:
         commands = load_commands(Path(args.config) if args.config else None)
+        token = Path(args.feedback_token_file).read_text().strip() if args.feedback_token_file else None
     except (OSError, ValueError) as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 2
@@ -144,6 +147,7 @@ def alert_receiver(args: argparse.Namespace) -> int:
                              loki_url=args.loki_url, page_url=page_url,
                              prometheus_url=args.prometheus_url,
                              runbooks=Path(args.runbooks) if args.runbooks else None, snapshots=snapshots,
+                             feedback_token=token,
                              token=os.environ.get("MLSCOPE_RECEIVER_TOKEN", ""))
     server = make_server(receiver, args.port, args.addr)
     threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()

@@ -178,7 +178,7 @@ class NativeStack:
             output=out, store=AlertStore(self.state_dir / "alerts.sqlite"),
             loki_url=f"http://{loki}/loki/api/v1/push" if loki else None, page_url=base,
             prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}", registry=registry,
-            snapshots=self._snapshot_worker(loki, base, registry))
+            snapshots=self._snapshot_worker(loki, base, registry), feedback_token=self._feedback_token())
         self._closers.append(self._receiver)
         server = make_server(self._receiver, self.ports.alert_receiver)
         threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
@@ -326,11 +326,19 @@ class NativeStack:
         self._servers.append(server.start(timeout=90))
         return f"127.0.0.1:{self.ports.grafana}"
 
+    def _feedback_token(self) -> str:
+        """The bearer token of the receiver's POST /feedback/false-positive (state directory's feedback-token)."""
+        return self._kept_secret("feedback-token")
+
     def _grafana_password(self) -> str:
         """MLSCOPE_GRAFANA_ADMIN_PASSWORD, else a random one kept (mode 600) in the state directory."""
         if os.environ.get("MLSCOPE_GRAFANA_ADMIN_PASSWORD"):
             return os.environ["MLSCOPE_GRAFANA_ADMIN_PASSWORD"]
-        path = self.state_dir / "grafana-admin-password"
+        return self._kept_secret("grafana-admin-password")
+
+    def _kept_secret(self, name: str) -> str:
+        """A random secret kept (mode 600) in the state directory's file ``name``, made on first use."""
+        path = self.state_dir / name
         if not path.exists():
             path.write_text(secrets.token_urlsafe(18))
             path.chmod(0o600)

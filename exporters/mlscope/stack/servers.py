@@ -18,6 +18,8 @@ from typing import Any
 
 import requests
 
+from ..rules.config import RETENTION
+
 PROMETHEUS_BINARIES = ("prometheus",)
 ALERTMANAGER_BINARIES = ("alertmanager", "prometheus-alertmanager")
 PUSHGATEWAY_BINARIES = ("pushgateway", "prometheus-pushgateway")
@@ -159,7 +161,7 @@ class Server:
 
 
 def prometheus(config_file: Path, data_dir: Path, port: int | None = None, *,
-               exemplars: bool = True, lifecycle: bool = False, retention: str = "15d",
+               exemplars: bool = True, lifecycle: bool = False, retention: str = RETENTION,
                alert_resend_delay: str = "1m", remote_write_receiver: bool = False) -> Server:
     """A Prometheus server (not yet started) on 127.0.0.1.
 
