@@ -209,3 +209,34 @@ def test_the_receiver_command_builds_its_worker_from_its_options(tmp_path: Path)
     finally:
         worker.close()
     assert _snapshots(parser(only="alert-receiver").parse_args(["alert-receiver"]), "", CollectorRegistry()) is None
+
+
+def test_the_receiver_without_the_reports_extra_starts_and_says_snapshots_are_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from mlscope.cli import parser
+    from mlscope.stack.commands import _snapshots
+
+    monkeypatch.setattr(_runtime, "_importable", lambda name: name not in ("jinja2", "matplotlib"))
+    args = parser(only="alert-receiver").parse_args(["alert-receiver", "--snapshots", str(tmp_path)])
+    assert _snapshots(args, "", CollectorRegistry()) is None
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "snapshots are off" in err[0] and "mlscope[reports]" in err[0]
+
+
+def test_both_receivers_read_the_token_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlscope.stack.native import NativeStack, Ports
+    from support.helpers import free_port
+
+    monkeypatch.setenv("MLSCOPE_RECEIVER_TOKEN", "s3cret")
+    stack = NativeStack(tmp_path, demo=False, ports=Ports(alert_receiver=free_port()))
+    stack._start_alert_receiver(None)  # what `mlscope up` runs
+    try:
+        assert stack._receiver.token == "s3cret"
+    finally:
+        for server in stack._http:
+            server.shutdown()
+            server.server_close()
+        for closer in reversed(stack._closers):
+            closer.close()
