@@ -240,3 +240,66 @@ def test_both_receivers_read_the_token_from_the_environment(tmp_path: Path, monk
             server.server_close()
         for closer in reversed(stack._closers):
             closer.close()
+
+
+def _prometheus_answering(monkeypatch: pytest.MonkeyPatch, answer: Any) -> list[str]:
+    """Prometheus's API as ``answer(endpoint, expr)`` gives it (a list of samples, or raises); the queries asked."""
+    from mlscope.lineage.sources import PrometheusSource
+
+    asked: list[str] = []
+
+    def api(self: Any, endpoint: str, params: dict[str, Any], expr: str) -> list[dict[str, Any]]:
+        asked.append(expr)
+        return answer(endpoint, expr)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(PrometheusSource, "_api", api)
+    return asked
+
+
+def test_report_exit_codes_name_the_known_models_and_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from mlscope.lineage.sources import SourceError
+
+    info = [{"metric": {"model": "demo-classifier", "model_version": v}, "value": [0, "1"]} for v in ("1.0.0", "1.1.0")]
+    _prometheus_answering(monkeypatch, lambda endpoint, expr: info if "mlscope_model_info" in expr
+                          and endpoint == "query" else [])
+    out = str(tmp_path / "r.html")
+    assert main(["report", "--model", "demo-classifer", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "no model 'demo-classifer'" in err and "known models: demo-classifier" in err
+    assert main(["report", "--model", "demo-classifier", "--version", "9.9", "--out", out]) == 2
+    assert "known versions: 1.0.0, 1.1.0" in capsys.readouterr().err and not Path(out).exists()
+    assert main(["report", "--model", "demo-classifier", "--version", "1.0.0", "--out", out]) == 1  # no data: incomplete
+
+    def down(endpoint: str, expr: str) -> list[dict[str, Any]]:
+        raise SourceError("Prometheus at http://127.0.0.1:1 did not answer (Connection refused)")
+
+    _prometheus_answering(monkeypatch, down)
+    assert main(["report", "--model", "demo-classifier", "--out", out]) == 1
+    assert "did not answer" in capsys.readouterr().err
+
+
+def test_verify_of_a_folder_that_does_not_exist_is_a_usage_error(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--verify", str(tmp_path / "nonexistent")]) == 2
+    err = capsys.readouterr()
+    assert "no such directory" in err.err and "MISMATCH" not in err.out
+
+
+def test_the_report_finds_the_profile_from_the_windows_and_lists_sections_without_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def answer(endpoint: str, expr: str) -> list[dict[str, Any]]:
+        if endpoint == "query" and expr.startswith("group by (window)"):
+            return [{"metric": {"window": w}, "value": [0, "1"]} for w in ("1m", "5m")]  # what the fast stack records
+        if endpoint == "query_range" and expr.startswith('model_version:mlscope_predictions:rate{'):
+            return [{"metric": {}, "values": [[1.0, "2"], [2.0, "3"]]}]
+        return []
+
+    asked = _prometheus_answering(monkeypatch, answer)
+    out = tmp_path / "r.html"
+    assert main(["report", "--model", "m", "--version", "1", "--since", "1h", "--out", str(out)]) == 1
+    assert "profile fast" in capsys.readouterr().err and not [q for q in asked if 'window="1h"' in q]
+    missing = json.loads(out.with_suffix(".json").read_text())["missing"]
+    assert any(m.startswith("Error ratio (1m) of m 1: no data") and "--profile default" in m for m in missing)
+    assert not any(m.startswith("Traffic") for m in missing)  # it had data
+    assert "Error ratio (1m) of m 1: no data" in out.read_text()  # in "What this page could not read"

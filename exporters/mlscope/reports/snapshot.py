@@ -99,7 +99,7 @@ def build(payload: Mapping[str, Any], sources: Sources, *, runbooks: Path | None
             logs_context["request_ids"] += got.request_ids
             logs_context["missing"] += got.missing
     books, no_book = _runbooks(alerts, runbooks)
-    missing = sources.missing() + missing
+    missing = sources.missing() + missing + [m for t in twins for m in t["missing"]]
     status = str(payload.get("status", ""))
     name = str((payload.get("commonLabels") or {}).get("alertname") or alerts[0]["labels"]["alertname"])
     ident = page_id(payload)

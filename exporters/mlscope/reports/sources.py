@@ -1,6 +1,7 @@
 """Where a page reads from, and the parts every page shares: a model version's panels and its lineage."""
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,9 +10,12 @@ from typing import Any
 from .. import lineage
 from ..lineage.sources import LokiSource, PrometheusSource
 from ..logs.privacy import Privacy
+from ..catalog import serving as serving_cat
+from ..lineage.sources import SourceError
 from ..rules import config_for
+from ..rules.config import PROFILES
 from . import signals
-from .fetch import Fetcher, PanelData, selector
+from .fetch import Fetcher, PanelData, promql_string, selector
 from .page import panel_context
 
 TIMEOUT_S = 5.0
@@ -58,8 +62,35 @@ def version_panels(sources: Sources, model: str, version: str, keys: Sequence[st
         read.append(sources.fetcher.panel(known[key], selector(model, version), start, end))
     context = {"model": model, "model_version": version, "panels": [panel_context(p, marks) for p in read]}
     twin = {"model": model, "model_version": version, "start": start, "end": end,
-            "panels": [p.as_dict() for p in read]}
+            "panels": [p.as_dict() for p in read],
+            "missing": [empty for p in read if (empty := no_data(p, model, version, sources.profile))]}
     return context, twin
+
+
+def no_data(data: PanelData, model: str, version: str, profile: str) -> str:
+    """The "could not read" line of a panel none of whose queries had data ("" when it has some), with the hint
+    that the stack may run another rule profile (whose windows the recorded series carry)."""
+    if data.lines or not data.missing:
+        return ""
+    others = " or ".join(f"--profile {p}" for p in sorted(PROFILES) if p != profile)
+    return (f"{data.panel.title} of {model} {version}: no data at the {profile} profile's window "
+            f"(does the stack run another profile? {others})")
+
+
+def detect_profile(sources: Sources, model: str, start: float, end: float) -> tuple[str, str]:
+    """(profile, how it was chosen): the one profile all of whose traffic windows the model's recorded request
+    rate carries in Prometheus; ``default`` when none or several do, or Prometheus does not answer."""
+    expr = (f"group by (window) (last_over_time({serving_cat.REQUEST_RATE.name}{{model={promql_string(model)}}}"
+            f"[{int(math.ceil(end - start)) + 1}s]))")
+    try:
+        windows = {s["metric"].get("window", "") for s in sources.fetcher.instant(expr, end)}
+    except SourceError as exc:
+        return "default", f"profile default: the windows in Prometheus could not be read ({exc})"
+    fits = [name for name, p in sorted(PROFILES.items()) if set(p.traffic_windows) <= windows]
+    if len(fits) == 1:
+        return fits[0], f"profile {fits[0]}: the windows in Prometheus ({', '.join(sorted(windows))})"
+    return "default", (f"profile default: the windows in Prometheus ({', '.join(sorted(windows)) or 'none'}) "
+                       f"fit {' and '.join(fits) or 'no profile'}; give --profile")
 
 
 SHOWN_LINEAGE = ("training_data_fingerprint", "owner", "dataset_version", "pipeline", "job", "instance")
