@@ -303,3 +303,21 @@ def test_the_report_finds_the_profile_from_the_windows_and_lists_sections_withou
     assert any(m.startswith("Error ratio (1m) of m 1: no data") and "--profile default" in m for m in missing)
     assert not any(m.startswith("Traffic") for m in missing)  # it had data
     assert "Error ratio (1m) of m 1: no data" in out.read_text()  # in "What this page could not read"
+
+
+def test_mlscope_up_gives_the_templates_its_receiver_and_prometheus_its_own_address(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlscope.stack import servers
+    from mlscope.stack.amconfig import write_alertmanager_config
+    from mlscope.stack.assets import asset
+
+    config = write_alertmanager_config(tmp_path / "alertmanager.yml", asset("alerting/alertmanager.yml"),
+                                       "http://127.0.0.1:19095/alerts", receiver_page_url="http://127.0.0.1:19095")
+    import yaml
+
+    templates = [Path(t) for t in yaml.safe_load(config.read_text())["templates"]]
+    assert templates and all(t.parent == tmp_path / "templates" for t in templates)
+    text = (tmp_path / "templates" / "mlscope.tmpl").read_text()
+    assert '{{ define "mlscope.receiver_url" }}http://127.0.0.1:19095{{ end }}' in text and ":9095" not in text
+    monkeypatch.setattr(servers, "find_binary", lambda names: names[0])  # built, not started
+    assert "--web.external-url=http://127.0.0.1:19090" in servers.prometheus(tmp_path / "p.yml", tmp_path, 19090).argv

@@ -209,7 +209,8 @@ class NativeStack:
             self._say(f"Alertmanager not started: {exc}")
             return None
         config = write_alertmanager_config(self.state_dir / "alertmanager.yml", asset("alerting/alertmanager.yml"),
-                                           f"http://{receiver}/alerts", fast=self.profile == "fast")
+                                           f"http://{receiver}/alerts", fast=self.profile == "fast",
+                                           receiver_page_url=f"http://{receiver}")
         self._say("starting Alertmanager...")
         server = servers.alertmanager(config, self.state_dir / "alertmanager", self.ports.alertmanager)
         self._servers.append(server.start())
