@@ -321,3 +321,22 @@ def test_mlscope_up_gives_the_templates_its_receiver_and_prometheus_its_own_addr
     assert '{{ define "mlscope.receiver_url" }}http://127.0.0.1:19095{{ end }}' in text and ":9095" not in text
     monkeypatch.setattr(servers, "find_binary", lambda names: names[0])  # built, not started
     assert "--web.external-url=http://127.0.0.1:19090" in servers.prometheus(tmp_path / "p.yml", tmp_path, 19090).argv
+
+
+def test_snapshot_lineage_reads_the_stack_s_log_files_and_says_when_prometheus_is_down(tmp_path: Path) -> None:
+    from mlscope.reports.sources import Sources, lineage_of
+    from mlscope.stack.native import NativeStack
+
+    stack = NativeStack(tmp_path)
+    training = stack.lineage_files()[0]
+    training.parent.mkdir(parents=True)
+    training.write_text(json.dumps({"event": "training_run_end", "model": "m", "model_version": "1", "run_id": "r1",
+                                    "status": "success", "training_data_fingerprint": "abc", "ts": "t"}) + "\n")
+    sources = Sources("http://127.0.0.1:1", log_files=stack.lineage_files())  # only the training log exists
+    sources.fetcher.down = "Prometheus at http://127.0.0.1:1 did not answer (refused)"
+    rows = dict(lineage_of(sources, "m", "1")[0]["rows"][:2])
+    assert rows["training run"].startswith("r1: success")
+    assert rows["fingerprints agree"].startswith("not compared")  # one source named it: no agreement claimed
+    notes = [v for k, v in lineage_of(sources, "m", "1")[0]["rows"] if k == "missing"]
+    assert any("not asked: Prometheus at http://127.0.0.1:1 did not answer" in n for n in notes)
+    assert not any("no --prometheus URL given" in n or "no --loki URL" in n for n in notes)

@@ -5,10 +5,11 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .. import lineage
-from ..lineage.sources import LokiSource, PrometheusSource
+from ..lineage.sources import FileSource, LogSource, LokiSource, PrometheusSource
 from ..logs.privacy import Privacy
 from ..catalog import serving as serving_cat
 from ..lineage.sources import SourceError
@@ -31,6 +32,7 @@ class Sources:
     profile: str = "default"
     privacy: Privacy | None = None
     timeout_s: float = TIMEOUT_S
+    log_files: tuple[Path, ...] = ()  # JSON-lines files of the lineage (training runs...), those that exist
     fetcher: Fetcher = field(init=False)
 
     def __post_init__(self) -> None:
@@ -40,6 +42,11 @@ class Sources:
     @property
     def loki(self) -> LokiSource | None:
         return LokiSource(self.loki_url, timeout=self.timeout_s) if self.loki_url else None
+
+    def lineage_logs(self) -> list[LogSource]:
+        """Where a version's lineage lines are read: Loki, and the log files that exist now."""
+        files = [p for p in self.log_files if Path(p).is_file()]
+        return ([self.loki] if self.loki else []) + ([FileSource(files)] if files else [])
 
     def missing(self) -> list[str]:
         """What the page lacks because a source is absent or stopped answering (call once the page is read)."""
@@ -99,8 +106,8 @@ SHOWN_LINEAGE = ("training_data_fingerprint", "owner", "dataset_version", "pipel
 def lineage_of(sources: Sources, model: str, version: str, since: str = "30d") -> tuple[dict[str, Any], dict[str, Any]]:
     """(context, twin) of a version's lineage: its serving and training gauges, training runs, batches."""
     prometheus = None if sources.fetcher.down else sources.fetcher.prometheus
-    found = lineage.trace(model, version, prometheus=prometheus,
-                          logs=[sources.loki] if sources.loki else [], since=since)
+    found = lineage.trace(model, version, prometheus=prometheus, logs=sources.lineage_logs(), since=since,
+                          prometheus_down=sources.fetcher.down)
     rows: list[tuple[str, str]] = []
     for where, sets in (("serving (mlscope_model_info)", found.serving),
                         ("training (mlscope_training_info)", found.trained)):
@@ -113,9 +120,11 @@ def lineage_of(sources: Sources, model: str, version: str, since: str = "30d") -
         rows.append(("training run", f"{run.get('run_id')}: {run.get('status')}, ended {run.get('ts')}"))
     if found.batch_ids:
         rows.append(("data batches", ", ".join(found.batch_ids)))
-    rows.append(("fingerprints agree", "yes" if found.consistent else "NO: " + str(found.fingerprints)))
-    if sources.fetcher.down:
-        rows.append(("missing", f"mlscope_model_info, mlscope_training_info: not asked: {sources.fetcher.down}"))
+    if not found.compared:
+        named = ", ".join(found.fingerprints) or "none"
+        rows.append(("fingerprints agree", f"not compared: it takes two sources naming one (named by: {named})"))
+    else:
+        rows.append(("fingerprints agree", "yes" if found.consistent else "NO: " + str(found.fingerprints)))
     rows += [("missing", note) for note in found.missing]
     return {"model": model, "model_version": version, "rows": rows}, found.as_dict()
 

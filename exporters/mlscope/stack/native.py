@@ -197,10 +197,21 @@ class NativeStack:
             return snapshot_worker(self.state_dir / "snapshots", prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}",
                                    loki_url=f"http://{loki}" if loki else "", profile=self.profile,
                                    runbooks=runbooks, receiver_url=base, registry=registry,
-                                   min_interval_s=30.0 if self.profile == "fast" else 300.0)
+                                   min_interval_s=30.0 if self.profile == "fast" else 300.0,
+                                   log_files=self.lineage_files())
         except MissingExtra as exc:
             self._say(f"no incident snapshots: {exc}")
             return None
+
+    def lineage_files(self) -> tuple[Path, ...]:
+        """The log files a snapshot's lineage reads (without Loki, the only copy): the demo's training runs and
+        predictions, the receiver's own lines (the alerts that triggered a retraining)."""
+        from ..demo.retrain import LOG_FILE
+        from ..demo.service import PREDICTION_LOG
+
+        demo = self.state_dir / "demo"
+        return (demo / LOG_FILE, demo / PREDICTION_LOG, self.state_dir / "alerts.jsonl") if self.demo \
+            else (self.state_dir / "alerts.jsonl",)
 
     def _start_alertmanager(self, receiver: str) -> str | None:
         try:
