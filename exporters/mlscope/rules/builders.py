@@ -73,13 +73,28 @@ def stack_logs_url(cfg: RuleConfig) -> str:
     return explore_url(cfg, f'{{app="{cfg.links.log_app}"}}')
 
 
-MODEL_OWNER_JOIN = "max by (model, model_version, owner) (mlscope_model_info)"
+def owner_reach(cfg: RuleConfig) -> str:
+    """How long a model version keeps its ``owner`` after its info series went (a retraining replaced the
+    version): the longest window an alert reads plus ``keep_firing_for``, so an alert still firing on that
+    version's windows keeps its labels (and stays one alert, one notification group)."""
+    p = cfg.profile
+    windows = (*p.traffic_windows, *p.drift_windows, *p.quality_windows, *p.burn_rate_windows)
+    return f"{int(max(duration_seconds(w) for w in windows) + duration_seconds(p.keep_firing_for))}s"
+
+
+def model_owner_join(cfg: RuleConfig) -> str:
+    """Each version's owner over :func:`owner_reach` (one per version: ``topk``, even if it changed)."""
+    return (f"topk by (model, model_version) (1, max by (model, model_version, owner) "
+            f"(last_over_time(mlscope_model_info[{owner_reach(cfg)}])))")
+
+
 PIPELINE_OWNER_JOIN = "max by (pipeline, owner) (mlscope_pipeline_info)"
 
 
-def with_owner(expr: str, on: str = "model, model_version", info: str = MODEL_OWNER_JOIN) -> str:
-    """``expr`` with the ``owner`` label of its model version (ModelMonitor metadata) or, with ``on="pipeline"``
-    and ``info=PIPELINE_OWNER_JOIN``, of its pipeline (``PipelineMonitor(owner=...)``) joined in.
+def with_owner(expr: str, on: str, info: str) -> str:
+    """``expr`` with the ``owner`` label of its model version (``info`` = :func:`model_owner_join`: ModelMonitor
+    metadata) or, with ``on="pipeline"`` and ``info=PIPELINE_OWNER_JOIN``, of its pipeline
+    (``PipelineMonitor(owner=...)``) joined in.
 
     Versions or pipelines whose info series has no owner, or that have no info series at all, alert unchanged.
     """
@@ -103,7 +118,7 @@ def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str,
     ``owner`` (``mlscope_pipeline_info``) is carried over and ``logs_url`` opens the pipeline's lines.
     """
     if model_scoped:
-        expr = with_owner(expr)
+        expr = with_owner(expr, "model, model_version", model_owner_join(cfg))
     elif pipeline_scoped:
         expr = with_owner(expr, "pipeline", PIPELINE_OWNER_JOIN)
     rule: Rule = {"alert": name, "expr": expr}

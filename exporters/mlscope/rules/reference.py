@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from .. import catalog
-from .builders import MODEL_OWNER_JOIN, PIPELINE_OWNER_JOIN
+from .builders import PIPELINE_OWNER_JOIN, model_owner_join
 from .config import PROFILES, BurnWindow, RuleConfig, WindowGuard, config_for
 from .generate import render
 from .promql import metric_names
@@ -28,7 +28,7 @@ RUNBOOKS = Path("alerting/runbooks")
 DASHBOARDS = Path("provisioning/grafana/dashboards")
 BEGIN, END = "<!-- thresholds:begin -->", "<!-- thresholds:end -->"
 # Every model- or pipeline-scoped alert joins one of these for its `owner` label; it is not what the alert watches.
-OWNER_JOINS = (MODEL_OWNER_JOIN, PIPELINE_OWNER_JOIN)
+OWNER_JOINS = (model_owner_join(config_for("default")), PIPELINE_OWNER_JOIN)
 DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert receiver", "resources": "Resources",
                  "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs",
                  "pipelines": "Pipelines, batch jobs and training runs",
