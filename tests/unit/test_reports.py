@@ -340,3 +340,24 @@ def test_snapshot_lineage_reads_the_stack_s_log_files_and_says_when_prometheus_i
     notes = [v for k, v in lineage_of(sources, "m", "1")[0]["rows"] if k == "missing"]
     assert any("not asked: Prometheus at http://127.0.0.1:1 did not answer" in n for n in notes)
     assert not any("no --prometheus URL given" in n or "no --loki URL" in n for n in notes)
+
+
+def test_an_earlier_page_of_a_group_points_to_its_successor_and_says_when_it_resolved(tmp_path: Path) -> None:
+    store = PageStore(tmp_path)
+    first, later = ids.snapshot_id("alertname=A,", 100), ids.snapshot_id("alertname=A,", 200)
+    other = ids.snapshot_id("alertname=B,", 50)
+    store.write(other, "<html><body><p>b</p></body></html>", "firing", at=1000)
+    store.write(first, "<html><body data-kind='snapshot'><p>one</p></body></html>", "firing", at=1000)
+    store.write(later, "<html><body><p>two</p></body></html>", "firing", at=1100)
+    page = (tmp_path / f"{first}.html").read_text()
+    assert f'Superseded by <a href="{later}.html">' in page and page.index("successor") > page.index("<body")
+    entry = store.manifest()["pages"][f"{first}.html"]
+    assert entry["status"] == "superseded" and entry["successor"] == f"{later}.html"
+    assert [h["status"] for h in entry["history"]] == ["firing"]
+    store.write(later, "<html><body><p>two resolved</p></body></html>", "resolved", at=1200)
+    page = (tmp_path / f"{first}.html").read_text()
+    assert "resolved at 1970-01-01T00:20:00Z" in page and page.count('class="successor"') == 1
+    pages = store.manifest()["pages"]
+    assert pages[f"{first}.html"]["status"] == "resolved" and len(pages[f"{first}.html"]["history"]) == 2
+    assert pages[f"{other}.html"]["status"] == "firing" and "successor" not in pages[f"{other}.html"]  # another group
+    assert verify(tmp_path) == []
