@@ -361,3 +361,27 @@ def test_an_earlier_page_of_a_group_points_to_its_successor_and_says_when_it_res
     assert pages[f"{first}.html"]["status"] == "resolved" and len(pages[f"{first}.html"]["history"]) == 2
     assert pages[f"{other}.html"]["status"] == "firing" and "successor" not in pages[f"{other}.html"]  # another group
     assert verify(tmp_path) == []
+
+
+def test_mlscope_down_closes_the_quality_store_only_once_nothing_can_scrape_it(tmp_path: Path) -> None:
+    import socket
+
+    from mlscope.stack.native import NativeStack, Ports
+    from support.helpers import free_port
+
+    port = free_port()
+    stack = NativeStack(tmp_path, demo=False, ports=Ports(quality_exporter=port))
+    stack._start_quality_exporter()
+    quality = stack._closers[-1]
+    served_at_close: list[bool] = []
+    close = quality.close
+
+    def closing() -> None:
+        with socket.socket() as probe:
+            served_at_close.append(probe.connect_ex(("127.0.0.1", port)) == 0)
+        close()
+
+    quality.close = closing
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).close()
+    stack.stop()
+    assert served_at_close == [False]  # a scrape then got a refused connection, not a closed database

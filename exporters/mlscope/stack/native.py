@@ -441,6 +441,12 @@ class NativeStack:
         self._say("running; Ctrl-C or `mlscope down` stops everything")
 
     def stop(self) -> None:
+        """Stop in dependency order: first our HTTP servers (no scrape or webhook reaches a closed store: the
+        quality exporter's sqlite, the receiver's record), then what they used (stores, the receiver's Loki
+        handler, which still delivers to a running Loki), then the external servers."""
+        for http in self._http:
+            http.shutdown()
+            http.server_close()
         for closer in reversed(self._closers):
             try:
                 (closer.stop if hasattr(closer, "stop") else closer.close)()
@@ -448,9 +454,6 @@ class NativeStack:
                 self._say(f"while stopping: {exc}")
         for server in reversed(self._servers):
             server.stop()
-        for http in self._http:
-            http.shutdown()
-            http.server_close()
         if getattr(self, "_owns_pid_file", False):
             (self.state_dir / PID_FILE).unlink(missing_ok=True)
         if self._servers or self._http:
