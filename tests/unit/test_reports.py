@@ -385,3 +385,19 @@ def test_mlscope_down_closes_the_quality_store_only_once_nothing_can_scrape_it(t
     urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).close()
     stack.stop()
     assert served_at_close == [False]  # a scrape then got a refused connection, not a closed database
+
+
+def test_a_resolved_drift_alert_reads_its_value_at_the_end_not_the_firing_above() -> None:
+    from mlscope.reports.snapshot import _alert_row
+
+    drift = panels(config_for("default"))["drift"]
+    data = PanelData(drift, lines=[Line("age", "x", [(0.0, 0.4), (60.0, 0.142)])],
+                     thresholds=[Line("threshold age", "t", [(0.0, 0.282), (60.0, 0.282)])])
+    versions = [{"model": "m", "model_version": "1", "panels": [page.panel_context(data, draw=False)]}]
+    alert = {"status": "resolved", "startsAt": "", "endsAt": "", "annotations": {
+        "description": "PSI of feature age of m 1 is 0.142 over the last 1h, above its threshold 0.282"},
+        "labels": {"alertname": "FeatureDriftHigh", "model": "m", "model_version": "1", "feature": "age"}}
+    row = _alert_row(alert, versions)
+    assert "above its threshold 0.282" not in row["description"]
+    assert "now 0.142, threshold 0.282" in row["description"]
+    assert _alert_row({**alert, "status": "firing"}, versions)["description"].endswith("above its threshold 0.282")
