@@ -401,3 +401,19 @@ def test_a_resolved_drift_alert_reads_its_value_at_the_end_not_the_firing_above(
     assert "above its threshold 0.282" not in row["description"]
     assert "now 0.142, threshold 0.282" in row["description"]
     assert _alert_row({**alert, "status": "firing"}, versions)["description"].endswith("above its threshold 0.282")
+
+
+def test_charts_span_the_page_window_and_tables_write_no_none() -> None:
+    import re
+
+    data = PanelData(panels(config_for("default"))["traffic"],
+                     lines=[Line("requests/s", "x", [(3000.0 + t, 1.0) for t in range(0, 120, 15)])])
+    drawn = page.panel_context(data, window=(0.0, 3600.0))
+    ticks = re.findall(r">(\d\d:\d\d)<", drawn["svg"])
+    assert "00:00" in ticks and len(set(ticks)) >= 4  # the hour, not the two minutes of data
+    alert = {"alertname": "A", "status": "firing", "severity": "", "starts_at": "", "ends_at": "", "summary": "",
+             "description": "", "labels": "feature=x " * 20}
+    built = page.render(page.Page("snapshot", "t", "s", {"alerts": [alert] * 25, "versions": [
+        {"model": "m", "model_version": "v", "panels": [drawn]}]}, {}))
+    assert 'data-value="None"' not in built and "<summary>25 alerts (25 firing)" in built
+    assert "<summary>labels</summary>" in built

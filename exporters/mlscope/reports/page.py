@@ -23,6 +23,7 @@ from .fetch import Line, PanelData
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 BUDGET_BYTES = 1_000_000
+MANY_ALERTS = 10  # more rows than this and the alerts' table is folded (the charts stay near the top)
 
 
 def iso(t: float | None) -> str:
@@ -54,8 +55,10 @@ def _threshold_of(data: PanelData, line: Line) -> float | None:
     return None
 
 
-def panel_context(data: PanelData, marks: tuple[float, ...] = (), draw: bool = True) -> dict[str, Any]:
-    """What the template shows of one panel: its chart, one table row per line, its notes."""
+def panel_context(data: PanelData, marks: tuple[float, ...] = (), draw: bool = True,
+                  window: tuple[float, float] | None = None) -> dict[str, Any]:
+    """What the template shows of one panel: its chart (over ``window``: every chart of a page spans the
+    same), one table row per line, its notes."""
     rows = []
     for line in data.lines:
         stats, threshold = line.stats(), _threshold_of(data, line)
@@ -65,7 +68,7 @@ def panel_context(data: PanelData, marks: tuple[float, ...] = (), draw: bool = T
                      "threshold": threshold, "threshold_shown": shown(threshold)})
     more = max(0, len(data.lines) - data.panel.top) if data.panel.top else 0
     return {"key": data.panel.key, "title": data.panel.title, "rows": rows, "missing": data.missing,
-            "svg": charts.svg(data, marks) if draw and data.lines else "", "more": more, "top": data.panel.top}
+            "svg": charts.svg(data, marks, window) if draw and data.lines else "", "more": more, "top": data.panel.top}
 
 
 @dataclass
@@ -104,7 +107,7 @@ def clean(value: Any) -> Any:
 
 def render(page: Page) -> str:
     """The page's HTML."""
-    context = {"alerts": [], "alerts_title": "Alerts", "alerts_note": "", "versions": [], "lineage": [],
+    context = {"alerts": [], "alerts_title": "Alerts", "many_alerts": MANY_ALERTS, "alerts_note": "", "versions": [], "lineage": [],
                "logs": None, "runbooks": [], "links": [], "missing": [], **page.context}
     context["missing"] = list(context["missing"]) + page.notes
     twin = clean({**page.twin, "kind": page.kind, "title": page.title, "written_by": f"mlscope {__version__}",
