@@ -417,3 +417,32 @@ def test_charts_span_the_page_window_and_tables_write_no_none() -> None:
         {"model": "m", "model_version": "v", "panels": [drawn]}]}, {}))
     assert 'data-value="None"' not in built and "<summary>25 alerts (25 firing)" in built
     assert "<summary>labels</summary>" in built
+
+
+def _demo_sized(versions: int = 3, features: int = 30, issues: int = 123) -> page.Page:
+    """A page of the demo's size: per version, PSI of 30 features and 123 data-quality lines, 240 samples each."""
+    known = panels(config_for("fast"))
+
+    def lines(n: int, name: str) -> list[Line]:
+        return [Line(f"{name}{i}", "x", [(float(t), i / n + t * 1e-6) for t in range(0, 240 * 15, 15)])
+                for i in range(n, 0, -1)]
+
+    contexts, twins = [], []
+    for v in range(versions):
+        read = [PanelData(known["drift"], lines=lines(features, "f")),
+                PanelData(known["data_quality"], lines=lines(issues, "f"))]
+        contexts.append({"model": "m", "model_version": str(v), "panels": [page.panel_context(p) for p in read]})
+        twins.append({"panels": [p.as_dict() for p in read]})
+    return page.Page("report", "t", "s", {"versions": contexts}, {"versions": twins})
+
+
+def test_a_demo_sized_page_fits_its_budget_by_design_and_its_twin_file_keeps_every_sample() -> None:
+    built = _demo_sized()
+    html = page.within_budget(built)
+    assert len(html.encode()) < page.BUDGET_BYTES // 2 and not built.notes  # nothing had to be taken out
+    assert html.count('data-series="f') == 3 * 2 * page.TABLE_ROWS  # ranked tables list 20 rows each
+    assert "the 103 below the 20 listed are in the JSON twin" in html
+    inside = json.loads(html.split('<script type="application/json"', 1)[1].split(">", 1)[1].split("</script>")[0])
+    dq = inside["versions"][0]["panels"][1]["lines"]
+    assert [bool(x["values"]) for x in dq[:6]] == [True] * 5 + [False] and all(x["stats"]["max"] for x in dq)
+    assert all(len(x["values"]) == 240 for v in built.twin["versions"] for p in v["panels"] for x in p["lines"])
