@@ -23,6 +23,7 @@ from mlscope.reports.store import PageStore, verify
 from mlscope.reports.worker import SnapshotWorker
 from mlscope.rules import config_for
 from mlscope.stack.alertreceiver import AlertReceiver, make_server
+from support.reports_data import demo_sized
 
 START = "2026-12-01T10:00:00.5Z"
 
@@ -269,7 +270,7 @@ def test_report_exit_codes_name_the_known_models_and_versions(tmp_path: Path, mo
     assert "no model 'demo-classifer'" in err and "known models: demo-classifier" in err
     assert main(["report", "--model", "demo-classifier", "--version", "9.9", "--out", out]) == 2
     assert "known versions: 1.0.0, 1.1.0" in capsys.readouterr().err and not Path(out).exists()
-    assert main(["report", "--model", "demo-classifier", "--version", "1.0.0", "--out", out]) == 1  # no data: incomplete
+    assert main(["report", "--model", "demo-classifier", "--version", "1.0.0", "--out", out]) == 1  # no data
 
     def down(endpoint: str, expr: str) -> list[dict[str, Any]]:
         raise SourceError("Prometheus at http://127.0.0.1:1 did not answer (Connection refused)")
@@ -419,25 +420,8 @@ def test_charts_span_the_page_window_and_tables_write_no_none() -> None:
     assert "<summary>labels</summary>" in built
 
 
-def _demo_sized(versions: int = 3, features: int = 30, issues: int = 123) -> page.Page:
-    """A page of the demo's size: per version, PSI of 30 features and 123 data-quality lines, 240 samples each."""
-    known = panels(config_for("fast"))
-
-    def lines(n: int, name: str) -> list[Line]:
-        return [Line(f"{name}{i}", "x", [(float(t), i / n + t * 1e-6) for t in range(0, 240 * 15, 15)])
-                for i in range(n, 0, -1)]
-
-    contexts, twins = [], []
-    for v in range(versions):
-        read = [PanelData(known["drift"], lines=lines(features, "f")),
-                PanelData(known["data_quality"], lines=lines(issues, "f"))]
-        contexts.append({"model": "m", "model_version": str(v), "panels": [page.panel_context(p) for p in read]})
-        twins.append({"panels": [p.as_dict() for p in read]})
-    return page.Page("report", "t", "s", {"versions": contexts}, {"versions": twins})
-
-
 def test_a_demo_sized_page_fits_its_budget_by_design_and_its_twin_file_keeps_every_sample() -> None:
-    built = _demo_sized()
+    built = demo_sized()
     html = page.within_budget(built)
     assert len(html.encode()) < page.BUDGET_BYTES // 2 and not built.notes  # nothing had to be taken out
     assert html.count('data-series="f') == 3 * 2 * page.TABLE_ROWS  # ranked tables list 20 rows each

@@ -116,7 +116,8 @@ def clean(value: Any) -> Any:
 
 def render(page: Page) -> str:
     """The page's HTML."""
-    context = {"alerts": [], "alerts_title": "Alerts", "many_alerts": MANY_ALERTS, "alerts_note": "", "versions": [], "lineage": [],
+    context = {"alerts": [], "alerts_title": "Alerts", "many_alerts": MANY_ALERTS, "alerts_note": "",
+               "versions": [], "lineage": [],
                "logs": None, "runbooks": [], "links": [], "missing": [], **page.context}
     context["missing"] = list(context["missing"]) + page.notes
     twin = embedded(clean({**page.twin, "kind": page.kind, "title": page.title,

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import lineage
-from ..lineage.sources import FileSource, LogSource, LokiSource, PrometheusSource
-from ..logs.privacy import Privacy
 from ..catalog import serving as serving_cat
-from ..lineage.sources import SourceError
+from ..lineage.sources import FileSource, LogSource, LokiSource, PrometheusSource, SourceError
+from ..logs.privacy import Privacy
 from ..rules import config_for
 from ..rules.config import PROFILES
 from . import signals
@@ -67,7 +66,8 @@ def version_panels(sources: Sources, model: str, version: str, keys: Sequence[st
         if sources.fetcher.prometheus is None:
             break
         read.append(sources.fetcher.panel(known[key], selector(model, version), start, end))
-    context = {"model": model, "model_version": version, "panels": [panel_context(p, marks, window=(start, end)) for p in read]}
+    context = {"model": model, "model_version": version,
+               "panels": [panel_context(p, marks, window=(start, end)) for p in read]}
     twin = {"model": model, "model_version": version, "start": start, "end": end,
             "panels": [p.as_dict() for p in read],
             "missing": [empty for p in read if (empty := no_data(p, model, version, sources.profile))]}

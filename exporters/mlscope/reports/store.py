@@ -2,7 +2,8 @@
 ``manifest.json`` listing each page with its sha256, so a later change to a page is visible (``verify``).
 
 A page rewritten (the resolved notification of a group that fired; an earlier page of the group given a note
-pointing to its successor) keeps its earlier hashes in the entry's ``history``. Standard library only; one writer per folder (the receiver), safe across its threads.
+pointing to its successor) keeps its earlier hashes in the entry's ``history``. Standard library only; one
+writer per folder (the receiver), safe across its threads.
 """
 from __future__ import annotations
 
