@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -84,8 +85,13 @@ def owner_reach(cfg: RuleConfig) -> str:
 
 def model_owner_join(cfg: RuleConfig) -> str:
     """Each version's owner over :func:`owner_reach` (one per version: ``topk``, even if it changed)."""
-    return (f"topk by (model, model_version) (1, max by (model, model_version, owner) "
-            f"(last_over_time(mlscope_model_info[{owner_reach(cfg)}])))")
+    return MODEL_OWNER_JOIN.format(reach=owner_reach(cfg))
+
+
+MODEL_OWNER_JOIN = ("topk by (model, model_version) (1, max by (model, model_version, owner) "
+                    "(last_over_time(mlscope_model_info[{reach}])))")
+# The join in any profile's (or a rules-config's) rules: what a reference strips, it is not what the alert watches.
+MODEL_OWNER_JOIN_RE = re.compile(re.escape(MODEL_OWNER_JOIN).replace(re.escape("{reach}"), r"\w+"))
 
 
 PIPELINE_OWNER_JOIN = "max by (pipeline, owner) (mlscope_pipeline_info)"
