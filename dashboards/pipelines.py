@@ -3,7 +3,8 @@ success per pipeline, data-check results per batch, each run's log lines (Loki, 
 which training run (pipeline, dataset version, fingerprint) each model version comes from.
 
 Every panel reads gauges of facts (last success and failure times, last-run durations and record counts, the
-newest event time, the last batch's check results) or counts them with ``changes()``: a pushed job's
+newest event time, the last batch's check results) or counts runs from them (``changes()``, plus the first run
+of a series that appeared, :func:`runs_ended`): a pushed job's
 counters start at zero in each process and its group is overwritten at each push, so their rates mean
 nothing there (docs/pipelines.md). Run ids, batch ids, hyperparameters and the alert behind a retraining are
 in the log lines only: the Loki panels show them, and the datasource's derived fields open a run's or a batch's
@@ -13,6 +14,7 @@ from mlscope import grafana as gf
 from mlscope.catalog import alerting as alert_cat
 from mlscope.catalog import pipelines as cat
 from mlscope.catalog import serving
+from mlscope.catalog.pipelines import PUSH_JOB
 from mlscope.rules import pipelines as pipelines_rules
 from mlscope.rules.config import config_for
 
@@ -28,8 +30,11 @@ def last(spec: cat.MetricSpec, by: str = "pipeline", selector: str = P) -> str:
 
 
 def runs_ended(spec: cat.MetricSpec, window: str) -> str:
-    """Runs that ended within ``window``: each one set a new last-success (or last-failure) time."""
-    return f"sum by (pipeline) (changes({spec.name}{{{P}}}[{window}]))"
+    """Runs that ended within ``window``: each one set a new last-success (or last-failure) time, so its changes
+    count them, and a series that appeared within the window (absent ``window`` ago) counts its first run, which
+    ``changes()`` alone misses."""
+    x = f"{spec.name}{{{P}}}"
+    return f"sum by (pipeline) (changes({x}[{window}]) + (({x} * 0 + 1 unless {x} offset {window}) or {x} * 0))"
 
 
 def lines(event: str, selector: str = "", extra: str = "") -> str:
@@ -37,6 +42,20 @@ def lines(event: str, selector: str = "", extra: str = "") -> str:
     return f'{stream} |= "{event}" | json | event="{event}"{extra}'
 
 
+# The pipelines whose runs ended (every panel above the lineage reads these gauges), not every pipeline_info.
+ENDED = f'{{__name__=~"{cat.LAST_SUCCESS.name}|{cat.LAST_FAILURE.name}"}}'
+SERVED = f'{M},job!="{PUSH_JOB}"'
+INFO_BY = "model, model_version, training_data_fingerprint"
+
+
+def state(expr: str, name: str) -> str:
+    return f'label_replace({expr}, "state", "{name}", "", "")'
+
+
+VERSION_STATES = " or ".join((
+    state(f"max by ({INFO_BY}) ({serving.MODEL_INFO.name}{{{SERVED}}})", "serving"),
+    state(f'max by ({INFO_BY}) ({serving.MODEL_INFO.name}{{{M},job="{PUSH_JOB}"}})', "pushed by a training job"),
+    state(f"max by (model, model_version) ({serving.MODEL_RETIRED.name}{{{M}}})", "retired")))
 PIPELINE_LINES = ' | pipeline=~"$pipeline"'
 AGE = f"time() - {last(cat.LAST_SUCCESS)}"
 
@@ -44,7 +63,7 @@ dashboard = gf.dashboard(
     "mlscope-pipelines", "mlscope / Data pipeline health",
     description="Pipelines, batch jobs and training runs: outcomes, durations, records, rejects, freshness, "
                 "batch checks, each run's log lines, and the lineage of model versions.",
-    variables=[gf.label_variable("pipeline", "Pipeline", cat.INFO.name),
+    variables=[gf.label_variable("pipeline", "Pipeline", ENDED),
                gf.label_variable("model", "Model", serving.MODEL_INFO.name), gf.textbox("run_id", "Run id")],
     rows=[
         [gf.stat("Pipelines", gf.prom(f"count({last(cat.INFO)})"), "short"),
@@ -109,15 +128,17 @@ dashboard = gf.dashboard(
          gf.logs("Lines of run $run_id (type or paste a run id above)",
                  f'{{app="{gf.LOG_APP}"}} |= "$run_id" | json | run_id="$run_id"')],
         gf.row("Lineage: model version -> training run -> data"),
-        [gf.table("Serving model versions and their training-data fingerprint (mlscope_model_info)", gf.prom(
-            (f"max by (model, model_version, training_data_fingerprint) ({serving.MODEL_INFO.name}{{{M}}})", "")),
-            "none", hide=["Value"]),
+        [gf.table("Model versions: serving now, pushed by a training job, retired (mlscope_model_info)", gf.prom(
+            (VERSION_STATES, "")), "none", hide=["Value"],
+            description="state: serving = scraped from a model service now; pushed by a training job = the "
+                        "training run's mlscope_model_info on the Pushgateway (job " + PUSH_JOB + "), not serving; "
+                        "retired = a newer version replaced it (mlscope_model_retired_info)."),
          gf.table("Trained versions: pipeline, dataset version, fingerprint (mlscope_training_info)", gf.prom(
              (last(cat.TRAINING_INFO, ", ".join(cat.TRAINING_INFO_LABELS), M), "")), "none", hide=["Value"],
              description="Bounded: one series per model version a training job produced. Run ids, batch ids, "
                          "hyperparameters and the triggering alert are in the training run's log lines."),
          gf.stat("Serving versions no training run reported", gf.prom(
-             f"count(max by (model, model_version, training_data_fingerprint) ({serving.MODEL_INFO.name}{{{M}}}) "
+             f"count(max by (model, model_version, training_data_fingerprint) ({serving.MODEL_INFO.name}{{{SERVED}}}) "
              f"unless on (model, model_version, training_data_fingerprint) {cat.TRAINING_INFO.name}) "
              "or on() vector(0)"), "short",
              description="Versions whose fingerprint matches no mlscope_training_info series: trained outside a "

@@ -3,6 +3,9 @@ from mlscope import grafana as gf
 from mlscope.catalog import RecordedSpec, drift, serving
 from mlscope.catalog import quality as q
 from mlscope.catalog import versions as cat
+from mlscope.rules import agreement as agreement_rules
+from mlscope.rules import versions as versions_rules
+from mlscope.rules.config import config_for
 
 M = 'model=~"$model"'
 W = M + ',window="$window"'
@@ -10,7 +13,11 @@ C = W + ',model_version=~"$model_version"'  # comparisons: the candidate is the 
 V = "{{model_version}}"
 VS = V + " vs {{baseline_version}}"
 QUALITY = q.RECORDED_BY_LEVEL["model_version"]
-ALERTS = "ModelCandidateWorseThanBaseline|ModelCandidateOutputsDiverge"
+ALERTS = "|".join(dict.fromkeys(r["alert"] for r in versions_rules.alert_rules(config_for("default"))
+                                + agreement_rules.alert_rules(config_for("default"))))
+PAIR = "{{model_version}} vs shadow {{shadow_version}}"
+DISAGREEING = (f"topk(10, sum by (model_version, shadow_version, served_class, shadow_class) "
+               f"(increase({cat.SHADOW_DISAGREEMENTS.name}{{{M}}}[$__range])))")
 
 
 def by_version(spec: RecordedSpec) -> str:
@@ -59,4 +66,20 @@ dashboard = gf.dashboard(
             (by_version(drift.PREDICTION_PSI), V)), "none"),
          gf.timeseries("Feature PSI: candidate minus baseline", gf.prom(
              (compared(cat.FEATURE_PSI_DIFFERENCE), "{{feature}} " + VS)), "none")],
+        [gf.timeseries("Shadow agreement: share of the shadow's answers equal to the served ones", gf.prom(
+            (by_version(cat.SHADOW_AGREEMENT), PAIR)), "percentunit",
+            description="Same requests, the shadow's answer not served: the share of answers a promotion would "
+                        "keep (classes equal; regression values within the monitor's shadow_tolerance)."),
+         gf.table("Disagreements by (served class, shadow class) over the range", gf.prom(DISAGREEING),
+                  hide=["__name__"], sort_by="Value")],
+        [gf.timeseries("Mean |attribution| per feature and version (top 10)", gf.prom(
+            (f"topk(10, {by_version(cat.ATTRIBUTION_MEAN)})", V + " {{feature}}")), "none",
+            description="How much each feature moves the answers on average (absolute SHAP value or linear "
+                        "contribution over the window)."),
+         gf.bargauge("Reference ranking: mean |attribution| per feature in the reference profile", gf.prom(
+             (f"sort_desc({cat.REFERENCE_ATTRIBUTION.name}{{{M}}})", V + " {{feature}}")), "none"),
+         gf.timeseries("Attribution rank agreement with the reference (Spearman, top features)", gf.prom(
+             (f"{cat.ATTRIBUTION_RANK_AGREEMENT.name}{{{M}}}", V + " over {{window}}")), "none",
+             description="1: the features rank as on the reference data; 0: unrelated; below "
+                         "versions.attribution_rank_min the alert fires.")],
     ])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 log = logging.getLogger("mlscope.http")
@@ -16,12 +17,16 @@ def client_disconnects() -> int:
     return _disconnects
 
 
-def reply(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str) -> None:
-    """Send one complete response on ``handler``; a client that has gone away is counted and logged at debug
-    level, not a traceback on the console (its answer has no one to go to)."""
+def reply(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str,
+          headers: Mapping[str, str] | None = None) -> None:
+    """Send one complete response on ``handler`` (with ``headers`` besides its type and length); a client that has
+    gone away is counted and logged at debug level, not a traceback on the console (its answer has no one to go
+    to)."""
     global _disconnects
     try:
         handler.send_response(status)
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()

@@ -75,6 +75,31 @@ class PerRegistry(Generic[T]):
                 found = self._objects[registry] = create(registry)
             return found
 
+    def collector(self, registry: CollectorRegistry | None, create: Callable[[], T]) -> T:
+        """The registry's collector; ``create()`` makes it and it is registered there the first time."""
+        def make(target: CollectorRegistry) -> T:
+            made = create()
+            target.register(made)  # type: ignore[arg-type]  # T is a Collector here
+            return made
+
+        return self.get(registry, make)
+
     def find(self, registry: CollectorRegistry | None) -> T | None:
         """The registry's object if one was created, without creating it."""
         return self._objects.get(REGISTRY if registry is None else registry)
+
+
+def remove_matching(metric: Any, labels: dict[str, str]) -> None:
+    """Remove every child of a labelled metric whose labels include ``labels`` (prometheus-client's
+    ``remove_by_labels`` where it has it, 0.22+; else its children map ``_metrics``, verified with 0.26)."""
+    names = tuple(getattr(metric, "_labelnames", ()))
+    if not labels or any(k not in names for k in labels):
+        return
+    remove_by_labels = getattr(metric, "remove_by_labels", None)
+    if remove_by_labels is not None:
+        remove_by_labels(labels)
+        return
+    positions = {names.index(k): v for k, v in labels.items()}
+    for values in list(getattr(metric, "_metrics", {})):
+        if all(values[i] == v for i, v in positions.items()):
+            metric.remove(*values)

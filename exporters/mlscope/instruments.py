@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ._promclient import PerRegistry
+from ._promclient import PerRegistry, remove_matching
 from .catalog import serving as cat
 from .labels import LabelGuard
 
@@ -40,13 +40,21 @@ class ModelInfoCollector(Collector):
 
     def __init__(self) -> None:
         self._versions: dict[tuple[str, str], dict[str, str]] = {}
+        self._retired: set[tuple[str, str]] = set()
 
     def register(self, model: str, version: str, labels: Mapping[str, str]) -> None:
         self._versions[(model, version)] = dict(labels)
+        self._retired.discard((model, version))
 
     def unregister(self, model: str, version: str) -> None:
         """Stop exposing the version (it was retired: it no longer serves)."""
         self._versions.pop((model, version), None)
+
+    def retire(self, model: str, version: str) -> None:
+        """Stop exposing the version's ``mlscope_model_info``; expose ``mlscope_model_retired_info`` for it instead
+        (the rules' per-version alerts skip it while its windows still hold its last requests)."""
+        self.unregister(model, version)
+        self._retired.add((model, version))
 
     def labels_of(self, model: str, version: str) -> dict[str, str] | None:
         """The labels a version was registered with, None if it was not."""
@@ -62,6 +70,10 @@ class ModelInfoCollector(Collector):
         for labels in list(self._versions.values()):
             family.add_sample(cat.MODEL_INFO.name, labels, 1.0)
         yield family
+        retired = GaugeMetricFamily(cat.MODEL_RETIRED.name, cat.MODEL_RETIRED.help, labels=cat.MODEL_RETIRED.labels)
+        for model, version in sorted(self._retired):
+            retired.add_metric([model, version], 1.0)
+        yield retired
 
 
 class Instruments:
@@ -90,6 +102,17 @@ class Instruments:
         self.guard = LabelGuard(label_caps, on_fold=self._count_fold)
         self._reported: set[tuple[str, str]] = set()
         self._report_lock = threading.Lock()
+
+    def retire(self, model: str, version: str, *, multiprocess: bool) -> None:
+        """The version no longer serves: ``mlscope_model_retired_info`` in place of its ``mlscope_model_info``, and
+        its serving series removed from the registry (not in multiprocess mode: prometheus-client cannot remove
+        a worker's series there; the rules skip retired versions all the same)."""
+        self.model_info.retire(model, version)
+        if multiprocess:
+            return
+        for metric in (self.predictions, self.errors, self.latency, self.in_flight, self.classes, self.score,
+                       self.value, self.batches, self.batch_latency, self.invalid):
+            remove_matching(metric, {"model": model, "model_version": version})
 
     def _count_fold(self, label: str, reason: str) -> None:
         self.label_overflow.labels(label, reason).inc()

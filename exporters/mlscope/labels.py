@@ -16,6 +16,8 @@ DEFAULT_CAPS: Mapping[str, int] = {
     "model": 50,
     "model_version": 20,
     "class": 100,
+    # (served class, shadow class) pairs of shadow disagreements: 100 classes would make 9,900 pairs.
+    "class_pair": 100,
     "error_type": 50,
     "exception": 50,
     "feature": 500,

@@ -28,10 +28,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from . import tracing as _tracing
 from ._promclient import add_to_histogram
+from .attributions import AttributionTracker
+from .attributions import collector_for as attribution_collector
 from .catalog.versions import ROLES
 from .ids import clean_request_id, new_request_id
 from .instruments import MAX_METADATA_LABELS, Instruments, instruments_for, metadata_label_name
 from .labels import MAX_VALUE_LENGTH
+from .shadow import ShadowAgreement
 
 if TYPE_CHECKING:
     from .drift.profile import ReferenceProfile
@@ -54,7 +57,7 @@ class PredictionTracker:
     """
 
     __slots__ = ("_monitor", "request_id", "data_batch_id", "output", "score", "features", "proba", "segment",
-                 "log_fields", "_start", "_span")
+                 "log_fields", "attributions", "_start", "_span")
 
     def __init__(self, monitor: ModelMonitor, request_id: str | None, data_batch_id: str | None = None) -> None:
         self._monitor = monitor
@@ -66,6 +69,7 @@ class PredictionTracker:
         self.proba: Any = None  # class probabilities, stored for quality scoring (needs quality=)
         self.segment: Any = None
         self.log_fields: Mapping[str, Any] | None = None
+        self.attributions: Any = None  # feature name -> attribution (SHAP value, a linear contribution, ...)
 
     def __enter__(self) -> PredictionTracker:
         monitor = self._monitor
@@ -78,7 +82,7 @@ class PredictionTracker:
         latency = time.perf_counter() - self._start
         self._monitor._exit(latency, self.request_id, exc_type, self.output, self.score, features=self.features,
                             proba=self.proba, segment=self.segment, log_fields=self.log_fields, span=self._span,
-                            error=exc, data_batch_id=self.data_batch_id)
+                            error=exc, data_batch_id=self.data_batch_id, attributions=self.attributions)
         return False
 
 
@@ -97,6 +101,9 @@ class ModelMonitor:
     always, ``False`` never, or a ``TracerProvider`` to use (needs ``mlscope[otel]``).
     ``role`` (``"stable"``, ``"canary"`` or ``"shadow"``) declares the version's role for the version
     comparisons (the ``role`` label of ``mlscope_model_info``; docs/versions.md).
+    ``shadow_pending`` (default 0: off) keeps up to that many served answers, each for at most ``shadow_ttl_s``
+    seconds, for :meth:`shadow` to compare shadow answers with (regression: equal within ``shadow_tolerance``).
+    ``attribution_window_s`` is the window of the attribution rank agreement (a prediction's ``attributions``).
     """
 
     def __init__(self, model: str, model_version: str, *, task: Task = "classification",
@@ -109,7 +116,8 @@ class ModelMonitor:
                  reference: ReferenceProfile | str | Path | None = None, quality: Quality | None = None,
                  classes: Any = None,
                  prediction_log: PredictionLog | None = None, tracing: Any = None,
-                 role: str | None = None) -> None:
+                 role: str | None = None, shadow_pending: int = 0, shadow_ttl_s: float = 300.0,
+                 shadow_tolerance: float = 0.0, attribution_window_s: float = 3600.0) -> None:
         for name, value in (("model", model), ("model_version", model_version)):
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE_LENGTH:
                 raise ValueError(f"{name} must be a non-empty string of at most {MAX_VALUE_LENGTH} characters, "
@@ -137,6 +145,15 @@ class ModelMonitor:
                 "Quality(registry=...) the monitor's registry to see quality series next to its others",
                 self.model, self.model_version)
         self._quality_sink = None if quality is None else quality.sink(self.model, self.model_version, task, classes)
+        self._shadow_options = {"shadow_pending": shadow_pending, "shadow_ttl_s": shadow_ttl_s,
+                                "shadow_tolerance": shadow_tolerance, "attribution_window_s": attribution_window_s}
+        self._shadow = None if not shadow_pending else ShadowAgreement(
+            self.model, self.model_version, regression=task == "regression", registry=self.registry,
+            guard=self._instruments.guard, count_invalid=self._invalid, capacity=shadow_pending,
+            ttl_s=shadow_ttl_s, tolerance=shadow_tolerance)
+        if not 0 < attribution_window_s < math.inf:
+            raise ValueError(f"attribution_window_s must be a positive number of seconds, got {attribution_window_s!r}")
+        self._attributions: AttributionTracker | None = None
         self._drift: DriftTracker | None = None
         if reference is not None:
             self.attach_profile(reference)
@@ -180,16 +197,23 @@ class ModelMonitor:
         kwargs: dict[str, Any] = dict(task=self.task, registry=self.registry,
                                       training_data_fingerprint=self._training_data_fingerprint,
                                       metadata=self._metadata, quality=self.quality, classes=self.classes,
-                                      prediction_log=self._prediction_log, tracing=self._tracing_option)
+                                      prediction_log=self._prediction_log, tracing=self._tracing_option,
+                                      **self._shadow_options)
         kwargs.update(overrides)
         return ModelMonitor(self.model, model_version, **kwargs)
 
     def retire(self) -> None:
-        """The version no longer serves (a newer one replaced it): its ``mlscope_model_info`` and its drift series
-        go away, so dashboards stop listing it, ``ModelNoPredictions`` does not fire for it and its drift alerts
-        resolve (its last window would hold them firing); its counters stay."""
-        self._instruments.model_info.unregister(self.model, self.model_version)
+        """The version no longer serves (a newer one replaced it): its ``mlscope_model_info``, drift series and
+        serving series (predictions, errors, latency, classes, invalid inputs) go away, so dashboards stop listing
+        it and ``ModelNoPredictions`` does not fire for it; ``mlscope_model_retired_info`` names it instead, so no
+        per-version alert (drift, data quality, quality, version comparisons) judges it while its windows still
+        hold its last requests (docs/versions.md)."""
+        from .exposition import multiprocess_enabled
+
+        self._instruments.retire(self.model, self.model_version, multiprocess=multiprocess_enabled())
         self.detach_profile()
+        if self._attributions is not None:
+            attribution_collector(self.registry, self.report_internal_error).detach(self._attributions)
 
     # -- recording: single predictions ----------------------------------------------------------
 
@@ -232,7 +256,7 @@ class ModelMonitor:
     def record_prediction(self, latency_seconds: float, *, output: Any = None, score: Any = None,
                           request_id: str | None = None, features: Any = None, proba: Any = None,
                           segment: Any = None, log_fields: Mapping[str, Any] | None = None,
-                          data_batch_id: str | None = None) -> str:
+                          data_batch_id: str | None = None, attributions: Any = None) -> str:
         """Record one prediction served elsewhere; returns its request id.
 
         With tracing on, its span ends now and began ``latency_seconds`` ago (a child of the active span).
@@ -242,8 +266,23 @@ class ModelMonitor:
         span = self._start_span(request_id, batch_id, latency_seconds, current=False)
         self._exit(latency_seconds, request_id, None, output, score, features=features, proba=proba,
                    segment=segment, log_fields=log_fields, track_in_flight=False, span=span,
-                   data_batch_id=batch_id)
+                   data_batch_id=batch_id, attributions=attributions)
         return request_id
+
+    def shadow(self, request_id: str, *, version: str, prediction: Any) -> bool | None:
+        """Compare a shadow version's answer (not served) with the served answer of the same request.
+
+        Needs ``shadow_pending=``; the served prediction must be recorded first, under the same request id.
+        Returns whether they agree, None when nothing was compared (counted as invalid: docs/versions.md).
+        """
+        try:
+            if self._shadow is None:
+                self._invalid("shadow_not_enabled")
+                return None
+            return self._shadow.shadow(clean_request_id(request_id), str(version), prediction)
+        except Exception as exc:
+            self._instruments.report_internal_error("shadow", exc)
+            return None
 
     def record_outcome(self, request_id: str | int, y_true: Any, *, time: float | None = None) -> None:
         """Report the ground truth of an earlier prediction (needs ``quality=``); joined in the background."""
@@ -359,6 +398,7 @@ class ModelMonitor:
 
         self.detach_profile()
         tracker = self._drift = attach(self, profile, **options)
+        self._attribution_tracker(tracker.profile)
         calibration = tracker.profile.calibration
         if self.quality is not None and calibration is not None:
             refused = self.quality.set_calibration(self.model, self.model_version, calibration)
@@ -389,6 +429,29 @@ class ModelMonitor:
     def record_feature_batch(self, data: Any) -> None:
         """Count a batch of inputs: data frame, mapping of columns, or 2-D array in the profile's order."""
         self._drift_batch(data, None, None)
+
+    def _attribution_tracker(self, profile: ReferenceProfile | None) -> AttributionTracker:
+        """A new attribution tracker: the profile's features and reference attributions, or learned features."""
+        collector = attribution_collector(self.registry, self.report_internal_error)
+        if self._attributions is not None:
+            collector.detach(self._attributions)
+        tracker = self._attributions = AttributionTracker(
+            self.model, self.model_version, features=None if profile is None else [f.name for f in profile.features],
+            reference=None if profile is None else profile.attributions,
+            window_s=self._shadow_options["attribution_window_s"], count_invalid=self._invalid)
+        collector.attach(tracker)
+        return tracker
+
+    def _attribute(self, attributions: Any) -> list[list[Any]] | None:
+        """Count one prediction's attributions; returns its top ones for the log line (when a log is bound)."""
+        try:
+            tracker = self._attributions
+            if tracker is None:
+                tracker = self._attribution_tracker(None if self._drift is None else self._drift.profile)
+            return tracker.record(attributions, top=self._log is not None)
+        except Exception as exc:
+            self._instruments.report_internal_error("attributions", exc)
+            return None
 
     def _drift_batch(self, features: Any, outputs: Any, scores: Any) -> None:
         drift = self._drift
@@ -435,9 +498,10 @@ class ModelMonitor:
               output: Any, score: Any, *, features: Any = None, proba: Any = None, segment: Any = None,
               log_fields: Mapping[str, Any] | None = None, track_in_flight: bool = True,
               span: _tracing.SpanHandle | None = None, error: BaseException | None = None,
-              data_batch_id: str | None = None) -> None:
+              data_batch_id: str | None = None, attributions: Any = None) -> None:
         predicted_class = None
         try:
+            top = None if attributions is None else self._attribute(attributions)
             if track_in_flight:
                 self._in_flight.dec()
             self._predictions.inc()
@@ -447,7 +511,7 @@ class ModelMonitor:
             # it names the trace only when that trace is sampled, and a sampled prediction span is logged.
             logged = self._log is None or self._log.prediction(
                 request_id, latency, None if exc_type is None else exc_type.__name__, output, score, log_fields,
-                ids=ids, sampled=sampled, data_batch_id=data_batch_id)
+                ids=ids, sampled=sampled, data_batch_id=data_batch_id, attributions=top)
             if latency is not None:
                 self._latency.observe(latency, _exemplar(request_id, ids) if logged else None)
             if self._drift is not None:
@@ -461,6 +525,8 @@ class ModelMonitor:
                 predicted_class = self._count_output(output)
                 if self._quality_sink is not None:
                     self._quality_sink.put(request_id, output, proba, segment)
+                if self._shadow is not None:
+                    self._shadow.served(request_id, output)
             if score is not None and self._score is not None:
                 self._observe_one(self._score, score, "score_not_finite")
         except Exception as exc:

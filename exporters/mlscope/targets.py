@@ -51,6 +51,8 @@ class Target:
     name: str
     host: str
     port: int
+    #: Extra target labels: a model server's ``server`` kind and its ``model``/``model_version`` mapping.
+    labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def address(self) -> str:
@@ -58,7 +60,8 @@ class Target:
 
     def file_text(self) -> str:
         """The file_sd content of this target (one group, JSON)."""
-        return json.dumps([{"targets": [self.address], "labels": {SERVICE_LABEL: self.name}}]) + "\n"
+        return json.dumps([{"targets": [self.address], "labels": {SERVICE_LABEL: self.name, **dict(self.labels)}}]) \
+            + "\n"
 
 
 def check_name(name: str) -> str:
@@ -112,6 +115,34 @@ def parse(spec: str) -> Target:
         raise TargetError(f"{spec!r}: put an IPv6 address in brackets, e.g. [::1]:8001")
     target_host, target_port = check_host(host), check_port(port)
     return Target(check_name(name) if sep else default_name(target_host, target_port), target_host, target_port)
+
+
+SERVER_KINDS = ("vllm", "sglang")  # mlscope.catalog.modelservers.KINDS (the light core imports no catalog here)
+SERVER_LABEL = "server"
+
+
+def server_target(target: Target, kind: str, model: str = "", model_version: str = "") -> Target:
+    """``target`` marked as a ``kind`` model server (vllm, sglang), its series mapped onto ``model`` and
+    ``model_version`` when given (else the scrape job maps the server's ``model_name`` onto ``model``)."""
+    if kind not in SERVER_KINDS:
+        raise TargetError(f"server kind {kind!r}: choose one of {', '.join(SERVER_KINDS)}")
+    if model_version and not model:
+        raise TargetError("a model version needs its model (--model)")
+    for value in (model, model_version):
+        if value and not _NAME.fullmatch(value):
+            raise TargetError(f"{value!r}: model and version labels use 1-63 letters, digits, '.', '_' or '-'")
+    labels = {SERVER_LABEL: kind, "model": model, "model_version": model_version}
+    return Target(target.name, target.host, target.port, tuple((k, v) for k, v in labels.items() if v))
+
+
+def parse_server(spec: str) -> Target:
+    """``KIND=HOST:PORT`` (``vllm=127.0.0.1:8000``): a model server named after its kind and address."""
+    kind, sep, address = spec.partition("=")
+    if not sep:
+        raise TargetError(f"{spec!r}: expected KIND=HOST:PORT with KIND one of {', '.join(SERVER_KINDS)}, "
+                          "e.g. vllm=127.0.0.1:8000")
+    plain = parse(address)
+    return server_target(Target(check_name(f"{kind}-{plain.name}"), plain.host, plain.port), kind)
 
 
 def path_of(folder: Path, name: str) -> Path:

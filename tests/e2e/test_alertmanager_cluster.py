@@ -39,36 +39,46 @@ def firing_groups(stack: AlertingStack) -> Counter[str]:
                    and n.payload["groupLabels"].get("alertname") in wanted)
 
 
-@pytest.fixture(params=[True, False], ids=["clustered", "not-clustered"])
-def pair(request: pytest.FixtureRequest, tmp_path: Path, exporter: Exporter) -> Iterator[AlertingStack]:
+@pytest.fixture
+def pairs(tmp_path: Path, exporter: Exporter) -> Iterator[dict[bool, AlertingStack]]:
+    """{clustered: its pair}: the clustered pair and its control side by side, on the same traffic (their waits
+    overlap: one test's time for both)."""
     require_binary("prometheus")
     require_binary("alertmanager", "prometheus-alertmanager")
-    stack = AlertingStack(tmp_path, [exporter.target], replicas=2, clustered=request.param).start()
-    yield stack
-    stack.stop()
+    started: dict[bool, AlertingStack] = {}
+    try:
+        for clustered in (True, False):
+            started[clustered] = AlertingStack(tmp_path / f"clustered-{clustered}", [exporter.target], replicas=2,
+                                               clustered=clustered).start()
+        yield started
+    finally:
+        for stack in started.values():
+            stack.stop()
+
+
+def all_groups_arrived(pair: AlertingStack) -> bool:
+    versions = {a["labels"]["model_version"] for _, a in pair.receiver.alerts("ModelErrorRateHigh", "firing")}
+    return versions == set(VERSIONS) and bool(pair.receiver.alerts("MLScopeWatchdog", "firing"))
 
 
 @pytest.mark.slow
-def test_one_notification_per_group_from_a_pair(pair: AlertingStack, exporter: Exporter) -> None:
-    if pair.clustered:
-        wait_until(lambda: cluster_ready(pair), timeout=30)
+def test_one_notification_per_group_from_a_clustered_pair_two_without_clustering(
+        pairs: dict[bool, AlertingStack], exporter: Exporter) -> None:
+    wait_until(lambda: cluster_ready(pairs[True]), timeout=30)
     spikes = [ErrorSpike(ModelMonitor("churn", v, registry=exporter.registry), error_share=0.5) for v in VERSIONS]
     try:
-        def all_groups_arrived() -> bool:
-            versions = {a["labels"]["model_version"] for _, a in pair.receiver.alerts("ModelErrorRateHigh", "firing")}
-            return versions == set(VERSIONS) and bool(pair.receiver.alerts("MLScopeWatchdog", "firing"))
-
-        wait_until(all_groups_arrived, timeout=90)
+        wait_until(lambda: all(all_groups_arrived(pair) for pair in pairs.values()), timeout=90)
         time.sleep(DUPLICATE_WINDOW_S)
-        counts = firing_groups(pair)
+        counts = {clustered: firing_groups(pair) for clustered, pair in pairs.items()}
     finally:
         for spike in spikes:
             spike.stop()
-    assert len(counts) == len(VERSIONS) + 1, counts  # one group per model version, plus the watchdog
-    expected = 1 if pair.clustered else 2
-    assert set(counts.values()) == {expected}, counts
-    # Both replicas received every alert from Prometheus: deduplication happened in Alertmanager.
-    for am in pair.alertmanagers:
-        alerts = requests.get(am.url + "/api/v2/alerts", timeout=5).json()
-        assert {a["labels"]["model_version"] for a in alerts if a["labels"]["alertname"] == "ModelErrorRateHigh"} \
-            == set(VERSIONS)
+    for clustered, pair in pairs.items():
+        assert len(counts[clustered]) == len(VERSIONS) + 1, counts  # one group per model version, plus the watchdog
+        expected = 1 if clustered else 2
+        assert set(counts[clustered].values()) == {expected}, (clustered, counts)
+        # Both replicas received every alert from Prometheus: deduplication happened in Alertmanager.
+        for am in pair.alertmanagers:
+            alerts = requests.get(am.url + "/api/v2/alerts", timeout=5).json()
+            assert {a["labels"]["model_version"] for a in alerts
+                    if a["labels"]["alertname"] == "ModelErrorRateHigh"} == set(VERSIONS)

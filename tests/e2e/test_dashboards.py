@@ -111,10 +111,20 @@ def test_logql_parses_with_grafanas_grammar_and_uses_only_stream_labels() -> Non
     assert bad[2]["rangeOps"] == ["count_over_time"] and bad[2]["lineFilters"] == ['|= "abc-1"']
 
 
-def test_log_volume_panels_read_lines_per_second_on_real_promtool(tmp_path) -> None:
-    """The volume panel's queries, evaluated by promtool on a shipper that sends 300 lines/s for 10 minutes."""
+def promtool_exprs(tmp_path, interval: str, series: list[dict], tests: list[dict]) -> None:
+    """promtool's ``promql_expr_test`` cases ``tests`` on ``series`` (no rules), every ``interval``: all pass."""
     import yaml
 
+    (tmp_path / "rules.yml").write_text("groups: []\n")
+    (tmp_path / "test.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": interval,
+                                                       "tests": [{"interval": interval, "input_series": series,
+                                                                  "promql_expr_test": tests}]}))
+    result = run_promtool("test", "rules", tmp_path / "test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_log_volume_panels_read_lines_per_second_on_real_promtool(tmp_path) -> None:
+    """The volume panel's queries, evaluated by promtool on a shipper that sends 300 lines/s for 10 minutes."""
     require_binary("promtool")
     logs = committed()["mlscope-logs.json"]
     (panel,) = [p for p in logs["panels"] if str(p.get("title", "")).startswith("Log lines per second")]
@@ -127,10 +137,32 @@ def test_log_volume_panels_read_lines_per_second_on_real_promtool(tmp_path) -> N
                 "mlscope_log_lines_dropped_total": [{"labels": '{handler="loki",reason="queue_full"}', "value": 1}]}
     tests = [{"expr": e, "eval_time": "5m", "exp_samples": next(
         (v for name, v in expected.items() if name in e), [{"labels": "{}", "value": 0}])} for e in exprs]
-    (tmp_path / "rules.yml").write_text("groups: []\n")
-    (tmp_path / "test.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "15s",
-                                                       "tests": [{"interval": "15s", "input_series": series,
-                                                                  "promql_expr_test": tests}]}))
-    result = run_promtool("test", "rules", tmp_path / "test.yml")
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool_exprs(tmp_path, "15s", series, tests)
     assert len(tests) >= 3 and sum("lines_sent" in e for e in exprs) == 1
+
+
+def test_pipeline_run_counts_include_each_pipelines_first_run_on_real_promtool(tmp_path) -> None:
+    """The run-count panels on promtool: pipeline "first" succeeds at 2m and 4m and fails at 3m (its gauges appear
+    with those runs), "old" had succeeded before and succeeds again at 3m. Over 5m: 2, 1 and 1 runs (changes()
+    alone counted 1, 0 and 1); over the 1m rate interval at 2m: first's first success."""
+    require_binary("promtool")
+    panels = committed()["mlscope-pipelines.json"]["panels"]
+    titles = ("Successful runs (each interval)", "Failed runs (each interval)", "Runs over the dashboard's range")
+    targets = {p["title"]: [t["expr"] for t in p["targets"]] for p in panels if p.get("title") in titles}
+    (ok_each,), (failed_each,), (ok_range, failed_range) = (targets[t] for t in titles)
+    success = "mlscope_pipeline_last_success_timestamp_seconds"
+    failure = "mlscope_pipeline_last_failure_timestamp_seconds"
+    series = [{"series": f'{success}{{pipeline="first"}}', "values": "_ _ 120 120 240 240"},
+              {"series": f'{failure}{{pipeline="first"}}', "values": "_ _ _ 180 180 180"},
+              {"series": f'{success}{{pipeline="old"}}', "values": "0 0 0 180 180 180"}]
+
+    def case(expr: str, at: str, window: str, want: dict[str, int]) -> dict:
+        expr = dashcheck.substitute(expr, {"pipeline": ".*"}, rate_interval=window, range_=window)
+        return {"expr": expr, "eval_time": at,
+                "exp_samples": [{"labels": f'{{pipeline="{p}"}}', "value": v} for p, v in want.items()]}
+
+    tests = [case(ok_range, "5m", "5m", {"first": 2, "old": 1}), case(failed_range, "5m", "5m", {"first": 1}),
+             case(ok_each, "2m", "1m", {"first": 1, "old": 0}), case(failed_each, "3m", "1m", {"first": 1})]
+    promtool_exprs(tmp_path, "1m", series, tests)
+    variable = next(v for v in committed()["mlscope-pipelines.json"]["templating"]["list"] if v["name"] == "pipeline")
+    assert "mlscope_pipeline_last_success_timestamp_seconds" in json.dumps(variable)  # pipelines that ran

@@ -36,7 +36,7 @@ from mlscope import ModelMonitor
 from mlscope.catalog.alerting import ALERT_EVENT
 from mlscope.dashboards import check as dashcheck
 from mlscope.demo.textgen import start_text_endpoint
-from mlscope.demo.workload import LateGroundTruth, SyntheticService, Traffic
+from mlscope.demo.workload import LateGroundTruth, SyntheticService, Traffic, linear_contributions, train
 from mlscope.exposition import start_metrics_server
 from mlscope.logs import LokiHandler, PredictionLog
 from mlscope.pipelines import LOGGER as PIPELINE_LOGGER
@@ -52,6 +52,7 @@ from support import ROOT, alerting_stack
 from support.drift_support import monitor_with, small_profile, trained, workload_profile
 from support.helpers import require_binary
 from support.loki_receiver import LokiReceiver
+from support.model_servers import start_model_servers
 
 DASHBOARDS = ROOT / "provisioning" / "grafana" / "dashboards"
 PROFILE = config_for("fast").profile
@@ -88,10 +89,15 @@ class ModelService:
         self.quality = Quality(registry=r, windows=windows, flush_interval_s=0.02, pending_ttl_s=1.0)
 
         clf = trained("breast_cancer")
-        self.clf = ModelMonitor("dash-clf", "1", registry=r, reference=workload_profile("dash-clf", "1"),
-                                quality=self.quality, classes=clf.pipeline.classes_, prediction_log=log, role="stable")
+        # The linear model's contributions on the training rows: the reference ranking of the attributions.
+        contributions = linear_contributions(clf.pipeline, clf.x_train)
+        self.clf = ModelMonitor("dash-clf", "1", registry=r,
+                                reference=workload_profile("dash-clf", "1", attributions=contributions),
+                                quality=self.quality, classes=clf.pipeline.classes_, prediction_log=log, role="stable",
+                                shadow_pending=1000, shadow_ttl_s=30.0)
         # A canary of the classifier (the versions dashboard), failing more often than its baseline.
-        canary = self.clf.for_version("2", role="canary", reference=workload_profile("dash-clf", "2"))
+        canary = self.clf.for_version("2", role="canary", shadow_pending=0,
+                                      reference=workload_profile("dash-clf", "2", attributions=contributions))
         self.split = TrafficSplit("dash-clf", {"1": 0.6, "2": 0.4}, registry=r)
         for version in ("1", "2"):
             self.quality.set_baseline("dash-clf", version, baseline_metrics(
@@ -104,7 +110,9 @@ class ModelService:
                                                                     reg.pipeline.predict(reg.x_test)))
         self.tabular = monitor_with(small_profile("dash-tabular", "1"), r, label_caps={"class": 1})
 
-        clf_service = SyntheticService(clf, self.clf, seed=1)
+        # A shadow of the stable version (another split's model): its answers compared, never served.
+        shadow = ("1-shadow", train("breast_cancer", seed=1).pipeline)
+        clf_service = SyntheticService(clf, self.clf, seed=1, shadow=shadow)
         clf_service.faults.error_rate, clf_service.faults.drift_shift_std = 0.1, 0.5
         canary_service = SyntheticService(clf, canary, seed=3)
         canary_service.faults.error_rate = 0.4
@@ -215,7 +223,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     receiver_server, _ = start_metrics_server(free_port(), registry=alert_registry)
     receiver = alerting_stack.TestReceiver(receiver=AlertReceiver(registry=alert_registry, output=io.StringIO()))
     targets = [service.target, f"127.0.0.1:{receiver_server.server_port}"]
-    alerting = alerting_stack.AlertingStack(tmp, targets, receiver=receiver, scrape_self=True)
+    # vLLM/SGLang fixture servers and NVML-side series (the generative dashboard's model-server rows)
+    servers_job, fake_servers = start_model_servers(tmp / "model-servers")
+    alerting = alerting_stack.AlertingStack(tmp, targets, receiver=receiver, scrape_self=True, jobs=[servers_job])
     try:
         yield LiveStack(service, alerting.start(), receiver_server)
     finally:
@@ -223,6 +233,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         receiver_server.shutdown()
         receiver_server.server_close()
         service.stop()
+        for fake in fake_servers:
+            fake.close()
 
 
 def prometheus_queries(variables: dict[str, str]) -> list[tuple[str, str]]:

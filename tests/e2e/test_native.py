@@ -51,7 +51,14 @@ def dashboard_queries() -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow
-def test_demo_end_to_end(stack: Up) -> None:
+def test_demo_end_to_end_then_down_and_a_restart_keeping_data(stack: Up, tmp_path: Path) -> None:
+    """One stack start for both halves (a start costs 10-30 s on a loaded machine): the demo end to end, then
+    `mlscope down` and a restart on the same state directory."""
+    demo_end_to_end(stack)
+    down_leaves_nothing_and_restart_keeps_data(stack, tmp_path)
+
+
+def demo_end_to_end(stack: Up) -> None:
     api = stack.api
     # Drift is injected as soon as the stack is up: its alert fires and resolves over the same minutes the
     # dashboards' windows take to fill (the checks are the same as one after the other, the waits overlap).
@@ -116,7 +123,7 @@ def test_demo_end_to_end(stack: Up) -> None:
     print(f"drift injected -> resolved: {time.time() - injected:.1f} s")
 
 
-def test_down_leaves_nothing_and_restart_keeps_data(stack: Up, tmp_path: Path) -> None:
+def down_leaves_nothing_and_restart_keeps_data(stack: Up, tmp_path: Path) -> None:
     am = f"http://127.0.0.1:{stack.ports.alertmanager}"
     silence = {"matchers": [{"name": "alertname", "value": "FeatureDriftHigh", "isRegex": False}],
                "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from support import ROOT
 from support.helpers import require_binary, run_promtool
 from support.rules import RULE_FILES, RULES
@@ -14,11 +16,18 @@ def test_promtool_check_rules() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_promtool_unit_tests() -> None:
+UNIT_TESTS = sorted((ROOT / "alerting" / "tests").glob("*.yml"))
+
+
+def test_there_are_promtool_unit_tests() -> None:
+    assert UNIT_TESTS
+
+
+@pytest.mark.parametrize("test_file", UNIT_TESTS, ids=[p.stem for p in UNIT_TESTS])
+def test_promtool_unit_tests(test_file: Path) -> None:
+    """One promtool run per file (versions.yml alone takes ~12 s): pytest-xdist spreads them over its workers."""
     require_binary("promtool")
-    tests = sorted((ROOT / "alerting" / "tests").glob("*.yml"))
-    assert tests
-    result = run_promtool("test", "rules", *tests)
+    result = run_promtool("test", "rules", test_file)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

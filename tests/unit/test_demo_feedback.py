@@ -82,8 +82,10 @@ def test_an_alert_retrains_and_the_new_version_serves_with_its_lineage(tmp_path:
     x = np.where(np.isnan(x), np.nanmean(base.x_train, axis=0), x)  # the job's mean imputation
     expected = training_data_fingerprint(x, base.feature_names)
     assert demo.monitor.model_version == "1.0.1" and VERSION not in served  # 1.0.0 retired: no ModelNoPredictions
-    assert "mlscope_predictions_total" in retired  # its counters stay; its drift series went with its info
+    # Its serving and drift series went; mlscope_model_retired_info names it, so no per-version alert judges it.
+    assert "mlscope_model_retired_info" in retired and "mlscope_predictions_total" not in retired, retired
     assert not {name for name in retired if name.startswith("mlscope_feature_")}, retired
+    assert demo.split.changes[-1].fingerprint == ALERT["fingerprint"]  # the split's change names the alert
     assert served["1.0.1"]["training_data_fingerprint"] == expected and served["1.0.1"]["role"] == "stable"
     # The split sends the stable share to the new version under its own name; the canary compares with it.
     assert shares["1.0.1"] == 1.0 and VERSION not in shares and VERSION not in weights and demo.canary.stable == "1.0.1"
@@ -106,6 +108,41 @@ def test_an_alert_retrains_and_the_new_version_serves_with_its_lineage(tmp_path:
     # The lineage can say no: a version nobody trained has no training run in either source.
     for source in (files, LokiSource(loki.url)):
         assert trace(MODEL, "9.9.9", logs=[source]).training_runs == []
+
+
+def test_cooldown_0_means_no_cooldown_and_a_negative_one_names_its_flag(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from mlscope.cli import parser
+
+    assert parser(only="demo").parse_args(["demo", "retrain", "--cooldown", "0"]).cooldown == 0
+    with pytest.raises(SystemExit):
+        parser(only="demo").parse_args(["demo", "retrain", "--cooldown", "-5"])
+    err = capsys.readouterr().err
+    assert "--cooldown" in err and "a cooldown is 0 (none) or more seconds" in err and "an incident lasts" not in err
+    (tmp_path / retrain.LAST_RUN).write_text(json.dumps({"ended_at": time.time(), "version": "1.0.1"}))
+    assert retrain.Retraining(tmp_path, cooldown_s=0).not_applicable() is None  # retrained 0 s ago: again
+    assert "cooldown 300 s" in str(retrain.Retraining(tmp_path, cooldown_s=300).not_applicable())
+
+
+def test_only_a_batchs_drift_check_retrains_not_its_data_quality_checks(tmp_path: Path) -> None:
+    from mlscope.pipelines import AlertTrigger
+
+    def check(name: str) -> AlertTrigger:
+        return AlertTrigger("PipelineBatchChecksFailing", f"fp-{name}", labels={
+            "alertname": "PipelineBatchChecksFailing", "pipeline": PIPELINE, "check": name})
+
+    said: list[str] = []
+    job = retrain.Retraining(tmp_path, check("out_of_range"), say=said.append)
+    assert job.run() == retrain.NOT_APPLICABLE and not (tmp_path / retrain.MODELS).exists()
+    assert "is the batch's out_of_range check: only a drift check retrains" in said[0]
+    assert retrain.Retraining(tmp_path, check("drift")).not_applicable() is None
+    assert retrain.Retraining(tmp_path, retrain.AlertTrigger("FeatureDriftHigh", "f")).not_applicable() is None
+    # The compose receiver runs the job on every model's and pipeline's alerts: only the demo's retrain.
+    other = retrain.AlertTrigger("FeatureDriftHigh", "o", labels={"alertname": "FeatureDriftHigh", "model": "churn"})
+    assert "is about churn, not the demo's demo-classifier" in str(retrain.Retraining(tmp_path, other).not_applicable())
+    assert retrain.FEATURE_PIPELINE == PIPELINE
+    theirs = retrain.AlertTrigger("PipelineBatchChecksFailing", "p", labels={"pipeline": "etl", "check": "drift"})
+    assert "is about pipeline etl" in str(retrain.Retraining(tmp_path, theirs).not_applicable())
 
 
 def test_the_native_demo_receiver_retrains_on_drift_and_quality_alerts(tmp_path: Path) -> None:

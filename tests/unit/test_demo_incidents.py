@@ -130,3 +130,22 @@ def test_the_console_reads_the_schedule_from_the_registry() -> None:
                        f"{int(cycle // 60)}m{int(cycle % 60):02d}s; on demand: {', '.join(on_demand)}")
     assert "quality at 7m30s, canary-defect at 10m30s" in summary
     assert schedule_summary(IncidentRegistry()).startswith("no scheduled incidents")
+
+
+def test_the_pipeline_runs_at_once_when_the_stale_incident_ends_not_an_interval_later(tmp_path) -> None:
+    from mlscope.demo.pipeline import DemoPipeline
+
+    pipeline = DemoPipeline(service=None, monitor=None, folder=tmp_path)  # type: ignore[arg-type]
+    demo = SimpleNamespace(pipeline=pipeline)
+    stale, failure = INCIDENTS.get("pipeline-stale"), INCIDENTS.get("pipeline-failure")
+    stale.apply(demo)
+    assert pipeline.paused and not pipeline._poke.is_set()  # paused: no run
+    stale.revert(demo)
+    assert not pipeline.paused and pipeline._poke.is_set()  # the loop's wait ends: it runs now
+    pipeline._poke.clear()
+    failure.apply(demo)
+    assert pipeline._poke.is_set()
+    pipeline._poke.clear()
+    failure.revert(demo)
+    assert pipeline._poke.is_set()  # the recovered run too
+    assert "PipelineStale" in failure.description and "PipelineRunFailed" in failure.description

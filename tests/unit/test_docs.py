@@ -6,6 +6,7 @@ is `<!-- fragment -->`. Every relative Markdown link resolves: the file, and the
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -62,8 +63,10 @@ def prose(text: str) -> str:
     return CODE_SPAN.sub("", FENCE.sub("", text))
 
 
-def anchors(path: Path) -> set[str]:
-    """GitHub's anchors of a Markdown file's headings (duplicates get -1, -2...)."""
+@functools.cache
+def anchors(path: Path) -> frozenset[str]:
+    """GitHub's anchors of a Markdown file's headings (duplicates get -1, -2...); once per file (docs/metrics.md
+    alone links to its own headings some 450 times)."""
     seen: dict[str, int] = {}
     out = set()
     for line in FENCE.sub("", path.read_text()).splitlines():
@@ -71,7 +74,7 @@ def anchors(path: Path) -> set[str]:
             slug = anchor(line.lstrip("#").replace("`", ""))
             out.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
             seen[slug] = seen.get(slug, 0) + 1
-    return out
+    return frozenset(out)
 
 
 def relative_links(path: Path) -> list[str]:

@@ -16,6 +16,7 @@ import yaml
 from mlscope.cli import main
 from mlscope.rules import config_for
 from mlscope.stack import k8s, promconfig
+from mlscope.stack.modelservers import model_server_relabelling
 from support import HERE, ROOT
 from support.k8s import by_kind
 from support.loki_reference import ANY, keys, undocumented
@@ -87,8 +88,19 @@ def test_every_manifest_validates_against_its_published_schema(tmp_path: Path, p
 def test_service_monitors_cover_the_exporters_with_limits() -> None:
     for profile in ("default", "fast"):
         monitors = by_kind(k8s.render(profile), "ServiceMonitor")
+        servers = monitors.pop("mlscope-model-servers")
         assert set(monitors) == {"mlscope-model-services", "mlscope-resource-exporter", "mlscope-quality-exporter",
                                  "mlscope-alert-receiver", "mlscope-pushgateway"}
+        # vLLM/SGLang Services (any namespace): the kind and the model mapping from their labels, and the same
+        # model_name relabelling as the compose and native jobs.
+        endpoint = servers["spec"]["endpoints"][0]
+        assert servers["spec"]["selector"]["matchExpressions"] == [
+            {"key": "mlscope.io/model-server", "operator": "In", "values": ["vllm", "sglang"]}]
+        assert servers["spec"]["namespaceSelector"] == {"any": True}
+        assert [r["targetLabel"] for r in endpoint["relabelings"]] == ["server", "model", "model_version"]
+        assert endpoint["metricRelabelings"] == [
+            {"sourceLabels": c["source_labels"], "regex": c["regex"], "targetLabel": c["target_label"],
+             "replacement": c["replacement"]} for c in model_server_relabelling()]
         for name, monitor in monitors.items():
             spec = monitor["spec"]
             assert spec["sampleLimit"] == promconfig.SAMPLE_LIMIT and spec["labelLimit"] == promconfig.LABEL_LIMIT

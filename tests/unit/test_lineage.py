@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from mlscope.cli import main
 from mlscope.lineage import FileSource, LokiSource, from_prediction, trace
 from mlscope.lineage import queries as q
+from mlscope.lineage.render import text as render_text
 from mlscope.logs import JsonFormatter
 from mlscope.monitor import ModelMonitor
 from mlscope.pipelines import PipelineMonitor
@@ -114,3 +115,86 @@ def test_the_command_prints_the_chain_and_says_what_is_missing(recorded: dict, c
     chain = json.loads(capsys.readouterr().out)  # the version's batches, then the prediction's own
     assert chain["data_batch_ids"] == ["b-1", "b-2", "b-10"] and chain["prediction"]["request_id"] == "req-10"
     assert [r["data_batch_id"] for r in chain["pipeline_runs"]] == ["b-1", "b-10", "b-2"]  # in the order they ran
+
+
+class CannedPrometheus:
+    """Instant queries answered from canned label sets: the range query (seen) and the instant one (now)."""
+
+    name = "Prometheus at http://canned"
+
+    def __init__(self, seen: list[dict[str, str]], now: list[dict[str, str]]) -> None:
+        self.seen, self.now = seen, now
+
+    def series(self, expr: str) -> list[dict[str, str]]:
+        if "mlscope_training_info" in expr:
+            return []
+        return self.seen if expr.startswith("last_over_time(") else self.now
+
+
+def test_serving_means_scraped_from_a_service_now() -> None:
+    """A training job's pushed model_info is not serving, nor a version seen earlier that no service exposes now."""
+    info = {"__name__": "mlscope_model_info", "model": "churn", "model_version": "4",
+            "training_data_fingerprint": "sha256:4"}
+    demo, pushed = {**info, "job": "demo", "instance": "a:1"}, {**info, "job": "mlscope-pipelines"}
+    gone = {**info, "job": "demo", "instance": "b:1"}
+    found = trace("churn", "4", prometheus=CannedPrometheus([demo, pushed, gone], [demo, pushed]))  # type: ignore
+    strip = [{k: v for k, v in s.items() if k != "__name__"} for s in (demo, pushed, gone)]
+    assert (found.serving, found.pushed, found.not_serving) == ([strip[0]], [strip[1]], [strip[2]])
+    out = render_text(found)
+    assert "serving now (mlscope_model_info scraped from a service): training_data_fingerprint=sha256:4, job=demo" \
+        in out
+    assert "registered by a training job, not serving (mlscope_model_info pushed)" in out
+    assert "not serving now (mlscope_model_info seen, gone now: retired or stopped)" in out
+    # One source names the fingerprint: nothing to compare, and it says so (never "agree").
+    assert "fingerprint from one source only, nothing to compare: mlscope_model_info sha256:4" in out
+    assert "agree" not in out and found.as_dict()["fingerprint_sources"] == 1
+
+
+def test_the_command_refuses_a_url_without_scheme_and_diagnoses_only_sources_that_answered(
+        recorded: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lineage", "churn", "4", "--prometheus", "127.0.0.1:9090"]) == 2
+    assert "--prometheus '127.0.0.1:9090': not an http:// or https:// URL" in capsys.readouterr().err
+    assert main(["lineage", "churn", "4", "--loki", "localhost:3100"]) == 2
+    assert "--loki 'localhost:3100'" in capsys.readouterr().err
+    nobody = f"http://127.0.0.1:{free_port()}"
+    assert main(["lineage", "churn", "4", "--loki", nobody]) == 1
+    out = capsys.readouterr().out
+    assert out.count(f"Loki at {nobody} did not answer") == 1  # once, not once per query
+    assert "the training job did not name the version" not in out  # Loki did not answer: nothing to say of the job
+    assert main(["lineage", "churn", "999", "--loki", nobody, "--logs", str(recorded["path"])]) == 1
+    out = capsys.readouterr().out
+    assert f"no training_run_end line of churn 999 in files {recorded['path']}:" in out  # the file answered
+    # An error page of several lines (a proxy's, Loki's "parse error ...\n") is one line of the output.
+    from http.server import BaseHTTPRequestHandler
+
+    from mlscope._http import reply, serve_in_thread
+
+    class ErrorPage(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            reply(self, 400, b"<html>\n<body>bad query\n</body>\n</html>\n", "text/html")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = serve_in_thread(ErrorPage, port := free_port(), "127.0.0.1", "error-page")
+    try:
+        assert main(["lineage", "churn", "4", "--loki", f"http://127.0.0.1:{port}",
+                     "--prometheus", f"http://127.0.0.1:{port}"]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert "answered HTTP 400: <html> <body>bad query </body> </html>" in out
+    assert "" not in out.rstrip("\n").split("\n")  # no blank line
+
+
+def test_a_log_file_that_is_not_json_lines_is_said_and_counted(recorded: dict, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    plain = tmp_path / "app.log"
+    plain.write_text("INFO started\nINFO training\n\n")
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(recorded["path"].read_text() + "a plain line\n")
+    assert main(["lineage", "churn", "4", "--logs", str(plain), "--logs", str(mixed)]) == 0
+    out = capsys.readouterr().out
+    assert f"warning: {plain} is not a JSON-lines file: none of its 2 lines is a JSON object" in out
+    assert f"warning: {mixed}: 1 of {len(mixed.read_text().splitlines())} lines are not JSON objects (skipped)" in out

@@ -150,3 +150,23 @@ def _alive(port: int) -> bool:
 
 
 # -- real Prometheus, real exporter, known pairs ---------------------------------------------------
+
+
+def test_a_client_gone_before_its_answer_is_counted_not_a_traceback() -> None:
+    """The exporter answers through mlscope._http.reply: a BrokenPipeError (a scrape that timed out, a closed
+    tab) is counted and the handler closes the connection; it used to raise, a traceback on the console."""
+    from types import SimpleNamespace
+
+    from mlscope._http import client_disconnects
+    from mlscope.quality import server as quality_server
+
+    def gone(data: bytes) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    handler = object.__new__(quality_server._Handler)
+    handler.__dict__.update(command="GET", path="/-/healthy", request_version="HTTP/1.1", requestline="GET /-/healthy",
+                            client_address=("127.0.0.1", 1), headers={}, wfile=SimpleNamespace(write=gone),
+                            close_connection=False)
+    before = client_disconnects()
+    handler.do_GET()
+    assert client_disconnects() == before + 1 and handler.close_connection

@@ -6,13 +6,15 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from mlscope.cli import main
-from mlscope.rules import PROFILES, build_all, config_for, stale_files
+from mlscope.rules import PROFILES, build_all, config_for, modelservers, stale_files
+from mlscope.rules.config import GPUAssignment, ModelServerError
 from mlscope.rules.reference import ALERT_SETTINGS, alert_rules
 from support import ROOT
 from support.rules import RULE_FILES, RULES
@@ -128,3 +130,16 @@ def test_every_description_has_its_value_and_its_threshold(profile: str) -> None
                 continue
             assert any(text in description for text in renderings(value)), (
                 f"{name} ({profile}): the description does not state {settings[0]} = {value!r}: {description}")
+
+
+def test_model_server_slo_thresholds_must_be_buckets_of_every_server_version() -> None:
+    """The servers' SLO ratios read one bucket of each version's histogram: a threshold between buckets is refused
+    (0.3 s is a vLLM ITL bucket but not an SGLang one), and so is a GPU assignment with a quote in a label."""
+    cfg = config_for("fast")
+    modelservers.groups(cfg)
+    with pytest.raises(ValueError, match="sglang:inter_token_latency_seconds"):
+        modelservers.groups(replace(cfg, thresholds=replace(cfg.thresholds, genai_tpot_slo_seconds=0.3)))
+    with pytest.raises(ModelServerError, match="no quotes"):
+        GPUAssignment("chat", '2"', "h:9839", "0")
+    with pytest.raises(ModelServerError, match="share"):
+        GPUAssignment("chat", "2", "h:9839", "0", share=1.5)

@@ -14,8 +14,9 @@ import requests
 import yaml
 
 from mlscope.cli import main
+from mlscope.stack.modelservers import model_server_relabelling
 from mlscope.stack.targets import TargetsFolder, compose_folder, native_folder
-from mlscope.targets import Target, TargetError, parse
+from mlscope.targets import Target, TargetError, parse, parse_server, server_target
 from support import ROOT
 
 
@@ -195,3 +196,28 @@ def test_down_outside_a_stack_folder_says_so(tmp_path: Path, capsys: pytest.Capt
     assert "no stack state in" in capsys.readouterr().err
     assert main(["down", "--state-dir", str(tmp_path)]) == 0  # a stack folder whose stack is stopped
     assert "already stopped" in capsys.readouterr().out
+
+
+def test_model_server_targets_carry_their_kind_and_mapping(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "state"
+    assert main(["targets", "add", "--state-dir", str(state), "--kind", "vllm", "--model", "chat",
+                 "--model-version", "2", "chat=127.0.0.1:8000"]) == 0
+    group = yaml.safe_load((native_folder(state) / "chat.yml").read_text())[0]
+    assert group["labels"] == {"service": "chat", "server": "vllm", "model": "chat", "model_version": "2"}
+    assert main(["targets", "add", "--state-dir", str(state), "--model", "x", "y=127.0.0.1:8001"]) == 1
+    assert "give --kind too" in capsys.readouterr().err
+    assert parse_server("sglang=10.0.0.1:30000") == Target("sglang-10.0.0.1-30000", "10.0.0.1", 30000,
+                                                           (("server", "sglang"),))
+    for bad, says in (("tgi=h:1", "choose one of vllm, sglang"), ("h:1", "expected KIND=HOST:PORT")):
+        with pytest.raises(TargetError, match=says):
+            parse_server(bad)
+    with pytest.raises(TargetError, match="needs its model"):
+        server_target(parse("a=h:1"), "vllm", model_version="2")
+
+
+def test_the_compose_job_relabels_model_servers_as_the_generator_does() -> None:
+    config = yaml.safe_load((ROOT / "provisioning" / "prometheus" / "prometheus.yml").read_text())
+    for name in ("model-services", "model-servers"):
+        job = next(j for j in config["scrape_configs"] if j["job_name"] == name)
+        assert job["metric_relabel_configs"] == model_server_relabelling(), name

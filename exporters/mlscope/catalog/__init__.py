@@ -7,10 +7,10 @@ collects them so there is exactly one place to look a name up.
 """
 from __future__ import annotations
 
-from . import alerting, drift, genai, logs, pipelines, quality, resources, serving, tracing, versions
+from . import alerting, drift, genai, logs, modelservers, pipelines, quality, resources, serving, tracing, versions
 from .spec import PREFIX, AnyMetricSpec, CounterSpec, GaugeSpec, HistogramSpec, MetricKind, MetricSpec, RecordedSpec
 
-_DOMAINS = (serving, alerting, resources, drift, quality, logs, pipelines, tracing, versions, genai)
+_DOMAINS = (serving, alerting, resources, drift, quality, logs, pipelines, tracing, versions, genai, modelservers)
 METRICS: tuple[AnyMetricSpec, ...] = tuple(m for d in _DOMAINS for m in d.METRICS)
 RECORDED: tuple[RecordedSpec, ...] = tuple(r for d in _DOMAINS for r in d.RECORDED)
 
@@ -26,7 +26,8 @@ _SPEC_OF_SERIES: dict[str, AnyMetricSpec | RecordedSpec] = {
 FOREIGN_NAMES: frozenset[str] = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_samples_scraped",
                                            "scrape_duration_seconds", "scrape_series_added",
                                            # the Pushgateway's own series of each pushed group
-                                           "push_time_seconds", "push_failure_time_seconds"})
+                                           "push_time_seconds", "push_failure_time_seconds"}
+                                          ) | modelservers.SERVER_SERIES_NAMES  # vLLM's and SGLang's, read by name
 # Series of the stack's servers; traces_spanmetrics_ and traces_service_graph_ are what Tempo's
 # metrics-generator writes into Prometheus (the Tempo datasource's trace -> metrics queries and service map).
 FOREIGN_PREFIXES: tuple[str, ...] = ("prometheus_", "alertmanager_", "loki_", "grafana_", "process_", "python_",
@@ -52,4 +53,4 @@ def spec_of(series: str) -> AnyMetricSpec | RecordedSpec:
 __all__ = ["PREFIX", "MetricSpec", "MetricKind", "AnyMetricSpec", "CounterSpec", "GaugeSpec", "HistogramSpec",
            "RecordedSpec", "METRICS", "RECORDED", "BY_NAME", "SERIES_NAMES",
            "FOREIGN_NAMES", "is_known", "spec_of", "serving", "resources", "drift", "quality", "logs", "pipelines",
-           "tracing", "versions", "genai"]
+           "tracing", "versions", "genai", "modelservers"]

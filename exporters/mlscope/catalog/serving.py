@@ -52,6 +52,10 @@ MODEL_INFO = MetricSpec(
     "mlscope_model_info", "gauge",
     "Always 1: the model version's training data fingerprint and user metadata as labels.",
     MODEL + ("training_data_fingerprint",), unit="info", multiprocess_mode="max")
+MODEL_RETIRED = MetricSpec(
+    "mlscope_model_retired_info", "gauge",
+    "Always 1: a version this process retired (a newer one replaced it); no per-version alert fires for it.",
+    MODEL, unit="info", multiprocess_mode="max")
 #: Every reason ``mlscope_invalid_inputs_total`` can count, and what was skipped (docs/instrumenting.md).
 INVALID_REASONS = {
     "latency_not_finite_or_negative": "a latency that is NaN, infinite or negative",
@@ -80,6 +84,16 @@ INVALID_REASONS = {
     "stream_closed_twice": "a generation ended again after it had ended (ignored)",
     "finish_reason_unknown": "a finish reason outside the bounded set (counted as other)",
     "feedback_invalid": "feedback that is neither positive/negative nor a score within [0, 1]",
+    # Shadow agreement and attributions (docs/versions.md)
+    "shadow_not_enabled": "a shadow answer to a monitor without shadow_pending= (nothing to compare it with)",
+    "shadow_unknown_request": ("a shadow answer for a request id with no served answer waiting (never served, "
+                               "failed, evicted, or answered by this shadow version already)"),
+    "shadow_answer_invalid": "a shadow answer that is not a usable class (classifier) or finite number (regression)",
+    "attributions_wrong_type": "attributions that are not a mapping of feature name to number (all skipped)",
+    "attributions_too_many": "attributions with more features than the profile (or the cap) holds (all skipped)",
+    "attribution_feature_unknown": ("an attribution of a feature outside the profile (or beyond the cap without "
+                                    "one), one per value"),
+    "attribution_not_finite": "a NaN, infinite or non-numeric attribution (one per value)",
 }
 INVALID_INPUTS = MetricSpec(
     "mlscope_invalid_inputs_total", "counter",
@@ -97,7 +111,7 @@ LABEL_OVERFLOW = MetricSpec(
 
 METRICS = (
     PREDICTIONS, PREDICTION_ERRORS, PREDICTION_LATENCY, PREDICTIONS_IN_FLIGHT, PREDICTED_CLASSES,
-    PREDICTION_SCORE, PREDICTION_VALUE, BATCHES, BATCH_LATENCY, MODEL_INFO, INVALID_INPUTS,
+    PREDICTION_SCORE, PREDICTION_VALUE, BATCHES, BATCH_LATENCY, MODEL_INFO, MODEL_RETIRED, INVALID_INPUTS,
     MONITOR_ERRORS, LABEL_OVERFLOW,
 )
 

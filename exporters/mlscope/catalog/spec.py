@@ -14,6 +14,15 @@ GaugeMode = Literal["all", "liveall", "min", "max", "sum", "livesum", "mostrecen
 _UNIT_SUFFIXES = ("seconds", "bytes", "ratio", "celsius", "watts", "hertz", "joules", "info")
 
 
+def exposed_series(name: str, kind: MetricKind) -> frozenset[str]:
+    """Every series name a family of ``kind`` named ``name`` (counters: with ``_total``) produces in an exposition."""
+    if kind == "histogram":
+        return frozenset({f"{name}_{suffix}" for suffix in ("bucket", "sum", "count", "created")})
+    if kind == "counter":
+        return frozenset({name, name.removesuffix("_total") + "_created"})
+    return frozenset({name})
+
+
 @dataclass(frozen=True)
 class MetricSpec(Generic[Kind]):
     """One metric family published by an mlscope exporter.
@@ -50,11 +59,7 @@ class MetricSpec(Generic[Kind]):
     @property
     def series_names(self) -> frozenset[str]:
         """Every series name this family produces in an exposition."""
-        if self.kind == "histogram":
-            return frozenset({f"{self.name}_{suffix}" for suffix in ("bucket", "sum", "count", "created")})
-        if self.kind == "counter":
-            return frozenset({self.name, self.name.removesuffix("_total") + "_created"})
-        return frozenset({self.name})
+        return exposed_series(self.name, self.kind)
 
     @overload
     def create(self: CounterSpec, registry: CollectorRegistry | None) -> Counter: ...

@@ -5,7 +5,7 @@ Every comparison is recorded for a candidate version (``model_version``) against
 """
 from __future__ import annotations
 
-from .spec import MetricSpec, RecordedSpec
+from .spec import WARM_HELP, MetricSpec, RecordedSpec
 
 #: The roles a model version can carry (declared on the monitor or in the rule configuration).
 ROLES = ("stable", "canary", "shadow")
@@ -19,7 +19,46 @@ TRAFFIC_WEIGHT = MetricSpec(
     "a rollback sets the candidate's to 0.",
     MODEL, unit="ratio", multiprocess_mode="max")
 
-METRICS = (TRAFFIC_WEIGHT,)
+# -- shadow agreement (ModelMonitor.shadow) -----------------------------------------------------------------
+SHADOW = MODEL + ("shadow_version",)
+SHADOW_COMPARISONS = MetricSpec(
+    "mlscope_shadow_comparisons_total", "counter",
+    "Shadow answers compared with the served answer of the same request, by result (agree: the same class, or a "
+    "value within the monitor's shadow_tolerance; disagree); model_version is the served version.",
+    SHADOW + ("result",))
+SHADOW_DISAGREEMENTS = MetricSpec(
+    "mlscope_shadow_disagreements_total", "counter",
+    "Shadow answers that disagree with the served class, by (served class, shadow class) pair; pairs beyond the "
+    "class_pair cap fold into __overflow__ (counted in mlscope_label_overflow_total{label=\"class_pair\"}).",
+    SHADOW + ("served_class", "shadow_class"))
+SHADOW_PENDING_EVICTED = MetricSpec(
+    "mlscope_shadow_pending_evicted_total", "counter",
+    "Served answers dropped while waiting for a shadow answer, by reason (capacity: shadow_pending reached; "
+    "expired: older than shadow_ttl_s).",
+    MODEL + ("reason",))
+
+# -- feature attributions (a prediction's attributions=) ----------------------------------------------------
+FEATURE = MODEL + ("feature",)
+ATTRIBUTION_ABS = MetricSpec(
+    "mlscope_feature_attribution_abs_total", "counter",
+    "Sum of the absolute attributions (SHAP values, a linear model's contributions, ...) of the feature over the "
+    "version's predictions that carried attributions.", FEATURE)
+ATTRIBUTIONS = MetricSpec(
+    "mlscope_feature_attributions_total", "counter",
+    "Predictions whose attributions gave the feature a finite value (the count the absolute sum divides by).",
+    FEATURE)
+REFERENCE_ATTRIBUTION = MetricSpec(
+    "mlscope_reference_attribution_abs_mean", "gauge",
+    "Mean absolute attribution of the feature in the version's reference profile (build_profile(attributions=)).",
+    FEATURE, multiprocess_mode="max")
+ATTRIBUTION_RANK_AGREEMENT = MetricSpec(
+    "mlscope_attribution_rank_agreement", "gauge",
+    "Spearman rank correlation between the window's and the reference's mean absolute attributions of the "
+    "reference's top features (1: same order, 0: unrelated, -1: reversed); computed off the scrape path.",
+    MODEL + ("window",), multiprocess_mode="max")
+
+METRICS = (TRAFFIC_WEIGHT, SHADOW_COMPARISONS, SHADOW_DISAGREEMENTS, SHADOW_PENDING_EVICTED, ATTRIBUTION_ABS,
+           ATTRIBUTIONS, REFERENCE_ATTRIBUTION, ATTRIBUTION_RANK_AGREEMENT)
 
 # -- roles and the baseline ------------------------------------------------------------------------------
 TRAFFIC_SHARE = RecordedSpec(
@@ -89,7 +128,22 @@ FEATURE_PSI_DIFFERENCE = RecordedSpec(
     "Candidate's PSI of the feature against its reference minus the baseline's against its own.",
     MODEL + ("feature", "baseline_version", "window"))
 
+# -- shadow agreement and attributions (recorded) -----------------------------------------------------------
+SHADOW_AGREEMENT = RecordedSpec(
+    "model_version:mlscope_shadow_agreement:ratio",
+    "Share of the shadow's answers that agree with the served version's on the same requests over the window.",
+    SHADOW + ("window",))
+SHADOW_COMPARED = RecordedSpec(
+    "model_version:mlscope_shadow_comparisons:increase",
+    "Shadow answers compared over the window (the alert's minimum-traffic guard reads it).", SHADOW + ("window",))
+SHADOW_WARM = RecordedSpec(
+    "shadow_pair:mlscope_window_warm:bool",
+    WARM_HELP.format(domain="shadow agreement"), SHADOW + ("domain", "window"))
+ATTRIBUTION_MEAN = RecordedSpec(
+    "feature:mlscope_feature_attribution_abs:mean",
+    "Mean absolute attribution of the feature over the version's predictions in the window.", FEATURE + ("window",))
+
 COMPARISONS = (ERROR_RATIO_DIFFERENCE, LATENCY_P95_RATIO, OUTPUT_PSI, OUTPUT_JS, ACCURACY_DIFFERENCE,
                F1_DIFFERENCE, ESTIMATED_ACCURACY_DIFFERENCE, FEATURE_PSI_DIFFERENCE)
 RECORDED = (TRAFFIC_SHARE, ROLE_DECLARED, ROLE_CONFLICT, ROLE_UNKNOWN_VERSION, ELIGIBLE, BASELINE, ROLE, GUARD,
-            CLASS_SHARE) + COMPARISONS
+            CLASS_SHARE) + COMPARISONS + (SHADOW_AGREEMENT, SHADOW_COMPARED, SHADOW_WARM, ATTRIBUTION_MEAN)

@@ -11,13 +11,29 @@ from .._runtime import wait_for_shutdown
 DEMO_URL = "http://127.0.0.1:8000"
 
 
-def _positive_seconds(value: str) -> float:
+def _seconds(value: str) -> float:
     try:
         seconds = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not math.isfinite(seconds) or seconds <= 0:
+    if not math.isfinite(seconds):
+        raise argparse.ArgumentTypeError(f"a finite number of seconds, got {value}")
+    return seconds
+
+
+def _incident_seconds(value: str) -> float:
+    """``--seconds``: how long an incident lasts, more than 0."""
+    seconds = _seconds(value)
+    if seconds <= 0:
         raise argparse.ArgumentTypeError(f"an incident lasts a positive number of seconds, got {value}")
+    return seconds
+
+
+def _cooldown_seconds(value: str) -> float:
+    """``--cooldown``: 0 or more seconds (0: no cooldown, every alert retrains)."""
+    seconds = _seconds(value)
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"a cooldown is 0 (none) or more seconds, got {value}")
     return seconds
 
 
@@ -39,7 +55,7 @@ def add_demo(p: argparse.ArgumentParser) -> None:
                    help="run the demo; inject an incident into it; retrain its model (an alert command: the alert "
                         "as JSON on stdin)")
     p.add_argument("incident", nargs="?", help="inject: a registered incident (drift, errors, latency, quality, ...)")
-    p.add_argument("--seconds", type=_positive_seconds, default=60.0,
+    p.add_argument("--seconds", type=_incident_seconds, default=60.0,
                    help="inject: how long, in seconds, more than 0 (default: %(default)s)")
     p.add_argument("--url", help=f"inject: the running demo (default: {DEMO_URL}); retrain: the demo the new "
                                   "version is deployed to (left out: trained and reported only)")
@@ -51,9 +67,9 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loki-url", help="Loki push URL for the prediction log (default: a JSON-lines file)")
     p.add_argument("--no-schedule", action="store_true", help="no incidents unless injected")
     p.add_argument("--pushgateway", help="retrain: the Pushgateway (host:port) the training run is pushed to")
-    p.add_argument("--cooldown", type=_positive_seconds, default=COOLDOWN_S,
-                   help="retrain: seconds after a retraining during which another alert retrains nothing "
-                        "(default: %(default)s)")
+    p.add_argument("--cooldown", type=_cooldown_seconds, default=COOLDOWN_S,
+                   help="retrain: seconds after a retraining during which another alert retrains nothing; 0: no "
+                        "cooldown (default: %(default)s)")
     p.set_defaults(func=demo)
 
 

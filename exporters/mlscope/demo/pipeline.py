@@ -23,7 +23,7 @@ from ..pipelines import PipelineMonitor
 from .incidents import Incident, register
 from .workload import SyntheticService
 
-PIPELINE = "demo-features"
+PIPELINE = "demo-features"  # retrain.FEATURE_PIPELINE names it too (retrain imports this module only when training)
 BATCHES = "batches"
 log = logging.getLogger("mlscope.demo")
 
@@ -120,16 +120,18 @@ def _set(attribute: str, value: bool) -> Any:
         pipeline: DemoPipeline = demo.pipeline
         old = getattr(pipeline, attribute)
         setattr(pipeline, attribute, value)
-        if value and attribute == "failing":
-            pipeline.poke()  # a failed run now, not at the next minute
+        if not (value and attribute == "paused"):
+            pipeline.poke()  # a failed run, a recovered one, the first run after a pause: now, not an interval later
         return f"pipeline.{attribute} {old} -> {value}"
     return change
 
 
 for _incident in (
-    Incident("pipeline-failure", f"every run of {PIPELINE} fails (its write step: the feature store refuses)",
+    Incident("pipeline-failure", f"every run of {PIPELINE} fails (its write step: the feature store refuses): "
+             "PipelineRunFailed at once, PipelineStale too once no run succeeded for 1.5 x its interval",
              _set("failing", True), _set("failing", False)),
-    Incident("pipeline-stale", f"{PIPELINE} stops running (inject for more than 1.5 x its interval: PipelineStale)",
+    Incident("pipeline-stale", f"{PIPELINE} stops running (inject for more than 1.5 x its interval: PipelineStale); "
+             "it runs at once when the incident ends",
              _set("paused", True), _set("paused", False)),
 ):
     register(_incident)

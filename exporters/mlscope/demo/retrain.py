@@ -6,8 +6,10 @@ Pushgateway, with the new version's ``mlscope_model_info``), and asks the runnin
 Its lineage: the training run's lines name the alert (``triggered_by``: name, fingerprint), the batches
 (``data_batch_ids``), the dataset version, hyperparameters and fingerprint; ``mlscope lineage demo-classifier
 VERSION`` prints them. Exit status: 0 retrained, 3 nothing to do (another alert of the same episode already
-retrained within ``cooldown_s``, or a retraining is running), anything else failed: the receiver's command
-contract. Every feature's drift alert fires on its own, so the cooldown makes one episode one retraining.
+retrained within ``cooldown_s``, a retraining is running, or the alert is a batch's data-quality check:
+:data:`RETRAINING_CHECKS`), anything else failed: the receiver's command contract. Every feature's drift alert
+fires on its own, so the cooldown makes one episode one retraining: the first alert to reach the receiver
+retrains (in the demo, usually the batch's drift check, before ``FeatureDriftHigh``'s ``for``).
 """
 from __future__ import annotations
 
@@ -36,12 +38,17 @@ if TYPE_CHECKING:
 
 MODEL, FIRST_VERSION = "demo-classifier", "1.0.0"
 PIPELINE = "demo-retrain"
+FEATURE_PIPELINE = "demo-features"  # the demo's feature pipeline (mlscope.demo.pipeline), whose batches it trains on
 MODELS, LAST_RUN, LOCK, LOG_FILE = "models", "retrain-last.json", "retrain.lock", "training.jsonl"
 DONE, FAILED, NOT_APPLICABLE = 0, 1, 3  # the alert receiver's command contract
 HYPERPARAMETERS = {"C": 1.0, "max_iter": 2000}
 TRANSFORMATIONS = ["mean_imputation", "standard_scaler"]  # a batch's few missing values: the training mean
 # The alerts whose firing retrains the demo model (the demo's receiver configuration).
 TRIGGERS = ("FeatureDriftHigh", "PredictionDriftHigh", "ModelQualityBelowBaseline", "PipelineBatchChecksFailing")
+# A batch fails one PipelineBatchChecksFailing per check (its `check` label), all at once: only its drift check
+# retrains, so which alert retrains is not a race between them. Data-quality checks (missing, out of range, type,
+# new category, schema) say the data is broken, not that the world changed: training on it would learn the fault.
+RETRAINING_CHECKS = ("drift",)
 _VERSION = re.compile(r"^\d+\.\d+\.(\d+)$")
 # At most one retraining per 15 minutes, longer than the demo's incident cycle (10.5 minutes): its drift is
 # transient, so a version trained on drifted batches drifts itself once the incident ends (its reference holds
@@ -105,7 +112,16 @@ class Retraining:
     say: Any = print
 
     def not_applicable(self) -> str | None:
-        """Why there is nothing to do now (a recent retraining, one in progress), or None."""
+        """Why there is nothing to do now (a data-quality check's alert, a recent retraining), or None."""
+        trigger = self.trigger
+        model, pipeline = (None, None) if trigger is None else (trigger.labels.get("model"),
+                                                                trigger.labels.get("pipeline"))
+        if trigger is not None and ((model and model != MODEL) or (pipeline and pipeline != FEATURE_PIPELINE)):
+            return (f"alert {trigger.alertname} {trigger.fingerprint} is about {model or 'pipeline ' + str(pipeline)}, "
+                    f"not the demo's {MODEL} or its pipeline {FEATURE_PIPELINE}")
+        if trigger is not None and "check" in trigger.labels and trigger.labels["check"] not in RETRAINING_CHECKS:
+            return (f"alert {trigger.alertname} {trigger.fingerprint} is the batch's {trigger.labels['check']} check: "
+                    f"only a {' or '.join(RETRAINING_CHECKS)} check retrains (the data is broken, not changed)")
         last = self.state_dir / LAST_RUN
         if last.exists():
             done = json.loads(last.read_text())
@@ -201,8 +217,9 @@ class Retraining:
         import requests
 
         try:
-            answer = requests.post(f"{str(self.demo_url).rstrip('/')}/models", json={"model_version": version},
-                                   timeout=30)
+            fingerprint = "" if self.trigger is None else self.trigger.fingerprint  # the split's log names it
+            answer = requests.post(f"{str(self.demo_url).rstrip('/')}/models",
+                                   json={"model_version": version, "fingerprint": fingerprint}, timeout=30)
         except requests.RequestException as exc:
             self.say(f"mlscope: trained {version} ({folder}) but the demo at {self.demo_url} did not answer: {exc}")
             return FAILED

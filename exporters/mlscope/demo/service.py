@@ -54,12 +54,13 @@ from .incidents import INCIDENTS, IncidentRunner, console, positive_seconds
 from .pipeline import BATCHES, PIPELINE, DemoPipeline
 from .retrain import load_artifact
 from .textgen import start_text_endpoint  # registers ttft
-from .workload import LateGroundTruth, RoutedService, SyntheticService, Traffic, train
+from .workload import LateGroundTruth, RoutedService, SyntheticService, Traffic, linear_contributions, train
 
 if TYPE_CHECKING:
     from ..otel import Tracing
 
 MODEL, VERSION = "demo-classifier", "1.0.0"
+SHADOW = "1.2.0-shadow"
 REGRESSOR = "demo-regressor"  # a second model so the regression panels (MAE, RMSE) show data too
 LOGGER = "mlscope.demo.predictions"
 PIPELINE_INTERVAL_S = {"fast": 60.0, "default": 300.0}  # how often the demo's feature pipeline runs
@@ -119,7 +120,8 @@ class DemoService:
         references = {version: build_profile(
             trained.x_train, columns=trained.feature_names, model=MODEL, model_version=version,
             output=trained.pipeline.predict(trained.x_train), labels=trained.y_test,
-            proba=trained.pipeline.predict_proba(trained.x_test), classes=classes) for version in (VERSION, CANARY)}
+            proba=trained.pipeline.predict_proba(trained.x_test), classes=classes,
+            attributions=linear_contributions(trained.pipeline, trained.x_train)) for version in (VERSION, CANARY)}
         for version in references:
             self.quality.set_baseline(MODEL, version, validation)
         reference = references[VERSION]
@@ -134,12 +136,17 @@ class DemoService:
                                     # (mlscope.drift.training_data_fingerprint): not the profile's own hash.
                                     training_data_fingerprint=reference.source_hash,
                                     metadata={"dataset": "breast_cancer", "owner": "demo", "simulated": "true"},
-                                    tracing=provider or False, role="stable")
-        self.service = SyntheticService(trained, self.monitor, seed=1, tracer=tracer)
+                                    tracing=provider or False, role="stable",
+                                    # A shadow answers every request of the stable version (SHADOW, a model
+                                    # trained on another split): its answers are compared, never served.
+                                    shadow_pending=10_000, shadow_ttl_s=60.0, attribution_window_s=duration_seconds(
+                                        config_for(self.profile).profile.drift_windows[0]))
+        self.service = SyntheticService(trained, self.monitor, seed=1, tracer=tracer,
+                                        shadow=(SHADOW, train("breast_cancer", seed=1).pipeline))
         self.service.faults.error_rate = self.base_error_rate
         self.service.faults.missing_rate = self.bad_input_rate
         self.split = TrafficSplit(MODEL, {VERSION: 1.0, CANARY: 0.0}, registry=self.registry, seed=4)
-        canary = self.monitor.for_version(CANARY, role="canary", reference=references[CANARY])
+        canary = self.monitor.for_version(CANARY, role="canary", reference=references[CANARY], shadow_pending=0)
         self.canary = Canary(self.split, SyntheticService(trained, canary, seed=3), VERSION)
         self.control_token = control_token(self.state_dir / CONTROL_TOKEN)
         self.truth = LateGroundTruth(self.monitor.record_outcome, delay_s=5.0, jitter_s=10.0, fraction=0.8,
@@ -168,9 +175,10 @@ class DemoService:
                                   reference=reference)
         self.pipeline = DemoPipeline(self.service, monitor, self.state_dir / BATCHES, interval_s=interval)
 
-    def deploy(self, version: str) -> str:
+    def deploy(self, version: str, fingerprint: str = "") -> str:
         """Serve ``version`` (trained by :mod:`mlscope.demo.retrain` into the state folder) in place of the current
-        one: its monitor carries the run's fingerprint; the previous version is retired."""
+        one: its monitor carries the run's fingerprint; the previous version is retired. ``fingerprint``: the
+        alert's that caused the retraining (the split's change names it)."""
         artifact = load_artifact(self.state_dir, version)
         trained = dataclasses.replace(self.service.trained, pipeline=artifact.pipeline)
         classes = [int(c) for c in artifact.pipeline.classes_]
@@ -185,7 +193,8 @@ class DemoService:
         self.service.monitor, self.service.trained = monitor, trained
         # The split routes the stable share to the new version, under its own name; the canary compares with it.
         self.routed.services[version] = self.service
-        self.split.replace(previous.model_version, version, reason=f"retrained: {artifact.manifest.get('run_id')}")
+        self.split.replace(previous.model_version, version, reason=f"retrained: {artifact.manifest.get('run_id')}",
+                           fingerprint=fingerprint)
         self.canary.stable = version
         previous.retire()
         self.say(f"{MODEL} {version} serves now, in place of {previous.model_version} (training run "
@@ -316,7 +325,7 @@ def serve(demo: DemoService, port: int, addr: str = "127.0.0.1") -> ThreadingHTT
         def _deploy(self) -> None:
             try:
                 body = json.loads(self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 4096)))
-                previous = demo.deploy(str(body["model_version"]))
+                previous = demo.deploy(str(body["model_version"]), str(body.get("fingerprint") or ""))
             except (ValueError, KeyError, TypeError, OSError) as exc:
                 self._json(400, {"error": f"{type(exc).__name__}: {exc}"})
                 return

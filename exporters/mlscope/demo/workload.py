@@ -65,6 +65,13 @@ def train(dataset: Dataset = "breast_cancer", seed: int = 0) -> TrainedModel:
                         x_train, x_test, y_train, y_test)
 
 
+def linear_contributions(pipeline: Pipeline, x: np.ndarray) -> np.ndarray:
+    """Each feature's contribution to a linear model's decision: coefficient times the scaled value (the exact
+    SHAP values of a linear model with independent features, against the training mean); rows by features."""
+    coef = np.asarray(pipeline[-1].coef_, dtype=np.float64)
+    return pipeline[:-1].transform(np.asarray(x, dtype=np.float64)) * (coef[0] if coef.ndim == 2 else coef)
+
+
 @dataclass
 class Faults:
     """What the service does wrong right now; change the fields while traffic runs."""
@@ -97,9 +104,11 @@ class Prediction:
 class SyntheticService:
     """A model service instrumented with a :class:`ModelMonitor`."""
 
-    def __init__(self, trained: TrainedModel, monitor: ModelMonitor, seed: int = 0, tracer: Any = None) -> None:
+    def __init__(self, trained: TrainedModel, monitor: ModelMonitor, seed: int = 0, tracer: Any = None,
+                 shadow: tuple[str, Pipeline] | None = None) -> None:
         self.trained = trained
         self.monitor = monitor
+        self.shadow = shadow  # (version, pipeline): answers every request too, compared, never served
         self.tracer = tracer  # an OpenTelemetry tracer: one span per step of a request
         self.faults = Faults()
         self._rng = np.random.default_rng(seed)
@@ -154,6 +163,12 @@ class SyntheticService:
                     score = float(proba.max())
                     tracker.score = score
                 tracker.output = y_pred.item() if isinstance(y_pred, np.generic) else y_pred
+                tracker.attributions = dict(zip(self.trained.feature_names,
+                                                linear_contributions(self.trained.pipeline, row)[0].tolist(),
+                                                strict=True))
+        if self.shadow is not None:
+            version, model = self.shadow
+            self.monitor.shadow(tracker.request_id, version=version, prediction=model.predict(row)[0].item())
         return Prediction(tracker.request_id, x, tracker.output, y_true, score)
 
     @contextlib.contextmanager

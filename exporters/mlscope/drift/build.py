@@ -56,7 +56,7 @@ INTEGER_LIMIT = 2.0 ** 52  # beyond, floats are not exact integers and k + 0.5 i
 def build_profile(data: Any, *, model: str, model_version: str, columns: Sequence[str] | None = None,
                   output: Any = None, output_kind: str = "auto", categorical: Collection[str] = (),
                   source_hash: str | None = None, labels: Any = None, proba: Any = None, classes: Any = None,
-                  seed: int = 0, **settings: Any) -> ReferenceProfile:
+                  seed: int = 0, attributions: Any = None, **settings: Any) -> ReferenceProfile:
     """Profile every column of ``data`` (a data frame, a mapping of columns, or a 2-D array with ``columns``).
 
     ``output`` is the model's output on the same rows; it is profiled as ``__prediction__``:
@@ -68,6 +68,10 @@ def build_profile(data: Any, *, model: str, model_version: str, columns: Sequenc
     ``labels`` and ``proba`` (the true classes and the model's ``predict_proba`` on labelled rows it was
     not trained on, columns in ``classes`` order, by default the sorted labels) fit the probability
     calibration that quality estimates use (:func:`mlscope.drift.proba_calibration.fit_calibration`).
+
+    ``attributions`` (the model's attributions on reference rows: a 2-D array with one column per feature in
+    column order, or a mapping of feature name to its column) stores each feature's mean absolute attribution,
+    the ranking the live attributions are compared with (docs/versions.md).
     """
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
@@ -104,9 +108,29 @@ def build_profile(data: Any, *, model: str, model_version: str, columns: Sequenc
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         # training_data_fingerprint(data) of the same table: its inner hash, on the columns already read.
         source_hash=source_hash or array_hash(found, names), settings=cfg,
-        calibration=None if labels is None else fit_calibration(proba, labels, classes, seed=seed))
+        calibration=None if labels is None else fit_calibration(proba, labels, classes, seed=seed),
+        attributions=None if attributions is None else mean_abs_attributions(attributions, names))
     _refuse_too_small(features + ((out,) if out is not None else ()), cfg)
     return profile
+
+
+def mean_abs_attributions(attributions: Any, names: Sequence[str]) -> dict[str, float]:
+    """Mean absolute attribution per feature of a 2-D array (columns in ``names`` order) or a mapping of columns."""
+    if isinstance(attributions, Mapping):
+        columns = {str(k): np.asarray(v, dtype=np.float64).ravel() for k, v in attributions.items()}
+    else:
+        table = np.asarray(attributions, dtype=np.float64)
+        if table.ndim != 2 or table.shape[1] != len(names):
+            raise ProfileError(f"attributions must be a 2-D array with one column per feature ({len(names)}), "
+                               f"got shape {table.shape}")
+        columns = {name: table[:, j] for j, name in enumerate(names)}
+    unknown = sorted(set(columns) - set(names))
+    empty = [k for k, v in columns.items() if v.size == 0]
+    bad = [k for k, v in columns.items() if not np.isfinite(v).all()]
+    if unknown or empty or bad:
+        raise ProfileError(f"attributions: features not in the profile {unknown[:5]}, empty columns {empty[:5]}, "
+                           f"NaN or infinite values in {bad[:5]}")
+    return {name: float(np.mean(np.abs(column))) for name, column in columns.items()}
 
 
 def _calibration(cfg: Mapping[str, Any]) -> Calibration:

@@ -218,12 +218,7 @@ _by_registry: PerRegistry[DriftCollector] = PerRegistry()
 
 def collector_for(registry: CollectorRegistry, report_error: Callable[[str, BaseException], None]) -> DriftCollector:
     """The registry's drift collector, registered on first use."""
-    def create(target: CollectorRegistry) -> DriftCollector:
-        collector = DriftCollector(report_error)
-        target.register(collector)
-        return collector
-
-    return _by_registry.get(registry, create)
+    return _by_registry.collector(registry, lambda: DriftCollector(report_error))
 
 
 def refresh_snapshots(registry: CollectorRegistry | None) -> None:

@@ -160,9 +160,17 @@ class ReferenceProfile:
     settings: dict[str, Any] = field(default_factory=dict)
     # Probability calibration fitted on the reference's labelled predictions (for estimates), or None.
     calibration: Calibration | None = None
+    # Mean absolute attribution per feature on the reference rows (build_profile(attributions=)), or None.
+    attributions: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.features]
+        if self.attributions is not None:
+            unknown = sorted(set(self.attributions) - set(names))
+            bad = [k for k, v in self.attributions.items() if not (isinstance(v, (int, float)) and 0 <= v < math.inf)]
+            if unknown or bad:
+                raise ProfileError(f"reference attributions: features not in the profile {unknown[:5]}, "
+                                   f"values that are not finite numbers >= 0 {bad[:5]}")
         if len(set(names)) != len(names):
             raise ProfileError("feature names in a profile must be distinct")
         reserved = [n for n in names if n.startswith(RESERVED_PREFIX)]
@@ -212,6 +220,7 @@ class ReferenceProfile:
             "output": None if self.output is None else _feature_dict(self.output),
             # Only when present: profiles without one keep their content hash.
             **({} if self.calibration is None else {"calibration": self.calibration.to_dict()}),
+            **({} if self.attributions is None else {"attributions": dict(self.attributions)}),
         }
 
     @property
@@ -243,7 +252,9 @@ class ReferenceProfile:
                 output=None if data.get("output") is None else _feature_from(data["output"]),
                 rows=int(data["rows"]), created_at=str(data["created_at"]),
                 source_hash=str(data["source_hash"]), settings=dict(data.get("settings") or {}),
-                calibration=None if data.get("calibration") is None else Calibration.from_dict(data["calibration"]))
+                calibration=None if data.get("calibration") is None else Calibration.from_dict(data["calibration"]),
+                attributions=None if data.get("attributions") is None else {
+                    str(k): float(v) for k, v in dict(data["attributions"]).items()})
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ProfileError):
                 raise

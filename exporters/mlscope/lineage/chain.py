@@ -9,6 +9,7 @@ from typing import Any
 
 from ..catalog import pipelines as cat
 from ..catalog import serving
+from ..catalog.pipelines import PUSH_JOB
 from . import queries
 from .sources import LogSource, PrometheusSource, SourceError
 
@@ -25,13 +26,21 @@ class Lineage:
 
     model: str
     model_version: str
-    serving: list[dict[str, str]] = field(default_factory=list)  # mlscope_model_info label sets
+    serving: list[dict[str, str]] = field(default_factory=list)  # mlscope_model_info scraped from a service now
+    pushed: list[dict[str, str]] = field(default_factory=list)  # mlscope_model_info a training job pushed
+    not_serving: list[dict[str, str]] = field(default_factory=list)  # mlscope_model_info seen, gone now
     trained: list[dict[str, str]] = field(default_factory=list)  # mlscope_training_info label sets
     training_runs: list[dict[str, Any]] = field(default_factory=list)  # training_run_end lines
     alerts: list[dict[str, Any]] = field(default_factory=list)  # the receiver's lines of the triggering alerts
     pipeline_runs: list[dict[str, Any]] = field(default_factory=list)  # pipeline_run_end lines of the batches
     prediction: dict[str, Any] | None = None  # the prediction line the chain was traced back from
     missing: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # about the input (a file that is not JSON lines)
+
+    def note(self, message: str) -> None:
+        """Say what is missing, once (a source that fails fails every query)."""
+        if message not in self.missing:
+            self.missing.append(message)
 
     @property
     def batch_ids(self) -> list[str]:
@@ -47,8 +56,8 @@ class Lineage:
     @property
     def fingerprints(self) -> dict[str, set[str]]:
         """The training-data fingerprint each source names: they must all be one value."""
-        found = {"mlscope_model_info": {s["training_data_fingerprint"] for s in self.serving
-                                        if s.get("training_data_fingerprint")},
+        found = {"mlscope_model_info": {s["training_data_fingerprint"] for s in self.serving + self.pushed
+                                        + self.not_serving if s.get("training_data_fingerprint")},
                  "mlscope_training_info": {s["training_data_fingerprint"] for s in self.trained},
                  "training run log lines": {str(r["training_data_fingerprint"]) for r in self.training_runs
                                             if r.get("status") == "success" and r.get("training_data_fingerprint")}}
@@ -65,9 +74,11 @@ class Lineage:
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "model_version": self.model_version, "serving": self.serving,
-                "trained": self.trained, "training_runs": self.training_runs, "alerts": self.alerts,
+                "pushed": self.pushed, "not_serving": self.not_serving, "trained": self.trained,
+                "training_runs": self.training_runs, "alerts": self.alerts,
                 "data_batch_ids": self.batch_ids, "pipeline_runs": self.pipeline_runs,
-                "prediction": self.prediction, "fingerprints_agree": self.consistent, "missing": self.missing}
+                "prediction": self.prediction, "fingerprints_agree": self.consistent,
+                "fingerprint_sources": len(self.fingerprints), "missing": self.missing, "warnings": self.warnings}
 
 
 def trace(model: str, version: str, *, prometheus: PrometheusSource | None = None,
@@ -80,20 +91,21 @@ def trace(model: str, version: str, *, prometheus: PrometheusSource | None = Non
         found.missing.append("log lines: no --loki URL or --logs FILE.jsonl given, so no training run, data batch, "
                              "pipeline run or triggering alert (they live only in log lines)")
         return found
-    found.training_runs = _lines(found, logs, queries.training_runs(model, version), "run_id")
-    if not found.training_runs:
-        found.missing.append(f"no training_run_end line of {model} {version} in {_names(logs)}: the training job "
-                             "did not name the version (training_run(..., model_version=) or run.model_monitor) "
-                             "or its lines are not there")
+    found.training_runs, answered = _lines(found, logs, queries.training_runs(model, version), "run_id")
+    if not found.training_runs and answered:
+        found.note(f"no training_run_end line of {model} {version} in {answered}: the training job "
+                   "did not name the version (training_run(..., model_version=) or run.model_monitor) "
+                   "or its lines are not there")
     _read_batches(found, logs)
     fingerprints = [str(run[cat.TRIGGERED_BY]["fingerprint"]) for run in found.training_runs
                     if isinstance(run.get(cat.TRIGGERED_BY), dict) and run[cat.TRIGGERED_BY].get("fingerprint")]
     for fingerprint in dict.fromkeys(fingerprints):
-        lines = _lines(found, logs, queries.alert_lines(fingerprint), None)
-        if not lines:
-            found.missing.append(f"alert {fingerprint}: no alert receiver line in {_names(logs)} (give the "
-                                 "receiver's alerts.jsonl, or the Loki it ships to)")
+        lines, answered = _lines(found, logs, queries.alert_lines(fingerprint), None)
+        if not lines and answered:
+            found.note(f"alert {fingerprint}: no alert receiver line in {answered} (give the "
+                       "receiver's alerts.jsonl, or the Loki it ships to)")
         found.alerts += lines
+    _read_warnings(found, logs)
     return found
 
 
@@ -101,17 +113,19 @@ def from_prediction(request_id: str, *, prometheus: PrometheusSource | None = No
                     logs: Sequence[LogSource] = (), since: str = "7d") -> Lineage:
     """Back from a prediction's log line (its model version and data batch id) to the version's lineage."""
     probe = Lineage("", "")
-    lines = _lines(probe, logs, queries.prediction(request_id), None) if logs else []
+    lines, answered = _lines(probe, logs, queries.prediction(request_id), None) if logs else ([], "")
     if not lines:
-        where = _names(logs) if logs else "no log source (--loki URL or --logs FILE.jsonl)"
-        probe.missing.append(f"no prediction line with request id {request_id} in {where} (only logged predictions "
-                             "have one: errors, slow ones and the sampled share)")
+        if answered or not logs:
+            where = answered or "no log source (--loki URL or --logs FILE.jsonl)"
+            probe.note(f"no prediction line with request id {request_id} in {where} (only logged predictions "
+                       "have one: errors, slow ones and the sampled share)")
+        _read_warnings(probe, logs)
         return probe
     line = lines[-1]
     found = trace(str(line.get("model")), str(line.get("model_version")), prometheus=prometheus, logs=logs,
                   since=since)
     found.prediction = line
-    found.missing = probe.missing + found.missing
+    found.missing = probe.missing + [m for m in found.missing if m not in probe.missing]
     if line.get("data_batch_id") and not any(r.get("data_batch_id") == line["data_batch_id"]
                                              for r in found.pipeline_runs):
         _read_batches(found, logs)
@@ -125,43 +139,69 @@ def _read_gauges(found: Lineage, prometheus: PrometheusSource | None, since: str
                              "bounded gauges)")
         return
     matchers = f"model={_promql_string(found.model)},model_version={_promql_string(found.model_version)}"
-    for target, name in ((found.serving, serving.MODEL_INFO.name), (found.trained, cat.TRAINING_INFO.name)):
-        try:
-            series = prometheus.series(f"last_over_time({name}{{{matchers}}}[{since}])")
-        except SourceError as exc:
-            found.missing.append(f"{name}: {exc}")
-            continue
-        target += [{k: v for k, v in s.items() if k not in INTERNAL_LABELS} for s in series]
+
+    def read(expr: str) -> list[dict[str, str]]:
+        return [{k: v for k, v in s.items() if k not in INTERNAL_LABELS} for s in prometheus.series(expr)]
+
+    info, training = serving.MODEL_INFO.name, cat.TRAINING_INFO.name
+    try:
+        seen = read(f"last_over_time({info}{{{matchers}}}[{since}])")
+        now = read(f"{info}{{{matchers}}}")
+        found.trained = read(f"last_over_time({training}{{{matchers}}}[{since}])")
+    except SourceError as exc:  # said once: the same Prometheus fails the next query too
+        found.note(f"{exc}, so no {info} or {training} were read")
+        return
+    _classify(found, seen, now)
+    for name, series in ((info, seen), (training, found.trained)):
         if not series:
-            found.missing.append(f"{name}: no series of {found.model} {found.model_version} in {prometheus.name} "
-                                 f"over the last {since}")
+            found.note(f"{name}: no series of {found.model} {found.model_version} in {prometheus.name} "
+                       f"over the last {since}")
+
+
+def _classify(found: Lineage, seen: list[dict[str, str]], now: list[dict[str, str]]) -> None:
+    """Serving: exposed now by a scraped service; pushed: a training job's (the Pushgateway's job), never serving;
+    not serving: seen within the range, gone now (retired, or its service stopped)."""
+    for labels in seen:
+        if labels.get("job") == PUSH_JOB:
+            found.pushed.append(labels)
+        elif labels in now:
+            found.serving.append(labels)
+        else:
+            found.not_serving.append(labels)
 
 
 def _read_batches(found: Lineage, logs: Sequence[LogSource]) -> None:
     batches = tuple(found.batch_ids)
     if not batches:
         return
-    found.pipeline_runs = _lines(found, logs, queries.pipeline_runs(batches), "run_id")
+    found.pipeline_runs, answered = _lines(found, logs, queries.pipeline_runs(batches), "run_id")
     seen = {str(r.get("data_batch_id")) for r in found.pipeline_runs}
     for batch in batches:
-        if batch not in seen:
-            found.missing.append(f"data batch {batch}: no pipeline_run_end line in {_names(logs)}")
+        if batch not in seen and answered:
+            found.note(f"data batch {batch}: no pipeline_run_end line in {answered}")
 
 
-def _lines(found: Lineage, logs: Sequence[LogSource], query: queries.LineQuery, key: str | None) -> list[Any]:
-    """The lines of every source (one of each ``key`` value, or of each identical line), oldest first."""
+def _lines(found: Lineage, logs: Sequence[LogSource], query: queries.LineQuery,
+           key: str | None) -> tuple[list[Any], str]:
+    """The lines of every source (one of each ``key`` value, or of each identical line), oldest first, and the
+    names of the sources that answered ("" when none did: a missing line then says nothing about the job)."""
     out: dict[str, dict[str, Any]] = {}
+    answered = []
     for source in logs:
         try:
             lines = source.lines(query)
         except SourceError as exc:
-            found.missing.append(str(exc))
+            found.note(str(exc))
             continue
+        answered.append(source.name)
         for line in lines:
             ident = str(line.get(key)) + str(line.get("event")) if key else json.dumps(line, sort_keys=True)
             out.setdefault(ident, line)
-    return sorted(out.values(), key=lambda line: str(line.get("ts", "")))
+    return sorted(out.values(), key=lambda line: str(line.get("ts", ""))), " and ".join(answered)
 
 
-def _names(logs: Sequence[LogSource]) -> str:
-    return " and ".join(source.name for source in logs)
+def _read_warnings(found: Lineage, logs: Sequence[LogSource]) -> None:
+    for source in logs:
+        for warning in getattr(source, "warnings", list)():
+            if warning not in found.warnings:
+                found.warnings.append(warning)

@@ -4,11 +4,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import urllib.parse
 
 from ..rules.config import duration_seconds
 from .chain import from_prediction, trace
 from .render import text
 from .sources import FileSource, LogSource, LokiSource, PrometheusSource
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not an HTTP URL (a usage error), or None."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "not an http:// or https:// URL with a host (e.g. http://127.0.0.1:9090)"
+    return None
 
 
 def add_lineage(p: argparse.ArgumentParser) -> None:
@@ -35,6 +44,11 @@ def lineage(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"mlscope: --since: {exc}", file=sys.stderr)
         return 2
+    for flag, url in (("--prometheus", args.prometheus), ("--loki", args.loki)):
+        problem = url_problem(url) if url else None
+        if problem:
+            print(f"mlscope: {flag} {url!r}: {problem}", file=sys.stderr)
+            return 2
     prometheus = PrometheusSource(args.prometheus) if args.prometheus else None
     logs: list[LogSource] = [LokiSource(args.loki, since_s=since_s)] if args.loki else []
     logs += [FileSource(args.logs)] if args.logs else []

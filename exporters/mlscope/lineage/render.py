@@ -30,9 +30,13 @@ def text(found: Lineage) -> str:
         out.append(f"prediction {p.get('request_id')} at {p.get('ts')} ({p.get('event')}): model {p.get('model')} "
                    f"{p.get('model_version')}, data batch {p.get('data_batch_id') or '(none logged)'}")
     if not found.model:
-        return "\n".join(out + [f"missing: {m}" for m in found.missing])
+        return "\n".join(out + [f"missing: {m}" for m in found.missing] + [f"warning: {w}" for w in found.warnings])
     out.append(f"model {found.model} version {found.model_version}")
-    out += [f"  serving (mlscope_model_info): {_labels(s)}" for s in found.serving]
+    out += [f"  serving now (mlscope_model_info scraped from a service): {_labels(s)}" for s in found.serving]
+    out += [f"  not serving now (mlscope_model_info seen, gone now: retired or stopped): {_labels(s)}"
+            for s in found.not_serving]
+    out += [f"  registered by a training job, not serving (mlscope_model_info pushed): {_labels(s)}"
+            for s in found.pushed]
     out += [f"  trained (mlscope_training_info): {_labels(s)}" for s in found.trained]
     for run in found.training_runs:
         out.append(f"  training {_run(run)}")
@@ -53,9 +57,12 @@ def text(found: Lineage) -> str:
         out.append(f"  data batches: {', '.join(found.batch_ids)}")
     out += [f"    batch {r.get('data_batch_id')}: {_run(r)}" for r in found.pipeline_runs]
     fingerprints = found.fingerprints
-    if fingerprints:
-        verdict = "agree" if found.consistent else "DIFFER"
-        out.append(f"  training-data fingerprints {verdict}: "
-                   + "; ".join(f"{where} {', '.join(sorted(v))}" for where, v in fingerprints.items()))
+    named = "; ".join(f"{where} {', '.join(sorted(v))}" for where, v in fingerprints.items())
+    if len(fingerprints) == 1:
+        agrees = "" if found.consistent else " (DIFFERENT values)"
+        out.append(f"  training-data fingerprint from one source only, nothing to compare{agrees}: {named}")
+    elif fingerprints:
+        out.append(f"  training-data fingerprints {'agree' if found.consistent else 'DIFFER'}: {named}")
     out += [f"missing: {m}" for m in found.missing]
+    out += [f"warning: {w}" for w in found.warnings]
     return "\n".join(out)

@@ -26,7 +26,7 @@ def _get_json(url: str, what: str, timeout: float) -> Any:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        body = exc.read().decode("utf-8", "replace")[:300]
+        body = " ".join(exc.read().decode("utf-8", "replace").split())[:300]  # one line: an HTML page has many
         raise SourceError(f"{what} answered HTTP {exc.code}: {body}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -119,6 +119,18 @@ class FileSource:
 
     def __init__(self, paths: Iterable[str | Path]) -> None:
         self.paths = tuple(Path(p) for p in paths)
+        self.skipped: dict[Path, tuple[int, int]] = {}  # path -> (lines that are not JSON objects, lines)
+
+    def warnings(self) -> list[str]:
+        """Each file with lines that are not JSON objects (skipped), counted; one with none is not JSON lines."""
+        out = []
+        for path, (skipped, total) in self.skipped.items():
+            if skipped and skipped == total:
+                out.append(f"{path} is not a JSON-lines file: none of its {total} lines is a JSON object "
+                           "(all skipped; give the JSON lines mlscope's JsonFormatter writes)")
+            elif skipped:
+                out.append(f"{path}: {skipped} of {total} lines are not JSON objects (skipped)")
+        return out
 
     @property
     def name(self) -> str:
@@ -127,12 +139,18 @@ class FileSource:
     def lines(self, query: LineQuery) -> list[dict[str, Any]]:
         found = []
         for path in self.paths:
+            skipped = total = 0
             try:
                 with path.open(encoding="utf-8", errors="replace") as handle:
                     for text in handle:
+                        if not text.strip():
+                            continue
+                        total += 1
                         parsed = _parse(text)
+                        skipped += parsed is None
                         if parsed is not None and query.matches(parsed):
                             found.append(parsed)
+                self.skipped[path] = (skipped, total)
             except OSError as exc:
                 raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
         return sorted(found, key=lambda line: str(line.get("ts", "")))

@@ -72,12 +72,13 @@ class BoundPredictionLog:
     def prediction(self, request_id: str, latency: float | None, error_type: str | None = None,
                    output: Any = None, score: Any = None, fields: Mapping[str, Any] | None = None, *,
                    ids: tuple[str, str] | None = None, sampled: bool | None = None,
-                   data_batch_id: str | None = None) -> bool:
+                   data_batch_id: str | None = None, attributions: list[list[Any]] | None = None) -> bool:
         """Count the prediction and, when the decision and level allow, log it with ``fields`` added.
 
         ``sampled`` is the sampling decision of the prediction's trace (None: it has no span), ``ids`` its
-        trace and span ids when sampled. Returns whether a record was written (the monitor then uses its
-        request id as the exemplar).
+        trace and span ids when sampled; ``attributions`` its largest attributions ([feature, value], written as
+        ``top_attributions`` with the output, under ``include_output``). Returns whether a record was written
+        (the monitor then uses its request id as the exemplar).
         """
         config = self._config
         if error_type is not None:
@@ -107,5 +108,7 @@ class BoundPredictionLog:
             extra["prediction"] = output
             if score is not None:
                 extra["score"] = score
+            if attributions:
+                extra["top_attributions"] = attributions
         config.logger.log(level, event, extra=extra)
         return True

@@ -21,6 +21,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from .._http import reply
 from .core import Quality
 from .items import PredictionItem
 from .outcomes import OutcomeFormatError, parse_batch
@@ -107,11 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        reply(self, status, body, content_type)  # a client gone before its answer: counted, no traceback
 
     def _json(self, status: int, data: Any) -> None:
         self._send(status, json.dumps(data).encode())
@@ -137,10 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": "not found"})
             return
         if not self._authorised():
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Bearer realm="mlscope"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            reply(self, 401, b"", "text/plain", {"WWW-Authenticate": 'Bearer realm="mlscope"'})
             return
         try:
             length = int(self.headers.get("Content-Length", ""))

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..catalog import RecordedSpec
+from ..catalog import serving as serving_cat
 from .config import RuleConfig, WindowGuard, duration_seconds
 
 Rule = dict[str, Any]
@@ -94,6 +95,15 @@ MODEL_OWNER_JOIN = ("topk by (model, model_version) (1, max by (model, model_ver
 MODEL_OWNER_JOIN_RE = re.compile(re.escape(MODEL_OWNER_JOIN).replace(re.escape("{reach}"), r"\w+"))
 
 
+RETIRED = serving_cat.MODEL_RETIRED.name
+
+
+def not_retired(expr: str) -> str:
+    """``expr`` without the versions their process retired (``ModelMonitor.retire()``): a replaced version's
+    windows hold its last requests for a window's length, and it no longer serves."""
+    return f"({expr}) unless on (model, model_version) {RETIRED}"
+
+
 PIPELINE_OWNER_JOIN = "max by (pipeline, owner) (mlscope_pipeline_info)"
 
 
@@ -119,12 +129,13 @@ def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str,
 
     ``model_scoped`` alerts carry ``model``/``model_version`` labels: their
     dashboard link selects that version, their ``logs_url`` opens its Loki logs
-    (other alerts': every mlscope line), and the version's ``owner`` (from
-    ``mlscope_model_info``) is carried over. ``pipeline_scoped`` alerts carry ``pipeline``: the pipeline's
+    (other alerts': every mlscope line), the version's ``owner`` (from
+    ``mlscope_model_info``) is carried over, and a retired version never fires (:func:`not_retired`).
+    ``pipeline_scoped`` alerts carry ``pipeline``: the pipeline's
     ``owner`` (``mlscope_pipeline_info``) is carried over and ``logs_url`` opens the pipeline's lines.
     """
     if model_scoped:
-        expr = with_owner(expr, "model, model_version", model_owner_join(cfg))
+        expr = with_owner(not_retired(expr), "model, model_version", model_owner_join(cfg))
     elif pipeline_scoped:
         expr = with_owner(expr, "pipeline", PIPELINE_OWNER_JOIN)
     rule: Rule = {"alert": name, "expr": expr}

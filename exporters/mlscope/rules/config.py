@@ -72,6 +72,17 @@ class WarmUp:
     # A tenant's cost rate: tokens priced in the window, and the window a whole window old (a young window
     # dilutes the rate, so the budget alert judges full windows only).
     genai_cost: WindowGuard = WindowGuard(1)
+    # Requests a model server finished in the window (vLLM/SGLang e2e latency count): server TTFT/ITL burn,
+    # failed requests, preemptions, throughput collapse. A ratio, no age condition (as serving).
+    model_server: WindowGuard = WindowGuard(15, 0.0)
+    # A model server's gauges (waiting requests, KV cache) over the alert window: a server that hangs finishes no
+    # request, so these guards count samples of the gauge, and the gauge must be as old as the window.
+    model_server_state: WindowGuard = WindowGuard(1)
+    # Shadow answers compared in the window (shadow agreement), per served and shadow version pair: the minimum
+    # traffic, and the comparisons as old as the window (a shadow just switched on is not judged on a few).
+    shadow: WindowGuard = WindowGuard(100)
+    # Predictions with attributions in the window (the attribution rank agreement), and the window's age.
+    attributions: WindowGuard = WindowGuard(100)
 
 
 @dataclass(frozen=True)
@@ -217,6 +228,74 @@ class ResourceRules:
     host_memory_available_ratio: float = 0.10
 
 
+class ModelServerError(ValueError):
+    """A model-server setting the rule configuration refuses (a GPU assignment without a model...)."""
+
+
+@dataclass(frozen=True)
+class GPUAssignment:
+    """GPU ``gpu`` of the resource exporter at ``instance`` serves ``model_version`` of ``model`` (share 0-1)."""
+
+    model: str
+    model_version: str
+    instance: str
+    gpu: str
+    share: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("model", "model_version", "instance", "gpu"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip() or '"' in value or "\\" in value:
+                raise ModelServerError(f"a GPU assignment needs a non-empty quoted string {name} (no quotes or "
+                                       f"backslashes), got {value!r}")
+        if not 0 < self.share <= 1:
+            raise ModelServerError(f"GPU assignment {self.model} {self.model_version} on {self.gpu}: share must "
+                                   f"be in (0, 1], got {self.share!r}")
+
+
+def _assignment(item: object) -> GPUAssignment:
+    if isinstance(item, GPUAssignment):
+        return item
+    if isinstance(item, dict):
+        try:
+            return GPUAssignment(**item)
+        except TypeError:
+            pass
+    raise ModelServerError("a GPU assignment has the keys model, model_version, instance, gpu and optionally "
+                           f"share, got {item!r}")
+
+
+@dataclass(frozen=True)
+class ModelServerRules:
+    """Thresholds of the vLLM/SGLang alerts, and GPUs assigned by hand (docs/model-servers.md).
+
+    The servers' TTFT and inter-token latency SLOs are the application's (``thresholds.genai_ttft_slo_*``,
+    ``thresholds.genai_tpot_slo_*``): both sides of one generation are held to one objective.
+    """
+
+    # Share of finished requests that failed (vLLM finished_reason="abort").
+    failed_ratio: float = 0.05
+    # Mean queue time (seconds) above which requests wait too long before running.
+    queue_time_seconds: float = 5.0
+    # Waiting requests (averaged over the alert window) above which the queue counts as long, if it grew.
+    waiting_requests: float = 10.0
+    # KV-cache usage (lowest over the alert window) above which the cache is nearly full.
+    kv_cache_usage_ratio: float = 0.95
+    # Preemptions per second (alert window) above which the engine is evicting running requests.
+    preemptions_per_second: float = 0.1
+    # Output token rate over the alert window below this share of the rate over the long traffic window,
+    # while requests run or wait: throughput collapsed.
+    throughput_drop_ratio: float = 0.5
+    # GPUs assigned by hand, for servers whose processes the resource exporter does not watch.
+    gpus: tuple[GPUAssignment, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gpus", tuple(_assignment(g) for g in self.gpus))
+        for name in ("failed_ratio", "kv_cache_usage_ratio", "throughput_drop_ratio"):
+            if not 0 < getattr(self, name) < 1:
+                raise ModelServerError(f"model_servers.{name} must be between 0 and 1, got {getattr(self, name)!r}")
+
+
 class RoleError(ValueError):
     """A role declaration the rule configuration refuses (unknown role, a version with two roles...)."""
 
@@ -263,7 +342,8 @@ def _declarations(items: tuple[object, ...]) -> tuple[RoleDeclaration, ...]:
 # The range of each VersionRules threshold (a negative margin would fire on a candidate better than its baseline).
 _RANGES = (("baseline_switch_margin", 0.0, 1.0), ("error_ratio_margin", 0.0, 1.0), ("latency_p95_ratio", 1.0, math.inf),
            ("latency_p95_min_difference_s", 0.0, math.inf), ("quality_margin", 0.0, 1.0),
-           ("output_js_distance", 0.0, 1.0), ("output_js_hysteresis", 0.0, 1.0))
+           ("output_js_distance", 0.0, 1.0), ("output_js_hysteresis", 0.0, 1.0),
+           ("shadow_disagreement_max", 0.0, 1.0), ("attribution_rank_min", -1.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -288,6 +368,11 @@ class VersionRules:
     # ...and, once firing, it resolves only below output_js_distance minus this (hysteresis: two fixed models
     # whose distance hovers at the limit do not flap).
     output_js_hysteresis: float = 0.03
+    # A shadow disagrees too often: share of its answers that differ from the served version's above this.
+    shadow_disagreement_max: float = 0.1
+    # Attributions changed: Spearman correlation between the window's and the reference's ranking of the
+    # reference's top features below this (1 is the same order).
+    attribution_rank_min: float = 0.5
 
     def __post_init__(self) -> None:
         for name, low, high in _RANGES:
@@ -317,6 +402,7 @@ class RuleConfig:
     links: Links = field(default_factory=Links)
     resources: ResourceRules = field(default_factory=ResourceRules)
     versions: VersionRules = field(default_factory=VersionRules)
+    model_servers: ModelServerRules = field(default_factory=ModelServerRules)
 
 
 DEFAULT = Profile(
@@ -334,7 +420,8 @@ FAST = Profile(
     quality_windows=("1m", "5m"), label_delay_max_s=30.0,
     warmup=WarmUp(serving=WindowGuard(3, 0.0), versions_traffic=WindowGuard(50, 0.0),
                   versions_labels=WindowGuard(50, 0.0), versions_estimated=WindowGuard(50, 0.0),
-                  genai=WindowGuard(3, 0.0), feedback=WindowGuard(10)),
+                  genai=WindowGuard(3, 0.0), feedback=WindowGuard(10), model_server=WindowGuard(3, 0.0),
+                  shadow=WindowGuard(50), attributions=WindowGuard(50)),
     pipeline_expected_interval="1m", pipeline_max_data_age="2m", for_versions="5s")
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}

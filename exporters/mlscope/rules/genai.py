@@ -70,7 +70,8 @@ def _cost_warm(cfg: RuleConfig, window: str) -> Rule:
                    count=f"sum by (tenant) (increase({cost}[{window}]) > bool 0)", age=cost, by="tenant")
 
 
-def _when_warm(expr: str, domain: str, *windows: str) -> str:
+def when_warm_all(expr: str, domain: str, *windows: str) -> str:
+    """``expr`` where the version's warm-up guard of ``domain`` says warm in every one of ``windows``."""
     for window in windows:
         expr = when_warm(expr, WINDOW_WARM, domain, window, BY_VERSION)
     return expr
@@ -123,7 +124,9 @@ def recording_rules(cfg: RuleConfig) -> list[Rule]:
     return rules + [_feedback_warm(cfg, w) for w in p.quality_windows] + [_cost_warm(cfg, p.traffic_windows[-1])]
 
 
-def _burn(cfg: RuleConfig, name: str, ratio: RecordedSpec, what: str, slo: float, objective: float) -> list[Rule]:
+def burn_alerts(cfg: RuleConfig, name: str, ratio: RecordedSpec, what: str, slo: float, objective: float, *,
+                domain: str = "genai", subject: str = "generations") -> list[Rule]:
+    """Multi-window burn-rate alerts on ``ratio`` (a slow ratio per window), behind ``domain``'s warm-up guard."""
     budget = 1 - objective
     rules = []
     for burn in cfg.profile.burn_windows:
@@ -131,10 +134,10 @@ def _burn(cfg: RuleConfig, name: str, ratio: RecordedSpec, what: str, slo: float
         expr = (f'{ratio.name}{{window="{burn.long}"}} > {limit}'
                 f' and {ON} {ratio.name}{{window="{burn.short}"}} > {limit}')
         rules.append(alert(
-            cfg, name, _when_warm(expr, "genai", burn.long, burn.short), severity=burn.severity,
+            cfg, name, when_warm_all(expr, domain, burn.long, burn.short), severity=burn.severity,
             for_=cfg.profile.evaluation_interval, dashboard=DASHBOARD, model_scoped=True,
             summary=f"{WHO}: {what} SLO budget burning {burn.factor:g}x too fast",
-            description="{{ $value | humanizePercentage }} of generations had a " + what + f" above {slo:g}s"
+            description="{{ $value | humanizePercentage }} of " + subject + " had a " + what + f" above {slo:g}s"
                         + (" or none at all" if ratio is cat.TTFT_SLOW_RATIO else "") + f" over "
                         f"{burn.long} (SLO: {objective:.2%} within {slo:g}s; alert above {limit:.2%} over both "
                         f"{burn.long} and {burn.short})."))
@@ -147,19 +150,19 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
     cost_window = p.traffic_windows[-1]
     baseline = f"max by ({BY_VERSION}) ({qcat.BASELINE.name}{selector(cfg.selectors.quality, BASELINE_METRIC)})"
     feedback = f'{cat.FEEDBACK_POSITIVE.name}{{window="{q}"}}'
-    return _burn(cfg, "GenAITimeToFirstTokenSLOBurn", cat.TTFT_SLOW_RATIO, "time to first token",
-                 t.genai_ttft_slo_seconds, t.genai_ttft_slo_objective) + _burn(
+    return burn_alerts(cfg, "GenAITimeToFirstTokenSLOBurn", cat.TTFT_SLOW_RATIO, "time to first token",
+                 t.genai_ttft_slo_seconds, t.genai_ttft_slo_objective) + burn_alerts(
         cfg, "GenAITimePerOutputTokenSLOBurn", cat.TPOT_SLOW_RATIO, "time per output token",
         t.genai_tpot_slo_seconds, t.genai_tpot_slo_objective) + [
         alert(cfg, "GenAITruncationRatioHigh",
-              _when_warm(f'{cat.TRUNCATED_RATIO.name}{{window="{w}"}} > {t.genai_truncation_ratio}', "genai", w),
+              when_warm_all(f'{cat.TRUNCATED_RATIO.name}{{window="{w}"}} > {t.genai_truncation_ratio}', "genai", w),
               severity="warning", for_=p.for_symptom, dashboard=DASHBOARD, model_scoped=True,
               summary=f"{WHO}: answers cut at the token limit",
               description="{{ $value | humanizePercentage }} of the generations of " + WHO + " over the last " + w
                           + f" stopped at the token limit (finish_reason=\"length\"; threshold "
                             f"{t.genai_truncation_ratio:.0%})."),
         alert(cfg, "GenAIFeedbackPositiveLow",
-              _when_warm(f"{feedback} < {ON} group_left () ({baseline} - {t.genai_feedback_max_drop:g})",
+              when_warm_all(f"{feedback} < {ON} group_left () ({baseline} - {t.genai_feedback_max_drop:g})",
                          "feedback", q),
               severity="warning", for_=p.for_symptom, dashboard=DASHBOARD, model_scoped=True,
               summary=f"{WHO}: positive feedback below its baseline",

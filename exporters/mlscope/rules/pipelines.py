@@ -153,7 +153,7 @@ def alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
                          duration_seconds(p.pipeline_max_data_age)),
               severity="warning", for_=p.for_symptom, dashboard=DASHBOARD, pipeline_scoped=True,
               summary=f"pipeline {PIPELINE}: the data of step {{{{ $labels.step }}}} is late",
-              description=f"The newest event step {{{{ $labels.step }}}} of pipeline {PIPELINE} has seen is "
+              description=f"Step {{{{ $labels.step }}}} of pipeline {PIPELINE}: the newest event it has seen is "
                           f"{{{{ $value | humanizeDuration }}}} old, above its limit of "
                           f"{_own_setting(cfg, cat.MAX_DATA_AGE, duration_seconds(p.pipeline_max_data_age))} "
                           f"(its max_data_age_s, else the profile's {p.pipeline_max_data_age})."),

@@ -38,7 +38,8 @@ def without_owner_joins(expr: str) -> str:
 DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert receiver", "resources": "Resources",
                  "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs",
                  "pipelines": "Pipelines, batch jobs and training runs",
-                 "tracing": "Traces (span export)", "versions": "Versions compared", "genai": "Generative models"}
+                 "tracing": "Traces (span export)", "versions": "Versions compared", "genai": "Generative models",
+                 "modelservers": "Model servers (vLLM, SGLang)"}
 
 # The rule-configuration settings each alert's expression is built from (beyond `for`, windows, severity).
 ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -76,6 +77,8 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "ModelCandidateOutputsDiverge": ("versions.output_js_distance", "versions.output_js_hysteresis",
                                      "profile.warmup.versions_traffic",
                                      "profile.warmup.serving"),
+    "ModelShadowDisagreementHigh": ("versions.shadow_disagreement_max", "profile.warmup.shadow"),
+    "ModelAttributionRankChanged": ("versions.attribution_rank_min", "profile.warmup.attributions"),
     "GenAITimeToFirstTokenSLOBurn": ("thresholds.genai_ttft_slo_seconds", "thresholds.genai_ttft_slo_objective",
                                      "profile.burn_windows", "profile.warmup.genai"),
     "GenAITimePerOutputTokenSLOBurn": ("thresholds.genai_tpot_slo_seconds", "thresholds.genai_tpot_slo_objective",
@@ -83,6 +86,17 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "GenAITruncationRatioHigh": ("thresholds.genai_truncation_ratio", "profile.warmup.genai"),
     "GenAIFeedbackPositiveLow": ("thresholds.genai_feedback_max_drop", "profile.warmup.feedback"),
     "GenAITenantCostOverBudget": ("thresholds.genai_tenant_cost_per_hour", "profile.warmup.genai_cost"),
+    "ModelServerTimeToFirstTokenSLOBurn": ("thresholds.genai_ttft_slo_seconds", "thresholds.genai_ttft_slo_objective",
+                                           "profile.burn_windows", "profile.warmup.model_server"),
+    "ModelServerInterTokenLatencySLOBurn": ("thresholds.genai_tpot_slo_seconds",
+                                            "thresholds.genai_tpot_slo_objective", "profile.burn_windows",
+                                            "profile.warmup.model_server"),
+    "ModelServerRequestsFailing": ("model_servers.failed_ratio", "profile.warmup.model_server"),
+    "ModelServerQueueTimeHigh": ("model_servers.queue_time_seconds", "profile.warmup.model_server"),
+    "ModelServerWaitingRequestsGrowing": ("model_servers.waiting_requests", "profile.warmup.model_server_state"),
+    "ModelServerKVCacheNearlyFull": ("model_servers.kv_cache_usage_ratio", "profile.warmup.model_server_state"),
+    "ModelServerPreempting": ("model_servers.preemptions_per_second", "profile.warmup.model_server"),
+    "ModelServerThroughputCollapse": ("model_servers.throughput_drop_ratio", "profile.warmup.model_server"),
 }
 # Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
 # configuration), not in the alert's expression: it reads the verdict.
@@ -123,6 +137,10 @@ SETTING_TITLES: dict[str, str] = {
     "versions.quality_margin": "candidate's accuracy or macro F1 below the baseline's by more than (absolute)",
     "versions.output_js_distance": "Jensen-Shannon distance between the versions' predicted classes above",
     "versions.output_js_hysteresis": "once firing, resolves only below the distance minus",
+    "versions.shadow_disagreement_max": "share of a shadow's answers that differ from the served version's above",
+    "profile.warmup.shadow": "warm-up guard: shadow answers compared in the window (minimum traffic), window age",
+    "versions.attribution_rank_min": "Spearman between the window's and the reference's attribution ranking below",
+    "profile.warmup.attributions": "warm-up guard: predictions with attributions in the window, window age",
     "profile.warmup.versions_traffic": "guard: requests of each version in the window",
     "profile.warmup.versions_labels": "guard: labelled outcomes of each version in the window",
     "profile.warmup.versions_estimated": "guard: predictions with probabilities of each version in the window",
@@ -136,6 +154,14 @@ SETTING_TITLES: dict[str, str] = {
     "profile.warmup.feedback": "warm-up guard: feedbacks joined in the window, window age",
     "profile.warmup.genai_cost": "warm-up guard: a tenant's tokens priced in the window, window age",
     "thresholds.genai_tenant_cost_per_hour": "cost per tenant per hour above (price table's currency)",
+    "profile.warmup.model_server": "warm-up guard: requests the servers finished in the window, window age",
+    "profile.warmup.model_server_state": "warm-up guard: samples of the server's gauge in the window, window age",
+    "model_servers.failed_ratio": "share of finished requests aborted, above",
+    "model_servers.queue_time_seconds": "mean queue time above (seconds)",
+    "model_servers.waiting_requests": "waiting requests (window average) above, and growing",
+    "model_servers.kv_cache_usage_ratio": "KV-cache usage above, over the whole window",
+    "model_servers.preemptions_per_second": "preemptions per second above",
+    "model_servers.throughput_drop_ratio": "output tokens/s below this share of the long window's",
 }
 
 
@@ -317,6 +343,23 @@ def _domain_table(metrics: tuple[catalog.MetricSpec, ...], recorded: tuple[catal
     return [*rows, ""]
 
 
+def _server_table(server_series: Iterable[Any]) -> list[str]:
+    """The model servers' own series (read, not published): versions, and the recorded series that read them."""
+    read_by: dict[str, set[str]] = defaultdict(set)
+    for group in rule_groups("default"):
+        for rule in group["rules"]:
+            if "record" in rule:
+                for name in metric_names(rule["expr"]):
+                    read_by[name].add(rule["record"])
+    rows = ["| server series (read, not published) | type | labels | versions | recorded into |",
+            "|---|---|---|---|---|"]
+    for s in server_series:
+        into = sorted(set().union(*(read_by[n] for n in s.series_names)))
+        rows.append(f"| `{s.name}` | {s.kind} | {', '.join(s.labels)} | {', '.join(s.versions)} | "
+                    + ", ".join(_code_link(r) for r in into) + " |")
+    return [*rows, ""]
+
+
 def render_reference(boards: list[dict[str, Any]]) -> str:
     """The text of ``docs/metrics.md``."""
     uses = collect(boards)
@@ -348,6 +391,9 @@ def render_reference(boards: list[dict[str, Any]]) -> str:
         if attributes:
             lines += ["| label | OpenTelemetry attribute (metrics and spans) |", "|---|---|"]
             lines += [f"| `{label}` | `{attribute}` |" for label, attribute in attributes.items()] + [""]
+        server_series = getattr(module, "SERVER_SERIES", ())
+        if server_series:
+            lines += _server_table(server_series)
         for spec in metrics:
             lines += _metric_entry(spec, uses)
         for rec in recorded:

@@ -4,6 +4,9 @@ The construction (docs/versions.md explains it with examples):
 
 * **Declared roles**: the rule configuration's (``VersionRules.roles``), else the monitors' (the ``role``
   label of ``mlscope_model_info``); a version whose monitors disagree is counted as a conflict and undeclared.
+* **Serving** versions only: a model service exposes their ``mlscope_model_info`` now (not a training job's pushed
+  series; a retired version has none), so a replaced version is neither baseline nor candidate while its windows
+  still hold its last requests.
 * **The baseline**, one per model: among the serving versions of the highest *tier* (declared stable 2,
   undeclared 1, declared canary 0; shadows never), the **incumbent** (this rule's own previous value) stays
   unless another version's traffic share (over the longest traffic window) exceeds its share by
@@ -86,9 +89,23 @@ def share_rules(cfg: RuleConfig) -> list[Rule]:
     return rules
 
 
+def serving(cfg: RuleConfig) -> str:
+    """The versions serving now: a model service exposes their ``mlscope_model_info`` (a training job's pushed one
+    is not serving; a retired version has none), whatever their windows still hold."""
+    info = serving_cat.MODEL_INFO.name
+    return (f"group by ({BY}) ({info}{selector(cfg.selectors.model_service)} "
+            f"unless {info}{selector(cfg.selectors.pushed)})")
+
+
+def serving_share(cfg: RuleConfig) -> str:
+    """The share (longest traffic window) of each serving version: only these get a baseline or a role."""
+    share = f'max by ({BY}) ({cat.TRAFFIC_SHARE.name}{{window="{cfg.profile.traffic_windows[-1]}"}})'
+    return f"({share} and {ON} {serving(cfg)})"
+
+
 def eligible_rule(cfg: RuleConfig) -> Rule:
     """The share of the versions of each model's highest tier (declared stable 2, undeclared 1, canary 0)."""
-    share = f'max by ({BY}) ({cat.TRAFFIC_SHARE.name}{{window="{cfg.profile.traffic_windows[-1]}"}})'
+    share = serving_share(cfg)
     tier = (f"((2 * {_declared('stable')} and {ON} {share}) or {ON} (0 * {_declared('canary')} "
             f"and {ON} {share}) or {ON} (0 * {share} + 1)) unless {ON} {_declared('shadow')}")
     return record(cat.ELIGIBLE, f"{share} and {ON} (({tier}) == on (model) group_left () max by (model) ({tier}))")
@@ -106,7 +123,7 @@ def baseline_rule(cfg: RuleConfig) -> Rule:
                f"{selector(cfg.selectors.model_service)}) and {ON} {top})")
     oldest = f"({created} == on (model) group_left () min by (model) ({created}))"
     new = f"(topk by (model) (1, {oldest} or ({top} unless on (model) {oldest})) unless on (model) {keep})"
-    share = f'max by ({BY}) ({cat.TRAFFIC_SHARE.name}{{window="{cfg.profile.traffic_windows[-1]}"}})'
+    share = serving_share(cfg)
     return record(cat.BASELINE, f"(({keep} or {new}) * 0 + 1) or {ON} (0 * {share})")
 
 

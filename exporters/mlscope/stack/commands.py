@@ -95,7 +95,7 @@ def up(args: argparse.Namespace) -> int:
 
     ports = Ports(**{name: getattr(args, f"{name}_port") for name in Ports.__dataclass_fields__})
     stack = NativeStack(Path(args.state_dir), demo=args.demo, profile=args.profile, ports=ports,
-                        runbook_base_url=args.runbook_base_url, scrape=args.scrape,
+                        runbook_base_url=args.runbook_base_url, scrape=args.scrape + args.scrape_servers,
                         receiver_config=Path(args.receiver_config) if args.receiver_config else None)
     try:
         stack.run_forever()

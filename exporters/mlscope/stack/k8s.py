@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ..rules.config import PROFILES, config_for
+from ..targets import SERVER_KINDS, SERVER_LABEL
 from .promconfig import LABEL_LIMIT, SAMPLE_LIMIT
 
 PART_OF = {"app.kubernetes.io/part-of": "mlscope"}
@@ -91,7 +92,33 @@ def service_monitors(profile: str, namespace: str, labels: Mapping[str, str]) ->
             spec["endpoints"][0]["honorLabels"] = True
         monitors.append({"apiVersion": MONITORING_API, "kind": "ServiceMonitor",
                          "metadata": _metadata(target.name, namespace, labels), "spec": spec})
-    return monitors
+    return monitors + [model_server_monitor(interval, namespace, labels)]
+
+
+MODEL_SERVER_LABEL = "mlscope.io/model-server"  # vllm or sglang, on the server's Service
+MODEL_LABEL, MODEL_VERSION_LABEL = "mlscope.io/model", "mlscope.io/model-version"  # optional: the mapping
+
+
+def _service_label(name: str) -> str:
+    return "__meta_kubernetes_service_label_" + "".join(c if c.isalnum() else "_" for c in name)
+
+
+def model_server_monitor(interval: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The ServiceMonitor of vLLM/SGLang servers: Services labelled ``mlscope.io/model-server: vllm|sglang`` (any
+    namespace, port ``metrics``); ``mlscope.io/model`` and ``mlscope.io/model-version`` map their model_name."""
+    from .modelservers import model_server_relabelling, operator_relabelling
+
+    relabelings = [{"sourceLabels": [_service_label(MODEL_SERVER_LABEL)], "targetLabel": SERVER_LABEL}]
+    relabelings += [{"sourceLabels": [_service_label(source)], "regex": "(.+)", "targetLabel": target}
+                    for source, target in ((MODEL_LABEL, "model"), (MODEL_VERSION_LABEL, "model_version"))]
+    endpoint = {"port": "metrics", "path": "/metrics", "interval": interval, "relabelings": relabelings,
+                "metricRelabelings": operator_relabelling(model_server_relabelling())}
+    spec = {"selector": {"matchExpressions": [{"key": MODEL_SERVER_LABEL, "operator": "In",
+                                               "values": list(SERVER_KINDS)}]},
+            "namespaceSelector": {"any": True}, "endpoints": [endpoint],
+            "sampleLimit": SAMPLE_LIMIT, "labelLimit": LABEL_LIMIT}
+    return {"apiVersion": MONITORING_API, "kind": "ServiceMonitor",
+            "metadata": _metadata("mlscope-model-servers", namespace, labels), "spec": spec}
 
 
 def dashboard_configmaps(dashboards_dir: Path, namespace: str, labels: Mapping[str, str],

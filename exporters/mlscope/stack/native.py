@@ -31,6 +31,7 @@ from . import nativeconf, promconfig, servers
 from .alertreceiver import AlertCommand, AlertReceiver, load_commands, make_server
 from .amconfig import write_alertmanager_config
 from .assets import asset
+from .modelservers import model_server_relabelling
 from .targets import Listed, TargetsFolder, native_folder
 
 PID_FILE = "mlscope.pid"
@@ -383,7 +384,8 @@ class NativeStack:
             targets["mlscope-demo"] = self._start_demo(loki, tempo)
         jobs = [promconfig.pushgateway_job(target) if job == promconfig.PUSHGATEWAY_JOB
                 else promconfig.scrape_job(job, targets=[target]) for job, target in targets.items()]
-        jobs.append(promconfig.scrape_job(JOB, file_sd=targets_dir / "*.yml"))
+        jobs.append(promconfig.scrape_job(JOB, file_sd=targets_dir / "*.yml",
+                                          metric_relabel_configs=model_server_relabelling()))
         config = promconfig.write_config(self.state_dir / "prometheus.yml", promconfig.prometheus_config(
             profile, jobs, self._write_rules(), alertmanagers=[alertmanager] if alertmanager else []))
         self._say("starting Prometheus...")

@@ -16,7 +16,8 @@ LABEL_LIMIT = 30
 
 
 def scrape_job(name: str, *, targets: Sequence[str] = (), file_sd: Path | None = None,
-               interval: str | None = None, honor_labels: bool = False) -> dict[str, Any]:
+               interval: str | None = None, honor_labels: bool = False,
+               metric_relabel_configs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     job: dict[str, Any] = {"job_name": name, "sample_limit": SAMPLE_LIMIT, "label_limit": LABEL_LIMIT}
     if honor_labels:  # a Pushgateway: its groups' own job and instance labels are kept
         job["honor_labels"] = True
@@ -26,6 +27,8 @@ def scrape_job(name: str, *, targets: Sequence[str] = (), file_sd: Path | None =
         job["static_configs"] = [{"targets": list(targets)}]
     if file_sd is not None:
         job["file_sd_configs"] = [{"files": [str(file_sd)], "refresh_interval": "1s"}]
+    if metric_relabel_configs:
+        job["metric_relabel_configs"] = [dict(c) for c in metric_relabel_configs]
     return job
 
 

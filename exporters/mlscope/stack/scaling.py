@@ -23,6 +23,8 @@ SINGLE_VALUED = frozenset({"training_data_fingerprint"})
 # Families a monitor of one task never binds.
 UNUSED_BY_TASK = {"classification": frozenset({cat.PREDICTION_VALUE.name}),
                   "regression": frozenset({cat.PREDICTION_SCORE.name, cat.PREDICTED_CLASSES.name})}
+# A serving version never exposes these (a retired one exposes them in place of its other families).
+NOT_WHILE_SERVING = frozenset({cat.MODEL_RETIRED.name})
 # Series Prometheus adds per target: up, scrape_duration_seconds, scrape_samples_scraped,
 # scrape_samples_post_metric_relabeling, scrape_series_added.
 PER_TARGET = 5
@@ -73,7 +75,7 @@ def series_per_model_version(workload: Workload = TYPICAL, *, created: bool = Tr
     """Family -> series one replica exposes for one model version; 0 for families the workload leaves empty."""
     out = {}
     for spec in model_version_specs():
-        if spec.name in UNUSED_BY_TASK.get(workload.task, frozenset()):
+        if spec.name in UNUSED_BY_TASK.get(workload.task, frozenset()) or spec.name in NOT_WHILE_SERVING:
             out[spec.name] = 0
             continue
         children = prod(workload.values(label) for label in spec.labels[2:])

@@ -102,11 +102,22 @@ def _spec(value: str) -> Target:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _server_spec(value: str) -> Target:
+    try:
+        return sd.parse_server(value)
+    except TargetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def scrape_argument(p: argparse.ArgumentParser) -> None:
-    """``--scrape [NAME=]HOST:PORT`` (repeatable), shared by ``mlscope up``."""
+    """``--scrape [NAME=]HOST:PORT`` and ``--scrape-server KIND=HOST:PORT`` (repeatable), for ``mlscope up``."""
     p.add_argument("--scrape", action="append", type=_spec, default=[], metavar="[NAME=]HOST:PORT",
                    help=f"also scrape your service (job {sd.JOB}), e.g. {sd.EXAMPLE}; repeatable; kept in the "
                         "state directory's targets/ for later starts (`mlscope targets` manages them)")
+    p.add_argument("--scrape-server", action="append", type=_server_spec, default=[], dest="scrape_servers",
+                   metavar="KIND=HOST:PORT",
+                   help="also scrape a vLLM or SGLang model server, e.g. vllm=127.0.0.1:8000 (its model_name "
+                        "becomes `model`; `mlscope targets add --kind vllm --model M --model-version V` maps it)")
 
 
 def add_targets(p: argparse.ArgumentParser) -> None:
@@ -119,6 +130,10 @@ def add_targets(p: argparse.ArgumentParser) -> None:
     add = actions.add_parser("add", parents=[where], help="add or update targets")
     add.add_argument("spec", nargs="+", type=_spec, metavar="[NAME=]HOST:PORT")
     add.add_argument("--replace", action="store_true", help="let an existing name point at a new address")
+    add.add_argument("--kind", choices=sd.SERVER_KINDS, help="the targets are vLLM or SGLang model servers")
+    add.add_argument("--model", default="", help="with --kind: the `model` their series get (default: the "
+                     "server's model_name)")
+    add.add_argument("--model-version", default="", help="with --kind: the `model_version` their series get")
     remove = actions.add_parser("remove", parents=[where], help="remove targets by name (or by HOST:PORT)")
     remove.add_argument("name", nargs="+")
     actions.add_parser("list", parents=[where], help="list the targets (name, address, file)")
@@ -147,7 +162,11 @@ def targets_command(args: argparse.Namespace) -> int:
         if args.action == "list":
             _print_list(folder, Path(args.state_dir) if not args.stack_dir else None)
         elif args.action == "add":
-            for target in args.spec:
+            if (args.model or args.model_version) and not args.kind:
+                raise TargetError("--model and --model-version map a model server's series: give --kind too")
+            specs = [sd.server_target(t, args.kind, args.model, args.model_version) if args.kind else t
+                     for t in args.spec]
+            for target in specs:
                 path, changed = folder.add(target, replace=args.replace)
                 print(f"mlscope: {'added' if changed else 'already there:'} {target.name} ({target.address}) "
                       f"in {path}; Prometheus reads it without a restart (job {sd.JOB})")

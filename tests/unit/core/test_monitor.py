@@ -137,6 +137,35 @@ def test_for_version_shares_registry(monitor: ModelMonitor, registry: CollectorR
                                      {"model": "churn", "model_version": "3.3.0-rc1"}) == 1
 
 
+def test_retire_removes_the_versions_series_and_names_it_retired(monitor: ModelMonitor,
+                                                                   registry: CollectorRegistry) -> None:
+    new = monitor.for_version("3.3.0")
+    def fail(m: ModelMonitor) -> None:
+        with m.track() as p:
+            p.output = 1
+            raise ValueError("bad row")
+
+    for m in (monitor, new):
+        with pytest.raises(ValueError, match="bad row"):
+            fail(m)
+        m.record_prediction(0.01, output=1)
+    monitor.retire()
+    old, kept = L, {"model": "churn", "model_version": "3.3.0"}
+    for name in ("mlscope_predictions_total", "mlscope_prediction_latency_seconds_count",
+                 "mlscope_predictions_in_flight"):
+        assert registry.get_sample_value(name, old) is None, name
+        assert registry.get_sample_value(name, kept) is not None, name
+    assert registry.get_sample_value("mlscope_predicted_class_total", {**old, "class": "1"}) is None
+    assert registry.get_sample_value("mlscope_prediction_errors_total", {**old, "error_type": "ValueError"}) is None
+    assert registry.get_sample_value("mlscope_prediction_errors_total", {**kept, "error_type": "ValueError"}) == 1
+    info = [s.labels["model_version"] for f in registry.collect() if f.name == "mlscope_model_info" for s in f.samples]
+    assert info == ["3.3.0"]
+    assert registry.get_sample_value("mlscope_model_retired_info", old) == 1
+    assert registry.get_sample_value("mlscope_model_retired_info", kept) is None
+    monitor.for_version("3.2.0")  # deployed again: serving, not retired
+    assert registry.get_sample_value("mlscope_model_retired_info", old) is None
+
+
 def test_label_cap_folds_into_overflow(registry: CollectorRegistry) -> None:
     monitor = ModelMonitor("m", "1", registry=registry, label_caps={"class": 3})
     for cls in range(10):
