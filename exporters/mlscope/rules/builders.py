@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -74,6 +75,26 @@ def stack_logs_url(cfg: RuleConfig) -> str:
     return explore_url(cfg, f'{{app="{cfg.links.log_app}"}}')
 
 
+def owner_reach(cfg: RuleConfig) -> str:
+    """How long a model version keeps its ``owner`` after its info series went (a retraining replaced the
+    version): the longest window an alert reads plus ``keep_firing_for``, so an alert still firing on that
+    version's windows keeps its labels (and stays one alert, one notification group)."""
+    p = cfg.profile
+    windows = (*p.traffic_windows, *p.drift_windows, *p.quality_windows, *p.burn_rate_windows)
+    return f"{int(max(duration_seconds(w) for w in windows) + duration_seconds(p.keep_firing_for))}s"
+
+
+def model_owner_join(cfg: RuleConfig) -> str:
+    """Each version's owner over :func:`owner_reach` (one per version: ``topk``, even if it changed)."""
+    return MODEL_OWNER_JOIN.format(reach=owner_reach(cfg))
+
+
+MODEL_OWNER_JOIN = ("topk by (model, model_version) (1, max by (model, model_version, owner) "
+                    "(last_over_time(mlscope_model_info[{reach}])))")
+# The join in any profile's (or a rules-config's) rules: what a reference strips, it is not what the alert watches.
+MODEL_OWNER_JOIN_RE = re.compile(re.escape(MODEL_OWNER_JOIN).replace(re.escape("{reach}"), r"\w+"))
+
+
 RETIRED = serving_cat.MODEL_RETIRED.name
 
 
@@ -83,13 +104,13 @@ def not_retired(expr: str) -> str:
     return f"({expr}) unless on (model, model_version) {RETIRED}"
 
 
-MODEL_OWNER_JOIN = "max by (model, model_version, owner) (mlscope_model_info)"
 PIPELINE_OWNER_JOIN = "max by (pipeline, owner) (mlscope_pipeline_info)"
 
 
-def with_owner(expr: str, on: str = "model, model_version", info: str = MODEL_OWNER_JOIN) -> str:
-    """``expr`` with the ``owner`` label of its model version (ModelMonitor metadata) or, with ``on="pipeline"``
-    and ``info=PIPELINE_OWNER_JOIN``, of its pipeline (``PipelineMonitor(owner=...)``) joined in.
+def with_owner(expr: str, on: str, info: str) -> str:
+    """``expr`` with the ``owner`` label of its model version (``info`` = :func:`model_owner_join`: ModelMonitor
+    metadata) or, with ``on="pipeline"`` and ``info=PIPELINE_OWNER_JOIN``, of its pipeline
+    (``PipelineMonitor(owner=...)``) joined in.
 
     Versions or pipelines whose info series has no owner, or that have no info series at all, alert unchanged.
     """
@@ -114,7 +135,7 @@ def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str,
     ``owner`` (``mlscope_pipeline_info``) is carried over and ``logs_url`` opens the pipeline's lines.
     """
     if model_scoped:
-        expr = with_owner(not_retired(expr))
+        expr = with_owner(not_retired(expr), "model, model_version", model_owner_join(cfg))
     elif pipeline_scoped:
         expr = with_owner(expr, "pipeline", PIPELINE_OWNER_JOIN)
     rule: Rule = {"alert": name, "expr": expr}

@@ -19,7 +19,7 @@ import yaml
 
 from .. import catalog
 from . import anomaly as _anomaly
-from .builders import MODEL_OWNER_JOIN, PIPELINE_OWNER_JOIN
+from .builders import MODEL_OWNER_JOIN_RE, PIPELINE_OWNER_JOIN
 from .config import PROFILES, BurnWindow, RuleConfig, WindowGuard, config_for
 from .generate import render
 from .promql import metric_names
@@ -28,8 +28,14 @@ REFERENCE = Path("docs/metrics.md")
 RUNBOOKS = Path("alerting/runbooks")
 DASHBOARDS = Path("provisioning/grafana/dashboards")
 BEGIN, END = "<!-- thresholds:begin -->", "<!-- thresholds:end -->"
-# Every model- or pipeline-scoped alert joins one of these for its `owner` label; it is not what the alert watches.
-OWNER_JOINS = (MODEL_OWNER_JOIN, PIPELINE_OWNER_JOIN)
+
+
+def without_owner_joins(expr: str) -> str:
+    """``expr`` less the join every model- or pipeline-scoped alert makes for its `owner` label (it is not what
+    the alert watches)."""
+    return MODEL_OWNER_JOIN_RE.sub("", expr.replace(PIPELINE_OWNER_JOIN, ""))
+
+
 DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert receiver", "resources": "Resources",
                  "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs",
                  "pipelines": "Pipelines, batch jobs and training runs",
@@ -256,10 +262,7 @@ def collect(boards: list[dict[str, Any]]) -> Uses:
                     if profile == "default":
                         uses.sources[rule["record"]] |= catalog_names(rule["expr"])
                 elif profile == "default":
-                    expr = rule["expr"]
-                    for join in OWNER_JOINS:
-                        expr = expr.replace(join, "")
-                    for name in catalog_names(expr):
+                    for name in catalog_names(without_owner_joins(rule["expr"])):
                         uses.alerts[name].add(rule["alert"])
     for board in boards:
         title = f"{board['title']}\t{board['uid']}"  # the uid is what runbooks and alert links name
@@ -443,7 +446,7 @@ def format_value(value: object) -> str:
 
 def rule_windows(expr: str) -> list[str]:
     """Windows an expression reads: ``window="…"`` matchers, ``[…]`` ranges and offsets, in order."""
-    found = re.findall(r'window="([^"]+)"|\[(\w+)\]|offset (\w+)', expr)
+    found = re.findall(r'window="([^"]+)"|\[(\w+)\]|offset (\w+)', without_owner_joins(expr))
     return list(dict.fromkeys(w for groups in found for w in groups if w))
 
 

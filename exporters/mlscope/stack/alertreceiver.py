@@ -51,6 +51,13 @@ from .assets import asset
 log = logging.getLogger("mlscope.alert_receiver")
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+TOKEN_ENV = "MLSCOPE_RECEIVER_TOKEN"
+
+
+def receiver_token() -> str:
+    """The bearer token the snapshot pages are served behind: ``$MLSCOPE_RECEIVER_TOKEN`` ("" = none). The one
+    place it is read, so ``mlscope alert-receiver`` and ``mlscope up``'s receiver honour it alike."""
+    return os.environ.get(TOKEN_ENV, "")
 ALERT_KEYS = ("status", "labels", "annotations", "startsAt", "endsAt", "fingerprint")
 PAYLOAD_KEYS = ("version", "groupKey", "status", "receiver", "groupLabels", "commonLabels", "alerts")
 
@@ -183,7 +190,7 @@ class AlertReceiver:
     ``docs`` the documentation pages served on ``/docs/`` (the runbooks link to them);
     ``prometheus_url`` where its PromQL is opened; ``snapshots`` the worker that writes an incident snapshot
     per state-changing group notification (:func:`mlscope.reports.worker.snapshot_worker`), off this path;
-    ``token`` a bearer token the snapshot pages are served behind ("" = none).
+    ``token`` a bearer token the snapshot pages are served behind (default :func:`receiver_token`; "" = none).
     """
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -200,7 +207,7 @@ class AlertReceiver:
     # The bearer token of POST /feedback/false-positive (None: the receiver's `token`; neither: refuse all).
     feedback_token: str | None = None
     snapshots: SnapshotWorker | None = None
-    token: str = ""
+    token: str = field(default_factory=receiver_token)
 
     def __post_init__(self) -> None:
         self.notifications = cat.NOTIFICATIONS.create(self.registry)
