@@ -31,12 +31,16 @@ class BurnWindow:
 class WindowGuard:
     """When a window of one domain is warm enough for an alert to read it (``builders.warm_up``).
 
-    Warm: the window holds at least ``min_count`` observations, and the series it reads existed
-    ``min_age_share`` of the window's length ago (1: a whole window; 0: no age condition).
+    Warm: the window holds at least ``min_count`` observations, the series it reads existed
+    ``min_age_share`` of the window's length ago (1: a whole window; 0: no age condition), and, where
+    ``min_sample_share`` is above 0, every series of the guard's sample selector holds at least that share of the
+    samples its interval puts in the window (continuity: a window spanning a Prometheus restart has a gap,
+    although its series existed a whole window ago).
     """
 
     min_count: float
     min_age_share: float = 1.0
+    min_sample_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,11 @@ class WarmUp:
     model_server: WindowGuard = WindowGuard(15, 0.0)
     # A model server's gauges (waiting requests, KV cache) over the alert window: a server that hangs finishes no
     # request, so these guards count samples of the gauge, and the gauge must be as old as the window.
-    model_server_state: WindowGuard = WindowGuard(1)
+    model_server_state: WindowGuard = WindowGuard(1, 1.0, 0.9)
+    # Throughput collapse compares the output token rate of the alert window with the long window's: a rate of a
+    # young or gappy window is low (rate() extrapolates a partly sampled window by half an interval only), so
+    # both windows must be a whole window old and continuous (90 % of their scrapes), and hold finished requests.
+    model_server_throughput: WindowGuard = WindowGuard(15, 1.0, 0.9)
     # Shadow answers compared in the window (shadow agreement), per served and shadow version pair: the minimum
     # traffic, and the comparisons as old as the window (a shadow just switched on is not judged on a few).
     shadow: WindowGuard = WindowGuard(100)
@@ -421,6 +429,7 @@ FAST = Profile(
     warmup=WarmUp(serving=WindowGuard(3, 0.0), versions_traffic=WindowGuard(50, 0.0),
                   versions_labels=WindowGuard(50, 0.0), versions_estimated=WindowGuard(50, 0.0),
                   genai=WindowGuard(3, 0.0), feedback=WindowGuard(10), model_server=WindowGuard(3, 0.0),
+                  model_server_throughput=WindowGuard(3, 1.0, 0.9),
                   shadow=WindowGuard(50), attributions=WindowGuard(50)),
     pipeline_expected_interval="1m", pipeline_max_data_age="2m", for_versions="5s")
 
