@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..catalog.logs import LOG_APP
+from ..catalog.modelservers import ITL_FAMILIES, TTFT_FAMILIES, ServerSeries, common_buckets
 from ..catalog.pipelines import PUSH_JOB
 from ..catalog.versions import ROLES
 from .promql import duration_seconds as duration_seconds  # re-exported: its callers import it from here
@@ -277,8 +278,10 @@ def _assignment(item: object) -> GPUAssignment:
 class ModelServerRules:
     """Thresholds of the vLLM/SGLang alerts, and GPUs assigned by hand (docs/model-servers.md).
 
-    The servers' TTFT and inter-token latency SLOs are the application's (``thresholds.genai_ttft_slo_*``,
-    ``thresholds.genai_tpot_slo_*``): both sides of one generation are held to one objective.
+    The servers' TTFT and inter-token latency SLOs default to the application's (``thresholds.genai_ttft_slo_*``,
+    ``thresholds.genai_tpot_slo_*``: both sides of one generation are held to one objective); where the
+    application's threshold is not a bucket of every server histogram, the nearest common bucket at or above
+    it (:meth:`ttft_slo` / :meth:`tpot_slo`). A threshold set here must be such a bucket.
     """
 
     # Share of finished requests that failed (vLLM finished_reason="abort").
@@ -294,6 +297,10 @@ class ModelServerRules:
     # Output token rate over the alert window below this share of the rate over the long traffic window,
     # while requests run or wait: throughput collapsed.
     throughput_drop_ratio: float = 0.5
+    # The servers' SLO thresholds in seconds (0: derived from the application's, see the class docstring); the
+    # objectives are the application's. A value must be a bucket of every vLLM and SGLang version's histogram.
+    ttft_slo_seconds: float = 0.0
+    tpot_slo_seconds: float = 0.0
     # GPUs assigned by hand, for servers whose processes the resource exporter does not watch.
     gpus: tuple[GPUAssignment, ...] = ()
 
@@ -302,6 +309,33 @@ class ModelServerRules:
         for name in ("failed_ratio", "kv_cache_usage_ratio", "throughput_drop_ratio"):
             if not 0 < getattr(self, name) < 1:
                 raise ModelServerError(f"model_servers.{name} must be between 0 and 1, got {getattr(self, name)!r}")
+        for name, families in (("ttft_slo_seconds", TTFT_FAMILIES), ("tpot_slo_seconds", ITL_FAMILIES)):
+            value, allowed = getattr(self, name), common_buckets(families)
+            if value and value not in allowed:
+                raise ModelServerError(f"model_servers.{name} {value:g} is not a bucket of every model server's "
+                                       f"histogram; choose one of {', '.join(f'{b:g}' for b in allowed)}")
+        shares: dict[tuple[str, str], float] = {}
+        for g in self.gpus:
+            shares[(g.instance, g.gpu)] = shares.get((g.instance, g.gpu), 0.0) + g.share
+            if shares[(g.instance, g.gpu)] > 1 + 1e-9:
+                raise ModelServerError(f"model_servers.gpus: GPU {g.gpu} of {g.instance} is assigned "
+                                       f"{shares[(g.instance, g.gpu)]:g} of itself (the shares of one GPU sum to 1 "
+                                       "at most)")
+
+    def ttft_slo(self, application: float) -> float:
+        """The servers' time to first token SLO threshold, given the application's."""
+        return self.ttft_slo_seconds or _bucket_at_or_above(application, TTFT_FAMILIES)
+
+    def tpot_slo(self, application: float) -> float:
+        """The servers' inter-token latency SLO threshold, given the application's time per output token SLO."""
+        return self.tpot_slo_seconds or _bucket_at_or_above(application, ITL_FAMILIES)
+
+
+def _bucket_at_or_above(value: float, families: tuple[ServerSeries, ...]) -> float:
+    """``value`` when every one of ``families`` has it as a bucket, else their nearest common bucket above it
+    (their largest when none is)."""
+    allowed = common_buckets(families)
+    return next((b for b in allowed if b >= value), allowed[-1])
 
 
 class RoleError(ValueError):

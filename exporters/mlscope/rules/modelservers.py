@@ -22,8 +22,7 @@ from .genai import BY_VERSION, DASHBOARD, ON, WHO, burn_alerts, when_warm_all
 BY_GPU = "instance, gpu"
 BY_VERSION_GPU = f"{BY_VERSION}, {BY_GPU}"
 DOMAIN, STATE, THROUGHPUT = "model_server", "model_server_state", "model_server_throughput"
-TTFT = (cat.VLLM_TTFT, cat.SGLANG_TTFT)
-ITL = (cat.VLLM_ITL, cat.VLLM_TPOT, cat.SGLANG_ITL)  # vLLM 0.11+, vLLM before 0.11, SGLang
+TTFT, ITL = cat.TTFT_FAMILIES, cat.ITL_FAMILIES
 FINISHED = (cat.VLLM_E2E, cat.SGLANG_E2E)  # every finished request is observed once: the warm-up count
 
 
@@ -41,7 +40,7 @@ def _histogram(families: tuple[ServerSeries, ...], window: str) -> str:
 
 
 def _slow_ratio(families: tuple[ServerSeries, ...], slo: float, window: str) -> str:
-    """Share of observations above ``slo``, which must be a bucket bound of every family."""
+    """Share of observations above ``slo``, a bucket bound of every family (``ModelServerRules`` checks it)."""
     le = floatToGoString(slo)
     parts = []
     for family in families:
@@ -108,8 +107,10 @@ def server_rules(cfg: RuleConfig) -> list[Rule]:
             record(cat.ITL_P50, f"histogram_quantile(0.5, {_histogram(ITL, w)})", window=w),
             record(cat.ITL_P95, f"histogram_quantile(0.95, {_histogram(ITL, w)})", window=w)]
     for w in p.burn_rate_windows:
-        rules += [record(cat.TTFT_SLOW, _slow_ratio(TTFT, t.genai_ttft_slo_seconds, w), window=w),
-                  record(cat.ITL_SLOW, _slow_ratio(ITL, t.genai_tpot_slo_seconds, w), window=w)]
+        rules += [record(cat.TTFT_SLOW, _slow_ratio(TTFT, cfg.model_servers.ttft_slo(t.genai_ttft_slo_seconds), w),
+                         window=w),
+                  record(cat.ITL_SLOW, _slow_ratio(ITL, cfg.model_servers.tpot_slo(t.genai_tpot_slo_seconds), w),
+                         window=w)]
     rules += [_warm(w, cfg) for w in dict.fromkeys(p.traffic_windows + p.burn_rate_windows)]
     rules += [_warm(w, cfg, THROUGHPUT) for w in p.traffic_windows]
     return rules + [_state_warm(p.alert_window, cfg)]
@@ -170,10 +171,11 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
 
     demand = f"({cat.RUNNING.name} + {ON} {cat.WAITING.name}) > 0"
     return burn_alerts(cfg, "ModelServerTimeToFirstTokenSLOBurn", cat.TTFT_SLOW, "server time to first token",
-                       t.genai_ttft_slo_seconds, t.genai_ttft_slo_objective, domain=DOMAIN,
+                       m.ttft_slo(t.genai_ttft_slo_seconds), t.genai_ttft_slo_objective, domain=DOMAIN,
                        subject="the server's first tokens") + burn_alerts(
-        cfg, "ModelServerInterTokenLatencySLOBurn", cat.ITL_SLOW, "per-token latency", t.genai_tpot_slo_seconds,
-        t.genai_tpot_slo_objective, domain=DOMAIN, subject="the server's output tokens") + [
+        cfg, "ModelServerInterTokenLatencySLOBurn", cat.ITL_SLOW, "per-token latency",
+        m.tpot_slo(t.genai_tpot_slo_seconds), t.genai_tpot_slo_objective, domain=DOMAIN,
+        subject="the server's output tokens") + [
         scoped("ModelServerRequestsFailing",
                when_warm_all(f"{at(cat.FAILED)} > {m.failed_ratio:g}", DOMAIN, w),
                "model server requests failing",

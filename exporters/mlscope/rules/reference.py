@@ -80,9 +80,10 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "GenAITruncationRatioHigh": ("thresholds.genai_truncation_ratio", "profile.warmup.genai"),
     "GenAIFeedbackPositiveLow": ("thresholds.genai_feedback_max_drop", "profile.warmup.feedback"),
     "GenAITenantCostOverBudget": ("thresholds.genai_tenant_cost_per_hour", "profile.warmup.genai_cost"),
-    "ModelServerTimeToFirstTokenSLOBurn": ("thresholds.genai_ttft_slo_seconds", "thresholds.genai_ttft_slo_objective",
-                                           "profile.burn_windows", "profile.warmup.model_server"),
-    "ModelServerInterTokenLatencySLOBurn": ("thresholds.genai_tpot_slo_seconds",
+    "ModelServerTimeToFirstTokenSLOBurn": ("thresholds.genai_ttft_slo_seconds", "model_servers.ttft_slo_seconds",
+                                           "thresholds.genai_ttft_slo_objective", "profile.burn_windows",
+                                           "profile.warmup.model_server"),
+    "ModelServerInterTokenLatencySLOBurn": ("thresholds.genai_tpot_slo_seconds", "model_servers.tpot_slo_seconds",
                                             "thresholds.genai_tpot_slo_objective", "profile.burn_windows",
                                             "profile.warmup.model_server"),
     "ModelServerRequestsFailing": ("model_servers.failed_ratio", "profile.warmup.model_server"),
@@ -90,7 +91,7 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "ModelServerWaitingRequestsGrowing": ("model_servers.waiting_requests", "profile.warmup.model_server_state"),
     "ModelServerKVCacheNearlyFull": ("model_servers.kv_cache_usage_ratio", "profile.warmup.model_server_state"),
     "ModelServerPreempting": ("model_servers.preemptions_per_second", "profile.warmup.model_server"),
-    "ModelServerThroughputCollapse": ("model_servers.throughput_drop_ratio", "profile.warmup.model_server"),
+    "ModelServerThroughputCollapse": ("model_servers.throughput_drop_ratio", "profile.warmup.model_server_throughput"),
 }
 # Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
 # configuration), not in the alert's expression: it reads the verdict.
@@ -156,6 +157,10 @@ SETTING_TITLES: dict[str, str] = {
     "model_servers.kv_cache_usage_ratio": "KV-cache usage above, over the whole window",
     "model_servers.preemptions_per_second": "preemptions per second above",
     "model_servers.throughput_drop_ratio": "output tokens/s below this share of the long window's",
+    "model_servers.ttft_slo_seconds": "server time to first token SLO (seconds; 0: the application's, or the "
+                                      "nearest common server bucket above it)",
+    "model_servers.tpot_slo_seconds": "server inter-token latency SLO (seconds; 0: the application's, or the "
+                                      "nearest common server bucket above it)",
 }
 
 
