@@ -145,6 +145,13 @@ class Profile:
     def alert_window(self) -> str:
         return self.traffic_windows[0]
 
+    @property
+    def scraped_within_seconds(self) -> float:
+        """A target Prometheus scrapes now has an ``up`` sample younger than this (3 scrape intervals: a scrape
+        that times out lands an interval plus its timeout after it started); an older one is a target it no
+        longer scrapes (removed while Prometheus was down), which no target-down alert judges."""
+        return 3 * duration_seconds(self.scrape_interval)
+
 
 @dataclass(frozen=True)
 class Thresholds:
