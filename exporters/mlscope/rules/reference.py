@@ -91,7 +91,8 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "ModelServerWaitingRequestsGrowing": ("model_servers.waiting_requests", "profile.warmup.model_server_state"),
     "ModelServerKVCacheNearlyFull": ("model_servers.kv_cache_usage_ratio", "profile.warmup.model_server_state"),
     "ModelServerPreempting": ("model_servers.preemptions_per_second", "profile.warmup.model_server"),
-    "ModelServerThroughputCollapse": ("model_servers.throughput_drop_ratio", "profile.warmup.model_server_throughput"),
+    "ModelServerThroughputCollapse": ("model_servers.throughput_drop_ratio",
+                                      "profile.warmup.model_server_throughput"),
 }
 # Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
 # configuration), not in the alert's expression: it reads the verdict.
@@ -150,7 +151,10 @@ SETTING_TITLES: dict[str, str] = {
     "profile.warmup.genai_cost": "warm-up guard: a tenant's tokens priced in the window, window age",
     "thresholds.genai_tenant_cost_per_hour": "cost per tenant per hour above (price table's currency)",
     "profile.warmup.model_server": "warm-up guard: requests the servers finished in the window, window age",
-    "profile.warmup.model_server_state": "warm-up guard: samples of the server's gauge in the window, window age",
+    "profile.warmup.model_server_state": "warm-up guard: samples of the server's gauge in the window, window age "
+                                         "and continuity",
+    "profile.warmup.model_server_throughput": "warm-up guard of both windows: requests finished, window age and "
+                                              "continuity",
     "model_servers.failed_ratio": "share of finished requests aborted, above",
     "model_servers.queue_time_seconds": "mean queue time above (seconds)",
     "model_servers.waiting_requests": "waiting requests (window average) above, and growing",
@@ -420,7 +424,8 @@ def format_value(value: object) -> str:
     if isinstance(value, WindowGuard):
         age = ("no age condition" if value.min_age_share <= 0 else "series a whole window old"
                if value.min_age_share == 1 else f"series {value.min_age_share:g} of a window old")
-        return f"at least {value.min_count:g}, {age}"
+        gaps = f", {value.min_sample_share:.0%} of its scrapes" if value.min_sample_share > 0 else ""
+        return f"at least {value.min_count:g}, {age}{gaps}"
     if isinstance(value, tuple) and value and all(isinstance(v, BurnWindow) for v in value):
         return "; ".join(f"{b.factor:g}x over {b.long} and {b.short} ({b.severity})" for b in value)
     if isinstance(value, tuple):
