@@ -238,6 +238,10 @@ def test_the_documented_server_flow_reruns(tmp_path: Path, capsys: pytest.Captur
     assert [(t.name, t.describe()) for t in folder.list()] == [("chat-vllm", "vllm: chat 2")]
     with pytest.raises(TargetError, match="already a target"):  # another kind at that address is still refused
         NativeStack(state, scrape=[parse_server("sglang=127.0.0.1:18010")])._add_targets()
+    (folder.path / "hand.yml").write_text('[{"targets": ["127.0.0.1:18013", "127.0.0.1:18014"]}]')
+    with pytest.raises(TargetError, match="holds other targets"):  # --replace never drops a file's other targets
+        folder.add(parse("new=127.0.0.1:18013"), replace=True)
+    (folder.path / "hand.yml").unlink()
     assert main(["targets", "add", "--state-dir", str(state), "svc=127.0.0.1:18011"]) == 0
     assert main(["targets", "add", "--state-dir", str(state), "--kind", "sglang", "sg=127.0.0.1:18012"]) == 0
     capsys.readouterr()

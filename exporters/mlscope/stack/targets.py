@@ -88,12 +88,16 @@ class TargetsFolder:
         """
         path = sd.path_of(self.path, target.name)
         superseded = []
-        for listed in self.list():
+        every = self.list()
+        for listed in every:
             if listed.address == target.address and listed.path != path:
                 if not replace:
                     raise TargetError(f"{target.address} is already a target, as {listed.name!r} in "
                                       f"{listed.path}; use --replace to make it {target.name!r} (or `mlscope "
                                       f"targets remove {listed.path.stem}` first)")
+                if any(other.path == listed.path and other.address != target.address for other in every):
+                    raise TargetError(f"{listed.path} holds other targets besides {target.address}: take it "
+                                      "out of that file by hand")
                 superseded.append(listed.path)
             if listed.path == path and listed.address != target.address and not replace:
                 raise TargetError(f"target {target.name!r} already points at {listed.address}; "
