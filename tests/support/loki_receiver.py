@@ -254,8 +254,9 @@ class LokiReceiver(LocalServer):
     def statuses(self) -> list[int]:
         return [r.status for r in self.requests]
 
-    def select(self, expr: str) -> list[Line]:
-        """The lines a LogQL log query returns: one of identical entries (stream, time, line), as Loki's queriers."""
+    def unique_lines(self) -> list[Line]:
+        """One of identical entries (stream, time, line), as Loki keeps them: a push retried after a timeout
+        whose first attempt the server still accepted delivers the same entries twice, and Loki drops the copy."""
         seen: set[tuple] = set()
         unique = []
         for entry in list(self.lines):
@@ -263,7 +264,11 @@ class LokiReceiver(LocalServer):
             if key not in seen:
                 seen.add(key)
                 unique.append(entry)
-        return parse_log_query(expr).select(unique)
+        return unique
+
+    def select(self, expr: str) -> list[Line]:
+        """The lines a LogQL log query returns: one of identical entries, as Loki's queriers."""
+        return parse_log_query(expr).select(self.unique_lines())
 
     def query_range(self, path: str) -> tuple[int, dict]:
         """``GET /loki/api/v1/query_range?...``: (status, body) as Loki answers a log query."""

@@ -137,7 +137,10 @@ def test_log_calls_return_promptly_while_loki_hangs(receiver: LokiReceiver, make
     receiver.mode = "ok"
     receiver.release.set()
     assert handler.drain(30)
-    assert sorted(line["seq"] for line in receiver.json_lines()) == list(range(n))
+    # A hung push that timed out is retried; the receiver may still accept the first attempt once released:
+    # those copies are identical entries (same stream, time and line), which Loki keeps once.
+    kept = [json.loads(entry.line)["seq"] for entry in receiver.unique_lines()]
+    assert sorted(kept) == list(range(n))
 
 
 @pytest.mark.parametrize("action", ["truncate", "split"])
