@@ -179,3 +179,16 @@ def test_your_own_metrics_are_allowed_by_name_or_prefix(tmp_path: Path, no_promt
     capsys.readouterr()
     assert main(["dashboards", "check", *args]) == 0
     assert "ok: 1 dashboards" in capsys.readouterr().out
+
+
+def test_the_genai_dashboard_has_its_model_server_rows() -> None:
+    """docs/model-servers.md names two model-server rows: real row panels, each followed by model-server panels;
+    the version lists read the servers' recorded series too."""
+    board = json.loads((OUTPUT / "mlscope-genai.json").read_text())
+    panels = board["panels"]
+    rows = [i for i, p in enumerate(panels) if p["type"] == "row" and p["title"].startswith("Model servers")]
+    assert [panels[i]["title"] for i in rows] == ["Model servers (vLLM, SGLang): load",
+                                                  "Model servers: latency and GPU efficiency per output token"]
+    assert all(panels[i + 1]["type"] != "row" for i in rows)
+    model = next(v for v in board["templating"]["list"] if v["name"] == "model")
+    assert "model_version:mlscope_server_requests_running:sum" in json.dumps(model)

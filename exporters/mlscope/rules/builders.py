@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 from urllib.parse import quote
@@ -27,19 +28,29 @@ def record(spec: RecordedSpec, expr: str, **labels: str) -> Rule:
 
 
 def warm_up(spec: RecordedSpec, domain: str, window: str, guard: WindowGuard, *, count: str, age: str,
-            by: str) -> Rule:
+            by: str, samples: tuple[str, ...] = (), every: str = "") -> Rule:
     """The warm-up guard of one domain's ``window``: a recording rule of ``spec`` (``…:mlscope_window_warm:bool``).
 
     Per group of ``by`` labels that ``count`` (the observations in the window, summed ``by``) returns: 1 when
-    the window holds at least ``guard.min_count`` and a series of ``age`` (a selector) existed
+    the window holds at least ``guard.min_count``, a series of ``age`` (a selector) existed
     ``guard.min_age_share`` of the window's length ago (``age offset …``: no sample back then, no full
-    window yet), else 0. Alerts read it through :func:`when_warm`; a dashboard can show it.
+    window yet) and, with ``guard.min_sample_share``, every series of ``samples`` (selectors, one sample per
+    ``every``) holds that share of the window's samples (no gap: a Prometheus restart leaves one), else 0.
+    Alerts read it through :func:`when_warm`; a dashboard can show it.
     """
     enough = f"({count}) >= bool {guard.min_count:g}"
+    conditions = []
     age_s = round(guard.min_age_share * duration_seconds(window))
     if age_s > 0:
-        old_enough = f"group by ({by}) ({age} offset {age_s}s)"
-        enough = f"({enough}) * on ({by}) {old_enough} or on ({by}) 0 * ({count})"
+        conditions.append(f"group by ({by}) ({age} offset {age_s}s)")
+    if guard.min_sample_share > 0:
+        if not samples or not every:
+            raise ValueError(f"the {domain} guard wants continuity: give samples and every")
+        expected = math.floor(guard.min_sample_share * duration_seconds(window) / duration_seconds(every))
+        counts = " or ".join(f"count_over_time({s}[{window}])" for s in samples)
+        conditions.append(f"group by ({by}) (min by ({by}) ({counts}) >= {expected})")
+    if conditions:
+        enough = f"({enough})" + "".join(f" * on ({by}) {c}" for c in conditions) + f" or on ({by}) 0 * ({count})"
     return record(spec, enough, domain=domain, window=window)
 
 

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field, fields, replace
 
 from ..catalog.logs import LOG_APP
+from ..catalog.modelservers import ITL_FAMILIES, TTFT_FAMILIES, ServerSeries, common_buckets
 from ..catalog.pipelines import PUSH_JOB
 from ..catalog.versions import ROLES
 from .promql import duration_seconds as duration_seconds  # re-exported: its callers import it from here
@@ -31,12 +32,16 @@ class BurnWindow:
 class WindowGuard:
     """When a window of one domain is warm enough for an alert to read it (``builders.warm_up``).
 
-    Warm: the window holds at least ``min_count`` observations, and the series it reads existed
-    ``min_age_share`` of the window's length ago (1: a whole window; 0: no age condition).
+    Warm: the window holds at least ``min_count`` observations, the series it reads existed
+    ``min_age_share`` of the window's length ago (1: a whole window; 0: no age condition), and, where
+    ``min_sample_share`` is above 0, every series of the guard's sample selector holds at least that share of the
+    samples its interval puts in the window (continuity: a window spanning a Prometheus restart has a gap,
+    although its series existed a whole window ago).
     """
 
     min_count: float
     min_age_share: float = 1.0
+    min_sample_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,11 @@ class WarmUp:
     model_server: WindowGuard = WindowGuard(15, 0.0)
     # A model server's gauges (waiting requests, KV cache) over the alert window: a server that hangs finishes no
     # request, so these guards count samples of the gauge, and the gauge must be as old as the window.
-    model_server_state: WindowGuard = WindowGuard(1)
+    model_server_state: WindowGuard = WindowGuard(1, 1.0, 0.9)
+    # Throughput collapse compares the output token rate of the alert window with the long window's: a rate of a
+    # young or gappy window is low (rate() extrapolates a partly sampled window by half an interval only), so
+    # both windows must be a whole window old and continuous (90 % of their scrapes), and hold finished requests.
+    model_server_throughput: WindowGuard = WindowGuard(15, 1.0, 0.9)
     # Shadow answers compared in the window (shadow agreement), per served and shadow version pair: the minimum
     # traffic, and the comparisons as old as the window (a shadow just switched on is not judged on a few).
     shadow: WindowGuard = WindowGuard(100)
@@ -230,6 +239,13 @@ class Profile:
     def alert_window(self) -> str:
         return self.traffic_windows[0]
 
+    @property
+    def scraped_within_seconds(self) -> float:
+        """A target Prometheus scrapes now has an ``up`` sample younger than this (3 scrape intervals: a scrape
+        that times out lands an interval plus its timeout after it started); an older one is a target it no
+        longer scrapes (removed while Prometheus was down), which no target-down alert judges."""
+        return 3 * duration_seconds(self.scrape_interval)
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -363,8 +379,10 @@ def _assignment(item: object) -> GPUAssignment:
 class ModelServerRules:
     """Thresholds of the vLLM/SGLang alerts, and GPUs assigned by hand (docs/model-servers.md).
 
-    The servers' TTFT and inter-token latency SLOs are the application's (``thresholds.genai_ttft_slo_*``,
-    ``thresholds.genai_tpot_slo_*``): both sides of one generation are held to one objective.
+    The servers' TTFT and inter-token latency SLOs default to the application's (``thresholds.genai_ttft_slo_*``,
+    ``thresholds.genai_tpot_slo_*``: both sides of one generation are held to one objective); where the
+    application's threshold is not a bucket of every server histogram, the nearest common bucket at or above
+    it (:meth:`ttft_slo` / :meth:`tpot_slo`). A threshold set here must be such a bucket.
     """
 
     # Share of finished requests that failed (vLLM finished_reason="abort").
@@ -380,6 +398,10 @@ class ModelServerRules:
     # Output token rate over the alert window below this share of the rate over the long traffic window,
     # while requests run or wait: throughput collapsed.
     throughput_drop_ratio: float = 0.5
+    # The servers' SLO thresholds in seconds (0: derived from the application's, see the class docstring); the
+    # objectives are the application's. A value must be a bucket of every vLLM and SGLang version's histogram.
+    ttft_slo_seconds: float = 0.0
+    tpot_slo_seconds: float = 0.0
     # GPUs assigned by hand, for servers whose processes the resource exporter does not watch.
     gpus: tuple[GPUAssignment, ...] = ()
 
@@ -388,6 +410,33 @@ class ModelServerRules:
         for name in ("failed_ratio", "kv_cache_usage_ratio", "throughput_drop_ratio"):
             if not 0 < getattr(self, name) < 1:
                 raise ModelServerError(f"model_servers.{name} must be between 0 and 1, got {getattr(self, name)!r}")
+        for name, families in (("ttft_slo_seconds", TTFT_FAMILIES), ("tpot_slo_seconds", ITL_FAMILIES)):
+            value, allowed = getattr(self, name), common_buckets(families)
+            if value and value not in allowed:
+                raise ModelServerError(f"model_servers.{name} {value:g} is not a bucket of every model server's "
+                                       f"histogram; choose one of {', '.join(f'{b:g}' for b in allowed)}")
+        shares: dict[tuple[str, str], float] = {}
+        for g in self.gpus:
+            shares[(g.instance, g.gpu)] = shares.get((g.instance, g.gpu), 0.0) + g.share
+            if shares[(g.instance, g.gpu)] > 1 + 1e-9:
+                raise ModelServerError(f"model_servers.gpus: GPU {g.gpu} of {g.instance} is assigned "
+                                       f"{shares[(g.instance, g.gpu)]:g} of itself (the shares of one GPU sum to 1 "
+                                       "at most)")
+
+    def ttft_slo(self, application: float) -> float:
+        """The servers' time to first token SLO threshold, given the application's."""
+        return self.ttft_slo_seconds or _bucket_at_or_above(application, TTFT_FAMILIES)
+
+    def tpot_slo(self, application: float) -> float:
+        """The servers' inter-token latency SLO threshold, given the application's time per output token SLO."""
+        return self.tpot_slo_seconds or _bucket_at_or_above(application, ITL_FAMILIES)
+
+
+def _bucket_at_or_above(value: float, families: tuple[ServerSeries, ...]) -> float:
+    """``value`` when every one of ``families`` has it as a bucket, else their nearest common bucket above it
+    (their largest when none is)."""
+    allowed = common_buckets(families)
+    return next((b for b in allowed if b >= value), allowed[-1])
 
 
 class RoleError(ValueError):
@@ -522,6 +571,7 @@ FAST = Profile(
     warmup=WarmUp(serving=WindowGuard(3, 0.0), versions_traffic=WindowGuard(50, 0.0),
                   versions_labels=WindowGuard(50, 0.0), versions_estimated=WindowGuard(50, 0.0),
                   genai=WindowGuard(3, 0.0), feedback=WindowGuard(10), model_server=WindowGuard(3, 0.0),
+                  model_server_throughput=WindowGuard(3, 1.0, 0.9),
                   shadow=WindowGuard(50), attributions=WindowGuard(50)),
     pipeline_expected_interval="1m", pipeline_max_data_age="2m", for_versions="5s",
     # Minute-scale offsets: the mechanics (warm-up, median, floors, direction), not a real seasonality.

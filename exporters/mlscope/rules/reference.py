@@ -88,9 +88,10 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "GenAITruncationRatioHigh": ("thresholds.genai_truncation_ratio", "profile.warmup.genai"),
     "GenAIFeedbackPositiveLow": ("thresholds.genai_feedback_max_drop", "profile.warmup.feedback"),
     "GenAITenantCostOverBudget": ("thresholds.genai_tenant_cost_per_hour", "profile.warmup.genai_cost"),
-    "ModelServerTimeToFirstTokenSLOBurn": ("thresholds.genai_ttft_slo_seconds", "thresholds.genai_ttft_slo_objective",
-                                           "profile.burn_windows", "profile.warmup.model_server"),
-    "ModelServerInterTokenLatencySLOBurn": ("thresholds.genai_tpot_slo_seconds",
+    "ModelServerTimeToFirstTokenSLOBurn": ("thresholds.genai_ttft_slo_seconds", "model_servers.ttft_slo_seconds",
+                                           "thresholds.genai_ttft_slo_objective", "profile.burn_windows",
+                                           "profile.warmup.model_server"),
+    "ModelServerInterTokenLatencySLOBurn": ("thresholds.genai_tpot_slo_seconds", "model_servers.tpot_slo_seconds",
                                             "thresholds.genai_tpot_slo_objective", "profile.burn_windows",
                                             "profile.warmup.model_server"),
     "ModelServerRequestsFailing": ("model_servers.failed_ratio", "profile.warmup.model_server"),
@@ -98,7 +99,8 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "ModelServerWaitingRequestsGrowing": ("model_servers.waiting_requests", "profile.warmup.model_server_state"),
     "ModelServerKVCacheNearlyFull": ("model_servers.kv_cache_usage_ratio", "profile.warmup.model_server_state"),
     "ModelServerPreempting": ("model_servers.preemptions_per_second", "profile.warmup.model_server"),
-    "ModelServerThroughputCollapse": ("model_servers.throughput_drop_ratio", "profile.warmup.model_server"),
+    "ModelServerThroughputCollapse": ("model_servers.throughput_drop_ratio",
+                                      "profile.warmup.model_server_throughput"),
 }
 # The adaptive alerts (mlscope.rules.anomaly): each signal's own settings, then the section's time scales.
 _ANOMALY_FIELDS = ("z_threshold", "spread_floor", "spread_floor_ratio", "min_traffic", "direction", "for_duration")
@@ -173,13 +175,20 @@ SETTING_TITLES: dict[str, str] = {
     "profile.warmup.genai_cost": "warm-up guard: a tenant's tokens priced in the window, window age",
     "thresholds.genai_tenant_cost_per_hour": "cost per tenant per hour above (price table's currency)",
     "profile.warmup.model_server": "warm-up guard: requests the servers finished in the window, window age",
-    "profile.warmup.model_server_state": "warm-up guard: samples of the server's gauge in the window, window age",
+    "profile.warmup.model_server_state": "warm-up guard: samples of the server's gauge in the window, window age "
+                                         "and continuity",
+    "profile.warmup.model_server_throughput": "warm-up guard of both windows: requests finished, window age and "
+                                              "continuity",
     "model_servers.failed_ratio": "share of finished requests aborted, above",
     "model_servers.queue_time_seconds": "mean queue time above (seconds)",
     "model_servers.waiting_requests": "waiting requests (window average) above, and growing",
     "model_servers.kv_cache_usage_ratio": "KV-cache usage above, over the whole window",
     "model_servers.preemptions_per_second": "preemptions per second above",
     "model_servers.throughput_drop_ratio": "output tokens/s below this share of the long window's",
+    "model_servers.ttft_slo_seconds": "server time to first token SLO (seconds; 0: the application's, or the "
+                                      "nearest common server bucket above it)",
+    "model_servers.tpot_slo_seconds": "server inter-token latency SLO (seconds; 0: the application's, or the "
+                                      "nearest common server bucket above it)",
 }
 
 
@@ -436,7 +445,8 @@ def format_value(value: object) -> str:
     if isinstance(value, WindowGuard):
         age = ("no age condition" if value.min_age_share <= 0 else "series a whole window old"
                if value.min_age_share == 1 else f"series {value.min_age_share:g} of a window old")
-        return f"at least {value.min_count:g}, {age}"
+        gaps = f", {value.min_sample_share:.0%} of its scrapes" if value.min_sample_share > 0 else ""
+        return f"at least {value.min_count:g}, {age}{gaps}"
     if isinstance(value, tuple) and value and all(isinstance(v, BurnWindow) for v in value):
         return "; ".join(f"{b.factor:g}x over {b.long} and {b.short} ({b.severity})" for b in value)
     if isinstance(value, tuple):

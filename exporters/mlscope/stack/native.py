@@ -415,7 +415,9 @@ class NativeStack:
         """The targets folder with ``--scrape``'s targets added (kept for later starts), before anything starts."""
         folder = TargetsFolder(native_folder(self.state_dir))
         for target in self.scrape:
-            folder.add(target)
+            known = folder.add_unless_scraped(target)
+            if known is not None:
+                self._say(f"{target.address} is already a target, as {known.name!r} ({known.describe()}): kept")
         self._own_targets = folder.list()
         return folder.path
 
