@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 from common import Row  # noqa: E402 - importable only once HERE is on sys.path
 
 SUITES = ("install", "monitor", "resources", "drift", "drift_thresholds", "quality", "logs", "pipelines", "tracing",
-          "genai", "agreement", "reports", "scale", "soak")
+          "genai", "agreement", "reports", "scale", "anomaly", "soak")
 
 
 def run_suite(name: str, quick: bool) -> list[Row]:

@@ -52,6 +52,9 @@ dashboard = gf.dashboard(
                         "evaluated at the fine bucket edges of numeric features.")),
          gf.bargauge("PSI relative to its threshold (20 worst)",
                      gf.prom((f"sort_desc(topk(20, {PSI_RATIO}))", FEATURE)), "none", max_=2)],
+        [gf.anomaly_band("PSI vs its seasonal band, by feature", "drift", "none", level="feature",
+                         legend="{{model_version}} {{feature}}"),
+         gf.anomaly_warmup("feature")],
         [gf.heatmap("PSI by feature over time", gf.prom((series(cat.PSI), FEATURE)), "none"),
          gf.with_logs(gf.timeseries("PSI by feature", gf.prom((series(cat.PSI), FEATURE)), "none"))],
         [gf.with_logs(gf.timeseries("Prediction drift: PSI of the model output vs its threshold", gf.prom(

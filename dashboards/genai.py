@@ -47,6 +47,7 @@ SERVER_QUEUE_TIME = (f"{rate(QUEUE + '_sum')} / {rate(QUEUE + '_count')} or avg 
 GPU_WINDOW = "5m"  # a traffic window of both rule profiles
 GPU_V = "{{model}} {{model_version}} GPU {{gpu}} ({{instance}})"
 SERVER_ROWS = [
+    gf.row("Model servers (vLLM, SGLang): load"),
     [gf.timeseries("Model server: requests running and waiting", gf.prom(
         (server_gauge("sum", srv.RUNNING), f"running {V}"), (server_gauge("sum", srv.WAITING), f"waiting {V}")),
         "short", description="vLLM num_requests_running/num_requests_waiting, SGLang num_running_reqs/"
@@ -56,6 +57,7 @@ SERVER_ROWS = [
      gf.timeseries("Model server: KV-cache usage", gf.prom((server_gauge("max", srv.KV_CACHE), V)), "percentunit"),
      gf.timeseries("Model server: preemptions/s", gf.prom((rate(srv.VLLM_PREEMPTIONS.name), V)), "ops",
                    description="vLLM only (SGLang 0.4.6 exposes no preemption counter).")],
+    gf.row("Model servers: latency and GPU efficiency per output token"),
     [gf.timeseries("Time to first token p95: server and application", gf.prom(
         (server_quantile(server_rules.TTFT, "0.95"), f"server {V}"),
         (quantile(cat.TIME_TO_FIRST_TOKEN, "0.95"), f"application {V}")), "s"),

@@ -84,4 +84,7 @@ dashboard = gf.dashboard(
              "[$__rate_interval])) or on() vector(0)", "{{model}} {{model_version}} {{reason}}")), "ops",
              description="Predictions left out of the estimates because the version's reference cannot calibrate "
                          "the model (the service logs why at start-up); see docs/quality.md.")],
+        [gf.anomaly_band("Accuracy vs its seasonal band", "quality", "percentunit"),
+         gf.anomaly_band("Estimated accuracy vs its seasonal band", "estimated_quality", "percentunit"),
+         gf.anomaly_warmup()],
     ])

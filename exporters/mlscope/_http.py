@@ -2,6 +2,7 @@
 one complete response per request, and a threaded server on its own daemon thread. Standard library only."""
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 from collections.abc import Mapping
@@ -10,6 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 log = logging.getLogger("mlscope.http")
 _lock = threading.Lock()
 _disconnects = 0
+
+
+def bearer_authorised(token: str, header: str | None) -> bool:
+    """Whether an ``Authorization`` header carries ``Bearer <token>`` (compared in constant time)."""
+    scheme, _, given = (header or "").partition(" ")
+    return bool(token) and scheme == "Bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def client_disconnects() -> int:

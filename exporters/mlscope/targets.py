@@ -126,8 +126,9 @@ def server_target(target: Target, kind: str, model: str = "", model_version: str
     ``model_version`` when given (else the scrape job maps the server's ``model_name`` onto ``model``)."""
     if kind not in SERVER_KINDS:
         raise TargetError(f"server kind {kind!r}: choose one of {', '.join(SERVER_KINDS)}")
-    if model_version and not model:
-        raise TargetError("a model version needs its model (--model)")
+    if bool(model) != bool(model_version):  # half a mapping would give the series model_version="unversioned"
+        raise TargetError("a mapping needs both --model and --model-version (without either, the server's "
+                          "model_name becomes `model` and its version `unversioned`)")
     for value in (model, model_version):
         if value and not _NAME.fullmatch(value):
             raise TargetError(f"{value!r}: model and version labels use 1-63 letters, digits, '.', '_' or '-'")

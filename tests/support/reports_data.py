@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlscope.catalog import drift as drift_cat
 from mlscope.catalog import pipelines as pipelines_cat
@@ -113,3 +114,25 @@ def backfill(scenario: Scenario, data_dir: Path) -> None:
     source.write_text(scenario.openmetrics())
     subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data_dir)],
                    check=True, capture_output=True, timeout=120)
+
+
+def demo_sized(versions: int = 3, features: int = 30, issues: int = 123) -> Any:
+    """A page of the demo's size (``mlscope up --demo``: 3 versions, each with the PSI of 30 features and 123
+    data-quality lines, 240 samples a line), built from known lines without Prometheus."""
+    from mlscope.reports import page
+    from mlscope.reports.fetch import Line, PanelData
+    from mlscope.reports.signals import panels
+
+    known = panels(config_for("fast"))
+
+    def lines(n: int, name: str) -> list[Line]:
+        return [Line(f"{name}{i}", "x", [(float(t), i / n + t * 1e-6) for t in range(0, 240 * 15, 15)])
+                for i in range(n, 0, -1)]
+
+    contexts, twins = [], []
+    for v in range(versions):
+        read = [PanelData(known["drift"], lines=lines(features, "f")),
+                PanelData(known["data_quality"], lines=lines(issues, "f"))]
+        contexts.append({"model": "m", "model_version": str(v), "panels": [page.panel_context(p) for p in read]})
+        twins.append({"panels": [p.as_dict() for p in read]})
+    return page.Page("report", "t", "s", {"versions": contexts}, {"versions": twins})

@@ -206,3 +206,48 @@ def test_lines_ship_to_loki_in_the_model_versions_streams(request: pytest.Fixtur
     assert [e.line for e in loki.lines] == out.getvalue().splitlines()  # the same line as the output's
     assert rcv.registry.get_sample_value("mlscope_log_lines_sent_total", {"handler": "alert-receiver"}) == 2
     rcv.close()
+
+
+def test_false_positive_reports_are_token_protected_and_counted_per_alert() -> None:
+    """POST /feedback/false-positive: refused without a configured token or with a wrong one, counted by alert name
+    (found from the fingerprint on record), so false-positive rates are a series."""
+    port, token = free_port(), "s3cret-token"
+    rcv, out = receiver(feedback_token=token)
+    server = make_server(rcv, port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    payload = webhook_payload("ModelTrafficAnomalous", model="churn", model_version="3")
+    fingerprint = payload["alerts"][0]["fingerprint"]
+    url = f"http://127.0.0.1:{port}/feedback/false-positive"
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        assert rcv.handle(body(payload))[0] == 200
+        assert requests.post(url, json={"fingerprint": fingerprint}, timeout=5).status_code == 401
+        assert requests.post(url, json={"fingerprint": fingerprint}, headers={"Authorization": "Bearer nope"},
+                             timeout=5).status_code == 401
+        assert requests.post(url, json={"fingerprint": "ffff"}, headers=auth, timeout=5).status_code == 404
+        assert requests.post(url, data=b"[1]", headers=auth, timeout=5).status_code == 400
+        assert requests.post(url, json={"alertname": "bad name!"}, headers=auth, timeout=5).status_code == 400
+        assert requests.post(url, json={"fingerprint": fingerprint, "comment": "deploy window"}, headers=auth,
+                             timeout=5).status_code == 200
+        assert requests.post(url, json={"alertname": "ModelTrafficAnomalous"}, headers=auth, timeout=5).ok
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert rcv.registry.get_sample_value("mlscope_alert_false_positives_total",
+                                         {"alertname": "ModelTrafficAnomalous"}) == 2
+    assert 'mlscope_alert_false_positives_total{alertname="ModelTrafficAnomalous"} 2.0' in metrics
+    rejected = {r: rcv.registry.get_sample_value("mlscope_alert_feedback_rejected_total", {"reason": r})
+                for r in ("unauthorised", "unknown_alert", "invalid")}
+    assert rejected == {"unauthorised": 2, "unknown_alert": 1, "invalid": 2}
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    marked = [line for line in lines if line["event"] == "alert_false_positive"]
+    assert [m["fingerprint"] for m in marked] == [fingerprint, ""] and "deploy window" in marked[0]["message"]
+
+
+def test_false_positive_feedback_is_off_without_a_token() -> None:
+    rcv, _ = receiver()
+    status, message = rcv.false_positive(b'{"alertname": "ModelTrafficAnomalous"}', "Bearer anything")
+    assert status == 403 and "--feedback-token-file" in message
+    assert rcv.registry.get_sample_value("mlscope_alert_false_positives_total",
+                                         {"alertname": "ModelTrafficAnomalous"}) is None

@@ -68,6 +68,8 @@ def test_healthchecks_restart_policies_and_volumes() -> None:
                          ("loki", "/loki"), ("grafana", "/var/lib/grafana")):
         volumes = volume_at(compose(), server, path)
         assert volumes and volumes <= named, f"{server} keeps {path} outside a named volume"
+    vllm = services()["vllm"]  # a model takes minutes to load; a gated one needs the user's token, never a default
+    assert vllm["healthcheck"]["start_period"] and vllm["environment"] == ["HF_TOKEN"]
     command = " ".join(services()["prometheus"]["command"])
     assert "--storage.tsdb.retention.time=" in command and "--enable-feature=exemplar-storage" in command
     loki = yaml.safe_load((ROOT / "provisioning" / "loki" / "loki.yml").read_text())

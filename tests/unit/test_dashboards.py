@@ -198,3 +198,16 @@ def test_versions_window_variable_lists_the_windows_of_every_windowed_panel_with
     read = {n for e in exprs for n in metric_names(e)}
     assert {"model_version:mlscope_shadow_agreement:ratio", "feature:mlscope_feature_attribution_abs:mean"} <= read
     assert all(listed.fullmatch(n) for n in read), read
+
+
+def test_the_genai_dashboard_has_its_model_server_rows() -> None:
+    """docs/model-servers.md names two model-server rows: real row panels, each followed by model-server panels;
+    the version lists read the servers' recorded series too."""
+    board = json.loads((OUTPUT / "mlscope-genai.json").read_text())
+    panels = board["panels"]
+    rows = [i for i, p in enumerate(panels) if p["type"] == "row" and p["title"].startswith("Model servers")]
+    assert [panels[i]["title"] for i in rows] == ["Model servers (vLLM, SGLang): load",
+                                                  "Model servers: latency and GPU efficiency per output token"]
+    assert all(panels[i + 1]["type"] != "row" for i in rows)
+    model = next(v for v in board["templating"]["list"] if v["name"] == "model")
+    assert "model_version:mlscope_server_requests_running:sum" in json.dumps(model)

@@ -1,6 +1,7 @@
 """docs/metrics.md and the runbooks' thresholds blocks: fresh, complete, and right about known names."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 
 from mlscope import catalog
 from mlscope.cli import main
-from mlscope.rules import config_for, reference
+from mlscope.rules import anomaly, config_for, reference
 from mlscope.rules.versions import comparison_rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,6 +81,7 @@ def test_alert_settings_name_real_alerts_and_appear_in_their_expressions() -> No
                # the divergence's resolve level: output_js_distance minus it
                "versions.output_js_hysteresis"}
     cfg = config_for("default")
+    anomaly_text = json.dumps(anomaly.groups(cfg))
     for alert, settings in reference.ALERT_SETTINGS.items():
         assert alert in rules, alert
         exprs = " ".join(r["expr"] for r in rules[alert])
@@ -94,6 +96,16 @@ def test_alert_settings_name_real_alerts_and_appear_in_their_expressions() -> No
                 assert any(name in exprs for name in guarded), (alert, path)
             elif path.startswith("profile.warmup."):  # read through the guard's recorded state of that domain
                 assert f'mlscope_window_warm:bool{{domain="{path.rsplit(".", 1)[1]}"' in exprs, (alert, path)
+            elif path.startswith("profile.anomaly."):  # read by the signal's recording rules, or its `for`
+                value = reference.setting_value(cfg, path)
+                if path.endswith(".for_duration"):
+                    assert value in {r["for"] for r in rules[alert]}, (alert, path)
+                elif path.endswith(".direction"):
+                    assert {"up": "> ", "down": "< -", "both": " or "}[str(value)] in exprs, (alert, path)
+                elif isinstance(value, tuple):  # the offsets
+                    assert all(f"offset {o}" in anomaly_text for o in value), (alert, path)
+                elif value:  # a floor of 0 is not written
+                    assert reference.format_value(value) in anomaly_text, (alert, path)
             elif path not in derived:
                 assert reference.format_value(reference.setting_value(cfg, path)) in exprs, (alert, path)
 

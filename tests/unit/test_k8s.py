@@ -98,6 +98,9 @@ def test_service_monitors_cover_the_exporters_with_limits() -> None:
             {"key": "mlscope.io/model-server", "operator": "In", "values": ["vllm", "sglang"]}]
         assert servers["spec"]["namespaceSelector"] == {"any": True}
         assert [r["targetLabel"] for r in endpoint["relabelings"]] == ["server", "model", "model_version"]
+        for mapped in endpoint["relabelings"][1:]:  # a Service with only one of the two mapping labels maps nothing
+            assert re.fullmatch(mapped["regex"], "chat;2") and not re.fullmatch(mapped["regex"], "chat;")
+            assert not re.fullmatch(mapped["regex"], ";2")
         assert endpoint["metricRelabelings"] == [
             {"sourceLabels": c["source_labels"], "regex": c["regex"], "targetLabel": c["target_label"],
              "replacement": c["replacement"]} for c in model_server_relabelling()]

@@ -23,6 +23,7 @@ from mlscope.reports.store import PageStore, verify
 from mlscope.reports.worker import SnapshotWorker
 from mlscope.rules import config_for
 from mlscope.stack.alertreceiver import AlertReceiver, make_server
+from support.reports_data import demo_sized
 
 START = "2026-12-01T10:00:00.5Z"
 
@@ -209,3 +210,223 @@ def test_the_receiver_command_builds_its_worker_from_its_options(tmp_path: Path)
     finally:
         worker.close()
     assert _snapshots(parser(only="alert-receiver").parse_args(["alert-receiver"]), "", CollectorRegistry()) is None
+
+
+def test_the_receiver_without_the_reports_extra_starts_and_says_snapshots_are_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from mlscope.cli import parser
+    from mlscope.stack.commands import _snapshots
+
+    monkeypatch.setattr(_runtime, "_importable", lambda name: name not in ("jinja2", "matplotlib"))
+    args = parser(only="alert-receiver").parse_args(["alert-receiver", "--snapshots", str(tmp_path)])
+    assert _snapshots(args, "", CollectorRegistry()) is None
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "snapshots are off" in err[0] and "mlscope[reports]" in err[0]
+
+
+def test_both_receivers_read_the_token_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlscope.stack.native import NativeStack, Ports
+    from support.helpers import free_port
+
+    monkeypatch.setenv("MLSCOPE_RECEIVER_TOKEN", "s3cret")
+    stack = NativeStack(tmp_path, demo=False, ports=Ports(alert_receiver=free_port()))
+    stack._start_alert_receiver(None)  # what `mlscope up` runs
+    try:
+        assert stack._receiver.token == "s3cret"
+    finally:
+        for server in stack._http:
+            server.shutdown()
+            server.server_close()
+        for closer in reversed(stack._closers):
+            closer.close()
+
+
+def _prometheus_answering(monkeypatch: pytest.MonkeyPatch, answer: Any) -> list[str]:
+    """Prometheus's API as ``answer(endpoint, expr)`` gives it (a list of samples, or raises); the queries asked."""
+    from mlscope.lineage.sources import PrometheusSource
+
+    asked: list[str] = []
+
+    def api(self: Any, endpoint: str, params: dict[str, Any], expr: str) -> list[dict[str, Any]]:
+        asked.append(expr)
+        return answer(endpoint, expr)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(PrometheusSource, "_api", api)
+    return asked
+
+
+def test_report_exit_codes_name_the_known_models_and_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from mlscope.lineage.sources import SourceError
+
+    info = [{"metric": {"model": "demo-classifier", "model_version": v}, "value": [0, "1"]} for v in ("1.0.0", "1.1.0")]
+    _prometheus_answering(monkeypatch, lambda endpoint, expr: info if "mlscope_model_info" in expr
+                          and endpoint == "query" else [])
+    out = str(tmp_path / "r.html")
+    assert main(["report", "--model", "demo-classifer", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "no model 'demo-classifer'" in err and "known models: demo-classifier" in err
+    assert main(["report", "--model", "demo-classifier", "--version", "9.9", "--out", out]) == 2
+    assert "known versions: 1.0.0, 1.1.0" in capsys.readouterr().err and not Path(out).exists()
+    assert main(["report", "--model", "demo-classifier", "--version", "1.0.0", "--out", out]) == 1  # no data
+
+    def down(endpoint: str, expr: str) -> list[dict[str, Any]]:
+        raise SourceError("Prometheus at http://127.0.0.1:1 did not answer (Connection refused)")
+
+    _prometheus_answering(monkeypatch, down)
+    assert main(["report", "--model", "demo-classifier", "--out", out]) == 1
+    assert "did not answer" in capsys.readouterr().err
+
+
+def test_verify_of_a_folder_that_does_not_exist_is_a_usage_error(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--verify", str(tmp_path / "nonexistent")]) == 2
+    err = capsys.readouterr()
+    assert "no such directory" in err.err and "MISMATCH" not in err.out
+
+
+def test_the_report_finds_the_profile_from_the_windows_and_lists_sections_without_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def answer(endpoint: str, expr: str) -> list[dict[str, Any]]:
+        if endpoint == "query" and expr.startswith("group by (window)"):
+            return [{"metric": {"window": w}, "value": [0, "1"]} for w in ("1m", "5m")]  # what the fast stack records
+        if endpoint == "query_range" and expr.startswith('model_version:mlscope_predictions:rate{'):
+            return [{"metric": {}, "values": [[1.0, "2"], [2.0, "3"]]}]
+        return []
+
+    asked = _prometheus_answering(monkeypatch, answer)
+    out = tmp_path / "r.html"
+    assert main(["report", "--model", "m", "--version", "1", "--since", "1h", "--out", str(out)]) == 1
+    assert "profile fast" in capsys.readouterr().err and not [q for q in asked if 'window="1h"' in q]
+    missing = json.loads(out.with_suffix(".json").read_text())["missing"]
+    assert any(m.startswith("Error ratio (1m) of m 1: no data") and "--profile default" in m for m in missing)
+    assert not any(m.startswith("Traffic") for m in missing)  # it had data
+    assert "Error ratio (1m) of m 1: no data" in out.read_text()  # in "What this page could not read"
+
+
+def test_mlscope_up_gives_the_templates_its_receiver_and_prometheus_its_own_address(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlscope.stack import servers
+    from mlscope.stack.amconfig import write_alertmanager_config
+    from mlscope.stack.assets import asset
+
+    config = write_alertmanager_config(tmp_path / "alertmanager.yml", asset("alerting/alertmanager.yml"),
+                                       "http://127.0.0.1:19095/alerts", receiver_page_url="http://127.0.0.1:19095")
+    import yaml
+
+    templates = [Path(t) for t in yaml.safe_load(config.read_text())["templates"]]
+    assert templates and all(t.parent == tmp_path / "templates" for t in templates)
+    text = (tmp_path / "templates" / "mlscope.tmpl").read_text()
+    assert '{{ define "mlscope.receiver_url" }}http://127.0.0.1:19095{{ end }}' in text and ":9095" not in text
+    monkeypatch.setattr(servers, "find_binary", lambda names: names[0])  # built, not started
+    assert "--web.external-url=http://127.0.0.1:19090" in servers.prometheus(tmp_path / "p.yml", tmp_path, 19090).argv
+
+
+def test_snapshot_lineage_reads_the_stack_s_log_files_and_says_when_prometheus_is_down(tmp_path: Path) -> None:
+    from mlscope.reports.sources import Sources, lineage_of
+    from mlscope.stack.native import NativeStack
+
+    stack = NativeStack(tmp_path)
+    training = stack.lineage_files()[0]
+    training.parent.mkdir(parents=True)
+    training.write_text(json.dumps({"event": "training_run_end", "model": "m", "model_version": "1", "run_id": "r1",
+                                    "status": "success", "training_data_fingerprint": "abc", "ts": "t"}) + "\n")
+    sources = Sources("http://127.0.0.1:1", log_files=stack.lineage_files())  # only the training log exists
+    sources.fetcher.down = "Prometheus at http://127.0.0.1:1 did not answer (refused)"
+    rows = dict(lineage_of(sources, "m", "1")[0]["rows"][:2])
+    assert rows["training run"].startswith("r1: success")
+    assert rows["fingerprints agree"].startswith("not compared")  # one source named it: no agreement claimed
+    notes = [v for k, v in lineage_of(sources, "m", "1")[0]["rows"] if k == "missing"]
+    assert any("not asked: Prometheus at http://127.0.0.1:1 did not answer" in n for n in notes)
+    assert not any("no --prometheus URL given" in n or "no --loki URL" in n for n in notes)
+
+
+def test_an_earlier_page_of_a_group_points_to_its_successor_and_says_when_it_resolved(tmp_path: Path) -> None:
+    store = PageStore(tmp_path)
+    first, later = ids.snapshot_id("alertname=A,", 100), ids.snapshot_id("alertname=A,", 200)
+    other = ids.snapshot_id("alertname=B,", 50)
+    store.write(other, "<html><body><p>b</p></body></html>", "firing", at=1000)
+    store.write(first, "<html><body data-kind='snapshot'><p>one</p></body></html>", "firing", at=1000)
+    store.write(later, "<html><body><p>two</p></body></html>", "firing", at=1100)
+    page = (tmp_path / f"{first}.html").read_text()
+    assert f'Superseded by <a href="{later}.html">' in page and page.index("successor") > page.index("<body")
+    entry = store.manifest()["pages"][f"{first}.html"]
+    assert entry["status"] == "superseded" and entry["successor"] == f"{later}.html"
+    assert [h["status"] for h in entry["history"]] == ["firing"]
+    store.write(later, "<html><body><p>two resolved</p></body></html>", "resolved", at=1200)
+    page = (tmp_path / f"{first}.html").read_text()
+    assert "resolved at 1970-01-01T00:20:00Z" in page and page.count('class="successor"') == 1
+    pages = store.manifest()["pages"]
+    assert pages[f"{first}.html"]["status"] == "resolved" and len(pages[f"{first}.html"]["history"]) == 2
+    assert pages[f"{other}.html"]["status"] == "firing" and "successor" not in pages[f"{other}.html"]  # another group
+    assert verify(tmp_path) == []
+
+
+def test_mlscope_down_closes_the_quality_store_only_once_nothing_can_scrape_it(tmp_path: Path) -> None:
+    import socket
+
+    from mlscope.stack.native import NativeStack, Ports
+    from support.helpers import free_port
+
+    port = free_port()
+    stack = NativeStack(tmp_path, demo=False, ports=Ports(quality_exporter=port))
+    stack._start_quality_exporter()
+    quality = stack._closers[-1]
+    served_at_close: list[bool] = []
+    close = quality.close
+
+    def closing() -> None:
+        with socket.socket() as probe:
+            served_at_close.append(probe.connect_ex(("127.0.0.1", port)) == 0)
+        close()
+
+    quality.close = closing
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).close()
+    stack.stop()
+    assert served_at_close == [False]  # a scrape then got a refused connection, not a closed database
+
+
+def test_a_resolved_drift_alert_reads_its_value_at_the_end_not_the_firing_above() -> None:
+    from mlscope.reports.snapshot import _alert_row
+
+    drift = panels(config_for("default"))["drift"]
+    data = PanelData(drift, lines=[Line("age", "x", [(0.0, 0.4), (60.0, 0.142)])],
+                     thresholds=[Line("threshold age", "t", [(0.0, 0.282), (60.0, 0.282)])])
+    versions = [{"model": "m", "model_version": "1", "panels": [page.panel_context(data, draw=False)]}]
+    alert = {"status": "resolved", "startsAt": "", "endsAt": "", "annotations": {
+        "description": "PSI of feature age of m 1 is 0.142 over the last 1h, above its threshold 0.282"},
+        "labels": {"alertname": "FeatureDriftHigh", "model": "m", "model_version": "1", "feature": "age"}}
+    row = _alert_row(alert, versions)
+    assert "above its threshold 0.282" not in row["description"]
+    assert "now 0.142, threshold 0.282" in row["description"]
+    assert _alert_row({**alert, "status": "firing"}, versions)["description"].endswith("above its threshold 0.282")
+
+
+def test_charts_span_the_page_window_and_tables_write_no_none() -> None:
+    import re
+
+    data = PanelData(panels(config_for("default"))["traffic"],
+                     lines=[Line("requests/s", "x", [(3000.0 + t, 1.0) for t in range(0, 120, 15)])])
+    drawn = page.panel_context(data, window=(0.0, 3600.0))
+    ticks = re.findall(r">(\d\d:\d\d)<", drawn["svg"])
+    assert "00:00" in ticks and len(set(ticks)) >= 4  # the hour, not the two minutes of data
+    alert = {"alertname": "A", "status": "firing", "severity": "", "starts_at": "", "ends_at": "", "summary": "",
+             "description": "", "labels": "feature=x " * 20}
+    built = page.render(page.Page("snapshot", "t", "s", {"alerts": [alert] * 25, "versions": [
+        {"model": "m", "model_version": "v", "panels": [drawn]}]}, {}))
+    assert 'data-value="None"' not in built and "<summary>25 alerts (25 firing)" in built
+    assert "<summary>labels</summary>" in built
+
+
+def test_a_demo_sized_page_fits_its_budget_by_design_and_its_twin_file_keeps_every_sample() -> None:
+    built = demo_sized()
+    html = page.within_budget(built)
+    assert len(html.encode()) < page.BUDGET_BYTES // 2 and not built.notes  # nothing had to be taken out
+    assert html.count('data-series="f') == 3 * 2 * page.TABLE_ROWS  # ranked tables list 20 rows each
+    assert "the 103 below the 20 listed are in the JSON twin" in html
+    inside = json.loads(html.split('<script type="application/json"', 1)[1].split(">", 1)[1].split("</script>")[0])
+    dq = inside["versions"][0]["panels"][1]["lines"]
+    assert [bool(x["values"]) for x in dq[:6]] == [True] * 5 + [False] and all(x["stats"]["max"] for x in dq)
+    assert all(len(x["values"]) == 240 for v in built.twin["versions"] for p in v["panels"] for x in p["lines"])

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlscope.catalog import modelservers as msc
 from mlscope.cli import main
 from mlscope.rules import PROFILES, build_all, config_for, modelservers, stale_files
 from mlscope.rules.config import GPUAssignment, ModelServerError
-from mlscope.rules.reference import ALERT_SETTINGS, alert_rules
+from mlscope.rules.overrides import RulesConfigError, configured
+from mlscope.rules.reference import ALERT_SETTINGS, alert_rules, setting_value
 from support import ROOT
 from support.rules import RULE_FILES, RULES
 
@@ -124,8 +126,7 @@ def test_every_description_has_its_value_and_its_threshold(profile: str) -> None
             settings = ALERT_SETTINGS.get(name, ())
             if not settings:
                 continue
-            section, attribute = settings[0].split(".")
-            value = getattr(getattr(cfg, section), attribute)
+            value = setting_value(cfg, settings[0])
             if isinstance(value, tuple):  # a set of reasons: the description names the one that fired
                 continue
             assert any(text in description for text in renderings(value)), (
@@ -133,12 +134,27 @@ def test_every_description_has_its_value_and_its_threshold(profile: str) -> None
 
 
 def test_model_server_slo_thresholds_must_be_buckets_of_every_server_version() -> None:
-    """The servers' SLO ratios read one bucket of each version's histogram: a threshold between buckets is refused
-    (0.3 s is a vLLM ITL bucket but not an SGLang one), and so is a GPU assignment with a quote in a label."""
+    """The servers' SLO ratios read one bucket of each version's histogram. An application threshold between the
+    servers' buckets (0.05 s: vLLM's, not SGLang's) gives the servers the nearest common bucket above it (0.1 s);
+    one set under model_servers is refused in one line naming the allowed values; so are a GPU over-assigned
+    (0.7 + 0.7 of one GPU) and a GPU assignment with a quote in a label."""
     cfg = config_for("fast")
-    modelservers.groups(cfg)
-    with pytest.raises(ValueError, match="sglang:inter_token_latency_seconds"):
-        modelservers.groups(replace(cfg, thresholds=replace(cfg.thresholds, genai_tpot_slo_seconds=0.3)))
+    app = replace(cfg, thresholds=replace(cfg.thresholds, genai_tpot_slo_seconds=0.05, genai_ttft_slo_seconds=0.5))
+    rules = {r.get("alert") or (r["record"], r.get("labels", {}).get("window")): r
+             for g in modelservers.groups(app) for r in g["rules"]}
+    assert 'le="0.1"' in rules[(msc.ITL_SLOW.name, "1m")]["expr"]
+    assert 'le="1.0"' in rules[(msc.TTFT_SLOW.name, "1m")]["expr"]
+    assert "within 0.1s" in rules["ModelServerInterTokenLatencySLOBurn"]["annotations"]["description"]
+    assert "within 1s" in rules["ModelServerTimeToFirstTokenSLOBurn"]["annotations"]["description"]
+    explicit = configured("fast", {"model_servers": {"tpot_slo_seconds": 0.025}})
+    assert 'le="0.025"' in str(modelservers.server_rules(explicit))
+    with pytest.raises(RulesConfigError, match=r"tpot_slo_seconds 0.05 .*choose one of 0.01, 0.025, 0.1, ") as err:
+        configured("fast", {"model_servers": {"tpot_slo_seconds": 0.05}})
+    assert "\n" not in str(err.value)
+    gpu = {"model": "chat", "model_version": "2", "instance": "h:9839", "gpu": "0", "share": 0.7}
+    configured("fast", {"model_servers": {"gpus": [gpu, {**gpu, "model": "embed", "share": 0.3}]}})
+    with pytest.raises(RulesConfigError, match="GPU 0 of h:9839 is assigned 1.4 of itself"):
+        configured("fast", {"model_servers": {"gpus": [gpu, {**gpu, "model": "embed"}]}})
     with pytest.raises(ModelServerError, match="no quotes"):
         GPUAssignment("chat", '2"', "h:9839", "0")
     with pytest.raises(ModelServerError, match="share"):

@@ -86,3 +86,13 @@ def test_mlscope_up_in_a_stack_folder_uses_its_settings(tmp_path: Path, monkeypa
     assert stack.rule_config().thresholds.error_ratio == 0.03
     written = stack._write_rules()
     assert any("> 0.03" in path.read_text() for path in written)
+
+
+def test_the_shipped_examples_are_valid_settings() -> None:
+    """alerting/rules-config.yml's commented examples (model_servers included), uncommented, are accepted."""
+    lines = (ROOT / "alerting" / "rules-config.yml").read_text().splitlines()
+    start = lines.index("# thresholds:")
+    data = yaml.safe_load("\n".join(line[2:] for line in lines[start:]))
+    assert {"thresholds", "links", "model_servers", "profiles"} <= set(data)
+    cfg = configured("fast", data)
+    assert cfg.model_servers.tpot_slo_seconds == 0.025 and cfg.model_servers.gpus[0].model == "chat"

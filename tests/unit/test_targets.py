@@ -15,6 +15,7 @@ import yaml
 
 from mlscope.cli import main
 from mlscope.stack.modelservers import model_server_relabelling
+from mlscope.stack.native import NativeStack
 from mlscope.stack.targets import TargetsFolder, compose_folder, native_folder
 from mlscope.targets import Target, TargetError, parse, parse_server, server_target
 from support import ROOT
@@ -212,8 +213,44 @@ def test_model_server_targets_carry_their_kind_and_mapping(tmp_path: Path,
     for bad, says in (("tgi=h:1", "choose one of vllm, sglang"), ("h:1", "expected KIND=HOST:PORT")):
         with pytest.raises(TargetError, match=says):
             parse_server(bad)
-    with pytest.raises(TargetError, match="needs its model"):
-        server_target(parse("a=h:1"), "vllm", model_version="2")
+    for half in ({"model_version": "2"}, {"model": "chat"}):  # half a mapping: model_version="unversioned"
+        with pytest.raises(TargetError, match="needs both --model and --model-version"):
+            server_target(parse("a=h:1"), "vllm", **half)
+    assert main(["targets", "add", "--state-dir", str(state), "--kind", "vllm", "--model", "chat",
+                 "x=127.0.0.1:8002"]) == 1
+    assert "needs both" in capsys.readouterr().err and not (native_folder(state) / "x.yml").exists()
+
+
+def test_the_documented_server_flow_reruns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/model-servers.md: `up --scrape-server`, then map the server (`targets add --replace` takes its address
+    over), then the same `up` again: kept as mapped, with a line saying so; `targets list` shows kind and mapping."""
+    state = tmp_path / "state"
+    NativeStack(state, scrape=[parse_server("vllm=127.0.0.1:18010")])._add_targets()
+    mapped = ["targets", "add", "--state-dir", str(state), "--kind", "vllm", "--model", "chat", "--model-version",
+              "2", "chat-vllm=127.0.0.1:18010"]
+    assert main(mapped) == 1 and "use --replace" in capsys.readouterr().err
+    assert main([*mapped, "--replace"]) == 0
+    folder = TargetsFolder(native_folder(state))
+    assert [(t.name, t.describe()) for t in folder.list()] == [("chat-vllm", "vllm: chat 2")]
+    capsys.readouterr()
+    NativeStack(state, scrape=[parse_server("vllm=127.0.0.1:18010")])._add_targets()
+    assert "127.0.0.1:18010 is already a target, as 'chat-vllm' (vllm: chat 2): kept" in capsys.readouterr().out
+    assert [(t.name, t.describe()) for t in folder.list()] == [("chat-vllm", "vllm: chat 2")]
+    with pytest.raises(TargetError, match="already a target"):  # another kind at that address is still refused
+        NativeStack(state, scrape=[parse_server("sglang=127.0.0.1:18010")])._add_targets()
+    (folder.path / "hand.yml").write_text('[{"targets": ["127.0.0.1:18013", "127.0.0.1:18014"]}]')
+    with pytest.raises(TargetError, match="holds other targets"):  # --replace never drops a file's other targets
+        folder.add(parse("new=127.0.0.1:18013"), replace=True)
+    (folder.path / "hand.yml").unlink()
+    assert main(["targets", "add", "--state-dir", str(state), "svc=127.0.0.1:18011"]) == 0
+    assert main(["targets", "add", "--state-dir", str(state), "--kind", "sglang", "sg=127.0.0.1:18012"]) == 0
+    capsys.readouterr()
+    assert main(["targets", "list", "--state-dir", str(state)]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert [line.split()[:4] for line in listing] == [["chat-vllm", "127.0.0.1:18010", "vllm:", "chat"],
+                                                      ["sg", "127.0.0.1:18012", "sglang:", "model_name,"],
+                                                      ["svc", "127.0.0.1:18011", "service",
+                                                       str(folder.path / "svc.yml")]]
 
 
 def test_the_compose_job_relabels_model_servers_as_the_generator_does() -> None:

@@ -7,10 +7,24 @@ collects them so there is exactly one place to look a name up.
 """
 from __future__ import annotations
 
-from . import alerting, drift, genai, logs, modelservers, pipelines, quality, resources, serving, tracing, versions
+from . import (
+    alerting,
+    anomaly,
+    drift,
+    genai,
+    logs,
+    modelservers,
+    pipelines,
+    quality,
+    resources,
+    serving,
+    tracing,
+    versions,
+)
 from .spec import PREFIX, AnyMetricSpec, CounterSpec, GaugeSpec, HistogramSpec, MetricKind, MetricSpec, RecordedSpec
 
-_DOMAINS = (serving, alerting, resources, drift, quality, logs, pipelines, tracing, versions, genai, modelservers)
+_DOMAINS = (serving, alerting, resources, drift, quality, logs, pipelines, tracing, versions, genai, modelservers,
+            anomaly)
 METRICS: tuple[AnyMetricSpec, ...] = tuple(m for d in _DOMAINS for m in d.METRICS)
 RECORDED: tuple[RecordedSpec, ...] = tuple(r for d in _DOMAINS for r in d.RECORDED)
 
@@ -53,4 +67,4 @@ def spec_of(series: str) -> AnyMetricSpec | RecordedSpec:
 __all__ = ["PREFIX", "MetricSpec", "MetricKind", "AnyMetricSpec", "CounterSpec", "GaugeSpec", "HistogramSpec",
            "RecordedSpec", "METRICS", "RECORDED", "BY_NAME", "SERIES_NAMES",
            "FOREIGN_NAMES", "is_known", "spec_of", "serving", "resources", "drift", "quality", "logs", "pipelines",
-           "tracing", "versions", "genai", "modelservers"]
+           "tracing", "versions", "genai", "modelservers", "anomaly"]

@@ -7,6 +7,8 @@ from .spec import MetricSpec
 ALERT_EVENT = "alert_notification"
 # The `event` of the line written when a per-alert command ends (done, not_applicable, failed, timeout).
 COMMAND_EVENT = "alert_command"
+# The `event` of the line written when a person marks a notification a false positive.
+FALSE_POSITIVE_EVENT = "alert_false_positive"
 
 NOTIFICATIONS = MetricSpec(
     "mlscope_alert_notifications_total", "counter",
@@ -50,6 +52,16 @@ SNAPSHOT_DURATION = MetricSpec(
     "Time to build and write one snapshot page, off the notification path.",
     (), unit="seconds", buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 
+FALSE_POSITIVES = MetricSpec(
+    "mlscope_alert_false_positives_total", "counter",
+    "Notifications a person marked as false positives (POST /feedback/false-positive on the receiver), by alert "
+    "name: divided by mlscope_alert_state_changes_total{status=\"firing\"}, the alert's false-positive rate.",
+    ("alertname",))
+FEEDBACK_REJECTED = MetricSpec(
+    "mlscope_alert_feedback_rejected_total", "counter",
+    "False-positive reports refused, by reason (unauthorised, no_token, invalid, unknown_alert).",
+    ("reason",))
+
 METRICS = (NOTIFICATIONS, STATE_CHANGES, INVALID_PAYLOADS, COMMANDS, COMMAND_DURATION, SNAPSHOTS,
-           SNAPSHOTS_SKIPPED, SNAPSHOT_FAILURES, SNAPSHOT_DURATION)
+           SNAPSHOTS_SKIPPED, SNAPSHOT_FAILURES, SNAPSHOT_DURATION, FALSE_POSITIVES, FEEDBACK_REJECTED)
 RECORDED = ()

@@ -120,6 +120,15 @@ def buckets_in(series: ServerSeries, version: str) -> tuple[float, ...]:
     return series.buckets
 
 
+def common_buckets(families: tuple[ServerSeries, ...]) -> tuple[float, ...]:
+    """The bucket bounds every version of every one of ``families`` has: the thresholds an SLO ratio can read."""
+    common = set.intersection(*(set(buckets_in(f, v)) for f in families for v in f.versions))
+    return tuple(sorted(common))
+
+
+TTFT_FAMILIES = (VLLM_TTFT, SGLANG_TTFT)
+ITL_FAMILIES = (VLLM_ITL, VLLM_TPOT, SGLANG_ITL)  # vLLM 0.11+, vLLM before 0.11, SGLang
+
 METRICS: tuple = ()  # mlscope publishes none here: the servers do
 
 _TW = ("model", "model_version", "window")

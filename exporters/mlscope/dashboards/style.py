@@ -100,6 +100,34 @@ def timeseries(title: str, targets: list[Any], unit: str = "short", *, descripti
                         links=list(links), **kwargs)
 
 
+def anomaly_band(title: str, signal: str, unit: str, *, level: str = "model_version",
+                 legend: str = "{{model_version}}") -> g.TimeSeries:
+    """One signal as its adaptive alert sees it: the smoothed value inside its band (docs/adaptive-alerts.md)."""
+    from ..catalog.anomaly import RECORDED_BY_LEVEL
+
+    def series(op: str) -> str:
+        return f'{RECORDED_BY_LEVEL[level][op].name}{{{MODEL_SELECTOR},signal="{signal}"}}'
+
+    return timeseries(title, prom((series("smoothed"), f"{legend} value (smoothed)"),
+                                  (series("baseline"), f"{legend} seasonal baseline"),
+                                  (series("upper"), f"{legend} upper band"),
+                                  (series("lower"), f"{legend} lower band")), unit,
+                      description="The baseline is the median of the same time 1 day, 1 week and 2 weeks ago (the "
+                                  "rule configuration's offsets); the band is z_threshold spreads around it. An "
+                                  "anomaly alert fires outside it in the signal's direction, once history is old "
+                                  "enough (the warm-up panel) and traffic is high enough.")
+
+
+def anomaly_warmup(level: str = "model_version") -> g.Stat:
+    """Per signal: 1 once the adaptive alerts have history as old as their largest offset, 0 while warming up."""
+    from ..catalog.anomaly import RECORDED_BY_LEVEL
+
+    ready = RECORDED_BY_LEVEL[level]["history_ready"].name
+    return stat("Adaptive alerts: history ready (1) or warming up (0)",
+                prom((f"min by (signal) ({ready}{{{MODEL_SELECTOR}}})", "{{signal}}")), "short",
+                description="No anomaly alert fires while a signal warms up (docs/adaptive-alerts.md).")
+
+
 def stat(title: str, targets: list[Any], unit: str = "short", *, description: str = "",
          decimals: int | None = None, steps: dict[str, Any] | None = None, **kwargs: Any) -> g.Stat:
     """A single value; ``steps`` colours it (default: one green base step)."""

@@ -69,6 +69,7 @@ SERVICE_NAME = "mlscope-demo"
 OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 CONTROL_TOKEN = "control-token"  # in the state folder: the bearer token of the demo's /traffic endpoint
+PREDICTION_LOG = "predictions.jsonl"  # the prediction lines without Loki (the lineage reads them too)
 
 
 def control_token(path: Path) -> str:
@@ -236,7 +237,7 @@ class DemoService:
         if self.loki_url:
             return LokiHandler(self.loki_url, env="demo", registry=self.registry,
                                spool_dir=self.state_dir / "log-spool")
-        handler = logging.FileHandler(self.state_dir / "predictions.jsonl")
+        handler = logging.FileHandler(self.state_dir / PREDICTION_LOG)
         handler.setFormatter(JsonFormatter(static={"simulated": True}))
         return handler
 

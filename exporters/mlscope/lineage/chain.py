@@ -67,6 +67,11 @@ class Lineage:
     def consistent(self) -> bool:
         return len(set().union(*self.fingerprints.values())) <= 1
 
+    @property
+    def compared(self) -> bool:
+        """Whether two sources or more named a fingerprint: only then does :attr:`consistent` claim anything."""
+        return len(self.fingerprints) >= 2
+
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "model_version": self.model_version, "serving": self.serving,
                 "pushed": self.pushed, "not_serving": self.not_serving, "trained": self.trained,
@@ -77,10 +82,11 @@ class Lineage:
 
 
 def trace(model: str, version: str, *, prometheus: PrometheusSource | None = None,
-          logs: Sequence[LogSource] = (), since: str = "7d") -> Lineage:
-    """The lineage of ``model`` ``version`` from whatever sources are given."""
+          logs: Sequence[LogSource] = (), since: str = "7d", prometheus_down: str = "") -> Lineage:
+    """The lineage of ``model`` ``version`` from whatever sources are given; ``prometheus_down``: why a
+    Prometheus that was given is not asked (it stopped answering)."""
     found = Lineage(model, version)
-    _read_gauges(found, prometheus, since)
+    _read_gauges(found, prometheus, since, prometheus_down)
     if not logs:
         found.missing.append("log lines: no --loki URL or --logs FILE.jsonl given, so no training run, data batch, "
                              "pipeline run or triggering alert (they live only in log lines)")
@@ -126,10 +132,11 @@ def from_prediction(request_id: str, *, prometheus: PrometheusSource | None = No
     return found
 
 
-def _read_gauges(found: Lineage, prometheus: PrometheusSource | None, since: str) -> None:
+def _read_gauges(found: Lineage, prometheus: PrometheusSource | None, since: str, down: str = "") -> None:
     if prometheus is None:
-        found.missing.append("Prometheus: no --prometheus URL given, so no mlscope_model_info or "
-                             "mlscope_training_info (the bounded gauges)")
+        why = f"not asked: {down}" if down else "no --prometheus URL given"
+        found.missing.append(f"Prometheus: {why}, so no mlscope_model_info or mlscope_training_info (the "
+                             "bounded gauges)")
         return
     matchers = f"model={_promql_string(found.model)},model_version={_promql_string(found.model_version)}"
 

@@ -22,8 +22,10 @@ def _time(t: float) -> float:
     return t / 86400.0
 
 
-def svg(data: PanelData, marks: tuple[float, ...] = ()) -> str:
-    """The panel's drawn lines (its ``top`` when it ranks), thresholds dashed, ``marks`` as vertical lines."""
+def svg(data: PanelData, marks: tuple[float, ...] = (), window: tuple[float, float] | None = None) -> str:
+    """The panel's drawn lines (its ``top`` when it ranks), thresholds dashed, ``marks`` as vertical lines, the
+    x axis over ``window`` (the page's: every chart spans it, whatever its own data) with ticks that say the
+    date once and then the time."""
     drawn = data.lines[: data.panel.top] if data.panel.top else data.lines
     names = {x.label for x in drawn}
     fig, ax = plt.subplots(figsize=(7.5, 2.4), dpi=72)
@@ -40,11 +42,14 @@ def svg(data: PanelData, marks: tuple[float, ...] = ()) -> str:
         for t in marks:
             ax.axvline(_time(t), color="#555", linewidth=0.8, linestyle=":")
         ax.set_ylabel(data.panel.unit)
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=dt.timezone.utc))
+        if window is not None:
+            ax.set_xlim(_time(window[0]), _time(window[1]))
+        locator = mdates.AutoDateLocator(tz=dt.timezone.utc, minticks=4, maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=dt.timezone.utc))
         ax.grid(alpha=0.3)
         if drawn:
             ax.legend(loc="upper left", fontsize=7, ncol=3, frameon=False)
-        fig.autofmt_xdate()
         fig.tight_layout()
         out = io.StringIO()
         fig.savefig(out, format="svg", metadata={"Date": None})

@@ -56,7 +56,7 @@ class PanelData:
     more: int = 0  # lines ranked below the panel's ``top`` (listed in the table, not drawn)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.panel.key, "title": self.panel.title, "unit": self.panel.unit,
+        return {"key": self.panel.key, "title": self.panel.title, "unit": self.panel.unit, "drawn": self.panel.top,
                 "threshold_setting": self.panel.threshold_label,
                 "lines": [{"label": x.label, "expr": x.expr, "stats": x.stats(), "values": x.values}
                           for x in self.lines],

@@ -88,6 +88,40 @@ def _versions(sources: Sources, model: str, start: float, end: float) -> list[st
     return sorted(v for v in found if v)
 
 
+def known_versions(sources: Sources, start: float, end: float) -> dict[str, set[str]]:
+    """Each model and its versions that ``mlscope_model_info`` had between ``start`` and ``end`` (raises
+    :class:`mlscope.lineage.sources.SourceError` when Prometheus does not answer)."""
+    expr = (f"group by (model, model_version) "
+            f"(last_over_time({serving_cat.MODEL_INFO.name}[{int(math.ceil(end - start)) + 1}s]))")
+    found: dict[str, set[str]] = {}
+    for sample in sources.fetcher.instant(expr, end):
+        metric = sample["metric"]
+        found.setdefault(metric.get("model", ""), set()).add(metric.get("model_version", ""))
+    return found
+
+
+def unknown(sources: Sources, model: str, version: str | None, start: float, end: float) -> str:
+    """Why ``model`` (and ``version``) is none Prometheus knows, naming the known ones; "" when it is known, or
+    when that cannot be told (Prometheus not answering: the page says so; no ``mlscope_model_info`` at all)."""
+    from ..lineage.sources import SourceError
+
+    if sources.fetcher.prometheus is None:
+        return ""
+    try:
+        known = known_versions(sources, start, end)
+    except SourceError:
+        return ""
+    if not known:
+        return ""
+    if model not in known:
+        return (f"no model {model!r} in {serving_cat.MODEL_INFO.name} between {iso(start)} and {iso(end)}; "
+                f"known models: {', '.join(sorted(known))}")
+    if version and version not in known[model]:
+        return (f"no version {version!r} of {model} in {serving_cat.MODEL_INFO.name} between {iso(start)} and "
+                f"{iso(end)}; known versions: {', '.join(sorted(known[model]))}")
+    return ""
+
+
 def build(sources: Sources, model: str, start: float, end: float, version: str | None = None,
           at: float | None = None) -> Page:
     """The report of ``model`` (one ``version`` or every version with data) between ``start`` and ``end``."""
@@ -126,13 +160,14 @@ def build(sources: Sources, model: str, start: float, end: float, version: str |
              "labels": " ".join(f"{k}={v}" for k, v in sorted(e.labels.items()) if k != "alertname")}
             for e in found]
     written = now() if at is None else at
-    missing = sources.missing() + missing
+    missing = sources.missing() + missing + [m for t in twins for m in t["missing"]]
     twin = {"model": model, "model_version": version, "generated_at": written,
             "period": {"start": start, "end": end}, "versions": twins, "lineage": lineage_twin,
             "alerts": {"step_s": step, "reach_s": reach, "episodes": [e.as_dict() for e in found]}, "missing": missing}
     context = {"alerts": rows, "alerts_title": "Alerts in the period",
-               "alerts_note": f"From {ALERTS}{{alertstate}} sampled every {step:g}s over {reach:g}s: times are "
-                              "within that. "
+               "alerts_note": f"From Prometheus's {ALERTS}{{alertstate}} series, read at one point every {step:g}s, "
+                              f"each point telling whether the alert was pending or firing in the {reach:g}s before "
+                              f"it: the times below are accurate to about {max(step, reach):g}s. "
                               "Time to detect: pending to firing; time to resolve: firing to resolved."
                               + ("" if rows else " No alert was pending or firing in the period."),
                "versions": contexts, "lineage": lineage_rows, "missing": missing}

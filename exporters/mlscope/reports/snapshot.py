@@ -2,7 +2,7 @@
 payload and what Prometheus and Loki hold over a window around it."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,36 @@ def _versions(alerts: list[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return [v for v in dict.fromkeys(found) if v[1]][:MAX_VERSIONS]
 
 
-def _alert_row(alert: Mapping[str, Any]) -> dict[str, Any]:
+def _alert_row(alert: Mapping[str, Any], versions: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     labels, notes = alert["labels"], alert.get("annotations") or {}
+    description = notes.get("description", "")
+    if alert["status"] == "resolved":
+        description = resolved_description(alert, versions)
     return {"alertname": labels["alertname"], "status": alert["status"], "severity": labels.get("severity", ""),
             "starts_at": alert["startsAt"], "ends_at": "" if alert["status"] == "firing" else alert["endsAt"],
-            "summary": notes.get("summary", ""), "description": notes.get("description", ""),
+            "summary": notes.get("summary", ""), "description": description,
             "labels": " ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")}
+
+
+def resolved_description(alert: Mapping[str, Any], versions: Sequence[Mapping[str, Any]]) -> str:
+    """A resolved alert's wording: its firing description's numbers (``is X, above Y``) were true while it
+    fired, not at its end; the page says what its own panel reads at the end (the alert's version, its
+    feature's line, else the panel's only line), and keeps the firing text as what was said while firing."""
+    labels = alert["labels"]
+    keys = signals.panels_for(str(labels["alertname"]))[1]
+    said = (alert.get("annotations") or {}).get("description", "")
+    for version in versions:
+        if (version["model"], version["model_version"]) != (labels.get("model"), labels.get("model_version")):
+            continue
+        for panel in (p for p in version["panels"] if p["key"] == keys[0]):
+            rows = [r for r in panel["rows"] if r["label"].split(" ")[0] == labels.get("feature")] \
+                or (panel["rows"] if len(panel["rows"]) == 1 else [])
+            if rows:
+                row = rows[0]
+                limit = f", threshold {row['threshold_shown']}" if row["threshold"] is not None else ""
+                return (f"Resolved: past its threshold while it fired; now {row['shown']['last']}{limit} "
+                        f"({panel['title']}, at {row['at']}).")
+    return f"Resolved. While it fired it said: {said}" if said else "Resolved."
 
 
 def _links(alerts: list[Mapping[str, Any]], receiver_url: str) -> list[dict[str, str]]:
@@ -99,7 +123,7 @@ def build(payload: Mapping[str, Any], sources: Sources, *, runbooks: Path | None
             logs_context["request_ids"] += got.request_ids
             logs_context["missing"] += got.missing
     books, no_book = _runbooks(alerts, runbooks)
-    missing = sources.missing() + missing
+    missing = sources.missing() + missing + [m for t in twins for m in t["missing"]]
     status = str(payload.get("status", ""))
     name = str((payload.get("commonLabels") or {}).get("alertname") or alerts[0]["labels"]["alertname"])
     ident = page_id(payload)
@@ -107,7 +131,7 @@ def build(payload: Mapping[str, Any], sources: Sources, *, runbooks: Path | None
             "window": {"start": start, "end": end}, "families": sorted(set(families)),
             "alerts": [dict(a) for a in alerts], "versions": twins, "lineage": lineage_twin, "logs": logs_twin,
             "missing": missing + no_book}
-    context = {"alerts": [_alert_row(a) for a in alerts], "alerts_title": "What fired",
+    context = {"alerts": [_alert_row(a, contexts) for a in alerts], "alerts_title": "What fired",
                "versions": contexts, "lineage": lineage_rows, "logs": logs_context if versions else None,
                "runbooks": books, "links": _links(alerts, receiver_url), "missing": missing + no_book}
     return Page("snapshot", f"{name} {status}: incident snapshot",

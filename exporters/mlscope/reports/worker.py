@@ -125,8 +125,10 @@ class SnapshotWorker:
 def snapshot_worker(folder: Path, *, prometheus_url: str, loki_url: str = "", profile: str = "default",
                     privacy: Privacy | None = None, runbooks: Path | None = None, receiver_url: str = "",
                     registry: CollectorRegistry | None = None, retention_s: float = RETENTION_S,
-                    min_interval_s: float = MIN_INTERVAL_S, timeout_s: float = 5.0) -> SnapshotWorker:
-    """The receiver's worker: pages in ``folder`` read from ``prometheus_url`` (and Loki). Raises
+                    min_interval_s: float = MIN_INTERVAL_S, timeout_s: float = 5.0,
+                    log_files: tuple[Path, ...] = ()) -> SnapshotWorker:
+    """The receiver's worker: pages in ``folder`` read from ``prometheus_url`` (and Loki, and the JSON-lines
+    ``log_files`` of the lineage). Raises
     :class:`mlscope._runtime.MissingExtra` when the ``mlscope[reports]`` extra is not installed."""
     from .._runtime import require_extra
     from . import EXTRA, MODULES
@@ -139,7 +141,7 @@ def snapshot_worker(folder: Path, *, prometheus_url: str, loki_url: str = "", pr
         from .snapshot import build
         from .sources import Sources
 
-        sources = Sources(prometheus_url, loki_url, profile, privacy, timeout_s)  # one page's outage is its own
+        sources = Sources(prometheus_url, loki_url, profile, privacy, timeout_s, log_files)  # one outage a page
         return within_budget(build(payload, sources, runbooks=runbooks, receiver_url=receiver_url))
 
     return SnapshotWorker(PageStore(folder, retention_s), page, registry or CollectorRegistry(), min_interval_s)

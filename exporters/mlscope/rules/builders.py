@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -26,23 +28,34 @@ def record(spec: RecordedSpec, expr: str, **labels: str) -> Rule:
 
 
 def warm_up(spec: RecordedSpec, domain: str, window: str, guard: WindowGuard, *, count: str, age: str,
-            by: str, no_reset: bool = False) -> Rule:
+            by: str, samples: tuple[str, ...] = (), every: str = "", no_reset: bool = False) -> Rule:
     """The warm-up guard of one domain's ``window``: a recording rule of ``spec`` (``…:mlscope_window_warm:bool``).
 
     Per group of ``by`` labels that ``count`` (the observations in the window, summed ``by``) returns: 1 when
-    the window holds at least ``guard.min_count`` and a series of ``age`` (a selector) existed
+    the window holds at least ``guard.min_count``, a series of ``age`` (a selector) existed
     ``guard.min_age_share`` of the window's length ago (``age offset …``: no sample back then, no full
-    window yet), else 0. With ``no_reset`` (``age`` a counter), the age is the process's: a counter reset
-    (a restarted process) within those seconds makes it cold again, so an alert judges the new process's
-    window, not the old process's series across the restart.
+    window yet) and, with ``guard.min_sample_share``, every series of ``samples`` (selectors, one sample per
+    ``every``) holds that share of the window's samples (no gap: a Prometheus restart leaves one), else 0.
+    With ``no_reset`` (``age`` a counter), the age is the process's: a counter reset (a restarted process)
+    within those seconds makes it cold again, so an alert judges the new process's window, not the old
+    process's series across the restart. Alerts read it through :func:`when_warm`; a dashboard can show it.
     """
     enough = f"({count}) >= bool {guard.min_count:g}"
+    conditions = []
     age_s = round(guard.min_age_share * duration_seconds(window))
     if age_s > 0:
         old_enough = f"group by ({by}) ({age} offset {age_s}s)"
         if no_reset:
             old_enough = f"({old_enough} unless on ({by}) sum by ({by}) (resets({age}[{age_s}s])) > 0)"
-        enough = f"({enough}) * on ({by}) {old_enough} or on ({by}) 0 * ({count})"
+        conditions.append(old_enough)
+    if guard.min_sample_share > 0:
+        if not samples or not every:
+            raise ValueError(f"the {domain} guard wants continuity: give samples and every")
+        expected = math.floor(guard.min_sample_share * duration_seconds(window) / duration_seconds(every))
+        counts = " or ".join(f"count_over_time({s}[{window}])" for s in samples)
+        conditions.append(f"group by ({by}) (min by ({by}) ({counts}) >= {expected})")
+    if conditions:
+        enough = f"({enough})" + "".join(f" * on ({by}) {c}" for c in conditions) + f" or on ({by}) 0 * ({count})"
     return record(spec, enough, domain=domain, window=window)
 
 
@@ -78,6 +91,26 @@ def stack_logs_url(cfg: RuleConfig) -> str:
     return explore_url(cfg, f'{{app="{cfg.links.log_app}"}}')
 
 
+def owner_reach(cfg: RuleConfig) -> str:
+    """How long a model version keeps its ``owner`` after its info series went (a retraining replaced the
+    version): the longest window an alert reads plus ``keep_firing_for``, so an alert still firing on that
+    version's windows keeps its labels (and stays one alert, one notification group)."""
+    p = cfg.profile
+    windows = (*p.traffic_windows, *p.drift_windows, *p.quality_windows, *p.burn_rate_windows)
+    return f"{int(max(duration_seconds(w) for w in windows) + duration_seconds(p.keep_firing_for))}s"
+
+
+def model_owner_join(cfg: RuleConfig) -> str:
+    """Each version's owner over :func:`owner_reach` (one per version: ``topk``, even if it changed)."""
+    return MODEL_OWNER_JOIN.format(reach=owner_reach(cfg))
+
+
+MODEL_OWNER_JOIN = ("topk by (model, model_version) (1, max by (model, model_version, owner) "
+                    "(last_over_time(mlscope_model_info[{reach}])))")
+# The join in any profile's (or a rules-config's) rules: what a reference strips, it is not what the alert watches.
+MODEL_OWNER_JOIN_RE = re.compile(re.escape(MODEL_OWNER_JOIN).replace(re.escape("{reach}"), r"\w+"))
+
+
 RETIRED = serving_cat.MODEL_RETIRED.name
 
 
@@ -87,13 +120,13 @@ def not_retired(expr: str) -> str:
     return f"({expr}) unless on (model, model_version) {RETIRED}"
 
 
-MODEL_OWNER_JOIN = "max by (model, model_version, owner) (mlscope_model_info)"
 PIPELINE_OWNER_JOIN = "max by (pipeline, owner) (mlscope_pipeline_info)"
 
 
-def with_owner(expr: str, on: str = "model, model_version", info: str = MODEL_OWNER_JOIN) -> str:
-    """``expr`` with the ``owner`` label of its model version (ModelMonitor metadata) or, with ``on="pipeline"``
-    and ``info=PIPELINE_OWNER_JOIN``, of its pipeline (``PipelineMonitor(owner=...)``) joined in.
+def with_owner(expr: str, on: str, info: str) -> str:
+    """``expr`` with the ``owner`` label of its model version (``info`` = :func:`model_owner_join`: ModelMonitor
+    metadata) or, with ``on="pipeline"`` and ``info=PIPELINE_OWNER_JOIN``, of its pipeline
+    (``PipelineMonitor(owner=...)``) joined in.
 
     Versions or pipelines whose info series has no owner, or that have no info series at all, alert unchanged.
     """
@@ -118,7 +151,7 @@ def alert(cfg: RuleConfig, name: str, expr: str, *, severity: str, summary: str,
     ``owner`` (``mlscope_pipeline_info``) is carried over and ``logs_url`` opens the pipeline's lines.
     """
     if model_scoped:
-        expr = with_owner(not_retired(expr))
+        expr = with_owner(not_retired(expr), "model, model_version", model_owner_join(cfg))
     elif pipeline_scoped:
         expr = with_owner(expr, "pipeline", PIPELINE_OWNER_JOIN)
     rule: Rule = {"alert": name, "expr": expr}

@@ -9,9 +9,10 @@ minute-scale windows) for tests and the demo.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 from ..catalog.logs import LOG_APP
+from ..catalog.modelservers import ITL_FAMILIES, TTFT_FAMILIES, ServerSeries, common_buckets
 from ..catalog.pipelines import PUSH_JOB
 from ..catalog.versions import ROLES
 from .promql import duration_seconds as duration_seconds  # re-exported: its callers import it from here
@@ -31,12 +32,16 @@ class BurnWindow:
 class WindowGuard:
     """When a window of one domain is warm enough for an alert to read it (``builders.warm_up``).
 
-    Warm: the window holds at least ``min_count`` observations, and the series it reads existed
-    ``min_age_share`` of the window's length ago (1: a whole window; 0: no age condition).
+    Warm: the window holds at least ``min_count`` observations, the series it reads existed
+    ``min_age_share`` of the window's length ago (1: a whole window; 0: no age condition), and, where
+    ``min_sample_share`` is above 0, every series of the guard's sample selector holds at least that share of the
+    samples its interval puts in the window (continuity: a window spanning a Prometheus restart has a gap,
+    although its series existed a whole window ago).
     """
 
     min_count: float
     min_age_share: float = 1.0
+    min_sample_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -77,12 +82,108 @@ class WarmUp:
     model_server: WindowGuard = WindowGuard(15, 0.0)
     # A model server's gauges (waiting requests, KV cache) over the alert window: a server that hangs finishes no
     # request, so these guards count samples of the gauge, and the gauge must be as old as the window.
-    model_server_state: WindowGuard = WindowGuard(1)
+    model_server_state: WindowGuard = WindowGuard(1, 1.0, 0.9)
+    # Throughput collapse compares the output token rate of the alert window with the long window's: a rate of a
+    # young or gappy window is low (rate() extrapolates a partly sampled window by half an interval only), so
+    # both windows must be a whole window old and continuous (90 % of their scrapes), and hold finished requests.
+    model_server_throughput: WindowGuard = WindowGuard(15, 1.0, 0.9)
     # Shadow answers compared in the window (shadow agreement), per served and shadow version pair: the minimum
     # traffic, and the comparisons as old as the window (a shadow just switched on is not judged on a few).
     shadow: WindowGuard = WindowGuard(100)
     # Predictions with attributions in the window (the attribution rank agreement), and the window's age.
     attributions: WindowGuard = WindowGuard(100)
+
+
+DIRECTIONS = ("up", "down", "both")
+
+
+@dataclass(frozen=True)
+class AnomalySignal:
+    """One signal's adaptive alert (``rules.anomaly``): judged against its own seasonal baseline.
+
+    ``offsets``/``smoothing`` empty: the section's (:class:`AnomalyRules`). The spread a z-score divides by is
+    never below ``spread_floor`` (absolute) nor ``spread_floor_ratio`` x the baseline, so a flat series does not
+    fire on its first wobble; below ``min_traffic`` (the signal's traffic measure) it is not judged.
+    """
+
+    enabled: bool = True
+    z_threshold: float = 3.0
+    spread_floor: float = 0.0
+    spread_floor_ratio: float = 0.0
+    min_traffic: float = 0.0
+    # up: only a rise alerts; down: only a fall; both.
+    direction: str = "up"
+    for_duration: str = "5m"
+    smoothing: str = ""
+    offsets: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
+        if self.z_threshold <= 0 or self.spread_floor < 0 or self.spread_floor_ratio < 0 or self.min_traffic < 0:
+            raise ValueError("z_threshold must be positive; spread_floor, spread_floor_ratio and min_traffic "
+                             "at least 0")
+        for text in self.offsets + ((self.smoothing,) if self.smoothing else ()) + (self.for_duration,):
+            duration_seconds(text)
+
+
+@dataclass(frozen=True)
+class AnomalyRules:
+    """Seasonal baselines and anomaly bands (docs/adaptive-alerts.md): one section, a signal per field.
+
+    The baseline is the median of the smoothed signal at the same time ``offsets`` ago (absent ones skipped);
+    the spread the standard deviation of the signal's residual (value - baseline) over ``spread_window``.
+    Prometheus must keep more history than the largest offset (the stack's retention, ``RETENTION``).
+    """
+
+    enabled: bool = True
+    offsets: tuple[str, ...] = ("1d", "1w", "2w")
+    smoothing: str = "10m"
+    spread_window: str = "1d"
+    # The anomaly groups' own evaluation interval (a 1-day window read every 15 s would cost 4x for nothing).
+    evaluation_interval: str = "1m"
+    # Requests per second expected (the baseline) below which traffic is not judged.
+    traffic: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor_ratio=0.05, min_traffic=0.5,
+                                           direction="both")
+    # Requests per second (now) below which the error ratio and the latency are not judged.
+    # (its spread is also never below the binomial noise of the ratio at the current request rate)
+    errors: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.0003, min_traffic=0.5)
+    latency: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor_ratio=0.04, spread_floor=0.001,
+                                           min_traffic=0.5)
+    # Present feature values in the drift window below which PSI is not judged.
+    drift: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.01, min_traffic=100)
+    # Labelled outcomes / predictions with probabilities in the quality window.
+    quality: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.02, min_traffic=100, direction="down",
+                                           for_duration="15m")
+    estimated_quality: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor=0.02, min_traffic=100,
+                                                     direction="down", for_duration="15m")
+    # Prediction-log lines per second expected below which the log volume is not judged.
+    log_volume: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor_ratio=0.1, min_traffic=0.1,
+                                              direction="both", for_duration="15m")
+
+    def __post_init__(self) -> None:
+        if not self.offsets:
+            raise ValueError("offsets: at least one")
+        for text in (*self.offsets, self.smoothing, self.spread_window, self.evaluation_interval):
+            duration_seconds(text)
+
+    def offsets_of(self, signal: AnomalySignal) -> tuple[str, ...]:
+        return signal.offsets or self.offsets
+
+    def smoothing_of(self, signal: AnomalySignal) -> str:
+        return signal.smoothing or self.smoothing
+
+    @property
+    def history_needed(self) -> str:
+        """The largest offset of any enabled signal: the history Prometheus must keep (plus smoothing)."""
+        signals = [getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), AnomalySignal)]
+        return max((o for s in signals if s.enabled for o in self.offsets_of(s)), key=duration_seconds,
+                   default=self.offsets[0])
+
+
+# Prometheus's retention in the stacks (compose, native): the largest default offset (2w) plus a week, so a
+# third weekly offset ("3w") fits without changing it.
+RETENTION = "22d"
 
 
 @dataclass(frozen=True)
@@ -131,10 +232,19 @@ class Profile:
     pipeline_max_data_age: str = "1d"
     # `for` of the version-comparison alerts (candidate worse than its baseline, outputs diverge).
     for_versions: str = "10m"
+    # Adaptive alerts: seasonal baselines, spreads and bands per signal (docs/adaptive-alerts.md).
+    anomaly: AnomalyRules = AnomalyRules()
 
     @property
     def alert_window(self) -> str:
         return self.traffic_windows[0]
+
+    @property
+    def scraped_within_seconds(self) -> float:
+        """A target Prometheus scrapes now has an ``up`` sample younger than this (3 scrape intervals: a scrape
+        that times out lands an interval plus its timeout after it started); an older one is a target it no
+        longer scrapes (removed while Prometheus was down), which no target-down alert judges."""
+        return 3 * duration_seconds(self.scrape_interval)
 
 
 @dataclass(frozen=True)
@@ -269,8 +379,10 @@ def _assignment(item: object) -> GPUAssignment:
 class ModelServerRules:
     """Thresholds of the vLLM/SGLang alerts, and GPUs assigned by hand (docs/model-servers.md).
 
-    The servers' TTFT and inter-token latency SLOs are the application's (``thresholds.genai_ttft_slo_*``,
-    ``thresholds.genai_tpot_slo_*``): both sides of one generation are held to one objective.
+    The servers' TTFT and inter-token latency SLOs default to the application's (``thresholds.genai_ttft_slo_*``,
+    ``thresholds.genai_tpot_slo_*``: both sides of one generation are held to one objective); where the
+    application's threshold is not a bucket of every server histogram, the nearest common bucket at or above
+    it (:meth:`ttft_slo` / :meth:`tpot_slo`). A threshold set here must be such a bucket.
     """
 
     # Share of finished requests that failed (vLLM finished_reason="abort").
@@ -286,6 +398,10 @@ class ModelServerRules:
     # Output token rate over the alert window below this share of the rate over the long traffic window,
     # while requests run or wait: throughput collapsed.
     throughput_drop_ratio: float = 0.5
+    # The servers' SLO thresholds in seconds (0: derived from the application's, see the class docstring); the
+    # objectives are the application's. A value must be a bucket of every vLLM and SGLang version's histogram.
+    ttft_slo_seconds: float = 0.0
+    tpot_slo_seconds: float = 0.0
     # GPUs assigned by hand, for servers whose processes the resource exporter does not watch.
     gpus: tuple[GPUAssignment, ...] = ()
 
@@ -294,6 +410,33 @@ class ModelServerRules:
         for name in ("failed_ratio", "kv_cache_usage_ratio", "throughput_drop_ratio"):
             if not 0 < getattr(self, name) < 1:
                 raise ModelServerError(f"model_servers.{name} must be between 0 and 1, got {getattr(self, name)!r}")
+        for name, families in (("ttft_slo_seconds", TTFT_FAMILIES), ("tpot_slo_seconds", ITL_FAMILIES)):
+            value, allowed = getattr(self, name), common_buckets(families)
+            if value and value not in allowed:
+                raise ModelServerError(f"model_servers.{name} {value:g} is not a bucket of every model server's "
+                                       f"histogram; choose one of {', '.join(f'{b:g}' for b in allowed)}")
+        shares: dict[tuple[str, str], float] = {}
+        for g in self.gpus:
+            shares[(g.instance, g.gpu)] = shares.get((g.instance, g.gpu), 0.0) + g.share
+            if shares[(g.instance, g.gpu)] > 1 + 1e-9:
+                raise ModelServerError(f"model_servers.gpus: GPU {g.gpu} of {g.instance} is assigned "
+                                       f"{shares[(g.instance, g.gpu)]:g} of itself (the shares of one GPU sum to 1 "
+                                       "at most)")
+
+    def ttft_slo(self, application: float) -> float:
+        """The servers' time to first token SLO threshold, given the application's."""
+        return self.ttft_slo_seconds or _bucket_at_or_above(application, TTFT_FAMILIES)
+
+    def tpot_slo(self, application: float) -> float:
+        """The servers' inter-token latency SLO threshold, given the application's time per output token SLO."""
+        return self.tpot_slo_seconds or _bucket_at_or_above(application, ITL_FAMILIES)
+
+
+def _bucket_at_or_above(value: float, families: tuple[ServerSeries, ...]) -> float:
+    """``value`` when every one of ``families`` has it as a bucket, else their nearest common bucket above it
+    (their largest when none is)."""
+    allowed = common_buckets(families)
+    return next((b for b in allowed if b >= value), allowed[-1])
 
 
 class RoleError(ValueError):
@@ -405,6 +548,13 @@ class RuleConfig:
     model_servers: ModelServerRules = field(default_factory=ModelServerRules)
 
 
+def _scaled_anomaly(rules: AnomalyRules, for_duration: str, **scales: object) -> AnomalyRules:
+    """``rules`` on other time scales: every signal's ``for`` set to ``for_duration`` (the fast profile)."""
+    signals = {f.name: replace(getattr(rules, f.name), for_duration=for_duration) for f in fields(rules)
+               if isinstance(getattr(rules, f.name), AnomalySignal)}
+    return replace(rules, **signals, **scales)  # type: ignore[arg-type]
+
+
 DEFAULT = Profile(
     name="default", scrape_interval="15s", evaluation_interval="15s",
     traffic_windows=("5m", "1h"), for_symptom="10m", for_target_down="2m", keep_firing_for="5m",
@@ -421,8 +571,12 @@ FAST = Profile(
     warmup=WarmUp(serving=WindowGuard(3, 0.0), versions_traffic=WindowGuard(50, 0.0),
                   versions_labels=WindowGuard(50, 0.0), versions_estimated=WindowGuard(50, 0.0),
                   genai=WindowGuard(3, 0.0), feedback=WindowGuard(10), model_server=WindowGuard(3, 0.0),
+                  model_server_throughput=WindowGuard(3, 1.0, 0.9),
                   shadow=WindowGuard(50), attributions=WindowGuard(50)),
-    pipeline_expected_interval="1m", pipeline_max_data_age="2m", for_versions="5s")
+    pipeline_expected_interval="1m", pipeline_max_data_age="2m", for_versions="5s",
+    # Minute-scale offsets: the mechanics (warm-up, median, floors, direction), not a real seasonality.
+    anomaly=_scaled_anomaly(AnomalyRules(), offsets=("5m", "10m", "15m"), smoothing="1m", spread_window="10m",
+                            evaluation_interval="10s", for_duration="30s"))
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEFAULT, FAST)}
 

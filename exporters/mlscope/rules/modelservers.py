@@ -21,9 +21,8 @@ from .genai import BY_VERSION, DASHBOARD, ON, WHO, burn_alerts, when_warm_all
 
 BY_GPU = "instance, gpu"
 BY_VERSION_GPU = f"{BY_VERSION}, {BY_GPU}"
-DOMAIN, STATE = "model_server", "model_server_state"
-TTFT = (cat.VLLM_TTFT, cat.SGLANG_TTFT)
-ITL = (cat.VLLM_ITL, cat.VLLM_TPOT, cat.SGLANG_ITL)  # vLLM 0.11+, vLLM before 0.11, SGLang
+DOMAIN, STATE, THROUGHPUT = "model_server", "model_server_state", "model_server_throughput"
+TTFT, ITL = cat.TTFT_FAMILIES, cat.ITL_FAMILIES
 FINISHED = (cat.VLLM_E2E, cat.SGLANG_E2E)  # every finished request is observed once: the warm-up count
 
 
@@ -41,7 +40,7 @@ def _histogram(families: tuple[ServerSeries, ...], window: str) -> str:
 
 
 def _slow_ratio(families: tuple[ServerSeries, ...], slo: float, window: str) -> str:
-    """Share of observations above ``slo``, which must be a bucket bound of every family."""
+    """Share of observations above ``slo``, a bucket bound of every family (``ModelServerRules`` checks it)."""
     le = floatToGoString(slo)
     parts = []
     for family in families:
@@ -70,17 +69,21 @@ def _gauge(op: str, *families: ServerSeries) -> str:
     return either(*(f"{op} by ({BY_VERSION}) ({f.name})" for f in families))
 
 
-def _warm(window: str, cfg: RuleConfig) -> Rule:
+SCRAPED = (cat.VLLM_RUNNING.name, cat.SGLANG_RUNNING.name)  # one sample per scrape of every server: continuity
+
+
+def _warm(window: str, cfg: RuleConfig, domain: str = DOMAIN) -> Rule:
     count = either(*(f"sum by ({BY_VERSION}) (increase({f.name}_count[{window}]))" for f in FINISHED))
-    return warm_up(WINDOW_WARM, DOMAIN, window, cfg.profile.warmup.model_server, count=count,
-                   age=f"{cat.VLLM_E2E.name}_count", by=BY_VERSION)
+    guard = cfg.profile.warmup.model_server_throughput if domain == THROUGHPUT else cfg.profile.warmup.model_server
+    return warm_up(WINDOW_WARM, domain, window, guard, count=count, age=cat.RUNNING.name, by=BY_VERSION,
+                   samples=SCRAPED, every=cfg.profile.scrape_interval)
 
 
 def _state_warm(window: str, cfg: RuleConfig) -> Rule:
     gauges = (cat.WAITING, cat.KV_CACHE)
     count = f"sum by ({BY_VERSION}) ({' or '.join(f'count_over_time({g.name}[{window}])' for g in gauges)})"
     return warm_up(WINDOW_WARM, STATE, window, cfg.profile.warmup.model_server_state, count=count,
-                   age=cat.WAITING.name, by=BY_VERSION)
+                   age=cat.WAITING.name, by=BY_VERSION, samples=SCRAPED, every=cfg.profile.scrape_interval)
 
 
 def server_rules(cfg: RuleConfig) -> list[Rule]:
@@ -104,9 +107,12 @@ def server_rules(cfg: RuleConfig) -> list[Rule]:
             record(cat.ITL_P50, f"histogram_quantile(0.5, {_histogram(ITL, w)})", window=w),
             record(cat.ITL_P95, f"histogram_quantile(0.95, {_histogram(ITL, w)})", window=w)]
     for w in p.burn_rate_windows:
-        rules += [record(cat.TTFT_SLOW, _slow_ratio(TTFT, t.genai_ttft_slo_seconds, w), window=w),
-                  record(cat.ITL_SLOW, _slow_ratio(ITL, t.genai_tpot_slo_seconds, w), window=w)]
+        rules += [record(cat.TTFT_SLOW, _slow_ratio(TTFT, cfg.model_servers.ttft_slo(t.genai_ttft_slo_seconds), w),
+                         window=w),
+                  record(cat.ITL_SLOW, _slow_ratio(ITL, cfg.model_servers.tpot_slo(t.genai_tpot_slo_seconds), w),
+                         window=w)]
     rules += [_warm(w, cfg) for w in dict.fromkeys(p.traffic_windows + p.burn_rate_windows)]
+    rules += [_warm(w, cfg, THROUGHPUT) for w in p.traffic_windows]
     return rules + [_state_warm(p.alert_window, cfg)]
 
 
@@ -161,14 +167,15 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
 
     def scoped(name: str, expr: str, summary: str, description: str, severity: str = "warning") -> Rule:
         return alert(cfg, name, expr, severity=severity, for_=p.for_symptom, dashboard=DASHBOARD, model_scoped=True,
-                     summary=f"{WHO}: {summary}", description=description)
+                     labels={"window": w}, summary=f"{WHO}: {summary}", description=description)
 
     demand = f"({cat.RUNNING.name} + {ON} {cat.WAITING.name}) > 0"
     return burn_alerts(cfg, "ModelServerTimeToFirstTokenSLOBurn", cat.TTFT_SLOW, "server time to first token",
-                       t.genai_ttft_slo_seconds, t.genai_ttft_slo_objective, domain=DOMAIN,
+                       m.ttft_slo(t.genai_ttft_slo_seconds), t.genai_ttft_slo_objective, domain=DOMAIN,
                        subject="the server's first tokens") + burn_alerts(
-        cfg, "ModelServerInterTokenLatencySLOBurn", cat.ITL_SLOW, "per-token latency", t.genai_tpot_slo_seconds,
-        t.genai_tpot_slo_objective, domain=DOMAIN, subject="the server's output tokens") + [
+        cfg, "ModelServerInterTokenLatencySLOBurn", cat.ITL_SLOW, "per-token latency",
+        m.tpot_slo(t.genai_tpot_slo_seconds), t.genai_tpot_slo_objective, domain=DOMAIN,
+        subject="the server's output tokens") + [
         scoped("ModelServerRequestsFailing",
                when_warm_all(f"{at(cat.FAILED)} > {m.failed_ratio:g}", DOMAIN, w),
                "model server requests failing",
@@ -198,7 +205,7 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
                f"the last {w} (threshold {m.preemptions_per_second:g}/s): the KV cache is too small for the load."),
         scoped("ModelServerThroughputCollapse",
                when_warm_all(f"{at(cat.OUTPUT_TOKENS)} < {ON} {m.throughput_drop_ratio:g} * "
-                             f"{at(cat.OUTPUT_TOKENS, long)} and {ON} {demand}", DOMAIN, long),
+                             f"{at(cat.OUTPUT_TOKENS, long)} and {ON} {demand}", THROUGHPUT, w, long),
                "output token throughput collapsed",
                "The model servers of " + WHO + " produced {{ $value | printf \"%.1f\" }} output tokens per second "
                f"over the last {w}, below {m.throughput_drop_ratio:.0%} of their rate over {long}, while requests "

@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 from .. import catalog
-from .builders import MODEL_OWNER_JOIN, PIPELINE_OWNER_JOIN
+from . import anomaly as _anomaly
+from .builders import MODEL_OWNER_JOIN_RE, PIPELINE_OWNER_JOIN
 from .config import PROFILES, BurnWindow, RuleConfig, WindowGuard, config_for
 from .generate import render
 from .promql import metric_names
@@ -27,13 +28,20 @@ REFERENCE = Path("docs/metrics.md")
 RUNBOOKS = Path("alerting/runbooks")
 DASHBOARDS = Path("provisioning/grafana/dashboards")
 BEGIN, END = "<!-- thresholds:begin -->", "<!-- thresholds:end -->"
-# Every model- or pipeline-scoped alert joins one of these for its `owner` label; it is not what the alert watches.
-OWNER_JOINS = (MODEL_OWNER_JOIN, PIPELINE_OWNER_JOIN)
+
+
+def without_owner_joins(expr: str) -> str:
+    """``expr`` less the join every model- or pipeline-scoped alert makes for its `owner` label (it is not what
+    the alert watches)."""
+    return MODEL_OWNER_JOIN_RE.sub("", expr.replace(PIPELINE_OWNER_JOIN, ""))
+
+
 DOMAIN_TITLES = {"serving": "Serving (the model monitor)", "alerting": "Alert receiver", "resources": "Resources",
                  "drift": "Drift and data quality", "quality": "Model quality", "logs": "Logs",
                  "pipelines": "Pipelines, batch jobs and training runs",
                  "tracing": "Traces (span export)", "versions": "Versions compared", "genai": "Generative models",
-                 "modelservers": "Model servers (vLLM, SGLang)"}
+                 "modelservers": "Model servers (vLLM, SGLang)",
+                 "anomaly": "Adaptive alerts (seasonal baselines and bands)"}
 
 # The rule-configuration settings each alert's expression is built from (beyond `for`, windows, severity).
 ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -80,9 +88,10 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "GenAITruncationRatioHigh": ("thresholds.genai_truncation_ratio", "profile.warmup.genai"),
     "GenAIFeedbackPositiveLow": ("thresholds.genai_feedback_max_drop", "profile.warmup.feedback"),
     "GenAITenantCostOverBudget": ("thresholds.genai_tenant_cost_per_hour", "profile.warmup.genai_cost"),
-    "ModelServerTimeToFirstTokenSLOBurn": ("thresholds.genai_ttft_slo_seconds", "thresholds.genai_ttft_slo_objective",
-                                           "profile.burn_windows", "profile.warmup.model_server"),
-    "ModelServerInterTokenLatencySLOBurn": ("thresholds.genai_tpot_slo_seconds",
+    "ModelServerTimeToFirstTokenSLOBurn": ("thresholds.genai_ttft_slo_seconds", "model_servers.ttft_slo_seconds",
+                                           "thresholds.genai_ttft_slo_objective", "profile.burn_windows",
+                                           "profile.warmup.model_server"),
+    "ModelServerInterTokenLatencySLOBurn": ("thresholds.genai_tpot_slo_seconds", "model_servers.tpot_slo_seconds",
                                             "thresholds.genai_tpot_slo_objective", "profile.burn_windows",
                                             "profile.warmup.model_server"),
     "ModelServerRequestsFailing": ("model_servers.failed_ratio", "profile.warmup.model_server"),
@@ -90,8 +99,15 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
     "ModelServerWaitingRequestsGrowing": ("model_servers.waiting_requests", "profile.warmup.model_server_state"),
     "ModelServerKVCacheNearlyFull": ("model_servers.kv_cache_usage_ratio", "profile.warmup.model_server_state"),
     "ModelServerPreempting": ("model_servers.preemptions_per_second", "profile.warmup.model_server"),
-    "ModelServerThroughputCollapse": ("model_servers.throughput_drop_ratio", "profile.warmup.model_server"),
+    "ModelServerThroughputCollapse": ("model_servers.throughput_drop_ratio",
+                                      "profile.warmup.model_server_throughput"),
 }
+# The adaptive alerts (mlscope.rules.anomaly): each signal's own settings, then the section's time scales.
+_ANOMALY_FIELDS = ("z_threshold", "spread_floor", "spread_floor_ratio", "min_traffic", "direction", "for_duration")
+_ANOMALY_SHARED = ("profile.anomaly.offsets", "profile.anomaly.smoothing", "profile.anomaly.spread_window")
+for _source in _anomaly.SOURCES:
+    ALERT_SETTINGS[_source.alert] = tuple(dict.fromkeys(ALERT_SETTINGS.get(_source.alert, ()) + tuple(
+        f"profile.anomaly.{_source.signal}.{name}" for name in _ANOMALY_FIELDS) + _ANOMALY_SHARED))
 # Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
 # configuration), not in the alert's expression: it reads the verdict.
 APPLIED_BY_THE_JOB: frozenset[str] = frozenset({"PipelineBatchChecksFailing"})
@@ -146,16 +162,33 @@ SETTING_TITLES: dict[str, str] = {
     "thresholds.genai_truncation_ratio": "share of generations cut at the token limit, above",
     "thresholds.genai_feedback_max_drop": "feedback-positive ratio below the baseline (absolute)",
     "profile.warmup.feedback": "warm-up guard: feedbacks joined in the window, window age",
+    **{f"profile.anomaly.{_s.signal}.{name}": f"{_s.signal}: {title}" for _s in _anomaly.SOURCES
+       for name, title in (("z_threshold", "band half-width in spreads (z-score threshold)"),
+                           ("spread_floor", "spread floor (absolute)"),
+                           ("spread_floor_ratio", "spread floor (share of the baseline)"),
+                           ("min_traffic", f"judged from this much {_s.traffic_what}"),
+                           ("direction", "direction that alerts (up, down, both)"),
+                           ("for_duration", "`for`"))},
+    "profile.anomaly.offsets": "seasonal offsets (the baseline is their median)",
+    "profile.anomaly.smoothing": "smoothing window (average)",
+    "profile.anomaly.spread_window": "window of the spread (median absolute residual)",
     "profile.warmup.genai_cost": "warm-up guard: a tenant's tokens priced in the window, window age",
     "thresholds.genai_tenant_cost_per_hour": "cost per tenant per hour above (price table's currency)",
     "profile.warmup.model_server": "warm-up guard: requests the servers finished in the window, window age",
-    "profile.warmup.model_server_state": "warm-up guard: samples of the server's gauge in the window, window age",
+    "profile.warmup.model_server_state": "warm-up guard: samples of the server's gauge in the window, window age "
+                                         "and continuity",
+    "profile.warmup.model_server_throughput": "warm-up guard of both windows: requests finished, window age and "
+                                              "continuity",
     "model_servers.failed_ratio": "share of finished requests aborted, above",
     "model_servers.queue_time_seconds": "mean queue time above (seconds)",
     "model_servers.waiting_requests": "waiting requests (window average) above, and growing",
     "model_servers.kv_cache_usage_ratio": "KV-cache usage above, over the whole window",
     "model_servers.preemptions_per_second": "preemptions per second above",
     "model_servers.throughput_drop_ratio": "output tokens/s below this share of the long window's",
+    "model_servers.ttft_slo_seconds": "server time to first token SLO (seconds; 0: the application's, or the "
+                                      "nearest common server bucket above it)",
+    "model_servers.tpot_slo_seconds": "server inter-token latency SLO (seconds; 0: the application's, or the "
+                                      "nearest common server bucket above it)",
 }
 
 
@@ -238,10 +271,7 @@ def collect(boards: list[dict[str, Any]]) -> Uses:
                     if profile == "default":
                         uses.sources[rule["record"]] |= catalog_names(rule["expr"])
                 elif profile == "default":
-                    expr = rule["expr"]
-                    for join in OWNER_JOINS:
-                        expr = expr.replace(join, "")
-                    for name in catalog_names(expr):
+                    for name in catalog_names(without_owner_joins(rule["expr"])):
                         uses.alerts[name].add(rule["alert"])
     for board in boards:
         title = f"{board['title']}\t{board['uid']}"  # the uid is what runbooks and alert links name
@@ -415,7 +445,8 @@ def format_value(value: object) -> str:
     if isinstance(value, WindowGuard):
         age = ("no age condition" if value.min_age_share <= 0 else "series a whole window old"
                if value.min_age_share == 1 else f"series {value.min_age_share:g} of a window old")
-        return f"at least {value.min_count:g}, {age}"
+        gaps = f", {value.min_sample_share:.0%} of its scrapes" if value.min_sample_share > 0 else ""
+        return f"at least {value.min_count:g}, {age}{gaps}"
     if isinstance(value, tuple) and value and all(isinstance(v, BurnWindow) for v in value):
         return "; ".join(f"{b.factor:g}x over {b.long} and {b.short} ({b.severity})" for b in value)
     if isinstance(value, tuple):
@@ -425,7 +456,7 @@ def format_value(value: object) -> str:
 
 def rule_windows(expr: str) -> list[str]:
     """Windows an expression reads: ``window="…"`` matchers, ``[…]`` ranges and offsets, in order."""
-    found = re.findall(r'window="([^"]+)"|\[(\w+)\]|offset (\w+)', expr)
+    found = re.findall(r'window="([^"]+)"|\[(\w+)\]|offset (\w+)', without_owner_joins(expr))
     return list(dict.fromkeys(w for groups in found for w in groups if w))
 
 

@@ -112,7 +112,10 @@ def stack_alert_rules(cfg: RuleConfig) -> list[dict[str, Any]]:
               dashboard="mlscope-stack-health",
               summary="Always firing: proves the alerting pipeline works end to end.",
               description="A dead-man's switch: route it to a receiver that alarms when it stops arriving."),
-        alert(cfg, "MLScopeTargetDown", f"up{selector(cfg.selectors.targets)} == 0",
+        # Only targets Prometheus scrapes now: after a restart, the last `up` of a target removed meanwhile stays
+        # readable for the 5 min lookback (shutdown writes no staleness marker) and its `for` state is restored.
+        alert(cfg, "MLScopeTargetDown", f"up{selector(cfg.selectors.targets)} == 0 and on (job, instance) "
+              f"time() - timestamp(up{selector(cfg.selectors.targets)}) < {cfg.profile.scraped_within_seconds:g}",
               severity="critical", for_=cfg.profile.for_target_down, dashboard="mlscope-stack-health",
               summary="{{ $labels.job }} target {{ $labels.instance }}{{ with $labels.service }} (service {{ . }})"
                       "{{ end }} is down",

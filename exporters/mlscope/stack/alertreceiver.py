@@ -19,7 +19,6 @@ import json
 import logging
 import mimetypes
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -37,8 +36,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .._http import reply as send
-from ..alerts import pages
+from ..alerts import feedback, pages
 from ..alerts.contract import result_of
+from ..alerts.feedback import FINGERPRINT
 from ..alerts.record import AlertStore, Seen
 from ..catalog import alerting as cat
 from ..labels import LabelGuard
@@ -51,6 +51,13 @@ from .assets import asset
 log = logging.getLogger("mlscope.alert_receiver")
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+TOKEN_ENV = "MLSCOPE_RECEIVER_TOKEN"
+
+
+def receiver_token() -> str:
+    """The bearer token the snapshot pages are served behind: ``$MLSCOPE_RECEIVER_TOKEN`` ("" = none). The one
+    place it is read, so ``mlscope alert-receiver`` and ``mlscope up``'s receiver honour it alike."""
+    return os.environ.get(TOKEN_ENV, "")
 ALERT_KEYS = ("status", "labels", "annotations", "startsAt", "endsAt", "fingerprint")
 PAYLOAD_KEYS = ("version", "groupKey", "status", "receiver", "groupLabels", "commonLabels", "alerts")
 
@@ -183,7 +190,7 @@ class AlertReceiver:
     ``docs`` the documentation pages served on ``/docs/`` (the runbooks link to them);
     ``prometheus_url`` where its PromQL is opened; ``snapshots`` the worker that writes an incident snapshot
     per state-changing group notification (:func:`mlscope.reports.worker.snapshot_worker`), off this path;
-    ``token`` a bearer token the snapshot pages are served behind ("" = none).
+    ``token`` a bearer token the snapshot pages are served behind (default :func:`receiver_token`; "" = none).
     """
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -197,8 +204,10 @@ class AlertReceiver:
     dashboards: Path | None = None
     docs: Path | None = None
     prometheus_url: str = ""
+    # The bearer token of POST /feedback/false-positive (None: the receiver's `token`; neither: refuse all).
+    feedback_token: str | None = None
     snapshots: SnapshotWorker | None = None
-    token: str = ""
+    token: str = field(default_factory=receiver_token)
 
     def __post_init__(self) -> None:
         self.notifications = cat.NOTIFICATIONS.create(self.registry)
@@ -206,6 +215,8 @@ class AlertReceiver:
         self.invalid = cat.INVALID_PAYLOADS.create(self.registry)
         self.command_runs = cat.COMMANDS.create(self.registry)
         self.command_duration = cat.COMMAND_DURATION.create(self.registry)
+        self.false_positives = cat.FALSE_POSITIVES.create(self.registry)
+        self.feedback_rejected = cat.FEEDBACK_REJECTED.create(self.registry)
         self.guard = LabelGuard({"alertname": 200, "receiver": 20})
         self._threads: list[threading.Thread] = []
         self._formatter = JsonFormatter()
@@ -244,6 +255,22 @@ class AlertReceiver:
         if changed and self.snapshots is not None:
             self.snapshots.submit(payload)  # never blocks: a bounded queue, rate-limited per group
         return 200, "ok"
+
+    def false_positive(self, body: bytes, authorization: str | None) -> tuple[int, str]:
+        """A person's report that a notification was a false alarm (:mod:`mlscope.alerts.feedback`)."""
+        try:
+            report = feedback.parse(body, authorization, self.feedback_token or self.token or None, self.store)
+        except feedback.FeedbackRejected as exc:
+            self.feedback_rejected.labels(exc.reason).inc()
+            log.warning("refused a false-positive report: %s", exc)
+            return exc.status, str(exc)
+        name = self.guard.admit("alertname", report.alertname)
+        self.false_positives.labels(name).inc()
+        self._emit(logging.makeLogRecord({
+            "name": "mlscope.alerts", "levelno": logging.INFO, "levelname": "INFO",
+            "msg": f"{report.alertname} marked a false positive" + (f": {report.comment}" if report.comment else ""),
+            "event": cat.FALSE_POSITIVE_EVENT, "alertname": report.alertname, "fingerprint": report.fingerprint}))
+        return 200, "counted"
 
     def _log(self, payload: Mapping[str, Any], alert: Mapping[str, Any]) -> None:
         labels, annotations = alert["labels"], alert.get("annotations") or {}
@@ -345,7 +372,6 @@ def run_bounded(argv: Sequence[str], stdin: str, env: Mapping[str, str], timeout
         return None, (output or "")[-OUTPUT_TAIL:]
 
 
-FINGERPRINT = re.compile(r"^[0-9a-f]{1,32}$")
 HTML = "text/html; charset=utf-8"
 # Markdown reads as plain text in any browser (text/markdown would be downloaded).
 MARKDOWN = mimetypes.types_map[".txt"] + "; charset=utf-8"
@@ -441,12 +467,16 @@ def reply(handler: BaseHTTPRequestHandler, status: int, body: str,
 
 def make_server(receiver: AlertReceiver, port: int, addr: str = "127.0.0.1",
                 paths: Sequence[str] = ("/", "/alerts")) -> ThreadingHTTPServer:
-    """One HTTP server: POST webhooks on ``paths``; GET ``/`` (index), ``/runbooks/<Alert>.md``,
-    ``/alerts/<fingerprint>`` (an alert's page), ``/api/alerts[/<fingerprint>]`` (the record as JSON),
-    ``/metrics`` and ``/-/ready``."""
+    """One HTTP server: POST webhooks on ``paths``, false-positive reports on ``/feedback/false-positive``;
+    GET ``/`` (index), ``/runbooks/<Alert>.md``, ``/alerts/<fingerprint>`` (an alert's page),
+    ``/api/alerts[/<fingerprint>]`` (the record as JSON), ``/metrics`` and ``/-/ready``."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            if self.path == feedback.PATH:
+                length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY_BYTES)
+                self._reply(*receiver.false_positive(self.rfile.read(length), self.headers.get("Authorization")))
+                return
             if self.path not in paths:
                 self._reply(404, "not found")
                 return

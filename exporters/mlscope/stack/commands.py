@@ -51,6 +51,8 @@ def add_alert_receiver(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prometheus-url", default="", help="where an alert's page opens its PromQL "
                    "(default: Prometheus's own generator URL)")
     p.add_argument("--runbooks", help="folder served on /runbooks/ (default: the stack's alerting/runbooks)")
+    p.add_argument("--feedback-token-file", help="file holding the bearer token of POST /feedback/false-positive "
+                   "(without it the endpoint refuses every report)")
     p.add_argument("--snapshots", metavar="DIR", help="write an incident snapshot per alert group notification "
                    "into DIR (with manifest.json) and serve them on /snapshots/; needs mlscope[reports]")
     p.add_argument("--snapshot-prometheus", default="", help="the Prometheus the snapshots read, as the receiver "
@@ -128,6 +130,7 @@ def alert_receiver(args: argparse.Namespace) -> int:
 
     try:
         commands = load_commands(Path(args.config) if args.config else None)
+        token = Path(args.feedback_token_file).read_text().strip() if args.feedback_token_file else None
     except (OSError, ValueError) as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 2
@@ -144,7 +147,7 @@ def alert_receiver(args: argparse.Namespace) -> int:
                              loki_url=args.loki_url, page_url=page_url,
                              prometheus_url=args.prometheus_url,
                              runbooks=Path(args.runbooks) if args.runbooks else None, snapshots=snapshots,
-                             token=os.environ.get("MLSCOPE_RECEIVER_TOKEN", ""))
+                             feedback_token=token)
     server = make_server(receiver, args.port, args.addr)
     threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
     where = f"; snapshots in {args.snapshots}, on {page_url}/snapshots/" if snapshots else ""
@@ -158,9 +161,10 @@ def alert_receiver(args: argparse.Namespace) -> int:
 
 
 def _snapshots(args: argparse.Namespace, page_url: str, registry: Any) -> Any:
-    """The snapshot worker ``--snapshots`` asks for (None without it)."""
+    """The snapshot worker ``--snapshots`` asks for (None without it, or, said in one line, without the extra)."""
     if not args.snapshots:
         return None
+    from .._runtime import MissingExtra
     from ..reports.logs import privacy_of
     from ..reports.worker import snapshot_worker
     from ..rules.config import duration_seconds
@@ -171,11 +175,16 @@ def _snapshots(args: argparse.Namespace, page_url: str, registry: Any) -> Any:
     except FileNotFoundError:
         runbooks = None
     privacy = privacy_of(args.redact_drop, args.redact_hash, os.environ.get("MLSCOPE_LOG_HMAC_KEY"))
-    return snapshot_worker(Path(args.snapshots), prometheus_url=args.snapshot_prometheus or args.prometheus_url
-                           or "http://127.0.0.1:9090", loki_url=args.loki_url or "", profile=args.snapshot_profile,
-                           privacy=privacy, runbooks=runbooks, receiver_url=page_url, registry=registry,
-                           retention_s=duration_seconds(args.snapshot_retention),
-                           min_interval_s=args.snapshot_interval)
+    try:
+        return snapshot_worker(Path(args.snapshots), prometheus_url=args.snapshot_prometheus or args.prometheus_url
+                               or "http://127.0.0.1:9090", loki_url=args.loki_url or "",
+                               profile=args.snapshot_profile, privacy=privacy, runbooks=runbooks,
+                               receiver_url=page_url, registry=registry,
+                               retention_s=duration_seconds(args.snapshot_retention),
+                               min_interval_s=args.snapshot_interval)
+    except MissingExtra as exc:  # the receiver still notifies: snapshots are an extra
+        print(f"mlscope: snapshots are off: {exc}", file=sys.stderr, flush=True)
+        return None
 
 
 def init(args: argparse.Namespace) -> int:

@@ -109,8 +109,10 @@ def model_server_monitor(interval: str, namespace: str, labels: Mapping[str, str
     from .modelservers import model_server_relabelling, operator_relabelling
 
     relabelings = [{"sourceLabels": [_service_label(MODEL_SERVER_LABEL)], "targetLabel": SERVER_LABEL}]
-    relabelings += [{"sourceLabels": [_service_label(source)], "regex": "(.+)", "targetLabel": target}
-                    for source, target in ((MODEL_LABEL, "model"), (MODEL_VERSION_LABEL, "model_version"))]
+    # both labels or neither: half a mapping would give the series model_version="unversioned"
+    mapping = [_service_label(MODEL_LABEL), _service_label(MODEL_VERSION_LABEL)]
+    relabelings += [{"sourceLabels": mapping, "regex": "(.+);(.+)", "targetLabel": target, "replacement": group}
+                    for target, group in (("model", "$1"), ("model_version", "$2"))]
     endpoint = {"port": "metrics", "path": "/metrics", "interval": interval, "relabelings": relabelings,
                 "metricRelabelings": operator_relabelling(model_server_relabelling())}
     spec = {"selector": {"matchExpressions": [{"key": MODEL_SERVER_LABEL, "operator": "In",

@@ -178,7 +178,7 @@ class NativeStack:
             output=out, store=AlertStore(self.state_dir / "alerts.sqlite"),
             loki_url=f"http://{loki}/loki/api/v1/push" if loki else None, page_url=base,
             prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}", registry=registry,
-            snapshots=self._snapshot_worker(loki, base, registry))
+            snapshots=self._snapshot_worker(loki, base, registry), feedback_token=self._feedback_token())
         self._closers.append(self._receiver)
         server = make_server(self._receiver, self.ports.alert_receiver)
         threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
@@ -198,10 +198,21 @@ class NativeStack:
             return snapshot_worker(self.state_dir / "snapshots", prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}",
                                    loki_url=f"http://{loki}" if loki else "", profile=self.profile,
                                    runbooks=runbooks, receiver_url=base, registry=registry,
-                                   min_interval_s=30.0 if self.profile == "fast" else 300.0)
+                                   min_interval_s=30.0 if self.profile == "fast" else 300.0,
+                                   log_files=self.lineage_files())
         except MissingExtra as exc:
             self._say(f"no incident snapshots: {exc}")
             return None
+
+    def lineage_files(self) -> tuple[Path, ...]:
+        """The log files a snapshot's lineage reads (without Loki, the only copy): the demo's training runs and
+        predictions, the receiver's own lines (the alerts that triggered a retraining)."""
+        from ..demo.retrain import LOG_FILE
+        from ..demo.service import PREDICTION_LOG
+
+        demo = self.state_dir / "demo"
+        return (demo / LOG_FILE, demo / PREDICTION_LOG, self.state_dir / "alerts.jsonl") if self.demo \
+            else (self.state_dir / "alerts.jsonl",)
 
     def _start_alertmanager(self, receiver: str) -> str | None:
         try:
@@ -210,7 +221,8 @@ class NativeStack:
             self._say(f"Alertmanager not started: {exc}")
             return None
         config = write_alertmanager_config(self.state_dir / "alertmanager.yml", asset("alerting/alertmanager.yml"),
-                                           f"http://{receiver}/alerts", fast=self.profile == "fast")
+                                           f"http://{receiver}/alerts", fast=self.profile == "fast",
+                                           receiver_page_url=f"http://{receiver}")
         self._say("starting Alertmanager...")
         server = servers.alertmanager(config, self.state_dir / "alertmanager", self.ports.alertmanager)
         self._servers.append(server.start())
@@ -326,11 +338,19 @@ class NativeStack:
         self._servers.append(server.start(timeout=90))
         return f"127.0.0.1:{self.ports.grafana}"
 
+    def _feedback_token(self) -> str:
+        """The bearer token of the receiver's POST /feedback/false-positive (state directory's feedback-token)."""
+        return self._kept_secret("feedback-token")
+
     def _grafana_password(self) -> str:
         """MLSCOPE_GRAFANA_ADMIN_PASSWORD, else a random one kept (mode 600) in the state directory."""
         if os.environ.get("MLSCOPE_GRAFANA_ADMIN_PASSWORD"):
             return os.environ["MLSCOPE_GRAFANA_ADMIN_PASSWORD"]
-        path = self.state_dir / "grafana-admin-password"
+        return self._kept_secret("grafana-admin-password")
+
+    def _kept_secret(self, name: str) -> str:
+        """A random secret kept (mode 600) in the state directory's file ``name``, made on first use."""
+        path = self.state_dir / name
         if not path.exists():
             path.write_text(secrets.token_urlsafe(18))
             path.chmod(0o600)
@@ -395,7 +415,9 @@ class NativeStack:
         """The targets folder with ``--scrape``'s targets added (kept for later starts), before anything starts."""
         folder = TargetsFolder(native_folder(self.state_dir))
         for target in self.scrape:
-            folder.add(target)
+            known = folder.add_unless_scraped(target)
+            if known is not None:
+                self._say(f"{target.address} is already a target, as {known.name!r} ({known.describe()}): kept")
         self._own_targets = folder.list()
         return folder.path
 
@@ -431,6 +453,12 @@ class NativeStack:
         self._say("running; Ctrl-C or `mlscope down` stops everything")
 
     def stop(self) -> None:
+        """Stop in dependency order: first our HTTP servers (no scrape or webhook reaches a closed store: the
+        quality exporter's sqlite, the receiver's record), then what they used (stores, the receiver's Loki
+        handler, which still delivers to a running Loki), then the external servers."""
+        for http in self._http:
+            http.shutdown()
+            http.server_close()
         for closer in reversed(self._closers):
             try:
                 (closer.stop if hasattr(closer, "stop") else closer.close)()
@@ -438,9 +466,6 @@ class NativeStack:
                 self._say(f"while stopping: {exc}")
         for server in reversed(self._servers):
             server.stop()
-        for http in self._http:
-            http.shutdown()
-            http.server_close()
         if getattr(self, "_owns_pid_file", False):
             (self.state_dir / PID_FILE).unlink(missing_ok=True)
         if self._servers or self._http:

@@ -18,6 +18,8 @@ from typing import Any
 
 import requests
 
+from ..rules.config import RETENTION
+
 PROMETHEUS_BINARIES = ("prometheus",)
 ALERTMANAGER_BINARIES = ("alertmanager", "prometheus-alertmanager")
 PUSHGATEWAY_BINARIES = ("pushgateway", "prometheus-pushgateway")
@@ -159,7 +161,7 @@ class Server:
 
 
 def prometheus(config_file: Path, data_dir: Path, port: int | None = None, *,
-               exemplars: bool = True, lifecycle: bool = False, retention: str = "15d",
+               exemplars: bool = True, lifecycle: bool = False, retention: str = RETENTION,
                alert_resend_delay: str = "1m", remote_write_receiver: bool = False) -> Server:
     """A Prometheus server (not yet started) on 127.0.0.1.
 
@@ -172,7 +174,9 @@ def prometheus(config_file: Path, data_dir: Path, port: int | None = None, *,
     port = port or free_port()
     argv = [find_binary(PROMETHEUS_BINARIES), f"--config.file={config_file}", f"--storage.tsdb.path={data_dir}",
             f"--storage.tsdb.retention.time={retention}", f"--web.listen-address=127.0.0.1:{port}",
-            f"--rules.alert.resend-delay={alert_resend_delay}"]
+            f"--rules.alert.resend-delay={alert_resend_delay}",
+            # Its own address in alerts' generatorURL (the snapshots' "PromQL in Prometheus" link), not the host's name.
+            f"--web.external-url=http://127.0.0.1:{port}"]
     if exemplars:
         argv.append("--enable-feature=exemplar-storage")
     if lifecycle:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -38,6 +38,21 @@ class Listed:
     name: str
     address: str
     path: Path
+    #: The group's labels besides ``service``: a model server's ``server`` kind and its mapping.
+    labels: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def kind(self) -> str:
+        """``vllm``/``sglang`` for a model server, ``""`` for a service."""
+        return self.labels.get(sd.SERVER_LABEL, "")
+
+    def describe(self) -> str:
+        """What Prometheus makes of it: ``service``, or the server kind and its model mapping."""
+        if not self.kind:
+            return "service"
+        mapping = f"{self.labels['model']} {self.labels['model_version']}" if "model" in self.labels \
+            else "model_name, unversioned"
+        return f"{self.kind}: {mapping}"
 
 
 class TargetsFolder:
@@ -59,28 +74,51 @@ class TargetsFolder:
             for group in groups:
                 if not isinstance(group, dict):
                     raise TargetError(f"{path}: each target group is a mapping with `targets`; fix or remove it")
-                labels = group.get("labels") or {}
-                name = str(labels.get(sd.SERVICE_LABEL, path.stem))
-                found.extend(Listed(name, str(address), path) for address in group.get("targets") or [])
+                labels = {str(k): str(v) for k, v in (group.get("labels") or {}).items()}
+                name = labels.pop(sd.SERVICE_LABEL, path.stem)
+                found.extend(Listed(name, str(address), path, labels) for address in group.get("targets") or [])
         return found
 
     def add(self, target: Target, *, replace: bool = False) -> tuple[Path, bool]:
         """Write ``target``'s file; returns (path, changed). Adding the same target again changes nothing.
 
-        Refused (:class:`TargetError`): the name taken by another address (unless ``replace``), or the
-        address already scraped under another name (Prometheus would scrape it twice).
+        Refused (:class:`TargetError`) unless ``replace``: the name taken by another address, or the address
+        already scraped under another name (Prometheus would scrape it twice). With ``replace`` the target
+        takes the name or the address over (the other file of that address is removed).
         """
         path = sd.path_of(self.path, target.name)
-        for listed in self.list():
+        superseded = []
+        every = self.list()
+        for listed in every:
             if listed.address == target.address and listed.path != path:
-                raise TargetError(f"{target.address} is already a target, as {listed.name!r} in {listed.path}; "
-                                  f"remove it first (`mlscope targets remove {listed.path.stem}`)")
+                if not replace:
+                    raise TargetError(f"{target.address} is already a target, as {listed.name!r} in "
+                                      f"{listed.path}; use --replace to make it {target.name!r} (or `mlscope "
+                                      f"targets remove {listed.path.stem}` first)")
+                if any(other.path == listed.path and other.address != target.address for other in every):
+                    raise TargetError(f"{listed.path} holds other targets besides {target.address}: take it "
+                                      "out of that file by hand")
+                superseded.append(listed.path)
             if listed.path == path and listed.address != target.address and not replace:
                 raise TargetError(f"target {target.name!r} already points at {listed.address}; "
                                   "use --replace to point it at " + target.address)
         if path.exists() and path.read_text() == target.file_text():
             return path, False
-        return sd.write(self.path, target), True
+        written = sd.write(self.path, target)
+        for old in superseded:  # after the write: the address is never unscraped in between
+            old.unlink(missing_ok=True)
+        return written, True
+
+    def add_unless_scraped(self, target: Target) -> Listed | None:
+        """``mlscope up --scrape…``: the target already at ``target``'s address under another name when it is of
+        the same kind (the server kind, or a plain service), which stays as it is (its mapping kept); else
+        ``target`` is added (:meth:`add`) and None returned."""
+        path, kind = sd.path_of(self.path, target.name), dict(target.labels).get(sd.SERVER_LABEL, "")
+        for listed in self.list():
+            if listed.address == target.address and listed.path != path and listed.kind == kind:
+                return listed
+        self.add(target)
+        return None
 
     def remove(self, name: str) -> Path:
         """Remove the target named ``name``, or the file of the target at address ``name`` (``HOST:PORT``)."""
@@ -129,14 +167,16 @@ def add_targets(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", parents=[where], help="add or update targets")
     add.add_argument("spec", nargs="+", type=_spec, metavar="[NAME=]HOST:PORT")
-    add.add_argument("--replace", action="store_true", help="let an existing name point at a new address")
+    add.add_argument("--replace", action="store_true", help="let an existing name point at a new address, or an "
+                     "address already scraped under another name take this name (and mapping)")
     add.add_argument("--kind", choices=sd.SERVER_KINDS, help="the targets are vLLM or SGLang model servers")
     add.add_argument("--model", default="", help="with --kind: the `model` their series get (default: the "
                      "server's model_name)")
     add.add_argument("--model-version", default="", help="with --kind: the `model_version` their series get")
     remove = actions.add_parser("remove", parents=[where], help="remove targets by name (or by HOST:PORT)")
     remove.add_argument("name", nargs="+")
-    actions.add_parser("list", parents=[where], help="list the targets (name, address, file)")
+    actions.add_parser("list", parents=[where], help="list the targets (name, address, kind and model mapping, "
+                       "file)")
     p.set_defaults(func=targets_command)
 
 
@@ -149,10 +189,10 @@ def _print_list(folder: TargetsFolder, state_dir: Path | None) -> None:
     if not listed:
         print(f"mlscope: no targets in {folder.path}")
         return
-    name_width, address_width = (max(len(x) for x in column) for column in
-                                 zip(*((t.name, t.address) for t in listed), strict=True))
-    for target in listed:
-        print(f"{target.name:<{name_width}}  {target.address:<{address_width}}  {target.path}")
+    rows = [(t.name, t.address, t.describe(), str(t.path)) for t in listed]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths, strict=False)) + f"  {row[3]}")
 
 
 def targets_command(args: argparse.Namespace) -> int:

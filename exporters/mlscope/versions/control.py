@@ -12,14 +12,13 @@ body that is not what is asked for.
 """
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .._http import reply, serve_in_thread
+from .._http import bearer_authorised, reply, serve_in_thread
 from .split import TrafficSplit, UnknownVersion
 
 log = logging.getLogger("mlscope.versions")
@@ -27,16 +26,11 @@ MAX_BODY_BYTES = 65536
 PREFIX = "/traffic"
 
 
-def _authorised(token: str, header: str | None) -> bool:
-    scheme, _, given = (header or "").partition(" ")
-    return scheme == "Bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
-
-
 def control_response(splits: Mapping[str, TrafficSplit], token: str, method: str, path: str,
                      authorization: str | None, body: bytes, *, client: str = "") -> tuple[int, dict[str, Any]]:
     """Answer one control request: (HTTP status, JSON body). Independent of the HTTP server; a refused token is
     logged (a warning on the ``mlscope.versions`` logger, with the ``client`` address when given)."""
-    if not _authorised(token, authorization):
+    if not bearer_authorised(token, authorization):
         log.warning("traffic control: refused %s %s from %s (missing or wrong bearer token)", method,
                     path.split("?", 1)[0], client or "a client")
         return 401, {"error": "missing or wrong bearer token"}

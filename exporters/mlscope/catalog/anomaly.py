@@ -1,0 +1,34 @@
+"""Series of the adaptive alerts (``mlscope.rules.anomaly``): seasonal baselines, spreads, z-scores and bands.
+
+Each is recorded at two levels, with a ``signal`` label (traffic, errors, latency, log_volume, quality,
+estimated_quality per model version; drift per feature), so one query draws every signal's band.
+"""
+from __future__ import annotations
+
+from .spec import RecordedSpec
+
+LEVELS = {"model_version": ("model", "model_version", "signal"),
+          "feature": ("model", "model_version", "feature", "signal")}
+
+# operation -> help
+_OPERATIONS = (
+    ("value", "The signal as its alert reads it (e.g. the 5m request rate), labelled by signal."),
+    ("smoothed", "The signal averaged over the smoothing window: one noisy scrape cannot fire."),
+    ("baseline", "Seasonal baseline: median of the smoothed signal at the same time each offset ago (1d, 1w, 2w "
+                 "by default); offsets without history are skipped, not read as 0."),
+    ("residual", "Absolute difference of the smoothed signal and its baseline."),
+    ("spread", "1.4826 x the median residual over the spread window (a robust standard deviation), never below "
+               "the signal's floors."),
+    ("zscore", "(smoothed - baseline) / spread: how unusual the signal is now."),
+    ("upper", "Upper band: baseline + z_threshold x spread."),
+    ("lower", "Lower band: baseline - z_threshold x spread, at least 0."),
+    ("history_ready", "1 once the smoothed signal has history as old as the largest offset (the anomaly "
+                      "warm-up guard), else 0: no anomaly alert before."),
+)
+
+RECORDED_BY_LEVEL: dict[str, dict[str, RecordedSpec]] = {
+    level: {op: RecordedSpec(f"{level}:mlscope_anomaly:{op}", help_, labels) for op, help_ in _OPERATIONS}
+    for level, labels in LEVELS.items()}
+
+METRICS = ()
+RECORDED = tuple(spec for specs in RECORDED_BY_LEVEL.values() for spec in specs.values())

@@ -1,0 +1,221 @@
+"""Adaptive alerts: each signal judged against its own seasonal baseline (docs/adaptive-alerts.md).
+
+Per signal and model version (drift: per feature), in one recording group evaluated in order: ``value`` (the signal
+as its static alert reads it), ``smoothed`` (average over the smoothing window), ``baseline`` (median of
+``smoothed`` at the same time each offset ago: ``label_replace`` tags each offset's copy and ``quantile without
+(offset)`` combines whichever exist, so an offset with no history is skipped), ``residual`` (|smoothed - baseline|),
+``spread`` (1.4826 x the median residual over the spread window: a robust standard deviation, never below the
+absolute and relative floors), ``zscore``, the ``upper``/``lower`` bands and ``history_ready`` (the warm-up guard:
+history as old as the largest offset). Alerts read the z-score in the signal's direction, once warm and above the
+signal's minimum traffic.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..catalog import anomaly as cat
+from ..catalog import drift as drift_cat
+from ..catalog import logs as logs_cat
+from ..catalog import serving as serving_cat
+from ..catalog.quality import RECORDED_BY_LEVEL as QUALITY
+from .builders import Rule, alert, record, selector
+from .config import AnomalySignal, RuleConfig, duration_seconds
+
+BY_VERSION = "model, model_version"
+BY_FEATURE = "model, model_version, feature"
+LOGGED = 'decision!="counted"'  # prediction-log records written as lines (not only counted)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one signal comes from, what its traffic is, and how its alert reads."""
+
+    signal: str  # the AnomalyRules field and the series' `signal` label
+    alert: str
+    level: str  # a catalog.anomaly level: model_version or feature
+    what: str  # in notifications: "request rate", "p95 latency"...
+    value: Callable[[RuleConfig], str]
+    traffic: Callable[[RuleConfig], str]  # compared with min_traffic (labels of `by`)
+    traffic_what: str
+    dashboard: str
+    # The counting noise of the smoothed value, as a standard deviation (a spread bound: a ratio of few requests
+    # is noisy, so at night its band widens); None where the signal is not a ratio of counted events.
+    noise: Callable[[RuleConfig], str] | None = None
+
+    @property
+    def by(self) -> str:
+        return BY_FEATURE if self.level == "feature" else BY_VERSION
+
+    def spec(self, op: str) -> str:
+        return cat.RECORDED_BY_LEVEL[self.level][op].name
+
+    def series(self, op: str) -> str:
+        return f'{self.spec(op)}{{signal="{self.signal}"}}'
+
+
+def _win(cfg: RuleConfig) -> str:
+    return f'{{window="{cfg.profile.alert_window}"}}'
+
+
+def _quality(op: str, cfg: RuleConfig) -> str:
+    return f'{QUALITY["model_version"][op].name}{{window="{cfg.profile.quality_windows[0]}"}}'
+
+
+def _baseline_of(signal: str) -> Callable[[RuleConfig], str]:
+    return lambda cfg: f'{cat.RECORDED_BY_LEVEL["model_version"]["baseline"].name}{{signal="{signal}"}}'
+
+
+def _binomial_noise(signal: str, cfg: RuleConfig) -> str:
+    """Standard deviation of a ratio p of n requests, sqrt(p (1 - p) / n), n the requests the smoothed value
+    averages (the smoothing window plus the alert window, at the request rate)."""
+    a = cfg.profile.anomaly
+    seconds = duration_seconds(a.smoothing_of(getattr(a, signal))) + duration_seconds(cfg.profile.alert_window)
+    baseline = f'{cat.RECORDED_BY_LEVEL["model_version"]["baseline"].name}{{signal="{signal}"}}'
+    return (f"sqrt(clamp_min({baseline}, 0) * (1 - {baseline}) / on ({BY_VERSION}) group_left () "
+            f"({_request_rate(cfg)} * {seconds:g}))")
+
+
+def _request_rate(cfg: RuleConfig) -> str:
+    return f"sum by ({BY_VERSION}) ({serving_cat.REQUEST_RATE.name}{_win(cfg)})"
+
+
+SOURCES: tuple[Source, ...] = (
+    Source("traffic", "ModelTrafficAnomalous", "model_version", "request rate", _request_rate,
+           _baseline_of("traffic"), "expected requests per second (the baseline)", "mlscope-model-overview"),
+    Source("errors", "ModelErrorRatioAnomalous", "model_version", "error ratio",
+           lambda cfg: f"max by ({BY_VERSION}) ({serving_cat.ERROR_RATIO.name}{_win(cfg)})", _request_rate,
+           "requests per second", "mlscope-model-overview", noise=lambda cfg: _binomial_noise("errors", cfg)),
+    Source("latency", "ModelLatencyAnomalous", "model_version", "p95 latency",
+           lambda cfg: f"max by ({BY_VERSION}) ({serving_cat.LATENCY_P95.name}{_win(cfg)})", _request_rate,
+           "requests per second", "mlscope-model-overview"),
+    Source("log_volume", "ModelLogVolumeAnomalous", "model_version", "prediction-log volume",
+           lambda cfg: f"sum by ({BY_VERSION}) (rate({logs_cat.PREDICTION_LOG_RECORDS.name}"
+                       f"{selector(cfg.selectors.model_service, LOGGED)}[{cfg.profile.alert_window}]))",
+           _baseline_of("log_volume"), "expected logged predictions per second (the baseline)",
+           "mlscope-model-overview"),
+    Source("drift", "FeatureDriftAnomalous", "feature", "PSI",
+           lambda cfg: f'max by ({BY_FEATURE}) ({drift_cat.PSI.name}{{window="{cfg.profile.drift_windows[0]}"}})',
+           lambda cfg: f"max by ({BY_FEATURE}) "
+                       f'({drift_cat.BIN_INCREASE.name}{{window="{cfg.profile.drift_windows[0]}"}})',
+           "present feature values in the drift window", "mlscope-drift"),
+    Source("quality", "ModelQualityAnomalous", "model_version", "accuracy",
+           lambda cfg: f"max by ({BY_VERSION}) ({_quality('mlscope_quality_accuracy:ratio', cfg)})",
+           lambda cfg: f"max by ({BY_VERSION}) ({_quality('mlscope_quality_labelled:increase', cfg)})",
+           "labelled outcomes in the quality window", "mlscope-model-quality"),
+    Source("estimated_quality", "ModelQualityAnomalous", "model_version", "estimated accuracy",
+           lambda cfg: f"max by ({BY_VERSION}) ({_quality('mlscope_quality_estimated_accuracy:ratio', cfg)})",
+           lambda cfg: f"max by ({BY_VERSION}) ({_quality('mlscope_quality_expected_predictions:increase', cfg)})",
+           "predictions with probabilities in the quality window", "mlscope-model-quality"),
+)
+ALERT_NAMES: tuple[str, ...] = tuple(dict.fromkeys(s.alert for s in SOURCES))
+
+
+def setting(cfg: RuleConfig, source: Source) -> AnomalySignal:
+    signal: AnomalySignal = getattr(cfg.profile.anomaly, source.signal)
+    return signal
+
+
+def enabled(cfg: RuleConfig) -> list[Source]:
+    a = cfg.profile.anomaly
+    return [s for s in SOURCES if a.enabled and setting(cfg, s).enabled]
+
+
+def baseline_expr(source: Source, offsets: tuple[str, ...]) -> str:
+    """Median of the smoothed signal at each offset; an offset without a sample is absent, so skipped."""
+    smoothed = source.series("smoothed")
+    copies = " or ".join(f'label_replace({smoothed} offset {o}, "offset", "{o}", "", "")' for o in offsets)
+    return f"quantile without (offset) (0.5, {copies})"
+
+
+# A normal residual's standard deviation is 1.4826 x its median absolute deviation.
+MAD_TO_SIGMA = 1.4826
+
+
+def spread_expr(source: Source, cfg: RuleConfig) -> str:
+    """The residual's median absolute deviation over the spread window as a standard deviation (robust: an
+    anomaly filling less than half the window does not widen its own band), never below the absolute floor nor
+    the floor ratio x the baseline, nor (ratios of counted events) the counting noise."""
+    s, window = setting(cfg, source), cfg.profile.anomaly.spread_window
+    baseline = source.series("baseline")
+    observed = f'{MAD_TO_SIGMA} * quantile_over_time(0.5, {source.series("residual")}[{window}])'
+    bounds = [f'label_replace({observed}, "bound", "observed", "", "")',
+              f'label_replace(0 * {baseline} + {s.spread_floor:g}, "bound", "floor", "", "")']
+    if s.spread_floor_ratio:
+        bounds.append(f'label_replace({s.spread_floor_ratio:g} * {baseline}, "bound", "ratio", "", "")')
+    if source.noise is not None:
+        bounds.append(f'label_replace({source.noise(cfg)}, "bound", "noise", "", "")')
+    return f"max without (bound) ({' or '.join(bounds)})"
+
+
+def history_expr(source: Source, cfg: RuleConfig) -> str:
+    """1 where the smoothed signal has a sample in the smoothing window the largest offset ago, else 0."""
+    a, s = cfg.profile.anomaly, setting(cfg, source)
+    oldest = max(a.offsets_of(s), key=duration_seconds)
+    smoothed = source.series("smoothed")
+    return (f"group without () (count_over_time({smoothed}[{a.smoothing_of(s)}] offset {oldest}))"
+            f" or 0 * {smoothed}")
+
+
+def recording_rules(cfg: RuleConfig, source: Source) -> list[Rule]:
+    a, s = cfg.profile.anomaly, setting(cfg, source)
+    spec = cat.RECORDED_BY_LEVEL[source.level]
+    z = f"{s.z_threshold:g}"
+
+    def rec(op: str, expr: str) -> Rule:
+        return record(spec[op], expr, signal=source.signal)
+
+    value, smoothed, baseline, spread = (source.series(op) for op in ("value", "smoothed", "baseline", "spread"))
+    return [
+        rec("value", source.value(cfg)),
+        rec("smoothed", f"avg_over_time({value}[{a.smoothing_of(s)}])"),
+        rec("baseline", baseline_expr(source, a.offsets_of(s))),
+        rec("residual", f"abs({smoothed} - {baseline})"),
+        rec("spread", spread_expr(source, cfg)),
+        rec("zscore", f"({smoothed} - {baseline}) / {spread}"),
+        rec("upper", f"{baseline} + {z} * {spread}"),
+        rec("lower", f"clamp_min({baseline} - {z} * {spread}, 0)"),
+        rec("history_ready", history_expr(source, cfg)),
+    ]
+
+
+def alert_expr(cfg: RuleConfig, source: Source) -> str:
+    s = setting(cfg, source)
+    zscore, z = source.series("zscore"), f"{s.z_threshold:g}"
+    judged = {"up": f"{zscore} > {z}", "down": f"{zscore} < -{z}",
+              "both": f"({zscore} > {z} or {zscore} < -{z})"}[s.direction]
+    on = f"on ({source.by})"
+    return (f"({judged}) and {on} {source.series('history_ready')} == 1"
+            f" and {on} ({source.traffic(cfg)}) >= {s.min_traffic:g}")
+
+
+_DIRECTION_WORDS = {"up": "above", "down": "below", "both": "outside"}
+
+
+def alert_rule(cfg: RuleConfig, source: Source) -> Rule:
+    s, a = setting(cfg, source), cfg.profile.anomaly
+    who = ("{{ $labels.model }} {{ $labels.model_version }}" +
+           (" feature {{ $labels.feature }}" if source.level == "feature" else ""))
+    moved = ("{{ if lt $value 0.0 }}dropped{{ else }}spiked{{ end }}" if s.direction == "both" else
+             "rose" if s.direction == "up" else "fell")
+    return alert(
+        cfg, source.alert, alert_expr(cfg, source), severity="warning", for_=s.for_duration,
+        dashboard=source.dashboard, model_scoped=True, labels={"signal": source.signal},
+        summary=f"{who}: {source.what} {moved} outside its seasonal band",
+        description=f"The {source.what} of {who} is {{{{ $value | printf \"%.1f\" }}}} spreads from its seasonal "
+                    f"baseline (median of the same time {', '.join(a.offsets_of(s))} ago), "
+                    f"{_DIRECTION_WORDS[s.direction]} the band of {s.z_threshold:g} spreads, for "
+                    f"{s.for_duration} (smoothed over {a.smoothing_of(s)}; judged at {s.min_traffic:g} "
+                    f"{source.traffic_what} or more, once history is {max(a.offsets_of(s), key=duration_seconds)} "
+                    f"old).")
+
+
+def groups(cfg: RuleConfig) -> list[dict[str, Any]]:
+    sources = enabled(cfg)
+    interval = cfg.profile.anomaly.evaluation_interval
+    return [
+        {"name": "mlscope-anomaly-recording", "interval": interval,
+         "rules": [r for s in sources for r in recording_rules(cfg, s)]},
+        {"name": "mlscope-anomaly-alerts", "interval": interval, "rules": [alert_rule(cfg, s) for s in sources]},
+    ]

@@ -1,0 +1,42 @@
+"""The rule configuration's anomaly section: defaults fit the retention, bad values are refused by name, and the
+generated rules read what it says."""
+from __future__ import annotations
+
+import pytest
+
+from mlscope.rules import PROFILES, anomaly, config_for
+from mlscope.rules.config import RETENTION, AnomalySignal, duration_seconds
+from mlscope.rules.overrides import RulesConfigError, configured
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_the_largest_offset_and_its_smoothing_fit_the_stacks_retention(profile: str) -> None:
+    a = config_for(profile).profile.anomaly
+    assert duration_seconds(a.history_needed) + duration_seconds(a.smoothing) < duration_seconds(RETENTION)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"errors": {"direction": "sideways"}}, "direction must be one of"),
+    ({"traffic": {"z_threshold": 0}}, "z_threshold must be positive"),
+    ({"offsets": ["1d", "a week"]}, "not a Prometheus duration"),
+    ({"drift": {"spread_flor": 0.1}}, "unknown key"),
+])
+def test_bad_settings_are_refused_with_their_path(change: dict, message: str) -> None:
+    with pytest.raises(RulesConfigError, match=message) as err:
+        configured("default", {"profiles": {"default": {"anomaly": change}}})
+    assert "profiles.default.anomaly" in str(err.value)
+
+
+def test_the_rules_read_the_configured_offsets_floors_direction_and_for() -> None:
+    cfg = configured("default", {"profiles": {"default": {"anomaly": {
+        "offsets": ["1d", "1w", "2w", "3w"],
+        "latency": {"spread_floor": 0.0123, "direction": "both", "for_duration": "7m"},
+        "log_volume": {"enabled": False}}}}})
+    source = next(s for s in anomaly.SOURCES if s.signal == "latency")
+    recorded = {r["record"].rsplit(":", 1)[1]: r["expr"] for r in anomaly.recording_rules(cfg, source)}
+    assert all(f"offset {o}" in recorded["baseline"] for o in ("1d", "1w", "2w", "3w"))
+    assert "offset 3w" in recorded["history_ready"] and "0.0123" in recorded["spread"]
+    rule = anomaly.alert_rule(cfg, source)
+    assert rule["for"] == "7m" and "> 4 or" in rule["expr"] and "< -4" in rule["expr"]
+    assert "log_volume" not in {s.signal for s in anomaly.enabled(cfg)}
+    assert AnomalySignal().direction == "up"
