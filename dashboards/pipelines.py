@@ -161,5 +161,7 @@ dashboard = gf.dashboard(
              (f"sum by (alertname, result) (increase({alert_cat.COMMANDS.name}[$__rate_interval])) or on() vector(0)",
               "{{alertname}} {{result}}")), "short",
              description="The feedback loop: a drift or quality alert runs its alert_commands entry (retraining); "
-                         "`mlscope lineage MODEL VERSION` prints the chain back to the alert.")],
+                         "`mlscope lineage MODEL VERSION` prints the chain back to the alert. The receiver creates each "
+                         "configured command's counters at 0, so the first run counts; skipped_running: a "
+                         "notification that came while the same command still ran for that model (not started).")],
     ])
