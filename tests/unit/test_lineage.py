@@ -122,12 +122,15 @@ class CannedPrometheus:
 
     name = "Prometheus at http://canned"
 
-    def __init__(self, seen: list[dict[str, str]], now: list[dict[str, str]]) -> None:
-        self.seen, self.now = seen, now
+    def __init__(self, seen: list[dict[str, str]], now: list[dict[str, str]],
+                 retired: list[dict[str, str]] | None = None) -> None:
+        self.seen, self.now, self.retired = seen, now, retired or []
 
     def series(self, expr: str) -> list[dict[str, str]]:
         if "mlscope_training_info" in expr:
             return []
+        if "mlscope_model_retired_info" in expr:
+            return self.retired
         return self.seen if expr.startswith("last_over_time(") else self.now
 
 
@@ -144,10 +147,20 @@ def test_serving_means_scraped_from_a_service_now() -> None:
     assert "serving now (mlscope_model_info scraped from a service): training_data_fingerprint=sha256:4, job=demo" \
         in out
     assert "registered by a training job, not serving (mlscope_model_info pushed)" in out
-    assert "not serving now (mlscope_model_info seen, gone now: retired or stopped)" in out
+    assert "not serving now (mlscope_model_info seen, gone now: stopped, or retired without a marker)" in out
     # One source names the fingerprint: nothing to compare, and it says so (never "agree").
     assert "fingerprint from one source only, nothing to compare: mlscope_model_info sha256:4" in out
     assert "agree" not in out and found.as_dict()["fingerprint_sources"] == 1
+
+
+def test_a_retired_version_is_said_retired_and_its_role_is_past() -> None:
+    """demo-classifier 1.0.0 after a promotion: its model_info (role=stable) is gone, its retired marker is there."""
+    info = {"model": "demo-classifier", "model_version": "1.0.0", "job": "demo", "role": "stable"}
+    marker = {"model": "demo-classifier", "model_version": "1.0.0", "job": "demo"}
+    out = render_text(trace("demo-classifier", "1.0.0", prometheus=CannedPrometheus(  # type: ignore[arg-type]
+        [info], [], [marker])))
+    assert "retired (mlscope_model_retired_info), not serving now: job=demo, was role=stable" in out
+    assert "role=stable" not in out.replace("was role=stable", "")
 
 
 def test_the_command_refuses_a_url_without_scheme_and_diagnoses_only_sources_that_answered(
