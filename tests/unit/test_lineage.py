@@ -111,6 +111,10 @@ def test_the_command_prints_the_chain_and_says_what_is_missing(recorded: dict, c
     assert f"Loki at {nobody} did not answer" in out and f"Prometheus at {nobody} did not answer" in out
     assert main(["lineage", "churn"]) == 2
     assert "give MODEL VERSION, or --request-id ID" in capsys.readouterr().err
+    assert main(["lineage", "churn", "4", "--request-id", "req-10"]) == 2
+    assert "give either MODEL VERSION or --request-id ID, not both" in capsys.readouterr().err
+    assert main(["lineage", "--request-id", "req-10"]) == 1
+    assert "missing: no log source given: pass --loki URL or --logs FILE.jsonl" in capsys.readouterr().out
     assert main(["lineage", "--request-id", "req-10", "--logs", str(recorded["path"]), "--json"]) == 0
     chain = json.loads(capsys.readouterr().out)  # the version's batches, then the prediction's own
     assert chain["data_batch_ids"] == ["b-1", "b-2", "b-10"] and chain["prediction"]["request_id"] == "req-10"
@@ -168,7 +172,8 @@ def test_the_command_refuses_a_url_without_scheme_and_diagnoses_only_sources_tha
     assert main(["lineage", "churn", "4", "--prometheus", "127.0.0.1:9090"]) == 2
     assert "--prometheus '127.0.0.1:9090': not an http:// or https:// URL" in capsys.readouterr().err
     assert main(["lineage", "churn", "4", "--loki", "localhost:3100"]) == 2
-    assert "--loki 'localhost:3100'" in capsys.readouterr().err
+    assert "--loki 'localhost:3100': not an http:// or https:// URL with a host (e.g. http://127.0.0.1:3100)" \
+        in capsys.readouterr().err
     nobody = f"http://127.0.0.1:{free_port()}"
     assert main(["lineage", "churn", "4", "--loki", nobody]) == 1
     out = capsys.readouterr().out

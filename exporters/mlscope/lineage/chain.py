@@ -117,9 +117,11 @@ def from_prediction(request_id: str, *, prometheus: PrometheusSource | None = No
     probe = Lineage("", "")
     lines, answered = _lines(probe, logs, queries.prediction(request_id), None) if logs else ([], "")
     if not lines:
-        if answered or not logs:
-            where = answered or "no log source (--loki URL or --logs FILE.jsonl)"
-            probe.note(f"no prediction line with request id {request_id} in {where} (only logged predictions "
+        if not logs:
+            probe.note(f"no log source given: pass --loki URL or --logs FILE.jsonl to find the prediction line "
+                       f"of request id {request_id}")
+        elif answered:
+            probe.note(f"no prediction line with request id {request_id} in {answered} (only logged predictions "
                        "have one: errors, slow ones and the sampled share)")
         _read_warnings(probe, logs)
         return probe
