@@ -146,7 +146,8 @@ dashboard = gf.dashboard(
                         "training run's mlscope_model_info on the Pushgateway (job " + PUSH_JOB + "), not serving; "
                         "retired = a newer version replaced it (mlscope_model_retired_info)."),
          gf.table("Trained versions: pipeline, dataset version, fingerprint (mlscope_training_info)", gf.prom(
-             (f"max by ({', '.join(cat.TRAINING_INFO_LABELS)}) ({cat.TRAINING_INFO.name}{{{M}}})", "")), "none", hide=["Value"],
+             (f"max by ({', '.join(cat.TRAINING_INFO_LABELS)}) ({cat.TRAINING_INFO.name}{{{M}}})", "")), "none",
+             hide=["Value"],
              description="Bounded: one series per model version a training job produced. Run ids, batch ids, "
                          "hyperparameters and the triggering alert are in the training run's log lines."),
          gf.stat("Serving versions no training run reported", gf.prom(
@@ -161,7 +162,7 @@ dashboard = gf.dashboard(
              (f"sum by (alertname, result) (increase({alert_cat.COMMANDS.name}[$__rate_interval])) or on() vector(0)",
               "{{alertname}} {{result}}")), "short",
              description="The feedback loop: a drift or quality alert runs its alert_commands entry (retraining); "
-                         "`mlscope lineage MODEL VERSION` prints the chain back to the alert. The receiver creates each "
-                         "configured command's counters at 0, so the first run counts; skipped_running: a "
+                         "`mlscope lineage MODEL VERSION` prints the chain back to the alert. The receiver creates "
+                         "each configured command's counters at 0, so the first run counts; skipped_running: a "
                          "notification that came while the same command still ran for that model (not started).")],
     ])

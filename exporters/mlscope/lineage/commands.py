@@ -11,7 +11,6 @@ from .chain import from_prediction, trace
 from .render import text
 from .sources import FileSource, LogSource, LokiSource, PrometheusSource
 
-
 # Each URL flag's example, in its help and in its refusal.
 EXAMPLES = {"--prometheus": "http://127.0.0.1:9090", "--loki": "http://127.0.0.1:3100"}
 
