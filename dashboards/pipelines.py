@@ -164,5 +164,5 @@ dashboard = gf.dashboard(
              description="The feedback loop: a drift or quality alert runs its alert_commands entry (retraining); "
                          "`mlscope lineage MODEL VERSION` prints the chain back to the alert. The receiver creates "
                          "each configured command's counters at 0, so the first run counts; skipped_running: a "
-                         "notification that came while the same command still ran for that model (not started).")],
+                         "notification that came while the same command still ran for that alert (not started).")],
     ])

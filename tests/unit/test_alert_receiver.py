@@ -263,9 +263,9 @@ def test_each_configured_commands_results_start_at_zero() -> None:
             "mlscope_alert_commands_total", {"alertname": "FeatureDriftHigh", "result": result}) == 0
 
 
-def test_a_command_still_running_for_the_same_model_is_not_started_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Flapping drift: three notifications for model churn while its retraining runs start it once (two counted
-    skipped_running), another model's starts its own; once it ended, the next one starts it again."""
+def test_a_command_still_running_for_the_same_alert_is_not_started_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flapping drift: three notifications of churn's alert while its retraining runs start it once (two counted
+    skipped_running), another model's alert starts its own; once it ended, the next one starts it again."""
     release, started = threading.Event(), []
 
     def fake_run(argv, stdin, env, timeout_s):

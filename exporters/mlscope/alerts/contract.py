@@ -6,7 +6,7 @@ What the command receives: the alert as JSON on stdin (``labels``, ``annotations
 ``MLSCOPE_FINGERPRINT``, ``MLSCOPE_STARTS_AT`` and ``MLSCOPE_LABEL_<NAME>`` for each label (upper case).
 What it answers: its exit status, :data:`DONE`, :data:`NOT_APPLICABLE` or anything else (failed). It must be
 idempotent: the receiver runs it once per alert state change (not while the same command still runs for the same
-model, version and pipeline: that notification is counted ``skipped_running``), and an operator may run it again
+alert, its labels: that notification is counted ``skipped_running``), and an operator may run it again
 by hand.
 """
 from __future__ import annotations
@@ -16,10 +16,8 @@ FAILED = 1          # any status but DONE and NOT_APPLICABLE counts as failed
 NOT_APPLICABLE = 3  # nothing to do for this alert (not the action's kind, an unknown model or version)
 
 #: The ``result`` label of mlscope_alert_commands_total for each outcome; ``skipped_running``: not started, the
-#: same command was still running for the same target (:data:`TARGET_LABELS`).
+#: same command was still running for the same alert (the same labels: what the command is given).
 RESULTS = ("done", "not_applicable", "failed", "timeout", "skipped_running")
-#: The labels naming what a command acts on: the receiver runs one command at a time per their values.
-TARGET_LABELS = ("model", "model_version", "pipeline")
 
 
 def result_of(exit_status: int) -> str:

@@ -28,7 +28,7 @@ COMMANDS = MetricSpec(
     "mlscope_alert_commands_total", "counter",
     "Commands run for an alert (alert_commands in the receiver's configuration), by result: done (exit 0), "
     "not_applicable (exit 3), failed (any other exit, or it could not start), timeout (killed), skipped_running "
-    "(not started: the same command was still running for the alert's model, version and pipeline). Every "
+    "(not started: the same command was still running for the same alert, its labels). Every "
     "configured alert name's results start at 0, so increase() sees the first run.",
     ("alertname", "result"))
 COMMAND_DURATION = MetricSpec(

@@ -37,7 +37,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .._http import reply as send
 from ..alerts import feedback, pages
-from ..alerts.contract import RESULTS, TARGET_LABELS, result_of
+from ..alerts.contract import RESULTS, result_of
 from ..alerts.feedback import FINGERPRINT
 from ..alerts.record import AlertStore, Seen
 from ..catalog import alerting as cat
@@ -224,7 +224,7 @@ class AlertReceiver:
             for result in RESULTS:
                 self.command_runs.labels(label, result)
         self._threads: list[threading.Thread] = []
-        self._running: set[tuple[Any, ...]] = set()  # (argv, target labels) of the commands running now
+        self._running: set[tuple[Any, ...]] = set()  # (argv, alert labels) of the commands running now
         self._running_lock = threading.Lock()
         self._formatter = JsonFormatter()
         self._lock = threading.Lock()  # one line at a time on the output
@@ -315,15 +315,16 @@ class AlertReceiver:
         self.store.close()
 
     def _start_command(self, name: str, command: AlertCommand, alert: Mapping[str, Any]) -> None:
-        """Start ``command`` in a thread, unless it still runs for the same target (then count it skipped)."""
-        key = (command.argv, *(alert["labels"].get(k) for k in TARGET_LABELS))
+        """Start ``command`` in a thread, unless it still runs for the same alert's labels (all of them: what it
+        is given, so an alert that needs it is never skipped for another's run): then count it skipped."""
+        key = (command.argv, tuple(sorted(alert["labels"].items())))
         with self._running_lock:
             running = key in self._running
             self._running.add(key)
         if running:
             self.command_runs.labels(self.guard.admit("alertname", name), "skipped_running").inc()
             self._log_command(alert, command, "skipped_running", None, 0.0, "",
-                              "not started: the same command is still running for this model, version and pipeline")
+                              "not started: the same command is still running for this alert")
             return
         thread = threading.Thread(target=self._run_single, args=(key, name, command, alert), daemon=True)
         self._threads.append(thread)
