@@ -16,6 +16,12 @@ QUALITY = q.RECORDED_BY_LEVEL["model_version"]
 ALERTS = "|".join(dict.fromkeys(r["alert"] for r in versions_rules.alert_rules(config_for("default"))
                                 + agreement_rules.alert_rules(config_for("default"))))
 PAIR = "{{model_version}} vs shadow {{shadow_version}}"
+# $window: the windows of every series a panel filters on it, so a model without a canary (one served version and
+# a shadow, attributions) lists its windows too.
+WINDOWED = (cat.GUARD, cat.TRAFFIC_SHARE, serving.ERROR_RATIO, serving.LATENCY_P95, cat.CLASS_SHARE,
+            QUALITY["mlscope_quality_accuracy:ratio"], QUALITY["mlscope_quality_estimated_accuracy:ratio"],
+            drift.PREDICTION_PSI, cat.SHADOW_AGREEMENT, cat.ATTRIBUTION_MEAN)
+WINDOWS = "{__name__=~\"" + "|".join(dict.fromkeys(s.name for s in WINDOWED)) + "\"," + M + "}"
 DISAGREEING = (f"topk(10, sum by (model_version, shadow_version, served_class, shadow_class) "
                f"(increase({cat.SHADOW_DISAGREEMENTS.name}{{{M}}}[$__range])))")
 
@@ -34,7 +40,7 @@ dashboard = gf.dashboard(
                 "errors, latency, outputs, quality, drift, the comparison guards and alerts (docs/versions.md).",
     variables=[gf.label_variable("model", "Model", cat.ROLE.name),
                gf.label_variable("model_version", "Candidate", cat.ROLE.name, M + ',role="canary"'),
-               gf.label_variable("window", "Window", cat.GUARD.name, M, all_value=None, multi=False)],
+               gf.variable("window", "Window", f"label_values({WINDOWS}, window)", all_value=None, multi=False)],
     rows=[
         [gf.table("Roles now (baseline: the declared stable version, else the most traffic, with hysteresis)",
                   gf.prom(f"{cat.ROLE.name}{{{M}}}"), hide=["Value", "__name__"], sort_by="role"),
@@ -73,7 +79,7 @@ dashboard = gf.dashboard(
          gf.table("Disagreements by (served class, shadow class) over the range", gf.prom(DISAGREEING),
                   hide=["__name__"], sort_by="Value")],
         [gf.timeseries("Mean |attribution| per feature and version (top 10)", gf.prom(
-            (f"topk(10, {by_version(cat.ATTRIBUTION_MEAN)})", V + " {{feature}}")), "none",
+            (f"topk by (model_version) (10, {by_version(cat.ATTRIBUTION_MEAN)})", V + " {{feature}}")), "none",
             description="How much each feature moves the answers on average (absolute SHAP value or linear "
                         "contribution over the window)."),
          gf.bargauge("Reference ranking: mean |attribution| per feature in the reference profile", gf.prom(

@@ -9,7 +9,10 @@ feature and window. A background thread (every :data:`REFRESH_S` seconds, off th
 of those sums, takes the difference over the monitor's ``attribution_window_s`` and publishes the Spearman rank
 correlation between the window's mean |attribution| and the reference's of the reference's top
 ``TOP_K`` features (``mlscope_attribution_rank_agreement``), once each of them has :data:`MIN_PREDICTIONS`
-values in the window. numpy only: the light core.
+values in the window. Where Spearman is undefined because the window's means are all equal (the features stopped
+contributing: all 0), the agreement is 0 (no agreement, so the alert fires); a reference whose top features are
+all equal has no ranking to compare, and no gauge. ``mlscope_attribution_window_coverage_ratio`` says how much
+of the window this process's data covers (a restarted process starts at 0). numpy only: the light core.
 """
 from __future__ import annotations
 
@@ -87,7 +90,8 @@ class AttributionTracker:
         self._lock = threading.Lock()
         self._invalid = count_invalid
         self._history: deque[tuple[float, np.ndarray, np.ndarray]] = deque()
-        self._history.append((time.monotonic(), np.zeros(self.capacity), np.zeros(self.capacity)))
+        self.started = time.monotonic()
+        self._history.append((self.started, np.zeros(self.capacity), np.zeros(self.capacity)))
         self.rank_agreement: float | None = None
         self.used = False  # no series until a prediction carried attributions: most versions never send any
 
@@ -174,9 +178,18 @@ class AttributionTracker:
         if counts[at].min() < MIN_PREDICTIONS:
             self.rank_agreement = None
             return None
-        value = spearman(np.array([self.reference[f] for f in top]), sums[at] / counts[at])
-        self.rank_agreement = None if math.isnan(value) else value
+        reference, means = np.array([self.reference[f] for f in top]), sums[at] / counts[at]
+        if np.all(reference == reference[0]):  # no ranking to compare with
+            self.rank_agreement = None
+            return None
+        value = spearman(reference, means)
+        self.rank_agreement = 0.0 if math.isnan(value) else value  # NaN here: the window's means are all equal
         return self.rank_agreement
+
+    def coverage(self, now: float | None = None) -> float:
+        """Share of the window this process's data covers: the seconds since the tracker started, at most 1."""
+        now = time.monotonic() if now is None else now
+        return min((now - self.started) / self.window_s, 1.0)
 
 
 def _padded(values: np.ndarray, size: int) -> np.ndarray:
@@ -238,8 +251,11 @@ class AttributionCollector(Collector):
                 for name, mean in tracker.reference.items():
                     labels = {"model": model, "model_version": version, "feature": name}
                     out[cat.REFERENCE_ATTRIBUTION.name].append(Sample(cat.REFERENCE_ATTRIBUTION.name, labels, mean))
+                labels = {"model": model, "model_version": version, "window": window_label(tracker.window_s)}
+                if tracker.used:
+                    out[cat.ATTRIBUTION_WINDOW.name].append(
+                        Sample(cat.ATTRIBUTION_WINDOW.name, labels, round(tracker.coverage(), 4)))
                 if tracker.rank_agreement is not None:
-                    labels = {"model": model, "model_version": version, "window": window_label(tracker.window_s)}
                     out[cat.ATTRIBUTION_RANK_AGREEMENT.name].append(
                         Sample(cat.ATTRIBUTION_RANK_AGREEMENT.name, labels, tracker.rank_agreement))
             except Exception as exc:
@@ -252,7 +268,8 @@ class AttributionCollector(Collector):
                 yield family
 
 
-_SPECS = (cat.ATTRIBUTION_ABS, cat.ATTRIBUTIONS, cat.REFERENCE_ATTRIBUTION, cat.ATTRIBUTION_RANK_AGREEMENT)
+_SPECS = (cat.ATTRIBUTION_ABS, cat.ATTRIBUTIONS, cat.REFERENCE_ATTRIBUTION, cat.ATTRIBUTION_RANK_AGREEMENT,
+          cat.ATTRIBUTION_WINDOW)
 
 
 def _refresh_loop(ref: weakref.ref[AttributionCollector]) -> None:

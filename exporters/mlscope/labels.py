@@ -18,6 +18,8 @@ DEFAULT_CAPS: Mapping[str, int] = {
     "class": 100,
     # (served class, shadow class) pairs of shadow disagreements: 100 classes would make 9,900 pairs.
     "class_pair": 100,
+    # Shadow versions compared with one served version (ModelMonitor.shadow's version=).
+    "shadow_version": 20,
     "error_type": 50,
     "exception": 50,
     "feature": 500,
@@ -89,18 +91,18 @@ class LabelGuard:
 def class_label(value: Any) -> str | None:
     """A class label as the string used in labels and joins, or None when unusable.
 
-    Integral floats become integers (``1.0`` and ``1`` are the same class, as
-    JSON and CSV often turn one into the other); NaN/inf, None, containers and
+    The one class identity of served answers, shadow answers and ground truth: numpy scalars are their Python
+    values, booleans are the classes ``0`` and ``1`` (``True == 1``, as a thresholded score array gives them),
+    integral floats become integers (``1.0`` and ``1`` are the same class, as JSON and CSV often turn one into the
+    other), strings stay as they are (``"1"`` is the class 1); NaN/inf, None, blank strings, containers and
     other objects are unusable.
     """
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.ravel()[0]
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, int):  # bool included: True is the class 1
+        return str(int(value))
     if isinstance(value, float):
         if not math.isfinite(value):
             return None

@@ -204,7 +204,8 @@ class ModelMonitor:
 
     def retire(self) -> None:
         """The version no longer serves (a newer one replaced it): its ``mlscope_model_info``, drift series and
-        serving series (predictions, errors, latency, classes, invalid inputs) go away, so dashboards stop listing
+        serving series (predictions, errors, latency, classes, invalid inputs), shadow series (comparisons with its
+        shadows) and attribution series go away, so dashboards stop listing
         it and ``ModelNoPredictions`` does not fire for it; ``mlscope_model_retired_info`` names it instead, so no
         per-version alert (drift, data quality, quality, version comparisons) judges it while its windows still
         hold its last requests (docs/versions.md)."""
@@ -214,6 +215,9 @@ class ModelMonitor:
         self.detach_profile()
         if self._attributions is not None:
             attribution_collector(self.registry, self.report_internal_error).detach(self._attributions)
+            self._attributions = None
+        if self._shadow is not None and not multiprocess_enabled():
+            self._shadow.retire()
 
     # -- recording: single predictions ----------------------------------------------------------
 
@@ -279,7 +283,7 @@ class ModelMonitor:
             if self._shadow is None:
                 self._invalid("shadow_not_enabled")
                 return None
-            return self._shadow.shadow(clean_request_id(request_id), str(version), prediction)
+            return self._shadow.shadow(clean_request_id(request_id), version, prediction)
         except Exception as exc:
             self._instruments.report_internal_error("shadow", exc)
             return None
@@ -335,12 +339,16 @@ class ModelMonitor:
 
     def record_batch(self, outputs: Any = None, *, latency_seconds: float | None = None,
                      scores: Any = None, rows: int | None = None, features: Any = None, request_ids: Any = None,
-                     proba: Any = None, segments: Any = None, data_batch_id: str | None = None) -> None:
+                     proba: Any = None, segments: Any = None, data_batch_id: str | None = None,
+                     attributions: Any = None) -> None:
         """Record a batch prediction call: ``rows`` predictions (default ``len(outputs)``).
 
         Outputs and scores are counted with numpy, without a Python loop per row; so are
         ``features`` (data frame, mapping of columns or 2-D array) when a profile is attached.
-        With ``quality=`` and ``request_ids``, each row is also stored for scoring. Features
+        With ``quality=`` and ``request_ids``, each row is also stored for scoring; with ``shadow_pending=`` and
+        ``request_ids``, each row's output waits for :meth:`shadow` as a single prediction's does. ``attributions``
+        (one mapping feature -> attribution per row, or a mapping feature -> column, or a data frame) counts as
+        each row's ``attributions=`` would. Features
         without outputs or ``rows`` (a feature job, a model scored later) count drift and data
         quality, and no prediction. With tracing on, the call is one span (``latency_seconds`` long).
         """
@@ -380,8 +388,41 @@ class ModelMonitor:
             if (self._quality_sink is not None and request_ids is not None and outputs is not None
                     and not self._quality_sink.put_many(request_ids, outputs, proba, segments)):
                 self._invalid("batch_request_ids_mismatch")
+            if self._shadow is not None and request_ids is not None and outputs is not None:
+                self._shadow_batch(self._shadow, request_ids, outputs)
+            if attributions is not None:
+                self._attribute_batch(attributions, int(rows))
         except Exception as exc:
             self._instruments.report_internal_error("record_batch", exc)
+
+    def _shadow_batch(self, shadow: ShadowAgreement, request_ids: Any, outputs: Any) -> None:
+        ids, answers = list(request_ids), np.asarray(outputs).ravel().tolist()
+        if len(ids) != len(answers):
+            self._invalid("batch_request_ids_mismatch")
+            return
+        shadow.served_many(zip((clean_request_id(r) for r in ids), answers, strict=True))
+
+    def _attribute_batch(self, attributions: Any, rows: int) -> None:
+        """Each row's attributions: rows of mappings, or columns (a mapping or a data frame) of one per row."""
+        try:
+            if isinstance(attributions, Mapping) or hasattr(attributions, "columns"):
+                names = list(attributions.keys() if isinstance(attributions, Mapping) else attributions.columns)
+                columns = [np.asarray(attributions[n]).ravel() for n in names]
+                if any(c.size != rows for c in columns):
+                    self._invalid("batch_attributions_mismatch")
+                    return
+                per_row: list[Any] = [dict(zip(names, values, strict=True))
+                                      for values in zip(*(c.tolist() for c in columns), strict=True)]
+            else:
+                per_row = list(attributions)
+                if len(per_row) != rows:
+                    self._invalid("batch_attributions_mismatch")
+                    return
+        except (TypeError, ValueError):
+            self._invalid("attributions_wrong_type")
+            return
+        for row in per_row:
+            self._attribute(row, top=False)
 
     # -- drift and data quality -------------------------------------------------------------------
 
@@ -442,13 +483,13 @@ class ModelMonitor:
         collector.attach(tracker)
         return tracker
 
-    def _attribute(self, attributions: Any) -> list[list[Any]] | None:
+    def _attribute(self, attributions: Any, top: bool = True) -> list[list[Any]] | None:
         """Count one prediction's attributions; returns its top ones for the log line (when a log is bound)."""
         try:
             tracker = self._attributions
             if tracker is None:
                 tracker = self._attribution_tracker(None if self._drift is None else self._drift.profile)
-            return tracker.record(attributions, top=self._log is not None)
+            return tracker.record(attributions, top=top and self._log is not None)
         except Exception as exc:
             self._instruments.report_internal_error("attributions", exc)
             return None

@@ -13,17 +13,23 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from ._promclient import PerRegistry
+from ._promclient import PerRegistry, remove_matching
 from .catalog import versions as cat
-from .labels import OVERFLOW, LabelGuard, class_label
+from .labels import MAX_VALUE_LENGTH, OVERFLOW, LabelGuard, class_label
 
 Answer = str | float
 PAIR_SEPARATOR = " -> "
+
+
+def valid_version(version: Any) -> bool:
+    """A shadow version usable as a label value: a non-blank printable string of at most MAX_VALUE_LENGTH."""
+    return (isinstance(version, str) and bool(version.strip()) and len(version) <= MAX_VALUE_LENGTH
+            and version.isprintable())
 
 
 class _Counters:
@@ -73,15 +79,20 @@ class ShadowAgreement:
 
     def served(self, request_id: str, output: Any) -> None:
         """Keep the served answer of ``request_id`` until shadows answer (or it is evicted)."""
-        answer = self.answer_of(output)
-        if answer is None:
+        self.served_many(((request_id, output),))
+
+    def served_many(self, answers: Iterable[tuple[str, Any]]) -> None:
+        """Keep served answers (request id, output), in order: a batch's rows as single predictions'."""
+        kept = [(rid, a) for rid, a in ((rid, self.answer_of(o)) for rid, o in answers) if a is not None]
+        if not kept:
             return
         now = time.monotonic()
         expired = capacity = 0
         with self._lock:
             pending = self._pending
-            pending.pop(request_id, None)
-            pending[request_id] = (now, answer, None)
+            for request_id, answer in kept:
+                pending.pop(request_id, None)
+                pending[request_id] = (now, answer, None)
             limit = now - self.ttl_s
             while pending:
                 first = next(iter(pending.values()))
@@ -101,6 +112,9 @@ class ShadowAgreement:
 
     def shadow(self, request_id: str, version: str, prediction: Any) -> bool | None:
         """Compare ``version``'s answer for ``request_id``; returns whether they agree (None: not compared)."""
+        if not valid_version(version):
+            self._invalid("shadow_version_invalid")
+            return None
         answer = self.answer_of(prediction)
         if answer is None:
             self._invalid("shadow_answer_invalid")
@@ -125,13 +139,22 @@ class ShadowAgreement:
             self._pair(version, str(served), str(answer)).inc()
         return agree
 
+    def retire(self) -> None:
+        """Remove the version's shadow series (comparisons, disagreement pairs, evictions) and its waiting answers."""
+        with self._lock:
+            self._pending.clear()
+        self._results.clear()
+        self._pairs.clear()
+        for family in (self._counters.comparisons, self._counters.disagreements, self._counters.evicted):
+            remove_matching(family, {"model": self.model, "model_version": self.model_version})
+
     def _result_children(self, version: str) -> tuple[Counter, Counter]:
         """Both results of a shadow version, created together (so each window's ratio has both at 0 first)."""
-        shadow = self._guard.admit("model_version", version)
+        shadow = self._guard.admit("shadow_version", version)
         family = self._counters.comparisons
         found = (family.labels(self.model, self.model_version, shadow, "agree"),
                  family.labels(self.model, self.model_version, shadow, "disagree"))
-        if len(self._results) < self._guard.cap("model_version"):
+        if len(self._results) < self._guard.cap("shadow_version"):
             self._results[version] = found
         return found
 
@@ -143,7 +166,7 @@ class ShadowAgreement:
             if admitted != served + PAIR_SEPARATOR + shadow_class:  # folded: __overflow__ or __invalid__
                 served = shadow_class = admitted
             child = self._counters.disagreements.labels(
-                self.model, self.model_version, self._guard.admit("model_version", version), served, shadow_class)
+                self.model, self.model_version, self._guard.admit("shadow_version", version), served, shadow_class)
             if len(self._pairs) < 4 * self._guard.cap("class_pair"):
                 self._pairs[key] = child
         return child

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry
 
 from mlscope import ModelMonitor
 from mlscope.catalog.alerting import ALERT_EVENT
+from mlscope.catalog.anomaly import NEEDS_HISTORY_NAMES
 from mlscope.dashboards import check as dashcheck
 from mlscope.demo.textgen import start_text_endpoint
 from mlscope.demo.workload import LateGroundTruth, SyntheticService, Traffic, linear_contributions, train
@@ -250,6 +251,11 @@ def prometheus_queries(variables: dict[str, str]) -> list[tuple[str, str]]:
     return out
 
 
+def reads_seasonal_history(expr: str) -> bool:
+    """Whether ``expr`` reads a series of the adaptive alerts that needs an offset's worth of history."""
+    return any(name in expr for name in NEEDS_HISTORY_NAMES)
+
+
 def empty_queries(api, queries: list[tuple[str, str]]) -> list[str]:
     """The queries that return no sample yet; a query Prometheus rejects fails the test at once."""
     empty = []
@@ -276,7 +282,10 @@ def test_every_promql_query_returns_data(live: LiveStack) -> None:
     variables = {"model": ALL, "model_version": ALL, "window": PROFILE.quality_windows[0], "feature": ALL,
                  "instance": ALL, "gpu": ALL, "pipeline": ALL}
     assert PROFILE.quality_windows[0] == PROFILE.drift_windows[0]
-    queries = prometheus_queries(variables)
+    # The seasonal bands need history as old as the smallest anomaly offset (5m in the fast profile), longer than
+    # this stack lives: their recorded series are checked against known history by the generated promtool tests
+    # (alerting/tests/anomaly.yml) and the `anomaly` benchmark's replay instead.
+    queries = [(w, q) for w, q in prometheus_queries(variables) if not reads_seasonal_history(q)]
     assert len(queries) > 150 and {w.split()[0] for w, _ in queries} == set(committed())
     deadline = time.monotonic() + DEADLINE_S
     empty = empty_queries(live.alerting.api, queries)

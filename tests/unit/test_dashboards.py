@@ -11,6 +11,7 @@ from mlscope.cli import main
 from mlscope.dashboards import check as dashcheck
 from mlscope.dashboards import style as grafana
 from mlscope.dashboards.build import build, stale
+from mlscope.rules.promql import metric_names
 from support import ROOT
 from support.dashboards import FIXTURES, OUTPUT, bad_source, committed
 
@@ -179,6 +180,24 @@ def test_your_own_metrics_are_allowed_by_name_or_prefix(tmp_path: Path, no_promt
     capsys.readouterr()
     assert main(["dashboards", "check", *args]) == 0
     assert "ok: 1 dashboards" in capsys.readouterr().out
+
+
+def test_versions_window_variable_lists_the_windows_of_every_windowed_panel_without_a_canary() -> None:
+    """Shadow-first (one served version, a shadow, attributions: no comparison guard): $window still has values."""
+    import re
+
+    data = json.loads((OUTPUT / "mlscope-versions.json").read_text())
+    window = next(v for v in data["templating"]["list"] if v["name"] == "window")
+    found = dashcheck.variable_selector(window["query"])
+    assert found is not None and found[1] == "window"
+    names = re.fullmatch(r'\{__name__=~"([^"]+)",.*\}', found[0])
+    assert names is not None
+    listed = re.compile(names.group(1))
+    exprs = [q.expr for q in dashcheck.queries(data) if 'window="$window"' in q.expr
+             and "$model_version" not in q.expr]  # comparisons: only with a canary, whose guard is listed
+    read = {n for e in exprs for n in metric_names(e)}
+    assert {"model_version:mlscope_shadow_agreement:ratio", "feature:mlscope_feature_attribution_abs:mean"} <= read
+    assert all(listed.fullmatch(n) for n in read), read
 
 
 def test_the_genai_dashboard_has_its_model_server_rows() -> None:

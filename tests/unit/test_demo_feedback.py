@@ -60,6 +60,7 @@ def test_an_alert_retrains_and_the_new_version_serves_with_its_lineage(tmp_path:
         batches = newest_batches(tmp_path / BATCHES, 5)
         assert len(batches) >= 2 and all(b[0] >= first for b in batches[-2:])  # the failed run wrote none
         stdin = io.StringIO(json.dumps(ALERT))
+        first_shadow = demo.service.shadow
         assert retrain.main(tmp_path, f"http://127.0.0.1:{port}", None, None, 300.0, stdin=stdin) == retrain.DONE
         # A second alert of the episode (another feature's drift) retrains nothing.
         assert retrain.main(tmp_path, f"http://127.0.0.1:{port}", None, None, 300.0,
@@ -69,6 +70,8 @@ def test_an_alert_retrains_and_the_new_version_serves_with_its_lineage(tmp_path:
         shares = demo.split.shares()
         retired = {name for (name, labels), _ in series(demo.registry).items()
                    if ("model", MODEL) in labels and ("model_version", VERSION) in labels}
+        new = {name for (name, labels), _ in series(demo.registry).items() if ("model_version", "1.0.1") in labels}
+        shadow_now = demo.service.shadow
         assert shipped.drain(10)
     finally:
         logging.getLogger(LOGGER).removeHandler(shipped)
@@ -85,6 +88,11 @@ def test_an_alert_retrains_and_the_new_version_serves_with_its_lineage(tmp_path:
     # Its serving and drift series went; mlscope_model_retired_info names it, so no per-version alert judges it.
     assert "mlscope_model_retired_info" in retired and "mlscope_predictions_total" not in retired, retired
     assert not {name for name in retired if name.startswith("mlscope_feature_")}, retired
+    assert not {name for name in retired if "shadow" in name or "attribution" in name}, retired
+    assert "mlscope_reference_attribution_abs_mean" in new, new  # retrained with attributions: a rank gauge
+    # The shadow, retrained on the same data, is compared with the new stable (a new pair, warming up again).
+    assert first_shadow is not None and shadow_now is not None and shadow_now[0] == first_shadow[0]
+    assert shadow_now[1] is not first_shadow[1]
     assert demo.split.changes[-1].fingerprint == ALERT["fingerprint"]  # the split's change names the alert
     assert served["1.0.1"]["training_data_fingerprint"] == expected and served["1.0.1"]["role"] == "stable"
     # The split sends the stable share to the new version under its own name; the canary compares with it.

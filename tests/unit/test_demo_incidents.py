@@ -85,7 +85,7 @@ def test_a_registered_incident_is_injected_over_http_and_the_cli(
     refused = requests.post(url + "/faults", json={"incident": "canery"}, timeout=5)
     assert refused.status_code == 400
     registered = ("unknown incident 'canery'; registered: canary, canary-defect, drift, errors, latency, "
-                  "pipeline-failure, pipeline-stale, quality, ttft")
+                  "pipeline-failure, pipeline-stale, quality, shadow-disagree, ttft")
     assert refused.json()["error"] == registered
     assert main(["demo", "inject", "canery", "--url", url]) == 1
     assert capsys.readouterr().err == f"mlscope: {registered}\n"
@@ -99,13 +99,14 @@ def test_the_standard_four_keep_their_schedule_and_changes() -> None:
     offsets = [0, 150, 270, 390, 570, 750]
     assert [(offset, i.name, i.schedule.seconds, i.schedule.calm_s) for offset, i in INCIDENTS.plan()  # type: ignore[union-attr]
             ] == [(o, n, s, c) for o, (n, s, c) in zip(offsets, old_schedule, strict=True)]
-    faults = SimpleNamespace(drift_shift_std=0.0, error_rate=0.01, extra_latency_s=0.0)
+    faults = SimpleNamespace(drift_shift_std=0.0, error_rate=0.01, extra_latency_s=0.0, shadow_flip_rate=0.0)
     demo = SimpleNamespace(service=SimpleNamespace(faults=faults), truth=SimpleNamespace(flip_rate=0.0),
                            base_error_rate=0.01)
     for name, where, attribute, on, off in [("drift", faults, "drift_shift_std", 1.5, 0.0),
                                             ("errors", faults, "error_rate", 0.3, 0.01),
                                             ("latency", faults, "extra_latency_s", 0.3, 0.0),
-                                            ("quality", demo.truth, "flip_rate", 0.4, 0.0)]:
+                                            ("quality", demo.truth, "flip_rate", 0.4, 0.0),
+                                            ("shadow-disagree", faults, "shadow_flip_rate", 0.5, 0.0)]:
         INCIDENTS.get(name).apply(demo)
         assert getattr(where, attribute) == on, name
         INCIDENTS.get(name).revert(demo)
@@ -125,7 +126,7 @@ def test_the_console_reads_the_schedule_from_the_registry() -> None:
     cycle = start - 60
     summary = schedule_summary()
     on_demand = sorted(i.name for i in INCIDENTS if not i.schedule)
-    assert on_demand == ["pipeline-failure", "pipeline-stale"]
+    assert on_demand == ["pipeline-failure", "pipeline-stale", "shadow-disagree"]
     assert summary == (f"{', '.join(expected)} after the start, then again every "
                        f"{int(cycle // 60)}m{int(cycle % 60):02d}s; on demand: {', '.join(on_demand)}")
     assert "quality at 7m30s, canary-defect at 10m30s" in summary
@@ -149,3 +150,25 @@ def test_the_pipeline_runs_at_once_when_the_stale_incident_ends_not_an_interval_
     failure.revert(demo)
     assert pipeline._poke.is_set()  # the recovered run too
     assert "PipelineStale" in failure.description and "PipelineRunFailed" in failure.description
+
+
+def test_shadow_disagree_turns_the_shadows_answers() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from mlscope import ModelMonitor
+    from mlscope.demo.workload import SyntheticService, train
+    from support.helpers import series
+
+    trained = train("breast_cancer")
+    registry = CollectorRegistry()
+    service = SyntheticService(trained, ModelMonitor("m", "1", registry=registry, shadow_pending=100), seed=0,
+                               shadow=("s", trained.pipeline))  # the served model itself: agrees on every request
+    x, _ = service.sample(40)
+    for row in x[:20]:
+        service.predict_one(row)
+    INCIDENTS.get("shadow-disagree").apply(SimpleNamespace(service=service))
+    for row in x[20:]:
+        service.predict_one(row)
+    counted = {dict(labels)["result"]: v for (name, labels), v in series(registry).items()
+               if name == "mlscope_shadow_comparisons_total"}
+    assert counted["agree"] + counted["disagree"] == 40 and counted["agree"] >= 20 and 3 <= counted["disagree"] <= 17

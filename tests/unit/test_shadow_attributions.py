@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import ConstantInputWarning, rankdata, spearmanr
 
 from mlscope import ModelMonitor, shadow
 from mlscope.attributions import MAX_FEATURES, AttributionTracker, rank, spearman
@@ -169,3 +169,87 @@ def test_profile_attributions_round_trip_and_bad_ones() -> None:
     for attributions in (bad, data[:, :2], {"zz": [1.0]}):
         with pytest.raises(ProfileError, match="attributions"):
             build_profile(data, columns=FEATURES, model="m", model_version="1", attributions=attributions)
+
+
+def test_constant_window_attributions_rank_as_no_agreement_where_scipy_is_undefined() -> None:
+    names = [f"f{i}" for i in range(4)]
+    tracker = AttributionTracker("m", "1", features=names, reference={n: float(4 - i) for i, n in
+                                                                     enumerate(names)},
+                                 window_s=60, count_invalid=lambda r, n: None)
+    for _ in range(40):  # the top features stopped contributing: every attribution 0
+        tracker.record(dict.fromkeys(names, 0.0))
+    with pytest.warns(ConstantInputWarning, match="constant"):  # scipy: undefined, NaN
+        assert np.isnan(spearmanr([4.0, 3.0, 2.0, 1.0], [0.0] * 4).statistic)
+    assert np.isnan(spearman(np.array([4.0, 3.0, 2.0, 1.0]), np.zeros(4)))
+    assert tracker.refresh(now=tracker.started + 30) == 0.0  # published: no agreement, the alert's case
+    flat = AttributionTracker("m", "2", features=names, reference=dict.fromkeys(names, 1.0), window_s=60,
+                              count_invalid=lambda r, n: None)
+    for _ in range(40):
+        flat.record(dict(zip(names, [1.0, 2.0, 3.0, 4.0], strict=True)))
+    assert flat.refresh(now=flat.started + 30) is None  # a reference without a ranking: nothing to compare
+    assert tracker.coverage(tracker.started + 15) == 0.25 and tracker.coverage(tracker.started + 600) == 1
+
+
+def test_window_coverage_is_published_and_retire_removes_shadow_and_attribution_series() -> None:
+    registry = CollectorRegistry()
+    monitor = ModelMonitor("m", "1", registry=registry, shadow_pending=10, attribution_window_s=60)
+    monitor.record_prediction(0.01, output=1, request_id="r", attributions={"a": 1.0})
+    assert monitor.shadow("r", version="2", prediction=0) is False
+    covered = values(registry, "mlscope_attribution_window_coverage_ratio")
+    assert list(covered) == [(("model", "m"), ("model_version", "1"), ("window", "1m"))]
+    assert 0 <= next(iter(covered.values())) < 1
+    monitor.retire()
+    left = {n for n, _ in series(registry) if "shadow" in n or "attribution" in n}
+    assert left == set(), left
+
+
+@pytest.mark.parametrize(("served", "answer"), [
+    ("1", 1.0), (np.int64(1), True), (np.bool_(True), 1), (np.float32(2.0), "2"), (False, np.int8(0)),
+    (np.str_("yes"), "yes")])
+def test_one_class_identity_on_both_sides(served: object, answer: object) -> None:
+    monitor = ModelMonitor("m", "1", registry=CollectorRegistry(), shadow_pending=10)
+    monitor.record_prediction(0.01, output=served, request_id="r")
+    assert monitor.shadow("r", version="2", prediction=answer) is True
+
+
+def test_a_different_class_still_disagrees() -> None:
+    monitor = ModelMonitor("m", "1", registry=CollectorRegistry(), shadow_pending=10)
+    for i, (served, answer) in enumerate([(True, 0), ("1", "1.5"), (np.int64(2), "two")]):
+        monitor.record_prediction(0.01, output=served, request_id=f"r{i}")
+        assert monitor.shadow(f"r{i}", version="2", prediction=answer) is False
+
+
+def test_invalid_shadow_versions_are_refused_and_overflow_names_shadow_version() -> None:
+    registry = CollectorRegistry()
+    monitor = ModelMonitor("m", "1", registry=registry, shadow_pending=100, label_caps={"shadow_version": 2})
+    for i, version in enumerate(["", " ", "a\nb", "x" * 200, 3]):
+        monitor.record_prediction(0.01, output=1, request_id=f"bad{i}")
+        assert monitor.shadow(f"bad{i}", version=version, prediction=1) is None  # type: ignore[arg-type]
+    assert invalid(registry, "shadow_version_invalid") == 5
+    assert total(registry, "mlscope_shadow_comparisons_total") == 0
+    for i in range(3):  # cap 2: the third shadow version folds, counted under its own label
+        monitor.record_prediction(0.01, output=1, request_id=f"ok{i}")
+        assert monitor.shadow(f"ok{i}", version=f"s{i}", prediction=1) is True
+    assert total(registry, "mlscope_shadow_comparisons_total", shadow_version="__overflow__") == 1
+    assert total(registry, "mlscope_label_overflow_total", label="shadow_version") == 1
+    assert total(registry, "mlscope_label_overflow_total", label="model_version") == 0
+
+
+def test_batch_answers_wait_for_shadows_and_batch_attributions_count_per_row() -> None:
+    registry = CollectorRegistry()
+    monitor = ModelMonitor("m", "1", registry=registry, shadow_pending=3)
+    outputs = np.array([0, 1, 1, 0])
+    monitor.record_batch(outputs, request_ids=["b0", "b1", "b2", "b3"])
+    assert monitor.shadow("b0", version="2", prediction=0) is None  # bounded as single answers: b0 evicted
+    assert [monitor.shadow(f"b{i}", version="2", prediction=1) for i in (1, 2, 3)] == [True, True, False]
+    assert total(registry, "mlscope_shadow_pending_evicted_total", reason="capacity") == 1
+    monitor.record_batch(outputs, request_ids=["x"])
+    assert invalid(registry, "batch_request_ids_mismatch") == 1
+    table = np.random.default_rng(7).normal(size=(4, 2))
+    monitor.record_batch(outputs, attributions=[{"a": a, "b": b} for a, b in table.tolist()])
+    monitor.record_batch(outputs, attributions={"a": table[:, 0], "b": table[:, 1]})
+    monitor.record_batch(outputs, attributions={"a": table[:3, 0]})
+    assert invalid(registry, "batch_attributions_mismatch") == 1
+    assert total(registry, "mlscope_feature_attributions_total", feature="a") == 8
+    assert total(registry, "mlscope_feature_attribution_abs_total", feature="b") == pytest.approx(
+        2 * np.abs(table[:, 1]).sum(), rel=1e-12)

@@ -30,5 +30,10 @@ RECORDED_BY_LEVEL: dict[str, dict[str, RecordedSpec]] = {
     level: {op: RecordedSpec(f"{level}:mlscope_anomaly:{op}", help_, labels) for op, help_ in _OPERATIONS}
     for level, labels in LEVELS.items()}
 
+# The operations that exist only once the smoothed signal has history as old as the smallest offset (a young
+# stack, e.g. a test's or the first minutes of a demo, has none: its band panels draw the value alone).
+NEEDS_HISTORY = ("baseline", "residual", "spread", "zscore", "upper", "lower")
+NEEDS_HISTORY_NAMES = tuple(RECORDED_BY_LEVEL[level][op].name for level in LEVELS for op in NEEDS_HISTORY)
+
 METRICS = ()
 RECORDED = tuple(spec for specs in RECORDED_BY_LEVEL.values() for spec in specs.values())

@@ -68,7 +68,9 @@ INVALID_REASONS = {
     "batch_without_rows": ("record_batch() with neither outputs nor rows: its latency, scores and request ids "
                            "(its features are still recorded)"),
     "batch_rows_invalid": "record_batch() with rows that is not an integer >= 0",
-    "batch_request_ids_mismatch": "request ids of a batch that do not match its outputs (not stored for quality)",
+    "batch_request_ids_mismatch": ("request ids of a batch that do not match its outputs (not stored for quality or "
+                                   "shadows)"),
+    "batch_attributions_mismatch": "batch attributions whose rows are not the batch's rows (none counted)",
     "outcome_without_quality": "record_outcome() on a monitor without quality=",
     "no_reference_profile": "features given to a monitor without a reference profile",
     "feature_unknown": "values of features the profile does not have (one per value)",
@@ -89,6 +91,8 @@ INVALID_REASONS = {
     "shadow_unknown_request": ("a shadow answer for a request id with no served answer waiting (never served, "
                                "failed, evicted, or answered by this shadow version already)"),
     "shadow_answer_invalid": "a shadow answer that is not a usable class (classifier) or finite number (regression)",
+    "shadow_version_invalid": ("a shadow answer whose version= is empty, blank, not a string, not printable or over "
+                               "128 characters (not compared)"),
     "attributions_wrong_type": "attributions that are not a mapping of feature name to number (all skipped)",
     "attributions_too_many": "attributions with more features than the profile (or the cap) holds (all skipped)",
     "attribution_feature_unknown": ("an attribution of a feature outside the profile (or beyond the cap without "

@@ -54,11 +54,17 @@ REFERENCE_ATTRIBUTION = MetricSpec(
 ATTRIBUTION_RANK_AGREEMENT = MetricSpec(
     "mlscope_attribution_rank_agreement", "gauge",
     "Spearman rank correlation between the window's and the reference's mean absolute attributions of the "
-    "reference's top features (1: same order, 0: unrelated, -1: reversed); computed off the scrape path.",
+    "reference's top features (1: same order, 0: unrelated, -1: reversed; 0 as well when the window's means of "
+    "those features are all equal, e.g. all 0: they stopped contributing); computed off the scrape path.",
     MODEL + ("window",), multiprocess_mode="max")
+ATTRIBUTION_WINDOW = MetricSpec(
+    "mlscope_attribution_window_coverage_ratio", "gauge",
+    "Share of the in-process attribution window that this process's data covers (1: a full window; a restarted "
+    "process starts again at 0); the rank alert waits for warmup.attributions.min_age_share of it.",
+    MODEL + ("window",), multiprocess_mode="min")
 
 METRICS = (TRAFFIC_WEIGHT, SHADOW_COMPARISONS, SHADOW_DISAGREEMENTS, SHADOW_PENDING_EVICTED, ATTRIBUTION_ABS,
-           ATTRIBUTIONS, REFERENCE_ATTRIBUTION, ATTRIBUTION_RANK_AGREEMENT)
+           ATTRIBUTIONS, REFERENCE_ATTRIBUTION, ATTRIBUTION_RANK_AGREEMENT, ATTRIBUTION_WINDOW)
 
 # -- roles and the baseline ------------------------------------------------------------------------------
 TRAFFIC_SHARE = RecordedSpec(

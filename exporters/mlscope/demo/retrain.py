@@ -54,16 +54,19 @@ _VERSION = re.compile(r"^\d+\.\d+\.(\d+)$")
 # transient, so a version trained on drifted batches drifts itself once the incident ends (its reference holds
 # them); the cooldown keeps that from retraining again within the cycle, and the versions few (20 per model).
 COOLDOWN_S = 900.0
+SHADOW_FILE = "shadow.pkl"
 
 
 @dataclass(frozen=True)
 class Artifact:
-    """A trained version on disk: ``<state>/models/<version>/`` (model.pkl, profile.json, manifest.json)."""
+    """A trained version on disk: ``<state>/models/<version>/`` (model.pkl, profile.json, manifest.json, and
+    shadow.pkl: the shadow retrained on the same data, so it is compared with its own stable)."""
 
     version: str
     pipeline: Pipeline
     profile: ReferenceProfile
     manifest: dict[str, Any] = field(default_factory=dict)
+    shadow: Pipeline | None = None
 
 
 def version_folder(state_dir: Path, version: str) -> Path:
@@ -85,7 +88,11 @@ def load_artifact(state_dir: Path, version: str) -> Artifact:
     with (folder / "model.pkl").open("rb") as handle:  # written by this job into the demo's own state folder
         pipeline = pickle.load(handle)
     manifest = json.loads((folder / "manifest.json").read_text())
-    return Artifact(version, pipeline, load_profile(folder / "profile.json"), manifest)
+    shadow = None
+    if (folder / SHADOW_FILE).exists():
+        with (folder / SHADOW_FILE).open("rb") as handle:
+            shadow = pickle.load(handle)
+    return Artifact(version, pipeline, load_profile(folder / "profile.json"), manifest, shadow)
 
 
 def retrain_command(state_dir: Path, demo_url: str | None, pushgateway: str | None, loki_url: str | None,
@@ -175,11 +182,14 @@ class Retraining:
                                   data_batch_ids=ids, triggered_by=self.trigger, model_version=version) as run:
             with run.step("fit"):
                 pipeline = make_pipeline(StandardScaler(), LogisticRegression(**HYPERPARAMETERS)).fit(x, y)
+                # The shadow, retrained on a resample of the same data (as 1.2.0-shadow is on another split).
+                pick = np.random.default_rng(1).integers(0, len(x), len(x))
+                shadow = make_pipeline(StandardScaler(), LogisticRegression(**HYPERPARAMETERS)).fit(x[pick], y[pick])
             with run.step("evaluate"):
                 accuracy = float((pipeline.predict(base.x_test) == base.y_test).mean())
                 run.final(accuracy=accuracy)
             with run.step("save"):
-                folder = self._save(version, pipeline, x, base, run.fingerprint, {
+                folder = self._save(version, pipeline, shadow, x, base, run.fingerprint, {
                     "run_id": run.run_id, "dataset_version": dataset, "data_batch_ids": ids,
                     "training_data_fingerprint": run.fingerprint, "accuracy": accuracy,
                     "triggered_by": None if self.trigger is None else self.trigger.fields()})
@@ -196,20 +206,24 @@ class Retraining:
             return self._deploy(version, folder)
         return DONE
 
-    def _save(self, version: str, pipeline: Pipeline, x: np.ndarray, base: Any, fingerprint: str,
-              manifest: Mapping[str, Any]) -> Path:
+    def _save(self, version: str, pipeline: Pipeline, shadow: Pipeline, x: np.ndarray, base: Any,
+              fingerprint: str, manifest: Mapping[str, Any]) -> Path:
         from ..drift import build_profile
+        from .workload import linear_contributions
 
         folder = version_folder(self.state_dir, version)
         folder.mkdir(parents=True, exist_ok=True)
         classes = [int(c) for c in pipeline.classes_]
         profile = build_profile(x, columns=base.feature_names, model=MODEL, model_version=version,
                                 output=pipeline.predict(x), labels=base.y_test,
-                                proba=pipeline.predict_proba(base.x_test), classes=classes)
+                                proba=pipeline.predict_proba(base.x_test), classes=classes,
+                                attributions=linear_contributions(pipeline, x))  # the rank agreement's reference
         assert profile.source_hash == fingerprint  # one function names the training data everywhere
         profile.save(folder / "profile.json")
         with (folder / "model.pkl").open("wb") as handle:
             pickle.dump(pipeline, handle)
+        with (folder / SHADOW_FILE).open("wb") as handle:
+            pickle.dump(shadow, handle)
         (folder / "manifest.json").write_text(json.dumps({"version": version, **manifest}, indent=1))
         return folder
 

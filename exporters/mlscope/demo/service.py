@@ -191,6 +191,8 @@ class DemoService:
                                               "dataset_version": str(artifact.manifest.get("dataset_version", ""))})
         previous, self.monitor = self.monitor, monitor
         self.service.monitor, self.service.trained = monitor, trained
+        if artifact.shadow is not None:  # the shadow retrained with it: compared with its own stable (a new pair)
+            self.service.shadow = (SHADOW, artifact.shadow)
         # The split routes the stable share to the new version, under its own name; the canary compares with it.
         self.routed.services[version] = self.service
         self.split.replace(previous.model_version, version, reason=f"retrained: {artifact.manifest.get('run_id')}",

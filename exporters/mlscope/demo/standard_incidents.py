@@ -1,4 +1,5 @@
-"""The demo's four standard incidents (registered on import): drift, errors, latency, quality.
+"""The demo's standard incidents (registered on import): drift, errors, latency, quality on the schedule, and
+shadow-disagree on demand (``mlscope demo inject shadow-disagree``).
 
 One cycle, after a calm first minute: drift 90 s, errors 60 s, latency 60 s, quality 120 s, each followed
 by a minute of calm (about 10.5 minutes in all).
@@ -17,5 +18,7 @@ for _incident in (
             ScheduleEntry(30, 60)),
     setting("quality", "40 % of the late labels disagree with the model (concept drift)",
             "truth.flip_rate", 0.4, 0.0, ScheduleEntry(40, 120)),
+    setting("shadow-disagree", "the shadow (1.2.0-shadow) answers the other class on 50 % of requests",
+            "service.faults.shadow_flip_rate", 0.5, 0.0),
 ):
     register(_incident)

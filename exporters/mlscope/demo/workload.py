@@ -84,6 +84,8 @@ class Faults:
     missing_rate: float = 0.0
     # The step of a request that `extra_latency_s` slows (a feature store answering late, by default).
     slow_step: str = "feature_fetch"
+    # Share of the shadow's answers turned into the other class (the shadow-disagree incident).
+    shadow_flip_rate: float = 0.0
 
 
 STEPS = ("feature_fetch", "preprocessing", "model", "postprocessing")
@@ -168,7 +170,12 @@ class SyntheticService:
                                                 strict=True))
         if self.shadow is not None:
             version, model = self.shadow
-            self.monitor.shadow(tracker.request_id, version=version, prediction=model.predict(row)[0].item())
+            answer = model.predict(row)[0].item()
+            if self.faults.shadow_flip_rate > 0:
+                with self._lock:
+                    flip = bool(self._rng.random() < self.faults.shadow_flip_rate)
+                answer = 1 - answer if flip else answer
+            self.monitor.shadow(tracker.request_id, version=version, prediction=answer)
         return Prediction(tracker.request_id, x, tracker.output, y_true, score)
 
     @contextlib.contextmanager

@@ -7,7 +7,9 @@ and the attribution ranking against the reference's (docs/versions.md).
   window).
 * ``…:mlscope_feature_attribution_abs:mean``: the mean |attribution| per feature, version and drift window; the
   rank agreement is the monitor's gauge (computed off the scrape path), read behind the ``attributions``
-  warm-up guard of the first drift window.
+  warm-up guard of the first drift window and once the process's own window is covered
+  (``mlscope_attribution_window_coverage_ratio``). Both guards count the age from the process's start: a counter
+  reset (a restart) within the window makes them cold again.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def shadow_rules(cfg: RuleConfig) -> list[Rule]:
         rules += [record(cat.SHADOW_COMPARED, total, window=w),
                   record(cat.SHADOW_AGREEMENT, f"{_sum_increase(agreed, w, BY_PAIR)} / ({total} > 0)", window=w),
                   warm_up(cat.SHADOW_WARM, "shadow", w, cfg.profile.warmup.shadow, count=total, age=compared,
-                          by=BY_PAIR)]
+                          by=BY_PAIR, no_reset=True)]
     return rules
 
 
@@ -52,7 +54,7 @@ def attribution_rules(cfg: RuleConfig) -> list[Rule]:
         mean = f"{_sum_increase(sums, w, BY_FEATURE)} / ({_sum_increase(counts, w, BY_FEATURE)} > 0)"
         rules += [record(cat.ATTRIBUTION_MEAN, mean, window=w),
                   warm_up(serving_cat.WINDOW_WARM, "attributions", w, cfg.profile.warmup.attributions,
-                          count=f"max by ({BY}) (increase({counts}[{w}]))", age=counts, by=BY)]
+                          count=f"max by ({BY}) (increase({counts}[{w}]))", age=counts, by=BY, no_reset=True)]
     return rules
 
 
@@ -64,7 +66,10 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
     v, p = cfg.versions, cfg.profile
     w, dw = p.traffic_windows[0], p.drift_windows[0]
     disagreement = f'1 - {cat.SHADOW_AGREEMENT.name}{{window="{w}"}}'
-    rank = f"min by ({BY}, window) ({cat.ATTRIBUTION_RANK_AGREEMENT.name}{selector(cfg.selectors.model_service)})"
+    sel = selector(cfg.selectors.model_service)
+    covered = f"min by ({BY}, window) ({cat.ATTRIBUTION_WINDOW.name}{sel}) >= {p.warmup.attributions.min_age_share:g}"
+    rank = (f"min by ({BY}, window) ({cat.ATTRIBUTION_RANK_AGREEMENT.name}{sel}) < {v.attribution_rank_min:g} "
+            f"and on ({BY}, window) {covered}")
     return [
         alert(cfg, SHADOW_ALERT, when_warm(f"{disagreement} > {v.shadow_disagreement_max:g}", cat.SHADOW_WARM,
                                            "shadow", w, BY_PAIR),
@@ -76,15 +81,34 @@ def alert_rules(cfg: RuleConfig) -> list[Rule]:
                           f"(limit {v.shadow_disagreement_max:.0%}, once at least "
                           f"{p.warmup.shadow.min_count:g} answers were compared): promoting it would change "
                           "that many answers."),
-        alert(cfg, RANK_ALERT, when_warm(f"{rank} < {v.attribution_rank_min:g}", serving_cat.WINDOW_WARM,
+        alert(cfg, RANK_ALERT, when_warm(rank, serving_cat.WINDOW_WARM,
                                          "attributions", dw, BY),
               severity="warning", for_=p.for_drift, dashboard=DASHBOARD, model_scoped=True,
               summary=f"{WHO}: the features that drive its answers changed",
               description=f"The ranking of the features by mean absolute attribution over the last "
                           f"{{{{ $labels.window }}}} agrees with the reference's at Spearman "
                           f"{{{{ $value | printf \"%.2f\" }}}} only (limit {v.attribution_rank_min:g}): {WHO} "
-                          "now decides on other features than on its reference data."),
+                          "now decides on other features than on its reference data. The features whose share "
+                          "of the mean absolute attribution moved most from the reference's: "
+                          f"{moved_most(dw)}."),
     ]
+
+
+def moved_most(window: str, top: int = 3) -> str:
+    """A description fragment: the ``top`` features whose share of the total mean |attribution| moved most from
+    the reference's over ``window`` (the template's ``query`` function on the alert's version; no extra series)."""
+    version = 'model=%q,model_version=%q'
+    mean = f'{cat.ATTRIBUTION_MEAN.name}{{{version},window="{window}"}}'
+    ref = f"{cat.REFERENCE_ATTRIBUTION.name}{{{version}}}"
+
+    def share(series: str) -> str:
+        return f"{series} / on (model, model_version) group_left sum by (model, model_version) ({series})"
+
+    expr = f"sort_desc(topk({top}, abs(({share(mean)}) - on (model, model_version, feature) ({share(ref)}))))"
+    args = " ".join(["$labels.model $labels.model_version"] * 4)
+    return (f"{{{{ range $i, $s := printf `{expr}` {args} | query }}}}"
+            "{{ if $i }}, {{ end }}{{ $s.Labels.feature }} ({{ $s.Value | printf \"%.2f\" }})"
+            "{{ end }}")
 
 
 def groups(cfg: RuleConfig) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ def record(spec: RecordedSpec, expr: str, **labels: str) -> Rule:
 
 
 def warm_up(spec: RecordedSpec, domain: str, window: str, guard: WindowGuard, *, count: str, age: str,
-            by: str, samples: tuple[str, ...] = (), every: str = "") -> Rule:
+            by: str, samples: tuple[str, ...] = (), every: str = "", no_reset: bool = False) -> Rule:
     """The warm-up guard of one domain's ``window``: a recording rule of ``spec`` (``…:mlscope_window_warm:bool``).
 
     Per group of ``by`` labels that ``count`` (the observations in the window, summed ``by``) returns: 1 when
@@ -36,13 +36,18 @@ def warm_up(spec: RecordedSpec, domain: str, window: str, guard: WindowGuard, *,
     ``guard.min_age_share`` of the window's length ago (``age offset …``: no sample back then, no full
     window yet) and, with ``guard.min_sample_share``, every series of ``samples`` (selectors, one sample per
     ``every``) holds that share of the window's samples (no gap: a Prometheus restart leaves one), else 0.
-    Alerts read it through :func:`when_warm`; a dashboard can show it.
+    With ``no_reset`` (``age`` a counter), the age is the process's: a counter reset (a restarted process)
+    within those seconds makes it cold again, so an alert judges the new process's window, not the old
+    process's series across the restart. Alerts read it through :func:`when_warm`; a dashboard can show it.
     """
     enough = f"({count}) >= bool {guard.min_count:g}"
     conditions = []
     age_s = round(guard.min_age_share * duration_seconds(window))
     if age_s > 0:
-        conditions.append(f"group by ({by}) ({age} offset {age_s}s)")
+        old_enough = f"group by ({by}) ({age} offset {age_s}s)"
+        if no_reset:
+            old_enough = f"({old_enough} unless on ({by}) sum by ({by}) (resets({age}[{age_s}s])) > 0)"
+        conditions.append(old_enough)
     if guard.min_sample_share > 0:
         if not samples or not every:
             raise ValueError(f"the {domain} guard wants continuity: give samples and every")
