@@ -43,7 +43,7 @@ def test_normal_traffic_raises_nothing_but_the_watchdog_then_drift_fires(soak: S
     serving = f'window="1m",model="{MODEL}",model_version="{VERSION}"'
     warm = api.query(f"min by (domain) (model_version:mlscope_window_warm:bool{{{serving}}})")
     assert {r["metric"]["domain"]: r["value"][1] for r in warm} == {
-        "serving": "1", "quality": "1", "estimated": "1", "coverage": "1"}
+        "serving": "1", "quality": "1", "estimated": "1", "coverage": "1", "attributions": "1"}
     assert api.query(f"min(feature:mlscope_window_warm:bool{{{serving}}})")[0]["value"][1] == "1"
     raised, notified = soak.firing(), soak.notified()
     print(f"\nsoak {NORMAL_S:.0f} s: firing besides the Watchdog: {describe(raised)}; "

@@ -115,7 +115,7 @@ MAX_DATA_AGE = MetricSpec(
 INFO = MetricSpec(
     "mlscope_pipeline_info", "gauge",
     "Always 1: the pipeline's owner (alerts about the pipeline carry it, for routing) and kind (" +
-    ", ".join(PIPELINE_KINDS) + ": a training job once it started a training run).",
+    ", ".join(PIPELINE_KINDS) + ": a training job once it started a training run and ran no pipeline run).",
     PIPELINE + ("owner", "kind"), unit="info", multiprocess_mode="max")
 CHECK_FAILURES = MetricSpec(
     "mlscope_pipeline_batch_check_failures", "gauge",

@@ -65,6 +65,7 @@ class PipelineMonitor:
         self.push_timeout, self.handle_sigterm = float(push_timeout), handle_sigterm
         self.grouping_key = {"job": job, "pipeline": self.pipeline, **({"instance": instance} if instance else {})}
         self.kind = ""
+        self._ran_pipeline = False
         self._set_kind(cat.PIPELINE_KINDS[0])
         if expected_interval_s is not None:
             self.ins.expected_interval.labels(self.pipeline).set(float(expected_interval_s))
@@ -76,7 +77,10 @@ class PipelineMonitor:
 
     def run(self, data_batch_id: str | None = None, *, run_id: str | None = None, model: str | None = None,
             model_version: str | None = None, **fields: Any) -> Run:
-        """Start a run (a context manager; or call :meth:`Run.end`). ``fields`` go into its log lines."""
+        """Start a run (a context manager; or call :meth:`Run.end`). ``fields`` go into its log lines. A job that
+        runs pipeline runs is a pipeline (``kind="pipeline"``), even if it trains too."""
+        self._ran_pipeline = True
+        self._set_kind("pipeline")
         return Run(self, data_batch_id, run_id=run_id, model=model, model_version=model_version, fields=fields)
 
     def training_run(self, model: str, *, dataset_version: str, training_data: Any = None,
@@ -85,9 +89,11 @@ class PipelineMonitor:
                      data_batch_id: str | None = None, run_id: str | None = None, model_version: str | None = None,
                      data_batch_ids: Iterable[str] = (), triggered_by: AlertTrigger | Mapping[str, Any] | None = None
                      ) -> TrainingRun:
-        """Start a training run of ``model`` (see :class:`mlscope.pipelines.TrainingRun`); from then on the
-        pipeline's ``mlscope_pipeline_info`` says ``kind="training"``."""
-        self._set_kind("training")
+        """Start a training run of ``model`` (see :class:`mlscope.pipelines.TrainingRun`). A job that only trains
+        is a training job: its ``mlscope_pipeline_info`` says ``kind="training"`` (one that also runs pipeline
+        runs stays ``kind="pipeline"``, so the pipeline panels keep it)."""
+        if not self._ran_pipeline:
+            self._set_kind("training")
         return TrainingRun(self, model, dataset_version=dataset_version, training_data=training_data,
                            columns=columns, fingerprint=fingerprint, hyperparameters=hyperparameters,
                            transformations=transformations, data_batch_id=data_batch_id, run_id=run_id,

@@ -207,6 +207,18 @@ def test_one_fingerprint_from_the_data_to_model_info() -> None:
     assert kinds == ["training"]
 
 
+def test_a_pipeline_that_also_trains_stays_a_pipeline() -> None:
+    """The pipeline panels keep a job that runs pipeline runs, whatever it trains before or after them."""
+    registry = CollectorRegistry()
+    monitor = PipelineMonitor("features", registry=registry)
+    monitor.training_run("m", dataset_version="d1", fingerprint="sha256:x").end()
+    with monitor.run("b-1"):
+        pass
+    monitor.training_run("m", dataset_version="d2", fingerprint="sha256:y").end()
+    kinds = [dict(ls)["kind"] for (n, ls), _ in series(registry).items() if n == "mlscope_pipeline_info"]
+    assert kinds == ["pipeline"]
+
+
 def test_a_push_while_the_pushgateway_is_down_or_hung_ends_the_job_and_says_so(lines: Lines) -> None:
     registry = CollectorRegistry()
     sock, port = unanswering_port()
