@@ -42,3 +42,14 @@ def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     (tmp_path / "tests" / "serving.yml").write_text(broken)
     result = run_promtool("test", "rules", tmp_path / "tests" / "serving.yml")
     assert result.returncode != 0 and "severity" in result.stdout + result.stderr
+
+
+def test_generated_anomaly_tests_pass_with_a_changed_configuration(tmp_path: Path) -> None:
+    """The documented setting change (a lower traffic z_threshold and min_traffic) still gives passing tests."""
+    from mlscope.rules.generate import build_all
+    require_binary("promtool")
+    (tmp_path / "tests").mkdir()
+    build_all(tmp_path / "rules", overrides={"profiles": {"fast": {"anomaly": {
+        "traffic": {"z_threshold": 3, "min_traffic": 0.2}, "latency": {"min_traffic": 40}}}}})
+    result = run_promtool("test", "rules", tmp_path / "tests" / "anomaly.yml")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -50,3 +50,25 @@ def test_composes_default_retention_is_the_rule_configurations() -> None:
     from pathlib import Path
     compose = (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text()
     assert f"retention.time=${{PROMETHEUS_RETENTION:-{RETENTION}}}" in compose
+
+
+CHANGED = {"profiles": {"fast": {"anomaly": {"traffic": {"z_threshold": 3, "min_traffic": 0.2},
+                                             "latency": {"min_traffic": 40}}}}}
+
+
+def test_the_generated_promtool_tests_follow_the_configured_min_traffic() -> None:
+    """The low-traffic case sits below the configured min_traffic, the judged cases above it."""
+    import yaml
+
+    from mlscope.rules import anomaly_tests
+    serving = anomaly_tests.serving_cat
+    cases = {case["input_series"][0]["series"].split("{")[0]: case["input_series"]
+             for case in yaml.safe_load(anomaly_tests.render(configured("fast", CHANGED)))["tests"]}
+
+    def rates(signal: str, version: str) -> list[float]:
+        return [float(v.split("x")[0]) for s in cases[signal] if s["series"].startswith(serving.REQUEST_RATE.name)
+                and f'model_version="{version}"' in s["series"] for v in s["values"].split()]
+
+    assert max(rates(serving.REQUEST_RATE.name, "lowtraffic")[:1]) == 0.1  # the baseline: half of 0.2
+    assert max(rates(serving.LATENCY_P95.name, "lowtraffic")) == 20 and min(rates(serving.LATENCY_P95.name,
+                                                                                    "anomaly")) >= 160
