@@ -225,6 +225,19 @@ class AlertReceiver:
         self.runbooks = self.runbooks or _found("alerting/runbooks")
         self.dashboards = self.dashboards or _found("provisioning/grafana/dashboards")
         self.docs = self.docs or PACKAGED_DOCS  # the package's own: a stack folder holds no docs
+        self._start_counters_at_zero()
+
+    def _start_counters_at_zero(self) -> None:
+        """The firing/resolved counters of every alert with a runbook or on record, and the false-positive
+        counter of every alert on record, exist at 0 from the start: ``increase()`` then sees their first event."""
+        books = sorted(p.stem for p in self.runbooks.glob("*.md")) if self.runbooks else []
+        on_record = self.store.alertnames()
+        for name in dict.fromkeys([*books, *on_record]):
+            label = self.guard.admit("alertname", name)
+            for status in ("firing", "resolved"):
+                self.state_changes.labels(label, status)
+        for name in on_record:
+            self.false_positives.labels(self.guard.admit("alertname", name))
 
     def handle(self, body: bytes) -> tuple[int, str]:
         """Process one webhook request body; returns (HTTP status, message)."""
@@ -246,6 +259,7 @@ class AlertReceiver:
                     log.info("ignored a late firing of %s %s (its episode %s already resolved)", name,
                              alert["fingerprint"], alert["startsAt"])
                 continue
+            self.false_positives.labels(label)  # at 0 from the alert's first notification on
             self.state_changes.labels(label, alert["status"]).inc()
             changed = True
             self._log(payload, alert)
@@ -264,8 +278,9 @@ class AlertReceiver:
             self.feedback_rejected.labels(exc.reason).inc()
             log.warning("refused a false-positive report: %s", exc)
             return exc.status, str(exc)
-        name = self.guard.admit("alertname", report.alertname)
-        self.false_positives.labels(name).inc()
+        if not self.store.mark_false_positive(report.fingerprint, report.starts_at):
+            return 200, "already counted (this firing episode was reported before)"
+        self.false_positives.labels(self.guard.admit("alertname", report.alertname)).inc()
         self._emit(logging.makeLogRecord({
             "name": "mlscope.alerts", "levelno": logging.INFO, "levelname": "INFO",
             "msg": f"{report.alertname} marked a false positive" + (f": {report.comment}" if report.comment else ""),
