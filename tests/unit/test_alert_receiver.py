@@ -278,3 +278,15 @@ def test_false_positive_feedback_is_off_without_a_token() -> None:
     assert status == 403 and "--feedback-token-file" in message
     assert rcv.registry.get_sample_value("mlscope_alert_false_positives_total",
                                          {"alertname": "ModelTrafficAnomalous"}) is None
+
+
+def test_served_runbooks_show_the_thresholds_in_force() -> None:
+    """With a folder's rule settings, /runbooks/<Alert>.md shows their values, not the built-in ones."""
+    from mlscope.stack.alertreceiver import get
+    rcv, _ = receiver(runbooks=ROOT / "alerting" / "runbooks", rules_settings={"profiles": {
+        "default": {"anomaly": {"traffic": {"z_threshold": 3.5, "min_traffic": 0.2}}}}})
+    status, text, _ = get(rcv, "/runbooks/ModelTrafficAnomalous.md")
+    built_in, _ = receiver(runbooks=ROOT / "alerting" / "runbooks")
+    assert status == 200 and text != get(built_in, "/runbooks/ModelTrafficAnomalous.md")[1]
+    row = next(line for line in text.splitlines() if "`profile.anomaly.traffic.min_traffic`" in line)
+    assert row.split("|")[2].strip() == "0.2"

@@ -208,6 +208,8 @@ class AlertReceiver:
     feedback_token: str | None = None
     snapshots: SnapshotWorker | None = None
     token: str = field(default_factory=receiver_token)
+    # The stack folder's rule settings (alerting/rules-config.yml): served runbooks show their thresholds.
+    rules_settings: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.notifications = cat.NOTIFICATIONS.create(self.registry)
@@ -225,6 +227,7 @@ class AlertReceiver:
         self.runbooks = self.runbooks or _found("alerting/runbooks")
         self.dashboards = self.dashboards or _found("provisioning/grafana/dashboards")
         self.docs = self.docs or PACKAGED_DOCS  # the package's own: a stack folder holds no docs
+        self._blocks: dict[str, str] | None = None
         self._start_counters_at_zero()
 
     def _start_counters_at_zero(self) -> None:
@@ -238,6 +241,16 @@ class AlertReceiver:
                 self.state_changes.labels(label, status)
         for name in on_record:
             self.false_positives.labels(self.guard.admit("alertname", name))
+
+    def runbook_text(self, alert: str, text: str) -> str:
+        """A runbook with its thresholds block rendered from the rule settings in force (``rules_settings``)."""
+        if not self.rules_settings:
+            return text  # the files' blocks are the built-in configuration's
+        from ..rules import reference  # the rule generator: only when a folder has settings of its own
+        if self._blocks is None:
+            self._blocks = reference.thresholds_blocks(self.rules_settings)
+        block = self._blocks.get(alert)
+        return text if block is None else reference.with_thresholds(text, block)
 
     def handle(self, body: bytes) -> tuple[int, str]:
         """Process one webhook request body; returns (HTTP status, message)."""
@@ -408,13 +421,13 @@ def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
         found = pages.runbook_path(books, name) if books else None
         if found is None:
             return 404, f"no runbook {name!r} (the index, GET /, lists them)", "text/plain; charset=utf-8"
-        return 200, found.read_text(encoding="utf-8"), MARKDOWN
+        return 200, receiver.runbook_text(name, found.read_text(encoding="utf-8")), MARKDOWN
     if path.startswith("/docs/"):  # the runbooks' links (../../docs/drift.md) resolve here
         name = path.removeprefix("/docs/").removesuffix(".md")
         found = pages.runbook_path(receiver.docs, name, pages.DOC_NAME) if receiver.docs else None
         if found is None:
             return 404, f"no docs page {name!r}", "text/plain; charset=utf-8"
-        return 200, found.read_text(encoding="utf-8"), MARKDOWN
+        return 200, receiver.runbook_text(name, found.read_text(encoding="utf-8")), MARKDOWN
     if path.startswith(snapshot_ids.PATH):
         return snapshot_page(receiver, full_path)
     if path == "/api/alerts":
