@@ -96,3 +96,5 @@ def test_the_shipped_examples_are_valid_settings() -> None:
     assert {"thresholds", "links", "model_servers", "profiles"} <= set(data)
     cfg = configured("fast", data)
     assert cfg.model_servers.tpot_slo_seconds == 0.025 and cfg.model_servers.gpus[0].model == "chat"
+    anomaly = configured("default", data).profile.anomaly
+    assert anomaly.offsets[-1] == "3w" and anomaly.traffic.min_traffic == 0.2
