@@ -25,8 +25,17 @@ P = 'pipeline=~"$pipeline"'
 M = 'model=~"$model"'
 
 
+# The data pipelines and batch jobs, not the training jobs (mlscope_pipeline_info's kind; a series from before
+# the kind label has none, so it stays a pipeline): every pipeline panel, the "All" of $pipeline included.
+PIPELINES = f'max by (pipeline) ({cat.INFO.name}{{kind!="training"}})'
+
+
+def pipelines_only(expr: str) -> str:
+    return f"({expr} and on (pipeline) {PIPELINES})"
+
+
 def last(spec: cat.MetricSpec, by: str = "pipeline", selector: str = P) -> str:
-    return f"max by ({by}) ({spec.name}{{{selector}}})"
+    return pipelines_only(f"max by ({by}) ({spec.name}{{{selector}}})")
 
 
 def runs_ended(spec: cat.MetricSpec, window: str) -> str:
@@ -34,7 +43,8 @@ def runs_ended(spec: cat.MetricSpec, window: str) -> str:
     count them, and a series that appeared within the window (absent ``window`` ago) counts its first run, which
     ``changes()`` alone misses."""
     x = f"{spec.name}{{{P}}}"
-    return f"sum by (pipeline) (changes({x}[{window}]) + (({x} * 0 + 1 unless {x} offset {window}) or {x} * 0))"
+    return pipelines_only(
+        f"sum by (pipeline) (changes({x}[{window}]) + (({x} * 0 + 1 unless {x} offset {window}) or {x} * 0))")
 
 
 def lines(event: str, selector: str = "", extra: str = "") -> str:
@@ -66,7 +76,9 @@ dashboard = gf.dashboard(
     variables=[gf.label_variable("pipeline", "Pipeline", ENDED),
                gf.label_variable("model", "Model", serving.MODEL_INFO.name), gf.textbox("run_id", "Run id")],
     rows=[
-        [gf.stat("Pipelines", gf.prom(f"count({last(cat.INFO)})"), "short"),
+        [gf.stat("Pipelines", gf.prom(f"count({last(cat.INFO)}) or on() vector(0)"), "short",
+                 description="Data pipelines and batch jobs; training jobs (kind=\"training\") are in the lineage "
+                             "row."),
          gf.stat("Last run failed", gf.prom(
              f"count({last(cat.LAST_FAILURE)} > on (pipeline) ({last(cat.LAST_SUCCESS)} or {last(cat.LAST_FAILURE)} "
              "* 0)) or on() vector(0)"), "short", steps=gf.thresholds((None, "green"), (1, "red"))),
@@ -134,7 +146,8 @@ dashboard = gf.dashboard(
                         "training run's mlscope_model_info on the Pushgateway (job " + PUSH_JOB + "), not serving; "
                         "retired = a newer version replaced it (mlscope_model_retired_info)."),
          gf.table("Trained versions: pipeline, dataset version, fingerprint (mlscope_training_info)", gf.prom(
-             (last(cat.TRAINING_INFO, ", ".join(cat.TRAINING_INFO_LABELS), M), "")), "none", hide=["Value"],
+             (f"max by ({', '.join(cat.TRAINING_INFO_LABELS)}) ({cat.TRAINING_INFO.name}{{{M}}})", "")), "none",
+             hide=["Value"],
              description="Bounded: one series per model version a training job produced. Run ids, batch ids, "
                          "hyperparameters and the triggering alert are in the training run's log lines."),
          gf.stat("Serving versions no training run reported", gf.prom(
@@ -149,5 +162,7 @@ dashboard = gf.dashboard(
              (f"sum by (alertname, result) (increase({alert_cat.COMMANDS.name}[$__rate_interval])) or on() vector(0)",
               "{{alertname}} {{result}}")), "short",
              description="The feedback loop: a drift or quality alert runs its alert_commands entry (retraining); "
-                         "`mlscope lineage MODEL VERSION` prints the chain back to the alert.")],
+                         "`mlscope lineage MODEL VERSION` prints the chain back to the alert. The receiver creates "
+                         "each configured command's counters at 0, so the first run counts; skipped_running: a "
+                         "notification that came while the same command still ran for that alert (not started).")],
     ])

@@ -144,7 +144,8 @@ def test_log_volume_panels_read_lines_per_second_on_real_promtool(tmp_path) -> N
 def test_pipeline_run_counts_include_each_pipelines_first_run_on_real_promtool(tmp_path) -> None:
     """The run-count panels on promtool: pipeline "first" succeeds at 2m and 4m and fails at 3m (its gauges appear
     with those runs), "old" had succeeded before and succeeds again at 3m. Over 5m: 2, 1 and 1 runs (changes()
-    alone counted 1, 0 and 1); over the 1m rate interval at 2m: first's first success."""
+    alone counted 1, 0 and 1); over the 1m rate interval at 2m: first's first success. The training job "train"
+    (mlscope_pipeline_info kind="training") succeeds too but is no pipeline: no panel counts it, "All" or not."""
     require_binary("promtool")
     panels = committed()["mlscope-pipelines.json"]["panels"]
     titles = ("Successful runs (each interval)", "Failed runs (each interval)", "Runs over the dashboard's range")
@@ -154,7 +155,10 @@ def test_pipeline_run_counts_include_each_pipelines_first_run_on_real_promtool(t
     failure = "mlscope_pipeline_last_failure_timestamp_seconds"
     series = [{"series": f'{success}{{pipeline="first"}}', "values": "_ _ 120 120 240 240"},
               {"series": f'{failure}{{pipeline="first"}}', "values": "_ _ _ 180 180 180"},
-              {"series": f'{success}{{pipeline="old"}}', "values": "0 0 0 180 180 180"}]
+              {"series": f'{success}{{pipeline="old"}}', "values": "0 0 0 180 180 180"},
+              {"series": f'{success}{{pipeline="train"}}', "values": "_ _ 120 120 240 240"}]
+    series += [{"series": f'mlscope_pipeline_info{{pipeline="{p}",owner="",kind="{k}"}}', "values": "1x5"}
+               for p, k in (("first", "pipeline"), ("old", "pipeline"), ("train", "training"))]
 
     def case(expr: str, at: str, window: str, want: dict[str, int]) -> dict:
         expr = dashcheck.substitute(expr, {"pipeline": ".*"}, rate_interval=window, range_=window)
@@ -163,6 +167,9 @@ def test_pipeline_run_counts_include_each_pipelines_first_run_on_real_promtool(t
 
     tests = [case(ok_range, "5m", "5m", {"first": 2, "old": 1}), case(failed_range, "5m", "5m", {"first": 1}),
              case(ok_each, "2m", "1m", {"first": 1, "old": 0}), case(failed_each, "3m", "1m", {"first": 1})]
+    pipelines = next(t["expr"] for p in panels if p.get("title") == "Pipelines" for t in p["targets"])
+    tests.append({"expr": dashcheck.substitute(pipelines, {"pipeline": ".+"}), "eval_time": "5m",
+                  "exp_samples": [{"labels": "{}", "value": 2}]})
     promtool_exprs(tmp_path, "1m", series, tests)
     variable = next(v for v in committed()["mlscope-pipelines.json"]["templating"]["list"] if v["name"] == "pipeline")
     assert "mlscope_pipeline_last_success_timestamp_seconds" in json.dumps(variable)  # pipelines that ran

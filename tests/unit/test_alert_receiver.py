@@ -11,6 +11,7 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry
 
+from mlscope.alerts.contract import RESULTS
 from mlscope.stack.alertreceiver import AlertCommand, AlertReceiver, load_commands, make_server
 from mlscope.stack.servers import free_port
 from support import ROOT
@@ -290,3 +291,38 @@ def test_served_runbooks_show_the_thresholds_in_force() -> None:
     assert status == 200 and text != get(built_in, "/runbooks/ModelTrafficAnomalous.md")[1]
     row = next(line for line in text.splitlines() if "`profile.anomaly.traffic.min_traffic`" in line)
     assert row.split("|")[2].strip() == "0.2"
+
+
+def test_each_configured_commands_results_start_at_zero() -> None:
+    """increase() sees the first run only when its series existed before it (at 0): the counters exist from the
+    configuration on, for every result."""
+    rcv, _ = receiver(commands={"FeatureDriftHigh": AlertCommand(("true",))})
+    for result in RESULTS:
+        assert rcv.registry.get_sample_value(
+            "mlscope_alert_commands_total", {"alertname": "FeatureDriftHigh", "result": result}) == 0
+
+
+def test_a_command_still_running_for_the_same_alert_is_not_started_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flapping drift: three notifications of churn's alert while its retraining runs start it once (two counted
+    skipped_running), another model's alert starts its own; once it ended, the next one starts it again."""
+    release, started = threading.Event(), []
+
+    def fake_run(argv, stdin, env, timeout_s):
+        started.append(env["MLSCOPE_LABEL_MODEL"])
+        release.wait(10)
+        return 0, ""
+
+    monkeypatch.setattr("mlscope.stack.alertreceiver.run_bounded", fake_run)
+    rcv, out = receiver(commands={"FeatureDriftHigh": AlertCommand(("retrain",))})
+    for n, model in enumerate(("churn", "churn", "churn", "fraud")):
+        rcv.handle(body(webhook_payload("FeatureDriftHigh", model=model, starts_at=f"2026-12-02T04:0{n}:00Z")))
+    release.set()
+    rcv.wait_for_commands()
+    get = lambda result: rcv.registry.get_sample_value(  # noqa: E731
+        "mlscope_alert_commands_total", {"alertname": "FeatureDriftHigh", "result": result})
+    assert sorted(started) == ["churn", "fraud"] and (get("done"), get("skipped_running")) == (2, 2)
+    skipped = [json.loads(line) for line in out.getvalue().splitlines() if '"skipped_running"' in line]
+    assert len(skipped) == 2 and all(s["event"] == "alert_command" and s["level"] == "info" for s in skipped)
+    rcv.handle(body(webhook_payload("FeatureDriftHigh", model="churn", starts_at="2026-12-02T04:09:00Z")))
+    rcv.wait_for_commands()
+    assert get("done") == 3

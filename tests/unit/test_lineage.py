@@ -111,6 +111,10 @@ def test_the_command_prints_the_chain_and_says_what_is_missing(recorded: dict, c
     assert f"Loki at {nobody} did not answer" in out and f"Prometheus at {nobody} did not answer" in out
     assert main(["lineage", "churn"]) == 2
     assert "give MODEL VERSION, or --request-id ID" in capsys.readouterr().err
+    assert main(["lineage", "churn", "4", "--request-id", "req-10"]) == 2
+    assert "give either MODEL VERSION or --request-id ID, not both" in capsys.readouterr().err
+    assert main(["lineage", "--request-id", "req-10"]) == 1
+    assert "missing: no log source given: pass --loki URL or --logs FILE.jsonl" in capsys.readouterr().out
     assert main(["lineage", "--request-id", "req-10", "--logs", str(recorded["path"]), "--json"]) == 0
     chain = json.loads(capsys.readouterr().out)  # the version's batches, then the prediction's own
     assert chain["data_batch_ids"] == ["b-1", "b-2", "b-10"] and chain["prediction"]["request_id"] == "req-10"
@@ -122,12 +126,15 @@ class CannedPrometheus:
 
     name = "Prometheus at http://canned"
 
-    def __init__(self, seen: list[dict[str, str]], now: list[dict[str, str]]) -> None:
-        self.seen, self.now = seen, now
+    def __init__(self, seen: list[dict[str, str]], now: list[dict[str, str]],
+                 retired: list[dict[str, str]] | None = None) -> None:
+        self.seen, self.now, self.retired = seen, now, retired or []
 
     def series(self, expr: str) -> list[dict[str, str]]:
         if "mlscope_training_info" in expr:
             return []
+        if "mlscope_model_retired_info" in expr:
+            return self.retired
         return self.seen if expr.startswith("last_over_time(") else self.now
 
 
@@ -144,10 +151,20 @@ def test_serving_means_scraped_from_a_service_now() -> None:
     assert "serving now (mlscope_model_info scraped from a service): training_data_fingerprint=sha256:4, job=demo" \
         in out
     assert "registered by a training job, not serving (mlscope_model_info pushed)" in out
-    assert "not serving now (mlscope_model_info seen, gone now: retired or stopped)" in out
+    assert "not serving now (mlscope_model_info seen, gone now: stopped, or retired without a marker)" in out
     # One source names the fingerprint: nothing to compare, and it says so (never "agree").
     assert "fingerprint from one source only, nothing to compare: mlscope_model_info sha256:4" in out
     assert "agree" not in out and found.as_dict()["fingerprint_sources"] == 1
+
+
+def test_a_retired_version_is_said_retired_and_its_role_is_past() -> None:
+    """demo-classifier 1.0.0 after a promotion: its model_info (role=stable) is gone, its retired marker is there."""
+    info = {"model": "demo-classifier", "model_version": "1.0.0", "job": "demo", "role": "stable"}
+    marker = {"model": "demo-classifier", "model_version": "1.0.0", "job": "demo"}
+    out = render_text(trace("demo-classifier", "1.0.0", prometheus=CannedPrometheus(  # type: ignore[arg-type]
+        [info], [], [marker])))
+    assert "retired (mlscope_model_retired_info), not serving now: job=demo, was role=stable" in out
+    assert "role=stable" not in out.replace("was role=stable", "")
 
 
 def test_the_command_refuses_a_url_without_scheme_and_diagnoses_only_sources_that_answered(
@@ -155,7 +172,8 @@ def test_the_command_refuses_a_url_without_scheme_and_diagnoses_only_sources_tha
     assert main(["lineage", "churn", "4", "--prometheus", "127.0.0.1:9090"]) == 2
     assert "--prometheus '127.0.0.1:9090': not an http:// or https:// URL" in capsys.readouterr().err
     assert main(["lineage", "churn", "4", "--loki", "localhost:3100"]) == 2
-    assert "--loki 'localhost:3100'" in capsys.readouterr().err
+    assert "--loki 'localhost:3100': not an http:// or https:// URL with a host (e.g. http://127.0.0.1:3100)" \
+        in capsys.readouterr().err
     nobody = f"http://127.0.0.1:{free_port()}"
     assert main(["lineage", "churn", "4", "--loki", nobody]) == 1
     out = capsys.readouterr().out

@@ -5,7 +5,8 @@ from .spec import MetricSpec
 
 # The `event` of the receiver's lines (one per alert state change), in its output and in Loki.
 ALERT_EVENT = "alert_notification"
-# The `event` of the line written when a per-alert command ends (done, not_applicable, failed, timeout).
+# The `event` of the line written when a per-alert command ends (done, not_applicable, failed, timeout) or is
+# skipped (skipped_running).
 COMMAND_EVENT = "alert_command"
 # The `event` of the line written when a person marks a notification a false positive.
 FALSE_POSITIVE_EVENT = "alert_false_positive"
@@ -26,7 +27,9 @@ INVALID_PAYLOADS = MetricSpec(
 COMMANDS = MetricSpec(
     "mlscope_alert_commands_total", "counter",
     "Commands run for an alert (alert_commands in the receiver's configuration), by result: done (exit 0), "
-    "not_applicable (exit 3), failed (any other exit, or it could not start), timeout (killed).",
+    "not_applicable (exit 3), failed (any other exit, or it could not start), timeout (killed), skipped_running "
+    "(not started: the same command was still running for the same alert, its labels). Every "
+    "configured alert name's results start at 0, so increase() sees the first run.",
     ("alertname", "result"))
 COMMAND_DURATION = MetricSpec(
     "mlscope_alert_command_duration_seconds", "histogram",

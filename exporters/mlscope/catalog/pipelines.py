@@ -8,6 +8,9 @@ PUSH_JOB = "mlscope-pipelines"
 PIPELINE = ("pipeline",)
 STEP = ("pipeline", "step")
 TRAINING = ("pipeline", "model")
+#: The ``kind`` of ``mlscope_pipeline_info``: a data pipeline or batch job, or a training job (one that ran a
+#: training run); the pipeline dashboard's panels read the first, its lineage panels the second.
+PIPELINE_KINDS = ("pipeline", "training")
 # The lineage of a model version that Prometheus holds: one series per version trained (bounded by the
 # model_version cap). Run ids, data batch ids, hyperparameters and the alert that caused a retraining stay
 # in the log lines (docs/pipelines.md, "Lineage").
@@ -111,8 +114,9 @@ MAX_DATA_AGE = MetricSpec(
     PIPELINE, unit="seconds", multiprocess_mode="max")
 INFO = MetricSpec(
     "mlscope_pipeline_info", "gauge",
-    "Always 1: the pipeline's owner (alerts about the pipeline carry it, for routing).",
-    PIPELINE + ("owner",), unit="info", multiprocess_mode="max")
+    "Always 1: the pipeline's owner (alerts about the pipeline carry it, for routing) and kind (" +
+    ", ".join(PIPELINE_KINDS) + ": a training job once it started a training run).",
+    PIPELINE + ("owner", "kind"), unit="info", multiprocess_mode="max")
 CHECK_FAILURES = MetricSpec(
     "mlscope_pipeline_batch_check_failures", "gauge",
     "Features of the pipeline's last checked batch that failed a check against the reference profile, by check "

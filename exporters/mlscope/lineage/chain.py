@@ -29,6 +29,7 @@ class Lineage:
     serving: list[dict[str, str]] = field(default_factory=list)  # mlscope_model_info scraped from a service now
     pushed: list[dict[str, str]] = field(default_factory=list)  # mlscope_model_info a training job pushed
     not_serving: list[dict[str, str]] = field(default_factory=list)  # mlscope_model_info seen, gone now
+    retired: list[dict[str, str]] = field(default_factory=list)  # mlscope_model_retired_info seen in the range
     trained: list[dict[str, str]] = field(default_factory=list)  # mlscope_training_info label sets
     training_runs: list[dict[str, Any]] = field(default_factory=list)  # training_run_end lines
     alerts: list[dict[str, Any]] = field(default_factory=list)  # the receiver's lines of the triggering alerts
@@ -74,7 +75,8 @@ class Lineage:
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "model_version": self.model_version, "serving": self.serving,
-                "pushed": self.pushed, "not_serving": self.not_serving, "trained": self.trained,
+                "pushed": self.pushed, "not_serving": self.not_serving, "retired": self.retired,
+                "trained": self.trained,
                 "training_runs": self.training_runs, "alerts": self.alerts,
                 "data_batch_ids": self.batch_ids, "pipeline_runs": self.pipeline_runs,
                 "prediction": self.prediction, "fingerprints_agree": self.consistent,
@@ -115,9 +117,11 @@ def from_prediction(request_id: str, *, prometheus: PrometheusSource | None = No
     probe = Lineage("", "")
     lines, answered = _lines(probe, logs, queries.prediction(request_id), None) if logs else ([], "")
     if not lines:
-        if answered or not logs:
-            where = answered or "no log source (--loki URL or --logs FILE.jsonl)"
-            probe.note(f"no prediction line with request id {request_id} in {where} (only logged predictions "
+        if not logs:
+            probe.note(f"no log source given: pass --loki URL or --logs FILE.jsonl to find the prediction line "
+                       f"of request id {request_id}")
+        elif answered:
+            probe.note(f"no prediction line with request id {request_id} in {answered} (only logged predictions "
                        "have one: errors, slow ones and the sampled share)")
         _read_warnings(probe, logs)
         return probe
@@ -147,6 +151,7 @@ def _read_gauges(found: Lineage, prometheus: PrometheusSource | None, since: str
     try:
         seen = read(f"last_over_time({info}{{{matchers}}}[{since}])")
         now = read(f"{info}{{{matchers}}}")
+        found.retired = read(f"last_over_time({serving.MODEL_RETIRED.name}{{{matchers}}}[{since}])")
         found.trained = read(f"last_over_time({training}{{{matchers}}}[{since}])")
     except SourceError as exc:  # said once: the same Prometheus fails the next query too
         found.note(f"{exc}, so no {info} or {training} were read")

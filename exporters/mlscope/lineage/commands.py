@@ -11,12 +11,15 @@ from .chain import from_prediction, trace
 from .render import text
 from .sources import FileSource, LogSource, LokiSource, PrometheusSource
 
+# Each URL flag's example, in its help and in its refusal.
+EXAMPLES = {"--prometheus": "http://127.0.0.1:9090", "--loki": "http://127.0.0.1:3100"}
 
-def url_problem(url: str) -> str | None:
+
+def url_problem(url: str, example: str) -> str | None:
     """Why ``url`` is not an HTTP URL (a usage error), or None."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        return "not an http:// or https:// URL with a host (e.g. http://127.0.0.1:9090)"
+        return f"not an http:// or https:// URL with a host (e.g. {example})"
     return None
 
 
@@ -25,8 +28,8 @@ def add_lineage(p: argparse.ArgumentParser) -> None:
     p.add_argument("version", nargs="?", help="the model version")
     p.add_argument("--request-id", help="trace back from this prediction's log line instead")
     p.add_argument("--prometheus", metavar="URL", help="Prometheus (mlscope_model_info, mlscope_training_info), "
-                                                       "e.g. http://127.0.0.1:9090")
-    p.add_argument("--loki", metavar="URL", help="Loki (run ids, batch ids, alerts), e.g. http://127.0.0.1:3100")
+                                                       f"e.g. {EXAMPLES['--prometheus']}")
+    p.add_argument("--loki", metavar="URL", help=f"Loki (run ids, batch ids, alerts), e.g. {EXAMPLES['--loki']}")
     p.add_argument("--logs", metavar="FILE", action="append", default=[],
                    help="JSON-lines log files, when no Loki runs (repeatable: the demo's predictions.jsonl, "
                         "a job's log, the receiver's alerts.jsonl)")
@@ -36,7 +39,10 @@ def add_lineage(p: argparse.ArgumentParser) -> None:
 
 
 def lineage(args: argparse.Namespace) -> int:
-    if bool(args.request_id) == bool(args.model and args.version):
+    if args.request_id and args.model:
+        print("mlscope: give either MODEL VERSION or --request-id ID, not both", file=sys.stderr)
+        return 2
+    if not args.request_id and not (args.model and args.version):
         print("mlscope: give MODEL VERSION, or --request-id ID", file=sys.stderr)
         return 2
     try:
@@ -45,7 +51,7 @@ def lineage(args: argparse.Namespace) -> int:
         print(f"mlscope: --since: {exc}", file=sys.stderr)
         return 2
     for flag, url in (("--prometheus", args.prometheus), ("--loki", args.loki)):
-        problem = url_problem(url) if url else None
+        problem = url_problem(url, EXAMPLES[flag]) if url else None
         if problem:
             print(f"mlscope: {flag} {url!r}: {problem}", file=sys.stderr)
             return 2

@@ -22,6 +22,15 @@ def _run(line: dict[str, Any]) -> str:
     return f"run {line.get('run_id')} of pipeline {line.get('pipeline')}: {status}{error}, ended {line.get('ts')}"
 
 
+def _gone(labels: dict[str, str], retired: bool) -> str:
+    """A version no service exposes now: retired (its mlscope_model_retired_info says so) or stopped; its labels
+    as they were (a role it had is no longer its role)."""
+    why = ("retired (mlscope_model_retired_info), not serving now" if retired
+           else "not serving now (mlscope_model_info seen, gone now: stopped, or retired without a marker)")
+    was = [f"was {k}={labels[k]}" for k in ("role",) if labels.get(k)]
+    return f"  {why}: " + ", ".join([_labels({k: v for k, v in labels.items() if k != "role"}), *was])
+
+
 def text(found: Lineage) -> str:
     """The chain, one fact per line, sources named; what is missing at the end."""
     out = []
@@ -33,8 +42,7 @@ def text(found: Lineage) -> str:
         return "\n".join(out + [f"missing: {m}" for m in found.missing] + [f"warning: {w}" for w in found.warnings])
     out.append(f"model {found.model} version {found.model_version}")
     out += [f"  serving now (mlscope_model_info scraped from a service): {_labels(s)}" for s in found.serving]
-    out += [f"  not serving now (mlscope_model_info seen, gone now: retired or stopped): {_labels(s)}"
-            for s in found.not_serving]
+    out += [_gone(s, bool(found.retired)) for s in found.not_serving]
     out += [f"  registered by a training job, not serving (mlscope_model_info pushed): {_labels(s)}"
             for s in found.pushed]
     out += [f"  trained (mlscope_training_info): {_labels(s)}" for s in found.trained]

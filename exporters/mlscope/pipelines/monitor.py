@@ -64,7 +64,8 @@ class PipelineMonitor:
         self.pushgateway = None if pushgateway is None else pushing.gateway_url(pushgateway)
         self.push_timeout, self.handle_sigterm = float(push_timeout), handle_sigterm
         self.grouping_key = {"job": job, "pipeline": self.pipeline, **({"instance": instance} if instance else {})}
-        self.ins.info.labels(self.pipeline, owner).set(1)
+        self.kind = ""
+        self._set_kind(cat.PIPELINE_KINDS[0])
         if expected_interval_s is not None:
             self.ins.expected_interval.labels(self.pipeline).set(float(expected_interval_s))
         if max_data_age_s is not None:
@@ -84,11 +85,22 @@ class PipelineMonitor:
                      data_batch_id: str | None = None, run_id: str | None = None, model_version: str | None = None,
                      data_batch_ids: Iterable[str] = (), triggered_by: AlertTrigger | Mapping[str, Any] | None = None
                      ) -> TrainingRun:
-        """Start a training run of ``model`` (see :class:`mlscope.pipelines.TrainingRun`)."""
+        """Start a training run of ``model`` (see :class:`mlscope.pipelines.TrainingRun`); from then on the
+        pipeline's ``mlscope_pipeline_info`` says ``kind="training"``."""
+        self._set_kind("training")
         return TrainingRun(self, model, dataset_version=dataset_version, training_data=training_data,
                            columns=columns, fingerprint=fingerprint, hyperparameters=hyperparameters,
                            transformations=transformations, data_batch_id=data_batch_id, run_id=run_id,
                            model_version=model_version, data_batch_ids=data_batch_ids, triggered_by=triggered_by)
+
+    def _set_kind(self, kind: str) -> None:
+        """Label ``mlscope_pipeline_info`` with ``kind`` (one of the catalog's PIPELINE_KINDS), only that one."""
+        if kind == self.kind:
+            return
+        if self.kind:
+            self.ins.info.remove(self.pipeline, self.owner, self.kind)
+        self.kind = kind
+        self.ins.info.labels(self.pipeline, self.owner, kind).set(1)
 
     def model_monitor(self, model: str, model_version: str, *, registry: CollectorRegistry | None = None,
                       **kwargs: Any) -> ModelMonitor:

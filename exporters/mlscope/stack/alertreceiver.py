@@ -37,7 +37,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .._http import reply as send
 from ..alerts import feedback, pages
-from ..alerts.contract import result_of
+from ..alerts.contract import RESULTS, result_of
 from ..alerts.feedback import FINGERPRINT
 from ..alerts.record import AlertStore, Seen
 from ..catalog import alerting as cat
@@ -220,7 +220,14 @@ class AlertReceiver:
         self.false_positives = cat.FALSE_POSITIVES.create(self.registry)
         self.feedback_rejected = cat.FEEDBACK_REJECTED.create(self.registry)
         self.guard = LabelGuard({"alertname": 200, "receiver": 20})
+        for name in self.commands:  # each result from 0: the first run is an increase, not a new series at 1
+            label = self.guard.admit("alertname", name)
+            self.command_duration.labels(label)
+            for result in RESULTS:
+                self.command_runs.labels(label, result)
         self._threads: list[threading.Thread] = []
+        self._running: set[tuple[Any, ...]] = set()  # (argv, alert labels) of the commands running now
+        self._running_lock = threading.Lock()
         self._formatter = JsonFormatter()
         self._lock = threading.Lock()  # one line at a time on the output
         self.loki = LokiHandler(self.loki_url, name="alert-receiver", registry=self.registry) if self.loki_url else None
@@ -336,9 +343,27 @@ class AlertReceiver:
         self.store.close()
 
     def _start_command(self, name: str, command: AlertCommand, alert: Mapping[str, Any]) -> None:
-        thread = threading.Thread(target=self._run_command, args=(name, command, alert), daemon=True)
+        """Start ``command`` in a thread, unless it still runs for the same alert's labels (all of them: what it
+        is given, so an alert that needs it is never skipped for another's run): then count it skipped."""
+        key = (command.argv, tuple(sorted(alert["labels"].items())))
+        with self._running_lock:
+            running = key in self._running
+            self._running.add(key)
+        if running:
+            self.command_runs.labels(self.guard.admit("alertname", name), "skipped_running").inc()
+            self._log_command(alert, command, "skipped_running", None, 0.0, "",
+                              "not started: the same command is still running for this alert")
+            return
+        thread = threading.Thread(target=self._run_single, args=(key, name, command, alert), daemon=True)
         self._threads.append(thread)
         thread.start()
+
+    def _run_single(self, key: tuple[Any, ...], name: str, command: AlertCommand, alert: Mapping[str, Any]) -> None:
+        try:
+            self._run_command(name, command, alert)
+        finally:
+            with self._running_lock:
+                self._running.discard(key)
 
     def _run_command(self, name: str, command: AlertCommand, alert: Mapping[str, Any]) -> None:
         """Run one command under the contract of :mod:`mlscope.alerts.contract`; record, count and log it."""
@@ -364,7 +389,7 @@ class AlertReceiver:
     def _log_command(self, alert: Mapping[str, Any], command: AlertCommand, result: str, status: int | None,
                      duration: float, output: str, how: str) -> None:
         labels = alert["labels"]
-        level = logging.INFO if result in ("done", "not_applicable") else logging.WARNING
+        level = logging.INFO if result in ("done", "not_applicable", "skipped_running") else logging.WARNING
         self._emit(logging.makeLogRecord({
             "name": "mlscope.alerts", "levelno": level, "levelname": logging.getLevelName(level),
             "msg": f"alert command for {labels['alertname']} {alert['fingerprint']}: {result} ({how})",

@@ -79,7 +79,7 @@ def test_a_run_records_its_steps_records_bytes_and_freshness(lines: Lines) -> No
     assert v("mlscope_pipeline_last_success_timestamp_seconds") is None
     assert v("mlscope_pipeline_last_run_duration_seconds") == pytest.approx(run.duration_seconds)
     assert v("mlscope_pipeline_expected_interval_seconds") == 3600
-    assert v("mlscope_pipeline_info", owner="data-eng") == 1
+    assert v("mlscope_pipeline_info", owner="data-eng", kind="pipeline") == 1
     # Every event is one structured line with the pipeline, run, step, batch and model version; ids never labels.
     events = [f["event"] for f in lines.fields]
     assert events == ["pipeline_run_start", "pipeline_step_end", "pipeline_step_end", "pipeline_run_end"]
@@ -202,6 +202,9 @@ def test_one_fingerprint_from_the_data_to_model_info() -> None:
     assert value(registry, "mlscope_training_last_epoch", model="m") == 2
     assert value(registry, "mlscope_training_runs_total", model="m", status="success") == 1
     assert value(registry, "mlscope_pipeline_invalid_inputs_total", reason="metric_not_finite") == 1
+    # A training job, not a pipeline: the pipeline dashboard tells them apart by kind (one info series).
+    kinds = [dict(ls)["kind"] for (n, ls), _ in series(registry).items() if n == "mlscope_pipeline_info"]
+    assert kinds == ["training"]
 
 
 def test_a_push_while_the_pushgateway_is_down_or_hung_ends_the_job_and_says_so(lines: Lines) -> None:
