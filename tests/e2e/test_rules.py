@@ -42,3 +42,21 @@ def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     (tmp_path / "tests" / "serving.yml").write_text(broken)
     result = run_promtool("test", "rules", tmp_path / "tests" / "serving.yml")
     assert result.returncode != 0 and "severity" in result.stdout + result.stderr
+
+
+def test_generated_anomaly_tests_pass_with_a_changed_configuration(tmp_path: Path) -> None:
+    """The documented setting change (a lower traffic z_threshold and min_traffic) still gives passing tests."""
+    import yaml
+
+    from mlscope.rules import anomaly, anomaly_tests
+    from mlscope.rules.overrides import configured
+    require_binary("promtool")
+    cfg = configured("fast", {"profiles": {"fast": {"anomaly": {
+        "traffic": {"z_threshold": 3, "min_traffic": 0.2}, "latency": {"min_traffic": 40}}}}})
+    rules = yaml.safe_dump({"groups": anomaly.groups(cfg)})
+    for path, text in ((tmp_path / "rules" / "fast" / "mlscope-anomaly.yml", rules),
+                       (tmp_path / "tests" / "anomaly.yml", anomaly_tests.render(cfg))):
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
+    result = run_promtool("test", "rules", tmp_path / "tests" / "anomaly.yml")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -230,7 +230,14 @@ def test_false_positive_reports_are_token_protected_and_counted_per_alert() -> N
         assert requests.post(url, json={"alertname": "bad name!"}, headers=auth, timeout=5).status_code == 400
         assert requests.post(url, json={"fingerprint": fingerprint, "comment": "deploy window"}, headers=auth,
                              timeout=5).status_code == 200
-        assert requests.post(url, json={"alertname": "ModelTrafficAnomalous"}, headers=auth, timeout=5).ok
+        again = requests.post(url, json={"alertname": "ModelTrafficAnomalous"}, headers=auth, timeout=5)
+        assert again.status_code == 200 and "already counted" in again.text  # the same firing episode
+        typo = requests.post(url, json={"alertname": "NoSuchAlertTypo"}, headers=auth, timeout=5)
+        assert typo.status_code == 404 and "never notified" in typo.text
+        assert rcv.handle(body(webhook_payload("ModelTrafficAnomalous", model="churn", model_version="3",
+                                               starts_at="2026-11-24T12:00:00Z")))[0] == 200
+        assert requests.post(url, json={"alertname": "ModelTrafficAnomalous"}, headers=auth, timeout=5).text \
+            == "counted"  # a new firing episode of the same alert
         metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     finally:
         server.shutdown()
@@ -239,11 +246,31 @@ def test_false_positive_reports_are_token_protected_and_counted_per_alert() -> N
                                          {"alertname": "ModelTrafficAnomalous"}) == 2
     assert 'mlscope_alert_false_positives_total{alertname="ModelTrafficAnomalous"} 2.0' in metrics
     rejected = {r: rcv.registry.get_sample_value("mlscope_alert_feedback_rejected_total", {"reason": r})
-                for r in ("unauthorised", "unknown_alert", "invalid")}
-    assert rejected == {"unauthorised": 2, "unknown_alert": 1, "invalid": 2}
+                for r in ("unauthorised", "unknown_alert", "invalid", "not_notified")}
+    assert rejected == {"unauthorised": 2, "unknown_alert": 1, "invalid": 2, "not_notified": 1}
+    assert 'alertname="NoSuchAlertTypo"' not in metrics
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     marked = [line for line in lines if line["event"] == "alert_false_positive"]
-    assert [m["fingerprint"] for m in marked] == [fingerprint, ""] and "deploy window" in marked[0]["message"]
+    assert [m["fingerprint"] for m in marked] == [fingerprint] * 2 and "deploy window" in marked[0]["message"]
+
+
+def test_counters_of_known_alerts_start_at_zero_so_increase_sees_their_first_event(tmp_path: Path) -> None:
+    """Firing/resolved counters exist at 0 for every alert with a runbook or on record, and the false-positive
+    counter at 0 for every alert on record, before their first increment."""
+    books = tmp_path / "runbooks"
+    books.mkdir()
+    (books / "ModelTrafficAnomalous.md").write_text("# runbook")
+    rcv, _ = receiver(runbooks=books)
+    value = rcv.registry.get_sample_value
+    assert value("mlscope_alert_state_changes_total", {"alertname": "ModelTrafficAnomalous", "status": "firing"}) == 0
+    assert value("mlscope_alert_false_positives_total", {"alertname": "ModelTrafficAnomalous"}) is None
+    rcv.handle(body(webhook_payload("ModelErrorsAnomalous")))
+    assert value("mlscope_alert_false_positives_total", {"alertname": "ModelErrorsAnomalous"}) == 0
+    restarted, _ = receiver(runbooks=books, store=rcv.store)
+    assert restarted.registry.get_sample_value("mlscope_alert_false_positives_total",
+                                               {"alertname": "ModelErrorsAnomalous"}) == 0
+    assert restarted.registry.get_sample_value("mlscope_alert_state_changes_total",
+                                               {"alertname": "ModelErrorsAnomalous", "status": "resolved"}) == 0
 
 
 def test_false_positive_feedback_is_off_without_a_token() -> None:
@@ -252,6 +279,18 @@ def test_false_positive_feedback_is_off_without_a_token() -> None:
     assert status == 403 and "--feedback-token-file" in message
     assert rcv.registry.get_sample_value("mlscope_alert_false_positives_total",
                                          {"alertname": "ModelTrafficAnomalous"}) is None
+
+
+def test_served_runbooks_show_the_thresholds_in_force() -> None:
+    """With a folder's rule settings, /runbooks/<Alert>.md shows their values, not the built-in ones."""
+    from mlscope.stack.alertreceiver import get
+    rcv, _ = receiver(runbooks=ROOT / "alerting" / "runbooks", rules_settings={"profiles": {
+        "default": {"anomaly": {"traffic": {"z_threshold": 3.5, "min_traffic": 0.2}}}}})
+    status, text, _ = get(rcv, "/runbooks/ModelTrafficAnomalous.md")
+    built_in, _ = receiver(runbooks=ROOT / "alerting" / "runbooks")
+    assert status == 200 and text != get(built_in, "/runbooks/ModelTrafficAnomalous.md")[1]
+    row = next(line for line in text.splitlines() if "`profile.anomaly.traffic.min_traffic`" in line)
+    assert row.split("|")[2].strip() == "0.2"
 
 
 def test_each_configured_commands_results_start_at_zero() -> None:

@@ -20,6 +20,10 @@ def test_the_largest_offset_and_its_smoothing_fit_the_stacks_retention(profile: 
     ({"traffic": {"z_threshold": 0}}, "z_threshold must be positive"),
     ({"offsets": ["1d", "a week"]}, "not a Prometheus duration"),
     ({"drift": {"spread_flor": 0.1}}, "unknown key"),
+    ({"offsets": ["1d", "1w", "2w", "4w"]}, r"offsets: 4w \+ smoothing 10m exceeds .* retention 22d"),
+    ({"latency": {"offsets": ["1d", "3w"], "smoothing": "2d"}}, r"latency\.offsets: 3w \+ smoothing 2d"),
+    ({"smoothing": "1h", "offsets": ["30m"]}, "smoothing: 1h must be shorter than the smallest offset 30m"),
+    ({"smoothing": "1h", "offsets": ["1d"], "spread_window": "10m"}, "spread_window: 10m must be longer"),
 ])
 def test_bad_settings_are_refused_with_their_path(change: dict, message: str) -> None:
     with pytest.raises(RulesConfigError, match=message) as err:
@@ -40,3 +44,31 @@ def test_the_rules_read_the_configured_offsets_floors_direction_and_for() -> Non
     assert rule["for"] == "7m" and "> 4 or" in rule["expr"] and "< -4" in rule["expr"]
     assert "log_volume" not in {s.signal for s in anomaly.enabled(cfg)}
     assert AnomalySignal().direction == "up"
+
+
+def test_composes_default_retention_is_the_rule_configurations() -> None:
+    from pathlib import Path
+    compose = (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text()
+    assert f"retention.time=${{PROMETHEUS_RETENTION:-{RETENTION}}}" in compose
+
+
+CHANGED = {"profiles": {"fast": {"anomaly": {"traffic": {"z_threshold": 3, "min_traffic": 0.2},
+                                             "latency": {"min_traffic": 40}}}}}
+
+
+def test_the_generated_promtool_tests_follow_the_configured_min_traffic() -> None:
+    """The low-traffic case sits below the configured min_traffic, the judged cases above it."""
+    import yaml
+
+    from mlscope.rules import anomaly_tests
+    serving = anomaly_tests.serving_cat
+    cases = {case["input_series"][0]["series"].split("{")[0]: case["input_series"]
+             for case in yaml.safe_load(anomaly_tests.render(configured("fast", CHANGED)))["tests"]}
+
+    def rates(signal: str, version: str) -> list[float]:
+        return [float(v.split("x")[0]) for s in cases[signal] if s["series"].startswith(serving.REQUEST_RATE.name)
+                and f'model_version="{version}"' in s["series"] for v in s["values"].split()]
+
+    assert max(rates(serving.REQUEST_RATE.name, "lowtraffic")[:1]) == 0.1  # the baseline: half of 0.2
+    assert max(rates(serving.LATENCY_P95.name, "lowtraffic")) == 20 and min(rates(serving.LATENCY_P95.name,
+                                                                                    "anomaly")) >= 160

@@ -123,3 +123,20 @@ def test_panel_example_builds_a_clean_panel() -> None:
     assert dashcheck.problems(data) == []
     (query,) = [q for q in dashcheck.queries(data) if not q.variable]
     assert "mlscope_batches_total" in query.expr
+
+
+def test_band_panels_the_runbooks_and_docs_name_are_the_dashboards_panel_titles() -> None:
+    """*… vs its seasonal band…* in a runbook or adaptive-alerts.md is a panel title of a provisioned dashboard."""
+    import json
+
+    def titles(node: object) -> set[str]:
+        if isinstance(node, dict):
+            return ({str(node["title"])} if "title" in node else set()) | {t for v in node.values() for t in titles(v)}
+        return {t for v in node for t in titles(v)} if isinstance(node, list) else set()
+
+    shown = {t for p in (ROOT / "provisioning" / "grafana" / "dashboards").glob("*.json")
+             for t in titles(json.loads(p.read_text()))}
+    texts = [p.read_text() for p in (ROOT / "alerting" / "runbooks").glob("*Anomalous.md")]
+    named = {m for t in [*texts, (ROOT / "docs" / "adaptive-alerts.md").read_text()]
+             for m in re.findall(r"\*([^*\n]*seasonal band[^*\n]*)\*", t)}
+    assert len(named) >= 6 and named <= shown, named - shown

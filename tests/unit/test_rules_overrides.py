@@ -29,10 +29,13 @@ def test_a_folders_settings_change_its_rules_and_only_them(tmp_path: Path,
     (alerting / "rules-config.yml").write_text(
         "thresholds: {error_ratio: 0.02}\nprofiles:\n  fast: {for_drift: 12s, drift_windows: [2m, 5m]}\n")
     rules_dir = alerting / "rules"
+    (alerting / "tests").mkdir()  # a folder with promtool tests: the generated one follows the settings
     assert main(["rules", "check", "--dir", str(rules_dir)]) == 1  # the built-in files are not these settings
     assert main(["rules", "build", "--dir", str(rules_dir)]) == 0
+    capsys.readouterr()
     assert main(["rules", "check", "--dir", str(rules_dir)]) == 0
-    assert "ok" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ok" in out and f"promtool test rules {alerting / 'tests' / 'anomaly.yml'}" in out
     for folder in (rules_dir, rules_dir / "fast"):  # thresholds hold in both profiles
         errors = alert(folder, "ModelErrorRateHigh")
         assert "> 0.02" in errors["expr"] and "(threshold 2%" in errors["annotations"]["description"]
@@ -96,3 +99,5 @@ def test_the_shipped_examples_are_valid_settings() -> None:
     assert {"thresholds", "links", "model_servers", "profiles"} <= set(data)
     cfg = configured("fast", data)
     assert cfg.model_servers.tpot_slo_seconds == 0.025 and cfg.model_servers.gpus[0].model == "chat"
+    anomaly = configured("default", data).profile.anomaly
+    assert anomaly.offsets[-1] == "3w" and anomaly.traffic.min_traffic == 0.2

@@ -2,7 +2,9 @@
 
 A person who judged a notification a false alarm posts ``{"fingerprint": "<alert fingerprint>"}`` (or
 ``{"alertname": "<Alert>"}``, optionally with a ``comment``) with ``Authorization: Bearer <token>``; the receiver
-counts it in ``mlscope_alert_false_positives_total{alertname}``, so
+counts it in ``mlscope_alert_false_positives_total{alertname}`` once per firing episode (fingerprint and startsAt:
+a repeat answers 200 "already counted"; by alert name, the latest episode of that name on record; a name the
+receiver was never notified of is refused, 404 ``not_notified``), so
 ``increase(mlscope_alert_false_positives_total[1w]) / increase(mlscope_alert_state_changes_total{status="firing"}[1w])``
 is each alert's false-positive rate. Without a configured token the endpoint refuses every report.
 """
@@ -33,6 +35,7 @@ class FeedbackRejected(ValueError):
 class FalsePositive:
     alertname: str
     fingerprint: str
+    starts_at: str
     comment: str
 
 
@@ -58,7 +61,11 @@ def parse(body: bytes, authorization: str | None, token: str | None, store: Aler
             raise FeedbackRejected(404, "unknown_alert", f"no alert with fingerprint {fingerprint!r} on record")
         if name and name != record.alertname:
             raise FeedbackRejected(400, "invalid", f"fingerprint {fingerprint} is {record.alertname}, not {name}")
-        name = record.alertname
     elif not ALERT_NAME.match(name):
         raise FeedbackRejected(400, "invalid", 'expected {"fingerprint": "..."} or {"alertname": "<AlertName>"}')
-    return FalsePositive(name, fingerprint, comment[:MAX_COMMENT])
+    else:
+        latest = store.records(alertname=name, limit=1)
+        if not latest:
+            raise FeedbackRejected(404, "not_notified", f"the receiver was never notified of an alert {name!r}")
+        record = latest[0]
+    return FalsePositive(record.alertname, record.fingerprint, record.starts_at, comment[:MAX_COMMENT])

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS commands (
 CREATE TABLE IF NOT EXISTS changes (
     fingerprint TEXT NOT NULL, status TEXT NOT NULL, starts_at TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (fingerprint, status, starts_at));
+CREATE TABLE IF NOT EXISTS false_positives (
+    fingerprint TEXT NOT NULL, starts_at TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (fingerprint, starts_at));
 """
 
 
@@ -166,6 +168,17 @@ class AlertStore:
             rows = self._db.execute("SELECT status, starts_at, at FROM changes WHERE fingerprint = ? "
                                     "ORDER BY at, status", (fingerprint,)).fetchall()
         return [Change(*row) for row in rows]
+
+    def mark_false_positive(self, fingerprint: str, starts_at: str, at: float | None = None) -> bool:
+        """File a false-positive report on one firing episode; False when that episode was already reported."""
+        with self._lock, self._db:
+            return self._db.execute("INSERT OR IGNORE INTO false_positives VALUES (?, ?, ?)",
+                                    (fingerprint, starts_at, time.time() if at is None else at)).rowcount == 1
+
+    def alertnames(self) -> list[str]:
+        """The alert names on record (each notified at least once), sorted."""
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT DISTINCT alertname FROM alerts ORDER BY alertname")]
 
     def record_command(self, alert: Mapping[str, Any], result: str, exit_status: int | None, duration_s: float,
                        output: str, at: float | None = None) -> None:

@@ -62,7 +62,8 @@ FALSE_POSITIVES = MetricSpec(
     ("alertname",))
 FEEDBACK_REJECTED = MetricSpec(
     "mlscope_alert_feedback_rejected_total", "counter",
-    "False-positive reports refused, by reason (unauthorised, no_token, invalid, unknown_alert).",
+    "False-positive reports refused, by reason (unauthorised, no_token, invalid, unknown_alert: no such fingerprint "
+    "on record, not_notified: an alert name the receiver was never notified of).",
     ("reason",))
 
 METRICS = (NOTIFICATIONS, STATE_CHANGES, INVALID_PAYLOADS, COMMANDS, COMMAND_DURATION, SNAPSHOTS,

@@ -15,7 +15,7 @@ floor is ``F`` (``max(spread_floor, spread_floor_ratio x B)``; a flat residual's
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
@@ -67,7 +67,16 @@ def inputs(cfg: RuleConfig, signal: str) -> tuple[Inputs, str]:
                                      quality_traffic["estimated_quality"], 1000.0, 10.0, 0.9),
                               _w(p.quality_windows[0])),
     }
-    return table[signal]
+    spec, extra = table[signal]
+    return _within(spec, getattr(p.anomaly, signal).min_traffic), extra
+
+
+def _within(spec: Inputs, min_traffic: float) -> Inputs:
+    """``spec`` with its traffic set from the configured ``min_traffic``: half of it in the low-traffic scenario,
+    at least 4x it otherwise (so the tests pass for any valid setting)."""
+    if spec.traffic:
+        return replace(spec, traffic_ok=max(spec.traffic_ok, 4 * min_traffic), traffic_low=min_traffic / 2)
+    return replace(spec, level=max(spec.level, 4 * min_traffic), low_level=min_traffic / 2)
 
 
 def _values(level: float, after: float, at_s: float, counter: bool, total_s: float) -> str:

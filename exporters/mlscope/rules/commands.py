@@ -59,6 +59,9 @@ def rules(args: argparse.Namespace) -> int:
         print(f"stale: {path} (run `mlscope rules build`)", file=sys.stderr)
     if not stale:
         print(f"mlscope: ok: the rules in {rules_dir} are what the rule configuration generates")
+        tests = rules_dir.parent / "tests" / "anomaly.yml"
+        if tests.is_file():  # generated from the configuration in force; the other test files assume the defaults
+            print(f"mlscope: the promtool tests generated from it: promtool test rules {tests}")
     return 1 if stale else 0
 
 

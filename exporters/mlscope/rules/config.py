@@ -94,6 +94,9 @@ class WarmUp:
     attributions: WindowGuard = WindowGuard(100)
 
 
+# Prometheus's retention in the stacks (compose, native): the largest default offset (2w) plus a week, so a
+# third weekly offset ("3w") fits without changing it.
+RETENTION = "22d"
 DIRECTIONS = ("up", "down", "both")
 
 
@@ -166,6 +169,33 @@ class AnomalyRules:
             raise ValueError("offsets: at least one")
         for text in (*self.offsets, self.smoothing, self.spread_window, self.evaluation_interval):
             duration_seconds(text)
+        self._check_fits()
+
+    def _check_fits(self) -> None:
+        """Every offset plus its smoothing within the stack's retention; smoothing shorter than the smallest
+        offset; a spread window longer than the smoothing and not beyond the retention."""
+        keep = duration_seconds(RETENTION)
+        signals = [(f.name, getattr(self, f.name)) for f in fields(self)
+                   if isinstance(getattr(self, f.name), AnomalySignal)]
+        for name, signal in [("", None), *signals]:
+            where = f"{name}." if name else ""
+            offsets = self.offsets_of(signal) if signal else self.offsets
+            smoothing = self.smoothing_of(signal) if signal else self.smoothing
+            if signal is not None and not signal.enabled:
+                continue
+            largest = max(offsets, key=duration_seconds)
+            if duration_seconds(largest) + duration_seconds(smoothing) > keep:
+                raise ValueError(f"{where}offsets: {largest} + smoothing {smoothing} exceeds the stack's "
+                                 f"Prometheus retention {RETENTION} (compose: PROMETHEUS_RETENTION must be "
+                                 f"at least that too)")
+            smallest = min(offsets, key=duration_seconds)
+            if duration_seconds(smoothing) >= duration_seconds(smallest):
+                raise ValueError(f"{where}smoothing: {smoothing} must be shorter than the smallest offset "
+                                 f"{smallest}")
+            spread = duration_seconds(self.spread_window)
+            if not duration_seconds(smoothing) < spread <= keep:
+                raise ValueError(f"spread_window: {self.spread_window} must be longer than the smoothing "
+                                 f"{smoothing} and within the retention {RETENTION}")
 
     def offsets_of(self, signal: AnomalySignal) -> tuple[str, ...]:
         return signal.offsets or self.offsets
@@ -180,10 +210,6 @@ class AnomalyRules:
         return max((o for s in signals if s.enabled for o in self.offsets_of(s)), key=duration_seconds,
                    default=self.offsets[0])
 
-
-# Prometheus's retention in the stacks (compose, native): the largest default offset (2w) plus a week, so a
-# third weekly offset ("3w") fits without changing it.
-RETENTION = "22d"
 
 
 @dataclass(frozen=True)

@@ -208,6 +208,8 @@ class AlertReceiver:
     feedback_token: str | None = None
     snapshots: SnapshotWorker | None = None
     token: str = field(default_factory=receiver_token)
+    # The stack folder's rule settings (alerting/rules-config.yml): served runbooks show their thresholds.
+    rules_settings: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.notifications = cat.NOTIFICATIONS.create(self.registry)
@@ -232,6 +234,30 @@ class AlertReceiver:
         self.runbooks = self.runbooks or _found("alerting/runbooks")
         self.dashboards = self.dashboards or _found("provisioning/grafana/dashboards")
         self.docs = self.docs or PACKAGED_DOCS  # the package's own: a stack folder holds no docs
+        self._blocks: dict[str, str] | None = None
+        self._start_counters_at_zero()
+
+    def _start_counters_at_zero(self) -> None:
+        """The firing/resolved counters of every alert with a runbook or on record, and the false-positive
+        counter of every alert on record, exist at 0 from the start: ``increase()`` then sees their first event."""
+        books = sorted(p.stem for p in self.runbooks.glob("*.md")) if self.runbooks else []
+        on_record = self.store.alertnames()
+        for name in dict.fromkeys([*books, *on_record]):
+            label = self.guard.admit("alertname", name)
+            for status in ("firing", "resolved"):
+                self.state_changes.labels(label, status)
+        for name in on_record:
+            self.false_positives.labels(self.guard.admit("alertname", name))
+
+    def runbook_text(self, alert: str, text: str) -> str:
+        """A runbook with its thresholds block rendered from the rule settings in force (``rules_settings``)."""
+        if not self.rules_settings:
+            return text  # the files' blocks are the built-in configuration's
+        from ..rules import reference  # the rule generator: only when a folder has settings of its own
+        if self._blocks is None:
+            self._blocks = reference.thresholds_blocks(self.rules_settings)
+        block = self._blocks.get(alert)
+        return text if block is None else reference.with_thresholds(text, block)
 
     def handle(self, body: bytes) -> tuple[int, str]:
         """Process one webhook request body; returns (HTTP status, message)."""
@@ -253,6 +279,7 @@ class AlertReceiver:
                     log.info("ignored a late firing of %s %s (its episode %s already resolved)", name,
                              alert["fingerprint"], alert["startsAt"])
                 continue
+            self.false_positives.labels(label)  # at 0 from the alert's first notification on
             self.state_changes.labels(label, alert["status"]).inc()
             changed = True
             self._log(payload, alert)
@@ -271,8 +298,9 @@ class AlertReceiver:
             self.feedback_rejected.labels(exc.reason).inc()
             log.warning("refused a false-positive report: %s", exc)
             return exc.status, str(exc)
-        name = self.guard.admit("alertname", report.alertname)
-        self.false_positives.labels(name).inc()
+        if not self.store.mark_false_positive(report.fingerprint, report.starts_at):
+            return 200, "already counted (this firing episode was reported before)"
+        self.false_positives.labels(self.guard.admit("alertname", report.alertname)).inc()
         self._emit(logging.makeLogRecord({
             "name": "mlscope.alerts", "levelno": logging.INFO, "levelname": "INFO",
             "msg": f"{report.alertname} marked a false positive" + (f": {report.comment}" if report.comment else ""),
@@ -418,13 +446,13 @@ def get(receiver: AlertReceiver, path: str) -> tuple[int, str, str]:
         found = pages.runbook_path(books, name) if books else None
         if found is None:
             return 404, f"no runbook {name!r} (the index, GET /, lists them)", "text/plain; charset=utf-8"
-        return 200, found.read_text(encoding="utf-8"), MARKDOWN
+        return 200, receiver.runbook_text(name, found.read_text(encoding="utf-8")), MARKDOWN
     if path.startswith("/docs/"):  # the runbooks' links (../../docs/drift.md) resolve here
         name = path.removeprefix("/docs/").removesuffix(".md")
         found = pages.runbook_path(receiver.docs, name, pages.DOC_NAME) if receiver.docs else None
         if found is None:
             return 404, f"no docs page {name!r}", "text/plain; charset=utf-8"
-        return 200, found.read_text(encoding="utf-8"), MARKDOWN
+        return 200, receiver.runbook_text(name, found.read_text(encoding="utf-8")), MARKDOWN
     if path.startswith(snapshot_ids.PATH):
         return snapshot_page(receiver, full_path)
     if path == "/api/alerts":

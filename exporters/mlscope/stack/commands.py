@@ -51,6 +51,8 @@ def add_alert_receiver(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prometheus-url", default="", help="where an alert's page opens its PromQL "
                    "(default: Prometheus's own generator URL)")
     p.add_argument("--runbooks", help="folder served on /runbooks/ (default: the stack's alerting/runbooks)")
+    p.add_argument("--rules-config", help="the rule settings the rules were built with (e.g. "
+                   "alerting/rules-config.yml): the served runbooks' thresholds show their values")
     p.add_argument("--feedback-token-file", help="file holding the bearer token of POST /feedback/false-positive "
                    "(without it the endpoint refuses every report)")
     p.add_argument("--snapshots", metavar="DIR", help="write an incident snapshot per alert group notification "
@@ -126,11 +128,15 @@ def alert_receiver(args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry
 
     from ..alerts import AlertStore
+    from ..rules import overrides as rules_overrides
     from .alertreceiver import AlertReceiver, load_commands, make_server
 
     try:
         commands = load_commands(Path(args.config) if args.config else None)
         token = Path(args.feedback_token_file).read_text().strip() if args.feedback_token_file else None
+        settings = rules_overrides.load(Path(args.rules_config)) if args.rules_config else None
+        if settings:
+            rules_overrides.configured("default", settings, args.rules_config)  # refuse a bad file at start
     except (OSError, ValueError) as exc:
         print(f"mlscope: {exc}", file=sys.stderr)
         return 2
@@ -147,7 +153,7 @@ def alert_receiver(args: argparse.Namespace) -> int:
                              loki_url=args.loki_url, page_url=page_url,
                              prometheus_url=args.prometheus_url,
                              runbooks=Path(args.runbooks) if args.runbooks else None, snapshots=snapshots,
-                             feedback_token=token)
+                             feedback_token=token, rules_settings=settings)
     server = make_server(receiver, args.port, args.addr)
     threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
     where = f"; snapshots in {args.snapshots}, on {page_url}/snapshots/" if snapshots else ""

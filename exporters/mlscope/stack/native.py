@@ -178,7 +178,8 @@ class NativeStack:
             output=out, store=AlertStore(self.state_dir / "alerts.sqlite"),
             loki_url=f"http://{loki}/loki/api/v1/push" if loki else None, page_url=base,
             prometheus_url=f"http://127.0.0.1:{self.ports.prometheus}", registry=registry,
-            snapshots=self._snapshot_worker(loki, base, registry), feedback_token=self._feedback_token())
+            snapshots=self._snapshot_worker(loki, base, registry), feedback_token=self._feedback_token(),
+            rules_settings=overrides.load(self._rules_config()))
         self._closers.append(self._receiver)
         server = make_server(self._receiver, self.ports.alert_receiver)
         threading.Thread(target=server.serve_forever, name="mlscope-alert-receiver", daemon=True).start()
