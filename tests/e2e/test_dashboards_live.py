@@ -51,7 +51,7 @@ from mlscope.stack.servers import ServerError, free_port
 from mlscope.versions import TrafficSplit
 from support import ROOT, alerting_stack
 from support.drift_support import monitor_with, small_profile, trained, workload_profile
-from support.helpers import require_binary
+from support.helpers import require_binary, wait_until
 from support.loki_receiver import LokiReceiver
 from support.model_servers import start_model_servers
 
@@ -308,7 +308,9 @@ def test_every_logql_query_selects_shipped_lines(live: LiveStack) -> None:
     loki = live.service.loki
     live.service.ship_panel_lines()
     request_id = logged_request_id(loki)
-    run_id = next(json.loads(e.line)["run_id"] for e in loki.lines if '"pipeline_run_end"' in e.line)
+    # The pipeline ends a run every half second once the stack is up (this test may be its worker's first).
+    ended = wait_until(lambda: [e for e in list(loki.lines) if '"pipeline_run_end"' in e.line], timeout=30)
+    run_id = json.loads(ended[0].line)["run_id"]
     variables = {"model": ALL, "model_version": ALL, "env": ".*", "request_id": request_id, "run_id": run_id,
                  "pipeline": ALL,
                  "__field.labels.model": "dash-clf", "__field.labels.model_version": "1",

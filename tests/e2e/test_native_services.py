@@ -91,8 +91,11 @@ def test_services_grafana_loki_and_a_restart(tmp_path: Path, ports: Ports,
     up = start_up(tmp_path, ports, demo=False, jobs=STACK_JOBS)  # no --scrape: the folder keeps both
     cleanup.append(up.process)
     wait_until(lambda: model_services(up) == {"a": "up", "b": "up"}, timeout=20)
-    time.sleep(1)  # a false TargetDown (across the restart, or a scrape the restart missed) would be pending
-    assert up.api.query('max_over_time(ALERTS{alertname="MLScopeTargetDown"}[10m])') == []
+    # A false TargetDown of the services (across the restart, or a scrape the restart missed) would be pending.
+    # The stack's own in-process exporters can miss one 1 s scrape on a loaded machine while `mlscope up` starts
+    # (pending, never notified: `for` is 10 s); the check below them is that none fires.
+    time.sleep(1)
+    assert up.api.query('max_over_time(ALERTS{alertname="MLScopeTargetDown",job="model-services"}[10m])') == []
     assert up.alerts("MLScopeTargetDown", "firing") == []
 
     a.send_signal(signal.SIGKILL)  # a crash: `a` stays registered
