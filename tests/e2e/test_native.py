@@ -140,7 +140,10 @@ def down_leaves_nothing_and_restart_keeps_data(stack: Up, tmp_path: Path) -> Non
                "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
                "createdBy": "test", "comment": "kept across restarts"}
     silence_id = requests.post(am + "/api/v2/silences", json=silence, timeout=10).json()["silenceID"]
-    stack.api.wait_for('mlscope_predictions_total{model="demo-classifier"} > 0', timeout=30)
+    # The demo's served predictions (a retraining job's push carries its new version's series at 0; a retired
+    # version's series are gone): what the restart must keep.
+    served = 'sum(mlscope_predictions_total{model="demo-classifier",job!="mlscope-pipelines"})'
+    stack.api.wait_for(f"{served} > 0", timeout=30)
     # A short-lived job's group, pushed to the native Pushgateway: its persistence file keeps it across the restart.
     job = PipelineMonitor("native-job", registry=CollectorRegistry(),
                           pushgateway=f"127.0.0.1:{stack.ports.pushgateway}")
@@ -163,9 +166,7 @@ def down_leaves_nothing_and_restart_keeps_data(stack: Up, tmp_path: Path) -> Non
     try:
         ids = {s["id"] for s in requests.get(am + "/api/v2/silences", timeout=10).json()}
         assert silence_id in ids
-        # The demo's served predictions (a retraining job's push carries its new version's series at 0).
-        old = again.api.query('sum(mlscope_predictions_total{model="demo-classifier",job!="mlscope-pipelines"})',
-                              time_=before)
+        old = again.api.query(served, time_=before)
         assert old and float(old[0]["value"][1]) > 0
         kept = again.api.wait_for('mlscope_pipeline_runs_total{pipeline="native-job",status="success"}', timeout=15)
         assert kept[0]["metric"]["job"] == "mlscope-pipelines" and kept[0]["value"][1] == "1"  # honor_labels
