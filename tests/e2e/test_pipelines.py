@@ -195,7 +195,8 @@ def test_groups_survive_a_pushgateway_restart_and_go_when_deleted(stack: tuple[A
     gateway.start()
     assert {k: v for k, v in pushed_groups(gateway).items() if ("pipeline", "kept") in k[1]} == before
     assert monitor.delete_pushed().ok
-    assert not [k for k in pushed_groups(gateway) if ("pipeline", "kept") in k[1]]
+    # The Pushgateway applies a delete asynchronously (it answers 202 Accepted): the group goes soon after.
+    wait_until(lambda: not [k for k in pushed_groups(gateway) if ("pipeline", "kept") in k[1]], timeout=10)
 
 
 def test_a_run_killed_by_sigterm_or_never_ended_pushes_its_failure(stack: tuple[AlertingStack, servers.Server]) -> None:
