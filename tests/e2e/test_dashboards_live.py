@@ -34,7 +34,6 @@ from prometheus_client import CollectorRegistry
 
 from mlscope import ModelMonitor
 from mlscope.catalog.alerting import ALERT_EVENT
-from mlscope.catalog.anomaly import NEEDS_HISTORY_NAMES
 from mlscope.dashboards import check as dashcheck
 from mlscope.demo.textgen import start_text_endpoint
 from mlscope.demo.workload import LateGroundTruth, SyntheticService, Traffic, linear_contributions, train
@@ -50,6 +49,7 @@ from mlscope.stack.alertreceiver import AlertReceiver
 from mlscope.stack.servers import ServerError, free_port
 from mlscope.versions import TrafficSplit
 from support import ROOT, alerting_stack
+from support.dashboard_exemptions import reads_seasonal_history
 from support.drift_support import monitor_with, small_profile, trained, workload_profile
 from support.helpers import require_binary, wait_until
 from support.loki_receiver import LokiReceiver
@@ -249,11 +249,6 @@ def prometheus_queries(variables: dict[str, str]) -> list[tuple[str, str]]:
             expr = selector[0] if selector else query.expr
             out.append((f"{uid} {query.where}", dashcheck.substitute(expr, variables, **INTERVALS)))
     return out
-
-
-def reads_seasonal_history(expr: str) -> bool:
-    """Whether ``expr`` reads a series of the adaptive alerts that needs an offset's worth of history."""
-    return any(name in expr for name in NEEDS_HISTORY_NAMES)
 
 
 def empty_queries(api, queries: list[tuple[str, str]]) -> list[str]:

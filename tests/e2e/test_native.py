@@ -17,13 +17,12 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry
 
-from mlscope.catalog.anomaly import NEEDS_HISTORY_NAMES
-from mlscope.catalog.modelservers import KINDS
 from mlscope.dashboards import check as dashcheck
 from mlscope.pipelines import PipelineMonitor
 from mlscope.stack.native import Ports
 from mlscope.stack.servers import ServerError, free_port
 from support import ROOT
+from support.dashboard_exemptions import reads_model_server, reads_seasonal_history
 from support.helpers import require_binary, wait_until
 from support.native import Up, free_ports, start_up
 
@@ -41,12 +40,6 @@ def stack(tmp_path: Path, ports: Ports) -> Iterator[Up]:
     yield up
     if up.process.poll() is None:
         up.process.kill()  # its servers get SIGTERM through PR_SET_PDEATHSIG
-
-
-def reads_server(expr: str) -> bool:
-    """Whether ``expr`` reads a model server's series (vLLM/SGLang, or what the rules record from them): the demo
-    runs no model server; tests/e2e/test_dashboards_live.py scrapes the fixtures' servers and checks these."""
-    return any(f"{kind}:" in expr for kind in KINDS) or "mlscope_server_" in expr
 
 
 def dashboard_queries() -> list[tuple[str, str]]:
@@ -109,10 +102,9 @@ def demo_end_to_end(stack: Up) -> None:
     # the canary long before (tests/e2e/test_dashboards_live.py serves a canary that stays and checks them).
     rolled_back_first = ("mlscope_versions_accuracy:difference", "mlscope_versions_f1_macro:difference")
     deadline = time.monotonic() + 150
-    # The seasonal bands need an anomaly offset's worth of history (5m in the fast profile), longer than this wait:
-    # alerting/tests/anomaly.yml and the `anomaly` benchmark check them on known history.
-    later = rolled_back_first + NEEDS_HISTORY_NAMES
-    gaps = [(w, q) for w, q in dashboard_queries() if not any(name in q for name in later) and not reads_server(q)]
+    # The seasonal bands need more history than this wait; the demo runs no model server (see the helpers).
+    gaps = [(w, q) for w, q in dashboard_queries() if not any(name in q for name in rolled_back_first)
+            and not reads_seasonal_history(q) and not reads_model_server(q)]
     while gaps and time.monotonic() < deadline:
         gaps = missing(gaps)
         if gaps:
