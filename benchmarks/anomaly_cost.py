@@ -1,7 +1,8 @@
 """Cost of the adaptive alerts at N model versions: series added and rule-group evaluation time.
 
-A target serves each version's signal inputs (the series the anomaly rules read: request rate, error ratio, p95,
-prediction-log records, PSI of 4 features, realised and estimated accuracy with their traffic); a day of each
+A target serves each version's signal inputs (the series the anomaly rules read: request rate, the requests and
+errors counters, p95, prediction-log records, PSI of 4 features, realised and estimated accuracy with their
+traffic); a day of each
 signal's residual and an hour of its smoothed value at each seasonal offset are backfilled, so the spread's 1-day
 window and the offsets hold what they hold in production. Prometheus evaluates the generated anomaly groups
 (default profile; their interval shortened to 5 s to measure sooner) and reports
@@ -43,7 +44,10 @@ def _inputs(n: int) -> bytes:
                                     (q["mlscope_quality_estimated_accuracy:ratio"].name, 0.9, "1h"),
                                     (q["mlscope_quality_expected_predictions:increase"].name, 500, "1h")):
             lines.append(f'{name}{{{v},window="{window}"}} {value}')
-        lines.append(f'{logs_cat.PREDICTION_LOG_RECORDS.name}{{{v},decision="sampled"}} {time.time():.0f}')
+        now = time.time()  # counters that grow: 10 requests a second, 0.1 % failed, every line logged
+        lines += [f'{logs_cat.PREDICTION_LOG_RECORDS.name}{{{v},decision="sampled"}} {10 * now:.0f}',
+                  f'{cat.PREDICTIONS.name}{{{v}}} {10 * now:.0f}',
+                  f'{cat.PREDICTION_ERRORS.name}{{{v}}} {now / 100:.0f}']
         for f in range(FEATURES):
             lines.append(f'{drift_cat.PSI.name}{{{v},feature="f{f}",window="1h"}} 0.03')
             lines.append(f'{drift_cat.BIN_INCREASE.name}{{{v},feature="f{f}",window="1h"}} 5000')
@@ -76,7 +80,7 @@ def measure(n: int) -> dict[str, float]:
 
     cfg = RuleConfig(profile=DEFAULT)
     groups = [dict(g, interval=INTERVAL) for g in anomaly.groups(cfg)]
-    target = scale_harness.serve(_inputs(n))
+    target = scale_harness.serve(lambda: _inputs(n))
     with h.temporary() as name:
         tmp = Path(name)
         (tmp / "anomaly.yml").write_text(yaml.safe_dump({"groups": groups}))

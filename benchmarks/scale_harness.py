@@ -10,6 +10,7 @@ import dataclasses
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,14 @@ def replicated(registry: CollectorRegistry, replicas: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def serve(body: bytes) -> ThreadingHTTPServer:
+def serve(body: bytes | Callable[[], bytes]) -> ThreadingHTTPServer:
+    """A target answering ``body`` (or what ``body()`` returns at each scrape: counters that grow)."""
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(body() if callable(body) else body)
 
         def log_message(self, *args: Any) -> None:
             pass

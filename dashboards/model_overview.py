@@ -48,7 +48,7 @@ dashboard = gf.dashboard(
                                (f"histogram_quantile(0.9, {rate(cat.PREDICTION_SCORE.name + '_bucket', BY + ', le')})",
                                 "p90 {{model_version}}")), "percentunit")],
         [gf.anomaly_band("Request rate vs its seasonal band", "traffic", "reqps"),
-         gf.anomaly_band("Error ratio vs its seasonal band", "errors", "percentunit"),
+         gf.anomaly_band("Error ratio vs its seasonal band", "errors", "percentunit", judged="value"),
          gf.anomaly_band("p95 latency vs its seasonal band", "latency", "s"),
          gf.anomaly_warmup()],
         [gf.table("Active alerts",

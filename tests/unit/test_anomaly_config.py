@@ -24,6 +24,9 @@ def test_the_largest_offset_and_its_smoothing_fit_the_stacks_retention(profile: 
     ({"latency": {"offsets": ["1d", "3w"], "smoothing": "2d"}}, r"latency\.offsets: 3w \+ smoothing 2d"),
     ({"smoothing": "1h", "offsets": ["30m"]}, "smoothing: 1h must be shorter than the smallest offset 30m"),
     ({"smoothing": "1h", "offsets": ["1d"], "spread_window": "10m"}, "spread_window: 10m must be longer"),
+    ({"errors": {"count_window": "1d"}}, "errors.count_window: 1d must be shorter than the smallest offset 1d"),
+    ({"errors": {"baseline_floor": -0.1}}, "baseline_floor at least 0"),
+    ({"errors": {"count_window": "ten minutes"}}, "not a Prometheus duration"),
 ])
 def test_bad_settings_are_refused_with_their_path(change: dict, message: str) -> None:
     with pytest.raises(RulesConfigError, match=message) as err:
@@ -72,3 +75,38 @@ def test_the_generated_promtool_tests_follow_the_configured_min_traffic() -> Non
     assert max(rates(serving.REQUEST_RATE.name, "lowtraffic")[:1]) == 0.1  # the baseline: half of 0.2
     assert max(rates(serving.LATENCY_P95.name, "lowtraffic")) == 20 and min(rates(serving.LATENCY_P95.name,
                                                                                     "anomaly")) >= 160
+
+
+def test_the_error_ratio_is_judged_as_a_count_over_the_configured_window() -> None:
+    """The z-score is the errors' count against the baseline ratio x the requests of the count window; below
+    min_traffic expected errors it is not judged; the baseline never drops under its floor."""
+    cfg = configured("default", {"profiles": {"default": {"anomaly": {
+        "errors": {"count_window": "7m", "baseline_floor": 0.0021, "min_traffic": 5}}}}})
+    source = next(s for s in anomaly.SOURCES if s.signal == "errors")
+    recorded = {r["record"].rsplit(":", 1)[1]: r["expr"] for r in anomaly.recording_rules(cfg, source)}
+    assert "increase(mlscope_prediction_errors_total[7m])" in recorded["value"]
+    assert recorded["zscore"].count("increase(mlscope_predictions_total[7m])") == 3
+    assert recorded["baseline"].startswith("clamp_min(") and recorded["baseline"].endswith(", 0.0021)")
+    rule = anomaly.alert_rule(cfg, source)
+    assert "increase(mlscope_predictions_total[7m]))) >= 5" in rule["expr"]
+    assert "the last 7m against the baseline ratio" in rule["annotations"]["description"]
+    # Without a count window it is a smoothed ratio with the counting noise as a spread bound, as before.
+    plain = configured("default", {"profiles": {"default": {"anomaly": {"errors": {"count_window": ""}}}}})
+    spread = next(r for r in anomaly.recording_rules(plain, source) if r["record"].endswith(":spread"))["expr"]
+    assert '"bound", "noise"' in spread and "increase(" not in spread
+
+
+@pytest.mark.parametrize("expected", [3, 6, 10, 30, 100, 1000])
+def test_the_count_deviate_raises_no_more_false_alarms_than_a_normal_tail(expected: float) -> None:
+    """The Freeman-Tukey deviate's exact Poisson tail past the threshold is at most the normal one (scipy), at
+    any expected count; the plain (k - m) / sqrt(m) raises 1.5x to 6x more below 100 expected errors."""
+    import numpy as np
+    from scipy.stats import norm, poisson
+
+    from mlscope.rules.anomaly_tests import deviate
+    z = config_for("default").profile.anomaly.errors.z_threshold
+    counts = np.arange(0, 10 * expected + 100)
+    first = counts[np.array([deviate(k, expected) for k in counts]) > z][0]
+    gaussian = counts[(counts - expected) / np.sqrt(expected) > z][0]
+    assert 0.05 < poisson.sf(first - 1, expected) / norm.sf(z) <= 1.0
+    assert poisson.sf(gaussian - 1, expected) / norm.sf(z) > (1.5 if expected <= 100 else 1.0)

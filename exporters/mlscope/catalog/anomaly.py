@@ -18,8 +18,10 @@ _OPERATIONS = (
                  "by default); offsets without history are skipped, not read as 0."),
     ("residual", "Absolute difference of the smoothed signal and its baseline."),
     ("spread", "1.4826 x the median residual over the spread window (a robust standard deviation), never below "
-               "the signal's floors."),
-    ("zscore", "(smoothed - baseline) / spread: how unusual the signal is now."),
+               "the signal's floors nor the offsets' disagreement; a signal judged as a count (errors): the "
+               "ratio's Poisson deviation at the expected count."),
+    ("zscore", "(smoothed - baseline) / spread: how unusual the signal is now; a signal judged as a count "
+               "(errors): the Freeman-Tukey deviate of the count over its window from the expected one."),
     ("upper", "Upper band: baseline + z_threshold x spread."),
     ("lower", "Lower band: baseline - z_threshold x spread, at least 0."),
     ("history_ready", "1 once the smoothed signal has history as old as the largest offset (the anomaly "

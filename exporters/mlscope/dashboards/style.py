@@ -101,14 +101,16 @@ def timeseries(title: str, targets: list[Any], unit: str = "short", *, descripti
 
 
 def anomaly_band(title: str, signal: str, unit: str, *, level: str = "model_version",
-                 legend: str = "{{model_version}}") -> g.TimeSeries:
-    """One signal as its adaptive alert sees it: the smoothed value inside its band (docs/adaptive-alerts.md)."""
+                 legend: str = "{{model_version}}", judged: str = "smoothed") -> g.TimeSeries:
+    """One signal as its adaptive alert sees it: the value it judges (``smoothed``; ``value`` for a signal judged
+    as a count over its count window) inside its band (docs/adaptive-alerts.md)."""
     from ..catalog.anomaly import RECORDED_BY_LEVEL
 
     def series(op: str) -> str:
         return f'{RECORDED_BY_LEVEL[level][op].name}{{{MODEL_SELECTOR},signal="{signal}"}}'
 
-    return timeseries(title, prom((series("smoothed"), f"{legend} value (smoothed)"),
+    words = "smoothed" if judged == "smoothed" else "over its count window"
+    return timeseries(title, prom((series(judged), f"{legend} value ({words})"),
                                   (series("baseline"), f"{legend} seasonal baseline"),
                                   (series("upper"), f"{legend} upper band"),
                                   (series("lower"), f"{legend} lower band")), unit,

@@ -43,6 +43,8 @@ class Source:
     # The counting noise of the smoothed value, as a standard deviation (a spread bound: a ratio of few requests
     # is noisy, so at night its band widens); None where the signal is not a ratio of counted events.
     noise: Callable[[RuleConfig], str] | None = None
+    # A ratio of counted events: (events, trials) counted over a window, for a signal judged as a count.
+    counts: Callable[[RuleConfig, str], tuple[str, str]] | None = None
 
     @property
     def by(self) -> str:
@@ -81,12 +83,22 @@ def _request_rate(cfg: RuleConfig) -> str:
     return f"sum by ({BY_VERSION}) ({serving_cat.REQUEST_RATE.name}{_win(cfg)})"
 
 
+def _error_counts(cfg: RuleConfig, window: str) -> tuple[str, str]:
+    """Failed and all prediction requests of each model version over ``window`` (0 errors, not absent)."""
+    def increase(metric: str) -> str:
+        return f"sum by ({BY_VERSION}) (increase({metric}{selector(cfg.selectors.model_service)}[{window}]))"
+
+    requests = increase(serving_cat.PREDICTIONS.name)
+    return f"({increase(serving_cat.PREDICTION_ERRORS.name)} or 0 * {requests})", requests
+
+
 SOURCES: tuple[Source, ...] = (
     Source("traffic", "ModelTrafficAnomalous", "model_version", "request rate", _request_rate,
            _baseline_of("traffic"), "expected requests per second (the baseline)", "mlscope-model-overview"),
     Source("errors", "ModelErrorRatioAnomalous", "model_version", "error ratio",
            lambda cfg: f"max by ({BY_VERSION}) ({serving_cat.ERROR_RATIO.name}{_win(cfg)})", _request_rate,
-           "requests per second", "mlscope-model-overview", noise=lambda cfg: _binomial_noise("errors", cfg)),
+           "requests per second", "mlscope-model-overview", noise=lambda cfg: _binomial_noise("errors", cfg),
+           counts=_error_counts),
     Source("latency", "ModelLatencyAnomalous", "model_version", "p95 latency",
            lambda cfg: f"max by ({BY_VERSION}) ({serving_cat.LATENCY_P95.name}{_win(cfg)})", _request_rate,
            "requests per second", "mlscope-model-overview"),
@@ -122,11 +134,17 @@ def enabled(cfg: RuleConfig) -> list[Source]:
     return [s for s in SOURCES if a.enabled and setting(cfg, s).enabled]
 
 
-def baseline_expr(source: Source, offsets: tuple[str, ...]) -> str:
-    """Median of the smoothed signal at each offset; an offset without a sample is absent, so skipped."""
+def _offset_copies(source: Source, offsets: tuple[str, ...]) -> str:
+    """The smoothed signal at each offset, tagged ``offset``; an offset without a sample is absent."""
     smoothed = source.series("smoothed")
-    copies = " or ".join(f'label_replace({smoothed} offset {o}, "offset", "{o}", "", "")' for o in offsets)
-    return f"quantile without (offset) (0.5, {copies})"
+    return " or ".join(f'label_replace({smoothed} offset {o}, "offset", "{o}", "", "")' for o in offsets)
+
+
+def baseline_expr(source: Source, cfg: RuleConfig) -> str:
+    """Median of the smoothed signal at each offset (absent ones skipped), never below the baseline floor."""
+    s = setting(cfg, source)
+    median = f"quantile without (offset) (0.5, {_offset_copies(source, cfg.profile.anomaly.offsets_of(s))})"
+    return f"clamp_min({median}, {s.baseline_floor:g})" if s.baseline_floor else median
 
 
 # A normal residual's standard deviation is 1.4826 x its median absolute deviation.
@@ -146,7 +164,18 @@ def spread_expr(source: Source, cfg: RuleConfig) -> str:
         bounds.append(f'label_replace({s.spread_floor_ratio:g} * {baseline}, "bound", "ratio", "", "")')
     if source.noise is not None:
         bounds.append(f'label_replace({source.noise(cfg)}, "bound", "noise", "", "")')
+    # Offsets that disagree (one a holiday, another an incident) make the baseline itself uncertain.
+    copies = _offset_copies(source, cfg.profile.anomaly.offsets_of(s))
+    disagreement = (f"{MAD_TO_SIGMA} * quantile without (offset) (0.5, abs(({copies}) - ignoring (offset) "
+                    f"group_left () {baseline}))")
+    bounds.append(f'label_replace({disagreement}, "bound", "offsets", "", "")')
     return f"max without (bound) ({' or '.join(bounds)})"
+
+
+def _counted(source: Source, cfg: RuleConfig) -> tuple[str, str] | None:
+    """(events, trials) over the count window of a signal judged as a count, else None."""
+    window = setting(cfg, source).count_window
+    return source.counts(cfg, window) if window and source.counts is not None else None
 
 
 def history_expr(source: Source, cfg: RuleConfig) -> str:
@@ -167,13 +196,26 @@ def recording_rules(cfg: RuleConfig, source: Source) -> list[Rule]:
         return record(spec[op], expr, signal=source.signal)
 
     value, smoothed, baseline, spread = (source.series(op) for op in ("value", "smoothed", "baseline", "spread"))
+    counted = _counted(source, cfg)
+    if counted is None:
+        value_expr, judged = source.value(cfg), smoothed
+        spread_e, zscore_e = spread_expr(source, cfg), f"({smoothed} - {baseline}) / {spread}"
+    else:  # judged as a count: the value itself (over the count window) against the expected count
+        events, trials = counted
+        per_trial = f"on ({source.by}) group_left () {trials}"
+        observed, expected = f"({value} * {per_trial})", f"({baseline} * {per_trial})"
+        value_expr, judged = f"{events} / {trials}", value
+        # The ratio's Poisson standard deviation at the expected count (draws the band); the Freeman-Tukey
+        # deviate of the observed count from the expected one is about normal however few the events.
+        spread_e = f"sqrt({baseline} / {per_trial})"
+        zscore_e = f"sqrt({observed}) + sqrt({observed} + 1) - sqrt(4 * {expected} + 1)"
     return [
-        rec("value", source.value(cfg)),
+        rec("value", value_expr),
         rec("smoothed", f"avg_over_time({value}[{a.smoothing_of(s)}])"),
-        rec("baseline", baseline_expr(source, a.offsets_of(s))),
-        rec("residual", f"abs({smoothed} - {baseline})"),
-        rec("spread", spread_expr(source, cfg)),
-        rec("zscore", f"({smoothed} - {baseline}) / {spread}"),
+        rec("baseline", baseline_expr(source, cfg)),
+        rec("residual", f"abs({judged} - {baseline})"),
+        rec("spread", spread_e),
+        rec("zscore", zscore_e),
         rec("upper", f"{baseline} + {z} * {spread}"),
         rec("lower", f"clamp_min({baseline} - {z} * {spread}, 0)"),
         rec("history_ready", history_expr(source, cfg)),
@@ -186,8 +228,11 @@ def alert_expr(cfg: RuleConfig, source: Source) -> str:
     judged = {"up": f"{zscore} > {z}", "down": f"{zscore} < -{z}",
               "both": f"({zscore} > {z} or {zscore} < -{z})"}[s.direction]
     on = f"on ({source.by})"
+    counted = _counted(source, cfg)
+    traffic = source.traffic(cfg) if counted is None else (
+        f"{source.series('baseline')} * on ({source.by}) group_left () {counted[1]}")
     return (f"({judged}) and {on} {source.series('history_ready')} == 1"
-            f" and {on} ({source.traffic(cfg)}) >= {s.min_traffic:g}")
+            f" and {on} ({traffic}) >= {s.min_traffic:g}")
 
 
 _DIRECTION_WORDS = {"up": "above", "down": "below", "both": "outside"}
@@ -206,9 +251,16 @@ def alert_rule(cfg: RuleConfig, source: Source) -> Rule:
         description=f"The {source.what} of {who} is {{{{ $value | printf \"%.1f\" }}}} spreads from its seasonal "
                     f"baseline (median of the same time {', '.join(a.offsets_of(s))} ago), "
                     f"{_DIRECTION_WORDS[s.direction]} the band of {s.z_threshold:g} spreads, for "
-                    f"{s.for_duration} (smoothed over {a.smoothing_of(s)}; judged at {s.min_traffic:g} "
-                    f"{source.traffic_what} or more, once history is {max(a.offsets_of(s), key=duration_seconds)} "
-                    f"old).")
+                    f"{s.for_duration} ({_judged_how(cfg, source)}, once history is "
+                    f"{max(a.offsets_of(s), key=duration_seconds)} old).")
+
+
+def _judged_how(cfg: RuleConfig, source: Source) -> str:
+    s, a = setting(cfg, source), cfg.profile.anomaly
+    if _counted(source, cfg) is None:
+        return f"smoothed over {a.smoothing_of(s)}; judged at {s.min_traffic:g} {source.traffic_what} or more"
+    return (f"judged as a count: the last {s.count_window} against the baseline ratio x its requests, at "
+            f"{s.min_traffic:g} expected or more")
 
 
 def groups(cfg: RuleConfig) -> list[dict[str, Any]]:

@@ -11,11 +11,18 @@ floor is ``F`` (``max(spread_floor, spread_floor_ratio x B)``; a flat residual's
 - ``wrongway`` (one-direction signals): the step the other way: silent;
 - ``gap``: B, then 2 B from half the largest offset on; one step before the largest offset the oldest offset has
   no history, so the baseline is the median of the two others (1.5 B), not of three with a 0 (which would be B).
+
+A signal judged as a count (the error ratio) gets counters instead: requests at R/s and errors at a ratio P of
+them, the errors' rate multiplied at the step by what makes the count deviate by 2 x z_threshold (``anomaly``,
+``warmup``, ``lowtraffic``, where a count window expects half ``min_traffic``) or 0.5 x z_threshold (``wobble``);
+``wrongway`` is a drop to a tenth, and ``gap`` doubles P where the smallest offset's copy sees it but not the
+middle one's.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from math import sqrt
 from typing import Any
 
 import yaml
@@ -107,11 +114,20 @@ def _labels(source: Source, version: str, extra: str) -> str:
     return f'{{model="m",model_version="{version}"{feature},{extra}}}'
 
 
-def test_case(cfg: RuleConfig, source: Source) -> dict[str, Any]:
-    a, s = cfg.profile.anomaly, setting(cfg, source)
+@dataclass(frozen=True)
+class Case:
+    """One signal's input series and what its judged scenarios should give."""
+
+    series: list[dict[str, str]]
+    z: dict[str, float]  # version -> the z-score its alert reports at the judged time
+    settle_s: float  # from a step until the judged value holds it
+    gap_at: float  # when the gap scenario's signal doubles
+    level: float  # the gap scenario's level before
+
+
+def _gauge_case(cfg: RuleConfig, source: Source, onset: float, early: float, total: float) -> Case:
+    s, a = setting(cfg, source), cfg.profile.anomaly
     spec, extra = inputs(cfg, source.signal)
-    oldest = max(duration_seconds(o) for o in a.offsets_of(s))
-    onset, early, total = oldest + 300, oldest / 2, oldest + 600
     sign = -1.0 if s.direction == "down" else 1.0
 
     def step(level: float, factor: float) -> float:
@@ -131,6 +147,61 @@ def test_case(cfg: RuleConfig, source: Source) -> dict[str, Any]:
             traffic = spec.traffic_low if version == "lowtraffic" else spec.traffic_ok
             series.append({"series": spec.traffic + _labels(source, version, extra),
                            "values": _values(traffic, traffic, early, False, total)})
+    z = {v: (after - level) / max(s.spread_floor, s.spread_floor_ratio * level)
+         for v, (level, after, _) in scenarios.items()}
+    return Case(series, z, duration_seconds(a.smoothing_of(s)), early, b)
+
+
+def deviate(observed: float, expected: float) -> float:
+    """The Freeman-Tukey deviate the count-judged rules compute."""
+    return float(sqrt(observed) + sqrt(observed + 1) - sqrt(4 * expected + 1))
+
+
+def _multiple_for(expected: float, target: float) -> float:
+    """The multiple of ``expected`` whose observed count deviates by ``target`` (as the rules compute it)."""
+    m = 1.0
+    while deviate(m * expected, expected) < target:
+        m += 0.01
+    return m
+
+
+def _count_case(cfg: RuleConfig, source: Source, onset: float, early: float, total: float) -> Case:
+    """A signal judged as a count (the error ratio): counters of requests at ``R``/s and errors at ``P`` x R,
+    the errors multiplied at the step; in the low-traffic scenario a count window expects half ``min_traffic``."""
+    s, a = setting(cfg, source), cfg.profile.anomaly
+    ratio, window = max(0.01, 10 * s.baseline_floor), duration_seconds(s.count_window)
+    ok_rate = max(100.0, 40 * s.min_traffic / (ratio * window))  # expects 40x min_traffic or more
+    low_rate = s.min_traffic / 2 / (ratio * window)
+    # The errors' rate multiple at the step and how far the count deviates then, per scenario.
+    fire = 2 * s.z_threshold
+    multiples = {"anomaly": (ok_rate, _multiple_for(ok_rate * ratio * window, fire), onset),
+                 "warmup": (ok_rate, _multiple_for(ok_rate * ratio * window, fire), early),
+                 "lowtraffic": (low_rate, _multiple_for(low_rate * ratio * window, fire), onset),
+                 "wobble": (ok_rate, _multiple_for(ok_rate * ratio * window, 0.5 * s.z_threshold), onset),
+                 "wrongway": (ok_rate, 0.1, onset)}
+    settle = duration_seconds(a.smoothing_of(s)) + window
+    smallest = min(duration_seconds(o) for o in a.offsets_of(s))
+    largest = max(duration_seconds(o) for o in a.offsets_of(s))
+    # Doubled once the smallest offset's copy has settled on it, still single at the middle offset's.
+    multiples["gap"] = (ok_rate, 2.0, largest - smallest - STEP_S - settle)
+    _, extra = inputs(cfg, source.signal)
+    series = []
+    for version, (rate, multiple, at_s) in multiples.items():
+        labels = _labels(source, version, extra)
+        series += [{"series": serving_cat.PREDICTIONS.name + labels,
+                    "values": _values(rate, rate, at_s, True, total)},
+                   {"series": serving_cat.PREDICTION_ERRORS.name + labels,
+                    "values": _values(rate * ratio, rate * ratio * multiple, at_s, True, total)}]
+    z = {v: deviate(m * r * ratio * window, r * ratio * window) for v, (r, m, _) in multiples.items()}
+    return Case(series, z, settle, multiples["gap"][2], ratio)
+
+
+def test_case(cfg: RuleConfig, source: Source) -> dict[str, Any]:
+    a, s = cfg.profile.anomaly, setting(cfg, source)
+    oldest = max(duration_seconds(o) for o in a.offsets_of(s))
+    onset, early, total = oldest + 300, oldest / 2, oldest + 600
+    counted = bool(s.count_window and source.counts)
+    case = (_count_case if counted else _gauge_case)(cfg, source, onset, early, total)
     firing = ["anomaly"] + (["drop"] if s.direction == "both" else [])
     feature = {"feature": "f"} if source.level == "feature" else {}
 
@@ -138,18 +209,16 @@ def test_case(cfg: RuleConfig, source: Source) -> dict[str, Any]:
 
     def expected(version: str) -> dict[str, Any]:
         labels = {"severity": "warning", "signal": source.signal, "model": "m", "model_version": version, **feature}
-        level, after, _ = scenarios[version]
-        z = (after - level) / max(s.spread_floor, s.spread_floor_ratio * level)
         return {"exp_labels": labels,
-                "exp_annotations": {k: rendered(v, labels, z) for k, v in rule["annotations"].items()}}
+                "exp_annotations": {k: rendered(v, labels, case.z[version]) for k, v in rule["annotations"].items()}}
 
-    window_s = duration_seconds(a.smoothing_of(s)) + duration_seconds(s.for_duration)  # a step fires after this
+    window_s = case.settle_s + duration_seconds(s.for_duration)  # a step fires after this
     judged_at = onset + window_s + 60
     gap = {"model": "m", "model_version": "gap", "signal": source.signal, **feature}
     gap_labels, baseline = ",".join(f'{k}="{v}"' for k, v in sorted(gap.items())), source.spec("baseline")
     return {
         "interval": f"{STEP_S}s",
-        "input_series": series,
+        "input_series": case.series,
         "alert_rule_test": [
             {"eval_time": f"{round(early + window_s + 2 * STEP_S)}s", "alertname": source.alert, "exp_alerts": []},
             {"eval_time": f"{round(judged_at)}s", "alertname": source.alert,
@@ -157,7 +226,8 @@ def test_case(cfg: RuleConfig, source: Source) -> dict[str, Any]:
         ],
         "promql_expr_test": [{"expr": f'{baseline}{{signal="{source.signal}",model_version="gap"}}',
                               "eval_time": f"{round(oldest - STEP_S)}s",
-                              "exp_samples": [{"labels": baseline + "{" + gap_labels + "}", "value": 1.5 * b}]}],
+                              "exp_samples": [{"labels": baseline + "{" + gap_labels + "}",
+                                               "value": 1.5 * case.level}]}],
     }
 
 

@@ -92,7 +92,8 @@ def _value(current: Any, value: Any, where: str) -> Any:
     if isinstance(current, (bool, str)):
         if type(value) is not type(current):
             raise RulesConfigError(f"{where}: expected a {type(current).__name__}, got {value!r}")
-        if isinstance(current, str) and isinstance(value, str) and _is_duration(current):
+        if isinstance(current, str) and isinstance(value, str) and _is_duration(current) and not (
+                value == "" and where.rsplit(".", 1)[-1] in UNSET_DURATIONS):
             _check_duration(value, where)
         return value
     if isinstance(current, (int, float)):
@@ -102,6 +103,10 @@ def _value(current: Any, value: Any, where: str) -> Any:
             raise RulesConfigError(f"{where}: expected a whole number, got {value!r}")
         return type(current)(value)
     raise RulesConfigError(f"{where}: cannot be set from the file")
+
+
+# Durations an empty string unsets (an anomaly signal's own smoothing: the section's; its count window: none).
+UNSET_DURATIONS = ("smoothing", "count_window")
 
 
 def _is_duration(text: str) -> bool:

@@ -106,9 +106,11 @@ ALERT_SETTINGS: dict[str, tuple[str, ...]] = {
 # The adaptive alerts (mlscope.rules.anomaly): each signal's own settings, then the section's time scales.
 _ANOMALY_FIELDS = ("z_threshold", "spread_floor", "spread_floor_ratio", "min_traffic", "direction", "for_duration")
 _ANOMALY_SHARED = ("profile.anomaly.offsets", "profile.anomaly.smoothing", "profile.anomaly.spread_window")
+_COUNTED_FIELDS = ("count_window", "baseline_floor", "smoothing")  # of a signal judged as a count
 for _source in _anomaly.SOURCES:
+    _fields = _ANOMALY_FIELDS + (_COUNTED_FIELDS if _source.counts else ())
     ALERT_SETTINGS[_source.alert] = tuple(dict.fromkeys(ALERT_SETTINGS.get(_source.alert, ()) + tuple(
-        f"profile.anomaly.{_source.signal}.{name}" for name in _ANOMALY_FIELDS) + _ANOMALY_SHARED))
+        f"profile.anomaly.{_source.signal}.{name}" for name in _fields) + _ANOMALY_SHARED))
 # Alerts whose settings are applied where the data is judged (mlscope.pipelines.checks reads them from the rule
 # configuration), not in the alert's expression: it reads the verdict.
 APPLIED_BY_THE_JOB: frozenset[str] = frozenset({"PipelineBatchChecksFailing"})
@@ -167,7 +169,12 @@ SETTING_TITLES: dict[str, str] = {
        for name, title in (("z_threshold", "band half-width in spreads (z-score threshold)"),
                            ("spread_floor", "spread floor (absolute)"),
                            ("spread_floor_ratio", "spread floor (share of the baseline)"),
-                           ("min_traffic", f"judged from this much {_s.traffic_what}"),
+                           ("min_traffic", f"judged from this many expected {_s.signal} in the count window "
+                                           f"({_s.traffic_what} without one)" if _s.counts else
+                                           f"judged from this much {_s.traffic_what}"),
+                           ("count_window", "judged as a count over this window (empty: a smoothed ratio)"),
+                           ("baseline_floor", "least baseline ratio a count is judged against"),
+                           ("smoothing", "smoothing of the value the offsets read (empty: the section's)"),
                            ("direction", "direction that alerts (up, down, both)"),
                            ("for_duration", "`for`"))},
     "profile.anomaly.offsets": "seasonal offsets (the baseline is their median)",
