@@ -248,11 +248,29 @@ def alert_rule(cfg: RuleConfig, source: Source) -> Rule:
         cfg, source.alert, alert_expr(cfg, source), severity="warning", for_=s.for_duration,
         dashboard=source.dashboard, model_scoped=True, labels={"signal": source.signal},
         summary=f"{who}: {source.what} {moved} outside its seasonal band",
-        description=f"The {source.what} of {who} is {{{{ $value | printf \"%.1f\" }}}} spreads from its seasonal "
+        description=f"The {source.what} of {who} is {recorded_now(source, judged_op(cfg, source))}, its seasonal "
+                    f"baseline {recorded_now(source, 'baseline')} (band {recorded_now(source, 'lower')} to "
+                    f"{recorded_now(source, 'upper')}): {{{{ $value | printf \"%.1f\" }}}} spreads from the "
                     f"baseline (median of the same time {', '.join(a.offsets_of(s))} ago), "
                     f"{_DIRECTION_WORDS[s.direction]} the band of {s.z_threshold:g} spreads, for "
                     f"{s.for_duration} ({_judged_how(cfg, source)}, once history is "
                     f"{max(a.offsets_of(s), key=duration_seconds)} old).")
+
+
+def judged_op(cfg: RuleConfig, source: Source) -> str:
+    """The recorded operation the z-score judges: the smoothed value, or the value of a count-judged signal."""
+    return "smoothed" if _counted(source, cfg) is None else "value"
+
+
+def recorded_now(source: Source, op: str) -> str:
+    """Template text: the signal's recorded ``op`` for the alert's labels when it is rendered (4 significant
+    digits), "?" when absent."""
+    labels = ["model", "model_version"] + (["feature"] if source.level == "feature" else [])
+    matchers = ",".join(f'{label}=\\"%s\\"' for label in labels)
+    args = " ".join(f"$labels.{label}" for label in labels)
+    series = f'{source.spec(op)}{{signal=\\"{source.signal}\\",{matchers}}}'
+    return (f'{{{{ with printf "{series}" {args} | query }}}}{{{{ . | first | value | printf "%.4g" }}}}'
+            "{{ else }}?{{ end }}")
 
 
 def _judged_how(cfg: RuleConfig, source: Source) -> str:

@@ -99,9 +99,15 @@ _VALUE = re.compile(r'\{\{ \$value \| printf "%\.1f" \}\}')
 _SIGN = re.compile(r"\{\{ if lt \$value 0\.0 \}\}(\w+)\{\{ else \}\}(\w+)\{\{ end \}\}")
 
 
-def rendered(template: str, labels: dict[str, str], value: float) -> str:
-    """An annotation as Prometheus renders it, for the few template forms the anomaly alerts use."""
-    text = _LABEL.sub(lambda m: labels[m.group(1)], template)
+_RECORDED = re.compile(r'\{\{ with printf "\w+:mlscope_anomaly:(\w+)\{.*?\| query \}\}'
+                       r'\{\{ \. \| first \| value \| printf "%\.4g" \}\}\{\{ else \}\}\?\{\{ end \}\}')
+
+
+def rendered(template: str, labels: dict[str, str], value: float, recorded: dict[str, float]) -> str:
+    """An annotation as Prometheus renders it, for the few template forms the anomaly alerts use; ``recorded``:
+    what the queried anomaly series (by operation) hold then."""
+    text = _RECORDED.sub(lambda m: f"{recorded[m.group(1)]:.4g}", template)
+    text = _LABEL.sub(lambda m: labels[m.group(1)], text)
     text = _VALUE.sub(f"{value:.1f}", text)
     text = _SIGN.sub(lambda m: m.group(1) if value < 0 else m.group(2), text)
     if "{{" in text:
@@ -120,6 +126,7 @@ class Case:
 
     series: list[dict[str, str]]
     z: dict[str, float]  # version -> the z-score its alert reports at the judged time
+    recorded: dict[str, dict[str, float]]  # version -> operation -> its recorded value at the judged time
     settle_s: float  # from a step until the judged value holds it
     gap_at: float  # when the gap scenario's signal doubles
     level: float  # the gap scenario's level before
@@ -147,9 +154,16 @@ def _gauge_case(cfg: RuleConfig, source: Source, onset: float, early: float, tot
             traffic = spec.traffic_low if version == "lowtraffic" else spec.traffic_ok
             series.append({"series": spec.traffic + _labels(source, version, extra),
                            "values": _values(traffic, traffic, early, False, total)})
-    z = {v: (after - level) / max(s.spread_floor, s.spread_floor_ratio * level)
-         for v, (level, after, _) in scenarios.items()}
-    return Case(series, z, duration_seconds(a.smoothing_of(s)), early, b)
+    floor = {v: max(s.spread_floor, s.spread_floor_ratio * level) for v, (level, _, _) in scenarios.items()}
+    z = {v: (after - level) / floor[v] for v, (level, after, _) in scenarios.items()}
+    recorded = {v: _band("smoothed", after, level, s.z_threshold * floor[v])
+                for v, (level, after, _) in scenarios.items()}
+    return Case(series, z, recorded, duration_seconds(a.smoothing_of(s)), early, b)
+
+
+def _band(judged: str, value: float, baseline: float, half_width: float) -> dict[str, float]:
+    return {judged: value, "baseline": baseline, "upper": baseline + half_width,
+            "lower": max(baseline - half_width, 0.0)}
 
 
 def deviate(observed: float, expected: float) -> float:
@@ -193,7 +207,9 @@ def _count_case(cfg: RuleConfig, source: Source, onset: float, early: float, tot
                    {"series": serving_cat.PREDICTION_ERRORS.name + labels,
                     "values": _values(rate * ratio, rate * ratio * multiple, at_s, True, total)}]
     z = {v: deviate(m * r * ratio * window, r * ratio * window) for v, (r, m, _) in multiples.items()}
-    return Case(series, z, settle, multiples["gap"][2], ratio)
+    recorded = {v: _band("value", m * ratio, ratio, s.z_threshold * sqrt(ratio / (r * window)))
+                for v, (r, m, _) in multiples.items()}
+    return Case(series, z, recorded, settle, multiples["gap"][2], ratio)
 
 
 def test_case(cfg: RuleConfig, source: Source) -> dict[str, Any]:
@@ -210,7 +226,8 @@ def test_case(cfg: RuleConfig, source: Source) -> dict[str, Any]:
     def expected(version: str) -> dict[str, Any]:
         labels = {"severity": "warning", "signal": source.signal, "model": "m", "model_version": version, **feature}
         return {"exp_labels": labels,
-                "exp_annotations": {k: rendered(v, labels, case.z[version]) for k, v in rule["annotations"].items()}}
+                "exp_annotations": {k: rendered(v, labels, case.z[version], case.recorded[version])
+                                    for k, v in rule["annotations"].items()}}
 
     window_s = case.settle_s + duration_seconds(s.for_duration)  # a step fires after this
     judged_at = onset + window_s + 60
