@@ -7,7 +7,7 @@ against the baseline ratio x the window's requests, the baseline the median of t
 same time each offset ago, never below the floor; judged at ``min_traffic`` expected errors, for ``for``) judges
 the history of 20 seeds at the suite's two traffic levels, and prints the delays and the false error-ratio alarms
 per judged week beside the Lorden bound (the least expected delay any detector can reach at one false alarm a week).
-Run: ``python benchmarks/anomaly_error_score.py`` (about 1 min).
+Run: ``python benchmarks/anomaly_error_score.py`` (about 10 s).
 """
 from __future__ import annotations
 

@@ -45,14 +45,16 @@ def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
 
 
 def test_generated_anomaly_tests_pass_with_a_changed_configuration(tmp_path: Path) -> None:
-    """The documented setting change (a lower traffic z_threshold and min_traffic) still gives passing tests."""
+    """The documented setting change (a lower traffic z_threshold and min_traffic) still gives passing tests, as
+    do the error ratio's count settings (a min_traffic of 2 once wrote inexact counters: the gap case failed)."""
     import yaml
 
     from mlscope.rules import anomaly, anomaly_tests
     from mlscope.rules.overrides import configured
     require_binary("promtool")
     cfg = configured("fast", {"profiles": {"fast": {"anomaly": {
-        "traffic": {"z_threshold": 3, "min_traffic": 0.2}, "latency": {"min_traffic": 40}}}}})
+        "traffic": {"z_threshold": 3, "min_traffic": 0.2}, "latency": {"min_traffic": 40},
+        "errors": {"min_traffic": 2, "z_threshold": 3, "count_window": "2m", "baseline_floor": 0.004}}}}})
     rules = yaml.safe_dump({"groups": anomaly.groups(cfg)})
     for path, text in ((tmp_path / "rules" / "fast" / "mlscope-anomaly.yml", rules),
                        (tmp_path / "tests" / "anomaly.yml", anomaly_tests.render(cfg))):

@@ -25,7 +25,10 @@ def test_the_largest_offset_and_its_smoothing_fit_the_stacks_retention(profile: 
     ({"smoothing": "1h", "offsets": ["30m"]}, "smoothing: 1h must be shorter than the smallest offset 30m"),
     ({"smoothing": "1h", "offsets": ["1d"], "spread_window": "10m"}, "spread_window: 10m must be longer"),
     ({"errors": {"count_window": "1d"}}, "errors.count_window: 1d must be shorter than the smallest offset 1d"),
-    ({"errors": {"baseline_floor": -0.1}}, "baseline_floor at least 0"),
+    ({"errors": {"baseline_floor": -0.1}}, "baseline_floor must be at least 0, got -0.1"),
+    ({"traffic": {"z_threshold": 0}}, "z_threshold must be positive, got 0"),
+    ({"offsets": ["1w", "1d", "1d"]}, "offsets: each at most once, got 1w, 1d, 1d"),
+    ({"latency": {"offsets": ["1d", "24h"]}}, "latency.*offsets: each at most once"),
     ({"errors": {"count_window": "ten minutes"}}, "not a Prometheus duration"),
 ])
 def test_bad_settings_are_refused_with_their_path(change: dict, message: str) -> None:

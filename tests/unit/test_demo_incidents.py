@@ -85,7 +85,7 @@ def test_a_registered_incident_is_injected_over_http_and_the_cli(
     refused = requests.post(url + "/faults", json={"incident": "canery"}, timeout=5)
     assert refused.status_code == 400
     registered = ("unknown incident 'canery'; registered: canary, canary-defect, drift, errors, latency, "
-                  "pipeline-failure, pipeline-stale, quality, shadow-disagree, ttft")
+                  "pipeline-failure, pipeline-stale, quality, shadow-disagree, traffic-drop, ttft")
     assert refused.json()["error"] == registered
     assert main(["demo", "inject", "canery", "--url", url]) == 1
     assert capsys.readouterr().err == f"mlscope: {registered}\n"
@@ -101,12 +101,13 @@ def test_the_standard_four_keep_their_schedule_and_changes() -> None:
             ] == [(o, n, s, c) for o, (n, s, c) in zip(offsets, old_schedule, strict=True)]
     faults = SimpleNamespace(drift_shift_std=0.0, error_rate=0.01, extra_latency_s=0.0, shadow_flip_rate=0.0)
     demo = SimpleNamespace(service=SimpleNamespace(faults=faults), truth=SimpleNamespace(flip_rate=0.0),
-                           base_error_rate=0.01)
+                           base_error_rate=0.01, regressor_traffic=SimpleNamespace(scale=1.0))
     for name, where, attribute, on, off in [("drift", faults, "drift_shift_std", 1.5, 0.0),
                                             ("errors", faults, "error_rate", 0.3, 0.01),
                                             ("latency", faults, "extra_latency_s", 0.3, 0.0),
                                             ("quality", demo.truth, "flip_rate", 0.4, 0.0),
-                                            ("shadow-disagree", faults, "shadow_flip_rate", 0.5, 0.0)]:
+                                            ("shadow-disagree", faults, "shadow_flip_rate", 0.5, 0.0),
+                                            ("traffic-drop", demo.regressor_traffic, "scale", 0.2, 1.0)]:
         INCIDENTS.get(name).apply(demo)
         assert getattr(where, attribute) == on, name
         INCIDENTS.get(name).revert(demo)
@@ -126,7 +127,7 @@ def test_the_console_reads_the_schedule_from_the_registry() -> None:
     cycle = start - 60
     summary = schedule_summary()
     on_demand = sorted(i.name for i in INCIDENTS if not i.schedule)
-    assert on_demand == ["pipeline-failure", "pipeline-stale", "shadow-disagree"]
+    assert on_demand == ["pipeline-failure", "pipeline-stale", "shadow-disagree", "traffic-drop"]
     assert summary == (f"{', '.join(expected)} after the start, then again every "
                        f"{int(cycle // 60)}m{int(cycle % 60):02d}s; on demand: {', '.join(on_demand)}")
     assert "quality at 7m30s, canary-defect at 10m30s" in summary
@@ -172,3 +173,28 @@ def test_shadow_disagree_turns_the_shadows_answers() -> None:
     counted = {dict(labels)["result"]: v for (name, labels), v in series(registry).items()
                if name == "mlscope_shadow_comparisons_total"}
     assert counted["agree"] + counted["disagree"] == 40 and counted["agree"] >= 20 and 3 <= counted["disagree"] <= 17
+
+
+def test_a_traffic_drop_slows_a_running_traffic_loop() -> None:
+    """``Traffic.scale`` set while the loop runs (the traffic-drop incident) changes its request rate."""
+    from mlscope.demo.workload import Traffic
+
+    class Counting:
+        def sample(self, rows: int) -> tuple[list[int], list[int]]:
+            return [0], [0]
+
+        def predict_one(self, x: object, y: object) -> object:
+            return object()
+
+    traffic = Traffic(Counting(), rate=400.0).start()  # type: ignore[arg-type]
+    try:
+        time.sleep(0.5)
+        before = traffic.served
+        traffic.scale = 0.05  # 20 requests a second
+        time.sleep(0.05)
+        start = traffic.served
+        time.sleep(0.5)
+        after = traffic.served - start
+    finally:
+        traffic.stop()
+    assert before > 4 * after and after <= 15, (before, after)

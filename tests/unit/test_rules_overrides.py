@@ -74,6 +74,10 @@ def test_the_commands_say_what_is_wrong_in_one_line(tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err
     assert err.startswith("mlscope: ") and "thresholds.error_rate: unknown key" in err and err.count("\n") == 1
     assert not (tmp_path / "rules").exists()  # nothing written from a half-read configuration
+    elsewhere = tmp_path / "mine.yml"
+    elsewhere.write_text("profiles: {default: {anomaly: {traffic: {z_threshold: 0}}}}\n")
+    assert main(["rules", "build", "--dir", str(tmp_path / "rules"), "--config", str(elsewhere)]) == 1
+    assert capsys.readouterr().err.startswith(f"mlscope: {elsewhere}: profiles.default.anomaly.traffic")
 
 
 def test_the_shipped_example_changes_nothing() -> None:

@@ -332,8 +332,8 @@ def test_mlscope_rules_build_reports_a_bad_role_in_one_line(tmp_path: Path, caps
         "versions:\n  roles:\n    - {model: wine, model_version: '2.0', role: stable}\n"
         "    - {model: wine, model_version: '2.0', role: canary}\n")
     assert main(["rules", "build", "--dir", str(tmp_path / "rules")]) == 1
-    assert capsys.readouterr().err == ("mlscope: rules-config.yml: versions: roles: wine 2.0 is declared with two "
-                                       "roles: stable and canary\n")
+    assert capsys.readouterr().err == (f"mlscope: {tmp_path / 'rules-config.yml'}: versions: roles: wine 2.0 is "
+                                       "declared with two roles: stable and canary\n")
 
 
 def test_mlscope_rollback_names_the_alert_when_it_fails_early_and_warns_of_a_shared_token(

@@ -22,8 +22,9 @@ _OPERATIONS = (
                "ratio's Poisson deviation at the expected count."),
     ("zscore", "(smoothed - baseline) / spread: how unusual the signal is now; a signal judged as a count "
                "(errors): the Freeman-Tukey deviate of the count over its window from the expected one."),
-    ("upper", "Upper band: baseline + z_threshold x spread."),
-    ("lower", "Lower band: baseline - z_threshold x spread, at least 0."),
+    ("upper", "Upper band: baseline + z_threshold x spread (a signal judged as a count: the ratio whose count "
+              "deviates by exactly z_threshold)."),
+    ("lower", "Lower band: baseline - z_threshold x spread, at least 0 (judged as a count: as the upper band)."),
     ("history_ready", "1 once the smoothed signal has history as old as the largest offset (the anomaly "
                       "warm-up guard), else 0: no anomaly alert before."),
 )

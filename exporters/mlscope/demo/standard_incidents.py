@@ -1,5 +1,6 @@
 """The demo's standard incidents (registered on import): drift, errors, latency, quality on the schedule, and
-shadow-disagree on demand (``mlscope demo inject shadow-disagree``).
+on demand (``mlscope demo inject NAME``) shadow-disagree and traffic-drop (the regressor, which no scheduled
+incident retrains, so its seasonal history warms up: an adaptive alert to see).
 
 One cycle, after a calm first minute: drift 90 s, errors 60 s, latency 60 s, quality 120 s, each followed
 by a minute of calm (about 10.5 minutes in all).
@@ -20,5 +21,8 @@ for _incident in (
             "truth.flip_rate", 0.4, 0.0, ScheduleEntry(40, 120)),
     setting("shadow-disagree", "the shadow (1.2.0-shadow) answers the other class on 50 % of requests",
             "service.faults.shadow_flip_rate", 0.5, 0.0),
+    setting("traffic-drop", "the regressor's clients send a fifth of their requests (ModelTrafficAnomalous once "
+            "its history is as old as the largest offset: 15 minutes in the fast profile)",
+            "regressor_traffic.scale", 0.2, 1.0),
 ):
     register(_incident)

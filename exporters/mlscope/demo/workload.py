@@ -248,10 +248,12 @@ class BackgroundLoop:
 
 @dataclass
 class Traffic(BackgroundLoop):
-    """Drives a service at ``rate`` requests per second in a background thread."""
+    """Drives a service at ``rate`` x ``scale`` requests per second in a background thread (``scale`` may change
+    while it runs: an incident's traffic drop)."""
 
     service: Servable
     rate: float = 20.0
+    scale: float = 1.0
     on_prediction: Callable[[Prediction], None] | None = None
     served: int = 0
     failed: int = 0
@@ -261,11 +263,11 @@ class Traffic(BackgroundLoop):
         return self
 
     def _run(self) -> None:
-        interval = 1.0 / self.rate if self.rate > 0 else 0.0
         next_at = time.monotonic()
         while not self._stop.is_set():
             self.step()
-            next_at += interval
+            per_second = self.rate * self.scale
+            next_at += 1.0 / per_second if per_second > 0 else 0.0
             delay = next_at - time.monotonic()
             if delay > 0:
                 self._stop.wait(delay)

@@ -183,8 +183,9 @@ def history_expr(source: Source, cfg: RuleConfig) -> str:
     a, s = cfg.profile.anomaly, setting(cfg, source)
     oldest = max(a.offsets_of(s), key=duration_seconds)
     smoothed = source.series("smoothed")
+    # 0 x group(): 0 even where the smoothed value is NaN now (a ratio of no requests).
     return (f"group without () (count_over_time({smoothed}[{a.smoothing_of(s)}] offset {oldest}))"
-            f" or 0 * {smoothed}")
+            f" or 0 * group without () ({smoothed})")
 
 
 def recording_rules(cfg: RuleConfig, source: Source) -> list[Rule]:
@@ -197,6 +198,7 @@ def recording_rules(cfg: RuleConfig, source: Source) -> list[Rule]:
 
     value, smoothed, baseline, spread = (source.series(op) for op in ("value", "smoothed", "baseline", "spread"))
     counted = _counted(source, cfg)
+    upper_e, lower_e = f"{baseline} + {z} * {spread}", f"clamp_min({baseline} - {z} * {spread}, 0)"
     if counted is None:
         value_expr, judged = source.value(cfg), smoothed
         spread_e, zscore_e = spread_expr(source, cfg), f"({smoothed} - {baseline}) / {spread}"
@@ -209,6 +211,11 @@ def recording_rules(cfg: RuleConfig, source: Source) -> list[Rule]:
         # deviate of the observed count from the expected one is about normal however few the events.
         spread_e = f"sqrt({baseline} / {per_trial})"
         zscore_e = f"sqrt({observed}) + sqrt({observed} + 1) - sqrt(4 * {expected} + 1)"
+        # The band: the ratios whose counts deviate by exactly z. sqrt(k) + sqrt(k + 1) = c gives
+        # k = ((c - 1/c) / 2)^2; below c = 1 (k = 0) no count is low enough.
+        root = f"sqrt(4 * {expected} + 1)"
+        upper_e, lower_e = (f"((({c}) - 1 / ({c})) / 2) ^ 2 / {per_trial}"
+                            for c in (f"{root} + {z}", f"clamp_min({root} - {z}, 1)"))
     return [
         rec("value", value_expr),
         rec("smoothed", f"avg_over_time({value}[{a.smoothing_of(s)}])"),
@@ -216,8 +223,8 @@ def recording_rules(cfg: RuleConfig, source: Source) -> list[Rule]:
         rec("residual", f"abs({judged} - {baseline})"),
         rec("spread", spread_e),
         rec("zscore", zscore_e),
-        rec("upper", f"{baseline} + {z} * {spread}"),
-        rec("lower", f"clamp_min({baseline} - {z} * {spread}, 0)"),
+        rec("upper", upper_e),
+        rec("lower", lower_e),
         rec("history_ready", history_expr(source, cfg)),
     ]
 

@@ -20,6 +20,7 @@ middle one's.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from math import sqrt
@@ -90,8 +91,9 @@ def _values(level: float, after: float, at_s: float, counter: bool, total_s: flo
     """promtool's expanding notation: ``level`` until ``at_s`` then ``after``, every STEP_S up to ``total_s``."""
     k, n = round(at_s / STEP_S), round(total_s / STEP_S)
     if not counter:
-        return f"{level:g}x{k - 1} {after:g}x{n - k}"
-    return f"0+{level * STEP_S:g}x{k - 1} {k * level * STEP_S:g}+{after * STEP_S:g}x{n - k}"
+        return f"{level:.15g}x{k - 1} {after:.15g}x{n - k}"
+    return f"0+{level * STEP_S:.15g}x{k - 1} {k * level * STEP_S:.15g}+{after * STEP_S:.15g}x{n - k}"
+
 
 
 _LABEL = re.compile(r"\{\{\s*\$labels\.(\w+)\s*\}\}")
@@ -171,6 +173,15 @@ def deviate(observed: float, expected: float) -> float:
     return float(sqrt(observed) + sqrt(observed + 1) - sqrt(4 * expected + 1))
 
 
+def count_band(expected: float, z: float, trials: float) -> dict[str, float]:
+    """The ratios whose counts deviate by exactly ``z`` from ``expected`` (as the rules draw the band)."""
+    def count(c: float) -> float:
+        return ((c - 1 / c) / 2) ** 2
+
+    root = sqrt(4 * expected + 1)
+    return {"upper": count(root + z) / trials, "lower": count(max(root - z, 1.0)) / trials}
+
+
 def _multiple_for(expected: float, target: float) -> float:
     """The multiple of ``expected`` whose observed count deviates by ``target`` (as the rules compute it)."""
     m = 1.0
@@ -183,8 +194,11 @@ def _count_case(cfg: RuleConfig, source: Source, onset: float, early: float, tot
     """A signal judged as a count (the error ratio): counters of requests at ``R``/s and errors at ``P`` x R,
     the errors multiplied at the step; in the low-traffic scenario a count window expects half ``min_traffic``."""
     s, a = setting(cfg, source), cfg.profile.anomaly
-    ratio, window = max(0.01, 10 * s.baseline_floor), duration_seconds(s.count_window)
-    ok_rate = max(100.0, 40 * s.min_traffic / (ratio * window))  # expects 40x min_traffic or more
+    # P = 1/q (at least 10x the baseline floor), and q requests a step per unit of R: whole errors a step, so
+    # the judged ratios (and the gap's baseline, compared exactly) are exact.
+    q = min(100, max(1, math.floor(1 / (10 * s.baseline_floor)))) if s.baseline_floor else 100
+    ratio, window = 1 / q, duration_seconds(s.count_window)
+    ok_rate = q / STEP_S * math.ceil(max(100.0, 40 * s.min_traffic / (ratio * window)) * STEP_S / q)
     low_rate = s.min_traffic / 2 / (ratio * window)
     # The errors' rate multiple at the step and how far the count deviates then, per scenario.
     fire = 2 * s.z_threshold
@@ -199,7 +213,9 @@ def _count_case(cfg: RuleConfig, source: Source, onset: float, early: float, tot
     # Doubled once the smallest offset's copy has settled on it, still single at the middle offset's.
     multiples["gap"] = (ok_rate, 2.0, largest - smallest - STEP_S - settle)
     _, extra = inputs(cfg, source.signal)
-    series = []
+    # No requests at all: the ratio is NaN, and the warm-up series still reads 0 (not NaN).
+    series = [{"series": serving_cat.PREDICTIONS.name + _labels(source, "idle", extra),
+               "values": _values(0.0, 0.0, early, True, total)}]
     for version, (rate, multiple, at_s) in multiples.items():
         labels = _labels(source, version, extra)
         series += [{"series": serving_cat.PREDICTIONS.name + labels,
@@ -207,7 +223,7 @@ def _count_case(cfg: RuleConfig, source: Source, onset: float, early: float, tot
                    {"series": serving_cat.PREDICTION_ERRORS.name + labels,
                     "values": _values(rate * ratio, rate * ratio * multiple, at_s, True, total)}]
     z = {v: deviate(m * r * ratio * window, r * ratio * window) for v, (r, m, _) in multiples.items()}
-    recorded = {v: _band("value", m * ratio, ratio, s.z_threshold * sqrt(ratio / (r * window)))
+    recorded = {v: {"value": m * ratio, "baseline": ratio, **count_band(ratio * r * window, s.z_threshold, r * window)}
                 for v, (r, m, _) in multiples.items()}
     return Case(series, z, recorded, settle, multiples["gap"][2], ratio)
 
@@ -233,6 +249,7 @@ def test_case(cfg: RuleConfig, source: Source) -> dict[str, Any]:
     judged_at = onset + window_s + 60
     gap = {"model": "m", "model_version": "gap", "signal": source.signal, **feature}
     gap_labels, baseline = ",".join(f'{k}="{v}"' for k, v in sorted(gap.items())), source.spec("baseline")
+    ready = source.spec("history_ready")
     return {
         "interval": f"{STEP_S}s",
         "input_series": case.series,
@@ -244,7 +261,10 @@ def test_case(cfg: RuleConfig, source: Source) -> dict[str, Any]:
         "promql_expr_test": [{"expr": f'{baseline}{{signal="{source.signal}",model_version="gap"}}',
                               "eval_time": f"{round(oldest - STEP_S)}s",
                               "exp_samples": [{"labels": baseline + "{" + gap_labels + "}",
-                                               "value": 1.5 * case.level}]}],
+                                               "value": 1.5 * case.level}]}] + (
+            [{"expr": f'{ready}{{signal="{source.signal}",model_version="idle"}}', "eval_time": f"{round(early)}s",
+              "exp_samples": [{"labels": ready + "{" + gap_labels.replace('"gap"', '"idle"') + "}", "value": 0}]}]
+            if counted else []),
     }
 
 

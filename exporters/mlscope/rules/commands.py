@@ -40,7 +40,7 @@ def links_from(args: argparse.Namespace, **defaults: str) -> Links | None:
 
 def rules(args: argparse.Namespace) -> int:
     from . import build_all, stale_files
-    from .overrides import RulesConfigError, beside, load
+    from .overrides import RulesConfigError, beside, load, named
 
     rules_dir = Path(args.dir)
     links = links_from(args)
@@ -53,7 +53,7 @@ def rules(args: argparse.Namespace) -> int:
             return 0
         stale = stale_files(rules_dir, links, overrides)
     except RulesConfigError as exc:
-        print(f"mlscope: {exc}", file=sys.stderr)
+        print(f"mlscope: {named(exc, config)}", file=sys.stderr)
         return 1
     for path in stale:
         print(f"stale: {path} (run `mlscope rules build`)", file=sys.stderr)

@@ -100,6 +100,13 @@ RETENTION = "22d"
 DIRECTIONS = ("up", "down", "both")
 
 
+def _distinct(offsets: tuple[str, ...]) -> None:
+    """Refuse an offset given twice (``or`` would keep one copy: the median of fewer offsets than it says)."""
+    seconds = [duration_seconds(o) for o in offsets]
+    if len(set(seconds)) < len(seconds):
+        raise ValueError(f"offsets: each at most once, got {', '.join(offsets)}")
+
+
 @dataclass(frozen=True)
 class AnomalySignal:
     """One signal's adaptive alert (``rules.anomaly``): judged against its own seasonal baseline.
@@ -130,13 +137,15 @@ class AnomalySignal:
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
-        if (self.z_threshold <= 0 or self.spread_floor < 0 or self.spread_floor_ratio < 0 or self.min_traffic < 0
-                or self.baseline_floor < 0):
-            raise ValueError("z_threshold must be positive; spread_floor, spread_floor_ratio, min_traffic and "
-                             "baseline_floor at least 0")
+        if self.z_threshold <= 0:
+            raise ValueError(f"z_threshold must be positive, got {self.z_threshold:g}")
+        for name in ("spread_floor", "spread_floor_ratio", "min_traffic", "baseline_floor"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name):g}")
         optional = tuple(d for d in (self.smoothing, self.count_window) if d)
         for text in self.offsets + optional + (self.for_duration,):
             duration_seconds(text)
+        _distinct(self.offsets)
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,7 @@ class AnomalyRules:
     # average at the offsets, never below 0.03 %) x the requests of those 10 minutes, at 3 or more expected
     # errors (benchmarks/README.md: at 10 requests/s a 3x rise from 0.1 % is found in about 13 minutes).
     errors: AnomalySignal = AnomalySignal(z_threshold=3.5, count_window="10m", smoothing="1h", baseline_floor=0.0003,
-                                          min_traffic=3, for_duration="2m")
+                                          min_traffic=3.0, for_duration="2m")
     # Requests per second (now) below which the latency is not judged.
     latency: AnomalySignal = AnomalySignal(z_threshold=4.0, spread_floor_ratio=0.04, spread_floor=0.001,
                                            min_traffic=0.5)
@@ -179,6 +188,7 @@ class AnomalyRules:
     def __post_init__(self) -> None:
         if not self.offsets:
             raise ValueError("offsets: at least one")
+        _distinct(self.offsets)
         for text in (*self.offsets, self.smoothing, self.spread_window, self.evaluation_interval):
             duration_seconds(text)
         self._check_fits()

@@ -34,6 +34,12 @@ class RulesConfigError(ValueError):
     """The rule configuration file cannot be used; the message names the key and what is expected."""
 
 
+def named(error: RulesConfigError, path: Path) -> str:
+    """``error``'s message naming the file it came from (the settings are merged under the default name)."""
+    text = str(error)
+    return str(path) + text[len(FILE_NAME):] if text.startswith(FILE_NAME + ":") else text
+
+
 def beside(rules_dir: Path) -> Path:
     """The configuration file of a rules folder: ``alerting/rules`` -> ``alerting/rules-config.yml``."""
     return Path(rules_dir).parent / FILE_NAME
