@@ -88,6 +88,46 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker("servers"):
             raise pytest.UsageError(f"{item.nodeid} is marked servers: it belongs in tests/e2e/")
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
+    workers = getattr(config.option, "numprocesses", None)
+    if isinstance(workers, int) and workers > 1 and getattr(config.option, "dist", "") == "worksteal":
+        items[:] = spread_slow_first(items, workers)
+
+
+def _slow_seconds(item: pytest.Item) -> float | None:
+    marker = item.get_closest_marker("slow")
+    return None if marker is None else float(marker.kwargs.get("seconds", 60))
+
+
+def spread_slow_first(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """``items`` so that each pytest-xdist worker starts with its share of the slow tests.
+
+    Worksteal hands each worker a contiguous block of the collection and idle workers steal from the tails of the
+    others' blocks, so slow tests all at the head would run one after another on the first worker (that chain was
+    the suite's wall time). The slow tests go, longest first, to the block with the least slow time so far, at its
+    head (a module's together); the rest fill the blocks in order. The block sizes are worksteal's (``len //
+    workers left``)."""
+    modules: dict[str, list[pytest.Item]] = {}  # a module's slow tests stay together (module-scoped fixtures)
+    for item in items:
+        if _slow_seconds(item) is not None:
+            modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    groups = sorted(modules.values(), key=lambda group: -sum(_slow_seconds(i) or 0 for i in group))
+    rest = [i for i in items if _slow_seconds(i) is None]
+    sizes, left = [], len(items)
+    for k in range(workers):
+        sizes.append(left // (workers - k))
+        left -= sizes[-1]
+    blocks: list[list[pytest.Item]] = [[] for _ in sizes]
+    load = [0.0] * workers
+    for group in groups:
+        j = min(range(workers), key=lambda b: (load[b], b))
+        blocks[j].extend(group)
+        load[j] += sum(_slow_seconds(i) or 0 for i in group)
+    if any(len(b) > size for b, size in zip(blocks, sizes, strict=True)):
+        return items  # a small selection: slow-first as sorted
+    remaining = iter(rest)
+    for block, size in zip(blocks, sizes, strict=True):
+        block.extend(next(remaining) for _ in range(size - len(block)))
+    return [item for block in blocks for item in block]
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

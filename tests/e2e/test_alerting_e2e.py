@@ -55,7 +55,7 @@ def noisy(tmp_path: Path, exporter: Exporter) -> Iterator[tuple[AlertingStack, L
     loki.close()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=47)
 def test_error_spike_notifies_once_with_its_number_and_links_then_resolves_once(
         noisy: tuple[AlertingStack, LokiReceiver, io.StringIO], exporter: Exporter) -> None:
     stack, loki, out = noisy

@@ -61,7 +61,7 @@ def all_groups_arrived(pair: AlertingStack) -> bool:
     return versions == set(VERSIONS) and bool(pair.receiver.alerts("MLScopeWatchdog", "firing"))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=22)
 def test_one_notification_per_group_from_a_clustered_pair_two_without_clustering(
         pairs: dict[bool, AlertingStack], exporter: Exporter) -> None:
     wait_until(lambda: cluster_ready(pairs[True]), timeout=30)

@@ -272,6 +272,7 @@ def logged_request_id(loki: LokiReceiver) -> str:
     pytest.fail("no prediction line with a request id reached the Loki receiver")
 
 
+@pytest.mark.slow(seconds=100)
 def test_every_promql_query_returns_data(live: LiveStack) -> None:
     live.alerting.api.wait_for('count(up{job="model-service"} == 1) == 2', timeout=30)
     variables = {"model": ALL, "model_version": ALL, "window": PROFILE.quality_windows[0], "feature": ALL,
@@ -302,6 +303,7 @@ def test_every_promql_query_returns_data(live: LiveStack) -> None:
     assert live.service.loki.statuses()[:2] == [500, 400]
 
 
+@pytest.mark.slow(seconds=5)  # on the same worker as the test above: one live stack for both
 def test_every_logql_query_selects_shipped_lines(live: LiveStack) -> None:
     """The Loki panels' queries select what the log shipper really sent (the receiver's LogQL subset)."""
     loki = live.service.loki

@@ -51,7 +51,7 @@ def dashboard_queries() -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=175)
 def test_demo_end_to_end_then_down_and_a_restart_keeping_data(stack: Up, tmp_path: Path) -> None:
     """One stack start for both halves (a start costs 10-30 s on a loaded machine): the demo end to end, then
     `mlscope down` and a restart on the same state directory."""

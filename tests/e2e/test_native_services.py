@@ -63,7 +63,7 @@ def cleanup() -> Iterator[list[subprocess.Popen[str]]]:
             proc.wait(10)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=38)
 def test_services_grafana_loki_and_a_restart(tmp_path: Path, ports: Ports,
                                              cleanup: list[subprocess.Popen[str]]) -> None:
     """One stack start serves both checks (a start costs seconds): Grafana, Loki and Tempo stand-ins on PATH, and

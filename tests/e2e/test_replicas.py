@@ -118,7 +118,12 @@ def test_recorded_series_across_replicas_equal_numpy_and_sklearn_on_the_union(
     # The three streams are served, then every serving replica retires and its series go stale.
     retired = 'up{service="replicas"} == 1 and scrape_samples_scraped == 0'  # answered, with nothing
     wait_until(lambda: sorted(r["metric"]["instance"] for r in api.query(retired)) == sorted(serving), timeout=40)
-    time.sleep(2.5)  # evaluations more than 1.1 scrape intervals after each series' last sample
+    # Every recorded series read below from an evaluation more than 1.1 scrape intervals after each series' last
+    # sample (under load a rule group's evaluation can lag: one from before the last samples differs).
+    settled = time.time() + 2.5
+    recorded = f'{{__name__=~"(model_version|feature):.+",{WINDOW}}}'
+    evaluated = f'min(timestamp(label_replace({recorded}, "name", "$1", "__name__", "(.+)")))'
+    wait_until(lambda: any(float(r["value"][1]) > settled for r in api.query(evaluated)), timeout=30)
     at = time.time()
     samples = {r["metric"]["instance"]: int(float(r["value"][1])) for r in api.query(
         f'count_over_time(mlscope_predictions_total{{model="{MODEL}"}}[5m])', at)}

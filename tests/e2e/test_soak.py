@@ -32,7 +32,7 @@ def soak(tmp_path: Path) -> Iterator[Soak]:
     running.stop()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=95)
 def test_normal_traffic_raises_nothing_but_the_watchdog_then_drift_fires(soak: Soak) -> None:
     assert duration_seconds(FAST.drift_windows[0]) + duration_seconds(FAST.for_drift) + 15 < NORMAL_S
     api = soak.stack.api

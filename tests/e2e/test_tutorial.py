@@ -73,7 +73,7 @@ def expected_correct(cwd: Path, n: int) -> tuple[int, float]:
         live.drop(columns="label"))[rows])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=116)
 def test_the_tutorial_runs_as_written(runner: Runner) -> None:
     page = steps(PAGE.read_text())
     kinds = [s.kind for s in page]
