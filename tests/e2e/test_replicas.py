@@ -120,11 +120,22 @@ def test_recorded_series_across_replicas_equal_numpy_and_sklearn_on_the_union(
     wait_until(lambda: sorted(r["metric"]["instance"] for r in api.query(retired)) == sorted(serving), timeout=40)
     # Every recorded series read below from an evaluation more than 1.1 scrape intervals after each series' last
     # sample (under load a rule group's evaluation can lag: one from before the last samples differs).
+    # And the standby (whose reference shares every ratio reads) answered every scrape of the last 5 s: a scrape
+    # of it that timed out under load leaves an evaluation without its series.
     settled = time.time() + 2.5
     recorded = f'{{__name__=~"(model_version|feature):.+",{WINDOW}}}'
     evaluated = f'min(timestamp(label_replace({recorded}, "name", "$1", "__name__", "(.+)")))'
-    wait_until(lambda: any(float(r["value"][1]) > settled for r in api.query(evaluated)), timeout=30)
-    at = time.time()
+    standby_up = f'min_over_time(up{{instance="{fleet.targets[-1]}"}}[5s]) == 1'
+    chosen: list[float] = []
+
+    def steady() -> bool:
+        now = time.time()
+        if any(float(r["value"][1]) > settled for r in api.query(evaluated, now)) and api.query(standby_up, now):
+            chosen.append(now)
+        return bool(chosen)
+
+    wait_until(steady, timeout=30)
+    at = chosen[0]
     samples = {r["metric"]["instance"]: int(float(r["value"][1])) for r in api.query(
         f'count_over_time(mlscope_predictions_total{{model="{MODEL}"}}[5m])', at)}
     assert {t: samples[t] for t in serving} == dict.fromkeys(serving, SCRAPES), (
