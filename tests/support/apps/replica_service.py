@@ -101,7 +101,7 @@ class Replica:
         self.scrapes += 1
         if self.scrapes == 1 and self.args.rows:
             self.feeding = True
-            threading.Thread(target=self._feed, daemon=True).start()
+            return _ThenRun([body], lambda: threading.Thread(target=self._feed, daemon=True).start())
         return [body]
 
     def _feed(self) -> None:
@@ -109,6 +109,18 @@ class Replica:
             np.savez(self.args.record, **serve_stream(self.service, self.quality, self.args))
         finally:
             self.feeding = False
+
+
+class _ThenRun(list[bytes]):
+    """A WSGI body that runs ``then`` once the server has sent it (WSGI calls ``close()`` after the response): the
+    stream's CPU load cannot delay the first scrape's answer past Prometheus's scrape timeout."""
+
+    def __init__(self, body: list[bytes], then: Any) -> None:
+        super().__init__(body)
+        self.then = then
+
+    def close(self) -> None:
+        self.then()
 
 
 class _Quiet(WSGIRequestHandler):
