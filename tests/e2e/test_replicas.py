@@ -24,7 +24,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,15 +50,15 @@ from support.prometheus import PrometheusHarness
 APP = HERE / "apps" / "replica_service.py"
 SCRAPES = 10  # samples every replica's series gets before it retires
 STREAMS = [dict(seed=1, rows=700, shift=0.0), dict(seed=2, rows=500, shift=0.3), dict(seed=3, rows=900, shift=0.8)]
-WINDOW = f'model="{MODEL}",window="5m"'
+ATTEMPTS = 2  # a fleet whose replica lost a scrape to a timeout (a loaded machine) is run again as a new version
 TOLERANCE = 1e-9
 
 
 class Replicas:
     """The replica processes; every one is stopped on exit."""
 
-    def __init__(self, tmp: Path, profile: Path) -> None:
-        self.tmp, self.profile = tmp, profile
+    def __init__(self, tmp: Path, profile: Path, version: str) -> None:
+        self.tmp, self.profile, self.version = tmp, profile, version
         self.procs: list[subprocess.Popen[bytes]] = []
         self.targets: list[str] = []
         self.records: list[Path] = []
@@ -66,7 +66,7 @@ class Replicas:
     def start(self, name: str, **stream: float) -> str:
         port = free_port()
         argv = [sys.executable, str(APP), "--port", str(port), "--profile", str(self.profile),
-                "--store", str(self.tmp / f"{name}.sqlite")]
+                "--store", str(self.tmp / f"{name}.sqlite"), "--version", self.version]
         if stream:
             record = self.tmp / f"{name}.npz"
             self.records.append(record)
@@ -94,36 +94,43 @@ class Replicas:
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, prometheus: PrometheusHarness) -> Iterator[tuple[Replicas, ReferenceProfile]]:
-    profile = workload_profile(MODEL, "1")
-    fleet = Replicas(tmp_path, profile.save(tmp_path / "reference.json"))
-    try:
+def replicas(tmp_path: Path, prometheus: PrometheusHarness) -> Iterator[Callable[[str], Replicas]]:
+    """Starts a fleet (three streams and the standby) as model version ``version``; all stopped on exit."""
+    fleets: list[Replicas] = []
+
+    def start(version: str) -> Replicas:
+        folder = tmp_path / f"v{version}"
+        folder.mkdir()
+        fleet = Replicas(folder, workload_profile(MODEL, version).save(folder / "reference.json"), version)
+        fleets.append(fleet)
         for i, stream in enumerate(STREAMS):
             fleet.start(f"replica-{i}", **stream)
         fleet.start("standby")
         fleet.wait_ready()
-        yield fleet, profile
+        return fleet
+
+    try:
+        yield start
     finally:
-        prometheus.forget(*fleet.targets)
-        fleet.stop()
+        for fleet in fleets:
+            prometheus.forget(*fleet.targets)
+            fleet.stop()
 
 
-def test_recorded_series_across_replicas_equal_numpy_and_sklearn_on_the_union(
-        prometheus: PrometheusHarness, replicas: tuple[Replicas, ReferenceProfile]) -> None:
-    fleet, profile = replicas
+def _served_whole(prometheus: PrometheusHarness, fleet: Replicas) -> tuple[float, bool]:
+    """Scrapes ``fleet`` until its serving replicas retire; returns a moment to read the recorded series at, and
+    whether every serving replica's series got its SCRAPES samples (no scrape lost to a timeout)."""
     api = prometheus.api
     prometheus.scrape("replicas", *fleet.targets)
     serving = fleet.targets[:-1]  # the last one is the standby
-
     # The three streams are served, then every serving replica retires and its series go stale.
-    retired = 'up{service="replicas"} == 1 and scrape_samples_scraped == 0'  # answered, with nothing
+    retired = f'(up{{instance=~"{"|".join(serving)}"}} == 1) and scrape_samples_scraped == 0'  # answered, nothing
     wait_until(lambda: sorted(r["metric"]["instance"] for r in api.query(retired)) == sorted(serving), timeout=40)
-    # Every recorded series read below from an evaluation more than 1.1 scrape intervals after each series' last
-    # sample (under load a rule group's evaluation can lag: one from before the last samples differs).
-    # And the standby (whose reference shares every ratio reads) answered every scrape of the last 5 s: a scrape
-    # of it that timed out under load leaves an evaluation without its series.
+    # Every recorded series read from an evaluation more than 1.1 scrape intervals after each series' last
+    # sample (under load a rule group's evaluation can lag: one from before the last samples differs), at a
+    # moment the standby (whose reference shares every ratio reads) answered every scrape of the last 5 s.
     settled = time.time() + 2.5
-    recorded = f'{{__name__=~"(model_version|feature):.+",{WINDOW}}}'
+    recorded = f'{{__name__=~"(model_version|feature):.+",{_window(fleet.version)}}}'
     evaluated = f'min(timestamp(label_replace({recorded}, "name", "$1", "__name__", "(.+)")))'
     standby_up = f'min_over_time(up{{instance="{fleet.targets[-1]}"}}[5s]) == 1'
     chosen: list[float] = []
@@ -137,9 +144,26 @@ def test_recorded_series_across_replicas_equal_numpy_and_sklearn_on_the_union(
     wait_until(steady, timeout=30)
     at = chosen[0]
     samples = {r["metric"]["instance"]: int(float(r["value"][1])) for r in api.query(
-        f'count_over_time(mlscope_predictions_total{{model="{MODEL}"}}[5m])', at)}
-    assert {t: samples[t] for t in serving} == dict.fromkeys(serving, SCRAPES), (
-        "a scrape of an idle replica timed out", api.query('up{service="replicas"}[5m]', at))
+        f'count_over_time(mlscope_predictions_total{{model="{MODEL}",model_version="{fleet.version}"}}[5m])', at)}
+    return at, {t: samples.get(t) for t in serving} == dict.fromkeys(serving, SCRAPES)
+
+
+def _window(version: str) -> str:
+    return f'model="{MODEL}",model_version="{version}",window="5m"'
+
+
+def test_recorded_series_across_replicas_equal_numpy_and_sklearn_on_the_union(
+        prometheus: PrometheusHarness, replicas: Callable[[str], Replicas]) -> None:
+    api = prometheus.api
+    for attempt in range(1, ATTEMPTS + 1):
+        fleet = replicas(str(attempt))
+        at, whole = _served_whole(prometheus, fleet)
+        if whole:
+            break
+        prometheus.forget(*fleet.targets)
+    assert whole, ("a scrape of an idle replica timed out in every attempt", api.query('up{service="replicas"}[5m]'))
+    window = _window(fleet.version)
+    profile = ReferenceProfile.load(fleet.profile)
     records = [dict(np.load(r)) for r in fleet.records]
     union = {k: np.concatenate([r[k] for r in records]) for k in ("x", "failed", "y_pred", "pair_pred", "pair_true")}
 
@@ -154,18 +178,18 @@ def test_recorded_series_across_replicas_equal_numpy_and_sklearn_on_the_union(
     # Traffic: raw totals, the error ratio, and the request rate with Prometheus's documented extrapolation.
     rows, errors = len(union["failed"]), int(union["failed"].sum())
     assert 0 < errors < rows
-    assert one(f'sum(last_over_time(mlscope_predictions_total{{model="{MODEL}"}}[5m]))') == rows
-    assert one(f"model_version:mlscope_prediction_errors:ratio_rate{{{WINDOW}}}") == pytest.approx(
+    assert one(f'sum(last_over_time(mlscope_predictions_total{{{window.rsplit(",", 1)[0]}}}[5m]))') == rows
+    assert one(f"model_version:mlscope_prediction_errors:ratio_rate{{{window}}}") == pytest.approx(
         errors / rows, rel=TOLERANCE)
-    assert one(f"model_version:mlscope_predictions:rate{{{WINDOW}}}") * 300 == pytest.approx(
+    assert one(f"model_version:mlscope_predictions:rate{{{window}}}") * 300 == pytest.approx(
         rows * (1 + 1 / (2 * (SCRAPES - 1))), rel=TOLERANCE)
 
     # Drift per feature: PSI, JS distance, KS at the fine edges, chi-square against the reference's counts.
-    psi = by("feature", f"feature:mlscope_feature_bin:psi{{{WINDOW}}}")
-    js = by("feature", f"feature:mlscope_feature_bin:js_distance{{{WINDOW}}}")
-    ks = by("feature", f"feature:mlscope_feature_value_bucket:ks{{{WINDOW}}}")
-    chi = by("feature", f"feature:mlscope_feature_bin:chi_square{{{WINDOW}}}")
-    counted = by("feature", f"feature:mlscope_feature_bin:increase{{{WINDOW}}}")
+    psi = by("feature", f"feature:mlscope_feature_bin:psi{{{window}}}")
+    js = by("feature", f"feature:mlscope_feature_bin:js_distance{{{window}}}")
+    ks = by("feature", f"feature:mlscope_feature_value_bucket:ks{{{window}}}")
+    chi = by("feature", f"feature:mlscope_feature_bin:chi_square{{{window}}}")
+    counted = by("feature", f"feature:mlscope_feature_bin:increase{{{window}}}")
     reference = trained().x_train
     assert set(psi) == {f.name for f in profile.features} | {PREDICTION}
     alone = 0
@@ -184,21 +208,21 @@ def test_recorded_series_across_replicas_equal_numpy_and_sklearn_on_the_union(
         alone += all(abs(p - expected) > 1e-3 for p in own)
     assert alone > len(profile.features) // 2, "the union's drift must differ from every single replica's"
     output_shares = category_shares(profile.output, [str(int(c)) for c in union["y_pred"]])
-    assert one(f"model_version:mlscope_feature_bin:prediction_psi{{{WINDOW}}}") == pytest.approx(
+    assert one(f"model_version:mlscope_feature_bin:prediction_psi{{{window}}}") == pytest.approx(
         stats.psi(output_shares, np.asarray(profile.output.reference_bins)), rel=TOLERANCE, abs=TOLERANCE)
 
     # Quality on the union of joined pairs (each replica joined its own).
     y_true, y_pred = union["pair_true"].astype(str), union["pair_pred"].astype(str)
-    assert one(f"model_version:mlscope_quality_labelled:increase{{{WINDOW}}}") == pytest.approx(
+    assert one(f"model_version:mlscope_quality_labelled:increase{{{window}}}") == pytest.approx(
         len(y_true) * (1 + 1 / (2 * (SCRAPES - 1))), rel=TOLERANCE)
-    assert one(f"model_version:mlscope_quality_accuracy:ratio{{{WINDOW}}}") == pytest.approx(
+    assert one(f"model_version:mlscope_quality_accuracy:ratio{{{window}}}") == pytest.approx(
         skm.accuracy_score(y_true, y_pred), rel=TOLERANCE)
     labels = sorted(set(y_true) | set(y_pred))
     for name, fn in (("precision", skm.precision_score), ("recall", skm.recall_score), ("f1", skm.f1_score)):
-        got = by("class", f"model_version_class:mlscope_quality_{name}:ratio{{{WINDOW}}}")
+        got = by("class", f"model_version_class:mlscope_quality_{name}:ratio{{{window}}}")
         expected = fn(y_true, y_pred, labels=labels, average=None, zero_division=0)
         assert got == pytest.approx(dict(zip(labels, expected, strict=True)), rel=TOLERANCE), name
-        assert one(f"model_version:mlscope_quality_{name}:macro{{{WINDOW}}}") == pytest.approx(
+        assert one(f"model_version:mlscope_quality_{name}:macro{{{window}}}") == pytest.approx(
             fn(y_true, y_pred, average="macro", zero_division=0), rel=TOLERANCE), name
     accuracies = [skm.accuracy_score(r["pair_true"], r["pair_pred"]) for r in records]
     assert max(accuracies) - min(accuracies) > 0.01, "streams of distinct quality make the union's meaningful"

@@ -37,14 +37,14 @@ MODEL, VERSION = "replicas", "1"
 ERROR = SimulatedPredictionError.__name__
 
 
-def build_monitor(profile: str, store: str) -> tuple[ModelMonitor, Quality, Any]:
+def build_monitor(profile: str, store: str, version: str = VERSION) -> tuple[ModelMonitor, Quality, Any]:
     trained = train("breast_cancer")
     registry = CollectorRegistry()
     quality = Quality(store, registry=registry, flush_interval_s=0.01)
-    monitor = ModelMonitor(MODEL, VERSION, registry=registry, reference=profile, quality=quality,
+    monitor = ModelMonitor(MODEL, version, registry=registry, reference=profile, quality=quality,
                            classes=trained.pipeline.classes_)
     # The error counter exists from 0, as the class counters do: increase() ignores a series' first sample.
-    instruments_for(registry).errors.labels(MODEL, VERSION, ERROR)
+    instruments_for(registry).errors.labels(MODEL, version, ERROR)
     return monitor, quality, trained
 
 
@@ -135,12 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", required=True)
     parser.add_argument("--record", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--version", default=VERSION, help="the model version (a rerun of a scenario: a new one)")
     parser.add_argument("--rows", type=int, default=0)
     parser.add_argument("--shift", type=float, default=0.0)
     parser.add_argument("--error-rate", type=float, default=0.05)
     parser.add_argument("--scrapes", type=int, default=0)
     args = parser.parse_args(argv)
-    monitor, quality, trained = build_monitor(args.profile, args.store)
+    monitor, quality, trained = build_monitor(args.profile, args.store, args.version)
     server = make_server("127.0.0.1", args.port, Replica(monitor, quality, trained, args), handler_class=_Quiet)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print("ready", flush=True)
