@@ -64,9 +64,17 @@ def write_config(path: Path, config: Mapping[str, Any]) -> Path:
     return path
 
 
-def write_file_sd(path: Path, targets: Mapping[str, Sequence[str]]) -> None:
-    """Write a file_sd target list atomically: {job label -> targets}."""
-    groups = [{"targets": list(t), "labels": {"service": name}} for name, t in sorted(targets.items())]
+def write_file_sd(path: Path, targets: Mapping[str, Sequence[str]],
+                  intervals: Mapping[str, str] | None = None) -> None:
+    """Write a file_sd target list atomically: {service label -> targets}. ``intervals`` (service -> duration)
+    scrapes a service's targets at their own interval, with a timeout as long (``__scrape_interval__`` and
+    ``__scrape_timeout__`` labels); the others keep the job's."""
+    groups = [{"targets": list(t), "labels": {"service": name, **_scraped_every((intervals or {}).get(name))}}
+              for name, t in sorted(targets.items())]
     tmp = path.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(groups, sort_keys=False))
     tmp.replace(path)
+
+
+def _scraped_every(interval: str | None) -> dict[str, str]:
+    return {"__scrape_interval__": interval, "__scrape_timeout__": interval} if interval else {}
