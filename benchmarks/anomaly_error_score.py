@@ -10,7 +10,7 @@ per judged week beside two references for what any detector could do: the Lorden
 one false alarm a week) and an oracle CUSUM on the same counts (Page's test of the known 0.1 % against 0.3 %, the
 real ratio and the incident's size given to it, alarming while its score is above a threshold, the lowest threshold
 whose false alarms average at most one a week over the seeds).
-Run: ``python benchmarks/anomaly_error_score.py`` (about 15 s).
+Run: ``python benchmarks/anomaly_error_score.py`` (about 5 s).
 """
 from __future__ import annotations
 
