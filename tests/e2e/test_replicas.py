@@ -14,7 +14,8 @@ Why the replicas retire after exactly K scrapes: ``increase()`` extrapolates eac
 sample timestamps, and replicas are scraped at different phases, so summed live windows weigh the
 replicas by slightly different factors (up to about one scrape interval over the covered span: ~2 % for 1m at 1 s).
 Each replica answers one scrape at 0, serves its whole stream (answering 503 meanwhile), answers K-1 more
-scrapes and then exposes nothing. Once every replica's series have their K samples and have gone stale, the
+scrapes and then exposes nothing. Once every replica's series have their K samples and have gone stale, and
+the window's end is past each one's extrapolation threshold (1.1 average intervals after its last sample), the
 5m window holds each of them whole and every series is scaled by the same 1 + 1/(2(K-1)), which cancels in
 every ratio. An idle standby replica (same profile, no traffic) keeps the reference shares alive, as a live
 fleet does.
@@ -33,6 +34,8 @@ import sklearn.metrics as skm
 from scipy.spatial.distance import jensenshannon
 
 from mlscope.drift import PREDICTION, ReferenceProfile, stats
+from mlscope.rules import config_for
+from mlscope.rules.config import duration_seconds
 from mlscope.stack.servers import free_port
 from support import HERE
 from support.apps.replica_service import MODEL
@@ -127,10 +130,11 @@ def _served(prometheus: PrometheusHarness, fleet: Replicas) -> tuple[float, dict
     # The three streams are served, then every serving replica retires and its series go stale.
     retired = f'(up{{instance=~"{"|".join(serving)}"}} == 1) and scrape_samples_scraped == 0'  # answered, nothing
     wait_until(lambda: sorted(r["metric"]["instance"] for r in api.query(retired)) == sorted(serving), timeout=40)
-    # Every recorded series read from an evaluation more than 1.1 scrape intervals after each series' last
-    # sample (under load a rule group's evaluation can lag: one from before the last samples differs), at a
-    # moment the standby (whose reference shares every ratio reads) answered every scrape of the last 2.5 intervals.
-    settled = time.time() + 1.25 * SCRAPE_INTERVAL_S
+    # Every recorded series read from an evaluation (and one more, for rules reading recorded series) past the
+    # moment increase() stops extrapolating any serving replica's series to the window's end, at a moment the
+    # standby (whose reference shares every ratio reads) answered every scrape of the last 2.5 intervals.
+    settled = max(time.time(), _extrapolated_until(prometheus, fleet)) + duration_seconds(
+        config_for("fast").profile.evaluation_interval)
     recorded = f'{{__name__=~"(model_version|feature):.+",{_window(fleet.version)}}}'
     evaluated = f'min(timestamp(label_replace({recorded}, "name", "$1", "__name__", "(.+)")))'
     standby_up = f'min_over_time(up{{instance="{fleet.targets[-1]}"}}[{2.5 * SCRAPE_INTERVAL_S:g}s]) == 1'
@@ -147,6 +151,20 @@ def _served(prometheus: PrometheusHarness, fleet: Replicas) -> tuple[float, dict
     samples = {r["metric"]["instance"]: int(float(r["value"][1])) for r in api.query(
         f'count_over_time(mlscope_predictions_total{{model="{MODEL}",model_version="{fleet.version}"}}[5m])', at)}
     return at, {t: samples.get(t) for t in serving}
+
+
+def _extrapolated_until(prometheus: PrometheusHarness, fleet: Replicas) -> float:
+    """Until when increase() extrapolates a retired replica's series to the window's end: its last sample plus 1.1
+    average intervals between its samples (Prometheus's threshold). The average includes the gap of the stream's
+    503s, so it grows with the machine's load."""
+    serving = set(fleet.targets[:-1])
+    until = []
+    for series in prometheus.api.query(f'mlscope_predictions_total{{model="{MODEL}",'
+                                       f'model_version="{fleet.version}"}}[5m]'):
+        if series["metric"]["instance"] in serving:
+            stamps = [float(at) for at, _ in series["values"]]
+            until.append(stamps[-1] + 1.1 * (stamps[-1] - stamps[0]) / max(len(stamps) - 1, 1))
+    return max(until)
 
 
 def _window(version: str) -> str:
