@@ -135,14 +135,15 @@ def _served(prometheus: PrometheusHarness, fleet: Replicas) -> tuple[float, dict
     # standby (whose reference shares every ratio reads) answered every scrape of the last 2.5 intervals.
     settled = max(time.time(), _extrapolated_until(prometheus, fleet)) + duration_seconds(
         config_for("fast").profile.evaluation_interval)
-    recorded = f'{{__name__=~"(model_version|feature):.+",{_window(fleet.version)}}}'
-    evaluated = f'min(timestamp(label_replace({recorded}, "name", "$1", "__name__", "(.+)")))'
+    recorded = f'{{__name__=~"(model_version|feature):.+",{_window(fleet.version)}}}[1m]'
     standby_up = f'min_over_time(up{{instance="{fleet.targets[-1]}"}}[{2.5 * SCRAPE_INTERVAL_S:g}s]) == 1'
     chosen: list[float] = []
 
     def steady() -> bool:
         now = time.time()
-        if any(float(r["value"][1]) > settled for r in api.query(evaluated, now)) and api.query(standby_up, now):
+        # The raw samples' own timestamps: timestamp() of anything but a plain selector answers the query's time.
+        evaluations = [float(series["values"][-1][0]) for series in api.query(recorded, now)]
+        if evaluations and min(evaluations) > settled and api.query(standby_up, now):
             chosen.append(now)
         return bool(chosen)
 
