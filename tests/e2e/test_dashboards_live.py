@@ -21,8 +21,10 @@ import io
 import json
 import logging
 import os
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +141,7 @@ class ModelService:
         self._bad_inputs.start()
         logging.getLogger(PIPELINE_LOGGER).addHandler(self.handler)
         logging.getLogger(PIPELINE_LOGGER).setLevel(logging.INFO)
+        self.pipeline_started, self.pipeline_runs = False, 0
         self._pipeline = threading.Thread(target=self._run_pipeline, daemon=True)
         self._pipeline.start()
         self.server, _ = start_metrics_server(free_port(), registry=r)
@@ -168,6 +171,7 @@ class ModelService:
         training.model_monitor("1")
         training.end()
         n = 0
+        self.pipeline_started = True
         while not self._stop.wait(0.5):
             n += 1
             with monitor.run(f"dash-b-{n}") as run:
@@ -177,6 +181,14 @@ class ModelService:
                     step.check_batch({"income": rng.lognormal(10, 0.5, 200), "age": rng.normal(40, 10, 200),
                                       "plan": rng.choice(["basic", "plus", "pro"], 200).astype(object)})
                 run.step("load").end("ConnectionError" if n % 4 == 0 else None)
+            self.pipeline_runs = n
+
+    def pipeline_state(self) -> str:
+        """Where the pipeline thread is (for a failure's message): alive, runs ended, its current stack."""
+        frame = sys._current_frames().get(self._pipeline.ident or -1)
+        stack = "".join(traceback.format_stack(frame)) if frame else "(no frame)"
+        return (f"pipeline thread alive={self._pipeline.is_alive()} started={self.pipeline_started} "
+                f"runs ended={self.pipeline_runs}, at:\n{stack}")
 
     def ship_panel_lines(self) -> None:
         """An error line and an alert notification (the alert receiver's event), after the scripted push failures,
@@ -292,7 +304,8 @@ def test_every_promql_query_returns_data(live: LiveStack) -> None:
         time.sleep(2)
         pending = [(w, q) for w, q in pending if f"{w}: {q}" in empty]
         empty = empty_queries(live.alerting.api, pending)
-    assert empty == [], f"{len(empty)} of {len(queries)} queries return no data:\n" + "\n".join(empty)
+    assert empty == [], (f"{len(empty)} of {len(queries)} queries return no data:\n" + "\n".join(empty)
+                         + "\n" + live.service.pipeline_state())
     print(f"all {len(queries)} queries returned data {DEADLINE_S - (deadline - time.monotonic()):.0f} s after "
           "the first scrape")
     # The check can fail: a selector that matches nothing is reported.
@@ -310,7 +323,8 @@ def test_every_logql_query_selects_shipped_lines(live: LiveStack) -> None:
     live.service.ship_panel_lines()
     request_id = logged_request_id(loki)
     # The pipeline ends a run every half second once the stack is up (this test may be its worker's first).
-    ended = wait_until(lambda: [e for e in list(loki.lines) if '"pipeline_run_end"' in e.line], timeout=30)
+    ended = wait_until(lambda: [e for e in list(loki.lines) if '"pipeline_run_end"' in e.line], timeout=30,
+                       message=live.service.pipeline_state)
     run_id = json.loads(ended[0].line)["run_id"]
     variables = {"model": ALL, "model_version": ALL, "env": ".*", "request_id": request_id, "run_id": run_id,
                  "pipeline": ALL,

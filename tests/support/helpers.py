@@ -93,15 +93,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate, timeout: float = 20.0, interval: float = 0.2):
-    """Poll ``predicate()`` until it returns a truthy value; return it or fail the test."""
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.2, message=None):
+    """Poll ``predicate()`` until it returns a truthy value; return it or fail the test (``message()``: what the
+    failure adds)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    pytest.fail(f"condition not met within {timeout}s")
+    pytest.fail(f"condition not met within {timeout}s" + (f": {message()}" if message else ""))
 
 
 MLSCOPE = [sys.executable, "-m", "mlscope.cli"]
