@@ -142,6 +142,7 @@ class ModelService:
         logging.getLogger(PIPELINE_LOGGER).addHandler(self.handler)
         logging.getLogger(PIPELINE_LOGGER).setLevel(logging.INFO)
         self.pipeline_started, self.pipeline_runs = False, 0
+        self._pipeline_profile = small_profile("dash-pipeline", "1")  # built here: the thread only runs
         self._pipeline = threading.Thread(target=self._run_pipeline, daemon=True)
         self._pipeline.start()
         self.server, _ = start_metrics_server(free_port(), registry=r)
@@ -163,9 +164,8 @@ class ModelService:
         """A scraped pipeline: runs with rejects, freshness and a batch check, every fourth one failing; and a
         training run that produced a version served beside it."""
         r, rng = self.registry, np.random.default_rng(4)
-        profile = small_profile("dash-pipeline", "1")
         monitor = PipelineMonitor("dash-features", registry=r, owner="data-eng", expected_interval_s=60,
-                                  reference=profile)
+                                  reference=self._pipeline_profile)
         training = monitor.training_run("dash-trained", dataset_version="2026-12-01", fingerprint="sha256:dash",
                                         data_batch_ids=["dash-b-0"], model_version="1")
         training.model_monitor("1")

@@ -132,3 +132,21 @@ def test_exact_snapshot_matches_scipy() -> None:
         scipy_stats.wasserstein_distance(window, sample), rel=1e-9)
     assert exposed[("mlscope_drift_snapshot_values", key)] == 2000
     assert exposed[("mlscope_drift_snapshot_ks_pvalue", key)] < 1e-6  # a 0.3 log-shift is detected
+
+
+def test_calibration_merges_fine_bins_of_every_window_into_psi_bins() -> None:
+    """The calibration's PSI and JS on rows of fine-bin counts (windows x bins) equal scipy's on each row's counts
+    summed into its PSI bins one by one."""
+    from mlscope.drift.calibrate import numeric_statistics
+
+    rng = np.random.default_rng(7)
+    to_psi = np.sort(rng.integers(0, 5, 40))
+    to_psi[:5] = np.arange(5)  # every PSI bin holds a fine bin
+    to_psi.sort()
+    windows, reference = rng.integers(1, 50, (6, 40)), rng.integers(1, 50, 40)
+    got = numeric_statistics(to_psi, 5)(windows, reference)
+    q = np.array([reference[to_psi == j].sum() for j in range(5)]) / reference.sum()
+    for row, window in enumerate(windows):
+        p = np.array([window[to_psi == j].sum() for j in range(5)]) / window.sum()
+        assert got["psi"][row] == pytest.approx(symmetric_kl(p, q), rel=1e-12)
+        assert got["js_distance"][row] == pytest.approx(jensenshannon(p, q, base=2), rel=1e-9)
