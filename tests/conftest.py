@@ -27,10 +27,6 @@ SERVER_BINARIES = frozenset({"prometheus", "promtool", "alertmanager", "promethe
                              "hadolint", "node", "loki", "grafana-server", "grafana", "chromium"})
 GUARD_EXIT = 97
 
-# One BLAS thread per test process, set before any test module loads numpy: three xdist workers on two cores, each
-# with a spinning OpenBLAS pool, oversubscribe the machine, and OpenBLAS can hang when Python threads call it at once.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 
 def _programs(args: object, executable: object, shell: bool) -> list[str]:
     """Basenames of what a Popen call would run (every word of a shell command line)."""
