@@ -61,11 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     result = table(rows)
     print(result)
     if not args.quick and not args.suite:
-        (HERE / "README.md").write_text(
+        readme = HERE / "README.md"
+        readme.write_text(
             "# Benchmarks\n\nRun `make bench` (or `python benchmarks/run.py`). Medians; references measured in the "
             "same run; ratio = value / reference (lower is better for times, higher for rates).\n\n"
-            f"Environment: {environment()}\n\n{result}\n")
+            f"Environment: {environment()}\n\n{result}\n{written_sections(readme)}")
     return 0
+
+
+def written_sections(readme: Path) -> str:
+    """The README's hand-written sections after the table (from its first ``## `` heading), kept across runs."""
+    text = readme.read_text() if readme.exists() else ""
+    start = text.find("\n## ")
+    return text[start:] if start >= 0 else ""
 
 
 if __name__ == "__main__":
